@@ -1,0 +1,96 @@
+"""Byte units, vLLM's integer helpers and size parsing. Pure standard library."""
+
+from __future__ import annotations
+
+import re
+
+from kvplan.core.errors import UsageError
+
+KiB = 1 << 10
+MiB = 1 << 20
+GiB = 1 << 30
+
+_SIZE_UNITS: dict[str, int] = {
+    "": 1,
+    "b": 1,
+    "k": 1000,
+    "kb": 1000,
+    "kib": KiB,
+    "m": 1000**2,
+    "mb": 1000**2,
+    "mib": MiB,
+    "g": 1000**3,
+    "gb": 1000**3,
+    "gib": GiB,
+    "t": 1000**4,
+    "tb": 1000**4,
+    "tib": 1 << 40,
+}
+_SIZE_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?|\.[0-9]+)\s*([a-zA-Z]*)\s*$")
+
+
+def cdiv(a: int, b: int) -> int:
+    """Ceiling division on integers, as ``vllm.utils.math_utils.cdiv``."""
+    return -(a // -b)
+
+
+def round_up(x: int, multiple: int) -> int:
+    return cdiv(x, multiple) * multiple
+
+
+def parse_size(text: str, *, flag: str = "size") -> int:
+    """Parse ``24GiB``, ``80GB``, ``81559MiB``, ``1.5GiB`` or a plain byte count.
+
+    Units are taken as written: GiB/MiB/KiB are powers of two, GB/MB/KB powers of ten. A bare number is
+    bytes. Zero and negative sizes are refused: no deployment has zero memory.
+    """
+    match = _SIZE_RE.match(text)
+    if not match:
+        raise UsageError(
+            f"{flag}: cannot read '{text}' as a size",
+            hint="Write it like 24GiB, 80GB, 81559MiB or a byte count",
+        )
+    number, unit = match.group(1), match.group(2).lower()
+    if unit not in _SIZE_UNITS:
+        raise UsageError(f"{flag}: unknown unit '{match.group(2)}'", hint="Use B, KB, MB, GB, TB, KiB, MiB, GiB or TiB")
+    value = float(number) * _SIZE_UNITS[unit]
+    if value < 1:
+        raise UsageError(f"{flag}: must be more than zero bytes (got '{text}')")
+    return int(round(value))
+
+
+def format_gib(num_bytes: int | float) -> float:
+    """vLLM's ``format_gib``: GiB rounded to 2 places, printed with ``str`` (``1.0``, not ``1.00``)."""
+    return round(num_bytes / GiB, 2)
+
+
+def human_bytes(num_bytes: int | float) -> str:
+    """Display form for people: GiB with two decimals, MiB below 1 GiB."""
+    if abs(num_bytes) >= GiB:
+        return f"{num_bytes / GiB:.2f} GiB"
+    return f"{num_bytes / MiB:.0f} MiB"
+
+
+# Bytes per element of the dtype names vLLM accepts for the model and the KV cache
+# (vllm/utils/torch_utils.py STR_DTYPE_TO_TORCH_DTYPE and get_dtype_size).
+DTYPE_BYTES: dict[str, int] = {
+    "float32": 4,
+    "float": 4,
+    "float16": 2,
+    "half": 2,
+    "bfloat16": 2,
+    "fp8": 1,
+    "fp8_e4m3": 1,
+    "fp8_e5m2": 1,
+    "fp8_inc": 1,
+    "fp8_ds_mla": 1,
+    "int8": 1,
+    "uint8": 1,
+}
+
+
+def dtype_bytes(name: str) -> int:
+    try:
+        return DTYPE_BYTES[name]
+    except KeyError:
+        raise UsageError(f"unknown dtype '{name}'", hint="Use one of: " + ", ".join(sorted(DTYPE_BYTES))) from None
