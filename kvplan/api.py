@@ -1,0 +1,72 @@
+"""The library entry points: resolve the model and GPU through the adapters, then plan with the pure core."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from kvplan.core.architectures import model_spec_from_config
+from kvplan.core.estimate import Estimate
+from kvplan.core.hardware import GpuSpec
+from kvplan.core.plan import PlanResult, plan
+from kvplan.core.settings import DeploySettings
+from kvplan.core.weights import WeightsInfo
+from kvplan.sources.types import ResolvedModel
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckReport:
+    source: ResolvedModel
+    result: PlanResult
+    calibration_note: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.result.verdict.status == "fail" else 0
+
+
+def weights_for(source: ResolvedModel) -> WeightsInfo | None:
+    """Checkpoint bytes when a source had them; else counted from the config (labelled an estimate)."""
+    if source.weights is not None:
+        return source.weights
+    from kvplan.core.errors import KvplanError
+    from kvplan.core.params import count_params
+
+    extra = (source.extra_configs or {}).get("hf_quant_config.json")
+    try:
+        counted = count_params(source.config, hf_quant_config=extra)
+    except KvplanError:
+        return None
+    # A config count is exact in parameters; its bytes are an estimate (vocab padding, buffers, quant scales).
+    return WeightsInfo(total_bytes=counted.bytes, source=counted.source, exact=False,
+                       param_count=counted.param_count)
+
+
+def resolve_gpu_for(settings: DeploySettings, *, gpu: str | None, gpu_memory_bytes: int | None,
+                    environ: Mapping[str, str]) -> GpuSpec | None:
+    from kvplan.gpu.resolve import resolve_gpu
+
+    if settings.platform == "cpu" and gpu is None and gpu_memory_bytes is None:
+        return None  # the CPU build sizes KV from --kv-cache-memory; NVML is irrelevant there
+    return resolve_gpu(gpu=gpu, gpu_memory_bytes=gpu_memory_bytes, count=settings.world_size,
+                       kv_cache_memory_set=settings.kv_cache_memory_bytes is not None, environ=environ)
+
+
+def check(model_ref: str, settings: DeploySettings, *, gpu: str | None = None, gpu_memory_bytes: int | None = None,
+          revision: str | None = None, environ: Mapping[str, str] | None = None,
+          use_calibration: bool = True) -> CheckReport:
+    env = os.environ if environ is None else environ
+    from kvplan.sources.resolve import resolve_model
+
+    source = resolve_model(model_ref, revision=revision, environ=env)
+    model = model_spec_from_config(source.config, source.extra_configs)
+    gpu_spec = resolve_gpu_for(settings, gpu=gpu, gpu_memory_bytes=gpu_memory_bytes, environ=env)
+    measured: Estimate | None = None
+    note: str | None = None
+    if use_calibration and gpu_spec is not None and settings.kv_cache_memory_bytes is None:
+        from kvplan.probe.calibration import lookup_overhead
+
+        measured, note = lookup_overhead(model_ref, revision, gpu_spec, settings, env)
+    result = plan(model, settings, gpu_spec, weights_for(source), measured_overhead=measured)
+    return CheckReport(source=source, result=result, calibration_note=note)

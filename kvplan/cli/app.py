@@ -1,0 +1,72 @@
+"""The Typer app and the one place where errors become exit codes.
+
+Exit codes: 0 fits (ok or warn), 1 would not start, 2 unusable input or environment. ``KVPLAN_DEBUG=1``
+shows tracebacks of kvplan errors; an unexpected exception is a bug and is re-raised.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+import typer
+
+from kvplan import __version__
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="kvplan",
+    help="vLLM KV-cache capacity planner: will this model start on this GPU, and how many tokens fit?",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print a one-line error to stderr and return the Exit to raise."""
+    sys.stderr.write(f"kvplan: error: {message}\n")
+    return typer.Exit(code)
+
+
+def guarded(action: Callable[[], T]) -> T:
+    """Run a command body; KvplanError -> one line on stderr and exit 2."""
+    from kvplan.core.errors import KvplanError
+
+    try:
+        return action()
+    except KvplanError as err:
+        if os.environ.get("KVPLAN_DEBUG"):
+            raise
+        raise fail(err.one_line(), err.exit_code) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"kvplan {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    """vLLM KV-cache capacity planner."""
+
+
+def _register() -> None:
+    from kvplan.cli import check, listing
+
+    check.register(app)
+    listing.register(app)
+
+
+_register()
+
+
+def main() -> None:
+    app()

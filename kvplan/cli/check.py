@@ -1,0 +1,114 @@
+"""`kvplan check MODEL`: will it start, how many tokens fit, what to change."""
+
+from __future__ import annotations
+
+import os
+
+import typer
+
+from kvplan.cli.app import guarded
+from kvplan.cli.options import (
+    BlockSizeOpt,
+    DtypeOpt,
+    EagerOpt,
+    EntrypointOpt,
+    GpuMemoryOpt,
+    GpuOpt,
+    GpuUtilOpt,
+    JsonOpt,
+    KvDtypeOpt,
+    KvMemoryOpt,
+    MaxBatchedOpt,
+    MaxModelLenOpt,
+    MaxSeqsOpt,
+    ModelArg,
+    PlatformOpt,
+    PpOpt,
+    QuantOpt,
+    RevisionOpt,
+    TpOpt,
+    VersionOpt,
+)
+
+EXAMPLES = """Examples:
+
+  kvplan check Qwen/Qwen2.5-7B-Instruct --gpu a10g --max-model-len 32768
+
+  kvplan check ./my-model-dir --gpu-memory 24GiB --gpu-memory-utilization 0.9 --json
+
+  kvplan check meta-llama/Llama-3.3-70B-Instruct --gpu h100 -tp 2 --kv-cache-dtype fp8
+
+Exit codes: 0 fits, 1 would not start, 2 unusable input or environment."""
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("check", epilog=EXAMPLES)
+    def check_command(
+        model: ModelArg,
+        max_model_len: MaxModelLenOpt = None,
+        gpu_memory_utilization: GpuUtilOpt = None,
+        tensor_parallel_size: TpOpt = 1,
+        pipeline_parallel_size: PpOpt = 1,
+        dtype: DtypeOpt = "auto",
+        kv_cache_dtype: KvDtypeOpt = "auto",
+        block_size: BlockSizeOpt = None,
+        max_num_seqs: MaxSeqsOpt = None,
+        max_num_batched_tokens: MaxBatchedOpt = None,
+        kv_cache_memory: KvMemoryOpt = None,
+        enforce_eager: EagerOpt = False,
+        quantization: QuantOpt = None,
+        gpu: GpuOpt = None,
+        gpu_memory: GpuMemoryOpt = None,
+        revision: RevisionOpt = None,
+        platform: PlatformOpt = "cuda",
+        entrypoint: EntrypointOpt = "serve",
+        vllm_version: VersionOpt = None,
+        json_output: JsonOpt = False,
+    ) -> None:
+        """Check whether MODEL starts on the GPU with these settings, and how many KV tokens fit."""
+
+        def run() -> int:
+            from kvplan import api
+            from kvplan.cli.settings_from_flags import build_settings
+            from kvplan.core.units import parse_size
+
+            settings = build_settings(
+                max_model_len=max_model_len, gpu_memory_utilization=gpu_memory_utilization,
+                tensor_parallel_size=tensor_parallel_size, pipeline_parallel_size=pipeline_parallel_size,
+                dtype=dtype, kv_cache_dtype=kv_cache_dtype, block_size=block_size, max_num_seqs=max_num_seqs,
+                max_num_batched_tokens=max_num_batched_tokens, kv_cache_memory=kv_cache_memory,
+                enforce_eager=enforce_eager, quantization=quantization, platform=platform,
+                entrypoint=entrypoint, vllm_version=vllm_version,
+            )
+            gpu_bytes = parse_size(gpu_memory, flag="--gpu-memory") if gpu_memory else None
+            report = api.check(model, settings, gpu=gpu, gpu_memory_bytes=gpu_bytes, revision=revision,
+                               environ=os.environ)
+            emit_report(report, json_output)
+            return report.exit_code
+
+        code = guarded(run)
+        raise typer.Exit(code)
+
+
+def emit_report(report: object, json_output: bool) -> None:
+    from kvplan.api import CheckReport
+
+    assert isinstance(report, CheckReport)
+    notes = list(report.source.notes) + ([report.calibration_note] if report.calibration_note else [])
+    if json_output:
+        from kvplan.render.json_out import render_check_json
+
+        typer.echo(render_check_json(report))
+        for note in notes:
+            typer.echo(f"kvplan: note: {note}", err=True)
+        return
+    from rich.console import Console
+
+    from kvplan.render.human import print_check
+
+    err = Console(stderr=True)
+    for note in notes:
+        err.print(f"[yellow]note:[/] {note}", highlight=False)
+    print_check(report, Console(highlight=False))
+    for note in report.result.notes:
+        err.print(f"[dim]note: {note}[/]", highlight=False)

@@ -1,0 +1,38 @@
+"""Shared option declarations, named as vLLM names its flags."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+ModelArg = Annotated[str, typer.Argument(help="Hub id (org/name), local model directory or config.json path.",
+                                         show_default=False)]
+MaxModelLenOpt = Annotated[str | None, typer.Option(
+    "--max-model-len", help="Context length to serve; 'auto' fits the largest (vLLM's -1). Default: the model's.")]
+GpuUtilOpt = Annotated[float | None, typer.Option(
+    "--gpu-memory-utilization", "--gpu-util",
+    help="Fraction of the GPU's total memory vLLM may use. Default: the version's (0.92 in 0.28+).")]
+TpOpt = Annotated[int, typer.Option("--tensor-parallel-size", "-tp", help="Tensor-parallel GPUs.")]
+PpOpt = Annotated[int, typer.Option("--pipeline-parallel-size", "-pp", help="Pipeline-parallel stages.")]
+DtypeOpt = Annotated[str, typer.Option("--dtype", help="Model dtype: auto, bfloat16, float16, float32.")]
+KvDtypeOpt = Annotated[str, typer.Option("--kv-cache-dtype", help="auto, fp8, fp8_e4m3, fp8_e5m2, bfloat16, float16.")]
+BlockSizeOpt = Annotated[int | None, typer.Option(
+    "--block-size", help="Tokens per KV block. Default: 16 on CUDA, 128 on the CPU build.")]
+MaxSeqsOpt = Annotated[int | None, typer.Option("--max-num-seqs", help="Default: vLLM's for GPU and entry point.")]
+MaxBatchedOpt = Annotated[int | None, typer.Option(
+    "--max-num-batched-tokens", help="Default: vLLM's for GPU and entry point.")]
+KvMemoryOpt = Annotated[str | None, typer.Option(
+    "--kv-cache-memory", help="Size the KV cache directly (vLLM's kv_cache_memory_bytes), e.g. 20GiB.")]
+EagerOpt = Annotated[bool, typer.Option("--enforce-eager", help="No CUDA graphs (no graph memory).")]
+QuantOpt = Annotated[str | None, typer.Option("--quantization", help="Quantization method passed to vLLM.")]
+GpuOpt = Annotated[str | None, typer.Option("--gpu", help="Plan for a GPU from the catalog (see `kvplan gpus`).")]
+GpuMemoryOpt = Annotated[str | None, typer.Option(
+    "--gpu-memory", help="Total GPU memory as CUDA reports it: 24GiB, 80GB, 81559MiB (GiB/MiB powers of two).")]
+RevisionOpt = Annotated[str | None, typer.Option("--revision", help="Hub branch, tag or commit.")]
+PlatformOpt = Annotated[str, typer.Option("--platform", help="cuda, or cpu for vLLM's CPU build.")]
+EntrypointOpt = Annotated[str, typer.Option(
+    "--entrypoint", help="serve (vllm serve) or llm (the Python LLM class): their defaults differ.")]
+VersionOpt = Annotated[str | None, typer.Option(
+    "--vllm-version", help="vLLM release to mirror (V0 for 0.5-0.7). Default: the newest modelled.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object (schema in README).")]

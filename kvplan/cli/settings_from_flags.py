@@ -1,0 +1,52 @@
+"""Flag strings -> DeploySettings. Every conversion error is a UsageError (one line, exit 2)."""
+
+from __future__ import annotations
+
+from kvplan.core.errors import UsageError
+from kvplan.core.settings import AUTO_MAX_MODEL_LEN, DEFAULT_VLLM_VERSION, DeploySettings
+from kvplan.core.units import parse_size
+
+
+def parse_max_model_len(text: str | None) -> int | None:
+    if text is None:
+        return None
+    if text.strip().lower() in ("auto", "-1"):
+        return AUTO_MAX_MODEL_LEN
+    # vLLM's human_readable_int: lowercase k/m/g are powers of ten, uppercase K/M/G powers of two.
+    value = text.strip().replace("_", "").replace(",", "")
+    units = {"k": 1000, "m": 1000**2, "g": 1000**3, "K": 1024, "M": 1024**2, "G": 1024**3}
+    multiplier = units.get(value[-1:], 1)
+    if multiplier != 1:
+        value = value[:-1]
+    try:
+        number = int(float(value) * multiplier) if multiplier != 1 else int(value)
+    except ValueError:
+        raise UsageError(f"--max-model-len: cannot read '{text}'",
+                         hint="Give a token count like 8192, 32k, 32K or auto") from None
+    if number <= 0:
+        raise UsageError(f"--max-model-len must be positive or 'auto', got {text}")
+    return number
+
+
+def build_settings(*, max_model_len: str | None, gpu_memory_utilization: float | None, tensor_parallel_size: int,
+                   pipeline_parallel_size: int, dtype: str, kv_cache_dtype: str, block_size: int | None,
+                   max_num_seqs: int | None, max_num_batched_tokens: int | None, kv_cache_memory: str | None,
+                   enforce_eager: bool, quantization: str | None, platform: str, entrypoint: str,
+                   vllm_version: str | None) -> DeploySettings:
+    return DeploySettings(
+        vllm_version=vllm_version or DEFAULT_VLLM_VERSION,
+        platform=platform.lower(),  # type: ignore[arg-type]  # validated in DeploySettings
+        entrypoint=entrypoint.lower(),  # type: ignore[arg-type]
+        max_model_len=parse_max_model_len(max_model_len),
+        gpu_memory_utilization=gpu_memory_utilization,
+        tensor_parallel_size=tensor_parallel_size,
+        pipeline_parallel_size=pipeline_parallel_size,
+        dtype=dtype,
+        kv_cache_dtype=kv_cache_dtype,
+        block_size=block_size,
+        max_num_seqs=max_num_seqs,
+        max_num_batched_tokens=max_num_batched_tokens,
+        kv_cache_memory_bytes=parse_size(kv_cache_memory, flag="--kv-cache-memory") if kv_cache_memory else None,
+        enforce_eager=enforce_eager,
+        quantization=quantization,
+    )

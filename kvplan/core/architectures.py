@@ -1,0 +1,353 @@
+"""Config dict -> ModelSpec, the way vLLM reads a Hugging Face config.
+
+Every spelling and fallback is settled here and nowhere else: ``n_head_kv`` / ``multi_query`` /
+``multi_query_group_num``, a missing ``head_dim``, nested ``text_config``, ``layer_types`` and window
+patterns, MLA latents, Mamba / gated-delta-net state, ``seq_length`` / ``max_position_embeddings`` and
+rope scaling. vLLM reads configs after transformers' config classes filled in their defaults; kvplan carries
+those defaults in ``CONFIG_DEFAULTS`` (tested against transformers) so that planning never imports
+transformers. Configs are data: nothing here executes remote code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from kvplan.core.errors import ConfigError
+from kvplan.core.model import AttentionLayer, LayerSpec, MambaLayer, ModelSpec, NoKvLayer
+
+# Defaults of transformers' config classes for the keys the planner reads, where real configs omit them
+# (gemma-3-4b-it's text_config lists neither heads nor head_dim). Checked in tests/core/test_config_defaults.py.
+CONFIG_DEFAULTS: dict[str, dict[str, Any]] = {
+    "gemma3_text": {
+        "num_hidden_layers": 26, "hidden_size": 2304, "num_attention_heads": 8, "num_key_value_heads": 4,
+        "head_dim": 256, "max_position_embeddings": 131072, "sliding_window": 4096, "vocab_size": 262208,
+        "sliding_window_pattern": 6,
+    },
+    "gemma2": {
+        "num_hidden_layers": 26, "hidden_size": 2304, "num_attention_heads": 8, "num_key_value_heads": 4,
+        "head_dim": 256, "max_position_embeddings": 8192, "sliding_window": 4096, "vocab_size": 256000,
+    },
+    "llama4_text": {
+        "num_hidden_layers": 48, "hidden_size": 5120, "num_attention_heads": 40, "num_key_value_heads": 8,
+        "head_dim": 128, "max_position_embeddings": 131072, "attention_chunk_size": 8192, "vocab_size": 202048,
+        "no_rope_layer_interval": 4,
+    },
+    "gpt_oss": {"sliding_window": 128, "head_dim": 64, "num_key_value_heads": 8},
+    "jamba": {"attn_layer_period": 8, "attn_layer_offset": 4, "mamba_d_state": 16, "mamba_d_conv": 4,
+              "mamba_expand": 2, "num_key_value_heads": 8},
+    "qwen3_next": {"full_attention_interval": 4, "linear_num_key_heads": 16, "linear_key_head_dim": 128,
+                   "linear_num_value_heads": 32, "linear_value_head_dim": 128, "linear_conv_kernel_dim": 4,
+                   "head_dim": 256, "num_key_value_heads": 2},
+    "nemotron_h": {"mamba_num_heads": 128, "mamba_head_dim": 64, "ssm_state_size": 128, "n_groups": 8,
+                   "conv_kernel": 4, "head_dim": 128, "num_key_value_heads": 8},
+    "falcon": {"num_attention_heads": 71, "num_hidden_layers": 32, "hidden_size": 4544},
+}
+_MODEL_TYPE_ALIASES = {"RefinedWebModel": "falcon", "RefinedWeb": "falcon"}
+
+# vllm/config/model.py _get_and_verify_max_len: the smallest of these keys that is present.
+MAX_LEN_KEYS = (
+    "max_position_embeddings", "n_positions", "max_seq_len", "seq_length", "model_max_length",
+    "max_target_positions", "max_sequence_length", "max_seq_length", "seq_len",
+)
+# Rope types whose factor does not extend the derived length (0.33 also leaves YaRN alone).
+_ROPE_NOT_SCALED = {"su", "longrope", "llama3", "yarn", "deepseek_yarn", "deepseek_llama_scaling", "default", "mrope"}
+
+# Families whose attention vLLM runs as MLA when the config has kv_lora_rank
+# (model_arch_config_convertor.py is_deepseek_mla).
+MLA_MODEL_TYPES = {
+    "deepseek_v2", "deepseek_v3", "deepseek_v32", "deepseek_mtp", "kimi_k2", "kimi_vl", "glm_moe_dsa",
+    "longcat_flash", "pangu_ultra_moe", "pangu_ultra_moe_mtp", "mistral_large_3", "eagle",
+}
+
+_DTYPE_NAMES = {
+    "float32": "float32", "float": "float32", "fp32": "float32",
+    "float16": "float16", "half": "float16", "fp16": "float16",
+    "bfloat16": "bfloat16", "bf16": "bfloat16",
+}
+
+
+class _Cfg:
+    """Read-only view of one config level with its class defaults; keys may be spelled many ways."""
+
+    def __init__(self, data: Mapping[str, Any], model_type: str) -> None:
+        self.data = data
+        self.model_type = model_type
+        self.defaults = CONFIG_DEFAULTS.get(model_type, {})
+
+    def get(self, *names: str, default: Any = None) -> Any:
+        for name in names:
+            value = self.data.get(name)
+            if value is not None:
+                return value
+        for name in names:
+            if name in self.defaults:
+                return self.defaults[name]
+        return default
+
+    def int_(self, *names: str, default: int | None = None) -> int:
+        value = self.get(*names, default=default)
+        if value is None:
+            raise ConfigError(f"config has no {names[0]} (also looked for: {', '.join(names[1:]) or '-'})")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+            raise ConfigError(f"config field {names[0]} must be a whole number, got {value!r}")
+        if value < 0:
+            raise ConfigError(f"config field {names[0]} must not be negative, got {value}")
+        return int(value)
+
+
+def _text_level(config: Mapping[str, Any]) -> tuple[Mapping[str, Any], str, bool]:
+    """vLLM's ``hf_text_config``: the nested text config of multimodal models, else the config itself."""
+    top_type = str(config.get("model_type") or "")
+    nested = config.get("text_config")
+    if isinstance(nested, Mapping):
+        nested_type = str(nested.get("model_type") or f"{top_type}_text")
+        if top_type == "gemma3":
+            nested_type = "gemma3_text"
+        return nested, nested_type, True
+    return config, _MODEL_TYPE_ALIASES.get(top_type, top_type), "vision_config" in config
+
+
+def _dtype_of(config: Mapping[str, Any], text: Mapping[str, Any]) -> str | None:
+    for level in (config, text):
+        for key in ("torch_dtype", "dtype", "params_dtype"):
+            value = level.get(key)
+            if isinstance(value, str) and value.lower().replace("torch.", "") in _DTYPE_NAMES:
+                return _DTYPE_NAMES[value.lower().replace("torch.", "")]
+    # Qwen-1 style boolean flags
+    for flag, name in (("bf16", "bfloat16"), ("fp16", "float16"), ("fp32", "float32")):
+        if config.get(flag) is True:
+            return name
+    return None
+
+
+def _max_len(cfg: _Cfg) -> tuple[int, str]:
+    found: list[tuple[int, str]] = []
+    for key in MAX_LEN_KEYS:
+        value = cfg.data.get(key, cfg.defaults.get(key))
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+            found.append((int(value), key))
+    if not found:
+        # vLLM warns and assumes 2048 (Falcon RW has no length key at all).
+        return 2048, "default"
+    derived, key = min(found)
+    rope = cfg.data.get("rope_scaling") or cfg.data.get("rope_parameters")
+    if isinstance(rope, Mapping) and not cfg.model_type.startswith("gemma3"):
+        rope_type = str(rope.get("rope_type") or rope.get("type") or "default")
+        factor = rope.get("factor")
+        if rope_type not in _ROPE_NOT_SCALED and isinstance(factor, (int, float)) and factor > 1:
+            derived = int(derived * factor)
+    return derived, key
+
+
+def _kv_heads(cfg: _Cfg, num_heads: int) -> int:
+    if cfg.model_type == "falcon" and not cfg.data.get("new_decoder_architecture") and cfg.data.get("multi_query"):
+        return 1  # FalconModelArchConfigConvertor: multi-query, one KV head
+    value = cfg.get("n_head_kv", "num_kv_heads", "num_key_value_heads", "multi_query_group_num",
+                    "num_attention_groups")
+    if value is None:
+        return num_heads
+    return int(value)
+
+
+def _head_size(cfg: _Cfg, hidden: int, num_heads: int) -> int:
+    head_dim = cfg.get("head_dim")
+    if isinstance(head_dim, int) and head_dim > 0:
+        return head_dim
+    per_head = cfg.get("hidden_size_per_head")
+    if isinstance(per_head, int) and per_head > 0:
+        return per_head
+    if num_heads <= 0:
+        raise ConfigError("config has num_attention_heads 0 and no head_dim")
+    return hidden // num_heads
+
+
+def _window(cfg: _Cfg) -> int | None:
+    value = cfg.get("sliding_window")
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        return None
+    if cfg.data.get("use_sliding_window") is False:
+        return None  # Qwen2/3: transformers drops the window when use_sliding_window is false
+    return value
+
+
+def _attention_layers(cfg: _Cfg, num_layers: int, kv: int, head: int) -> list[LayerSpec]:
+    """Plain (non-MLA) attention decoders, windows per layer as vLLM's model code assigns them."""
+    window = _window(cfg)
+    layer_types = cfg.data.get("layer_types")
+    mt = cfg.model_type
+    if not isinstance(layer_types, list):
+        layer_types = None
+        if mt in ("gemma2", "gpt_oss") and window:
+            layer_types = ["sliding_attention" if (i + 1) % 2 else "full_attention" for i in range(num_layers)]
+        elif mt == "gemma3_text" and window:
+            pattern = int(cfg.get("sliding_window_pattern", "_sliding_window_pattern", default=6))
+            layer_types = [
+                "sliding_attention" if (i + 1) % pattern else "full_attention" for i in range(num_layers)
+            ]
+        elif mt in ("qwen2", "qwen3", "qwen2_moe", "qwen3_moe") and window:
+            first = int(cfg.get("max_window_layers", default=0))
+            layer_types = ["sliding_attention" if i >= first else "full_attention" for i in range(num_layers)]
+    if layer_types is not None and len(layer_types) < num_layers:
+        raise ConfigError(f"layer_types lists {len(layer_types)} layers, num_hidden_layers is {num_layers}")
+    layers: list[LayerSpec] = []
+    for i in range(num_layers):
+        kind = layer_types[i] if layer_types is not None else ("sliding_attention" if window else "full_attention")
+        if kind == "sliding_attention" and window:
+            layers.append(AttentionLayer(kind="sliding", num_kv_heads=kv, head_size=head, head_size_v=head,
+                                         sliding_window=window))
+        else:
+            layers.append(AttentionLayer(kind="full", num_kv_heads=kv, head_size=head, head_size_v=head))
+    return layers
+
+
+def _llama4_layers(cfg: _Cfg, num_layers: int, kv: int, head: int) -> list[LayerSpec]:
+    """Llama 4: chunked local attention on RoPE layers, global attention on the NoPE ones."""
+    chunk = cfg.get("attention_chunk_size")
+    no_rope = cfg.data.get("no_rope_layers")
+    if not isinstance(no_rope, list) or len(no_rope) < num_layers:
+        interval = int(cfg.get("no_rope_layer_interval", default=4))
+        no_rope = [int((i + 1) % interval != 0) for i in range(num_layers)]
+    layers: list[LayerSpec] = []
+    for i in range(num_layers):
+        uses_rope = bool(no_rope[i])
+        if uses_rope and chunk:
+            layers.append(AttentionLayer(kind="chunked", num_kv_heads=kv, head_size=head, head_size_v=head,
+                                         attention_chunk_size=int(chunk)))
+        else:
+            layers.append(AttentionLayer(kind="full", num_kv_heads=kv, head_size=head, head_size_v=head))
+    return layers
+
+
+def _mla_layers(cfg: _Cfg, num_layers: int) -> list[LayerSpec]:
+    latent = cfg.int_("kv_lora_rank") + cfg.int_("qk_rope_head_dim")
+    return [AttentionLayer(kind="mla", num_kv_heads=1, head_size=latent, head_size_v=0) for _ in range(num_layers)]
+
+
+def _jamba_layers(cfg: _Cfg, num_layers: int, kv: int, head: int, hidden: int) -> list[LayerSpec]:
+    period, offset = cfg.int_("attn_layer_period"), cfg.int_("attn_layer_offset")
+    mamba = MambaLayer(kind="mamba1", intermediate_size=cfg.int_("mamba_expand") * hidden,
+                       state_size=cfg.int_("mamba_d_state"), conv_kernel=cfg.int_("mamba_d_conv"))
+    attention = AttentionLayer(kind="full", num_kv_heads=kv, head_size=head, head_size_v=head)
+    return [attention if i % period == offset else mamba for i in range(num_layers)]
+
+
+def _nemotron_h_layers(cfg: _Cfg, kv: int, head: int) -> list[LayerSpec]:
+    pattern = cfg.get("hybrid_override_pattern")
+    if not isinstance(pattern, str) or not pattern:
+        raise ConfigError("nemotron_h config has no hybrid_override_pattern")
+    heads, head_dim = cfg.int_("mamba_num_heads"), cfg.int_("mamba_head_dim")
+    ssm_dtype = cfg.data.get("mamba_ssm_cache_dtype")
+    mamba = MambaLayer(kind="mamba2", intermediate_size=heads * head_dim, state_size=cfg.int_("ssm_state_size"),
+                       n_groups=cfg.int_("n_groups"), num_heads=heads, head_dim=head_dim,
+                       conv_kernel=cfg.int_("conv_kernel"),
+                       ssm_dtype=_DTYPE_NAMES.get(str(ssm_dtype)) if ssm_dtype else None)
+    attention = AttentionLayer(kind="full", num_kv_heads=kv, head_size=head, head_size_v=head)
+    by_char: dict[str, LayerSpec] = {"M": mamba, "*": attention, "-": NoKvLayer(), "E": NoKvLayer()}
+    try:
+        return [by_char[c] for c in pattern]
+    except KeyError as err:
+        raise ConfigError(f"unknown layer code {err.args[0]!r} in hybrid_override_pattern") from None
+
+
+def _granite_hybrid_layers(cfg: _Cfg, num_layers: int, kv: int, head: int, hidden: int) -> list[LayerSpec]:
+    types = cfg.data.get("layer_types") or cfg.data.get("layers_block_type")
+    if not isinstance(types, list) or len(types) < num_layers:
+        raise ConfigError("granitemoehybrid config has no complete layer_types")
+    heads, head_dim = cfg.int_("mamba_n_heads"), cfg.int_("mamba_d_head")
+    mamba = MambaLayer(kind="mamba2", intermediate_size=cfg.int_("mamba_expand") * hidden,
+                       state_size=cfg.int_("mamba_d_state"), n_groups=cfg.int_("mamba_n_groups"),
+                       num_heads=heads, head_dim=head_dim, conv_kernel=cfg.int_("mamba_d_conv"))
+    attention = AttentionLayer(kind="full", num_kv_heads=kv, head_size=head, head_size_v=head)
+    return [mamba if types[i] == "mamba" else attention for i in range(num_layers)]
+
+
+def _qwen3_next_layers(cfg: _Cfg, num_layers: int, kv: int, head: int) -> list[LayerSpec]:
+    types = cfg.data.get("layer_types")
+    if not isinstance(types, list) or len(types) < num_layers:
+        interval = cfg.int_("full_attention_interval")
+        types = ["full_attention" if (i + 1) % interval == 0 else "linear_attention" for i in range(num_layers)]
+    gdn = MambaLayer(kind="gdn", num_k_heads=cfg.int_("linear_num_key_heads"),
+                     num_v_heads=cfg.int_("linear_num_value_heads"), head_k_dim=cfg.int_("linear_key_head_dim"),
+                     head_v_dim=cfg.int_("linear_value_head_dim"), conv_kernel=cfg.int_("linear_conv_kernel_dim"))
+    attention = AttentionLayer(kind="full", num_kv_heads=kv, head_size=head, head_size_v=head)
+    return [gdn if types[i] == "linear_attention" else attention for i in range(num_layers)]
+
+
+def _quantization(config: Mapping[str, Any], text: Mapping[str, Any],
+                  extra: Mapping[str, Mapping[str, Any]]) -> tuple[str | None, str | None]:
+    """(quant_method, KV cache dtype the checkpoint asks for) from quantization_config / hf_quant_config.json."""
+    quant = config.get("quantization_config") or text.get("quantization_config")
+    method: str | None = None
+    kv_dtype: str | None = None
+    if isinstance(quant, Mapping):
+        method = str(quant.get("quant_method") or "") or None
+        scheme = quant.get("kv_cache_scheme")
+        if isinstance(scheme, Mapping) and scheme.get("type") == "float" and scheme.get("num_bits") == 8:
+            kv_dtype = "fp8"
+    modelopt = extra.get("hf_quant_config.json")
+    if isinstance(modelopt, Mapping):
+        section = modelopt.get("quantization", modelopt)
+        if isinstance(section, Mapping):
+            method = method or "modelopt"
+            if str(section.get("kv_cache_quant_algo") or "").upper() == "FP8":
+                kv_dtype = "fp8"
+    return method, kv_dtype
+
+
+def model_spec_from_config(config: Mapping[str, Any],
+                           extra_configs: Mapping[str, Mapping[str, Any]] | None = None) -> ModelSpec:
+    """Build the ModelSpec vLLM would see for this config.json (parsed as data)."""
+    if not isinstance(config, Mapping):
+        raise ConfigError("config.json must hold a JSON object")
+    text, text_type, multimodal = _text_level(config)
+    if not text_type:
+        raise ConfigError("config has no model_type")
+    cfg = _Cfg(text, text_type)
+    archs = config.get("architectures")
+    architecture = str(archs[0]) if isinstance(archs, list) and archs else text_type
+    num_layers = cfg.int_("num_hidden_layers", "n_layer", "num_layers", "n_layers")
+    hidden = cfg.int_("hidden_size", "n_embd", "d_model")
+    num_heads = cfg.int_("num_attention_heads", "n_head", "n_heads", "num_heads")
+    if num_layers == 0:
+        raise ConfigError("config has num_hidden_layers 0")
+    kv = _kv_heads(cfg, num_heads)
+    uses_mla = text_type in MLA_MODEL_TYPES and cfg.get("kv_lora_rank") is not None
+    head = 0 if uses_mla else _head_size(cfg, hidden, num_heads)
+    if not uses_mla and (kv <= 0 or head <= 0) and text_type not in ("mamba", "mamba2"):
+        raise ConfigError(f"config gives {kv} KV heads of size {head}; both must be positive")
+
+    layers: list[LayerSpec]
+    if uses_mla:
+        layers = _mla_layers(cfg, num_layers)
+    elif text_type == "llama4_text":
+        layers = _llama4_layers(cfg, num_layers, kv, head)
+    elif text_type == "jamba":
+        layers = _jamba_layers(cfg, num_layers, kv, head, hidden)
+    elif text_type == "nemotron_h":
+        layers = _nemotron_h_layers(cfg, kv, head)
+    elif text_type == "granitemoehybrid":
+        layers = _granite_hybrid_layers(cfg, num_layers, kv, head, hidden)
+    elif text_type == "qwen3_next":
+        layers = _qwen3_next_layers(cfg, num_layers, kv, head)
+    else:
+        layers = _attention_layers(cfg, num_layers, kv, head)
+
+    max_len, max_key = _max_len(cfg)
+    method, kv_dtype = _quantization(config, text, extra_configs or {})
+    vocab = cfg.get("vocab_size", "padded_vocab_size", "n_vocab", default=0)
+    return ModelSpec(
+        model_type=text_type,
+        architecture=architecture,
+        layers=tuple(layers),
+        config_dtype=_dtype_of(config, text),
+        max_position_tokens=max_len,
+        max_position_key=max_key,
+        hidden_size=hidden,
+        num_attention_heads=num_heads,
+        vocab_size=int(vocab) if isinstance(vocab, (int, float)) else 0,
+        quantization=method,
+        checkpoint_kv_cache_dtype=kv_dtype,
+        uses_mla=uses_mla,
+        is_multimodal=multimodal,
+    )

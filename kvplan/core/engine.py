@@ -1,0 +1,267 @@
+"""Settings -> the engine configuration vLLM would arrive at, and the KV specs of each worker.
+
+Mirrors, for the targeted version: dtype resolution (config/model.py ``_get_and_verify_dtype``), KV dtype
+(``resolve_kv_cache_dtype_string``), block size per platform and backend, hybrid block alignment
+(platforms/interface.py ``_align_hybrid_block_size``), batch defaults (arg_utils.py ``get_batch_defaults``),
+in-flight tokens (config/vllm.py ``max_in_flight_tokens``) and the PP layer split (``get_pp_indices``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kvplan.core.errors import UsageError
+from kvplan.core.groups import KVCacheGroup, form_groups
+from kvplan.core.hardware import GpuSpec
+from kvplan.core.kv_spec import (
+    ChunkedLocalAttentionSpec,
+    FullAttentionSpec,
+    KVCacheSpec,
+    MambaSpec,
+    RequestShape,
+    SlidingWindowSpec,
+)
+from kvplan.core.model import AttentionLayer, MambaLayer, ModelSpec
+from kvplan.core.settings import AUTO_MAX_MODEL_LEN, DeploySettings, VllmBehaviour
+from kvplan.core.units import GiB, cdiv, dtype_bytes
+
+KV_CACHE_DTYPES = ("auto", "float16", "bfloat16", "fp8", "fp8_e4m3", "fp8_e5m2", "float32")
+MODEL_DTYPES = ("auto", "float16", "half", "bfloat16", "float32", "float")
+
+
+@dataclass(frozen=True, kw_only=True)
+class EngineConfig:
+    """The numbers vLLM settles on before sizing the KV cache."""
+
+    behaviour: VllmBehaviour
+    model_dtype: str
+    kv_cache_dtype: str
+    block_size: int
+    block_size_note: str | None
+    max_model_len: int  # the requested length (the model's own when not given; the model's own for auto)
+    auto_max_model_len: bool
+    max_num_batched_tokens: int
+    max_num_seqs: int
+    inflight_tokens: int
+    enable_prefix_caching: bool
+    hybrid_manager: bool
+    mamba_align_mode: bool
+    gpu_memory_utilization: float
+    tensor_parallel_size: int
+    pipeline_parallel_size: int
+
+    def request_shape(self, max_model_len: int | None = None) -> RequestShape:
+        return RequestShape(max_model_len=max_model_len or self.max_model_len, inflight_tokens=self.inflight_tokens,
+                            mamba_align_mode=self.mamba_align_mode)
+
+
+def resolve_model_dtype(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None) -> str:
+    """``--dtype auto``: the config dtype, but float32 (or none) is served in a 16-bit type."""
+    requested = settings.dtype.lower()
+    if requested not in MODEL_DTYPES:
+        raise UsageError(f"--dtype must be one of {', '.join(MODEL_DTYPES)}, got '{settings.dtype}'")
+    if requested != "auto":
+        return {"half": "float16", "float": "float32"}.get(requested, requested)
+    config_dtype = model.config_dtype or "float32"
+    if config_dtype != "float32":
+        return config_dtype
+    capability = gpu.compute_capability if gpu else None
+    if settings.platform == "cuda" and capability is not None and capability < (8, 0):
+        # Pre-Ampere has no bf16: vLLM picks float16 (gemma2/3 refuse float16 there; kvplan still sizes it)
+        return "float16"
+    return "bfloat16"
+
+
+def resolve_kv_cache_dtype(model: ModelSpec, settings: DeploySettings, model_dtype: str) -> str:
+    requested = settings.kv_cache_dtype.lower()
+    if requested not in KV_CACHE_DTYPES:
+        raise UsageError(f"--kv-cache-dtype must be one of {', '.join(KV_CACHE_DTYPES)}, got '{requested}'")
+    if requested == "auto":
+        return model.checkpoint_kv_cache_dtype or model_dtype
+    return requested
+
+
+def _default_block_size(model: ModelSpec, settings: DeploySettings, kv_dtype: str) -> tuple[int, str | None]:
+    if settings.platform == "cpu":
+        if model.uses_mla:
+            # platforms/cpu.py: the reference CPU MLA kernel compiles with block 16 only (AMX hosts differ)
+            return 16, "CPU MLA backend requires block_size 16 (non-AMX host assumed)"
+        return settings.block_size or 128, None
+    if settings.block_size:
+        return settings.block_size, None
+    if model.uses_mla and kv_dtype.startswith("fp8"):
+        return 64, "FLASHMLA with fp8 KV uses 64-token blocks (Hopper)"
+    return 16, None
+
+
+def _batch_defaults(settings: DeploySettings, gpu: GpuSpec | None) -> tuple[int, int]:
+    """(max_num_batched_tokens, max_num_seqs) defaults by device tier and entry point."""
+    serve = settings.entrypoint == "serve"
+    if settings.platform == "cpu":
+        world = settings.world_size
+        return (2048 if serve else 4096) * world, (128 if serve else 256) * world
+    if settings.behaviour.engine == "v0":
+        return 2048, 256
+    total = (gpu.nvml_total_bytes or gpu.total_bytes) if gpu else 0
+    name = gpu.name.lower() if gpu else ""
+    if total >= 160 * GiB:
+        return 16384, 1024
+    if total >= 70 * GiB and "a100" not in name:
+        return (8192 if serve else 16384), 1024
+    return (2048 if serve else 8192), 256
+
+
+def _attention_page_one_token(layer: AttentionLayer, tp: int, kv_bytes: int) -> int:
+    heads = 1 if layer.kind == "mla" else max(1, layer.num_kv_heads // tp)
+    return heads * (layer.head_size + layer.head_size_v) * kv_bytes
+
+
+def _mamba_shapes(layer: MambaLayer, tp: int) -> tuple[tuple[int, ...], ...]:
+    """MambaStateShapeCalculator (vllm/model_executor/layers/mamba/mamba_utils.py), no speculative tokens."""
+    if layer.kind == "mamba1":
+        return (layer.intermediate_size // tp, layer.conv_kernel - 1), (layer.intermediate_size // tp,
+                                                                         layer.state_size)
+    if layer.kind == "mamba2":
+        groups = layer.n_groups + (0 if layer.n_groups % tp == 0 else tp - layer.n_groups)
+        conv_dim = layer.intermediate_size + 2 * groups * layer.state_size
+        return (conv_dim // tp, layer.conv_kernel - 1), (layer.num_heads // tp, layer.head_dim, layer.state_size)
+    conv_dim = layer.head_k_dim * layer.num_k_heads * 2 + layer.head_v_dim * layer.num_v_heads
+    return (conv_dim // tp, layer.conv_kernel - 1), (layer.num_v_heads // tp, layer.head_v_dim, layer.head_k_dim)
+
+
+def _mamba_dtype_bytes(layer: MambaLayer, model_dtype: str) -> tuple[int, int]:
+    conv = layer.conv_dtype or model_dtype
+    ssm = layer.ssm_dtype or conv
+    return dtype_bytes(conv), dtype_bytes(ssm)
+
+
+def _mamba_spec(layer: MambaLayer, tp: int, model_dtype: str, block_size: int) -> MambaSpec:
+    return MambaSpec(shapes=_mamba_shapes(layer, tp), dtype_bytes=_mamba_dtype_bytes(layer, model_dtype),
+                     block_size=block_size, num_prefill_checkpoint_blocks=1 if layer.kind == "mamba2" else 0)
+
+
+def _align_hybrid_block_size(model: ModelSpec, settings: DeploySettings, block_size: int,
+                             kv_bytes: int, model_dtype: str) -> tuple[int, str | None]:
+    """Raise the attention block so that one attention page holds a Mamba state (then Mamba pads up)."""
+    tp = settings.tensor_parallel_size
+    attn_one = _attention_page_one_token(model.attention_layers[0], tp, kv_bytes)
+    mamba_page = max(_mamba_spec(layer, tp, model_dtype, 1).state_bytes for layer in model.mamba_layers)
+    smallest_kernel_block = 32 if settings.platform == "cpu" else 16  # CPU_ATTN MultipleOf(32); FLASH_ATTN 16
+    alignment = max(smallest_kernel_block, block_size)
+    if model.uses_mla:
+        alignment = max(alignment, 128)
+    aligned = alignment * cdiv(mamba_page, alignment * attn_one)
+    aligned = smallest_kernel_block * cdiv(aligned, smallest_kernel_block)
+    if block_size < aligned:
+        return aligned, f"raised to {aligned} tokens so that an attention page holds a Mamba state"
+    return block_size, None
+
+
+def resolve_engine(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None) -> EngineConfig:
+    behaviour = settings.behaviour
+    model_dtype = resolve_model_dtype(model, settings, gpu)
+    kv_dtype = resolve_kv_cache_dtype(model, settings, model_dtype)
+    kv_bytes = dtype_bytes(kv_dtype)
+    block_size, block_note = _default_block_size(model, settings, kv_dtype)
+    if model.is_hybrid:
+        block_size, align_note = _align_hybrid_block_size(model, settings, block_size, kv_bytes, model_dtype)
+        block_note = align_note or block_note
+
+    requested_len = settings.max_model_len
+    auto = requested_len == AUTO_MAX_MODEL_LEN
+    max_model_len = model.max_position_tokens if requested_len is None or auto else requested_len
+
+    prefix_caching = settings.enable_prefix_caching
+    chunked_prefill = settings.enable_chunked_prefill
+    if settings.platform == "cpu" and model.uses_mla:
+        prefix_caching, chunked_prefill = False, False  # "MLA is enabled on a non-GPU platform"
+    if prefix_caching is None:
+        prefix_caching = not model.is_attention_free
+    if chunked_prefill is None:
+        chunked_prefill = behaviour.engine == "v1"
+
+    default_tokens, default_seqs = _batch_defaults(settings, gpu)
+    max_num_seqs = settings.max_num_seqs or default_seqs
+    if settings.max_num_batched_tokens:
+        max_num_batched_tokens = settings.max_num_batched_tokens
+    else:
+        max_num_batched_tokens = default_tokens
+        if not chunked_prefill:
+            max_num_batched_tokens = max(max_model_len, max_num_batched_tokens)
+        max_num_batched_tokens = min(max_num_seqs * max_model_len, max_num_batched_tokens)
+    if not settings.max_num_seqs:
+        max_num_seqs = min(max_num_seqs, max_num_batched_tokens)
+
+    # Async scheduling (GPU default) keeps two batches in flight with PP 1; the CPU build turns it off.
+    if settings.platform == "cpu":
+        concurrent_batches = 1
+    else:
+        pp = settings.pipeline_parallel_size
+        concurrent_batches = 2 if pp <= 1 else pp + 1
+    hybrid_manager = (
+        behaviour.hybrid_allocator
+        and not settings.disable_hybrid_kv_cache_manager
+        # vLLM disables the hybrid manager for chunked local attention by default (latency regression)
+        and not any(layer.kind == "chunked" for layer in model.attention_layers)
+    )
+    util = settings.gpu_memory_utilization or behaviour.default_gpu_memory_utilization
+    return EngineConfig(
+        behaviour=behaviour, model_dtype=model_dtype, kv_cache_dtype=kv_dtype, block_size=block_size,
+        block_size_note=block_note, max_model_len=max_model_len, auto_max_model_len=auto,
+        max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
+        inflight_tokens=concurrent_batches * max_num_batched_tokens, enable_prefix_caching=prefix_caching,
+        hybrid_manager=hybrid_manager, mamba_align_mode=model.is_hybrid and prefix_caching,
+        gpu_memory_utilization=util, tensor_parallel_size=settings.tensor_parallel_size,
+        pipeline_parallel_size=settings.pipeline_parallel_size,
+    )
+
+
+def pp_stage_ranges(num_layers: int, pp: int) -> list[range]:
+    """``get_pp_indices``: n // pp each, the remainder one each to partitions -2, -3, ... (never the last)."""
+    if pp > num_layers:
+        raise UsageError(f"--pipeline-parallel-size {pp} is more than the model's {num_layers} layers")
+    sizes = [num_layers // pp] * pp
+    for i in range(2, num_layers % pp + 2):
+        sizes[-i] += 1
+    ranges, start = [], 0
+    for size in sizes:
+        ranges.append(range(start, start + size))
+        start += size
+    return ranges
+
+
+def layer_specs(model: ModelSpec, engine: EngineConfig) -> list[tuple[int, KVCacheSpec]]:
+    """(layer index, spec) for every KV-holding layer, per TP rank."""
+    tp = engine.tensor_parallel_size
+    kv_bytes = dtype_bytes(engine.kv_cache_dtype)
+    bs = engine.block_size
+    mamba_page_padded: int | None = None
+    if model.is_hybrid:
+        mamba_page_padded = bs * _attention_page_one_token(model.attention_layers[0], tp, kv_bytes)
+    out: list[tuple[int, KVCacheSpec]] = []
+    for index, layer in enumerate(model.layers):
+        if isinstance(layer, MambaLayer):
+            spec = _mamba_spec(layer, tp, engine.model_dtype, bs)
+            if mamba_page_padded and mamba_page_padded != spec.state_bytes:
+                spec = MambaSpec(shapes=spec.shapes, dtype_bytes=spec.dtype_bytes, block_size=bs,
+                                 page_size_padded=mamba_page_padded,
+                                 num_prefill_checkpoint_blocks=spec.num_prefill_checkpoint_blocks)
+            out.append((index, spec))
+            continue
+        if not isinstance(layer, AttentionLayer):
+            continue
+        heads = 1 if layer.kind == "mla" else max(1, layer.num_kv_heads // tp)
+        common = dict(block_size=bs, num_kv_heads=heads, head_size=layer.head_size,
+                      head_size_v=layer.head_size_v, dtype_bytes=kv_bytes, mla=layer.kind == "mla")
+        if engine.hybrid_manager and layer.kind == "sliding" and layer.sliding_window:
+            out.append((index, SlidingWindowSpec(sliding_window=layer.sliding_window, **common)))  # type: ignore[arg-type]
+        elif engine.hybrid_manager and layer.kind == "chunked" and layer.attention_chunk_size:
+            out.append((index, ChunkedLocalAttentionSpec(attention_chunk_size=layer.attention_chunk_size,
+                                                         **common)))  # type: ignore[arg-type]
+        else:
+            out.append((index, FullAttentionSpec(**common)))  # type: ignore[arg-type]
+    return out
+
+
+def kv_cache_groups(model: ModelSpec, engine: EngineConfig) -> list[KVCacheGroup]:
+    return form_groups(layer_specs(model, engine))

@@ -1,0 +1,109 @@
+"""KV cache groups, as vLLM's hybrid allocator forms them (kv_cache_utils.py get_kv_cache_groups, 0.32).
+
+Layers with equal specs share a block table. Hybrid models (windows, chunked local, Mamba) get their pages
+unified, then are split into groups of equal layer count; every group draws block ids from one shared pool,
+so a block costs the largest group's page sum and a request costs the sum of its groups' blocks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from kvplan.core.errors import UnsupportedModelError
+from kvplan.core.kv_spec import FullAttentionSpec, KVCacheSpec, MambaSpec, RequestShape
+from kvplan.core.units import cdiv
+
+
+@dataclass(frozen=True, kw_only=True)
+class KVCacheGroup:
+    spec: KVCacheSpec
+    layer_indices: tuple[int, ...]  # model layer indices (over all PP stages)
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.layer_indices)
+
+
+def unify_page_sizes(specs: Sequence[KVCacheSpec]) -> list[KVCacheSpec]:
+    """``unify_kv_cache_spec_page_size``: grow smaller attention pages by block size, else pad them."""
+    max_page = max(spec.page_size_bytes for spec in specs)
+    unified: list[KVCacheSpec] = []
+    for spec in specs:
+        page = spec.page_size_bytes
+        if page == max_page:
+            unified.append(spec)
+        elif isinstance(spec, MambaSpec):
+            unified.append(replace(spec, page_size_padded=max_page))
+        elif max_page % page == 0:
+            unified.append(spec.with_block_size(spec.block_size * (max_page // page)))
+        elif not spec.mla:
+            unified.append(replace(spec, page_size_padded=max_page))
+        else:
+            raise UnsupportedModelError(
+                "MLA layers whose page does not divide the largest page cannot be grouped (vLLM falls back "
+                "to full allocation here, which kvplan does not model)"
+            )
+    return unified
+
+
+def _mergeable(a: KVCacheSpec, b: KVCacheSpec) -> bool:
+    """vLLM merges buckets whose specs ``merge`` accepts: plain full-attention specs with equal layout."""
+    return type(a) is FullAttentionSpec and type(b) is FullAttentionSpec and a == b
+
+
+def form_groups(layer_specs: Sequence[tuple[int, KVCacheSpec]]) -> list[KVCacheGroup]:
+    """Group the KV-holding layers of the whole model (all PP stages), as vLLM does before projecting."""
+    if not layer_specs:
+        return []
+    distinct = {spec for _, spec in layer_specs}
+    if len(distinct) == 1:
+        spec = next(iter(distinct))
+        return [KVCacheGroup(spec=spec, layer_indices=tuple(i for i, _ in layer_specs))]
+    if all(type(spec) is FullAttentionSpec for spec in distinct) or all(
+        isinstance(spec, MambaSpec) for spec in distinct
+    ):
+        # UniformTypeKVCacheSpecs: same type, different shapes -> one group, page = sum of pages. Rare;
+        # modelled by keeping the largest spec per layer (conservative) and saying so in the notes upstream.
+        largest = max(distinct, key=lambda s: s.page_size_bytes)
+        return [KVCacheGroup(spec=largest, layer_indices=tuple(i for i, _ in layer_specs))]
+
+    originals = [spec for _, spec in layer_specs]
+    unified = unify_page_sizes(originals)
+    buckets: dict[KVCacheSpec, list[int]] = {}
+    for (index, _), spec in zip(layer_specs, unified, strict=True):
+        buckets.setdefault(spec, []).append(index)
+    merged: list[tuple[KVCacheSpec, list[int]]] = []
+    for spec, indices in buckets.items():
+        for existing in merged:
+            if _mergeable(existing[0], spec):
+                existing[1].extend(indices)
+                break
+        else:
+            merged.append((spec, list(indices)))
+
+    sizes = [len(indices) for _, indices in merged]
+    group_size = min(sizes)
+    if max(sizes) < group_size * 1.5:
+        group_size = max(sizes)  # fewer padding layers, e.g. gpt-oss + EAGLE (12 sw + 13 full)
+    groups: list[KVCacheGroup] = []
+    for spec, indices in merged:
+        num_groups = cdiv(len(indices), group_size)
+        for i in range(num_groups):
+            # layers[i::num_groups], so that PP stages split groups evenly
+            groups.append(KVCacheGroup(spec=spec, layer_indices=tuple(indices[i::num_groups])))
+    return groups
+
+
+def bytes_per_block(groups: Sequence[KVCacheGroup], stage_layers: range | None = None) -> int:
+    """Largest group's page sum on one worker (``_get_kv_cache_bytes_per_block``, layer-outer layout)."""
+    best = 0
+    for group in groups:
+        count = group.num_layers if stage_layers is None else sum(i in stage_layers for i in group.layer_indices)
+        best = max(best, count * group.spec.page_size_bytes)
+    return best
+
+
+def blocks_per_request(groups: Sequence[KVCacheGroup], shape: RequestShape) -> int:
+    """Sum over groups of the blocks one request of ``max_model_len`` needs (all groups share the pool)."""
+    return sum(group.spec.blocks_per_request(shape) for group in groups)

@@ -1,0 +1,92 @@
+"""ModelSpec: what the planner needs to know about a model, settled once from its config.
+
+No ``dict[str, Any]`` gets past ``kvplan.core.architectures``; everything downstream reads these types.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+AttentionKind = Literal["full", "sliding", "chunked", "mla"]
+MambaKind = Literal["mamba1", "mamba2", "gdn"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class AttentionLayer:
+    """One decoder layer's self-attention, unsharded (total KV heads across TP ranks)."""
+
+    kind: AttentionKind
+    num_kv_heads: int
+    head_size: int
+    head_size_v: int  # MLA: 0 (one latent, no separate V)
+    sliding_window: int | None = None
+    attention_chunk_size: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class MambaLayer:
+    """One state-space / linear-attention layer; shapes follow vLLM's MambaStateShapeCalculator."""
+
+    kind: MambaKind
+    conv_kernel: int
+    intermediate_size: int = 0  # mamba1 / mamba2 (d_inner)
+    state_size: int = 0  # d_state
+    n_groups: int = 1  # mamba2
+    num_heads: int = 0  # mamba2 heads
+    head_dim: int = 0  # mamba2 head dim
+    num_k_heads: int = 0  # gated delta net
+    num_v_heads: int = 0
+    head_k_dim: int = 0
+    head_v_dim: int = 0
+    conv_dtype: str | None = None  # None: the model dtype
+    ssm_dtype: str | None = None  # None: the conv dtype
+
+
+@dataclass(frozen=True, kw_only=True)
+class NoKvLayer:
+    """A layer that holds no KV cache (an MLP/MoE-only block of Nemotron-H, say)."""
+
+    kind: Literal["none"] = "none"
+
+
+LayerSpec = AttentionLayer | MambaLayer | NoKvLayer
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelSpec:
+    model_type: str
+    architecture: str
+    layers: tuple[LayerSpec, ...]
+    config_dtype: str | None  # as written in the config (torch_dtype / dtype), normalised
+    max_position_tokens: int  # vLLM's derived max_model_len for this config
+    max_position_key: str  # which config key gave it, for vLLM's error wording
+    hidden_size: int
+    num_attention_heads: int
+    vocab_size: int
+    quantization: str | None = None  # quant_method from the checkpoint, if any
+    checkpoint_kv_cache_dtype: str | None = None  # a KV scheme in the checkpoint's quant config
+    uses_mla: bool = False
+    is_multimodal: bool = False
+    notes: tuple[str, ...] = ()
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.layers)
+
+    @property
+    def attention_layers(self) -> tuple[AttentionLayer, ...]:
+        return tuple(layer for layer in self.layers if isinstance(layer, AttentionLayer))
+
+    @property
+    def mamba_layers(self) -> tuple[MambaLayer, ...]:
+        return tuple(layer for layer in self.layers if isinstance(layer, MambaLayer))
+
+    @property
+    def is_hybrid(self) -> bool:
+        """Attention and state-space layers together (vLLM's ``model_config.is_hybrid``)."""
+        return bool(self.mamba_layers) and bool(self.attention_layers)
+
+    @property
+    def is_attention_free(self) -> bool:
+        return not self.attention_layers

@@ -1,0 +1,226 @@
+"""Model + settings + GPU -> memory plan, KV capacity and vLLM's verdict. The one entry point of the core."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from math import ceil
+from typing import Literal
+
+from kvplan.core import capacity as cap
+from kvplan.core.engine import EngineConfig, kv_cache_groups, resolve_engine
+from kvplan.core.errors import GpuError, UsageError
+from kvplan.core.estimate import Estimate
+from kvplan.core.hardware import GpuSpec
+from kvplan.core.model import ModelSpec
+from kvplan.core.overheads import Overheads, estimate_overheads, weights_per_gpu
+from kvplan.core.settings import AUTO_MAX_MODEL_LEN, DeploySettings
+from kvplan.core.units import format_gib
+from kvplan.core.weights import WeightsInfo
+from kvplan.core import vllm_text
+
+Status = Literal["ok", "warn", "fail"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class MemoryPlan:
+    total_bytes: int | None
+    gpu_memory_utilization: float
+    budget_bytes: int | None  # ceil(total * utilization): vLLM's "requested" memory
+    overheads: Overheads | None  # None when --kv-cache-memory sizes the KV cache and no GPU is known
+    kv_cache_bytes: int  # "Available KV cache memory"
+    kv_cache_error_bytes: int
+    kv_cache_source: str
+    free_bytes: int | None
+    free_check: Literal["ok", "fail", "not checked"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class KvCacheResult:
+    tokens: int
+    num_blocks: int
+    block_size: int
+    max_concurrency: float
+    max_model_len: int
+    max_model_len_fit: int
+    bytes_per_block: int
+    blocks_per_request: int
+    kv_cache_dtype: str
+    fits: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class Remedy:
+    kind: str  # "max_model_len" | "gpu_memory_utilization" | "kv_cache_memory" | "kv_cache_dtype" | "tensor_parallel"
+    summary: str
+    flags: dict[str, str] = field(default_factory=dict, hash=False)
+    fits: bool = True
+    tokens: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Verdict:
+    status: Status
+    reasons: tuple[str, ...]
+    vllm_errors: tuple[str, ...] = ()
+    remedies: tuple[Remedy, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlanResult:
+    model: ModelSpec
+    settings: DeploySettings
+    engine: EngineConfig
+    gpu: GpuSpec | None
+    weights: WeightsInfo | None
+    layout: cap.KvLayout
+    memory: MemoryPlan
+    kv_cache: KvCacheResult
+    verdict: Verdict
+    notes: tuple[str, ...] = ()
+
+
+def _validate(model: ModelSpec, settings: DeploySettings, engine: EngineConfig) -> None:
+    tp = settings.tensor_parallel_size
+    if model.num_attention_heads and model.num_attention_heads % tp:
+        raise UsageError(
+            f"Total number of attention heads ({model.num_attention_heads}) must be divisible by tensor "
+            f"parallel size ({tp})"
+        )
+    requested = settings.max_model_len
+    if requested not in (None, AUTO_MAX_MODEL_LEN) and requested > model.max_position_tokens:
+        raise UsageError(vllm_text.long_max_model_len(requested, model.max_position_key,
+                                                      model.max_position_tokens))
+
+
+def _memory(model: ModelSpec, settings: DeploySettings, engine: EngineConfig, gpu: GpuSpec | None,
+            weights: WeightsInfo | None, measured_overhead: Estimate | None) -> MemoryPlan:
+    util = engine.gpu_memory_utilization
+    if gpu is None:
+        if settings.kv_cache_memory_bytes is None:
+            raise GpuError("No GPU given", hint="Pass --gpu NAME, --gpu-memory SIZE or --kv-cache-memory SIZE")
+        return MemoryPlan(total_bytes=None, gpu_memory_utilization=util, budget_bytes=None, overheads=None,
+                          kv_cache_bytes=settings.kv_cache_memory_bytes, kv_cache_error_bytes=0,
+                          kv_cache_source="--kv-cache-memory (exact)", free_bytes=None, free_check="not checked")
+    budget = ceil(gpu.total_bytes * util)
+    overheads: Overheads | None = None
+    if weights is not None:
+        per_gpu = weights_per_gpu(weights.total_bytes, engine)
+        weight_estimate = Estimate(value_bytes=per_gpu, error_bytes=0 if weights.exact else per_gpu // 50,
+                                   source=weights.source, exact=weights.exact)
+        overheads = estimate_overheads(model, engine, weight_estimate, enforce_eager=settings.enforce_eager)
+    free_check: Literal["ok", "fail", "not checked"] = "not checked"
+    if gpu.free_bytes is not None:
+        free_check = "ok" if gpu.free_bytes >= budget else "fail"
+    if settings.kv_cache_memory_bytes is not None:
+        return MemoryPlan(total_bytes=gpu.total_bytes, gpu_memory_utilization=util, budget_bytes=budget,
+                          overheads=overheads, kv_cache_bytes=settings.kv_cache_memory_bytes,
+                          kv_cache_error_bytes=0, kv_cache_source="--kv-cache-memory (exact)",
+                          free_bytes=gpu.free_bytes, free_check=free_check)
+    if overheads is None:
+        raise UsageError("The model's weight size is unknown, so the KV budget cannot be estimated",
+                         hint="Pass --kv-cache-memory SIZE, or a model directory with safetensors files")
+    if measured_overhead is not None:
+        available = budget - measured_overhead.value_bytes
+        error = measured_overhead.error_bytes
+        source = f"budget - measured non-KV memory ({measured_overhead.source})"
+    else:
+        available = budget - overheads.total_bytes
+        error = overheads.error_bytes + gpu.total_error_bytes
+        source = "estimate: budget - weights - activation - non-torch - CUDA graphs"
+    return MemoryPlan(total_bytes=gpu.total_bytes, gpu_memory_utilization=util, budget_bytes=budget,
+                      overheads=overheads, kv_cache_bytes=available, kv_cache_error_bytes=error,
+                      kv_cache_source=source, free_bytes=gpu.free_bytes, free_check=free_check)
+
+
+def plan(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None = None,
+         weights: WeightsInfo | None = None, *, measured_overhead: Estimate | None = None,
+         with_remedies: bool = True) -> PlanResult:
+    engine = resolve_engine(model, settings, gpu)
+    _validate(model, settings, engine)
+    groups = kv_cache_groups(model, engine)
+    layout = cap.build_layout(groups, model.num_layers, engine)
+    memory = _memory(model, settings, engine, gpu, weights, measured_overhead)
+    available = memory.kv_cache_bytes
+    if settings.num_gpu_blocks_override and layout.groups:
+        available = settings.num_gpu_blocks_override * layout.bytes_per_block
+
+    reasons: list[str] = []
+    errors: list[str] = []
+    notes: list[str] = []
+    if engine.block_size_note:
+        notes.append(f"block size {engine.block_size}: {engine.block_size_note}")
+
+    if engine.auto_max_model_len:
+        fit = cap.max_model_len_fit(layout, available, model.max_position_tokens)
+        if fit == 0:
+            errors.append(vllm_text.AUTO_FIT_FAILED)
+        elif fit < model.max_position_tokens:
+            notes.append(f"auto-fit max_model_len: reduced from {model.max_position_tokens} to {fit}")
+        engine = _with_max_model_len(engine, max(fit, 1))
+        layout = cap.build_layout(groups, model.num_layers, engine)
+
+    length = engine.max_model_len
+    blocks = cap.num_blocks(layout, available) if available > 0 else 0
+    fits_now = available > 0 and cap.fits(layout, available, length)
+    capacity = cap.capacity(layout, blocks, length) if layout.groups else None
+    upper = max(length, model.max_position_tokens) if fits_now else length
+    fit_len = cap.max_model_len_fit(layout, available, upper) if available > 0 else 0
+
+    if not fits_now and not errors:
+        errors.append(vllm_text.kv_error(layout, available, length, fit_len))
+        reasons.append(f"max_model_len {length} needs {_needed_gib(layout, length)} GiB of KV cache per GPU; "
+                       f"{format_gib(max(available, 0))} GiB is available")
+    if memory.free_check == "fail" and gpu is not None and memory.budget_bytes is not None:
+        errors.append(vllm_text.free_memory_error(gpu, engine.gpu_memory_utilization, memory.budget_bytes))
+        reasons.append("free GPU memory at start-up is below total x gpu_memory_utilization")
+
+    status: Status = "fail" if errors else "ok"
+    if status == "ok" and memory.kv_cache_error_bytes:
+        low = available - memory.kv_cache_error_bytes
+        if low <= 0 or not cap.fits(layout, low, length):
+            status = "warn"
+            reasons.append(
+                f"headroom is inside the estimate's error (available KV {format_gib(available)} GiB "
+                f"± {format_gib(memory.kv_cache_error_bytes)})"
+            )
+    if status == "ok":
+        reasons.append(f"fits: {capacity.tokens if capacity else 0:,} KV tokens, "
+                       f"{capacity.max_concurrency if capacity else 0:.2f}x concurrency at {length} tokens")
+
+    kv = KvCacheResult(
+        tokens=capacity.tokens if capacity else 0,
+        num_blocks=blocks,
+        block_size=engine.block_size,
+        max_concurrency=capacity.max_concurrency if capacity else 0.0,
+        max_model_len=length,
+        max_model_len_fit=fit_len,
+        bytes_per_block=layout.bytes_per_block,
+        blocks_per_request=capacity.blocks_per_request if capacity else 0,
+        kv_cache_dtype=engine.kv_cache_dtype,
+        fits=fits_now,
+    )
+    result = PlanResult(model=model, settings=settings, engine=engine, gpu=gpu, weights=weights, layout=layout,
+                        memory=memory, kv_cache=kv,
+                        verdict=Verdict(status=status, reasons=tuple(reasons), vllm_errors=tuple(errors)),
+                        notes=tuple(notes) + model.notes)
+    if with_remedies and status != "ok":
+        from kvplan.core.recommend import remedies
+
+        result = _replace_verdict(result, remedies(result, measured_overhead=measured_overhead))
+    return result
+
+
+def _needed_gib(layout: cap.KvLayout, length: int) -> float:
+    return format_gib(max(layout.needed_bytes(length, s) for s in range(len(layout.stage_bytes_per_block))))
+
+
+def _with_max_model_len(engine: EngineConfig, length: int) -> EngineConfig:
+    from dataclasses import replace
+
+    return replace(engine, max_model_len=length)
+
+
+def _replace_verdict(result: PlanResult, remedies: tuple[Remedy, ...]) -> PlanResult:
+    from dataclasses import replace
+
+    return replace(result, verdict=replace(result.verdict, remedies=remedies))

@@ -1,0 +1,81 @@
+"""Remedies for a deployment that does not start: each a minimal change, re-checked through ``plan``."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from math import ceil
+from typing import TYPE_CHECKING
+
+from kvplan.core import capacity as cap
+from kvplan.core.errors import KvplanError
+from kvplan.core.estimate import Estimate
+from kvplan.core.units import format_gib
+
+if TYPE_CHECKING:
+    from kvplan.core.plan import PlanResult, Remedy
+
+
+def _max_model_len_remedy(result: PlanResult) -> Remedy | None:
+    from kvplan.core.plan import Remedy
+
+    fit = result.kv_cache.max_model_len_fit
+    if fit <= 0 or fit >= result.kv_cache.max_model_len:
+        return None
+    return Remedy(kind="max_model_len", summary=f"lower max_model_len to {fit} (the largest that fits)",
+                  flags={"--max-model-len": str(fit), "CONTEXT_LEN": str(fit)})
+
+
+def _utilization_remedy(result: PlanResult) -> Remedy | None:
+    from kvplan.core.plan import Remedy
+
+    memory, layout = result.memory, result.layout
+    needed_kv = cap.min_available_for(layout, result.kv_cache.max_model_len)
+    if result.settings.kv_cache_memory_bytes is not None:
+        gib = ceil(needed_kv / 2**20)
+        return Remedy(kind="kv_cache_memory",
+                      summary=f"give the KV cache at least {gib} MiB ({format_gib(needed_kv)} GiB)",
+                      flags={"--kv-cache-memory": f"{gib}MiB"})
+    if memory.total_bytes is None or memory.budget_bytes is None:
+        return None
+    non_kv = memory.budget_bytes - memory.kv_cache_bytes
+    util = ceil((non_kv + needed_kv) / memory.total_bytes * 100) / 100
+    if util > 1.0:
+        return Remedy(kind="gpu_memory_utilization", fits=False,
+                      summary=f"no gpu_memory_utilization fits max_model_len {result.kv_cache.max_model_len} "
+                              f"on this GPU (it would take {util:.2f})")
+    if memory.free_bytes is not None and ceil(memory.total_bytes * util) > memory.free_bytes:
+        return Remedy(kind="gpu_memory_utilization", fits=False,
+                      summary=f"gpu_memory_utilization {util:.2f} would fit the KV cache, but only "
+                              f"{format_gib(memory.free_bytes)} GiB is free on the GPU")
+    return Remedy(kind="gpu_memory_utilization", summary=f"raise gpu_memory_utilization to {util:.2f}",
+                  flags={"--gpu-memory-utilization": f"{util:.2f}"})
+
+
+def _alternative(result: PlanResult, kind: str, summary: str, measured_overhead: Estimate | None,
+                 **changes: object) -> Remedy | None:
+    from kvplan.core.plan import Remedy, plan
+
+    try:
+        other = plan(result.model, replace(result.settings, **changes), result.gpu, result.weights,  # type: ignore[arg-type]
+                     measured_overhead=measured_overhead, with_remedies=False)
+    except KvplanError:
+        return None
+    flags = {f"--{k.replace('_', '-')}": str(v) for k, v in changes.items()}
+    ok = other.verdict.status != "fail"
+    detail = (f"{other.kv_cache.tokens:,} KV tokens, {other.kv_cache.max_concurrency:.2f}x" if ok
+              else f"still does not fit (largest max_model_len {other.kv_cache.max_model_len_fit})")
+    return Remedy(kind=kind, summary=f"{summary}: {detail}", flags=flags, fits=ok, tokens=other.kv_cache.tokens)
+
+
+def remedies(result: PlanResult, *, measured_overhead: Estimate | None = None) -> tuple[Remedy, ...]:
+    found: list[Remedy | None] = [_max_model_len_remedy(result), _utilization_remedy(result)]
+    if not result.engine.kv_cache_dtype.startswith("fp8"):
+        found.append(_alternative(result, "kv_cache_dtype", "fp8 KV cache", measured_overhead,
+                                  kv_cache_dtype="fp8"))
+    heads = result.model.num_attention_heads
+    tp = result.settings.tensor_parallel_size
+    next_tp = next((t for t in range(tp + 1, 4 * tp + 1) if heads and heads % t == 0), None)
+    if next_tp is not None and result.gpu is not None:
+        found.append(_alternative(result, "tensor_parallel", f"tensor parallel {next_tp}", measured_overhead,
+                                  tensor_parallel_size=next_tp))
+    return tuple(r for r in found if r is not None)

@@ -1,0 +1,106 @@
+"""Deployment settings, named as vLLM names them, and the per-version defaults that fill them in."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from kvplan.core.errors import UsageError
+
+Platform = Literal["cuda", "cpu"]
+Entrypoint = Literal["serve", "llm"]
+AUTO_MAX_MODEL_LEN = -1  # vLLM's --max-model-len -1 / auto
+
+
+@dataclass(frozen=True, kw_only=True)
+class VllmBehaviour:
+    """What changes between vLLM releases for the planner. Each field names the release it was read in."""
+
+    version: str
+    engine: Literal["v0", "v1"]
+    default_gpu_memory_utilization: float  # config/cache.py: 0.92 in 0.28+ wheels, 0.90 in 0.5.4 / 0.6.6
+    null_block_in_check: bool  # 0.31+: the max-len check reserves the permanent null block
+    counts_cudagraphs: bool  # V1 0.21+: CUDA graph memory estimated before sizing the KV cache
+    hybrid_allocator: bool  # V1: sliding-window / hybrid groups (V0 allocates windows as full attention)
+
+
+DEFAULT_VLLM_VERSION = "0.33.0"
+
+
+def _version_tuple(text: str) -> tuple[int, int, int]:
+    match = re.match(r"^v?(\d+)\.(\d+)(?:\.(\d+))?", text.strip())
+    if not match:
+        raise UsageError(f"--vllm-version: cannot read '{text}'", hint="Write it like 0.33.0 or 0.6.6")
+    return int(match.group(1)), int(match.group(2)), int(match.group(3) or 0)
+
+
+def vllm_behaviour(version: str) -> VllmBehaviour:
+    """Map a vLLM release to the arithmetic kvplan models for it (read in the 0.5.4, 0.6.6, 0.28, 0.32, 0.33 wheels)."""
+    v = _version_tuple(version)
+    if v < (0, 5, 0):
+        raise UsageError(f"--vllm-version {version} is older than kvplan models (0.5 and later)")
+    if v < (0, 8, 0):
+        # V0 engine: block bytes over all layers, windows save nothing, no null block, graphs not counted.
+        return VllmBehaviour(version=version, engine="v0", default_gpu_memory_utilization=0.90,
+                             null_block_in_check=False, counts_cudagraphs=False, hybrid_allocator=False)
+    return VllmBehaviour(
+        version=version,
+        engine="v1",
+        default_gpu_memory_utilization=0.92 if v >= (0, 28, 0) else 0.90,
+        null_block_in_check=v >= (0, 31, 0),
+        counts_cudagraphs=v >= (0, 21, 0),
+        hybrid_allocator=True,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeploySettings:
+    """The flags a user gives vLLM (``None`` = vLLM's default for the version, platform and entry point)."""
+
+    vllm_version: str = DEFAULT_VLLM_VERSION
+    platform: Platform = "cuda"
+    entrypoint: Entrypoint = "serve"
+    max_model_len: int | None = None  # None: the model's own; AUTO_MAX_MODEL_LEN: vLLM's auto-fit
+    gpu_memory_utilization: float | None = None
+    tensor_parallel_size: int = 1
+    pipeline_parallel_size: int = 1
+    dtype: str = "auto"
+    kv_cache_dtype: str = "auto"
+    block_size: int | None = None
+    max_num_seqs: int | None = None
+    max_num_batched_tokens: int | None = None
+    kv_cache_memory_bytes: int | None = None
+    enforce_eager: bool = False
+    quantization: str | None = None
+    enable_chunked_prefill: bool | None = None
+    enable_prefix_caching: bool | None = None
+    disable_hybrid_kv_cache_manager: bool = False
+    num_gpu_blocks_override: int | None = None
+
+    def __post_init__(self) -> None:
+        util = self.gpu_memory_utilization
+        if util is not None and not 0 < util <= 1:
+            raise UsageError(f"--gpu-memory-utilization must be in (0, 1], got {util}")
+        for name in ("tensor_parallel_size", "pipeline_parallel_size"):
+            if getattr(self, name) < 1:
+                raise UsageError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        for name in ("block_size", "max_num_seqs", "max_num_batched_tokens", "kv_cache_memory_bytes",
+                     "num_gpu_blocks_override"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise UsageError(f"--{name.replace('_', '-')} must be positive, got {value}")
+        if self.max_model_len is not None and self.max_model_len <= 0 and self.max_model_len != AUTO_MAX_MODEL_LEN:
+            raise UsageError(f"--max-model-len must be positive or 'auto', got {self.max_model_len}")
+        if self.platform not in ("cuda", "cpu"):
+            raise UsageError(f"--platform must be cuda or cpu, got {self.platform}")
+        if self.entrypoint not in ("serve", "llm"):
+            raise UsageError(f"--entrypoint must be serve or llm, got {self.entrypoint}")
+
+    @property
+    def world_size(self) -> int:
+        return self.tensor_parallel_size * self.pipeline_parallel_size
+
+    @property
+    def behaviour(self) -> VllmBehaviour:
+        return vllm_behaviour(self.vllm_version)

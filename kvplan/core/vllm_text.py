@@ -1,0 +1,82 @@
+"""vLLM's own words for the start-up failures kvplan predicts, per engine generation.
+
+V1 text: vllm/v1/core/kv_cache_utils.py ``_check_enough_kv_cache_memory`` (0.32 = 0.33) and
+vllm/v1/worker/utils.py ``request_memory``. V0 text: vllm/worker/worker.py ``raise_if_cache_size_invalid``.
+GiB figures use vLLM's ``format_gib`` (round to 2 places, printed with ``str``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from kvplan.core.hardware import GpuSpec
+from kvplan.core.units import format_gib
+
+if TYPE_CHECKING:
+    from kvplan.core.capacity import KvLayout
+
+DOCS = "See https://docs.vllm.ai/en/latest/configuration/conserving_memory/ for more details."
+
+NO_MEMORY_V1 = (
+    "No available memory for the cache blocks. Try increasing `gpu_memory_utilization` when initializing the "
+    "engine (this flag also controls CPU memory reservation on the CPU backend, despite its name). " + DOCS
+)
+NO_MEMORY_V0 = (
+    "No available memory for the cache blocks. Try increasing `gpu_memory_utilization` when initializing the "
+    "engine."
+)
+AUTO_FIT_FAILED = (
+    "Cannot auto-fit max_model_len: not enough GPU memory available to serve even a single token. "
+    "Try increasing `gpu_memory_utilization`."
+)
+
+
+def kv_error(layout: KvLayout, available_bytes: int, max_model_len: int, estimate: int) -> str:
+    engine = layout.engine
+    if engine.behaviour.engine == "v0":
+        blocks = max(0, available_bytes // layout.bytes_per_block) if layout.bytes_per_block else 0
+        if blocks <= 0:
+            return NO_MEMORY_V0
+        return (
+            f"The model's max seq len ({max_model_len}) is larger than the maximum number of tokens that can be "
+            f"stored in KV cache ({blocks * engine.block_size}). Try increasing `gpu_memory_utilization` or "
+            "decreasing `max_model_len` when initializing the engine."
+        )
+    # The binding worker: the first whose check fails.
+    from kvplan.core.capacity import check_bytes
+
+    for stage in range(len(layout.stage_bytes_per_block)):
+        check = check_bytes(layout, available_bytes, stage)
+        if check <= 0:
+            return NO_MEMORY_V1
+        needed = layout.needed_bytes(max_model_len, stage)
+        if needed > check:
+            estimated = (
+                f"Based on the available memory, the estimated maximum model length is {estimate}. "
+                if estimate > 0 else ""
+            )
+            return (
+                f"To serve at least one request with the model's max seq len ({max_model_len}), "
+                f"({format_gib(needed)} GiB KV cache is needed, which is larger than the available KV cache "
+                f"memory ({format_gib(check)} GiB). {estimated}Try increasing `gpu_memory_utilization` (which "
+                "also controls CPU memory on the CPU backend) or decreasing `max_model_len` when initializing "
+                f"the engine. {DOCS}"
+            )
+    return NO_MEMORY_V1
+
+
+def free_memory_error(gpu: GpuSpec, utilization: float, requested_bytes: int) -> str:
+    free = gpu.free_bytes or 0
+    return (
+        f"Free memory on device cuda:0 ({format_gib(free)}/{format_gib(gpu.total_bytes)} GiB) on startup is less "
+        f"than desired GPU memory utilization ({utilization}, {format_gib(requested_bytes)} GiB). Decrease GPU "
+        "memory utilization or reduce GPU memory used by other processes."
+    )
+
+
+def long_max_model_len(requested: int, key: str, derived: int) -> str:
+    return (
+        f"User-specified max_model_len ({requested}) is greater than the derived max_model_len "
+        f"({key}={derived} in model's config.json). To allow overriding this maximum, set the env var "
+        "VLLM_ALLOW_LONG_MAX_MODEL_LEN=1 (with extreme caution), or lower --max-model-len"
+    )

@@ -1,0 +1,49 @@
+"""Facts shared by every renderer: layers by kind, per-group pages. Pure, no formatting."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from kvplan.core.kv_spec import ChunkedLocalAttentionSpec, MambaSpec, SlidingWindowSpec
+from kvplan.core.model import AttentionLayer, MambaLayer, ModelSpec
+from kvplan.core.plan import PlanResult
+
+
+def layers_by_kind(model: ModelSpec) -> dict[str, int]:
+    counts: Counter[str] = Counter()
+    for layer in model.layers:
+        if isinstance(layer, AttentionLayer):
+            counts[{"full": "full_attention", "sliding": "sliding_window", "chunked": "chunked_local",
+                    "mla": "mla"}[layer.kind]] += 1
+        elif isinstance(layer, MambaLayer):
+            counts[layer.kind] += 1
+        else:
+            counts["no_kv"] += 1
+    return dict(counts)
+
+
+def group_rows(result: PlanResult) -> list[dict[str, Any]]:
+    shape = result.engine.request_shape()
+    rows: list[dict[str, Any]] = []
+    for group in result.layout.groups:
+        spec = group.spec
+        row: dict[str, Any] = {
+            "kind": spec.kind,
+            "num_layers": group.num_layers,
+            "block_size": spec.block_size,
+            "page_size_bytes": spec.page_size_bytes,
+            "blocks_per_request": spec.blocks_per_request(shape),
+        }
+        if isinstance(spec, SlidingWindowSpec):
+            row["sliding_window"] = spec.sliding_window
+        if isinstance(spec, ChunkedLocalAttentionSpec):
+            row["attention_chunk_size"] = spec.attention_chunk_size
+        if isinstance(spec, MambaSpec):
+            row["state_bytes"] = spec.state_bytes
+            row["state_shapes"] = [list(s) for s in spec.shapes]
+        else:
+            row["num_kv_heads_per_rank"] = spec.num_kv_heads
+            row["head_size"] = spec.head_size
+        rows.append(row)
+    return rows
