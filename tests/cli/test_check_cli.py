@@ -1,0 +1,114 @@
+"""`kvplan check` through Typer's runner: exit codes, one-line errors, JSON contract."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from kvplan.cli.app import app
+from tests.conftest import CATALOG_SOURCES
+
+runner = CliRunner()
+
+
+@pytest.fixture()
+def qwen_dir(tmp_path: Path) -> Path:
+    target = tmp_path / "qwen-7b-chat"
+    target.mkdir()
+    shutil.copy(CATALOG_SOURCES / "Qwen__Qwen-7B-Chat" / "config.json", target / "config.json")
+    return target
+
+
+def _run(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_classic_failure_json(qwen_dir: Path) -> None:
+    code, out, _ = _run("check", str(qwen_dir), "--max-model-len", "8192", "--kv-cache-memory", "2264MiB",
+                        "--block-size", "16", "--json")
+    assert code == 1
+    data = json.loads(out)
+    assert data["schema_version"] == 1
+    assert data["kv_cache"]["max_model_len_fit"] == 4512
+    assert data["kv_cache"]["num_blocks"] == 283
+    assert data["verdict"]["status"] == "fail"
+    assert "estimated maximum model length is 4512" in data["verdict"]["vllm_errors"][0]
+    kinds = {r["kind"] for r in data["verdict"]["remedies"]}
+    assert {"max_model_len", "kv_cache_memory", "kv_cache_dtype"} <= kinds
+    flags = next(r["flags"] for r in data["verdict"]["remedies"] if r["kind"] == "max_model_len")
+    assert flags == {"--max-model-len": "4512", "CONTEXT_LEN": "4512"}
+    assert data["memory"]["free_check"] == "not checked"
+
+
+def test_json_has_the_documented_keys(qwen_dir: Path) -> None:
+    code, out, _ = _run("check", str(qwen_dir), "--gpu", "a10g", "--max-model-len", "4096", "--json")
+    assert code == 0
+    data = json.loads(out)
+    for key in ("tokens", "num_blocks", "block_size", "max_concurrency", "max_model_len_fit"):
+        assert key in data["kv_cache"]
+    for key in ("total_bytes", "budget_bytes", "weights_bytes", "activation_bytes", "non_torch_bytes",
+                "cudagraph_bytes", "kv_cache_bytes", "activation_error_bytes", "activation_source"):
+        assert key in data["memory"]
+    assert data["gpu"]["name"]
+    assert data["verdict"]["status"] in ("ok", "warn")
+
+
+def test_human_view_is_on_stdout(qwen_dir: Path) -> None:
+    code, out, _ = _run("check", str(qwen_dir), "--max-model-len", "8192", "--kv-cache-memory", "2264MiB",
+                        "--block-size", "16")
+    assert code == 1
+    assert "FAIL" in out and "4,512" in out and "CONTEXT_LEN=4512" in out
+
+
+@pytest.mark.parametrize("args", [
+    ("--gpu-memory-utilization", "1.7", "--gpu-memory", "24GiB"),
+    ("--gpu-memory-utilization", "0", "--gpu-memory", "24GiB"),
+    ("--kv-cache-memory", "0"),
+    ("--kv-cache-memory", "-5GiB"),
+    ("--gpu-memory", "lots"),
+    ("--gpu", "no-such-gpu"),
+    ("--kv-cache-memory", "1GiB", "--max-model-len", "999999"),
+    ("--kv-cache-memory", "1GiB", "--max-model-len", "0"),
+    ("--kv-cache-memory", "1GiB", "-tp", "3"),
+    ("--kv-cache-memory", "1GiB", "--kv-cache-dtype", "int3"),
+    (),  # no GPU here, and no --gpu / --gpu-memory / --kv-cache-memory
+])
+def test_bad_flags_exit_2_with_one_line(qwen_dir: Path, args: tuple[str, ...]) -> None:
+    code, out, err = _run("check", str(qwen_dir), *args)
+    assert code == 2, (out, err)
+    assert out == ""
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("kvplan: error:"), err
+    assert "Traceback" not in err
+
+
+def test_no_gpu_message_names_the_flags(qwen_dir: Path) -> None:
+    _, _, err = _run("check", str(qwen_dir))
+    assert "--gpu" in err and "--gpu-memory" in err and "--kv-cache-memory" in err
+
+
+@pytest.mark.parametrize(("content", "expect"), [
+    ("{not json", "config.json"),
+    ("[1, 2]", "config.json"),
+    ('{"model_type": "llama", "hidden_size": 256}', "num_hidden_layers"),
+])
+def test_bad_configs_exit_2(tmp_path: Path, content: str, expect: str) -> None:
+    (tmp_path / "config.json").write_text(content)
+    code, out, err = _run("check", str(tmp_path), "--kv-cache-memory", "1GiB")
+    assert code == 2
+    assert expect in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_missing_local_path_exit_2(tmp_path: Path) -> None:
+    code, _, err = _run("check", str(tmp_path / "nope"), "--kv-cache-memory", "1GiB")
+    assert code == 2 and "kvplan: error:" in err
+
+
+def test_version_flag() -> None:
+    code, out, _ = _run("--version")
+    assert code == 0 and out.startswith("kvplan ")

@@ -1,0 +1,34 @@
+"""Shared test fixtures. Every test runs offline with its own caches: nothing reaches the network or ~/.cache."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+CATALOG_SOURCES = REPO / "tests" / "data" / "catalog_sources"
+
+
+@pytest.fixture(autouse=True)
+def _isolate(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(home / "hf"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(home / "hf" / "hub"))
+    monkeypatch.setenv("KVPLAN_CACHE_DIR", str(home / "kvplan"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setenv("COLUMNS", "120")
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.delenv("KVPLAN_DEBUG", raising=False)
+
+
+def load_config(name: str) -> dict[str, Any]:
+    """A real config from the test data copy of the fixtures (org__name)."""
+    path = CATALOG_SOURCES / name / "config.json"
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
