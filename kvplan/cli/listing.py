@@ -18,8 +18,9 @@ def register(app: typer.Typer) -> None:
         rows = list_gpus()
         if json_output:
             typer.echo(json.dumps([
-                {"key": g.key, "name": g.name, "total_bytes": g.cuda_total_bytes, "total_error_bytes": g.total_error_bytes,
-                 "source": g.source} for g in rows], indent=2))
+                {"key": g.key, "name": g.name, "total_bytes": g.cuda_total_bytes,
+                 "total_error_bytes": g.total_error_bytes, "source": g.source}
+                for g in rows], indent=2))
             return
         from rich.console import Console
         from rich.table import Table
@@ -28,7 +29,8 @@ def register(app: typer.Typer) -> None:
         for column in ("--gpu", "name", "CUDA total GiB", "±", "source"):
             table.add_column(column, overflow="fold")
         for g in rows:
-            table.add_row(g.key, g.name, f"{g.cuda_total_bytes / 2**30:.2f}", f"{g.total_error_bytes / 2**30:.2f}", g.source)
+            table.add_row(g.key, g.name, f"{g.cuda_total_bytes / 2**30:.2f}", f"{g.total_error_bytes / 2**30:.2f}",
+                          g.source)
         Console().print(table)
 
     @app.command("models")

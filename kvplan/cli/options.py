@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-ModelArg = Annotated[str, typer.Argument(metavar="MODEL", help="Hub id (org/name), local model directory or config.json path.",
-                                         show_default=False)]
+ModelArg = Annotated[str, typer.Argument(
+    metavar="MODEL", help="Hub id (org/name), local model directory or config.json path.", show_default=False)]
 MaxModelLenOpt = Annotated[str | None, typer.Option(
     "--max-model-len", help="Context length to serve; 'auto' fits the largest (vLLM's -1). Default: the model's.")]
 GpuUtilOpt = Annotated[float | None, typer.Option(

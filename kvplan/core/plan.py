@@ -7,6 +7,7 @@ from math import ceil
 from typing import Literal
 
 from kvplan.core import capacity as cap
+from kvplan.core import vllm_text
 from kvplan.core.engine import EngineConfig, kv_cache_groups, resolve_engine
 from kvplan.core.errors import GpuError, UsageError
 from kvplan.core.estimate import Estimate
@@ -16,7 +17,6 @@ from kvplan.core.overheads import Overheads, estimate_overheads, weights_per_gpu
 from kvplan.core.settings import AUTO_MAX_MODEL_LEN, DeploySettings
 from kvplan.core.units import format_gib
 from kvplan.core.weights import WeightsInfo
-from kvplan.core import vllm_text
 
 Status = Literal["ok", "warn", "fail"]
 

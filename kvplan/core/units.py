@@ -56,7 +56,7 @@ def parse_size(text: str, *, flag: str = "size") -> int:
     value = float(number) * _SIZE_UNITS[unit]
     if value < 1:
         raise UsageError(f"{flag}: must be more than zero bytes (got '{text}')")
-    return int(round(value))
+    return round(value)
 
 
 def format_gib(num_bytes: int | float) -> float:

@@ -99,7 +99,7 @@ def test_no_gpu_message_names_the_flags(qwen_dir: Path) -> None:
 ])
 def test_bad_configs_exit_2(tmp_path: Path, content: str, expect: str) -> None:
     (tmp_path / "config.json").write_text(content)
-    code, out, err = _run("check", str(tmp_path), "--kv-cache-memory", "1GiB")
+    code, _, err = _run("check", str(tmp_path), "--kv-cache-memory", "1GiB")
     assert code == 2
     assert expect in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
 

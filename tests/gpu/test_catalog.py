@@ -1,0 +1,163 @@
+"""The GPU table: lookups by any spelling, its numbers against their sources, and its error messages."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kvplan.core.errors import UsageError
+from kvplan.core.units import GiB, MiB
+from kvplan.gpu.catalog import GPUS, CatalogGpu, catalog_gpu_spec, get_gpu, list_gpus
+
+
+@pytest.mark.parametrize(
+    ("spelling", "key"),
+    [
+        ("h100", "h100"),
+        ("H100", "h100"),
+        ("nvidia-h100", "h100"),
+        ("h100-80gb", "h100"),
+        ("h100-80", "h100"),
+        ("H100 SXM", "h100"),
+        ("NVIDIA H100 80GB HBM3", "h100"),
+        ("h100-pcie", "h100-pcie"),
+        ("NVIDIA H100 PCIe", "h100-pcie"),
+        ("a100", "a100-80g"),
+        ("A100-80GB", "a100-80g"),
+        ("NVIDIA A100-SXM4-80GB", "a100-80g"),
+        ("a100-40gb", "a100-40g"),
+        ("a100 40", "a100-40g"),
+        ("a10", "a10"),
+        ("A10G", "a10g"),
+        ("l40s", "l40s"),
+        ("NVIDIA L4", "l4"),
+        ("Tesla T4", "t4"),
+        ("v100-32gb", "v100-32g"),
+        ("RTX 4090", "rtx4090"),
+        ("NVIDIA GeForce RTX 3090", "rtx3090"),
+        ("geforce_rtx_5090", "rtx5090"),
+        ("H200", "h200"),
+        ("b200", "b200"),
+        ("RTX PRO 6000", "rtx-pro-6000"),
+        ("AMD Instinct MI300X", "mi300x"),
+        ("MI300X", "mi300x"),
+    ],
+)
+def test_lookup_is_tolerant(spelling: str, key: str) -> None:
+    assert get_gpu(spelling).key == key
+
+
+@given(gpu=st.sampled_from(GPUS), data=st.data())
+def test_any_case_and_separators_find_the_same_gpu(gpu: CatalogGpu, data: st.DataObject) -> None:
+    chars = [data.draw(st.sampled_from([c.lower(), c.upper()])) for c in gpu.key.replace("-", "")]
+    seps = data.draw(st.lists(st.sampled_from(["", "-", " ", "_"]), min_size=len(chars), max_size=len(chars)))
+    spelling = "".join(c + s for c, s in zip(chars, seps, strict=True)).strip(" -_")
+    assert get_gpu(spelling) is gpu
+
+
+def test_every_key_name_and_alias_finds_its_entry() -> None:
+    for gpu in list_gpus():
+        for spelling in (gpu.key, gpu.name, *gpu.aliases):
+            assert get_gpu(spelling) is gpu
+
+
+def test_unknown_name_lists_close_matches_in_one_line() -> None:
+    with pytest.raises(UsageError) as caught:
+        get_gpu("h300")
+    line = caught.value.one_line()
+    assert line.startswith("Unknown GPU 'h300'; close matches: ")
+    assert "h100" in line and "h200" in line
+    assert line.endswith("`kvplan gpus` lists them")
+    assert "\n" not in line
+
+
+def test_unknown_name_without_close_matches() -> None:
+    with pytest.raises(UsageError) as caught:
+        get_gpu("potato")
+    assert caught.value.one_line() == "Unknown GPU 'potato'. `kvplan gpus` lists them"
+
+
+def test_keys_are_unique_and_listed_in_table_order() -> None:
+    keys = [gpu.key for gpu in list_gpus()]
+    assert len(keys) == len(set(keys))
+    assert keys == [gpu.key for gpu in GPUS]
+    assert {
+        "a10g",
+        "a10",
+        "l4",
+        "l40s",
+        "a100-40g",
+        "a100-80g",
+        "h100",
+        "h100-pcie",
+        "h200",
+        "b200",
+        "rtx3090",
+        "rtx4090",
+        "rtx5090",
+        "t4",
+        "v100-32g",
+        "mi300x",
+    } <= set(keys)
+
+
+# Totals by hand: a printed GiB figure times 1024, rounded to the MiB.
+@pytest.mark.parametrize(
+    ("key", "total_mib"),
+    [
+        ("l4", 22569),  # 22.04 GiB
+        ("l40s", 45486),  # 44.42 GiB
+        ("a100-80g", 81050),  # 79.15 GiB
+        ("h200", 143165),  # 139.81 GiB
+        ("rtx5090", 32604),  # 31.84 GiB (nvidia-smi 32607 MiB: the same, to the printed 2 decimals)
+        ("h100", 81559 - 576),  # derived: nvidia-smi total less the modelled reserve = 79.08 GiB
+    ],
+)
+def test_totals(key: str, total_mib: int) -> None:
+    assert get_gpu(key).cuda_total_bytes == total_mib * MiB
+
+
+def test_cuda_total_is_below_nvml_total_by_at_most_a_gib() -> None:
+    for gpu in list_gpus():
+        if gpu.nvml_total_bytes is not None:
+            gap = gpu.nvml_total_bytes - gpu.cuda_total_bytes
+            assert -0.01 * GiB <= gap <= 1 * GiB, gpu.key
+
+
+def test_every_entry_cites_a_source_and_says_how_it_was_had() -> None:
+    derived = {gpu.key for gpu in list_gpus() if gpu.evidence == "derived"}
+    assert derived == {"a10g", "rtx4090", "h100", "h100-pcie"}
+    for gpu in list_gpus():
+        assert gpu.source.strip()
+        assert 0 < gpu.total_error_bytes <= 0.25 * GiB
+        assert gpu.cuda_total_bytes % MiB == 0
+
+
+def test_compute_capabilities() -> None:
+    assert {
+        k: get_gpu(k).compute_capability for k in ("t4", "v100-32g", "a100", "l4", "h100", "b200", "rtx5090")
+    } == {
+        "t4": (7, 5),
+        "v100-32g": (7, 0),
+        "a100": (8, 0),
+        "l4": (8, 9),
+        "h100": (9, 0),
+        "b200": (10, 0),
+        "rtx5090": (12, 0),
+    }
+
+
+def test_catalog_gpu_spec() -> None:
+    spec = catalog_gpu_spec("L4", 2)
+    assert spec.name == "NVIDIA L4"
+    assert spec.total_bytes == 22569 * MiB
+    assert spec.total_error_bytes == get_gpu("l4").total_error_bytes
+    assert spec.free_bytes is None
+    assert spec.source == "catalog"
+    assert spec.compute_capability == (8, 9)
+
+
+def test_catalog_gpu_spec_refuses_zero_gpus() -> None:
+    with pytest.raises(UsageError, match="at least 1"):
+        catalog_gpu_spec("l4", 0)
