@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from kvplan.core.errors import ConfigError
+from kvplan.core.errors import ConfigError, UnsupportedModelError
 from kvplan.core.model import AttentionLayer, LayerSpec, MambaLayer, ModelSpec, NoKvLayer
 
 # Defaults of transformers' config classes for the keys the planner reads, where real configs omit them
@@ -58,6 +58,22 @@ _ROPE_NOT_SCALED = {"su", "longrope", "llama3", "yarn", "deepseek_yarn", "deepse
 MLA_MODEL_TYPES = {
     "deepseek_v2", "deepseek_v3", "deepseek_v32", "deepseek_mtp", "kimi_k2", "kimi_vl", "glm_moe_dsa",
     "longcat_flash", "pangu_ultra_moe", "pangu_ultra_moe_mtp", "mistral_large_3", "eagle",
+}
+
+# Families whose KV layout vLLM builds in ways kvplan does not model yet: said plainly, never guessed.
+UNSUPPORTED_MODEL_TYPES: dict[str, str] = {
+    "deepseek_v4": "compressed sparse attention with per-layer compression ratios",
+    "deepseek_ref": "compressed sparse attention with per-layer compression ratios",
+    "kimi_linear": "Kimi delta attention (KDA) state layers",
+    "minimax_m3": "mixed lightning/softmax attention",
+    "minimax_m1": "lightning attention state layers",
+    "gemma4_text": "global layers with their own head size and KV heads, and KV-sharing layers",
+    "step3p7": "mixed attention layer kinds",
+    "muse_glimmer_text": "an attention layout not read from vLLM yet",
+    "laguna": "an attention layout not read from vLLM yet",
+    "mimo_v2_flash": "hybrid sliding/global attention with different head sizes",
+    "deepseek_v32": "sparse MLA with a per-layer indexer cache (DeepseekV32IndexerCache)",
+    "glm_moe_dsa": "sparse MLA with a per-layer indexer cache (DeepseekV32IndexerCache)",
 }
 
 _DTYPE_NAMES = {
@@ -219,6 +235,22 @@ def _llama4_layers(cfg: _Cfg, num_layers: int, kv: int, head: int) -> list[Layer
     return layers
 
 
+def _nas_layers(cfg: _Cfg, num_layers: int, num_heads: int, head: int) -> list[LayerSpec]:
+    """Nemotron-NAS (DeciLM): per-block KV heads (heads // n_heads_in_group); no-op attention holds no KV."""
+    blocks = cfg.data.get("block_configs")
+    if not isinstance(blocks, list) or len(blocks) < num_layers:
+        raise ConfigError("nemotron-nas config has no complete block_configs")
+    layers: list[LayerSpec] = []
+    for block in blocks[:num_layers]:
+        attention = block.get("attention", {}) if isinstance(block, Mapping) else {}
+        if attention.get("no_op") or attention.get("replace_with_linear"):
+            layers.append(NoKvLayer())
+            continue
+        group = int(attention.get("n_heads_in_group") or 1)
+        layers.append(AttentionLayer(kind="full", num_kv_heads=num_heads // group, head_size=head, head_size_v=head))
+    return layers
+
+
 def _mla_layers(cfg: _Cfg, num_layers: int) -> list[LayerSpec]:
     latent = cfg.int_("kv_lora_rank") + cfg.int_("qk_rope_head_dim")
     return [AttentionLayer(kind="mla", num_kv_heads=1, head_size=latent, head_size_v=0) for _ in range(num_layers)]
@@ -232,10 +264,25 @@ def _jamba_layers(cfg: _Cfg, num_layers: int, kv: int, head: int, hidden: int) -
     return [attention if i % period == offset else mamba for i in range(num_layers)]
 
 
+_BLOCK_TYPE_CODES = {"mamba": "M", "attention": "*", "mlp": "-", "moe": "E"}
+
+
+def _nemotron_h_pattern(cfg: _Cfg) -> str:
+    """``hybrid_override_pattern`` ("M*-E"), or the newer ``layers_block_type`` list of words."""
+    pattern = cfg.data.get("hybrid_override_pattern")
+    if isinstance(pattern, str) and pattern:
+        return pattern
+    words = cfg.data.get("layers_block_type")
+    if isinstance(words, list) and words:
+        try:
+            return "".join(_BLOCK_TYPE_CODES[str(w)] for w in words)
+        except KeyError as err:
+            raise ConfigError(f"unknown layer kind {err.args[0]!r} in layers_block_type") from None
+    raise ConfigError("nemotron_h config has neither hybrid_override_pattern nor layers_block_type")
+
+
 def _nemotron_h_layers(cfg: _Cfg, kv: int, head: int) -> list[LayerSpec]:
-    pattern = cfg.get("hybrid_override_pattern")
-    if not isinstance(pattern, str) or not pattern:
-        raise ConfigError("nemotron_h config has no hybrid_override_pattern")
+    pattern = _nemotron_h_pattern(cfg)
     heads, head_dim = cfg.int_("mamba_num_heads"), cfg.int_("mamba_head_dim")
     ssm_dtype = cfg.data.get("mamba_ssm_cache_dtype")
     mamba = MambaLayer(kind="mamba2", intermediate_size=heads * head_dim, state_size=cfg.int_("ssm_state_size"),
@@ -267,9 +314,11 @@ def _qwen3_next_layers(cfg: _Cfg, num_layers: int, kv: int, head: int) -> list[L
     if not isinstance(types, list) or len(types) < num_layers:
         interval = cfg.int_("full_attention_interval")
         types = ["full_attention" if (i + 1) % interval == 0 else "linear_attention" for i in range(num_layers)]
+    ssm_dtype = cfg.data.get("mamba_ssm_dtype")  # Qwen3.5 keeps its recurrent state in float32
     gdn = MambaLayer(kind="gdn", num_k_heads=cfg.int_("linear_num_key_heads"),
                      num_v_heads=cfg.int_("linear_num_value_heads"), head_k_dim=cfg.int_("linear_key_head_dim"),
-                     head_v_dim=cfg.int_("linear_value_head_dim"), conv_kernel=cfg.int_("linear_conv_kernel_dim"))
+                     head_v_dim=cfg.int_("linear_value_head_dim"), conv_kernel=cfg.int_("linear_conv_kernel_dim"),
+                     ssm_dtype=_DTYPE_NAMES.get(str(ssm_dtype)) if ssm_dtype else None)
     attention = AttentionLayer(kind="full", num_kv_heads=kv, head_size=head, head_size_v=head)
     return [gdn if types[i] == "linear_attention" else attention for i in range(num_layers)]
 
@@ -303,10 +352,18 @@ def model_spec_from_config(config: Mapping[str, Any],
     text, text_type, multimodal = _text_level(config)
     if not text_type:
         raise ConfigError("config has no model_type")
+    if text_type in UNSUPPORTED_MODEL_TYPES:
+        raise UnsupportedModelError(
+            f"kvplan cannot size {text_type} models faithfully yet ({UNSUPPORTED_MODEL_TYPES[text_type]})",
+            hint="Measure it with `kvplan probe` on a machine with vLLM",
+        )
     cfg = _Cfg(text, text_type)
     archs = config.get("architectures")
     architecture = str(archs[0]) if isinstance(archs, list) and archs else text_type
-    num_layers = cfg.int_("num_hidden_layers", "n_layer", "num_layers", "n_layers")
+    if text_type == "nemotron_h" and cfg.get("num_hidden_layers") is None:
+        num_layers = len(_nemotron_h_pattern(cfg))
+    else:
+        num_layers = cfg.int_("num_hidden_layers", "n_layer", "num_layers", "n_layers")
     hidden = cfg.int_("hidden_size", "n_embd", "d_model")
     num_heads = cfg.int_("num_attention_heads", "n_head", "n_heads", "num_heads")
     if num_layers == 0:
@@ -328,8 +385,13 @@ def model_spec_from_config(config: Mapping[str, Any],
         layers = _nemotron_h_layers(cfg, kv, head)
     elif text_type == "granitemoehybrid":
         layers = _granite_hybrid_layers(cfg, num_layers, kv, head, hidden)
-    elif text_type == "qwen3_next":
-        layers = _qwen3_next_layers(cfg, num_layers, kv, head)
+    elif text_type == "qwen3_next" or (
+        isinstance(cfg.data.get("layer_types"), list) and "linear_attention" in cfg.data["layer_types"]
+        and cfg.get("linear_num_value_heads") is not None
+    ):
+        layers = _qwen3_next_layers(cfg, num_layers, kv, head)  # gated delta net hybrids (Qwen3-Next, Qwen3.5)
+    elif text_type == "nemotron-nas":
+        layers = _nas_layers(cfg, num_layers, num_heads, head)
     else:
         layers = _attention_layers(cfg, num_layers, kv, head)
 

@@ -17,12 +17,18 @@ from kvplan.core.units import cdiv
 
 @dataclass(frozen=True, kw_only=True)
 class KVCacheGroup:
-    spec: KVCacheSpec
+    spec: KVCacheSpec  # the group's spec (for a uniform-type group: the first layer's)
     layer_indices: tuple[int, ...]  # model layer indices (over all PP stages)
+    layer_page_bytes: tuple[int, ...] = ()  # per layer, when layers differ in shape (UniformTypeKVCacheSpecs)
 
     @property
     def num_layers(self) -> int:
         return len(self.layer_indices)
+
+    def page_sum_bytes(self, stage_layers: range | None = None) -> int:
+        pages = self.layer_page_bytes or (self.spec.page_size_bytes,) * len(self.layer_indices)
+        return sum(p for i, p in zip(self.layer_indices, pages, strict=True)
+                   if stage_layers is None or i in stage_layers)
 
 
 def unify_page_sizes(specs: Sequence[KVCacheSpec]) -> list[KVCacheSpec]:
@@ -63,10 +69,10 @@ def form_groups(layer_specs: Sequence[tuple[int, KVCacheSpec]]) -> list[KVCacheG
     if all(type(spec) is FullAttentionSpec for spec in distinct) or all(
         isinstance(spec, MambaSpec) for spec in distinct
     ):
-        # UniformTypeKVCacheSpecs: same type, different shapes -> one group, page = sum of pages. Rare;
-        # modelled by keeping the largest spec per layer (conservative) and saying so in the notes upstream.
-        largest = max(distinct, key=lambda s: s.page_size_bytes)
-        return [KVCacheGroup(spec=largest, layer_indices=tuple(i for i, _ in layer_specs))]
+        # UniformTypeKVCacheSpecs: same type, different shapes (Nemotron-NAS KV heads per block) -> one group;
+        # a block costs the sum of the layers' pages, a request cdiv(L, block_size) blocks.
+        return [KVCacheGroup(spec=layer_specs[0][1], layer_indices=tuple(i for i, _ in layer_specs),
+                             layer_page_bytes=tuple(spec.page_size_bytes for _, spec in layer_specs))]
 
     originals = [spec for _, spec in layer_specs]
     unified = unify_page_sizes(originals)
@@ -97,11 +103,7 @@ def form_groups(layer_specs: Sequence[tuple[int, KVCacheSpec]]) -> list[KVCacheG
 
 def bytes_per_block(groups: Sequence[KVCacheGroup], stage_layers: range | None = None) -> int:
     """Largest group's page sum on one worker (``_get_kv_cache_bytes_per_block``, layer-outer layout)."""
-    best = 0
-    for group in groups:
-        count = group.num_layers if stage_layers is None else sum(i in stage_layers for i in group.layer_indices)
-        best = max(best, count * group.spec.page_size_bytes)
-    return best
+    return max((group.page_sum_bytes(stage_layers) for group in groups), default=0)
 
 
 def blocks_per_request(groups: Sequence[KVCacheGroup], shape: RequestShape) -> int:

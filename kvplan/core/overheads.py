@@ -1,19 +1,49 @@
-"""Non-KV memory vLLM takes before sizing the KV cache on a GPU [estimates].
+"""Non-KV memory vLLM takes before sizing the KV cache on a GPU [estimates, except the checkpoint bytes].
 
-vLLM measures these at start-up (profile run); kvplan estimates them from the model and settings, with an
-error bar measured against real start-up logs (benchmarks/accuracy.py). Terms, as VLLM-MEMORY.md §2.3-2.5:
-weights per GPU, activation peak of the dummy forward pass plus the sampler, non-torch growth after the
-memory snapshot, and CUDA graph memory (V1 0.21+, unless enforce_eager).
+vLLM measures these at start-up (profile run); kvplan derives them from the model and settings the way vLLM
+allocates them (VLLM-MEMORY.md §2.3-2.5, §8), with a few global constants calibrated on the whole of
+``vllm-gpu-logs.jsonl`` (named ``CAL_*`` below; ``benchmarks/accuracy.py`` re-measures them). Terms:
+
+* weights: the rank's checkpoint shard as vLLM shards it, plus the buffers vLLM creates while loading and
+  counts in ``Model loading took``: the rotary cos/sin cache (``[max_position, rotary_dim]`` in the model
+  dtype, one per model) and the vocab padding to 64 rows (``VocabParallelEmbedding``). Llama-3.1-8B:
+  16,060,522,496 checkpoint bytes + 131,072 x 128 x 2 B = 32 MiB rope cache = 14.9888 GiB, as logged.
+* activation: the profile run's transient torch peak: the dummy forward of ``max_num_batched_tokens``
+  tokens, or the sampler over ``min(max_num_batched_tokens, max_num_seqs)`` rows of padded-vocab logits on
+  the last PP rank, whichever is larger.
+* non-torch: allocator, workspaces and kernels loaded after vLLM's memory snapshot (a calibrated constant).
+* CUDA graphs: vLLM's estimate ``first + (n - 1) * max(second, 1 MiB)`` per mode; 0 with enforce_eager or
+  when the version does not count graphs before sizing the KV cache.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from kvplan.core.engine import EngineConfig
+from kvplan.core.engine import EngineConfig, pp_stage_ranges
 from kvplan.core.estimate import Estimate
 from kvplan.core.model import ModelSpec
-from kvplan.core.units import GiB, MiB
+from kvplan.core.units import GiB, MiB, dtype_bytes, round_up
+
+VOCAB_PADDING = 64  # vocab_parallel_embedding.py DEFAULT_VOCAB_PADDING_SIZE
+
+# Calibrated on vllm-gpu-logs.jsonl (whole file, not per case); see benchmarks/accuracy.py.
+# V0 sampler peak per (row x padded vocab) element, PyTorch top-k/top-p sort path: 1.40 GiB over
+# 256 x 151,936 (Qwen3-30B-A3B, Qwen2.5-Math-1.5B), 1.16 GiB over 320 x 100,352 (Phi-4): 38.4-38.8 B.
+CAL_SAMPLER_SORT_BYTES = 38.6
+# FlashInfer top-k/top-p (V1 before the forward_native warm-up pass): model-dtype logits + fp32 copy + fp32
+# probabilities, from the code (sampler.py, topk_topp_sampler.py); not separately measured.
+SAMPLER_FLASHINFER_BYTES = 10.0
+CAL_NON_TORCH_V1 = 0.80 * GiB  # V1: allocator slack, runner buffers, kernel modules, workspaces
+CAL_NON_TORCH_V0 = 0.15 * GiB  # V0 profiles printed 0.01-0.35 GiB at TP 1 (non_torch_memory takes ...)
+CAL_NON_TORCH_PER_EXTRA_RANK = 0.05 * GiB  # NCCL / custom all-reduce buffers grow with the group
+
+# Error bars (1 sigma-ish, from the spread of the residuals of the whole file; see the report).
+ERR_ACTIVATION_FRACTION = 0.15
+ERR_ACTIVATION_MIN = 64 * MiB
+ERR_NON_TORCH_V1 = int(0.30 * GiB)
+ERR_NON_TORCH_V0 = int(0.15 * GiB)
+ERR_CUDAGRAPH_FRACTION = 0.5
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,31 +64,138 @@ class Overheads:
         return int(squares**0.5) + 1 if squares else 0
 
 
-def weights_per_gpu(total_weights_bytes: int, engine: EngineConfig) -> int:
-    """Each rank's share: TP shards linear layers and the vocab-parallel embedding; PP splits layers."""
-    return total_weights_bytes // (engine.tensor_parallel_size * engine.pipeline_parallel_size)
+def _int_attr(model: ModelSpec, name: str) -> int | None:
+    """Optional ModelSpec fields (``intermediate_size`` ...) that older ModelSpecs do not carry."""
+    value = getattr(model, name, None)
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else None
 
 
-def estimate_activation(model: ModelSpec, engine: EngineConfig) -> Estimate:
-    """Profile-run peak: the dummy forward of max_num_batched_tokens plus the sampler's logits.
+def _model_dtype_bytes(engine: EngineConfig) -> int:
+    return dtype_bytes(engine.model_dtype) if engine.model_dtype in ("float32", "float") else 2
 
-    Forward: a few hidden-size activations per token (residual, norm out, MLP intermediate slices) in the
-    model dtype. Sampler: ``[min(tokens, seqs), vocab]`` logits in the model dtype and again in fp32.
+
+def _rotary_dim(model: ModelSpec) -> int:
+    explicit = _int_attr(model, "rotary_dim")
+    if explicit:
+        return explicit
+    if model.uses_mla:
+        return 64  # qk_rope_head_dim of DeepSeek-V2/V3, Kimi-K2
+    heads = model.attention_layers
+    return heads[0].head_size if heads else 0
+
+
+def runtime_buffers_bytes(model: ModelSpec, engine: EngineConfig, *, first_stage: bool = True,
+                          last_stage: bool = True) -> int:
+    """Bytes vLLM allocates at load beyond the checkpoint shard: rope cos/sin cache and vocab padding rows."""
+    dtype = _model_dtype_bytes(engine)
+    positions = _int_attr(model, "rope_cache_positions") or model.max_position_tokens
+    rope = positions * _rotary_dim(model) * dtype if model.attention_layers else 0
+    vocab = model.vocab_size
+    pad_rows = round_up(vocab, VOCAB_PADDING) - vocab if vocab else 0
+    tp = engine.tensor_parallel_size
+    tied = bool(getattr(model, "tie_word_embeddings", False))
+    matrices = int(first_stage) + int(last_stage and not tied)
+    return rope + matrices * pad_rows * model.hidden_size * dtype // tp
+
+
+def weights_per_gpu(total_weights_bytes: int, engine: EngineConfig, model: ModelSpec | None = None) -> int:
+    """The largest rank's checkpoint shard (buffers not included; see ``runtime_buffers_bytes``).
+
+    Without the model: ``total / (tp * pp)``. With it, as vLLM shards: the vocab-parallel embedding and the
+    lm_head split over TP on the first / last PP stage, norms replicated on every rank, the decoder layers
+    split by ``get_pp_indices`` and over TP.
     """
-    dtype = 4 if engine.model_dtype == "float32" else 2
+    tp, pp = engine.tensor_parallel_size, engine.pipeline_parallel_size
+    if model is None or not model.hidden_size:
+        return total_weights_bytes // (tp * pp)
+    dtype = _model_dtype_bytes(engine)
+    hidden, layers = model.hidden_size, model.num_layers
+    embed = model.vocab_size * hidden * dtype
+    tied = bool(getattr(model, "tie_word_embeddings", False))
+    head = 0 if tied else embed
+    norms_per_layer = 2 * hidden * dtype
+    body = max(0, total_weights_bytes - embed - head - norms_per_layer * layers - hidden * dtype)
+    best = 0
+    stages = pp_stage_ranges(layers, pp)
+    for index, stage in enumerate(stages):
+        first, last = index == 0, index == len(stages) - 1
+        share = body * len(stage) // (layers * tp) + norms_per_layer * len(stage)
+        share += (embed // tp if first else 0) + ((head // tp + hidden * dtype) if last else 0)
+        best = max(best, share)
+    return best
+
+
+def forward_bytes_per_token(model: ModelSpec, engine: EngineConfig) -> int:
+    """Live activations per token at the MLP of a decoder layer (the forward's peak).
+
+    Residual, norm output and down-projection output (3 x hidden) plus gate_up (2 x I) and its activation
+    (I), I per TP rank. MoE: fused_moe's caches ``[T, top_k, 2I + I + hidden]`` when the top-k is known.
+    Without ``intermediate_size`` on the ModelSpec, I = 3.5 x hidden (Llama's ratio) and a wider error.
+    """
+    dtype = _model_dtype_bytes(engine)
+    tp = engine.tensor_parallel_size
+    hidden = model.hidden_size
+    inter = _int_attr(model, "intermediate_size") or int(3.5 * hidden)
+    dense = 3 * hidden + 3 * inter // tp
+    top_k = _int_attr(model, "num_experts_per_tok")
+    moe_inter = _int_attr(model, "moe_intermediate_size")
+    if top_k and moe_inter:
+        dense = max(dense, 2 * hidden + top_k * (3 * moe_inter // tp + hidden))
+    return dense * dtype
+
+
+def sampler_bytes_per_element(engine: EngineConfig) -> float:
+    """Sampler peak per logits element: V0 and V1 0.32+ run PyTorch's sort-based top-k/top-p (0.32+ warms
+    ``forward_native`` after the FlashInfer pass); V1 before 0.32 FlashInfer only."""
+    behaviour = engine.behaviour
+    if behaviour.engine == "v0" or _version(behaviour.version) >= (0, 32):
+        return CAL_SAMPLER_SORT_BYTES
+    return SAMPLER_FLASHINFER_BYTES
+
+
+def _version(text: str) -> tuple[int, int]:
+    parts = text.strip().lstrip("v").split(".")
+    try:
+        return int(parts[0]), int(parts[1])
+    except (IndexError, ValueError):
+        return (0, 0)
+
+
+def estimate_activation(model: ModelSpec, engine: EngineConfig, *, last_stage: bool = True) -> Estimate:
+    """Profile-run peak: max(dummy forward of max_num_batched_tokens, sampler over [rows, padded vocab])."""
     tokens = engine.max_num_batched_tokens
-    forward = tokens * model.hidden_size * dtype * 12 // max(1, engine.tensor_parallel_size)
+    dtype = _model_dtype_bytes(engine)
+    forward = tokens * forward_bytes_per_token(model, engine)
     rows = min(tokens, engine.max_num_seqs)
-    sampler = rows * max(model.vocab_size, 1) * (dtype + 4)
-    value = forward + sampler
-    return Estimate(value_bytes=value, error_bytes=max(value // 3, 128 * MiB),
-                    source="estimate: dummy forward of max_num_batched_tokens + sampler logits")
+    sampler = 0
+    if last_stage and model.vocab_size:
+        elements = rows * round_up(model.vocab_size, VOCAB_PADDING)
+        sampler = int(elements * sampler_bytes_per_element(engine)) + tokens * model.hidden_size * dtype
+    value = max(forward, sampler)
+    widen = 1.0 if _int_attr(model, "intermediate_size") or sampler >= forward else 2.0
+    error = max(int(value * ERR_ACTIVATION_FRACTION * widen), ERR_ACTIVATION_MIN)
+    which = "sampler over %d x %d logits" % (rows, model.vocab_size) if sampler >= forward else (
+        f"dummy forward of {tokens} tokens")
+    return Estimate(value_bytes=value, error_bytes=error, source=f"estimate: profile-run peak = {which}")
 
 
 def estimate_non_torch(engine: EngineConfig) -> Estimate:
-    """cuBLAS/NCCL workspaces and allocator slack that appear after vLLM's memory snapshot."""
-    value = 256 * MiB if engine.tensor_parallel_size == 1 else 512 * MiB
-    return Estimate(value_bytes=value, error_bytes=256 * MiB, source="estimate: non-torch growth after snapshot")
+    """Memory that appears after vLLM's snapshot outside the activation peak (calibrated constants)."""
+    extra = (engine.tensor_parallel_size * engine.pipeline_parallel_size - 1) * CAL_NON_TORCH_PER_EXTRA_RANK
+    if engine.behaviour.engine == "v0":
+        return Estimate(value_bytes=int(CAL_NON_TORCH_V0 + extra), error_bytes=ERR_NON_TORCH_V0,
+                        source="estimate: V0 non-torch growth (calibrated on GPU logs)")
+    return Estimate(value_bytes=int(CAL_NON_TORCH_V1 + extra), error_bytes=ERR_NON_TORCH_V1,
+                    source="estimate: V1 non-torch and persistent buffers after the snapshot (calibrated)")
+
+
+def capture_sizes(engine: EngineConfig) -> list[int]:
+    """``[1, 2, 4] + range(8, 256, 8) + range(256, max + 1, 16)``, max = min(2 * max_num_seqs, 512)."""
+    largest = min(2 * engine.max_num_seqs, 512)
+    sizes = [s for s in [1, 2, 4, *range(8, 256, 8), *range(256, 513, 16)] if s <= largest]
+    if engine.max_num_batched_tokens < largest:
+        sizes = [s for s in sizes if s <= engine.max_num_batched_tokens]
+    return sizes or [1]
 
 
 def estimate_cudagraph(model: ModelSpec, engine: EngineConfig, enforce_eager: bool) -> Estimate:
@@ -66,13 +203,22 @@ def estimate_cudagraph(model: ModelSpec, engine: EngineConfig, enforce_eager: bo
         return Estimate.zero("enforce_eager: no CUDA graphs")
     if not engine.behaviour.counts_cudagraphs:
         return Estimate.zero(f"vLLM {engine.behaviour.version} does not count CUDA graphs before sizing KV")
-    value = int(0.3 * GiB)
-    return Estimate(value_bytes=value, error_bytes=int(0.2 * GiB),
-                    source="estimate: CUDA graph capture (0.17-0.44 GiB seen in public logs)")
+    sizes = capture_sizes(engine)
+    first = max(sizes) * forward_bytes_per_token(model, engine)
+    # FULL_AND_PIECEWISE: two modes, each first graph + (n - 1) x max(second, 1 MiB).
+    value = 2 * (first + (len(sizes) - 1) * MiB)
+    return Estimate(value_bytes=value, error_bytes=int(value * ERR_CUDAGRAPH_FRACTION) + 32 * MiB,
+                    source=f"estimate: CUDA graphs, {len(sizes)} sizes x 2 modes (vLLM's profile formula)")
 
 
-def estimate_overheads(model: ModelSpec, engine: EngineConfig, weights: Estimate, *,
-                       enforce_eager: bool) -> Overheads:
+def estimate_overheads(model: ModelSpec, engine: EngineConfig, weights: Estimate, *, enforce_eager: bool,
+                       weights_include_buffers: bool = False) -> Overheads:
+    """All non-KV terms. ``weights`` is the rank's checkpoint shard (plan.py) unless
+    ``weights_include_buffers`` (a logged ``Model loading took``), to which the load-time buffers are added."""
+    if not weights_include_buffers:
+        buffers = runtime_buffers_bytes(model, engine)
+        weights = replace(weights, value_bytes=weights.value_bytes + buffers,
+                          source=f"{weights.source} + rope cache and vocab padding")
     return Overheads(
         weights=weights,
         activation=estimate_activation(model, engine),

@@ -1,0 +1,741 @@
+"""Parameter count and checkpoint bytes counted from a Hugging Face ``config.json`` dict.
+
+Pure standard library. Each family builder lists the model's tensors as *linear* matrices (the ones a
+quantizer packs) and *plain* tensors (embeddings, norms, biases, SSM vectors: kept in the checkpoint dtype),
+so that the same list gives the parameter count and the bytes under bf16, fp8, AWQ/GPTQ or MXFP4.
+
+Counts are exact for the standard architectures (they equal ``sum(p.numel())`` of the transformers model);
+quantized byte figures are estimates (scale/zero layouts vary by tool version) and say so.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from kvplan.core.errors import UnsupportedModelError
+
+SOURCE = "counted from config"
+
+_DTYPE_BYTES = {"bfloat16": 2, "float16": 2, "half": 2, "float32": 4, "float": 4, "float64": 8}
+
+
+@dataclass(frozen=True)
+class ParamCount:
+    """What :func:`count_params` found. ``bytes`` is the checkpoint size (all ranks together)."""
+
+    param_count: int
+    bytes: int
+    dtype: str  # "bfloat16", "fp8 block [128, 128]", "awq 4-bit g128" ...
+    exact: bool  # False for quantized layouts (scales/zeros estimated) or parts not counted
+    source: str = SOURCE
+    mtp_param_count: int = 0  # multi-token-prediction layers stored in the checkpoint (vLLM skips them)
+    vision_param_count: int = 0  # vision tower + projector, included in param_count
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class _Lin:
+    """``count`` matrices of in_f x out_f; ``kind`` decides whether a quantizer packs them."""
+
+    kind: str  # attn | mlp | expert | router | ssm | vision | embed | head
+    in_f: int
+    out_f: int
+    count: int = 1
+
+
+@dataclass
+class _Parts:
+    lins: list[_Lin] = field(default_factory=list)
+    plain: int = 0  # norms, biases, SSM vectors, conv kernels: never quantized
+    fp32: int = 0  # tensors stored in float32 whatever the checkpoint dtype (e.g. DeepSeek router bias)
+    mtp: int = 0
+    vision: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def lin(self, kind: str, in_f: int, out_f: int, count: int = 1, bias: bool = False) -> None:
+        if count <= 0 or in_f <= 0 or out_f <= 0:
+            return
+        self.lins.append(_Lin(kind, in_f, out_f, count))
+        if bias:
+            self.plain += out_f * count
+
+    def total(self) -> int:
+        return sum(x.in_f * x.out_f * x.count for x in self.lins) + self.plain + self.fp32
+
+
+# ----------------------------------------------------------------------------------------------- config
+
+
+class _Cfg:
+    """Read a config dict with the alias keys the families use (``n_embd``, ``num_layers``...)."""
+
+    def __init__(self, d: Mapping[str, Any]) -> None:
+        self.d = d
+
+    def get(self, *keys: str, default: Any = None) -> Any:
+        for k in keys:
+            v = self.d.get(k)
+            if v is not None:
+                return v
+        return default
+
+    def num(self, *keys: str, default: int | None = None) -> int:
+        v = self.get(*keys, default=default)
+        if v is None:
+            raise UnsupportedModelError(f"config lacks {keys[0]}; cannot count parameters")
+        return int(v)
+
+    @property
+    def hidden(self) -> int:
+        return self.num("hidden_size", "n_embd", "d_model")
+
+    @property
+    def layers(self) -> int:
+        return self.num("num_hidden_layers", "num_layers", "n_layer")
+
+    @property
+    def heads(self) -> int:
+        return self.num("num_attention_heads", "n_head")
+
+    @property
+    def kv_heads(self) -> int:
+        if self.get("multi_query") is True and self.get("num_kv_heads", "n_head_kv") is None:
+            return 1
+        if self.get("multi_query_attention") is True:
+            return self.num("multi_query_group_num")
+        return self.num("num_key_value_heads", "num_kv_heads", "n_head_kv", default=self.heads)
+
+    @property
+    def head_dim(self) -> int:
+        return self.num("head_dim", "kv_channels", default=self.hidden // self.heads)
+
+    @property
+    def vocab(self) -> int:
+        return self.num("padded_vocab_size", "vocab_size")
+
+    def tied(self, default: bool) -> bool:
+        return bool(self.get("tie_word_embeddings", default=default))
+
+
+def _embeddings(p: _Parts, c: _Cfg, *, tied_default: bool) -> None:
+    """Input embedding (vocab x hidden) plus an lm_head of the same shape unless the weights are tied."""
+    p.lin("embed", c.vocab, c.hidden)
+    if not c.tied(tied_default):
+        p.lin("head", c.hidden, c.vocab)
+
+
+def _gqa(
+    p: _Parts, c: _Cfg, n: int, *, bias: bool = False, o_bias: bool = False, qk_norm: int = 0, q_mult: int = 1
+) -> None:
+    """q/k/v/o for grouped-query attention: q and o are heads x head_dim wide, k and v kv_heads x head_dim.
+
+    ``qk_norm`` is the width of each of the q/k norms (Qwen3/Gemma3: head_dim, OLMo2: the projection width
+    is passed by the caller); ``q_mult`` 2 for Qwen3-Next's gated q_proj (query and gate)."""
+    h, d = c.hidden, c.head_dim
+    q, kv = c.heads * d, c.kv_heads * d
+    p.lin("attn", h, q * q_mult, n, bias)
+    p.lin("attn", h, kv, 2 * n, bias)
+    p.lin("attn", q, h, n, o_bias)
+    p.plain += 2 * qk_norm * n
+
+
+def _swiglu(p: _Parts, h: int, inter: int, n: int, kind: str = "mlp", bias: bool = False) -> None:
+    """gate, up (hidden -> inter) and down (inter -> hidden): the Llama-style gated MLP."""
+    p.lin(kind, h, inter, 2 * n, bias)
+    p.lin(kind, inter, h, n, bias)
+
+
+# -------------------------------------------------------------------------------------- dense families
+
+
+def _llama_like(c: _Cfg, mt: str) -> _Parts:
+    """Llama, Mistral, Qwen2/3, Phi-3, Gemma 1-3, OLMo 2/3, Granite, EXAONE 4, GLM-4 (hf), Yi...
+
+    Per layer: GQA attention, gated MLP, RMSNorms (2; Gemma2/3, OLMo2/3, GLM-4 and EXAONE4 differ in count).
+    Qwen2 has q/k/v biases; Qwen3, Gemma3 and EXAONE4 q/k norms of head_dim; OLMo2/3 q/k norms over the
+    whole q and k projections; fused qkv/gate_up (Phi-3, GLM-4) have the same parameter count."""
+    p = _Parts()
+    h, n = c.hidden, c.layers
+    tied_default = mt.startswith("gemma")
+    _embeddings(p, c, tied_default=tied_default)
+    qkv_bias = bool(c.get("attention_bias", default=mt in ("qwen2", "qwen2_vl_text", "qwen2_5_vl_text")))
+    if mt == "glm4":
+        qkv_bias = bool(c.get("attention_bias", default=True))
+    o_bias = qkv_bias and mt in ("llama", "mistral", "granite", "olmo2", "olmo3", "exaone4", "yi")
+    qk_norm = c.head_dim if mt in ("qwen3", "gemma3", "gemma3_text", "exaone4", "qwen3_vl_text") else 0
+    _gqa(p, c, n, bias=qkv_bias, o_bias=o_bias, qk_norm=qk_norm)
+    if mt in ("olmo2", "olmo3"):
+        p.plain += (c.heads + c.kv_heads) * c.head_dim * n
+    _swiglu(p, h, c.num("intermediate_size"), n, bias=bool(c.get("mlp_bias", default=False)))
+    norms = 4 if mt in ("gemma2", "gemma3", "gemma3_text", "glm4") else 2
+    p.plain += norms * h * n + h
+    return p
+
+
+def _qwen1(c: _Cfg) -> _Parts:
+    """Qwen (v1, remote code): fused c_attn with bias (3 x hidden), c_proj, w1/w2/c_proj MLP whose
+    intermediate_size counts both halves (each is intermediate/2), untied lm_head."""
+    p, h, n = _Parts(), c.hidden, c.layers
+    p.lin("embed", c.vocab, h)
+    p.lin("head", h, c.vocab)
+    p.lin("attn", h, 3 * h, n, bias=True)
+    p.lin("attn", h, h, n, bias=bool(not c.get("no_bias", default=True)))
+    _swiglu(p, h, c.num("intermediate_size", "ffn_hidden_size") // 2, n)
+    p.plain += 2 * h * n + h
+    return p
+
+
+def _chatglm(c: _Cfg) -> _Parts:
+    """ChatGLM2/3 and GLM-4 (remote code): fused qkv (q + 2 x groups x kv_channels) with bias when
+    add_qkv_bias, dense without bias, dense_h_to_4h (2 x ffn: gate+up) and dense_4h_to_h, untied output."""
+    p, h, n = _Parts(), c.hidden, c.layers
+    d = c.num("kv_channels", default=h // c.heads)
+    kv = c.num("multi_query_group_num") if c.get("multi_query_attention") else c.heads
+    p.lin("embed", c.vocab, h)
+    if not c.tied(False):
+        p.lin("head", h, c.vocab)
+    p.lin("attn", h, c.heads * d + 2 * kv * d, n, bias=bool(c.get("add_qkv_bias", default=False)))
+    p.lin("attn", c.heads * d, h, n, bias=bool(c.get("add_bias_linear", default=False)))
+    _swiglu(p, h, c.num("ffn_hidden_size"), n, bias=bool(c.get("add_bias_linear", default=False)))
+    p.plain += 2 * h * n + h
+    return p
+
+
+def _falcon(c: _Cfg) -> _Parts:
+    """Falcon (RefinedWebModel / falcon): fused query_key_value, ungated 4h MLP, LayerNorms with bias,
+    tied embeddings. new_decoder_architecture (40B/180B) has two LayerNorms per layer and kv groups."""
+    p, h, n = _Parts(), c.hidden, c.layers
+    d = c.head_dim
+    new_arch = bool(c.get("new_decoder_architecture", default=False))
+    kv = c.num("num_kv_heads", "n_head_kv", default=1) if new_arch else c.kv_heads
+    bias = bool(c.get("bias", default=False))
+    _embeddings(p, c, tied_default=True)
+    p.lin("attn", h, c.heads * d + 2 * kv * d, n, bias)
+    p.lin("attn", c.heads * d, h, n, bias)
+    inter = c.num("ffn_hidden_size", default=4 * h)
+    p.lin("mlp", h, inter, n, bias)
+    p.lin("mlp", inter, h, n, bias)
+    parallel_one_ln = not new_arch and bool(c.get("parallel_attn", default=True))
+    p.plain += (1 if parallel_one_ln else 2) * 2 * h * n + 2 * h
+    return p
+
+
+# ---------------------------------------------------------------------------------------- MoE families
+
+
+def _moe_layers(c: _Cfg, n: int) -> list[bool]:
+    """Which layers are sparse: ``mlp_only_layers`` and ``decoder_sparse_step`` (Qwen2/3-MoE)."""
+    step = c.num("decoder_sparse_step", default=1)
+    dense = set(c.get("mlp_only_layers", default=[]) or [])
+    return [i not in dense and step > 0 and (i + 1) % step == 0 for i in range(n)]
+
+
+def _qwen_moe(c: _Cfg, mt: str) -> _Parts:
+    """Qwen2-MoE / Qwen3-MoE (and their VL text towers): attention as Qwen2/Qwen3, and on sparse layers a
+    router (hidden x experts), experts x gated MLP of moe_intermediate_size, plus for Qwen2-MoE a shared
+    expert with its sigmoid gate (hidden x 1)."""
+    p, h, n = _Parts(), c.hidden, c.layers
+    _embeddings(p, c, tied_default=False)
+    qwen2 = mt == "qwen2_moe"
+    _gqa(p, c, n, bias=bool(c.get("qkv_bias", "attention_bias", default=qwen2)), qk_norm=0 if qwen2 else c.head_dim)
+    _qwen_moe_mlps(p, c, n)
+    p.plain += 2 * h * n + h
+    return p
+
+
+def _qwen_moe_mlps(p: _Parts, c: _Cfg, n: int) -> None:
+    h = c.hidden
+    e, mi = c.num("num_experts"), c.num("moe_intermediate_size")
+    shared = c.num("shared_expert_intermediate_size", default=0)
+    for sparse in _moe_layers(c, n):
+        if sparse:
+            p.lin("router", h, e)
+            _swiglu(p, h, mi, e, kind="expert")
+            if shared:
+                _swiglu(p, h, shared, 1)
+                p.lin("router", h, 1)
+        else:
+            _swiglu(p, h, c.num("intermediate_size"), 1)
+
+
+def _mixtral(c: _Cfg) -> _Parts:
+    """Mixtral / PhiMoE: every layer sparse, router hidden x experts, experts x gated MLP of
+    intermediate_size. PhiMoE uses LayerNorm (weight+bias) and q/k/v/o biases."""
+    p, h, n = _Parts(), c.hidden, c.layers
+    phimoe = c.get("model_type") == "phimoe"
+    _embeddings(p, c, tied_default=False)
+    _gqa(p, c, n, bias=phimoe, o_bias=phimoe)
+    e = c.num("num_local_experts")
+    p.lin("router", h, e, n)
+    _swiglu(p, h, c.num("intermediate_size"), e * n, kind="expert")
+    p.plain += (2 if phimoe else 1) * (2 * h * n + h)
+    return p
+
+
+def _mla(p: _Parts, c: _Cfg, n: int) -> None:
+    """Multi-head latent attention (DeepSeek-V2/V3, Kimi-K2): q via a low-rank q_a (hidden -> q_lora, norm)
+    and q_b (q_lora -> heads x (nope+rope)) or a plain q_proj when q_lora_rank is null; kv_a_proj_with_mqa
+    (hidden -> kv_lora + rope), its norm, kv_b (kv_lora -> heads x (nope+v)); o (heads x v -> hidden)."""
+    h, nh = c.hidden, c.heads
+    nope, rope, v = c.num("qk_nope_head_dim"), c.num("qk_rope_head_dim"), c.num("v_head_dim")
+    q_lora, kv_lora = c.get("q_lora_rank"), c.num("kv_lora_rank")
+    bias = bool(c.get("attention_bias", default=False))
+    if q_lora:
+        p.lin("attn", h, int(q_lora), n, bias)
+        p.plain += int(q_lora) * n
+        p.lin("attn", int(q_lora), nh * (nope + rope), n)
+    else:
+        p.lin("attn", h, nh * (nope + rope), n)
+    p.lin("attn", h, kv_lora + rope, n, bias)
+    p.plain += kv_lora * n
+    p.lin("attn", kv_lora, nh * (nope + v), n)
+    p.lin("attn", nh * v, h, n, bias)
+
+
+def _deepseek_layer(p: _Parts, c: _Cfg, n: int, sparse: bool, v3: bool) -> None:
+    h = c.hidden
+    _mla(p, c, n)
+    p.plain += 2 * h * n
+    if not sparse:
+        _swiglu(p, h, c.num("intermediate_size"), n)
+        return
+    e, mi = c.num("n_routed_experts"), c.num("moe_intermediate_size")
+    p.lin("router", h, e, n)
+    if v3:
+        p.fp32 += e * n  # e_score_correction_bias, stored float32
+    _swiglu(p, h, mi, e * n, kind="expert")
+    _swiglu(p, h, mi * c.num("n_shared_experts", default=0), n)
+
+
+def _deepseek(c: _Cfg, mt: str) -> _Parts:
+    """DeepSeek-V2/V3, Kimi-K2: MLA attention; the first ``first_k_dense_replace`` layers dense, the rest
+    (every ``moe_layer_freq``) routed experts + shared experts (one MLP n_shared x moe_intermediate wide).
+    V3 adds a float32 router bias (noaux_tc). ``num_nextn_predict_layers`` MTP layers are in the
+    checkpoint: each one decoder layer + enorm/hnorm + eh_proj (2h -> h) + its own embedding, norm and head."""
+    p, h, n = _Parts(), c.hidden, c.layers
+    v3 = mt in ("deepseek_v3", "kimi_k2") or c.get("topk_method") == "noaux_tc"
+    _embeddings(p, c, tied_default=False)
+    k, freq = c.num("first_k_dense_replace", default=0), c.num("moe_layer_freq", default=1)
+    sparse_n = sum(1 for i in range(n) if i >= k and i % freq == 0)
+    _deepseek_layer(p, c, n - sparse_n, False, v3)
+    _deepseek_layer(p, c, sparse_n, True, v3)
+    p.plain += h
+    mtp_n = c.num("num_nextn_predict_layers", default=0)
+    if mtp_n:
+        before = p.total()
+        _deepseek_layer(p, c, mtp_n, True, v3)
+        p.lin("attn", 2 * h, h, mtp_n)  # eh_proj
+        p.lin("embed", c.vocab, h, mtp_n)
+        p.lin("head", h, c.vocab, mtp_n)
+        p.plain += 3 * h * mtp_n  # enorm, hnorm, shared_head.norm
+        p.mtp = p.total() - before
+    return p
+
+
+def _gpt_oss(c: _Cfg) -> _Parts:
+    """gpt-oss: attention with biases on q/k/v/o and one learned sink per head; every layer MoE with a
+    biased router and experts whose fused gate_up (hidden -> 2 x inter) and down projections carry biases."""
+    p, h, n = _Parts(), c.hidden, c.layers
+    _embeddings(p, c, tied_default=False)
+    _gqa(p, c, n, bias=True, o_bias=True)
+    p.plain += c.heads * n  # sinks
+    e, inter = c.num("num_local_experts"), c.num("intermediate_size")
+    p.lin("router", h, e, n, bias=True)
+    p.lin("expert", h, 2 * inter, e * n, bias=True)
+    p.lin("expert", inter, h, e * n, bias=True)
+    p.plain += 2 * h * n + h
+    return p
+
+
+def _llama4_text(c: _Cfg) -> _Parts:
+    """Llama 4 text: GQA (its qk norm is parameter-free L2), MoE every ``interleave_moe_layer_step`` layers
+    (router, experts x gated MLP of intermediate_size, one shared expert of the same width); other layers a
+    dense gated MLP of ``intermediate_size_mlp``; untied lm_head."""
+    p, h, n = _Parts(), c.hidden, c.layers
+    _embeddings(p, c, tied_default=False)
+    _gqa(p, c, n, bias=bool(c.get("attention_bias", default=False)))
+    step = c.num("interleave_moe_layer_step", default=1)
+    moe = c.get("moe_layers") or list(range(step - 1, n, step))
+    e, inter = c.num("num_local_experts"), c.num("intermediate_size")
+    m = len(moe)
+    p.lin("router", h, e, m)
+    _swiglu(p, h, inter, e * m, kind="expert")
+    _swiglu(p, h, inter, m)
+    _swiglu(p, h, c.num("intermediate_size_mlp"), n - m)
+    p.plain += 2 * h * n + h
+    return p
+
+
+# ----------------------------------------------------------------------------------- hybrid (SSM) families
+
+
+def _jamba(c: _Cfg) -> _Parts:
+    """Jamba: attention every ``attn_layer_period`` from ``attn_layer_offset``, Mamba-1 elsewhere
+    (in_proj h -> 2 x d_inner, depthwise conv with bias, x_proj d_inner -> dt_rank + 2 x d_state, dt_proj
+    with bias, A_log d_inner x d_state, D, dt/B/C RMSNorms, out_proj); MoE every ``expert_layer_period``
+    from ``expert_layer_offset`` (router + experts x gated MLP), dense gated MLP elsewhere."""
+    p, h, n = _Parts(), c.hidden, c.layers
+    _embeddings(p, c, tied_default=False)
+    a_per, a_off = c.num("attn_layer_period"), c.num("attn_layer_offset")
+    e_per, e_off = c.num("expert_layer_period"), c.num("expert_layer_offset")
+    n_attn = sum(1 for i in range(n) if i % a_per == a_off)
+    n_moe = sum(1 for i in range(n) if i % e_per == e_off)
+    _gqa(p, c, n_attn)
+    m = n - n_attn
+    di = c.num("mamba_expand") * h
+    ds, conv = c.num("mamba_d_state"), c.num("mamba_d_conv")
+    dt = c.num("mamba_dt_rank", default=math.ceil(h / 16))
+    pb = bool(c.get("mamba_proj_bias", default=False))
+    p.lin("ssm", h, 2 * di, m, pb)
+    p.plain += (di * conv + (di if c.get("mamba_conv_bias", default=True) else 0)) * m
+    p.lin("ssm", di, dt + 2 * ds, m)
+    p.lin("ssm", dt, di, m, bias=True)
+    p.plain += (di * ds + di + dt + 2 * ds) * m
+    p.lin("ssm", di, h, m, pb)
+    e, inter = c.num("num_experts"), c.num("intermediate_size")
+    p.lin("router", h, e, n_moe)
+    _swiglu(p, h, inter, e * n_moe, kind="expert")
+    _swiglu(p, h, inter, n - n_moe)
+    p.plain += 2 * h * n + h
+    return p
+
+
+def _mamba2(p: _Parts, c: _Cfg, m: int) -> None:
+    """Mamba-2 mixer (Nemotron-H): in_proj h -> d_inner (z) + conv_dim (x, B, C) + heads (dt), depthwise
+    conv over conv_dim = d_inner + 2 x groups x state, dt_bias/A_log/D per head, gated RMSNorm, out_proj."""
+    h = c.hidden
+    nh, hd = c.num("mamba_num_heads"), c.num("mamba_head_dim")
+    di = nh * hd
+    conv_dim = di + 2 * c.num("n_groups") * c.num("ssm_state_size")
+    bias = bool(c.get("use_bias", default=False))
+    p.lin("ssm", h, di + conv_dim + nh, m, bias)
+    p.plain += (conv_dim * c.num("conv_kernel") + (conv_dim if c.get("use_conv_bias", default=True) else 0)) * m
+    p.plain += (3 * nh + di) * m
+    p.lin("ssm", di, h, m, bias)
+
+
+def _nemotron_h(c: _Cfg) -> _Parts:
+    """Nemotron-H / Nemotron-3: one mixer per layer by ``hybrid_override_pattern`` (M Mamba-2, * attention,
+    - squared-ReLU MLP up/down, E MoE: router with float32 correction bias, experts up/down of
+    moe_intermediate_size, shared expert of moe_shared_expert_intermediate_size), each with one RMSNorm.
+    ``layers_block_type`` (newer files) spells the same pattern as words; ``moe_latent_size`` puts the
+    experts in a latent space with one hidden->latent and one latent->hidden projection per MoE layer."""
+    p, h = _Parts(), c.hidden
+    blocks = c.get("layers_block_type")
+    if isinstance(blocks, list):
+        pat = "".join(_NEMOTRON_BLOCKS.get(str(b), "?") for b in blocks)
+    else:
+        pat = str(c.get("hybrid_override_pattern", default=""))
+    if not pat or set(pat) - set("M*-E"):
+        raise UnsupportedModelError("nemotron_h config without a readable hybrid_override_pattern")
+    _embeddings(p, c, tied_default=False)
+    _gqa(
+        p,
+        c,
+        pat.count("*"),
+        bias=bool(c.get("attention_bias", default=False)),
+        o_bias=bool(c.get("attention_bias", default=False)),
+    )
+    _mamba2(p, c, pat.count("M"))
+    mb = bool(c.get("mlp_bias", default=False))
+    mlp_n = pat.count("-")
+    p.lin("mlp", h, c.num("intermediate_size"), mlp_n, mb)
+    p.lin("mlp", c.num("intermediate_size"), h, mlp_n, mb)
+    moe_n = pat.count("E")
+    if moe_n:
+        e, mi = c.num("n_routed_experts"), c.num("moe_intermediate_size")
+        lat = c.num("moe_latent_size", default=h)
+        p.lin("router", h, e, moe_n)
+        p.fp32 += e * moe_n
+        if lat != h:  # latent MoE: experts work in a narrower space, projected in and out once per layer
+            p.lin("mlp", h, lat, moe_n, mb)
+            p.lin("mlp", lat, h, moe_n, mb)
+        p.lin("expert", lat, mi, e * moe_n, mb)
+        p.lin("expert", mi, lat, e * moe_n, mb)
+        s = c.num("moe_shared_expert_intermediate_size", default=0) * c.num("n_shared_experts", default=1)
+        p.lin("mlp", h, s, moe_n, mb)
+        p.lin("mlp", s, h, moe_n, mb)
+    p.plain += h * len(pat) + h
+    if c.get("num_nextn_predict_layers"):
+        p.notes.append("MTP weights shipped in the checkpoint are not counted")
+    return p
+
+
+_NEMOTRON_BLOCKS = {"mamba": "M", "attention": "*", "mlp": "-", "moe": "E"}
+
+
+def _qwen3_next(c: _Cfg) -> _Parts:
+    """Qwen3-Next: every ``full_attention_interval``-th layer gated full attention (q_proj twice wide for the
+    output gate, q/k norms), the others Gated DeltaNet (in_proj_qkvz h -> 2 x key_dim + 2 x value_dim,
+    in_proj_ba h -> 2 x v_heads, depthwise conv over 2 x key_dim + value_dim without bias, dt_bias and A_log
+    per v_head, gated norm of v_head_dim, out_proj); MoE as Qwen2-MoE (shared expert + its gate). MTP
+    weights shipped in the checkpoint (``mtp.*``) are not counted (the config does not size them)."""
+    p, h, n = _Parts(), c.hidden, c.layers
+    _embeddings(p, c, tied_default=False)
+    interval = c.num("full_attention_interval", default=4)
+    layer_types = c.get("layer_types")
+    if layer_types:
+        n_full = sum(1 for t in layer_types if t == "full_attention")
+    else:
+        n_full = sum(1 for i in range(n) if (i + 1) % interval == 0)
+    _gqa(p, c, n_full, qk_norm=c.head_dim, q_mult=2)
+    lin_n = n - n_full
+    nk, dk = c.num("linear_num_key_heads"), c.num("linear_key_head_dim")
+    nv, dv = c.num("linear_num_value_heads"), c.num("linear_value_head_dim")
+    key_dim, value_dim = nk * dk, nv * dv
+    p.lin("attn", h, 2 * key_dim + 2 * value_dim, lin_n)
+    p.lin("attn", h, 2 * nv, lin_n)
+    p.plain += ((2 * key_dim + value_dim) * c.num("linear_conv_kernel_dim") + 2 * nv + dv) * lin_n
+    p.lin("attn", value_dim, h, lin_n)
+    if c.get("num_experts") is None:  # Qwen3.5 dense
+        _swiglu(p, h, c.num("intermediate_size"), n)
+    else:
+        _qwen_moe_mlps(p, c, n)
+    p.plain += 2 * h * n + h
+    p.notes.append("MTP weights shipped in the checkpoint are not counted")
+    return p
+
+
+# ------------------------------------------------------------------------------------------ vision towers
+
+
+def _siglip(vc: _Cfg, text_hidden: int) -> int:
+    """SigLIP encoder (Gemma 3): conv patch embedding with bias, learned positions per patch, per layer
+    two LayerNorms (weight+bias), q/k/v/o and fc1/fc2 all with biases, post LayerNorm; the Gemma 3
+    projector is one vision_hidden x text_hidden matrix plus an RMSNorm of vision_hidden."""
+    d, inter, n = vc.hidden, vc.num("intermediate_size"), vc.layers
+    patch, size = vc.num("patch_size"), vc.num("image_size")
+    ch = vc.num("num_channels", default=3)
+    layer = 4 * (d * d + d) + (d * inter + inter) + (inter * d + d) + 4 * d
+    return ch * patch * patch * d + d + (size // patch) ** 2 * d + n * layer + 2 * d + d * text_hidden + d
+
+
+# ------------------------------------------------------------------------------------------- dispatcher
+
+_LLAMA_LIKE = {
+    "llama",
+    "mistral",
+    "qwen2",
+    "qwen3",
+    "phi3",
+    "gemma",
+    "gemma2",
+    "gemma3",
+    "gemma3_text",
+    "olmo2",
+    "olmo3",
+    "granite",
+    "exaone4",
+    "glm4",
+    "yi",
+    "internlm2",
+    "mistral3",
+    "ministral",
+}
+_FAMILIES: dict[str, Callable[[_Cfg, str], _Parts]] = {
+    **dict.fromkeys(_LLAMA_LIKE, _llama_like),
+    "qwen": lambda c, mt: _qwen1(c),
+    "chatglm": lambda c, mt: _chatglm(c),
+    "falcon": lambda c, mt: _falcon(c),
+    "RefinedWebModel": lambda c, mt: _falcon(c),
+    "RefinedWeb": lambda c, mt: _falcon(c),
+    "qwen2_moe": _qwen_moe,
+    "qwen3_moe": _qwen_moe,
+    "mixtral": lambda c, mt: _mixtral(c),
+    "phimoe": lambda c, mt: _mixtral(c),
+    "deepseek_v2": _deepseek,
+    "deepseek_v3": _deepseek,
+    "kimi_k2": _deepseek,
+    "gpt_oss": lambda c, mt: _gpt_oss(c),
+    "llama4_text": lambda c, mt: _llama4_text(c),
+    "jamba": lambda c, mt: _jamba(c),
+    "nemotron_h": lambda c, mt: _nemotron_h(c),
+    "qwen3_next": lambda c, mt: _qwen3_next(c),
+    "qwen3_5_text": lambda c, mt: _qwen3_next(c),
+    "qwen3_5_moe_text": lambda c, mt: _qwen3_next(c),
+    "qwen3_vl_text": lambda c, mt: _llama_like(c, "qwen3"),
+    "qwen3_vl_moe_text": _qwen_moe,
+}
+_TEXT_OF = {
+    "gemma3": "gemma3_text",
+    "llama4": "llama4_text",
+    "qwen3_vl": "qwen3_vl_text",
+    "qwen3_vl_moe": "qwen3_vl_moe_text",
+    "qwen3_5": "qwen3_5_text",
+    "qwen3_5_moe": "qwen3_5_moe_text",
+}
+
+
+def _model_parts(config: Mapping[str, Any]) -> _Parts:
+    mt = str(config.get("model_type", ""))
+    text = config.get("text_config")
+    if isinstance(text, dict) and mt in _TEXT_OF:
+        inner = dict(text)
+        inner.setdefault("model_type", _TEXT_OF[mt])
+        if "tie_word_embeddings" in config:
+            inner["tie_word_embeddings"] = config["tie_word_embeddings"]
+        if mt == "gemma3":
+            for k, v in _GEMMA3_TEXT_DEFAULTS.items():
+                inner.setdefault(k, v)
+        parts = _FAMILIES[_TEXT_OF[mt]](_Cfg(inner), _TEXT_OF[mt])
+        vision = config.get("vision_config")
+        if mt == "gemma3" and isinstance(vision, dict):
+            vc = dict(_SIGLIP_DEFAULTS)
+            vc.update(vision)
+            parts.vision = _siglip(_Cfg(vc), _Cfg(inner).hidden)
+            parts.plain += parts.vision
+        elif isinstance(vision, dict):
+            parts.notes.append("vision tower not counted")
+        return parts
+    if mt == "gemma3_text":
+        config = {**_GEMMA3_TEXT_DEFAULTS, **config}
+    builder = _FAMILIES.get(mt)
+    if builder is None:
+        raise UnsupportedModelError(f"no parameter formula for model_type {mt or '(none)'!r}")
+    return builder(_Cfg(config), mt)
+
+
+_GEMMA3_TEXT_DEFAULTS: dict[str, Any] = {
+    "vocab_size": 262208,
+    "num_attention_heads": 8,
+    "num_key_value_heads": 4,
+    "head_dim": 256,
+    "tie_word_embeddings": True,
+}
+_SIGLIP_DEFAULTS: dict[str, Any] = {
+    "hidden_size": 1152,
+    "intermediate_size": 4304,
+    "num_hidden_layers": 27,
+    "num_attention_heads": 16,
+    "patch_size": 14,
+    "image_size": 896,
+    "num_channels": 3,
+}
+
+
+# ------------------------------------------------------------------------------------------------- bytes
+
+
+def _dtype(config: Mapping[str, Any]) -> str:
+    for d in (config, config.get("text_config") or {}):
+        for k in ("torch_dtype", "dtype", "params_dtype"):
+            v = d.get(k) if isinstance(d, dict) else None
+            if isinstance(v, str):
+                return v.replace("torch.", "")
+    if config.get("fp16") is True:
+        return "float16"
+    return "bfloat16"  # gpt-oss and Qwen-1 leave it out; both ship bf16 tensors
+
+
+def _quant_config(config: Mapping[str, Any]) -> dict[str, Any] | None:
+    for d in (config, config.get("text_config") or {}):
+        q = d.get("quantization_config") if isinstance(d, dict) else None
+        if isinstance(q, dict):
+            return q
+    return None
+
+
+def _modelopt(hf_quant: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """ModelOpt keeps its quantization in ``hf_quant_config.json``: ``{"quantization": {"quant_algo": ...}}``."""
+    if not hf_quant:
+        return None
+    inner = hf_quant.get("quantization", hf_quant)
+    algo = inner.get("quant_algo") if isinstance(inner, Mapping) else None
+    return {"quant_method": "modelopt", "quant_algo": str(algo)} if algo else None
+
+
+_QUANTIZED_KINDS = {"attn", "mlp", "expert", "ssm"}
+
+
+def _lin_bytes(x: _Lin, q: dict[str, Any] | None, w: int) -> tuple[int, str]:
+    """Bytes of ``x`` in the checkpoint and a label of the layout: unquantized ``w`` bytes per element;
+    fp8 block: 1 byte + one float32 scale per block; AWQ/GPTQ int4: half a byte, fp16 scales and packed
+    zeros per group (GPTQ adds an int32 g_idx per input row); MXFP4: half a byte + one byte scale per 32."""
+    n = x.in_f * x.out_f
+    if q is None or x.kind not in _QUANTIZED_KINDS:
+        return n * w * x.count, ""
+    method = str(q.get("quant_method", ""))
+    if method == "mxfp4":
+        if x.kind != "expert":
+            return n * w * x.count, ""
+        return (n // 2 + n // 32) * x.count, "mxfp4 experts"
+    if method == "fp8":
+        blk = q.get("weight_block_size") or [x.out_f, x.in_f]
+        blocks = math.ceil(x.out_f / blk[0]) * math.ceil(x.in_f / blk[1])
+        return (n + 4 * blocks) * x.count, f"fp8 block {list(blk)}"
+    if method in ("awq", "gptq"):
+        bits = int(q.get("bits", q.get("w_bit", 4)))
+        g = int(q.get("group_size", q.get("q_group_size", 128)))
+        g = x.in_f if g <= 0 else g
+        groups = math.ceil(x.in_f / g)
+        per = n * bits // 8 + groups * x.out_f * 2 + groups * x.out_f * bits // 8
+        if method == "gptq":
+            per += 4 * x.in_f
+        return per * x.count, f"{method} {bits}-bit g{g}"
+    if method == "compressed-tensors":
+        return _compressed_tensors_bytes(x, q, n, w)
+    if method == "modelopt" and "FP4" in str(q.get("quant_algo", "")).upper():
+        return (n // 2 + n // 16 + 8) * x.count, "modelopt nvfp4"
+    if method == "modelopt":
+        return (n + 8) * x.count, "modelopt fp8 per-tensor"
+    if method == "fbgemm_fp8":
+        return (n + 4 * x.out_f) * x.count, "fp8 per-channel"
+    return n * w * x.count, ""
+
+
+def _compressed_tensors_bytes(x: _Lin, q: dict[str, Any], n: int, w: int) -> tuple[int, str]:
+    """compressed-tensors: float-quantized 8-bit weights carry one scale per output channel (dtype of the
+    model); int-quantized 4-bit (pack-quantized) ones half a byte plus a scale per group."""
+    groups = q.get("config_groups") or {}
+    wq: dict[str, Any] = {}
+    for gcfg in groups.values():
+        if isinstance(gcfg, dict) and isinstance(gcfg.get("weights"), dict):
+            wq = gcfg["weights"]
+            break
+    bits = int(wq.get("num_bits", 16) or 16)
+    if bits >= 16:
+        return n * w * x.count, ""
+    gsize = wq.get("group_size") or x.in_f
+    scales = x.out_f * math.ceil(x.in_f / int(gsize)) if wq.get("strategy") == "group" else x.out_f
+    return (n * bits // 8 + scales * w) * x.count, f"compressed-tensors {wq.get('type', 'int')}{bits}"
+
+
+def count_params(config: Mapping[str, Any], *, hf_quant_config: Mapping[str, Any] | None = None) -> ParamCount:
+    """Parameters and checkpoint bytes of the model ``config`` describes (Hub ``config.json`` as a dict).
+
+    ``hf_quant_config`` is ModelOpt's ``hf_quant_config.json`` beside the config, when there is one.
+    Raises :class:`UnsupportedModelError` for a family without a formula (callers then treat the weights
+    as unknown)."""
+    parts = _model_parts(config)
+    dt = _dtype(config)
+    w = _DTYPE_BYTES.get(dt, 2)
+    q = _quant_config(config)
+    if (q is None or not q.get("quant_method")) and hf_quant_config:
+        q = _modelopt(hf_quant_config)
+    total_bytes = (parts.plain) * w + parts.fp32 * 4
+    labels: set[str] = set()
+    for x in parts.lins:
+        b, label = _lin_bytes(x, q, w)
+        total_bytes += b
+        if label:
+            labels.add(label)
+    notes = list(parts.notes)
+    exact = not labels and not notes
+    if q is not None and not labels:
+        notes.append(f"quantization {q.get('quant_method')!r} not modelled: bytes at {dt}")
+        exact = False
+    dtype = ", ".join(sorted(labels)) if labels else dt
+    if labels:
+        notes.append("quantized layout: bytes are an estimate")
+    return ParamCount(
+        param_count=parts.total(),
+        bytes=total_bytes,
+        dtype=dtype,
+        exact=exact,
+        mtp_param_count=parts.mtp,
+        vision_param_count=parts.vision,
+        notes=tuple(notes),
+    )

@@ -1,0 +1,117 @@
+"""Parameter counts from config, checked against published figures (transformers' numel sums, index sizes)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kvplan.core.errors import UnsupportedModelError
+from kvplan.core.params import count_params
+
+SOURCES = Path(__file__).parent / "data" / "catalog_sources"
+
+
+def _cfg(name: str) -> dict[str, object]:
+    return json.loads((SOURCES / name / "config.json").read_text())  # type: ignore[no-any-return]
+
+
+# sum(p.numel()) of the transformers model built on the meta device from the same config (transformers 5.24)
+# or the published figure; MTP layers and the float32 router bias are checkpoint tensors transformers omits.
+EXACT = {
+    "meta-llama__Llama-3.1-8B": 8_030_261_248,
+    "meta-llama__Llama-3.1-8B-Instruct": 8_030_261_248,
+    "meta-llama__Llama-3.1-70B": 70_553_706_496,
+    "meta-llama__Llama-3.1-405B": 405_853_388_800,
+    "meta-llama__Llama-3.2-1B-Instruct": 1_235_814_400,
+    "meta-llama__Llama-3.2-3B-Instruct": 3_212_749_824,
+    "Qwen__Qwen2.5-7B": 7_615_616_512,
+    "Qwen__Qwen2.5-72B": 72_706_203_648,
+    "Qwen__Qwen3-8B": 8_190_735_360,
+    "Qwen__Qwen3-14B": 14_768_307_200,
+    "Qwen__Qwen3-32B": 32_762_123_264,
+    "Qwen__Qwen3-30B-A3B": 30_532_122_624,
+    "Qwen__Qwen3-235B-A22B": 235_093_634_560,
+    "Qwen__Qwen3-Next-80B-A3B-Thinking": 79_674_391_296,
+    "mistralai__Mistral-7B-v0.1": 7_241_732_096,
+    "mistralai__Mistral-Nemo-Instruct-2407": 12_247_782_400,
+    "mistralai__Mixtral-8x7B-v0.1": 46_702_792_704,
+    "google__gemma-2-9b-it": 9_241_705_984,
+    "google__gemma-3-4b-it": 4_300_079_472,  # includes the SigLIP tower and projector
+    "google__gemma-3-27b-it": 27_432_406_640,
+    "OpenPipe__gemma-3-12b-it-text-only": 11_766_034_176,
+    "ssg97__gemma-2-27b-it-gptq-int4": 27_227_128_320,
+    "microsoft__Phi-3-mini-4k-instruct": 3_821_079_552,
+    "microsoft__phi-4": 14_659_507_200,
+    "openai__gpt-oss-20b": 20_914_757_184,
+    "openai__gpt-oss-120b": 116_829_156_672,
+    "ai21labs__Jamba-v0.1": 51_570_323_328,
+    "nvidia__Nemotron-H-56B-Base-8K": 56_324_350_464,
+    "nvidia__NVIDIA-Nemotron-3-Nano-30B-A3B-BF16": 31_577_937_344 + 23 * 128,  # + e_score_correction_bias
+    "deepseek-ai__DeepSeek-V2-Lite": 15_706_484_224,
+    "deepseek-ai__DeepSeek-V3": 671_026_404_352 + 58 * 256 + 13_463_426_304,  # + router bias, + MTP layer
+    "meta-llama__Llama-4-Scout-17B-16E-Instruct": 107_769_861_120,  # text only
+    "tiiuae__falcon-7b": 6_921_720_704,
+    "Qwen__Qwen-7B-Chat": 7_721_324_544,
+    "THUDM__glm-4-9b-chat": 9_399_951_360,
+    "Qwen__Qwen3-0.6B": 596_049_920,
+    "Qwen__Qwen3-1.7B": 1_720_574_976,
+    "Qwen__Qwen2.5-32B-Instruct": 32_763_876_352,
+    "Qwen__Qwen3-Coder-480B-A35B-Instruct": 480_154_875_392,
+    "Qwen__Qwen3-VL-2B-Instruct": 1_720_574_976,  # text tower (vision not counted)
+    "Qwen__Qwen3-VL-30B-A3B-Instruct": 30_532_122_624,  # text tower
+    "Qwen__Qwen3.5-27B": 26_895_998_464,  # text tower, MTP not counted
+    "Qwen__Qwen3.5-35B-A3B": 34_660_610_688,  # text tower, MTP not counted
+    "allenai__Olmo-3.1-32B-Instruct": 32_233_522_176,
+    "meta-llama__Llama-2-7b-hf": 6_738_415_616,
+    "01-ai__Yi-34B": 34_388_917_248,
+    "codellama__CodeLlama-34b-Instruct-hf": 33_743_970_304,
+    "mistralai__Mixtral-8x22B-v0.1": 140_620_634_112,
+    "meta-llama__Llama-4-Maverick-17B-128E-Instruct": 400_711_848_960,  # text tower
+    "nvidia__NVIDIA-Nemotron-3-Super-120B-A12B-FP8": 120_668_687_360 + 40 * 512,  # latent MoE; + router bias
+    "nvidia__NVIDIA-Nemotron-3-Ultra-550B-A55B-BF16": 549_308_968_960 + 48 * 512,  # layers_block_type form
+}
+
+
+def test_llama_3_1_8b_exact() -> None:
+    r = count_params(_cfg("meta-llama__Llama-3.1-8B"))
+    assert r.param_count == 8_030_261_248
+    assert r.bytes == 16_060_522_496  # the published model.safetensors.index.json total_size
+    assert r.exact and r.source == "counted from config" and r.dtype == "bfloat16"
+
+
+@pytest.mark.parametrize(("name", "expected"), sorted(EXACT.items()))
+def test_exact_counts(name: str, expected: int) -> None:
+    assert count_params(_cfg(name)).param_count == expected
+
+
+def test_gemma2_9b_bytes_match_published_index() -> None:
+    assert count_params(_cfg("google__gemma-2-9b-it")).bytes == 18_483_411_968
+
+
+def test_deepseek_v3_mtp_reported() -> None:
+    r = count_params(_cfg("deepseek-ai__DeepSeek-V3"))
+    assert r.mtp_param_count == 13_463_426_304
+    assert not r.exact and "fp8" in r.dtype  # block-quantized: an estimate
+
+
+def test_quantized_bytes_are_estimates_and_smaller() -> None:
+    awq = count_params(_cfg("LDCC__Qwen2.5-72B-Instruct-ko-AWQ"))
+    assert awq.param_count == 72_706_203_648
+    assert not awq.exact and awq.dtype.startswith("awq 4-bit")
+    assert 0.25 < awq.bytes / (2 * awq.param_count) < 0.35
+    oss = count_params(_cfg("openai__gpt-oss-20b"))
+    assert oss.dtype == "mxfp4 experts" and oss.bytes == 13_761_264_768
+
+
+def test_modelopt_fp8_from_sidecar() -> None:
+    name = "nvidia__Llama-3.1-70B-Instruct-FP8"
+    quant = json.loads((SOURCES / name / "hf_quant_config.json").read_text())
+    r = count_params(_cfg(name), hf_quant_config=quant)
+    assert "fp8" in r.dtype and r.bytes < 0.6 * 2 * r.param_count
+
+
+def test_unknown_family_raises() -> None:
+    with pytest.raises(UnsupportedModelError):
+        count_params({"model_type": "t5", "d_model": 512})
