@@ -7,6 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
+
+# Property tests run beside engine start-ups on 2 cores: wall-clock deadlines would only make them flaky.
+settings.register_profile("kvplan", deadline=None, print_blob=True)
+settings.load_profile("kvplan")
 
 REPO = Path(__file__).resolve().parent.parent
 CATALOG_SOURCES = REPO / "tests" / "data" / "catalog_sources"

@@ -156,6 +156,33 @@ def _max_len(cfg: _Cfg) -> tuple[int, str]:
     return derived, key
 
 
+def _rope_cache_positions(cfg: _Cfg, derived: int) -> int:
+    """Rows of vLLM's rotary cos/sin cache: max positions, scaled for yarn/linear/dynamic (longrope: both)."""
+    rope = cfg.data.get("rope_scaling") or cfg.data.get("rope_parameters")
+    base = cfg.get("max_position_embeddings", default=derived)
+    if not isinstance(base, int):
+        return derived
+    if isinstance(rope, Mapping):
+        kind = str(rope.get("rope_type") or rope.get("type") or "default")
+        factor = rope.get("factor")
+        original = rope.get("original_max_position_embeddings")
+        if kind == "longrope" and isinstance(original, int):
+            return base + original
+        if kind in ("yarn", "linear", "dynamic", "deepseek_yarn") and isinstance(factor, (int, float)):
+            return int((original if isinstance(original, int) and kind != "linear" else base) * factor)
+    return base
+
+
+def _rotary_dim(cfg: _Cfg, head: int) -> int:
+    if isinstance(cfg.get("rotary_dim"), int):
+        return int(cfg.get("rotary_dim"))
+    rope = cfg.data.get("rope_parameters") if isinstance(cfg.data.get("rope_parameters"), Mapping) else {}
+    factor = cfg.get("partial_rotary_factor", default=rope.get("partial_rotary_factor", 1.0) if rope else 1.0)
+    if isinstance(cfg.get("qk_rope_head_dim"), int):
+        return int(cfg.get("qk_rope_head_dim"))
+    return int(head * float(factor)) if isinstance(factor, (int, float)) else head
+
+
 def _kv_heads(cfg: _Cfg, num_heads: int) -> int:
     if cfg.model_type == "falcon" and not cfg.data.get("new_decoder_architecture") and cfg.data.get("multi_query"):
         return 1  # FalconModelArchConfigConvertor: multi-query, one KV head
@@ -398,6 +425,10 @@ def model_spec_from_config(config: Mapping[str, Any],
     max_len, max_key = _max_len(cfg)
     method, kv_dtype = _quantization(config, text, extra_configs or {})
     vocab = cfg.get("vocab_size", "padded_vocab_size", "n_vocab", default=0)
+    intermediate = cfg.get("intermediate_size", "ffn_hidden_size", "n_inner", default=0)
+    moe_intermediate = cfg.get("moe_intermediate_size", default=0)
+    experts_per_tok = cfg.get("num_experts_per_tok", "moe_topk", default=0)
+    tied = cfg.get("tie_word_embeddings", default=False)
     return ModelSpec(
         model_type=text_type,
         architecture=architecture,
@@ -412,4 +443,10 @@ def model_spec_from_config(config: Mapping[str, Any],
         checkpoint_kv_cache_dtype=kv_dtype,
         uses_mla=uses_mla,
         is_multimodal=multimodal,
+        intermediate_size=int(intermediate) if isinstance(intermediate, (int, float)) else 0,
+        moe_intermediate_size=int(moe_intermediate) if isinstance(moe_intermediate, (int, float)) else 0,
+        num_experts_per_tok=int(experts_per_tok) if isinstance(experts_per_tok, (int, float)) else 0,
+        tie_word_embeddings=bool(tied),
+        rotary_dim=_rotary_dim(cfg, head) if head else int(cfg.get("qk_rope_head_dim", default=0) or 0),
+        rope_cache_positions=_rope_cache_positions(cfg, max_len),
     )

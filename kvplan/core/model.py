@@ -68,6 +68,13 @@ class ModelSpec:
     checkpoint_kv_cache_dtype: str | None = None  # a KV scheme in the checkpoint's quant config
     uses_mla: bool = False
     is_multimodal: bool = False
+    # For the memory estimates (activation peak, weight shards, rope cache); 0 / None when the config lacks them.
+    intermediate_size: int = 0
+    moe_intermediate_size: int = 0
+    num_experts_per_tok: int = 0
+    tie_word_embeddings: bool = False
+    rotary_dim: int = 0
+    rope_cache_positions: int = 0
     notes: tuple[str, ...] = ()
 
     @property

@@ -31,12 +31,13 @@ VOCAB_PADDING = 64  # vocab_parallel_embedding.py DEFAULT_VOCAB_PADDING_SIZE
 # V0 sampler peak per (row x padded vocab) element, PyTorch top-k/top-p sort path: 1.40 GiB over
 # 256 x 151,936 (Qwen3-30B-A3B, Qwen2.5-Math-1.5B), 1.16 GiB over 320 x 100,352 (Phi-4): 38.4-38.8 B.
 CAL_SAMPLER_SORT_BYTES = 38.6
-# FlashInfer top-k/top-p (V1 before the forward_native warm-up pass): model-dtype logits + fp32 copy + fp32
-# probabilities, from the code (sampler.py, topk_topp_sampler.py); not separately measured.
-SAMPLER_FLASHINFER_BYTES = 10.0
-CAL_NON_TORCH_V1 = 0.80 * GiB  # V1: allocator slack, runner buffers, kernel modules, workspaces
+# FlashInfer top-k/top-p (V1 before the forward_native warm-up pass): model-dtype logits, their fp32 copy and
+# ~3 fp32 [rows, vocab] buffers inside top_k_top_p_sampling_from_logits (2 + 4 + 3 x 4 = 18 B by reading
+# sampler.py / topk_topp_sampler.py); 20 B fits Qwen3-14B at 256 vs 8 rows (lines 15-17) on the whole file.
+CAL_SAMPLER_FLASHINFER_BYTES = 20.0
+CAL_NON_TORCH_V1 = 0.67 * GiB  # V1: allocator slack, runner buffers, kernel modules, workspaces
 CAL_NON_TORCH_V0 = 0.15 * GiB  # V0 profiles printed 0.01-0.35 GiB at TP 1 (non_torch_memory takes ...)
-CAL_NON_TORCH_PER_EXTRA_RANK = 0.05 * GiB  # NCCL / custom all-reduce buffers grow with the group
+CAL_NON_TORCH_PER_EXTRA_RANK = 0.02 * GiB  # NCCL / custom all-reduce buffers grow with the group
 
 # Error bars (1 sigma-ish, from the spread of the residuals of the whole file; see the report).
 ERR_ACTIVATION_FRACTION = 0.15
@@ -150,7 +151,7 @@ def sampler_bytes_per_element(engine: EngineConfig) -> float:
     behaviour = engine.behaviour
     if behaviour.engine == "v0" or _version(behaviour.version) >= (0, 32):
         return CAL_SAMPLER_SORT_BYTES
-    return SAMPLER_FLASHINFER_BYTES
+    return CAL_SAMPLER_FLASHINFER_BYTES
 
 
 def _version(text: str) -> tuple[int, int]:
@@ -174,7 +175,7 @@ def estimate_activation(model: ModelSpec, engine: EngineConfig, *, last_stage: b
     value = max(forward, sampler)
     widen = 1.0 if _int_attr(model, "intermediate_size") or sampler >= forward else 2.0
     error = max(int(value * ERR_ACTIVATION_FRACTION * widen), ERR_ACTIVATION_MIN)
-    which = "sampler over %d x %d logits" % (rows, model.vocab_size) if sampler >= forward else (
+    which = f"sampler over {rows} x {model.vocab_size} logits" if sampler >= forward else (
         f"dummy forward of {tokens} tokens")
     return Estimate(value_bytes=value, error_bytes=error, source=f"estimate: profile-run peak = {which}")
 

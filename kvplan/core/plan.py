@@ -104,7 +104,7 @@ def _memory(model: ModelSpec, settings: DeploySettings, engine: EngineConfig, gp
     budget = ceil(gpu.total_bytes * util)
     overheads: Overheads | None = None
     if weights is not None:
-        per_gpu = weights_per_gpu(weights.total_bytes, engine)
+        per_gpu = weights_per_gpu(weights.total_bytes, engine, model)
         weight_estimate = Estimate(value_bytes=per_gpu, error_bytes=0 if weights.exact else per_gpu // 50,
                                    source=weights.source, exact=weights.exact)
         overheads = estimate_overheads(model, engine, weight_estimate, enforce_eager=settings.enforce_eager)

@@ -25,7 +25,7 @@ from typing import Literal
 
 ErrorKind = Literal["max_model_len", "no_memory", "free_memory", "mamba_blocks", "other"]
 
-_NUM = r"(-?[0-9][0-9,]*(?:\.[0-9]+)?)"
+_NUM = r"(-?[0-9](?:[0-9,]*[0-9])?(?:\.[0-9]+)?)"
 
 
 @dataclass(frozen=True, kw_only=True)

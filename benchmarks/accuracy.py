@@ -1,0 +1,395 @@
+"""How close kvplan's memory plan gets to what vLLM measured on real GPUs (offline, no GPU).
+
+    python benchmarks/accuracy.py [FILE.jsonl] [--json]
+
+FILE defaults to ``../shared/fixtures/vllm-gpu-logs.jsonl`` (relative to the repository root). Each line is a
+start-up reported in public (fields: see that folder's README). For every line with a model kvplan can
+resolve (bundled catalog or fixture configs, names matched leniently), a GPU total (the line's, else the GPU
+catalog by name) and an outcome, it plans the deployment with ``kvplan.core.plan.plan`` and compares
+weights, available KV memory, KV tokens and the verdict with the log, in two modes:
+
+* ``end_to_end``: kvplan's own weights (catalog / counted from config) and overheads;
+* ``overhead_only``: the logged ``Model loading took`` as the weights, kvplan's other overheads.
+
+Nothing is fitted per line. The global constants of ``kvplan/core/overheads.py`` (``CAL_*``) were set on the
+whole default file. Lines that cannot be used are listed with the reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kvplan.core.architectures import model_spec_from_config
+from kvplan.core.engine import resolve_engine
+from kvplan.core.errors import KvplanError
+from kvplan.core.estimate import Estimate
+from kvplan.core.hardware import GpuSpec
+from kvplan.core.overheads import estimate_overheads
+from kvplan.core.params import count_params
+from kvplan.core.plan import PlanResult, plan
+from kvplan.core.settings import DeploySettings
+from kvplan.core.units import GiB
+from kvplan.core.vllm_logs import parse_log
+from kvplan.core.weights import WeightsInfo
+from kvplan.sources import catalog
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_FILE = REPO.parent / "shared" / "fixtures" / "vllm-gpu-logs.jsonl"
+FIXTURE_CONFIGS = REPO.parent / "shared" / "fixtures" / "configs"
+MODES = ("end_to_end", "overhead_only")
+# Quantized variants published beside a base model: same architecture, the quant config the publisher uses.
+_QUANT_SUFFIX = {"awq": {"quant_method": "awq", "bits": 4, "group_size": 128, "zero_point": True,
+                         "version": "gemm"}}
+
+
+class Skip(Exception):
+    """A line that cannot be used, with the reason."""
+
+
+@dataclass
+class Case:
+    index: int
+    label: str
+    rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def _clean_name(raw: str) -> str:
+    text = re.sub(r"\(.*?\)", " ", raw)
+    text = re.split(r",| with | \+ ", text)[0]
+    return text.strip().strip("/")
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[\s_]+", "-", name.strip().lower())
+
+
+def _fixture_configs() -> dict[str, tuple[str, dict[str, Any]]]:
+    out: dict[str, tuple[str, dict[str, Any]]] = {}
+    if FIXTURE_CONFIGS.is_dir():
+        for path in sorted(FIXTURE_CONFIGS.glob("*/config.json")):
+            ref = path.parent.name.replace("__", "/", 1)
+            out[_norm(ref.split("/")[-1])] = (ref, json.loads(path.read_text()))
+    return out
+
+
+def resolve_model(raw: str) -> tuple[str, dict[str, Any], int | None, list[str]]:
+    """(Hub id, config, checkpoint bytes or None, notes) for a model as a log names it."""
+    notes: list[str] = []
+    name = _clean_name(raw)
+    base = name.split("/")[-1]
+    quant: dict[str, Any] | None = None
+    for suffix, qconfig in _QUANT_SUFFIX.items():
+        if _norm(base).endswith("-" + suffix):
+            base, quant = base[: -len(suffix) - 1], qconfig
+    entries = {_norm(n.split("/")[-1]): n for n in catalog.names()}
+    ref: str | None = None
+    config: dict[str, Any] | None = None
+    weights: int | None = None
+    entry = catalog.find(name) if quant is None else None
+    if entry is None and _norm(base) in entries:
+        entry = catalog.find(entries[_norm(base)])
+    if entry is not None:
+        ref, config, weights = entry.name, entry.config, entry.weights_bytes
+    else:
+        fixture = _fixture_configs().get(_norm(base))
+        if fixture is None:
+            raise Skip(f"model '{name}' is in neither the catalog nor the fixture configs")
+        ref, config = fixture
+    if quant is not None:
+        config = dict(config, quantization_config=quant)
+        weights = None
+        notes.append(f"{ref} config + {quant['quant_method']} 4-bit g128 (assumed publisher quant config)")
+    yarn = re.search(r"yarn factor (\d+(?:\.\d+)?)", raw, re.IGNORECASE)
+    if yarn:
+        factor = float(yarn.group(1))
+        original = int(config.get("max_position_embeddings", 0))
+        config = dict(config, rope_scaling={"rope_type": "yarn", "factor": factor,
+                                            "original_max_position_embeddings": original})
+        notes.append(f"rope_scaling yarn x{factor:g}")
+    return ref, config, weights, notes
+
+
+def _gpu(line: dict[str, Any]) -> GpuSpec:
+    total = line.get("total_gpu_memory_gib")
+    name = str(line.get("gpu") or "")
+    if total:
+        return GpuSpec(name=name or "from log", total_bytes=round(float(total) * GiB), total_error_bytes=GiB // 200,
+                       source="flag")
+    if not name:
+        raise Skip("GPU not stated and no total_gpu_memory_gib")
+    from kvplan.gpu.catalog import catalog_gpu_spec
+
+    for candidate in (name, _clean_name(name), re.sub(r"\b(dual|per title|.*?x )\b", "", _clean_name(name))):
+        try:
+            return catalog_gpu_spec(candidate.strip(), 1)
+        except KvplanError:
+            continue
+    raise Skip(f"GPU '{name}' not in kvplan's GPU catalog and no total_gpu_memory_gib")
+
+
+def _version(line: dict[str, Any], engine: str) -> tuple[str, str | None]:
+    text = str(line.get("vllm_version") or "")
+    match = re.search(r"\b(0\.\d+\.\d+|0\.\d+)\b", text)
+    if engine == "v0":
+        if match and tuple(int(x) for x in match.group(1).split(".")[:2]) < (0, 8):
+            return match.group(1), None
+        return "0.6.6", "V0 engine: planned with 0.6.6 arithmetic"
+    if match and not re.search(r"NIM", text):
+        return match.group(1), None
+    date = str((line.get("source") or {}).get("date") or "")
+    guess = "0.10.0" if date[:4] in ("2024", "2025") else "0.33.0"
+    return guess, f"vLLM version not stated: assumed {guess}"
+
+
+def _engine_kind(line: dict[str, Any]) -> str:
+    text = f"{line.get('engine') or ''}"
+    if text.upper().startswith("V0"):
+        return "v0"
+    if text.upper().startswith("V1"):
+        return "v1"
+    guess = parse_log(str(line.get("quote") or "")).engine
+    if guess is None:
+        raise Skip("engine (V0/V1) neither stated nor recognisable from the wording")
+    return guess
+
+
+_KV_DTYPES = {"fp8_e4m3": "fp8_e4m3", "fp8": "fp8", "fp8_e5m2": "fp8_e5m2", "auto": "auto"}
+
+
+def _settings(line: dict[str, Any], version: str) -> DeploySettings:
+    flags = parse_log(f"{line.get('quote') or ''} {line.get('notes') or ''}").settings
+    dtype = str(line.get("dtype") or "auto").lower()
+    seqs = line.get("max_num_seqs") or flags.max_num_seqs
+    if seqs is None:
+        match = re.search(r"max_num_seqs (\d+)", str(line.get("notes") or ""))
+        seqs = int(match.group(1)) if match else None
+    return DeploySettings(
+        vllm_version=version,
+        tensor_parallel_size=int(line.get("tensor_parallel_size") or flags.tensor_parallel_size or 1),
+        pipeline_parallel_size=int(line.get("pipeline_parallel_size") or flags.pipeline_parallel_size or 1),
+        gpu_memory_utilization=line.get("gpu_memory_utilization") or flags.gpu_memory_utilization,
+        max_model_len=line.get("max_model_len") or flags.max_model_len,
+        max_num_seqs=seqs,
+        max_num_batched_tokens=line.get("max_num_batched_tokens") or flags.max_num_batched_tokens,
+        kv_cache_dtype=_KV_DTYPES.get(str(line.get("kv_cache_dtype") or "auto").lower(), "auto"),
+        dtype=dtype if dtype in ("float16", "bfloat16", "float32", "half") else "auto",
+        block_size=flags.block_size,
+        enforce_eager=bool(line.get("enforce_eager") or flags.enforce_eager),
+        enable_chunked_prefill=flags.enable_chunked_prefill,
+    )
+
+
+def _outcome(line: dict[str, Any]) -> bool:
+    """True: started (KV sized); False: a KV-sizing failure. Other failures are skipped."""
+    error = line.get("error_text")
+    if not error:
+        return True
+    kinds = {e.kind for e in parse_log(str(error)).errors}
+    text = str(error).lower()
+    if "mamba cache blocks" in text:
+        raise Skip("failure 'max_num_seqs exceeds available Mamba cache blocks' is not modelled by kvplan")
+    if "free memory on device" in text and not kinds & {"max_model_len", "no_memory"}:
+        raise Skip("failure is the free-memory start check (other processes), not KV sizing")
+    if kinds & {"max_model_len", "no_memory"} or "no available memory" in text or "max seq len" in text:
+        return False
+    if "available kv cache memory" in str(line.get("quote") or "").lower():
+        return False
+    raise Skip(f"failure not about KV sizing: {error[:60]}")
+
+
+def _measured_tokens(line: dict[str, Any], block_size: int) -> tuple[int | None, str]:
+    if line.get("kv_cache_tokens"):
+        return int(line["kv_cache_tokens"]), "logged"
+    if line.get("gpu_blocks"):
+        return int(line["gpu_blocks"]) * block_size, "gpu_blocks x block_size"
+    if line.get("max_concurrency") and line.get("max_concurrency_len"):
+        return round(float(line["max_concurrency"]) * int(line["max_concurrency_len"])), "concurrency x len"
+    return None, "none"
+
+
+def _row(result: PlanResult, line: dict[str, Any], started: bool) -> dict[str, Any]:
+    memory = result.memory
+    tokens, how = _measured_tokens(line, result.engine.block_size)
+    pred_kv = memory.kv_cache_bytes / GiB
+    meas_kv = line.get("available_kv_cache_gib")
+    overheads = memory.overheads
+    row: dict[str, Any] = {
+        "pred_weights_gib": round(overheads.weights.value_bytes / GiB, 4) if overheads else None,
+        "meas_weights_gib": line.get("model_loading_gib"),
+        "pred_kv_gib": round(pred_kv, 3),
+        "kv_error_gib": round(memory.kv_cache_error_bytes / GiB, 3),
+        "meas_kv_gib": meas_kv,
+        "pred_tokens": result.kv_cache.tokens,
+        "meas_tokens": tokens,
+        "tokens_from": how,
+        "pred_status": result.verdict.status,
+        "meas_started": started,
+        "verdict_ok": (result.verdict.status != "fail") == started,
+    }
+    if meas_kv:
+        row["kv_err_pct"] = round(100 * (pred_kv - float(meas_kv)) / abs(float(meas_kv)), 2)
+    if tokens and started:
+        row["tokens_err_pct"] = round(100 * (result.kv_cache.tokens - tokens) / tokens, 2)
+    if overheads and line.get("model_loading_gib"):
+        meas_w = float(line["model_loading_gib"])
+        row["weights_err_pct"] = round(100 * (overheads.weights.value_bytes / GiB - meas_w) / meas_w, 3)
+    return row
+
+
+def run_line(index: int, line: dict[str, Any]) -> Case:
+    raw_model = line.get("model")
+    if not raw_model:
+        raise Skip("model not named")
+    if re.search(r"eagle|draft|speculative", f"{raw_model} {line.get('notes') or ''}", re.IGNORECASE):
+        raise Skip("speculative decoding (draft layers hold KV) is not modelled by kvplan")
+    started = _outcome(line)
+    if not any(line.get(k) for k in ("available_kv_cache_gib", "kv_cache_tokens", "gpu_blocks",
+                                      "max_concurrency")) and started:
+        raise Skip("no measured KV figure")
+    engine_kind = _engine_kind(line)
+    ref, config, weights_bytes, notes = resolve_model(str(raw_model))
+    gpu = _gpu(line)
+    version, note = _version(line, engine_kind)
+    if note:
+        notes.append(note)
+    settings = _settings(line, version)
+    if settings.max_model_len and re.search(r"yarn", str(raw_model), re.IGNORECASE):
+        config = dict(config, max_position_embeddings=max(settings.max_model_len,
+                                                          int(config.get("max_position_embeddings", 0))))
+    try:
+        model = model_spec_from_config(config)
+    except KvplanError as exc:
+        raise Skip(f"kvplan cannot read the config of {ref}: {exc}") from None
+    case = Case(index=index, label=f"{ref} | {gpu.name[:28]} | {version}", notes=notes)
+    try:
+        if weights_bytes is None:
+            counted = count_params(config)
+            weights_bytes = counted.bytes
+            exact = False
+        else:
+            exact = True
+        info = WeightsInfo(total_bytes=weights_bytes, source="catalog/count", exact=exact)
+        quant = str(line.get("quantization") or "").lower()
+        if "bitsandbytes" in quant:
+            notes.append("end_to_end not run: bitsandbytes checkpoint, the catalog's weights are another one")
+        else:
+            case.rows["end_to_end"] = _row(plan(model, settings, gpu, info, with_remedies=False), line, started)
+        if line.get("model_loading_gib"):
+            engine = resolve_engine(model, settings, gpu)
+            logged = Estimate(value_bytes=round(float(line["model_loading_gib"]) * GiB), error_bytes=GiB // 200,
+                              source="logged: Model loading took")
+            over = estimate_overheads(model, engine, logged, enforce_eager=settings.enforce_eager,
+                                      weights_include_buffers=True)
+            measured = Estimate(value_bytes=over.total_bytes, error_bytes=over.error_bytes + gpu.total_error_bytes,
+                                source="logged weights + kvplan overheads")
+            result = plan(model, settings, gpu, info, measured_overhead=measured, with_remedies=False)
+            row = _row(result, line, started)
+            row["pred_weights_gib"] = line["model_loading_gib"]
+            case.rows["overhead_only"] = row
+    except KvplanError as exc:
+        raise Skip(f"kvplan refused the settings: {exc}") from None
+    if not case.rows:
+        raise Skip("; ".join(notes) or "nothing to compare")
+    return case
+
+
+def _summary(cases: list[Case], mode: str, skipped: int) -> dict[str, Any]:
+    rows = [c.rows[mode] for c in cases if mode in c.rows]
+    kv = [abs(r["kv_err_pct"]) for r in rows if "kv_err_pct" in r]
+    tok = [abs(r["tokens_err_pct"]) for r in rows if "tokens_err_pct" in r]
+    wt = [abs(r["weights_err_pct"]) for r in rows if "weights_err_pct" in r]
+    verdicts = [r["verdict_ok"] for r in rows]
+    return {
+        "cases_used": len(rows),
+        "cases_skipped": skipped,
+        "kv_tokens_median_abs_err_pct": round(statistics.median(tok), 2) if tok else None,
+        "kv_tokens_max_abs_err_pct": round(max(tok), 2) if tok else None,
+        "kv_memory_median_abs_err_pct": round(statistics.median(kv), 2) if kv else None,
+        "kv_memory_max_abs_err_pct": round(max(kv), 2) if kv else None,
+        "weights_median_abs_err_pct": round(statistics.median(wt), 3) if wt else None,
+        "verdict_agreement": round(sum(verdicts) / len(verdicts), 3) if verdicts else None,
+    }
+
+
+def evaluate(path: Path) -> dict[str, Any]:
+    cases: list[Case] = []
+    skipped: list[dict[str, Any]] = []
+    for index, text in enumerate(path.read_text(encoding="utf-8").splitlines()):
+        if not text.strip():
+            continue
+        line: dict[str, Any] = {}
+        try:
+            line = json.loads(text)
+            if not isinstance(line, dict):
+                raise ValueError("not a JSON object")
+            cases.append(run_line(index, line))
+        except Skip as why:
+            skipped.append({"line": index, "model": line.get("model"), "reason": str(why)})
+        except (ValueError, TypeError, AttributeError, KeyError) as exc:
+            skipped.append({"line": index, "model": line.get("model"), "reason": f"unreadable line: {exc}"})
+    return {
+        "file": str(path),
+        "lines": len(cases) + len(skipped),
+        "modes": {mode: _summary(cases, mode, len(skipped)) for mode in MODES},
+        "cases": [{"line": c.index, "label": c.label, "notes": c.notes, **c.rows} for c in cases],
+        "skipped": skipped,
+    }
+
+
+def _print(report: dict[str, Any]) -> None:
+    print(f"kvplan accuracy vs real vLLM start-ups: {report['file']} ({report['lines']} lines)\n")
+    head = f"{'line':>4} {'mode':13} {'weights p/m GiB':>17} {'KV p/m GiB':>15} {'err%':>7} " \
+           f"{'tokens p/m':>21} {'err%':>7} {'verdict':>9}  model | gpu | version"
+    print(head)
+    for case in report["cases"]:
+        for mode in MODES:
+            r = case.get(mode)
+            if not r:
+                continue
+            w = f"{r['pred_weights_gib'] or 0:.2f}/{r['meas_weights_gib'] or 0:.2f}" if r["meas_weights_gib"] \
+                else "-"
+            kv = f"{r['pred_kv_gib']:.2f}/{r['meas_kv_gib']}" if r["meas_kv_gib"] is not None \
+                else f"{r['pred_kv_gib']:.2f}/-"
+            tok = f"{r['pred_tokens']}/{r['meas_tokens']}" if r["meas_tokens"] else f"{r['pred_tokens']}/-"
+            ok = ("ok " if r["verdict_ok"] else "BAD ") + r["pred_status"]
+            print(f"{case['line']:>4} {mode:13} {w:>17} {kv:>15} {r.get('kv_err_pct', '-'):>7} {tok:>21} "
+                  f"{r.get('tokens_err_pct', '-'):>7} {ok:>9}  {case['label']}")
+        for note in case["notes"]:
+            print(f"{'':>19}note: {note}")
+    print("\nOverall:")
+    for mode, s in report["modes"].items():
+        print(f"  {mode:13} used {s['cases_used']}, skipped {s['cases_skipped']}; KV memory |err| median "
+              f"{s['kv_memory_median_abs_err_pct']}% max {s['kv_memory_max_abs_err_pct']}%; KV tokens |err| "
+              f"median {s['kv_tokens_median_abs_err_pct']}% max {s['kv_tokens_max_abs_err_pct']}%; weights "
+              f"median {s['weights_median_abs_err_pct']}%; verdict agreement {s['verdict_agreement']}")
+    print("\nSkipped:")
+    for s in report["skipped"]:
+        print(f"  line {s['line']:>3}: {str(s['model'] or '-')[:50]:50}  {s['reason']}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("file", nargs="?", type=Path, default=DEFAULT_FILE)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+    if not args.file.is_file():
+        print(f"no such file: {args.file}", file=sys.stderr)
+        return 2
+    report = evaluate(args.file)
+    if args.json:
+        print(json.dumps(report, indent=1, default=str))
+    else:
+        _print(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""Overheads: hand-checkable numbers for the weights buffers, the profile-run peak and the V0/V1 split."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from kvplan.core.architectures import model_spec_from_config
+from kvplan.core.engine import resolve_engine
+from kvplan.core.estimate import Estimate
+from kvplan.core.hardware import GpuSpec
+from kvplan.core.overheads import (
+    CAL_SAMPLER_SORT_BYTES,
+    capture_sizes,
+    estimate_overheads,
+    runtime_buffers_bytes,
+    weights_per_gpu,
+)
+from kvplan.core.settings import DeploySettings
+from kvplan.core.units import GiB, MiB
+from kvplan.sources import catalog
+
+GPU = GpuSpec(name="test 24 GiB", total_bytes=24 * GiB)
+
+
+def _llama8b():  # type: ignore[no-untyped-def]
+    entry = catalog.find("meta-llama/Llama-3.1-8B")
+    assert entry is not None and entry.weights_bytes == 16_060_522_496
+    return model_spec_from_config(entry.config), entry.weights_bytes
+
+
+def test_llama_8b_loading_matches_the_logged_figure() -> None:
+    model, weights = _llama8b()
+    engine = resolve_engine(model, DeploySettings(vllm_version="0.6.6", max_model_len=20000), GPU)
+    buffers = runtime_buffers_bytes(model, engine)
+    assert buffers == 131072 * 128 * 2 == 32 * MiB  # rope cos/sin cache; vocab 128,256 is a multiple of 64
+    assert round((weights + buffers) / GiB, 4) == 14.9888  # "Loading model weights took 14.9888 GB"
+
+
+def test_weights_shard_tp_and_pp() -> None:
+    model, weights = _llama8b()
+    one = resolve_engine(model, DeploySettings(), GPU)
+    assert weights_per_gpu(weights, one) == weights // 1
+    assert weights_per_gpu(weights, one, model) == weights
+    tp2 = resolve_engine(model, DeploySettings(tensor_parallel_size=2), GPU)
+    share = weights_per_gpu(weights, tp2, model)
+    assert weights // 2 < share < weights // 2 + 2 * MiB  # norms replicated
+    pp2 = resolve_engine(model, DeploySettings(pipeline_parallel_size=2), GPU)
+    assert abs(weights_per_gpu(weights, pp2, model) - weights // 2) < 0.01 * weights
+
+
+def test_v0_sampler_peak_dominates_short_batches() -> None:
+    model, weights = _llama8b()
+    engine = resolve_engine(model, DeploySettings(vllm_version="0.6.6", max_model_len=2048), GPU)
+    over = estimate_overheads(model, engine, Estimate.exact_value(weights, "t"), enforce_eager=False)
+    expected = int(256 * 128256 * CAL_SAMPLER_SORT_BYTES) + 2048 * 4096 * 2
+    assert over.activation.value_bytes == expected
+    assert over.cudagraph.value_bytes == 0  # V0 does not count graphs
+    assert over.weights.value_bytes == weights + 32 * MiB
+
+
+def test_v0_long_prefill_forward_peak() -> None:
+    model, weights = _llama8b()
+    engine = resolve_engine(model, DeploySettings(vllm_version="0.6.6", max_model_len=20000), GPU)
+    over = estimate_overheads(model, engine, Estimate.exact_value(weights, "t"), enforce_eager=False)
+    # 20,000 tokens x (3 x 4096 + 3 x 14336) x 2 B = 2.06 GiB; the RTX 3090 log shows 17.06 - 14.99 = 2.07
+    assert abs(over.activation.value_bytes / GiB - 2.07) < 0.02
+
+
+def test_v1_cudagraphs_counted_unless_eager() -> None:
+    model, weights = _llama8b()
+    engine = resolve_engine(model, DeploySettings(vllm_version="0.33.0", max_model_len=8192), GPU)
+    w = Estimate.exact_value(weights, "t")
+    assert estimate_overheads(model, engine, w, enforce_eager=False).cudagraph.value_bytes > 0
+    assert estimate_overheads(model, engine, w, enforce_eager=True).cudagraph.value_bytes == 0
+    old = replace(engine, behaviour=replace(engine.behaviour, counts_cudagraphs=False))
+    assert estimate_overheads(model, old, w, enforce_eager=False).cudagraph.value_bytes == 0
+
+
+def test_logged_weights_are_not_given_buffers_twice() -> None:
+    model, _ = _llama8b()
+    engine = resolve_engine(model, DeploySettings(), GPU)
+    logged = Estimate(value_bytes=int(14.9888 * GiB), error_bytes=0, source="logged")
+    over = estimate_overheads(model, engine, logged, enforce_eager=False, weights_include_buffers=True)
+    assert over.weights.value_bytes == logged.value_bytes
+
+
+def test_error_bars_are_positive_and_combine() -> None:
+    model, weights = _llama8b()
+    engine = resolve_engine(model, DeploySettings(), GPU)
+    over = estimate_overheads(model, engine, Estimate.exact_value(weights, "t"), enforce_eager=False)
+    assert over.weights.error_bytes == 0
+    assert 0 < over.error_bytes <= over.activation.error_bytes + over.non_torch.error_bytes \
+        + over.cudagraph.error_bytes + 1
+
+
+def test_capture_sizes() -> None:
+    model, _ = _llama8b()
+    engine = resolve_engine(model, DeploySettings(max_num_seqs=8, max_model_len=1024), GPU)
+    assert capture_sizes(engine) == [1, 2, 4, 8, 16]
+    big = resolve_engine(model, DeploySettings(max_num_seqs=256), GPU)
+    assert capture_sizes(big)[-1] == 512 and len(capture_sizes(big)) == 3 + 31 + 17

@@ -1,0 +1,81 @@
+"""The log parser on lines quoted from real vLLM start-ups (shared/fixtures/vllm-gpu-logs.jsonl)."""
+
+from __future__ import annotations
+
+from kvplan.core.vllm_logs import parse_log
+
+V1_LINES = (
+    "INFO 06-23 14:21:48 [gpu_worker.py:232] Available KV cache memory: 51.63 GiB | "
+    "[kv_cache_utils.py:716] GPU KV cache size: 410,128 tokens | [kv_cache_utils.py:720] Maximum concurrency "
+    "for 131,072 tokens per request: 3.13x"
+)
+V0_LINES = (
+    "Loading model weights took 14.9888 GB | total_gpu_memory (22.07GiB) x gpu_memory_utilization (0.90) = "
+    "19.86GiB | model weights take 14.99GiB; non_torch_memory takes 0.05GiB; PyTorch activation peak memory "
+    "takes 0.22GiB; the rest of the memory reserved for KV Cache is 4.60GiB. | # CUDA blocks: 2356, # CPU "
+    "blocks: 2048 | Maximum concurrency for 131072 tokens per request: 0.29x"
+)
+
+
+def test_v1_capacity_lines() -> None:
+    r = parse_log(V1_LINES)
+    assert r.engine == "v1"
+    assert r.available_kv_cache_gib == 51.63
+    assert r.kv_cache_tokens == 410128
+    assert (r.max_concurrency_len, r.max_concurrency) == (131072, 3.13)
+    assert not r.failed
+
+
+def test_v0_profile_lines() -> None:
+    r = parse_log(V0_LINES)
+    assert r.engine == "v0"
+    assert r.model_loading_gib == 14.9888
+    assert r.total_gpu_memory_gib == 22.07
+    assert r.settings.gpu_memory_utilization == 0.90
+    assert (r.non_torch_gib, r.activation_peak_gib, r.available_kv_cache_gib) == (0.05, 0.22, 4.60)
+    assert (r.gpu_blocks, r.cpu_blocks) == (2356, 2048)
+
+
+def test_v0_6_4_profiling_format_and_lowercase_cuda_blocks() -> None:
+    r = parse_log("Memory profiling results: total_gpu_memory=23.58GiB initial_memory_usage=15.34GiB "
+                  "non_torch_memory=0.35GiB kv_cache_size=3.81GiB gpu_memory_utilization=0.90 | "
+                  "# cuda blocks: 3671, # CPU blocks: 2730 | Graph capturing finished in 2 secs, took 0.11 GiB")
+    assert (r.total_gpu_memory_gib, r.non_torch_gib, r.available_kv_cache_gib) == (23.58, 0.35, 3.81)
+    assert r.gpu_blocks == 3671 and r.cuda_graph_gib == 0.11
+
+
+def test_v1_error_with_old_models_spelling() -> None:
+    text = ("ValueError: To serve at least one request with the models's max seq len (262144), (24.00 GiB KV "
+            "cache is needed, which is larger than the available KV cache memory (8.04 GiB). Based on the "
+            "available memory, the estimated maximum model length is 87840. Try increasing "
+            "`gpu_memory_utilization` or decreasing `max_model_len` when initializing the engine.")
+    (error,) = parse_log(text).errors
+    assert error.kind == "max_model_len"
+    assert (error.max_model_len, error.needed_gib, error.available_gib) == (262144, 24.0, 8.04)
+    assert error.estimated_max_model_len == 87840
+
+
+def test_v0_error_and_no_memory_and_free_memory() -> None:
+    r = parse_log("ValueError: The model's max seq len (32768) is larger than the maximum number of tokens that "
+                  "can be stored in KV cache (29568). Try increasing `gpu_memory_utilization`")
+    assert r.errors[0].kv_tokens == 29568 and r.engine == "v0"
+    assert parse_log("No available memory for the cache blocks. Try increasing").errors[0].kind == "no_memory"
+    free = parse_log("ValueError: Free memory on device cuda:0 (15.32/22.04 GiB) on startup is less than desired "
+                     "GPU memory utilization (0.88, 19.39 GiB).").errors[0]
+    assert free.kind == "free_memory" and free.available_gib == 15.32
+
+
+def test_flags_and_non_default_args() -> None:
+    r = parse_log("--tensor-parallel-size 4 --dtype half --max-model-len 32768 --max-num-batched-tokens 4096 "
+                  "--gpu-memory-utilization 0.93 --block-size 32 --enable-chunked-prefill")
+    s = r.settings
+    assert (s.tensor_parallel_size, s.max_model_len, s.max_num_batched_tokens, s.block_size) == (4, 32768, 4096, 32)
+    assert s.gpu_memory_utilization == 0.93 and s.dtype == "half" and s.enable_chunked_prefill
+    d = parse_log("non-default args: {'max_model_len': 131072, 'kv_cache_dtype': 'fp8', 'max_num_seqs': 1}")
+    assert (d.settings.max_model_len, d.settings.kv_cache_dtype, d.settings.max_num_seqs) == (131072, "fp8", 1)
+
+
+def test_model_loading_v1_wording() -> None:
+    r = parse_log("Model loading took 65.9651 GiB and 12.799889 seconds | [gpu_worker.py:276] Available KV cache "
+                  "memory: -2.14 GiB | EngineCore failed to start.")
+    assert r.model_loading_gib == 65.9651 and r.available_kv_cache_gib == -2.14

@@ -1,0 +1,66 @@
+"""benchmarks/accuracy.py runs offline on the fixture file and on an unseen file of the same format."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+KEYS = {"cases_used", "cases_skipped", "kv_tokens_median_abs_err_pct", "kv_tokens_max_abs_err_pct",
+        "kv_memory_median_abs_err_pct", "kv_memory_max_abs_err_pct", "verdict_agreement"}
+
+
+def _module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("kvplan_accuracy", ROOT / "benchmarks" / "accuracy.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["kvplan_accuracy"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _check(report: dict) -> None:  # type: ignore[type-arg]
+    assert set(report["modes"]) == {"end_to_end", "overhead_only"}
+    for summary in report["modes"].values():
+        assert set(summary) >= KEYS
+    for skipped in report["skipped"]:
+        assert skipped["reason"]
+
+
+def test_fixture_file(capsys: pytest.CaptureFixture[str]) -> None:
+    accuracy = _module()
+    if not accuracy.DEFAULT_FILE.is_file():
+        pytest.skip("shared fixtures not present")
+    assert accuracy.main(["--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    _check(report)
+    assert report["modes"]["end_to_end"]["cases_used"] >= 5
+    assert report["lines"] == len(accuracy.DEFAULT_FILE.read_text().splitlines())
+
+
+def test_synthetic_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lines = [
+        {"engine": "V0", "model": "meta-llama/Llama-3.1-8B-Instruct", "gpu": "RTX 3090", "tensor_parallel_size": 1,
+         "gpu_memory_utilization": 0.9, "max_model_len": 20000, "total_gpu_memory_gib": 23.58,
+         "model_loading_gib": 14.9888, "available_kv_cache_gib": 3.81, "gpu_blocks": 1952, "quote": ""},
+        {"engine": "V1", "vllm_version": "0.28.0", "model": "Qwen/Qwen3-14B (local /models)", "gpu": "NVIDIA L40S",
+         "max_model_len": 40960, "available_kv_cache_gib": 11.57, "kv_cache_tokens": 75824},
+        {"engine": "V1", "model": None, "gpu": "H100", "available_kv_cache_gib": 1.0},
+        {"engine": "V1", "model": "someone/Unknown-Model-7B", "gpu": "H100", "kv_cache_tokens": 10},
+        {"engine": "V1", "model": "Qwen/Qwen3-8B", "gpu": "A GPU nobody sells", "kv_cache_tokens": 10},
+    ]
+    path = tmp_path / "logs.jsonl"
+    path.write_text("\n".join(json.dumps(x) for x in lines) + "\nnot json\n")
+    accuracy = _module()
+    assert accuracy.main([str(path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    _check(report)
+    assert report["modes"]["end_to_end"]["cases_used"] == 2
+    assert len(report["skipped"]) == 4
+    assert accuracy.main([str(path)]) == 0
+    assert "Skipped" in capsys.readouterr().out
