@@ -59,9 +59,11 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 
 
 def _register() -> None:
-    from kvplan.cli import check, listing
+    from kvplan.cli import check, inspect_cmd, listing, probe
 
     check.register(app)
+    inspect_cmd.register(app)
+    probe.register(app)
     listing.register(app)
 
 

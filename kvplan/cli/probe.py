@@ -1,0 +1,370 @@
+"""`kvplan probe MODEL`: start the real vLLM engine with the planned settings and compare; `kvplan calibration`.
+
+vLLM runs in a child process under its own interpreter (``kvplan.probe.runner``), so kvplan never imports
+vllm and a hung or crashing engine cannot take kvplan down with it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from kvplan.cli.app import fail, guarded
+from kvplan.cli.options import (
+    BlockSizeOpt,
+    DtypeOpt,
+    EagerOpt,
+    GpuMemoryOpt,
+    GpuOpt,
+    GpuUtilOpt,
+    JsonOpt,
+    KvDtypeOpt,
+    KvMemoryOpt,
+    MaxBatchedOpt,
+    MaxModelLenOpt,
+    MaxSeqsOpt,
+    ModelArg,
+    PlatformOpt,
+    PpOpt,
+    QuantOpt,
+    RevisionOpt,
+    TpOpt,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from rich.console import Console
+
+    from kvplan.api import CheckReport
+    from kvplan.core.settings import DeploySettings
+    from kvplan.probe.compare import ProbeOutcome
+    from kvplan.probe.runner import ChildResult
+
+VllmPythonOpt = Annotated[str | None, typer.Option(
+    "--vllm-python", help="Python interpreter that has vLLM. Default: $KVPLAN_VLLM_PYTHON, this one, "
+                          "./.venv-vllm-cpu/bin/python.")]
+TimeoutOpt = Annotated[float, typer.Option("--timeout", help="Seconds before vLLM and all it started are stopped.")]
+LongPromptOpt = Annotated[bool, typer.Option(
+    "--verify-long-prompt", help="Then generate one token from a prompt of max_model_len - 1 tokens.")]
+LoadFormatOpt = Annotated[str, typer.Option(
+    "--load-format", help="vLLM's load_format; 'dummy' needs only config.json (random weights, same memory).")]
+SkipTokenizerOpt = Annotated[bool | None, typer.Option(
+    "--skip-tokenizer-init/--with-tokenizer",
+    help="Start vLLM without a tokenizer (the probe sends token ids). Default: only with --load-format dummy.")]
+ExecutorOpt = Annotated[str | None, typer.Option(
+    "--distributed-executor-backend", help="mp, ray, uni or external_launcher, passed to vLLM (TP/PP).")]
+
+EXAMPLES = """Examples:
+
+  kvplan probe Qwen/Qwen2.5-7B-Instruct --max-model-len 32768 --gpu-memory-utilization 0.9
+
+  kvplan probe ./tiny-llama --platform cpu --kv-cache-memory 0.5GiB --load-format dummy --json
+
+The probe always runs vLLM's LLM class, so kvplan predicts for that entry point, on the platform and vLLM
+version the engine reports. Exit codes: 0 started and numbers match, 1 vLLM refused for lack of memory,
+2 unusable input or environment (no vLLM, a crash not about memory, timeout), 3 started but numbers differ."""
+
+# (substring of a vLLM log line, phase) in start-up order; the shown phase never moves backwards.
+PHASES: tuple[tuple[str, str], ...] = (
+    ("Initializing a V1 LLM engine", "initialising the engine"),
+    ("Starting to load model", "loading weights"),
+    ("Loading weights", "loading weights"),
+    ("Loading model", "loading weights"),
+    ("Model loading took", "profiling memory"),
+    ("Loading weights took", "profiling memory"),
+    ("Memory profiling", "profiling memory"),
+    ("Available KV cache memory", "allocating KV cache"),
+    ("GiB for KV cache", "allocating KV cache"),
+    ("KV cache size:", "allocating KV cache"),
+    ("Profiling CUDA graph memory", "profiling memory"),
+    ("Capturing CUDA graph", "capturing CUDA graphs"),
+    ("Warming up model", "warming up"),
+    ("Compile and warming up", "warming up"),
+    ("init engine (profile, create kv cache, warmup model) took", "engine ready"),
+)
+_ORDER = ["starting vLLM", *dict.fromkeys(phase for _, phase in PHASES)]
+
+
+def phase_of(line: str) -> str | None:
+    for needle, phase in PHASES:
+        if needle in line:
+            return phase
+    return None
+
+
+class _Progress:
+    """The status line's text, re-rendered by Rich on every refresh so the elapsed time keeps moving."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.phase = _ORDER[0]
+        self.started = time.monotonic()
+
+    def __rich__(self) -> str:
+        return f"vLLM: {self.phase} … {time.monotonic() - self.started:.0f} s"
+
+    def on_line(self, line: str) -> None:
+        phase = phase_of(line)
+        if phase is None or _ORDER.index(phase) <= _ORDER.index(self.phase):
+            return
+        self.phase = phase
+        if not self.console.is_terminal:  # no live line in a log file: one plain line per phase instead
+            self.console.print(f"kvplan: probe: {self.__rich__()}", highlight=False, markup=False)
+
+
+def _model_for_vllm(model: str) -> str:
+    """A local config.json means its directory (vLLM loads directories); anything else goes as typed."""
+    path = Path(model).expanduser()
+    if path.is_file():
+        return str(path.resolve().parent)
+    return str(path.resolve()) if path.is_dir() else model
+
+
+def _run_engine(vllm_python: str, request: dict[str, Any], timeout_s: float) -> ChildResult:
+    from rich.console import Console
+
+    from kvplan.probe.runner import run_child
+
+    console = Console(stderr=True)
+    progress = _Progress(console)
+    try:
+        if console.is_terminal:
+            with console.status(progress):  # any renderable; Rich re-renders it on each refresh
+                return run_child(vllm_python, request, timeout_s=timeout_s, on_line=progress.on_line)
+        console.print(f"kvplan: probe: starting vLLM ({vllm_python})", highlight=False, markup=False)
+        return run_child(vllm_python, request, timeout_s=timeout_s, on_line=progress.on_line)
+    except KeyboardInterrupt:
+        # run_child has already ended the child's whole process group.
+        raise fail("interrupted: vLLM and the processes it started were stopped", 130) from None
+
+
+def _replan(settings: DeploySettings, child: ChildResult) -> tuple[DeploySettings, list[str]]:
+    """The settings vLLM really ran with: its platform (from the device it reports) and its version."""
+    from kvplan.core.errors import UsageError
+    from kvplan.core.settings import Platform, vllm_behaviour
+
+    result, notes = child.result or {}, []
+    device, version = result.get("device"), result.get("vllm_version")
+    if device:
+        platform: Platform = "cpu" if device == "cpu" else "cuda"
+        if platform != settings.platform:
+            notes.append(f"vLLM ran on {device}: kvplan planned again with --platform {platform}")
+        settings = replace(settings, platform=platform)
+    if version:
+        try:
+            vllm_behaviour(str(version))
+        except UsageError:
+            notes.append(f"vLLM {version} is not a release kvplan models; planned for {settings.vllm_version}")
+        else:
+            settings = replace(settings, vllm_version=str(version))
+    return settings, notes
+
+
+def _record(model: str, revision: str | None, settings: DeploySettings, report: CheckReport,
+            outcome_measured: dict[str, Any], status: str, elapsed_s: float, environ: Mapping[str, str]) -> str:
+    from kvplan.probe.calibration import append_record, make_record
+
+    kv = outcome_measured["kv_cache"]
+    measured = {key: kv[key] for key in ("tokens", "num_blocks", "block_size", "max_concurrency", "max_model_len")}
+    measured["available_kv_cache_bytes"] = outcome_measured["available_kv_cache_bytes"]
+    measured["model_loading_bytes"] = outcome_measured["model_loading_bytes"]
+    gpu = report.result.gpu
+    record = make_record(
+        model_ref=model, revision=revision, device=str(outcome_measured["device"]),
+        gpu_total_bytes=gpu.total_bytes if gpu else None, vllm_version=str(outcome_measured["vllm_version"]),
+        settings=settings, measured=measured, budget_bytes=report.result.memory.budget_bytes,
+        available_error_bytes=int(outcome_measured["available_kv_cache_error_bytes"]), status=status,
+        predicted_tokens=report.result.kv_cache.tokens, elapsed_s=elapsed_s,
+    )
+    return str(append_record(record, environ))
+
+
+def run_probe(model: str, settings: DeploySettings, *, gpu: str | None, gpu_memory_bytes: int | None,
+              revision: str | None, vllm_python: str | None, timeout_s: float, verify_long_prompt: bool,
+              load_format: str, skip_tokenizer_init: bool | None, executor: str | None,
+              environ: Mapping[str, str]) -> ProbeOutcome:
+    from kvplan import api
+    from kvplan.core.errors import GpuError
+    from kvplan.probe.compare import ProbeOutcome, compare
+    from kvplan.probe.engine_args import engine_args
+    from kvplan.probe.runner import find_vllm_python
+
+    python = find_vllm_python(vllm_python)
+
+    def predict(s: DeploySettings) -> tuple[CheckReport, float]:
+        # Calibration off: the probe tests kvplan's own estimate, not a number an earlier probe measured.
+        started = time.perf_counter()
+        report = api.check(model, s, gpu=gpu, gpu_memory_bytes=gpu_memory_bytes, revision=revision,
+                           environ=environ, use_calibration=False)
+        return report, time.perf_counter() - started
+
+    report: CheckReport | None = None
+    kvplan_s = 0.0
+    deferred: GpuError | None = None
+    try:
+        report, kvplan_s = predict(settings)
+    except GpuError as err:  # e.g. no NVML here and --platform not given: the engine will say where it runs
+        deferred = err
+    args = engine_args(_model_for_vllm(model), settings, revision=revision, load_format=load_format,
+                       skip_tokenizer_init=skip_tokenizer_init, distributed_executor_backend=executor)
+    request = {"model": args["model"], "engine_args": args, "verify_long_prompt": verify_long_prompt}
+    child = _run_engine(python, request, timeout_s)
+
+    ran_with, notes = _replan(settings, child)
+    if report is None or ran_with != settings:
+        try:
+            report, kvplan_s = predict(ran_with)
+        except GpuError:
+            if child.status == "ok" or deferred is None:
+                raise
+    comparison = compare(report.result if report else None, child, verify_long_prompt=verify_long_prompt)
+    record = None
+    if child.status == "ok" and report is not None:
+        try:
+            record = _record(model, revision, ran_with, report, comparison.measured, comparison.status,
+                             child.elapsed_s, environ)
+        except OSError as err:  # an unwritable cache must not hide the measurement
+            notes.append(f"calibration record not written: {err}")
+    return ProbeOutcome(report=report, comparison=comparison, child=child, engine_args=args, vllm_python=python,
+                        calibration_record=record, kvplan_elapsed_s=kvplan_s, notes=tuple(notes))
+
+
+def _emit(outcome: ProbeOutcome, json_output: bool) -> None:
+    from rich.console import Console
+
+    notes = list(outcome.notes) + (list(outcome.report.source.notes) if outcome.report else [])
+    if json_output:
+        import json
+
+        from kvplan.render.probe_view import probe_object
+
+        typer.echo(json.dumps(probe_object(outcome), indent=2, default=str))
+        for note in notes:
+            typer.echo(f"kvplan: note: {note}", err=True)
+        return
+    from kvplan.render.probe_view import print_probe
+
+    err = Console(stderr=True)
+    for note in notes:
+        err.print(f"[yellow]note:[/] {note}", highlight=False)
+    print_probe(outcome, Console(highlight=False))
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("probe", epilog=EXAMPLES)
+    def probe_command(
+        model: ModelArg,
+        max_model_len: MaxModelLenOpt = None,
+        gpu_memory_utilization: GpuUtilOpt = None,
+        tensor_parallel_size: TpOpt = 1,
+        pipeline_parallel_size: PpOpt = 1,
+        dtype: DtypeOpt = "auto",
+        kv_cache_dtype: KvDtypeOpt = "auto",
+        block_size: BlockSizeOpt = None,
+        max_num_seqs: MaxSeqsOpt = None,
+        max_num_batched_tokens: MaxBatchedOpt = None,
+        kv_cache_memory: KvMemoryOpt = None,
+        enforce_eager: EagerOpt = False,
+        quantization: QuantOpt = None,
+        gpu: GpuOpt = None,
+        gpu_memory: GpuMemoryOpt = None,
+        revision: RevisionOpt = None,
+        platform: PlatformOpt = "cuda",
+        vllm_python: VllmPythonOpt = None,
+        timeout: TimeoutOpt = 900.0,
+        verify_long_prompt: LongPromptOpt = False,
+        load_format: LoadFormatOpt = "auto",
+        skip_tokenizer_init: SkipTokenizerOpt = None,
+        distributed_executor_backend: ExecutorOpt = None,
+        json_output: JsonOpt = False,
+    ) -> None:
+        """Start vLLM with the planned settings and compare its KV cache with kvplan's prediction."""
+
+        def run() -> int:
+            from kvplan.cli.settings_from_flags import build_settings
+            from kvplan.core.errors import UsageError
+            from kvplan.core.units import parse_size
+
+            if timeout <= 0:
+                raise UsageError(f"--timeout must be positive, got {timeout:g}")
+            settings = build_settings(
+                max_model_len=max_model_len, gpu_memory_utilization=gpu_memory_utilization,
+                tensor_parallel_size=tensor_parallel_size, pipeline_parallel_size=pipeline_parallel_size,
+                dtype=dtype, kv_cache_dtype=kv_cache_dtype, block_size=block_size, max_num_seqs=max_num_seqs,
+                max_num_batched_tokens=max_num_batched_tokens, kv_cache_memory=kv_cache_memory,
+                enforce_eager=enforce_eager, quantization=quantization, platform=platform,
+                entrypoint="llm", vllm_version=None,
+            )
+            outcome = run_probe(
+                model, settings, gpu=gpu, gpu_memory_bytes=parse_size(gpu_memory, flag="--gpu-memory")
+                if gpu_memory else None, revision=revision, vllm_python=vllm_python, timeout_s=timeout,
+                verify_long_prompt=verify_long_prompt, load_format=load_format,
+                skip_tokenizer_init=skip_tokenizer_init, executor=distributed_executor_backend, environ=os.environ,
+            )
+            _emit(outcome, json_output)
+            return outcome.comparison.exit_code
+
+        code = guarded(run)
+        raise typer.Exit(code)
+
+    app.add_typer(_calibration_app(), name="calibration")
+
+
+def _calibration_app() -> typer.Typer:
+    sub = typer.Typer(help="The records `kvplan probe` writes and `kvplan check` uses.", no_args_is_help=True,
+                      add_completion=False, rich_markup_mode=None)
+
+    @sub.command("list")
+    def list_command(json_output: JsonOpt = False) -> None:
+        """List the calibration records (oldest first)."""
+        from kvplan.probe.calibration import read_records, store_path
+
+        path, records = store_path(os.environ), read_records(os.environ)
+        if json_output:
+            import json
+
+            typer.echo(json.dumps({"path": str(path), "records": records}, indent=2, default=str))
+            return
+        _print_records(path, records)
+
+    @sub.command("clear")
+    def clear_command() -> None:
+        """Delete every calibration record."""
+        from kvplan.probe.calibration import clear_records, store_path
+
+        count = clear_records(os.environ)
+        typer.echo(f"removed {count} calibration record(s) from {store_path(os.environ)}")
+
+    return sub
+
+
+def _print_records(path: Path, records: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False)
+    if not records:
+        console.print(f"no calibration records in {path}")
+        return
+    table = Table(title=str(path), title_justify="left", box=None, padding=(0, 2))
+    for name in ("created", "model", "gpu", "vLLM", "status", "tokens", "non-KV GiB", "vLLM s"):
+        # Model paths are long: fold them rather than cut the part that tells models apart.
+        table.add_column(name, justify="right" if name in ("tokens", "non-KV GiB", "vLLM s") else "left",
+                         overflow="fold" if name == "model" else "ellipsis", no_wrap=name != "model")
+    for r in records:
+        measured, non_kv = r.get("measured") or {}, r.get("non_kv_bytes")
+        tokens = measured.get("tokens")
+        table.add_row(str(r.get("created", "")), str(r.get("model", "")), str(r.get("gpu", "")),
+                      str(r.get("vllm_version", "")), str(r.get("status", "")),
+                      f"{tokens:,}" if isinstance(tokens, int) else "-",
+                      f"{non_kv / 2**30:.2f}" if isinstance(non_kv, int) else "-", f"{r.get('elapsed_s', 0):.1f}")
+    console.print(table)
+    if sys.stdout.isatty():
+        console.print("[dim]non-KV GiB is used by `kvplan check` for the same model, GPU, vLLM and settings[/]")
