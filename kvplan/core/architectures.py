@@ -291,7 +291,9 @@ def _jamba_layers(cfg: _Cfg, num_layers: int, kv: int, head: int, hidden: int) -
     return [attention if i % period == offset else mamba for i in range(num_layers)]
 
 
-_BLOCK_TYPE_CODES = {"mamba": "M", "attention": "*", "mlp": "-", "moe": "E"}
+# Config words (Nemotron-3) and the names transformers 5 normalises them to, as pattern codes.
+_BLOCK_TYPE_CODES = {"mamba": "M", "attention": "*", "mlp": "-", "moe": "E",
+                     "linear_attention": "M", "full_attention": "*"}
 
 
 def _nemotron_h_pattern(cfg: _Cfg) -> str:

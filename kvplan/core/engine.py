@@ -198,12 +198,9 @@ def resolve_engine(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | No
     else:
         pp = settings.pipeline_parallel_size
         concurrent_batches = 2 if pp <= 1 else pp + 1
-    hybrid_manager = (
-        behaviour.hybrid_allocator
-        and not settings.disable_hybrid_kv_cache_manager
-        # vLLM disables the hybrid manager for chunked local attention by default (latency regression)
-        and not any(layer.kind == "chunked" for layer in model.attention_layers)
-    )
+    # Chunked local attention keeps the hybrid manager: VLLM_ALLOW_CHUNKED_LOCAL_ATTN_WITH_HYBRID_KV_CACHE
+    # defaults to 1 in 0.32/0.33 (vllm/envs.py), confirmed on the real CPU engine (Llama 4 peer case).
+    hybrid_manager = behaviour.hybrid_allocator and not settings.disable_hybrid_kv_cache_manager
     util = settings.gpu_memory_utilization or behaviour.default_gpu_memory_utilization
     return EngineConfig(
         behaviour=behaviour, model_dtype=model_dtype, kv_cache_dtype=kv_dtype, block_size=block_size,
