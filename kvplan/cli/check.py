@@ -22,6 +22,7 @@ from kvplan.cli.options import (
     MaxModelLenOpt,
     MaxSeqsOpt,
     ModelArg,
+    NoHybridOpt,
     PlatformOpt,
     PpOpt,
     QuantOpt,
@@ -63,6 +64,7 @@ def register(app: typer.Typer) -> None:
         platform: PlatformOpt = "cuda",
         entrypoint: EntrypointOpt = "serve",
         vllm_version: VersionOpt = None,
+        disable_hybrid_kv_cache_manager: NoHybridOpt = False,
         json_output: JsonOpt = False,
     ) -> None:
         """Check whether MODEL starts on the GPU with these settings, and how many KV tokens fit."""
@@ -79,6 +81,7 @@ def register(app: typer.Typer) -> None:
                 max_num_batched_tokens=max_num_batched_tokens, kv_cache_memory=kv_cache_memory,
                 enforce_eager=enforce_eager, quantization=quantization, platform=platform,
                 entrypoint=entrypoint, vllm_version=vllm_version,
+                disable_hybrid_kv_cache_manager=disable_hybrid_kv_cache_manager,
             )
             gpu_bytes = parse_size(gpu_memory, flag="--gpu-memory") if gpu_memory else None
             report = api.check(model, settings, gpu=gpu, gpu_memory_bytes=gpu_bytes, revision=revision,

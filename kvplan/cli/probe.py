@@ -30,6 +30,7 @@ from kvplan.cli.options import (
     MaxModelLenOpt,
     MaxSeqsOpt,
     ModelArg,
+    NoHybridOpt,
     PlatformOpt,
     PpOpt,
     QuantOpt,
@@ -283,6 +284,7 @@ def register(app: typer.Typer) -> None:
         load_format: LoadFormatOpt = "auto",
         skip_tokenizer_init: SkipTokenizerOpt = None,
         distributed_executor_backend: ExecutorOpt = None,
+        disable_hybrid_kv_cache_manager: NoHybridOpt = False,
         json_output: JsonOpt = False,
     ) -> None:
         """Start vLLM with the planned settings and compare its KV cache with kvplan's prediction."""
@@ -301,6 +303,7 @@ def register(app: typer.Typer) -> None:
                 max_num_batched_tokens=max_num_batched_tokens, kv_cache_memory=kv_cache_memory,
                 enforce_eager=enforce_eager, quantization=quantization, platform=platform,
                 entrypoint="llm", vllm_version=None,
+                disable_hybrid_kv_cache_manager=disable_hybrid_kv_cache_manager,
             )
             outcome = run_probe(
                 model, settings, gpu=gpu, gpu_memory_bytes=parse_size(gpu_memory, flag="--gpu-memory")

@@ -20,17 +20,34 @@ from kvplan.probe import calibration
 
 GiB = 1 << 30
 A10G = GpuSpec(name="NVIDIA A10G", total_bytes=22 * GiB)
-SETTINGS = DeploySettings(vllm_version="0.32.0", entrypoint="llm", max_model_len=4096, dtype="float32",
-                          gpu_memory_utilization=0.9)
+SETTINGS = DeploySettings(
+    vllm_version="0.32.0", entrypoint="llm", max_model_len=4096, dtype="float32", gpu_memory_utilization=0.9
+)
 
 
-def _record(model: str = "org/model", *, gpu: str = "NVIDIA A10G", settings: DeploySettings = SETTINGS,
-            non_kv: int = 3 * GiB, **measured: Any) -> dict[str, Any]:
+def _record(
+    model: str = "org/model",
+    *,
+    gpu: str = "NVIDIA A10G",
+    settings: DeploySettings = SETTINGS,
+    non_kv: int = 3 * GiB,
+    **measured: Any,
+) -> dict[str, Any]:
     budget = 20 * GiB
     return calibration.make_record(
-        model_ref=model, revision=None, device=gpu, gpu_total_bytes=22 * GiB, vllm_version=settings.vllm_version,
-        settings=settings, measured={"available_kv_cache_bytes": budget - non_kv, **measured},
-        budget_bytes=budget, available_error_bytes=0, status="match", predicted_tokens=1, elapsed_s=20.0)
+        model_ref=model,
+        revision=None,
+        device=gpu,
+        gpu_total_bytes=22 * GiB,
+        vllm_version=settings.vllm_version,
+        settings=settings,
+        measured={"available_kv_cache_bytes": budget - non_kv, **measured},
+        budget_bytes=budget,
+        available_error_bytes=0,
+        status="match",
+        predicted_tokens=1,
+        elapsed_s=20.0,
+    )
 
 
 APPENDER = """
@@ -95,8 +112,7 @@ def test_lookup_misses_say_why() -> None:
     assert calibration.lookup_overhead("org/model", None, l4, SETTINGS, env) == (None, None)
     estimate, note = calibration.lookup_overhead("org/model", None, A10G, replace(SETTINGS, max_num_seqs=8), env)
     assert estimate is None and note is not None and "--max-num-seqs None (this check: 8)" in note
-    estimate, note = calibration.lookup_overhead("org/model", None, A10G, replace(SETTINGS, vllm_version="0.33.0"),
-                                                 env)
+    estimate, note = calibration.lookup_overhead("org/model", None, A10G, replace(SETTINGS, vllm_version="0.33.0"), env)
     assert estimate is None and note is not None and "--vllm-version 0.32.0" in note
     cpu = replace(SETTINGS, platform="cpu")
     assert calibration.lookup_overhead("org/model", None, A10G, cpu, env) == (None, None)
@@ -131,20 +147,44 @@ def test_check_uses_a_record_and_says_so(tmp_path: Path) -> None:
     model.mkdir()
     src = Path(__file__).resolve().parents[1] / "data" / "catalog_sources" / "Qwen__Qwen-7B-Chat" / "config.json"
     (model / "config.json").write_text(src.read_text())
-    args = ["check", str(model), "--gpu", "a10g", "--gpu-memory", "22GiB", "--max-model-len", "4096",
-            "--entrypoint", "llm", "--vllm-version", "0.32.0", "--gpu-memory-utilization", "0.9", "--json"]
+    args = [
+        "check",
+        str(model),
+        "--gpu",
+        "a10g",
+        "--gpu-memory",
+        "22GiB",
+        "--max-model-len",
+        "4096",
+        "--entrypoint",
+        "llm",
+        "--vllm-version",
+        "0.32.0",
+        "--gpu-memory-utilization",
+        "0.9",
+        "--json",
+    ]
     runner = CliRunner()
     before = json.loads(runner.invoke(app, args).stdout)
     assert before["memory"]["kv_cache_source"].startswith("estimate")
 
-    settings = DeploySettings(vllm_version="0.32.0", entrypoint="llm", max_model_len=4096,
-                              gpu_memory_utilization=0.9)
+    settings = DeploySettings(vllm_version="0.32.0", entrypoint="llm", max_model_len=4096, gpu_memory_utilization=0.9)
     budget = before["memory"]["budget_bytes"]
     non_kv = 16 * GiB
     record = calibration.make_record(
-        model_ref=str(model), revision=None, device="NVIDIA A10G", gpu_total_bytes=22 * GiB, vllm_version="0.32.0",
-        settings=settings, measured={"available_kv_cache_bytes": budget - non_kv}, budget_bytes=budget,
-        available_error_bytes=0, status="match", predicted_tokens=None, elapsed_s=30.0)
+        model_ref=str(model),
+        revision=None,
+        device="NVIDIA A10G",
+        gpu_total_bytes=22 * GiB,
+        vllm_version="0.32.0",
+        settings=settings,
+        measured={"available_kv_cache_bytes": budget - non_kv},
+        budget_bytes=budget,
+        available_error_bytes=0,
+        status="match",
+        predicted_tokens=None,
+        elapsed_s=30.0,
+    )
     calibration.append_record(record)
 
     result = runner.invoke(app, args)

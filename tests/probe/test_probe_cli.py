@@ -65,10 +65,19 @@ def _model_dir(tmp_path: Path) -> Path:
     model = tmp_path / "tiny-llama"
     model.mkdir()
     config = {
-        "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 256,
-        "intermediate_size": 512, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 64,
-        "num_hidden_layers": 4, "vocab_size": 1024, "max_position_embeddings": 262144,
-        "torch_dtype": "float32", "tie_word_embeddings": False, "rms_norm_eps": 1e-6,
+        "architectures": ["LlamaForCausalLM"],
+        "model_type": "llama",
+        "hidden_size": 256,
+        "intermediate_size": 512,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "head_dim": 64,
+        "num_hidden_layers": 4,
+        "vocab_size": 1024,
+        "max_position_embeddings": 262144,
+        "torch_dtype": "float32",
+        "tie_word_embeddings": False,
+        "rms_norm_eps": 1e-6,
     }
     (model / "config.json").write_text(json.dumps(config))
     return model
@@ -78,22 +87,40 @@ def _fake_python(tmp_path: Path, mode: str, payload: dict[str, Any] | None = Non
     child = tmp_path / "fake_child.py"
     child.write_text(FAKE_CHILD)
     spec = tmp_path / "fake_spec.json"
-    spec.write_text(json.dumps({"mode": mode, "payload": payload, "exit": exit_code, "message": TOO_SMALL,
-                                "pids": str(tmp_path / "pids"), "request_out": str(tmp_path / "request.json")}))
+    spec.write_text(
+        json.dumps(
+            {
+                "mode": mode,
+                "payload": payload,
+                "exit": exit_code,
+                "message": TOO_SMALL,
+                "pids": str(tmp_path / "pids"),
+                "request_out": str(tmp_path / "request.json"),
+            }
+        )
+    )
     exe = tmp_path / "fake-python"
     exe.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{child}" "{spec}"\n')
     exe.chmod(0o755)
     return exe
 
 
-def _cpu_payload(blocks: int, *, max_model_len: int = 4096, device: str = "cpu",
-                 available: int = GiB // 2) -> dict[str, Any]:
+def _cpu_payload(
+    blocks: int, *, max_model_len: int = 4096, device: str = "cpu", available: int = GiB // 2
+) -> dict[str, Any]:
     tokens = blocks * 128
     return {
-        "vllm_version": "0.32.0", "device": device, "num_blocks": blocks, "block_size": 128,
-        "max_model_len": max_model_len, "engine_kv_cache_tokens": tokens,
-        "max_concurrency_exact": tokens / max_model_len, "available_kv_cache_bytes": available,
-        "model_dtype": "float32", "kv_cache_dtype": "auto", "elapsed_s": 1.0,
+        "vllm_version": "0.32.0",
+        "device": device,
+        "num_blocks": blocks,
+        "block_size": 128,
+        "max_model_len": max_model_len,
+        "engine_kv_cache_tokens": tokens,
+        "max_concurrency_exact": tokens / max_model_len,
+        "available_kv_cache_bytes": available,
+        "model_dtype": "float32",
+        "kv_cache_dtype": "auto",
+        "elapsed_s": 1.0,
     }
 
 
@@ -117,8 +144,14 @@ def test_matching_result_exit_0(tmp_path: Path) -> None:
     assert data is not None
     assert data["status"] == "match"
     assert data["measured"]["kv_cache"] == {
-        "tokens": 131072, "num_blocks": 1024, "block_size": 128, "max_concurrency": 32.0, "max_model_len": 4096,
-        "dtype": "auto", "groups": None}
+        "tokens": 131072,
+        "num_blocks": 1024,
+        "block_size": 128,
+        "max_concurrency": 32.0,
+        "max_model_len": 4096,
+        "dtype": "auto",
+        "groups": None,
+    }
     assert data["measured"]["vllm_version"] == "0.32.0" and data["measured"]["device"] == "cpu"
     predicted = data["predicted"]
     assert predicted["kv_cache"]["num_blocks"] == 1024
@@ -158,8 +191,12 @@ def test_device_decides_the_platform(tmp_path: Path) -> None:
 
 def test_kv_error_from_payload_exit_1(tmp_path: Path) -> None:
     model = _model_dir(tmp_path)
-    payload = {"error": {"kind": "kv_cache_too_small", "message": TOO_SMALL, "type": "ValueError"},
-               "estimated_max_model_len": 130944, "vllm_version": "0.32.0", "device": "cpu"}
+    payload = {
+        "error": {"kind": "kv_cache_too_small", "message": TOO_SMALL, "type": "ValueError"},
+        "estimated_max_model_len": 130944,
+        "vllm_version": "0.32.0",
+        "device": "cpu",
+    }
     exe = _fake_python(tmp_path, "ok", payload, exit_code=3)
     code, data, err = _probe(model, exe, "--platform", "cpu", "--max-model-len", "200000")
     assert code == 1, err
@@ -185,8 +222,9 @@ def test_kv_error_only_in_log_exit_1(tmp_path: Path) -> None:
 def test_kv_error_human_view(tmp_path: Path) -> None:
     model = _model_dir(tmp_path)
     exe = _fake_python(tmp_path, "kv_error_log_only")
-    result = runner.invoke(app, ["probe", str(model), "--vllm-python", str(exe), *BASE, "--platform", "cpu",
-                                 "--max-model-len", "200000"])
+    result = runner.invoke(
+        app, ["probe", str(model), "--vllm-python", str(exe), *BASE, "--platform", "cpu", "--max-model-len", "200000"]
+    )
     assert result.exit_code == 1
     out = result.stdout
     assert "ENGINE ERROR" in out and "kv_cache_too_small" in out
@@ -265,8 +303,7 @@ def test_cuda_probe_teaches_check(tmp_path: Path) -> None:
     payload = _cpu_payload(blocks, device="NVIDIA A10G", available=available)
     payload.update(block_size=16, engine_kv_cache_tokens=blocks * 16, max_concurrency_exact=blocks * 16 / 4096)
     exe = _fake_python(tmp_path, "ok", payload)
-    result = runner.invoke(app, ["probe", str(model), "--vllm-python", str(exe), "--dtype", "float32", *gpu,
-                                 "--json"])
+    result = runner.invoke(app, ["probe", str(model), "--vllm-python", str(exe), "--dtype", "float32", *gpu, "--json"])
     assert result.exit_code in (0, 3), result.stderr
     data = json.loads(result.stdout)
     assert data["predicted"]["settings"]["platform"] == "cuda"
@@ -306,12 +343,28 @@ def test_engine_args_pass_parallelism_and_leave_defaults_to_vllm() -> None:
     from kvplan.core.settings import AUTO_MAX_MODEL_LEN, DeploySettings
     from kvplan.probe.engine_args import engine_args
 
-    settings = DeploySettings(tensor_parallel_size=2, pipeline_parallel_size=2, max_model_len=AUTO_MAX_MODEL_LEN,
-                              kv_cache_dtype="fp8", quantization="fp8", enforce_eager=True, max_num_seqs=8)
+    settings = DeploySettings(
+        tensor_parallel_size=2,
+        pipeline_parallel_size=2,
+        max_model_len=AUTO_MAX_MODEL_LEN,
+        kv_cache_dtype="fp8",
+        quantization="fp8",
+        enforce_eager=True,
+        max_num_seqs=8,
+    )
     args = engine_args("org/m", settings, revision="abc", distributed_executor_backend="ray")
     assert args == {
-        "model": "org/m", "revision": "abc", "tensor_parallel_size": 2, "pipeline_parallel_size": 2,
-        "dtype": "auto", "kv_cache_dtype": "fp8", "enforce_eager": True, "load_format": "auto",
-        "max_model_len": -1, "quantization": "fp8", "max_num_seqs": 8, "distributed_executor_backend": "ray",
+        "model": "org/m",
+        "revision": "abc",
+        "tensor_parallel_size": 2,
+        "pipeline_parallel_size": 2,
+        "dtype": "auto",
+        "kv_cache_dtype": "fp8",
+        "enforce_eager": True,
+        "load_format": "auto",
+        "max_model_len": -1,
+        "quantization": "fp8",
+        "max_num_seqs": 8,
+        "distributed_executor_backend": "ray",
     }
     assert engine_args("m", settings, load_format="dummy", skip_tokenizer_init=False).get("skip_tokenizer_init") is None
