@@ -175,6 +175,13 @@ def plan(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None = None,
         reasons.append("free GPU memory at start-up is below total x gpu_memory_utilization")
 
     status: Status = "fail" if errors else "ok"
+    if errors and not fits_now and memory.kv_cache_error_bytes and memory.free_check != "fail":
+        high = available + memory.kv_cache_error_bytes
+        if high > 0 and cap.fits(layout, high, length):
+            reasons.append(
+                f"the shortfall is inside the estimate's error (available KV {format_gib(available)} GiB "
+                f"± {format_gib(memory.kv_cache_error_bytes)}): it may start; confirm with `kvplan probe`"
+            )
     if status == "ok" and memory.kv_cache_error_bytes:
         low = available - memory.kv_cache_error_bytes
         if low <= 0 or not cap.fits(layout, low, length):
