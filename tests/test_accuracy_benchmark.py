@@ -64,3 +64,23 @@ def test_synthetic_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert len(report["skipped"]) == 4
     assert accuracy.main([str(path)]) == 0
     assert "Skipped" in capsys.readouterr().out
+
+
+def test_lenient_name_and_metrics_tokens(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A log's prose name + its quantization find the one catalog entry holding all the words; a token count
+    read from /metrics (blocks x block size) is compared with kvplan's blocks x block size, not the log's."""
+    line = {"engine": "V1", "vllm_version": "0.33.0", "model": "Nemotron 3 Nano, NVFP4 (NIM profile x)",
+            "gpu": "NVIDIA GeForce RTX 5090", "gpu_memory_utilization": 0.92, "max_model_len": 4096,
+            "max_num_seqs": 256, "quantization": "nvfp4", "kv_cache_tokens": 3002368,
+            "notes": "KV tokens from the engine's cache_config_info on /metrics (blocks x block size)."}
+    path = tmp_path / "logs.jsonl"
+    path.write_text(json.dumps(line) + "\n")
+    accuracy = _module()
+    assert accuracy.main([str(path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["modes"]["end_to_end"]["cases_used"] == 1
+    case = report["cases"][0]
+    assert case["label"].startswith("nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-NVFP4")
+    row = case["end_to_end"]
+    assert row["tokens_from"].startswith("metrics")
+    assert accuracy._unique_token_match("Nemotron 3 Nano", "") is None  # BF16 and NVFP4 both match

@@ -112,3 +112,20 @@ def test_missing_local_path_exit_2(tmp_path: Path) -> None:
 def test_version_flag() -> None:
     code, out, _ = _run("--version")
     assert code == 0 and out.startswith("kvplan ")
+
+
+def test_classic_failure_from_the_catalog_offline() -> None:
+    code, out, err = _run("check", "Qwen/Qwen-7B-Chat", "--max-model-len", "8192", "--kv-cache-memory", "2264MiB",
+                          "--block-size", "16", "--json")
+    assert code == 1
+    data = json.loads(out)
+    assert data["model"]["source"] == "catalog"
+    assert data["model"]["max_position_tokens"] == 8192  # the v1.1 form
+    assert data["kv_cache"]["max_model_len_fit"] == 4512
+    assert "bundled catalog" in err  # the fallback is said, not silent
+
+
+def test_unsupported_family_says_so() -> None:
+    code, _, err = _run("check", "deepseek-ai/DeepSeek-V4-Flash", "--kv-cache-memory", "10GiB")
+    assert code == 2
+    assert "cannot size deepseek_v4" in err and "kvplan probe" in err

@@ -99,3 +99,15 @@ def test_capture_sizes() -> None:
     assert capture_sizes(engine) == [1, 2, 4, 8, 16]
     big = resolve_engine(model, DeploySettings(max_num_seqs=256), GPU)
     assert capture_sizes(big)[-1] == 512 and len(capture_sizes(big)) == 3 + 31 + 17
+
+
+def test_mxfp4_moe_padding_gpt_oss_120b_marlin() -> None:
+    """gpt-oss-120b on an H100 (Marlin): 60.78 GiB counted + padding ~= 65.97 GiB logged (fixture line 32)."""
+    from kvplan.core.overheads import mxfp4_moe_padding_bytes
+
+    pad = mxfp4_moe_padding_bytes(num_experts=128, moe_layers=36, hidden_size=2880, intermediate_size=2880)
+    assert pad == 5_507_776_512
+    assert abs(60.7833 * GiB + pad - 65.9651 * GiB) < 0.1 * GiB
+    # Triton backend: intermediate to 64 only, hidden unpadded -> nothing for 2880.
+    assert mxfp4_moe_padding_bytes(num_experts=128, moe_layers=36, hidden_size=2880, intermediate_size=2880,
+                                   hidden_align=1, intermediate_align=64) == 0
