@@ -97,6 +97,9 @@ def _memory(model: ModelSpec, settings: DeploySettings, engine: EngineConfig, gp
     util = engine.gpu_memory_utilization
     if gpu is None:
         if settings.kv_cache_memory_bytes is None:
+            if settings.platform == "cpu":
+                raise UsageError("On --platform cpu the KV cache is sized by --kv-cache-memory",
+                                 hint="Pass --kv-cache-memory SIZE, e.g. 4GiB (vLLM's kv_cache_memory_bytes)")
             raise GpuError("No GPU given", hint="Pass --gpu NAME, --gpu-memory SIZE or --kv-cache-memory SIZE")
         return MemoryPlan(total_bytes=None, gpu_memory_utilization=util, budget_bytes=None, overheads=None,
                           kv_cache_bytes=settings.kv_cache_memory_bytes, kv_cache_error_bytes=0,
