@@ -80,7 +80,21 @@ def _fixture_configs() -> dict[str, tuple[str, dict[str, Any]]]:
     return out
 
 
-def resolve_model(raw: str) -> tuple[str, dict[str, Any], int | None, list[str]]:
+def _tokens(name: str) -> set[str]:
+    return {t for t in re.split(r"[^a-z0-9.]+", name.lower()) if t}
+
+
+def _unique_token_match(name: str, quant_hint: str) -> str | None:
+    """The one catalog name whose words include every word of ``name`` (plus the quantization named beside
+    it, e.g. "Nemotron 3 Nano" + nvfp4), or None when none or several do."""
+    words = _tokens(name) | ({quant_hint} if quant_hint else set())
+    if len(words) < 2:
+        return None
+    hits = [n for n in catalog.names() if words <= _tokens(n.split("/")[-1])]
+    return hits[0] if len(hits) == 1 else None
+
+
+def resolve_model(raw: str, quant_hint: str = "") -> tuple[str, dict[str, Any], int | None, list[str]]:
     """(Hub id, config, checkpoint bytes or None, notes) for a model as a log names it."""
     notes: list[str] = []
     name = _clean_name(raw)
@@ -96,6 +110,11 @@ def resolve_model(raw: str) -> tuple[str, dict[str, Any], int | None, list[str]]
     entry = catalog.find(name) if quant is None else None
     if entry is None and _norm(base) in entries:
         entry = catalog.find(entries[_norm(base)])
+    if entry is None and quant is None:
+        match = _unique_token_match(name, quant_hint)
+        if match is not None:
+            entry = catalog.find(match)
+            notes.append(f"'{name}' matched to {match} (the only catalog name holding all its words)")
     if entry is not None:
         ref, config, weights = entry.name, entry.config, entry.weights_bytes
     else:
@@ -215,9 +234,24 @@ def _measured_tokens(line: dict[str, Any], block_size: int) -> tuple[int | None,
     return None, "none"
 
 
+_METRICS_TOKENS = re.compile(r"cache_config_info|blocks x block size", re.IGNORECASE)
+
+
+def _predicted_tokens(result: PlanResult, line: dict[str, Any]) -> int:
+    """kvplan's figure in the unit the line measured. The log's "KV cache size: N tokens" is what kvplan
+    predicts; a figure read from /metrics (``cache_config_info``: num_gpu_blocks x block_size) is blocks x the
+    attention block size instead, which for a hybrid is not the logged count (that one divides by the groups)."""
+    if _METRICS_TOKENS.search(str(line.get("notes") or "")):
+        return result.kv_cache.num_blocks * result.kv_cache.block_size
+    return result.kv_cache.tokens
+
+
 def _row(result: PlanResult, line: dict[str, Any], started: bool) -> dict[str, Any]:
     memory = result.memory
     tokens, how = _measured_tokens(line, result.engine.block_size)
+    if _METRICS_TOKENS.search(str(line.get("notes") or "")):
+        how = "metrics: num_gpu_blocks x block_size"
+    pred_tokens = _predicted_tokens(result, line)
     pred_kv = memory.kv_cache_bytes / GiB
     meas_kv = line.get("available_kv_cache_gib")
     overheads = memory.overheads
@@ -227,7 +261,7 @@ def _row(result: PlanResult, line: dict[str, Any], started: bool) -> dict[str, A
         "pred_kv_gib": round(pred_kv, 3),
         "kv_error_gib": round(memory.kv_cache_error_bytes / GiB, 3),
         "meas_kv_gib": meas_kv,
-        "pred_tokens": result.kv_cache.tokens,
+        "pred_tokens": pred_tokens,
         "meas_tokens": tokens,
         "tokens_from": how,
         "pred_status": result.verdict.status,
@@ -237,7 +271,7 @@ def _row(result: PlanResult, line: dict[str, Any], started: bool) -> dict[str, A
     if meas_kv:
         row["kv_err_pct"] = round(100 * (pred_kv - float(meas_kv)) / abs(float(meas_kv)), 2)
     if tokens and started:
-        row["tokens_err_pct"] = round(100 * (result.kv_cache.tokens - tokens) / tokens, 2)
+        row["tokens_err_pct"] = round(100 * (pred_tokens - tokens) / tokens, 2)
     if overheads and line.get("model_loading_gib"):
         meas_w = float(line["model_loading_gib"])
         row["weights_err_pct"] = round(100 * (overheads.weights.value_bytes / GiB - meas_w) / meas_w, 3)
@@ -255,7 +289,8 @@ def run_line(index: int, line: dict[str, Any]) -> Case:
                                       "max_concurrency")) and started:
         raise Skip("no measured KV figure")
     engine_kind = _engine_kind(line)
-    ref, config, weights_bytes, notes = resolve_model(str(raw_model))
+    hint = re.match(r"[a-z0-9]+", str(line.get("quantization") or "").lower())
+    ref, config, weights_bytes, notes = resolve_model(str(raw_model), hint.group(0) if hint else "")
     gpu = _gpu(line)
     version, note = _version(line, engine_kind)
     if note:

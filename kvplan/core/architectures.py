@@ -431,6 +431,8 @@ def model_spec_from_config(config: Mapping[str, Any],
     moe_intermediate = cfg.get("moe_intermediate_size", default=0)
     experts_per_tok = cfg.get("num_experts_per_tok", "moe_topk", default=0)
     tied = cfg.get("tie_word_embeddings", default=False)
+    experts = cfg.get("num_local_experts", "num_experts", "n_routed_experts", default=0)
+    experts = int(experts) if isinstance(experts, (int, float)) else 0
     return ModelSpec(
         model_type=text_type,
         architecture=architecture,
@@ -451,4 +453,7 @@ def model_spec_from_config(config: Mapping[str, Any],
         tie_word_embeddings=bool(tied),
         rotary_dim=_rotary_dim(cfg, head) if head else int(cfg.get("qk_rope_head_dim", default=0) or 0),
         rope_cache_positions=_rope_cache_positions(cfg, max_len),
+        num_experts=experts,
+        # Only gpt-oss needs this today (MXFP4 expert padding), and every gpt-oss layer is MoE.
+        num_moe_layers=num_layers if experts and text_type == "gpt_oss" else 0,
     )

@@ -75,6 +75,8 @@ class ModelSpec:
     tie_word_embeddings: bool = False
     rotary_dim: int = 0
     rope_cache_positions: int = 0
+    num_experts: int = 0  # routed experts per MoE layer
+    num_moe_layers: int = 0
     notes: tuple[str, ...] = ()
 
     @property
