@@ -204,8 +204,8 @@ def resolve_engine(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | No
     hybrid_manager = behaviour.hybrid_allocator and not settings.disable_hybrid_kv_cache_manager
     util = settings.gpu_memory_utilization or behaviour.default_gpu_memory_utilization
     return EngineConfig(
-        behaviour=behaviour, platform=settings.platform, model_dtype=model_dtype, kv_cache_dtype=kv_dtype, block_size=block_size,
-        block_size_note=block_note, max_model_len=max_model_len, auto_max_model_len=auto,
+        behaviour=behaviour, platform=settings.platform, model_dtype=model_dtype, kv_cache_dtype=kv_dtype,
+        block_size=block_size, block_size_note=block_note, max_model_len=max_model_len, auto_max_model_len=auto,
         max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
         inflight_tokens=concurrent_batches * max_num_batched_tokens, enable_prefix_caching=prefix_caching,
         hybrid_manager=hybrid_manager, mamba_align_mode=model.is_hybrid and prefix_caching,
