@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from math import ceil
 from typing import Literal
 
@@ -225,12 +225,8 @@ def _needed_gib(layout: cap.KvLayout, length: int) -> float:
 
 
 def _with_max_model_len(engine: EngineConfig, length: int) -> EngineConfig:
-    from dataclasses import replace
-
     return replace(engine, max_model_len=length)
 
 
 def _replace_verdict(result: PlanResult, remedies: tuple[Remedy, ...]) -> PlanResult:
-    from dataclasses import replace
-
     return replace(result, verdict=replace(result.verdict, remedies=remedies))
