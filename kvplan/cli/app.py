@@ -59,12 +59,13 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 
 
 def _register() -> None:
-    from kvplan.cli import check, inspect_cmd, listing, probe
+    from kvplan.cli import calibration_cmd, check, inspect_cmd, listing, probe
 
     check.register(app)
     inspect_cmd.register(app)
     probe.register(app)
     listing.register(app)
+    calibration_cmd.register(app)
 
 
 _register()

@@ -1,4 +1,4 @@
-"""`kvplan probe MODEL`: start the real vLLM engine with the planned settings and compare; `kvplan calibration`.
+"""`kvplan probe MODEL`: start the real vLLM engine with the planned settings and compare with kvplan.
 
 vLLM runs in a child process under its own interpreter (``kvplan.probe.runner``), so kvplan never imports
 vllm and a hung or crashing engine cannot take kvplan down with it.
@@ -7,10 +7,7 @@ vllm and a hung or crashing engine cannot take kvplan down with it.
 from __future__ import annotations
 
 import os
-import sys
 import time
-from dataclasses import replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -39,12 +36,9 @@ from kvplan.cli.options import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
 
     from rich.console import Console
 
-    from kvplan.api import CheckReport
-    from kvplan.core.settings import DeploySettings
     from kvplan.probe.compare import ProbeOutcome
     from kvplan.probe.runner import ChildResult
 
@@ -120,14 +114,6 @@ class _Progress:
             self.console.print(f"kvplan: probe: {self.__rich__()}", highlight=False, markup=False)
 
 
-def _model_for_vllm(model: str) -> str:
-    """A local config.json means its directory (vLLM loads directories); anything else goes as typed."""
-    path = Path(model).expanduser()
-    if path.is_file():
-        return str(path.resolve().parent)
-    return str(path.resolve()) if path.is_dir() else model
-
-
 def _run_engine(vllm_python: str, request: dict[str, Any], timeout_s: float) -> ChildResult:
     from rich.console import Console
 
@@ -144,97 +130,6 @@ def _run_engine(vllm_python: str, request: dict[str, Any], timeout_s: float) -> 
     except KeyboardInterrupt:
         # run_child has already ended the child's whole process group.
         raise fail("interrupted: vLLM and the processes it started were stopped", 130) from None
-
-
-def _replan(settings: DeploySettings, child: ChildResult) -> tuple[DeploySettings, list[str]]:
-    """The settings vLLM really ran with: its platform (from the device it reports) and its version."""
-    from kvplan.core.errors import UsageError
-    from kvplan.core.settings import Platform, vllm_behaviour
-
-    result, notes = child.result or {}, []
-    device, version = result.get("device"), result.get("vllm_version")
-    if device:
-        platform: Platform = "cpu" if device == "cpu" else "cuda"
-        if platform != settings.platform:
-            notes.append(f"vLLM ran on {device}: kvplan planned again with --platform {platform}")
-        settings = replace(settings, platform=platform)
-    if version:
-        try:
-            vllm_behaviour(str(version))
-        except UsageError:
-            notes.append(f"vLLM {version} is not a release kvplan models; planned for {settings.vllm_version}")
-        else:
-            settings = replace(settings, vllm_version=str(version))
-    return settings, notes
-
-
-def _record(model: str, revision: str | None, settings: DeploySettings, report: CheckReport,
-            outcome_measured: dict[str, Any], status: str, elapsed_s: float, environ: Mapping[str, str]) -> str:
-    from kvplan.probe.calibration import append_record, make_record
-
-    kv = outcome_measured["kv_cache"]
-    measured = {key: kv[key] for key in ("tokens", "num_blocks", "block_size", "max_concurrency", "max_model_len")}
-    measured["available_kv_cache_bytes"] = outcome_measured["available_kv_cache_bytes"]
-    measured["model_loading_bytes"] = outcome_measured["model_loading_bytes"]
-    gpu = report.result.gpu
-    record = make_record(
-        model_ref=model, revision=revision, device=str(outcome_measured["device"]),
-        gpu_total_bytes=gpu.total_bytes if gpu else None, vllm_version=str(outcome_measured["vllm_version"]),
-        settings=settings, measured=measured, budget_bytes=report.result.memory.budget_bytes,
-        available_error_bytes=int(outcome_measured["available_kv_cache_error_bytes"]), status=status,
-        predicted_tokens=report.result.kv_cache.tokens, elapsed_s=elapsed_s,
-    )
-    return str(append_record(record, environ))
-
-
-def run_probe(model: str, settings: DeploySettings, *, gpu: str | None, gpu_memory_bytes: int | None,
-              revision: str | None, vllm_python: str | None, timeout_s: float, verify_long_prompt: bool,
-              load_format: str, skip_tokenizer_init: bool | None, executor: str | None,
-              environ: Mapping[str, str]) -> ProbeOutcome:
-    from kvplan import api
-    from kvplan.core.errors import GpuError
-    from kvplan.probe.compare import ProbeOutcome, compare
-    from kvplan.probe.engine_args import engine_args
-    from kvplan.probe.runner import find_vllm_python
-
-    python = find_vllm_python(vllm_python)
-
-    def predict(s: DeploySettings) -> tuple[CheckReport, float]:
-        # Calibration off: the probe tests kvplan's own estimate, not a number an earlier probe measured.
-        started = time.perf_counter()
-        report = api.check(model, s, gpu=gpu, gpu_memory_bytes=gpu_memory_bytes, revision=revision,
-                           environ=environ, use_calibration=False)
-        return report, time.perf_counter() - started
-
-    report: CheckReport | None = None
-    kvplan_s = 0.0
-    deferred: GpuError | None = None
-    try:
-        report, kvplan_s = predict(settings)
-    except GpuError as err:  # e.g. no NVML here and --platform not given: the engine will say where it runs
-        deferred = err
-    args = engine_args(_model_for_vllm(model), settings, revision=revision, load_format=load_format,
-                       skip_tokenizer_init=skip_tokenizer_init, distributed_executor_backend=executor)
-    request = {"model": args["model"], "engine_args": args, "verify_long_prompt": verify_long_prompt}
-    child = _run_engine(python, request, timeout_s)
-
-    ran_with, notes = _replan(settings, child)
-    if report is None or ran_with != settings:
-        try:
-            report, kvplan_s = predict(ran_with)
-        except GpuError:
-            if child.status == "ok" or deferred is None:
-                raise
-    comparison = compare(report.result if report else None, child, verify_long_prompt=verify_long_prompt)
-    record = None
-    if child.status == "ok" and report is not None:
-        try:
-            record = _record(model, revision, ran_with, report, comparison.measured, comparison.status,
-                             child.elapsed_s, environ)
-        except OSError as err:  # an unwritable cache must not hide the measurement
-            notes.append(f"calibration record not written: {err}")
-    return ProbeOutcome(report=report, comparison=comparison, child=child, engine_args=args, vllm_python=python,
-                        calibration_record=record, kvplan_elapsed_s=kvplan_s, notes=tuple(notes))
 
 
 def _emit(outcome: ProbeOutcome, json_output: bool) -> None:
@@ -305,69 +200,17 @@ def register(app: typer.Typer) -> None:
                 entrypoint="llm", vllm_version=None,
                 disable_hybrid_kv_cache_manager=disable_hybrid_kv_cache_manager,
             )
+            from kvplan.probe.session import run_probe
+
             outcome = run_probe(
                 model, settings, gpu=gpu, gpu_memory_bytes=parse_size(gpu_memory, flag="--gpu-memory")
                 if gpu_memory else None, revision=revision, vllm_python=vllm_python, timeout_s=timeout,
                 verify_long_prompt=verify_long_prompt, load_format=load_format,
                 skip_tokenizer_init=skip_tokenizer_init, executor=distributed_executor_backend, environ=os.environ,
+                run_engine=_run_engine,
             )
             _emit(outcome, json_output)
             return outcome.comparison.exit_code
 
         code = guarded(run)
         raise typer.Exit(code)
-
-    app.add_typer(_calibration_app(), name="calibration")
-
-
-def _calibration_app() -> typer.Typer:
-    sub = typer.Typer(help="The records `kvplan probe` writes and `kvplan check` uses.", no_args_is_help=True,
-                      add_completion=False, rich_markup_mode=None)
-
-    @sub.command("list")
-    def list_command(json_output: JsonOpt = False) -> None:
-        """List the calibration records (oldest first)."""
-        from kvplan.probe.calibration import read_records, store_path
-
-        path, records = store_path(os.environ), read_records(os.environ)
-        if json_output:
-            import json
-
-            typer.echo(json.dumps({"path": str(path), "records": records}, indent=2, default=str))
-            return
-        _print_records(path, records)
-
-    @sub.command("clear")
-    def clear_command() -> None:
-        """Delete every calibration record."""
-        from kvplan.probe.calibration import clear_records, store_path
-
-        count = clear_records(os.environ)
-        typer.echo(f"removed {count} calibration record(s) from {store_path(os.environ)}")
-
-    return sub
-
-
-def _print_records(path: Path, records: list[dict[str, Any]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console(highlight=False)
-    if not records:
-        console.print(f"no calibration records in {path}")
-        return
-    table = Table(title=str(path), title_justify="left", box=None, padding=(0, 2))
-    for name in ("created", "model", "gpu", "vLLM", "status", "tokens", "non-KV GiB", "vLLM s"):
-        # Model paths are long: fold them rather than cut the part that tells models apart.
-        table.add_column(name, justify="right" if name in ("tokens", "non-KV GiB", "vLLM s") else "left",
-                         overflow="fold" if name == "model" else "ellipsis", no_wrap=name != "model")
-    for r in records:
-        measured, non_kv = r.get("measured") or {}, r.get("non_kv_bytes")
-        tokens = measured.get("tokens")
-        table.add_row(str(r.get("created", "")), str(r.get("model", "")), str(r.get("gpu", "")),
-                      str(r.get("vllm_version", "")), str(r.get("status", "")),
-                      f"{tokens:,}" if isinstance(tokens, int) else "-",
-                      f"{non_kv / 2**30:.2f}" if isinstance(non_kv, int) else "-", f"{r.get('elapsed_s', 0):.1f}")
-    console.print(table)
-    if sys.stdout.isatty():
-        console.print("[dim]non-KV GiB is used by `kvplan check` for the same model, GPU, vLLM and settings[/]")
