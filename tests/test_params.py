@@ -115,3 +115,19 @@ def test_modelopt_fp8_from_sidecar() -> None:
 def test_unknown_family_raises() -> None:
     with pytest.raises(UnsupportedModelError):
         count_params({"model_type": "t5", "d_model": 512})
+
+
+def test_modelopt_mixed_precision_takes_each_group_width() -> None:
+    """nvidia/Qwen3.6-35B-A3B-NVFP4: experts in NVFP4 (group 1), linear attention in FP8 (group 0).
+
+    Counting every linear layer as FP8 gave 33.2 GiB, more than the RTX 5090 it was logged starting on."""
+    from kvplan.core.params import _mixed_precision_bits
+    from kvplan.sources import catalog
+
+    entry = catalog.find("nvidia/Qwen3.6-35B-A3B-NVFP4")
+    assert entry is not None
+    q = entry.config["quantization_config"]
+    assert _mixed_precision_bits(q)["expert"] == 4
+    assert _mixed_precision_bits(q)["ssm"] == 8
+    counted = count_params(entry.config)
+    assert 19 * 2**30 < counted.bytes < 21 * 2**30

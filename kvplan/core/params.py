@@ -677,6 +677,13 @@ def _lin_bytes(x: _Lin, q: dict[str, Any] | None, w: int) -> tuple[int, str]:
         return per * x.count, f"{method} {bits}-bit g{g}"
     if method == "compressed-tensors":
         return _compressed_tensors_bytes(x, q, n, w)
+    if method == "modelopt" and str(q.get("quant_algo", "")).upper() == "MIXED_PRECISION":
+        bits = _mixed_precision_bits(q).get(x.kind)
+        if bits == 4:
+            return (n // 2 + n // 16 + 8) * x.count, "modelopt mixed nvfp4"
+        if bits == 8:
+            return (n + 8) * x.count, "modelopt mixed fp8"
+        return n * w * x.count, ""
     if method == "modelopt" and "FP4" in str(q.get("quant_algo", "")).upper():
         return (n // 2 + n // 16 + 8) * x.count, "modelopt nvfp4"
     if method == "modelopt":
@@ -684,6 +691,30 @@ def _lin_bytes(x: _Lin, q: dict[str, Any] | None, w: int) -> tuple[int, str]:
     if method == "fbgemm_fp8":
         return (n + 4 * x.out_f) * x.count, "fp8 per-channel"
     return n * w * x.count, ""
+
+
+# Target-name fragments of ModelOpt MIXED_PRECISION config_groups -> the _Lin kinds they quantize.
+_MIXED_TARGETS = (("experts", "expert"), ("shared_expert", "mlp"), ("mlp.", "mlp"), ("self_attn", "attn"),
+                  ("linear_attn", "ssm"), ("mixer", "ssm"))
+
+
+def _mixed_precision_bits(q: Mapping[str, Any]) -> dict[str, int]:
+    """ModelOpt MIXED_PRECISION (nvidia/Qwen3.6-*-NVFP4): config_groups list module names per weight width.
+
+    The first matching fragment of each target decides its kind; a kind takes the bits of the group that
+    names it (experts in NVFP4, linear-attention projections in FP8, say)."""
+    bits: dict[str, int] = {}
+    for group in (q.get("config_groups") or {}).values():
+        if not isinstance(group, Mapping):
+            continue
+        width = (group.get("weights") or {}).get("num_bits")
+        for target in group.get("targets") or ():
+            for fragment, kind in _MIXED_TARGETS:
+                if fragment in str(target):
+                    if isinstance(width, int):
+                        bits.setdefault(kind, width)
+                    break
+    return bits
 
 
 def _compressed_tensors_bytes(x: _Lin, q: dict[str, Any], n: int, w: int) -> tuple[int, str]:
