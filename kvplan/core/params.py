@@ -678,10 +678,10 @@ def _lin_bytes(x: _Lin, q: dict[str, Any] | None, w: int) -> tuple[int, str]:
     if method == "compressed-tensors":
         return _compressed_tensors_bytes(x, q, n, w)
     if method == "modelopt" and str(q.get("quant_algo", "")).upper() == "MIXED_PRECISION":
-        bits = _mixed_precision_bits(q).get(x.kind)
-        if bits == 4:
+        width = _mixed_precision_bits(q).get(x.kind)
+        if width == 4:
             return (n // 2 + n // 16 + 8) * x.count, "modelopt mixed nvfp4"
-        if bits == 8:
+        if width == 8:
             return (n + 8) * x.count, "modelopt mixed fp8"
         return n * w * x.count, ""
     if method == "modelopt" and "FP4" in str(q.get("quant_algo", "")).upper():
