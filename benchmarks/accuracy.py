@@ -117,6 +117,11 @@ def resolve_model(raw: str, quant_hint: str = "") -> tuple[str, dict[str, Any], 
             notes.append(f"'{name}' matched to {match} (the only catalog name holding all its words)")
     if entry is not None:
         ref, config, weights = entry.name, entry.config, entry.weights_bytes
+        extra = (entry.extra_configs or {}).get("hf_quant_config.json")
+        if extra is not None:
+            # ModelOpt keeps its quantization (and any FP8 KV cache) beside config.json; `kvplan check`
+            # reads it the same way. Carried here under a private key, split off again before planning.
+            config = dict(config, _hf_quant_config=extra)
     else:
         fixture = _fixture_configs().get(_norm(base))
         if fixture is None:
@@ -299,8 +304,9 @@ def run_line(index: int, line: dict[str, Any]) -> Case:
     if settings.max_model_len and re.search(r"yarn", str(raw_model), re.IGNORECASE):
         config = dict(config, max_position_embeddings=max(settings.max_model_len,
                                                           int(config.get("max_position_embeddings", 0))))
+    extra = config.pop("_hf_quant_config", None) if "_hf_quant_config" in config else None
     try:
-        model = model_spec_from_config(config)
+        model = model_spec_from_config(config, {"hf_quant_config.json": extra} if extra else None)
     except KvplanError as exc:
         raise Skip(f"kvplan cannot read the config of {ref}: {exc}") from None
     case = Case(index=index, label=f"{ref} | {gpu.name[:28]} | {version}", notes=notes)
