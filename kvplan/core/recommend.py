@@ -15,14 +15,26 @@ if TYPE_CHECKING:
     from kvplan.core.plan import PlanResult, Remedy
 
 
+def _margin_bytes(result: PlanResult) -> int:
+    """A warn verdict's remedies leave room for the estimate's error; a fail's aim at vLLM's own check."""
+    return result.memory.kv_cache_error_bytes if result.verdict.status == "warn" else 0
+
+
 def _max_model_len_remedy(result: PlanResult) -> Remedy | None:
     from kvplan.core.plan import Remedy
 
-    fit = result.kv_cache.max_model_len_fit
-    if fit <= 0 or fit >= result.kv_cache.max_model_len:
+    margin = _margin_bytes(result)
+    length = result.kv_cache.max_model_len
+    if margin:
+        low = result.memory.kv_cache_bytes - margin
+        fit = cap.max_model_len_fit(result.layout, low, length) if low > 0 else 0
+        summary = f"lower max_model_len to {fit} (fits even at the low end of the estimate)"
+    else:
+        fit = result.kv_cache.max_model_len_fit
+        summary = f"lower max_model_len to {fit} (the largest that fits)"
+    if fit <= 0 or fit >= length:
         return None
-    return Remedy(kind="max_model_len", summary=f"lower max_model_len to {fit} (the largest that fits)",
-                  flags={"--max-model-len": str(fit), "CONTEXT_LEN": str(fit)})
+    return Remedy(kind="max_model_len", summary=summary, flags={"--max-model-len": str(fit), "CONTEXT_LEN": str(fit)})
 
 
 def _utilization_remedy(result: PlanResult) -> Remedy | None:
@@ -38,7 +50,9 @@ def _utilization_remedy(result: PlanResult) -> Remedy | None:
     if memory.total_bytes is None or memory.budget_bytes is None:
         return None
     non_kv = memory.budget_bytes - memory.kv_cache_bytes
-    util = ceil((non_kv + needed_kv) / memory.total_bytes * 100) / 100
+    util = ceil((non_kv + needed_kv + _margin_bytes(result)) / memory.total_bytes * 100) / 100
+    if util <= memory.gpu_memory_utilization:
+        return None
     if util > 1.0:
         return Remedy(kind="gpu_memory_utilization", fits=False,
                       summary=f"no gpu_memory_utilization fits max_model_len {result.kv_cache.max_model_len} "
