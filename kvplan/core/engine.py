@@ -82,7 +82,8 @@ def resolve_kv_cache_dtype(model: ModelSpec, settings: DeploySettings, model_dty
     return requested
 
 
-def _default_block_size(model: ModelSpec, settings: DeploySettings, kv_dtype: str) -> tuple[int, str | None]:
+def _default_block_size(model: ModelSpec, settings: DeploySettings, kv_dtype: str,
+                        gpu: GpuSpec | None = None) -> tuple[int, str | None]:
     if settings.platform == "cpu":
         if model.uses_mla:
             # platforms/cpu.py: the reference CPU MLA kernel compiles with block 16 only (AMX hosts differ)
@@ -90,6 +91,10 @@ def _default_block_size(model: ModelSpec, settings: DeploySettings, kv_dtype: st
         return settings.block_size or 128, None
     if settings.block_size:
         return settings.block_size, None
+    capability = gpu.compute_capability if gpu else None
+    if model.uses_mla and capability is not None and capability >= (10, 0):
+        # platforms/cuda.py backend priorities: FLASHINFER_MLA first on SM10x, whose kernels take 32-token blocks
+        return 32, "FLASHINFER_MLA on Blackwell uses 32-token blocks"
     if model.uses_mla and kv_dtype.startswith("fp8"):
         return 64, "FLASHMLA with fp8 KV uses 64-token blocks (Hopper)"
     return 16, None
@@ -163,7 +168,7 @@ def resolve_engine(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | No
     model_dtype = resolve_model_dtype(model, settings, gpu)
     kv_dtype = resolve_kv_cache_dtype(model, settings, model_dtype)
     kv_bytes = dtype_bytes(kv_dtype)
-    block_size, block_note = _default_block_size(model, settings, kv_dtype)
+    block_size, block_note = _default_block_size(model, settings, kv_dtype, gpu)
     if model.is_hybrid:
         block_size, align_note = _align_hybrid_block_size(model, settings, block_size, kv_bytes, model_dtype)
         block_note = align_note or block_note

@@ -72,3 +72,11 @@ def test_tp_beyond_kv_heads_replicates() -> None:
     model = model_spec_from_config(load_config("meta-llama__Llama-3.1-8B"))
     engine = resolve_engine(model, DeploySettings(max_model_len=8192, tensor_parallel_size=16), H100)
     assert {g.spec.page_size_bytes for g in kv_cache_groups(model, engine)} == {16 * 1 * 256 * 2}
+
+
+def test_blackwell_mla_uses_flashinfer_mla_blocks() -> None:
+    model = model_spec_from_config(load_config("deepseek-ai__DeepSeek-V3"))
+    b200 = GpuSpec(name="NVIDIA B200", total_bytes=int(178.35 * 2**30), compute_capability=(10, 0))
+    engine = resolve_engine(model, DeploySettings(max_model_len=8192), b200)
+    assert engine.block_size == 32
+    assert engine.block_size_note and "FLASHINFER_MLA" in engine.block_size_note
