@@ -92,6 +92,19 @@ def _validate(model: ModelSpec, settings: DeploySettings, engine: EngineConfig) 
                                                       model.max_position_tokens))
 
 
+# vLLM snapshots free memory after creating its CUDA context, NCCL and cuBLAS handles (gpu_worker.py
+# init_device); NVML's free figure is read before. ~0.4 GiB per GPU (VLLM-MEMORY.md §9, RTX 3090) [estimate].
+CUDA_CONTEXT_BYTES = 400 * 2**20
+CUDA_CONTEXT_ERROR_BYTES = 200 * 2**20
+
+
+def free_at_vllm_init(gpu: GpuSpec) -> int | None:
+    """Free memory as vLLM's start-up check sees it: NVML's free less vLLM's own CUDA context."""
+    if gpu.free_bytes is None:
+        return None
+    return gpu.free_bytes - CUDA_CONTEXT_BYTES if gpu.source == "nvml" else gpu.free_bytes
+
+
 def _memory(model: ModelSpec, settings: DeploySettings, engine: EngineConfig, gpu: GpuSpec | None,
             weights: WeightsInfo | None, measured_overhead: Estimate | None) -> MemoryPlan:
     util = engine.gpu_memory_utilization
@@ -112,13 +125,14 @@ def _memory(model: ModelSpec, settings: DeploySettings, engine: EngineConfig, gp
                                    source=weights.source, exact=weights.exact)
         overheads = estimate_overheads(model, engine, weight_estimate, enforce_eager=settings.enforce_eager)
     free_check: Literal["ok", "fail", "not checked"] = "not checked"
-    if gpu.free_bytes is not None:
-        free_check = "ok" if gpu.free_bytes >= budget else "fail"
+    free_at_init = free_at_vllm_init(gpu)
+    if free_at_init is not None:
+        free_check = "ok" if free_at_init >= budget else "fail"
     if settings.kv_cache_memory_bytes is not None:
         return MemoryPlan(total_bytes=gpu.total_bytes, gpu_memory_utilization=util, budget_bytes=budget,
                           overheads=overheads, kv_cache_bytes=settings.kv_cache_memory_bytes,
                           kv_cache_error_bytes=0, kv_cache_source="--kv-cache-memory (exact)",
-                          free_bytes=gpu.free_bytes, free_check=free_check)
+                          free_bytes=free_at_init, free_check=free_check)
     if overheads is None:
         raise UsageError("The model's weight size is unknown, so the KV budget cannot be estimated",
                          hint="Pass --kv-cache-memory SIZE, or a model directory with safetensors files")
@@ -132,7 +146,7 @@ def _memory(model: ModelSpec, settings: DeploySettings, engine: EngineConfig, gp
         source = "estimate: budget - weights - activation - non-torch - CUDA graphs"
     return MemoryPlan(total_bytes=gpu.total_bytes, gpu_memory_utilization=util, budget_bytes=budget,
                       overheads=overheads, kv_cache_bytes=available, kv_cache_error_bytes=error,
-                      kv_cache_source=source, free_bytes=gpu.free_bytes, free_check=free_check)
+                      kv_cache_source=source, free_bytes=free_at_init, free_check=free_check)
 
 
 def plan(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None = None,
@@ -174,10 +188,17 @@ def plan(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None = None,
         reasons.append(f"max_model_len {length} needs {_needed_gib(layout, length)} GiB of KV cache per GPU; "
                        f"{format_gib(max(available, 0))} GiB is available")
     if memory.free_check == "fail" and gpu is not None and memory.budget_bytes is not None:
-        errors.append(vllm_text.free_memory_error(gpu, engine.gpu_memory_utilization, memory.budget_bytes))
+        errors.append(vllm_text.free_memory_error(memory.free_bytes or 0, gpu.total_bytes,
+                                                  engine.gpu_memory_utilization, memory.budget_bytes))
         reasons.append("free GPU memory at start-up is below total x gpu_memory_utilization")
 
     status: Status = "fail" if errors else "ok"
+    if (status == "ok" and memory.free_check == "ok" and gpu is not None and gpu.source == "nvml"
+            and memory.free_bytes is not None and memory.budget_bytes is not None
+            and memory.free_bytes - CUDA_CONTEXT_ERROR_BYTES < memory.budget_bytes):
+        status = "warn"
+        reasons.append("free GPU memory at start-up is within 0.2 GiB of total x gpu_memory_utilization "
+                       "(vLLM's own CUDA context is estimated)")
     if errors and not fits_now and memory.kv_cache_error_bytes and memory.free_check != "fail":
         high = available + memory.kv_cache_error_bytes
         if high > 0 and cap.fits(layout, high, length):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kvplan.core.hardware import GpuSpec
 from kvplan.core.units import format_gib
 
 if TYPE_CHECKING:
@@ -65,10 +64,9 @@ def kv_error(layout: KvLayout, available_bytes: int, max_model_len: int, estimat
     return NO_MEMORY_V1
 
 
-def free_memory_error(gpu: GpuSpec, utilization: float, requested_bytes: int) -> str:
-    free = gpu.free_bytes or 0
+def free_memory_error(free_bytes: int, total_bytes: int, utilization: float, requested_bytes: int) -> str:
     return (
-        f"Free memory on device cuda:0 ({format_gib(free)}/{format_gib(gpu.total_bytes)} GiB) on startup is less "
+        f"Free memory on device cuda:0 ({format_gib(free_bytes)}/{format_gib(total_bytes)} GiB) on startup is less "
         f"than desired GPU memory utilization ({utilization}, {format_gib(requested_bytes)} GiB). Decrease GPU "
         "memory utilization or reduce GPU memory used by other processes."
     )
