@@ -64,13 +64,6 @@ def format_gib(num_bytes: int | float) -> float:
     return round(num_bytes / GiB, 2)
 
 
-def human_bytes(num_bytes: int | float) -> str:
-    """Display form for people: GiB with two decimals, MiB below 1 GiB."""
-    if abs(num_bytes) >= GiB:
-        return f"{num_bytes / GiB:.2f} GiB"
-    return f"{num_bytes / MiB:.0f} MiB"
-
-
 # Bytes per element of the dtype names vLLM accepts for the model and the KV cache
 # (vllm/utils/torch_utils.py STR_DTYPE_TO_TORCH_DTYPE and get_dtype_size).
 DTYPE_BYTES: dict[str, int] = {
