@@ -76,6 +76,11 @@ UNSUPPORTED_MODEL_TYPES: dict[str, str] = {
     "glm_moe_dsa": "sparse MLA with a per-layer indexer cache (DeepseekV32IndexerCache)",
 }
 
+# Encoder-only families: vLLM's EncoderOnlyAttention returns no KV cache spec, so nothing is allocated.
+ENCODER_ONLY_MODEL_TYPES = {
+    "bert", "roberta", "xlm-roberta", "modernbert", "nomic_bert", "camembert", "electra", "distilbert",
+}
+
 _DTYPE_NAMES = {
     "float32": "float32", "float": "float32", "fp32": "float32",
     "float16": "float16", "half": "float16", "fp16": "float16",
@@ -404,7 +409,11 @@ def model_spec_from_config(config: Mapping[str, Any],
         raise ConfigError(f"config gives {kv} KV heads of size {head}; both must be positive")
 
     layers: list[LayerSpec]
-    if uses_mla:
+    notes: tuple[str, ...] = ()
+    if text_type in ENCODER_ONLY_MODEL_TYPES:
+        layers = [NoKvLayer() for _ in range(num_layers)]
+        notes = (f"{text_type} is encoder-only: vLLM allocates no KV cache for it (EncoderOnlyAttention)",)
+    elif uses_mla:
         layers = _mla_layers(cfg, num_layers)
     elif text_type == "llama4_text":
         layers = _llama4_layers(cfg, num_layers, kv, head)
@@ -456,4 +465,5 @@ def model_spec_from_config(config: Mapping[str, Any],
         num_experts=experts,
         # Only gpt-oss needs this today (MXFP4 expert padding), and every gpt-oss layer is MoE.
         num_moe_layers=num_layers if experts and text_type == "gpt_oss" else 0,
+        notes=notes,
     )

@@ -106,7 +106,7 @@ def free_at_vllm_init(gpu: GpuSpec) -> int | None:
 
 
 def _memory(model: ModelSpec, settings: DeploySettings, engine: EngineConfig, gpu: GpuSpec | None,
-            weights: WeightsInfo | None, measured_overhead: Estimate | None) -> MemoryPlan:
+            weights: WeightsInfo | None, measured_overhead: Estimate | None, *, holds_kv: bool = True) -> MemoryPlan:
     util = engine.gpu_memory_utilization
     if gpu is None:
         if settings.kv_cache_memory_bytes is None:
@@ -133,6 +133,11 @@ def _memory(model: ModelSpec, settings: DeploySettings, engine: EngineConfig, gp
                           overheads=overheads, kv_cache_bytes=settings.kv_cache_memory_bytes,
                           kv_cache_error_bytes=0, kv_cache_source="--kv-cache-memory (exact)",
                           free_bytes=free_at_init, free_check=free_check)
+    if overheads is None and not holds_kv:
+        return MemoryPlan(total_bytes=gpu.total_bytes, gpu_memory_utilization=util, budget_bytes=budget,
+                          overheads=None, kv_cache_bytes=0, kv_cache_error_bytes=0,
+                          kv_cache_source="no KV cache in vLLM for this model", free_bytes=free_at_init,
+                          free_check=free_check)
     if overheads is None:
         raise UsageError("The model's weight size is unknown, so the KV budget cannot be estimated",
                          hint="Pass --kv-cache-memory SIZE, or a model directory with safetensors files")
@@ -156,7 +161,7 @@ def plan(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None = None,
     _validate(model, settings, engine)
     groups = kv_cache_groups(model, engine)
     layout = cap.build_layout(groups, model.num_layers, engine)
-    memory = _memory(model, settings, engine, gpu, weights, measured_overhead)
+    memory = _memory(model, settings, engine, gpu, weights, measured_overhead, holds_kv=bool(layout.groups))
     available = memory.kv_cache_bytes
     if settings.num_gpu_blocks_override and layout.groups:
         available = settings.num_gpu_blocks_override * layout.bytes_per_block
@@ -177,11 +182,12 @@ def plan(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None = None,
         layout = cap.build_layout(groups, model.num_layers, engine)
 
     length = engine.max_model_len
-    blocks = cap.num_blocks(layout, available) if available > 0 else 0
-    fits_now = available > 0 and cap.fits(layout, available, length)
+    holds_kv = bool(layout.groups)  # no specs: vLLM allocates one placeholder block and checks nothing
+    blocks = cap.num_blocks(layout, available) if available > 0 or not holds_kv else 0
+    fits_now = not holds_kv or (available > 0 and cap.fits(layout, available, length))
     capacity = cap.capacity(layout, blocks, length) if layout.groups else None
     upper = max(length, model.max_position_tokens) if fits_now else length
-    fit_len = cap.max_model_len_fit(layout, available, upper) if available > 0 else 0
+    fit_len = cap.max_model_len_fit(layout, available, upper) if available > 0 or not holds_kv else 0
 
     if not fits_now and not errors:
         errors.append(vllm_text.kv_error(layout, available, length, fit_len))
@@ -214,9 +220,11 @@ def plan(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None = None,
                 f"headroom is inside the estimate's error (available KV {format_gib(available)} GiB "
                 f"± {format_gib(memory.kv_cache_error_bytes)})"
             )
-    if status == "ok":
-        reasons.append(f"fits: {capacity.tokens if capacity else 0:,} KV tokens, "
-                       f"{capacity.max_concurrency if capacity else 0:.2f}x concurrency at {length} tokens")
+    if status == "ok" and capacity is None:
+        reasons.append("fits: the model holds no KV cache in vLLM (encoder-only or attention-free)")
+    elif status == "ok" and capacity is not None:
+        reasons.append(f"fits: {capacity.tokens:,} KV tokens, "
+                       f"{capacity.max_concurrency:.2f}x concurrency at {length} tokens")
 
     kv = KvCacheResult(
         tokens=capacity.tokens if capacity else 0,

@@ -129,3 +129,15 @@ def test_unsupported_family_says_so() -> None:
     code, _, err = _run("check", "deepseek-ai/DeepSeek-V4-Flash", "--kv-cache-memory", "10GiB")
     assert code == 2
     assert "cannot size deepseek_v4" in err and "kvplan probe" in err
+
+
+def test_encoder_only_model_holds_no_kv_cache(tmp_path: Path) -> None:
+    config = {"architectures": ["BertModel"], "model_type": "bert", "hidden_size": 768, "num_attention_heads": 12,
+              "num_hidden_layers": 12, "max_position_embeddings": 512, "vocab_size": 30522}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    code, out, err = _run("check", str(tmp_path), "--gpu", "l4", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["kv_cache"]["groups"] == [] and data["kv_cache"]["num_blocks"] == 1
+    assert data["verdict"]["status"] == "ok"
+    assert any("encoder-only" in note for note in data["notes"])
