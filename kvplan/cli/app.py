@@ -59,9 +59,10 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 
 
 def _register() -> None:
-    from kvplan.cli import calibration_cmd, check, inspect_cmd, listing, probe
+    from kvplan.cli import calibration_cmd, check, inspect_cmd, listing, probe, recommend
 
     check.register(app)
+    recommend.register(app)
     inspect_cmd.register(app)
     probe.register(app)
     listing.register(app)

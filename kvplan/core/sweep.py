@@ -1,0 +1,75 @@
+"""What a deployment can serve across context lengths: the numbers behind `kvplan recommend`.
+
+Every row is a full ``plan`` for that length, so sliding-window and hybrid models (whose per-request block
+counts depend on the length and the in-flight tokens) come out as vLLM computes them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from kvplan.core.estimate import Estimate
+from kvplan.core.hardware import GpuSpec
+from kvplan.core.model import ModelSpec
+from kvplan.core.plan import PlanResult, plan
+from kvplan.core.settings import DeploySettings
+from kvplan.core.weights import WeightsInfo
+
+
+@dataclass(frozen=True, kw_only=True)
+class LengthRow:
+    max_model_len: int
+    fits: bool
+    status: str
+    tokens: int
+    max_concurrency: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class Sweep:
+    base: PlanResult  # the plan at the model's own length (or the one asked for)
+    rows: tuple[LengthRow, ...]
+    longest_fit: int  # largest max_model_len that starts (0: none)
+    length_for_concurrency: int | None  # largest length with max_concurrency >= the target, when one was given
+    target_concurrency: float | None
+
+
+def default_lengths(model_max: int) -> list[int]:
+    """Powers of two from 2K up to the model's limit, and the limit itself."""
+    lengths, length = [], 2048
+    while length < model_max:
+        lengths.append(length)
+        length *= 2
+    return [*lengths, model_max]
+
+
+def sweep(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None, weights: WeightsInfo | None, *,
+          lengths: list[int] | None = None, target_concurrency: float | None = None,
+          measured_overhead: Estimate | None = None) -> Sweep:
+    def at(length: int) -> PlanResult:
+        return plan(model, replace(settings, max_model_len=length), gpu, weights,
+                    measured_overhead=measured_overhead, with_remedies=False)
+
+    base = plan(model, settings, gpu, weights, measured_overhead=measured_overhead)
+    rows = []
+    for length in sorted(set(lengths or default_lengths(model.max_position_tokens))):
+        if length > model.max_position_tokens:
+            continue
+        result = at(length)
+        rows.append(LengthRow(max_model_len=length, fits=result.kv_cache.fits, status=result.verdict.status,
+                              tokens=result.kv_cache.tokens, max_concurrency=result.kv_cache.max_concurrency))
+    longest = at(model.max_position_tokens).kv_cache.max_model_len_fit
+
+    for_concurrency: int | None = None
+    if target_concurrency is not None and longest > 0:
+        # Concurrency falls as the length grows: binary search the largest length that still reaches the target.
+        lo, hi, best = 1, longest, 0
+        while lo <= hi:
+            mid = (lo + hi) // 2
+            if at(mid).kv_cache.max_concurrency >= target_concurrency:
+                best, lo = mid, mid + 1
+            else:
+                hi = mid - 1
+        for_concurrency = best
+    return Sweep(base=base, rows=tuple(rows), longest_fit=longest, length_for_concurrency=for_concurrency,
+                 target_concurrency=target_concurrency)

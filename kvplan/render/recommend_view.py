@@ -1,0 +1,89 @@
+"""Rendering for `kvplan recommend`: a length table and the flags to deploy with."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from kvplan.core.sweep import Sweep
+from kvplan.sources.types import ResolvedModel
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+def _serve_flags(ref: str, sweep: Sweep, length: int) -> str:
+    base = sweep.base
+    engine, settings = base.engine, base.settings
+    flags = [f"vllm serve {ref}", f"--max-model-len {length}"]
+    if settings.kv_cache_memory_bytes is not None:
+        flags.append(f"--kv-cache-memory {settings.kv_cache_memory_bytes}")
+    else:
+        flags.append(f"--gpu-memory-utilization {engine.gpu_memory_utilization}")
+    if engine.tensor_parallel_size > 1:
+        flags.append(f"--tensor-parallel-size {engine.tensor_parallel_size}")
+    if engine.pipeline_parallel_size > 1:
+        flags.append(f"--pipeline-parallel-size {engine.pipeline_parallel_size}")
+    if settings.kv_cache_dtype != "auto":
+        flags.append(f"--kv-cache-dtype {settings.kv_cache_dtype}")
+    return " ".join(flags)
+
+
+def recommend_object(source: ResolvedModel, sweep: Sweep) -> dict[str, Any]:
+    base = sweep.base
+    recommended = sweep.length_for_concurrency if sweep.length_for_concurrency else sweep.longest_fit
+    return {
+        "model": {"ref": source.ref, "source": source.config_source, "max_position_tokens":
+                  base.model.max_position_tokens},
+        "gpu": {"name": base.gpu.name if base.gpu else None,
+                "total_bytes": base.gpu.total_bytes if base.gpu else None},
+        "settings": {"vllm_version": base.engine.behaviour.version, "entrypoint": base.settings.entrypoint,
+                     "gpu_memory_utilization": base.engine.gpu_memory_utilization,
+                     "kv_cache_dtype": base.engine.kv_cache_dtype,
+                     "tensor_parallel_size": base.engine.tensor_parallel_size},
+        "kv_cache_bytes": base.memory.kv_cache_bytes,
+        "kv_cache_error_bytes": base.memory.kv_cache_error_bytes,
+        "longest_max_model_len": sweep.longest_fit,
+        "target_concurrency": sweep.target_concurrency,
+        "max_model_len_for_concurrency": sweep.length_for_concurrency,
+        "lengths": [{"max_model_len": r.max_model_len, "fits": r.fits, "status": r.status, "tokens": r.tokens,
+                     "max_concurrency": r.max_concurrency} for r in sweep.rows],
+        "recommended": None if recommended <= 0 else {
+            "max_model_len": recommended,
+            "vllm_serve": _serve_flags(source.ref, sweep, recommended),
+            "env": f"CONTEXT_LEN={recommended}",
+        },
+        "remedies": [{"kind": r.kind, "summary": r.summary, "flags": r.flags} for r in base.verdict.remedies],
+    }
+
+
+def print_recommend(data: dict[str, Any], console: Console) -> None:
+    from rich.table import Table
+
+    gpu = data["gpu"]["name"] or "no GPU (KV cache sized by --kv-cache-memory)"
+    console.print(f"[bold]{data['model']['ref']}[/] on {gpu} · vLLM {data['settings']['vllm_version']} · "
+                  f"utilization {data['settings']['gpu_memory_utilization']} · KV {data['settings']['kv_cache_dtype']}")
+    err = data["kv_cache_error_bytes"]
+    console.print(f"KV cache memory {data['kv_cache_bytes'] / 2**30:.2f} GiB" +
+                  (f" ± {err / 2**30:.2f} (estimate)" if err else " (exact)"))
+    table = Table(show_edge=False)
+    for column in ("max_model_len", "starts", "KV cache size (tokens)", "max concurrency"):
+        table.add_column(column, justify="right")
+    for row in data["lengths"]:
+        mark = {"ok": "yes", "warn": "yes (inside error)", "fail": "no"}[row["status"]]
+        table.add_row(f"{row['max_model_len']:,}", mark, f"{row['tokens']:,}", f"{row['max_concurrency']:.2f}x")
+    console.print(table)
+    console.print(f"Longest max_model_len that starts: [bold]{data['longest_max_model_len']:,}[/] "
+                  f"(model limit {data['model']['max_position_tokens']:,})")
+    if data["target_concurrency"] is not None:
+        found = data["max_model_len_for_concurrency"]
+        console.print(f"Longest context keeping {data['target_concurrency']:g} requests in flight: "
+                      + (f"[bold]{found:,}[/]" if found else "none"))
+    rec = data["recommended"]
+    if rec:
+        console.print("Recommended:")
+        console.print(f"  {rec['vllm_serve']}", markup=False)
+        console.print(f"  {rec['env']}   # api-for-open-llm .env", markup=False)
+    else:
+        console.print("[bold red]Nothing starts with these settings.[/]")
+        for remedy in data["remedies"]:
+            console.print(f"  • {remedy['summary']}", markup=False)

@@ -1,0 +1,43 @@
+"""`kvplan recommend`: the longest context, concurrency by length, the length for a target concurrency."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from kvplan.cli.app import app
+
+runner = CliRunner()
+
+
+def _json(*args: str) -> tuple[int, dict]:
+    result = runner.invoke(app, ["recommend", *args, "--json"])
+    return result.exit_code, json.loads(result.stdout) if result.stdout else {}
+
+
+def test_llama_with_a_fixed_kv_cache_matches_vllms_arithmetic() -> None:
+    # 4 GiB of KV for Llama-3.1-8B: 2,048 blocks of 2 MiB, one held back -> 32,752 tokens is the longest context
+    code, data = _json("meta-llama/Llama-3.1-8B-Instruct", "--kv-cache-memory", "4GiB", "--concurrency", "4",
+                       "--lengths", "8K,32K,128K")
+    assert code == 0
+    assert data["longest_max_model_len"] == 32752
+    rows = {r["max_model_len"]: r for r in data["lengths"]}
+    assert rows[8192]["fits"] and rows[32768]["fits"] is False and rows[131072]["fits"] is False
+    assert rows[8192]["max_concurrency"] == 2048 / 512
+    # 4 requests in flight: 2,048 blocks / 4 = 512 blocks of 16 tokens each
+    assert data["max_model_len_for_concurrency"] == 8192
+    assert data["recommended"]["env"] == "CONTEXT_LEN=8192"
+    assert "--max-model-len 8192" in data["recommended"]["vllm_serve"]
+
+
+def test_nothing_fits_exits_1_with_remedies() -> None:
+    code, data = _json("meta-llama/Llama-3.3-70B-Instruct", "--gpu", "l4")
+    assert code == 1
+    assert data["longest_max_model_len"] == 0 and data["recommended"] is None
+    assert any(r["kind"] == "tensor_parallel" for r in data["remedies"])
+
+
+def test_bad_concurrency_is_a_usage_error() -> None:
+    result = runner.invoke(app, ["recommend", "Qwen/Qwen-7B-Chat", "--gpu", "l4", "--concurrency", "0"])
+    assert result.exit_code == 2 and "--concurrency" in result.stderr
