@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
-CORE_MODULES = [
-    "architectures", "capacity", "engine", "errors", "estimate", "groups", "hardware", "kv_spec", "model",
-    "overheads", "params", "plan", "recommend", "settings", "units", "vllm_text", "weights",
-]
+CORE_MODULES = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "kvplan" / "core").glob("*.py")
+                      if p.stem != "__init__")
 
 
 def _modules_after(code: str) -> set[str]:

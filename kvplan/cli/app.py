@@ -59,10 +59,11 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 
 
 def _register() -> None:
-    from kvplan.cli import calibration_cmd, check, inspect_cmd, listing, probe, recommend
+    from kvplan.cli import calibration_cmd, check, gate, inspect_cmd, listing, probe, recommend
 
     check.register(app)
     recommend.register(app)
+    gate.register(app)
     inspect_cmd.register(app)
     probe.register(app)
     listing.register(app)

@@ -191,8 +191,13 @@ def plan(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None = None,
 
     if not fits_now and not errors:
         errors.append(vllm_text.kv_error(layout, available, length, fit_len))
-        reasons.append(f"max_model_len {length} needs {_needed_gib(layout, length)} GiB of KV cache per GPU; "
-                       f"{format_gib(max(available, 0))} GiB is available")
+        if available <= 0 and memory.budget_bytes is not None:
+            reasons.append(f"weights and runtime overheads take {format_gib(memory.budget_bytes - available)} GiB "
+                           f"of the {format_gib(memory.budget_bytes)} GiB budget per GPU: nothing is left for "
+                           "the KV cache")
+        else:
+            reasons.append(f"max_model_len {length} needs {_needed_gib(layout, length)} GiB of KV cache per GPU; "
+                           f"{format_gib(max(available, 0))} GiB is available")
     if memory.free_check == "fail" and gpu is not None and memory.budget_bytes is not None:
         errors.append(vllm_text.free_memory_error(memory.free_bytes or 0, gpu.total_bytes,
                                                   engine.gpu_memory_utilization, memory.budget_bytes))

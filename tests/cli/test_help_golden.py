@@ -16,7 +16,7 @@ from kvplan.cli.app import app
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 README = Path(__file__).resolve().parents[2] / "README.md"
-COMMANDS = [[], ["check"], ["recommend"], ["inspect"], ["probe"], ["gpus"], ["models"], ["calibration"]]
+COMMANDS = [[], ["check"], ["recommend"], ["gate"], ["inspect"], ["probe"], ["gpus"], ["models"], ["calibration"]]
 
 
 def _help(args: list[str]) -> str:

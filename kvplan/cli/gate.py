@@ -1,0 +1,115 @@
+"""`kvplan gate FILE...`: check every deployment of one or more manifests, for CI.
+
+Exit codes: 0 every deployment passes, 1 at least one fails (does not start, or misses a policy such as
+`min_concurrency`), 2 a manifest or deployment is unusable. Reports are written only after all were checked.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from kvplan.cli.app import guarded
+from kvplan.cli.options import JsonOpt
+
+if TYPE_CHECKING:
+    from kvplan.core.gate import GateResult
+    from kvplan.inputs.manifest import Deployment
+
+FilesArg = Annotated[list[Path], typer.Argument(help="Manifests (.toml or .json) listing deployments.",
+                                                show_default=False)]
+JunitOpt = Annotated[Path | None, typer.Option("--junit", help="Also write a JUnit XML report here.")]
+MarkdownOpt = Annotated[Path | None, typer.Option("--markdown", help="Also write a Markdown table here.")]
+
+EXAMPLES = """Manifest (TOML):
+
+  [defaults]
+  gpu = "h100"
+
+  [[deployment]]
+  name = "chat"
+  model = "Qwen/Qwen2.5-7B-Instruct"
+  max_model_len = 32768
+  min_concurrency = 4
+
+Exit codes: 0 all pass, 1 a deployment fails, 2 unusable input."""
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("gate", epilog=EXAMPLES)
+    def gate_command(files: FilesArg, junit: JunitOpt = None, markdown_file: MarkdownOpt = None,
+                     json_output: JsonOpt = False) -> None:
+        """Gate a deploy: check every deployment in the manifests; exit 1 if any would not start."""
+
+        def run() -> int:
+            from kvplan.core.gate import exit_code
+            from kvplan.inputs.manifest import load_manifest
+
+            deployments = [d for path in files for d in load_manifest(path)]
+            results: list[GateResult] = [_check_one(d) for d in deployments]
+            code = exit_code(results)
+            _report(results, code, junit, markdown_file, json_output)
+            return code
+
+        raise typer.Exit(guarded(run))
+
+
+def _check_one(deployment: Deployment) -> GateResult:
+    from kvplan import api
+    from kvplan.cli.settings_from_flags import build_settings
+    from kvplan.core.errors import KvplanError
+    from kvplan.core.gate import GateResult, Policy, judge
+    from kvplan.core.units import parse_size
+
+    s = deployment.settings
+    try:
+        settings = build_settings(
+            max_model_len=None if s.get("max_model_len") is None else str(s["max_model_len"]),
+            gpu_memory_utilization=s.get("gpu_memory_utilization"),
+            tensor_parallel_size=int(s.get("tensor_parallel_size", 1)),
+            pipeline_parallel_size=int(s.get("pipeline_parallel_size", 1)), dtype=str(s.get("dtype", "auto")),
+            kv_cache_dtype=str(s.get("kv_cache_dtype", "auto")), block_size=s.get("block_size"),
+            max_num_seqs=s.get("max_num_seqs"), max_num_batched_tokens=s.get("max_num_batched_tokens"),
+            kv_cache_memory=None if s.get("kv_cache_memory") is None else str(s["kv_cache_memory"]),
+            enforce_eager=bool(s.get("enforce_eager", False)), quantization=s.get("quantization"),
+            platform=str(s.get("platform", "cuda")), entrypoint=str(s.get("entrypoint", "serve")),
+            vllm_version=s.get("vllm_version"),
+        )
+        gpu_bytes = parse_size(deployment.gpu_memory, flag="gpu_memory") if deployment.gpu_memory else None
+        report = api.check(deployment.model, settings, gpu=deployment.gpu, gpu_memory_bytes=gpu_bytes,
+                           revision=deployment.revision, environ=os.environ)
+    except KvplanError as err:
+        return GateResult(name=deployment.name, status="error", reasons=(), error=err.one_line())
+    policy = Policy(min_concurrency=deployment.min_concurrency, fail_on_warn=deployment.fail_on_warn)
+    return judge(deployment.name, report.result, policy)
+
+
+def _report(results: list[GateResult], code: int, junit: Path | None, markdown_file: Path | None,
+            json_output: bool) -> None:
+    import json
+
+    from kvplan.render.gate_reports import gate_object, junit_xml, markdown
+
+    typed = results
+    if junit is not None:
+        junit.write_text(junit_xml(typed))
+    if markdown_file is not None:
+        markdown_file.write_text(markdown(typed))
+    if json_output:
+        typer.echo(json.dumps(gate_object(typed, code), indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(show_edge=False)
+    for column in ("deployment", "gate", "verdict", "max_model_len", "KV tokens", "concurrency", "why"):
+        table.add_column(column, overflow="fold")
+    for r in typed:
+        kv = r.plan.kv_cache if r.plan else None
+        table.add_row(r.name, r.status.upper(), r.plan.verdict.status if r.plan else "-",
+                      f"{kv.max_model_len:,}" if kv else "-", f"{kv.tokens:,}" if kv else "-",
+                      f"{kv.max_concurrency:.2f}x" if kv else "-", "; ".join(r.reasons) or (r.error or ""))
+    Console(highlight=False).print(table)

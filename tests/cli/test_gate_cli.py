@@ -1,0 +1,82 @@
+"""`kvplan gate`: manifests in, one exit code and reports out (JSON, JUnit, Markdown)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+from typer.testing import CliRunner
+
+from kvplan.cli.app import app
+
+runner = CliRunner()
+
+MANIFEST = """
+[defaults]
+kv_cache_memory = "4GiB"
+
+[[deployment]]
+name = "fits"
+model = "meta-llama/Llama-3.1-8B-Instruct"
+max_model_len = 16384
+
+[[deployment]]
+name = "too-long"
+model = "meta-llama/Llama-3.1-8B-Instruct"
+max_model_len = 65536
+
+[[deployment]]
+name = "busy"
+model = "meta-llama/Llama-3.1-8B-Instruct"
+max_model_len = 16384
+min_concurrency = 3
+"""
+
+
+def _write(tmp_path: Path, text: str, name: str = "deploy.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_gate_reports_each_deployment_and_fails_once(tmp_path: Path) -> None:
+    manifest = _write(tmp_path, MANIFEST)
+    junit, md = tmp_path / "junit.xml", tmp_path / "report.md"
+    result = runner.invoke(app, ["gate", str(manifest), "--json", "--junit", str(junit), "--markdown", str(md)])
+    assert result.exit_code == 1
+    data = json.loads(result.stdout)
+    status = {d["name"]: d["status"] for d in data["deployments"]}
+    # 4 GiB of Llama-8B KV: 2,048 blocks; 16K needs 1,024 per request -> 2.00x; 64K needs 4,096 -> no start
+    assert status == {"fits": "pass", "too-long": "fail", "busy": "fail"}
+    busy = next(d for d in data["deployments"] if d["name"] == "busy")
+    assert "below the required 3" in busy["reasons"][0]
+    too_long = next(d for d in data["deployments"] if d["name"] == "too-long")
+    assert "estimated maximum model length is 32752" in too_long["vllm_errors"][0]
+    suite = ET.parse(junit).getroot()
+    assert suite.get("tests") == "3" and suite.get("failures") == "2"
+    assert "| fits | ✅ pass |" in md.read_text()
+
+
+def test_all_pass_exits_0(tmp_path: Path) -> None:
+    manifest = _write(tmp_path, json.dumps({"deployment": [
+        {"model": "meta-llama/Llama-3.1-8B-Instruct", "max_model_len": 8192, "kv_cache_memory": "4GiB"}]}),
+        "deploy.json")
+    assert runner.invoke(app, ["gate", str(manifest)]).exit_code == 0
+
+
+def test_unusable_deployment_is_exit_2_not_1(tmp_path: Path) -> None:
+    manifest = _write(tmp_path, MANIFEST + '\n[[deployment]]\nmodel = "no/such-model"\nkv_cache_memory = "1GiB"\n')
+    result = runner.invoke(app, ["gate", str(manifest), "--json"])
+    assert result.exit_code == 2
+    assert json.loads(result.stdout)["errors"] == 1
+
+
+def test_bad_manifests_are_one_line_errors(tmp_path: Path) -> None:
+    for text, expect in (("not = [toml", "not valid TOML"), ("[defaults]\n", "deployment"),
+                         ('[[deployment]]\nmodel = "x"\ncolour = 1\n', "unknown key")):
+        result = runner.invoke(app, ["gate", str(_write(tmp_path, text))])
+        assert result.exit_code == 2 and expect in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+    missing = runner.invoke(app, ["gate", str(tmp_path / "absent.toml")])
+    assert missing.exit_code == 2 and "cannot read manifest" in missing.stderr
