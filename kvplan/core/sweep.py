@@ -51,14 +51,17 @@ def sweep(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None, weigh
                     measured_overhead=measured_overhead, with_remedies=False)
 
     base = plan(model, settings, gpu, weights, measured_overhead=measured_overhead)
+    planned: dict[int, PlanResult] = {}
     rows = []
     for length in sorted(set(lengths or default_lengths(model.max_position_tokens))):
         if length > model.max_position_tokens:
             continue
-        result = at(length)
+        result = planned[length] = at(length)
         rows.append(LengthRow(max_model_len=length, fits=result.kv_cache.fits, status=result.verdict.status,
                               tokens=result.kv_cache.tokens, max_concurrency=result.kv_cache.max_concurrency))
-    longest = at(model.max_position_tokens).kv_cache.max_model_len_fit
+    # The default table ends at the model's limit: reuse that plan rather than planning it again.
+    limit = model.max_position_tokens
+    longest = (planned.get(limit) or at(limit)).kv_cache.max_model_len_fit
 
     for_concurrency: int | None = None
     if target_concurrency is not None and longest > 0:

@@ -7,7 +7,6 @@ reads the request on stdin, prints vLLM-like log lines and one ``KVPLAN_RESULT``
 from __future__ import annotations
 
 import json
-import os
 import sys
 import textwrap
 import time
@@ -19,6 +18,7 @@ from typer.testing import CliRunner
 
 from kvplan.cli.app import app
 from kvplan.probe import calibration
+from tests.probe.processes import wait_gone
 
 runner = CliRunner()
 GiB = 1 << 30
@@ -241,16 +241,6 @@ def test_crashing_child_exit_2(tmp_path: Path) -> None:
     assert "libcuda.so.1" in data["error"]["message"]
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X")
 
 
 def test_timeout_leaves_no_process(tmp_path: Path) -> None:
@@ -261,10 +251,7 @@ def test_timeout_leaves_no_process(tmp_path: Path) -> None:
     assert data is not None and data["status"] == "timeout"
     assert time.monotonic() - started < 30
     pids = [int(p) for p in (tmp_path / "pids").read_text().split()]
-    deadline = time.monotonic() + 5
-    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not [p for p in pids if _alive(p)]
+    assert not wait_gone(pids)
 
 
 def test_interrupt_is_exit_130(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,6 +15,7 @@ from kvplan.core.errors import ProbeError
 from kvplan.probe import runner
 from kvplan.probe.child import classify_error, estimated_max_model_len, find_engine_error, parse_capacity_line
 from kvplan.probe.runner import ChildResult, find_vllm_python, run_child
+from tests.probe.processes import wait_gone as _wait_gone
 
 TOO_SMALL = (
     "To serve at least one request with the model's max seq len (4096), (0.02 GiB KV cache is needed, which "
@@ -25,27 +26,6 @@ TOO_SMALL = (
 )
 
 
-def _alive(pid: int) -> bool:
-    """True while ``pid`` runs (a zombie waiting for a reaper counts as gone)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X")
-
-
-def _wait_gone(pids: list[int], timeout_s: float = 5.0) -> list[int]:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        alive = [pid for pid in pids if _alive(pid)]
-        if not alive:
-            return []
-        time.sleep(0.05)
-    return [pid for pid in pids if _alive(pid)]
 
 
 def _fake(tmp_path: Path, body: str) -> tuple[str, dict[str, str]]:
