@@ -9,7 +9,11 @@ catalog by name) and an outcome, it plans the deployment with ``kvplan.core.plan
 weights, available KV memory, KV tokens and the verdict with the log, in two modes:
 
 * ``end_to_end``: kvplan's own weights (catalog / counted from config) and overheads;
-* ``overhead_only``: the logged ``Model loading took`` as the weights, kvplan's other overheads.
+* ``overhead_only``: the logged ``Model loading took`` as the weights, kvplan's other overheads;
+* ``kv_given``: the exact part alone: the logged available KV memory given (as ``kv_cache_memory_bytes``),
+  kvplan's blocks, tokens, concurrency and verdict compared with the log. The log rounds that memory to
+  0.01 GiB, so agreement is within that rounding, not to the token; lines with no GPU stated can still
+  be used here.
 
 Nothing is fitted per line. The global constants of ``kvplan/core/overheads.py`` (``CAL_*``) were set on the
 whole default file. Lines that cannot be used are listed with the reason.
@@ -22,7 +26,7 @@ import json
 import re
 import statistics
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +47,7 @@ from kvplan.sources import catalog
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_FILE = REPO.parent / "shared" / "fixtures" / "vllm-gpu-logs.jsonl"
 FIXTURE_CONFIGS = REPO.parent / "shared" / "fixtures" / "configs"
-MODES = ("end_to_end", "overhead_only")
+MODES = ("end_to_end", "overhead_only", "kv_given")
 # Quantized variants published beside a base model: same architecture, the quant config the publisher uses.
 _QUANT_SUFFIX = {"awq": {"quant_method": "awq", "bits": 4, "group_size": 128, "zero_point": True,
                          "version": "gemm"}}
@@ -219,7 +223,7 @@ def _outcome(line: dict[str, Any]) -> bool:
     kinds = {e.kind for e in parse_log(str(error)).errors}
     text = str(error).lower()
     if "mamba cache blocks" in text:
-        raise Skip("failure 'max_num_seqs exceeds available Mamba cache blocks' is not modelled by kvplan")
+        return False  # vLLM 0.19+: max_num_seqs > KV blocks under full CUDA graphs (kvplan checks it)
     if "free memory on device" in text and not kinds & {"max_model_len", "no_memory"}:
         raise Skip("failure is the free-memory start check (other processes), not KV sizing")
     if kinds & {"max_model_len", "no_memory"} or "no available memory" in text or "max seq len" in text:
@@ -296,7 +300,13 @@ def run_line(index: int, line: dict[str, Any]) -> Case:
     engine_kind = _engine_kind(line)
     hint = re.match(r"[a-z0-9]+", str(line.get("quantization") or "").lower())
     ref, config, weights_bytes, notes = resolve_model(str(raw_model), hint.group(0) if hint else "")
-    gpu = _gpu(line)
+    available = line.get("available_kv_cache_gib")
+    try:
+        gpu: GpuSpec | None = _gpu(line)
+    except Skip:
+        if not available or float(available) <= 0:
+            raise
+        gpu = None
     version, note = _version(line, engine_kind)
     if note:
         notes.append(note)
@@ -309,8 +319,18 @@ def run_line(index: int, line: dict[str, Any]) -> Case:
         model = model_spec_from_config(config, {"hf_quant_config.json": extra} if extra else None)
     except KvplanError as exc:
         raise Skip(f"kvplan cannot read the config of {ref}: {exc}") from None
-    case = Case(index=index, label=f"{ref} | {gpu.name[:28]} | {version}", notes=notes)
+    case = Case(index=index, label=f"{ref} | {gpu.name[:28] if gpu else 'GPU not stated'} | {version}",
+                notes=notes)
     try:
+        if available and float(available) > 0:
+            given = replace(settings, kv_cache_memory_bytes=round(float(available) * GiB))
+            row = _row(plan(model, given, gpu, None, with_remedies=False), line, started)
+            row.pop("kv_err_pct", None)  # given, not predicted
+            row["pred_weights_gib"] = None
+            case.rows["kv_given"] = row
+        if gpu is None:
+            notes.append("GPU not stated: only the exact part (kv_given) can be compared")
+            return case
         if weights_bytes is None:
             counted = count_params(config)
             weights_bytes = counted.bytes
@@ -360,9 +380,16 @@ def _summary(cases: list[Case], mode: str, skipped: int) -> dict[str, Any]:
     }
 
 
+def _reports_outcome(line: dict[str, Any]) -> bool:
+    """The issue's denominator: available KV memory, KV tokens (or blocks / concurrency) or a start-up error."""
+    return any(line.get(k) for k in ("available_kv_cache_gib", "kv_cache_tokens", "gpu_blocks", "max_concurrency",
+                                     "error_text"))
+
+
 def evaluate(path: Path) -> dict[str, Any]:
     cases: list[Case] = []
     skipped: list[dict[str, Any]] = []
+    outcome_lines = 0
     for index, text in enumerate(path.read_text(encoding="utf-8").splitlines()):
         if not text.strip():
             continue
@@ -371,15 +398,21 @@ def evaluate(path: Path) -> dict[str, Any]:
             line = json.loads(text)
             if not isinstance(line, dict):
                 raise ValueError("not a JSON object")
+            outcome_lines += _reports_outcome(line)
             cases.append(run_line(index, line))
         except Skip as why:
             skipped.append({"line": index, "model": line.get("model"), "reason": str(why)})
         except (ValueError, TypeError, AttributeError, KeyError) as exc:
             skipped.append({"line": index, "model": line.get("model"), "reason": f"unreadable line: {exc}"})
+    modes = {mode: _summary(cases, mode, len(skipped)) for mode in MODES}
     return {
         "file": str(path),
         "lines": len(cases) + len(skipped),
-        "modes": {mode: _summary(cases, mode, len(skipped)) for mode in MODES},
+        # The headline keys are end to end (kvplan's own weights and overheads); every mode is under "modes".
+        **modes["end_to_end"],
+        "lines_with_outcome": outcome_lines,
+        "lines_used_any_mode": len(cases),
+        "modes": modes,
         "cases": [{"line": c.index, "label": c.label, "notes": c.notes, **c.rows} for c in cases],
         "skipped": skipped,
     }
@@ -411,6 +444,8 @@ def _print(report: dict[str, Any]) -> None:
               f"{s['kv_memory_median_abs_err_pct']}% max {s['kv_memory_max_abs_err_pct']}%; KV tokens |err| "
               f"median {s['kv_tokens_median_abs_err_pct']}% max {s['kv_tokens_max_abs_err_pct']}%; weights "
               f"median {s['weights_median_abs_err_pct']}%; verdict agreement {s['verdict_agreement']}")
+    print(f"\nLines used in some mode: {report['lines_used_any_mode']} of the {report['lines_with_outcome']} "
+          "that report an outcome")
     print("\nSkipped:")
     for s in report["skipped"]:
         print(f"  line {s['line']:>3}: {str(s['model'] or '-')[:50]:50}  {s['reason']}")

@@ -25,7 +25,8 @@ def _module() -> ModuleType:
 
 
 def _check(report: dict) -> None:  # type: ignore[type-arg]
-    assert set(report["modes"]) == {"end_to_end", "overhead_only"}
+    assert set(report["modes"]) == {"end_to_end", "overhead_only", "kv_given"}
+    assert set(report) >= KEYS | {"lines_with_outcome", "lines_used_any_mode"}
     for summary in report["modes"].values():
         assert set(summary) >= KEYS
     for skipped in report["skipped"]:
@@ -61,7 +62,9 @@ def test_synthetic_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     report = json.loads(capsys.readouterr().out)
     _check(report)
     assert report["modes"]["end_to_end"]["cases_used"] == 2
+    # no model named; a model kvplan cannot find; an unknown GPU and no logged KV memory; "not json"
     assert len(report["skipped"]) == 4
+    assert report["lines_with_outcome"] == 5
     assert accuracy.main([str(path)]) == 0
     assert "Skipped" in capsys.readouterr().out
 
@@ -84,3 +87,24 @@ def test_lenient_name_and_metrics_tokens(tmp_path: Path, capsys: pytest.CaptureF
     row = case["end_to_end"]
     assert row["tokens_from"].startswith("metrics")
     assert accuracy._unique_token_match("Nemotron 3 Nano", "") is None  # BF16 and NVFP4 both match
+
+
+def test_kv_given_uses_a_line_without_gpu(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """No GPU stated, but the logged available KV memory: the exact part alone is compared (vLLM 0.28 log of
+    Qwen3-14B on an L40S: 11.57 GiB -> 75,824 tokens)."""
+    line = {"engine": "V1", "vllm_version": "0.28.0", "model": "Qwen/Qwen3-14B", "max_model_len": 40960,
+            "available_kv_cache_gib": 11.57, "kv_cache_tokens": 75824}
+    path = tmp_path / "logs.jsonl"
+    path.write_text(json.dumps(line) + "\n")
+    accuracy = _module()
+    assert accuracy.main([str(path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    case = report["cases"][0]
+    assert set(case) >= {"kv_given"} and "end_to_end" not in case
+    assert case["kv_given"]["pred_tokens"] == 75824
+    assert report["modes"]["kv_given"]["cases_used"] == 1 and report["modes"]["end_to_end"]["cases_used"] == 0
+
+
+def test_mamba_blocks_failure_is_an_outcome() -> None:
+    accuracy = _module()
+    assert accuracy._outcome({"error_text": "max_num_seqs (256) exceeds available Mamba cache blocks (146)"}) is False

@@ -18,6 +18,7 @@ from kvplan.cli.options import (
     JsonOpt,
     KvDtypeOpt,
     KvMemoryOpt,
+    MambaSsmOpt,
     MaxBatchedOpt,
     MaxModelLenOpt,
     MaxSeqsOpt,
@@ -65,6 +66,7 @@ def register(app: typer.Typer) -> None:
         entrypoint: EntrypointOpt = "serve",
         vllm_version: VersionOpt = None,
         disable_hybrid_kv_cache_manager: NoHybridOpt = False,
+        mamba_ssm_cache_dtype: MambaSsmOpt = "auto",
         json_output: JsonOpt = False,
     ) -> None:
         """Check whether MODEL starts on the GPU with these settings, and how many KV tokens fit."""
@@ -82,6 +84,7 @@ def register(app: typer.Typer) -> None:
                 enforce_eager=enforce_eager, quantization=quantization, platform=platform,
                 entrypoint=entrypoint, vllm_version=vllm_version,
                 disable_hybrid_kv_cache_manager=disable_hybrid_kv_cache_manager,
+                mamba_ssm_cache_dtype=mamba_ssm_cache_dtype,
             )
             gpu_bytes = parse_size(gpu_memory, flag="--gpu-memory") if gpu_memory else None
             report = api.check(model, settings, gpu=gpu, gpu_memory_bytes=gpu_bytes, revision=revision,

@@ -77,6 +77,8 @@ def _check_one(deployment: Deployment) -> GateResult:
             enforce_eager=bool(s.get("enforce_eager", False)), quantization=s.get("quantization"),
             platform=str(s.get("platform", "cuda")), entrypoint=str(s.get("entrypoint", "serve")),
             vllm_version=s.get("vllm_version"),
+            disable_hybrid_kv_cache_manager=bool(s.get("disable_hybrid_kv_cache_manager", False)),
+            mamba_ssm_cache_dtype=str(s.get("mamba_ssm_cache_dtype", "auto")),
         )
         gpu_bytes = parse_size(deployment.gpu_memory, flag="gpu_memory") if deployment.gpu_memory else None
         report = api.check(deployment.model, settings, gpu=deployment.gpu, gpu_memory_bytes=gpu_bytes,

@@ -23,6 +23,7 @@ from kvplan.cli.options import (
     JsonOpt,
     KvDtypeOpt,
     KvMemoryOpt,
+    MambaSsmOpt,
     MaxBatchedOpt,
     MaxModelLenOpt,
     MaxSeqsOpt,
@@ -180,6 +181,7 @@ def register(app: typer.Typer) -> None:
         skip_tokenizer_init: SkipTokenizerOpt = None,
         distributed_executor_backend: ExecutorOpt = None,
         disable_hybrid_kv_cache_manager: NoHybridOpt = False,
+        mamba_ssm_cache_dtype: MambaSsmOpt = "auto",
         json_output: JsonOpt = False,
     ) -> None:
         """Start vLLM with the planned settings and compare its KV cache with kvplan's prediction."""
@@ -199,6 +201,7 @@ def register(app: typer.Typer) -> None:
                 enforce_eager=enforce_eager, quantization=quantization, platform=platform,
                 entrypoint="llm", vllm_version=None,
                 disable_hybrid_kv_cache_manager=disable_hybrid_kv_cache_manager,
+                mamba_ssm_cache_dtype=mamba_ssm_cache_dtype,
             )
             from kvplan.probe.session import run_probe
 

@@ -32,7 +32,8 @@ def build_settings(*, max_model_len: str | None, gpu_memory_utilization: float |
                    pipeline_parallel_size: int, dtype: str, kv_cache_dtype: str, block_size: int | None,
                    max_num_seqs: int | None, max_num_batched_tokens: int | None, kv_cache_memory: str | None,
                    enforce_eager: bool, quantization: str | None, platform: str, entrypoint: str,
-                   vllm_version: str | None, disable_hybrid_kv_cache_manager: bool = False) -> DeploySettings:
+                   vllm_version: str | None, disable_hybrid_kv_cache_manager: bool = False,
+                   mamba_ssm_cache_dtype: str = "auto") -> DeploySettings:
     return DeploySettings(
         vllm_version=vllm_version or DEFAULT_VLLM_VERSION,
         platform=platform.lower(),  # type: ignore[arg-type]  # validated in DeploySettings
@@ -50,4 +51,5 @@ def build_settings(*, max_model_len: str | None, gpu_memory_utilization: float |
         enforce_eager=enforce_eager,
         quantization=quantization,
         disable_hybrid_kv_cache_manager=disable_hybrid_kv_cache_manager,
+        mamba_ssm_cache_dtype=mamba_ssm_cache_dtype.lower(),
     )

@@ -322,7 +322,8 @@ def _nemotron_h_layers(cfg: _Cfg, kv: int, head: int) -> list[LayerSpec]:
     mamba = MambaLayer(kind="mamba2", intermediate_size=heads * head_dim, state_size=cfg.int_("ssm_state_size"),
                        n_groups=cfg.int_("n_groups"), num_heads=heads, head_dim=head_dim,
                        conv_kernel=cfg.int_("conv_kernel"),
-                       ssm_dtype=_DTYPE_NAMES.get(str(ssm_dtype)) if ssm_dtype else None)
+                       ssm_dtype=_DTYPE_NAMES.get(str(ssm_dtype)) if ssm_dtype else None,
+                       nemotron_h_ssm_default=True)
     attention = AttentionLayer(kind="full", num_kv_heads=kv, head_size=head, head_size_v=head)
     by_char: dict[str, LayerSpec] = {"M": mamba, "*": attention, "-": NoKvLayer(), "E": NoKvLayer()}
     try:

@@ -23,7 +23,7 @@ from kvplan.core.kv_spec import (
 )
 from kvplan.core.model import AttentionLayer, MambaLayer, ModelSpec
 from kvplan.core.settings import AUTO_MAX_MODEL_LEN, DeploySettings, VllmBehaviour
-from kvplan.core.units import GiB, cdiv, dtype_bytes
+from kvplan.core.units import GiB, cdiv, dtype_bytes, round_up
 
 KV_CACHE_DTYPES = ("auto", "float16", "bfloat16", "fp8", "fp8_e4m3", "fp8_e5m2", "float32")
 MODEL_DTYPES = ("auto", "float16", "half", "bfloat16", "float32", "float")
@@ -34,6 +34,7 @@ class EngineConfig:
     """The numbers vLLM settles on before sizing the KV cache."""
 
     behaviour: VllmBehaviour
+    settings: DeploySettings
     platform: str
     model_dtype: str
     kv_cache_dtype: str
@@ -135,14 +136,25 @@ def _mamba_shapes(layer: MambaLayer, tp: int) -> tuple[tuple[int, ...], ...]:
     return (conv_dim // tp, layer.conv_kernel - 1), (layer.num_v_heads // tp, layer.head_v_dim, layer.head_k_dim)
 
 
-def _mamba_dtype_bytes(layer: MambaLayer, model_dtype: str) -> tuple[int, int]:
-    conv = layer.conv_dtype or model_dtype
-    ssm = layer.ssm_dtype or conv
-    return dtype_bytes(conv), dtype_bytes(ssm)
+def mamba_state_dtypes(layer: MambaLayer, settings: DeploySettings, model_dtype: str) -> tuple[str, str]:
+    """(conv, ssm) state dtypes: MambaStateDtypeCalculator after the model's config hook.
+
+    The flags win; "auto" takes what the config names (Qwen3.5's mamba_ssm_dtype; NemotronH's
+    mamba_ssm_cache_dtype, read only from 0.13), then NemotronH's per-release default, then the conv dtype.
+    """
+    conv = settings.mamba_cache_dtype if settings.mamba_cache_dtype != "auto" else layer.conv_dtype or model_dtype
+    if settings.mamba_ssm_cache_dtype != "auto":
+        return conv, settings.mamba_ssm_cache_dtype
+    if layer.nemotron_h_ssm_default:
+        release_default = settings.behaviour.nemotron_h_ssm_default
+        return conv, (layer.ssm_dtype or release_default) if release_default else conv
+    return conv, layer.ssm_dtype or conv
 
 
-def _mamba_spec(layer: MambaLayer, tp: int, model_dtype: str, block_size: int) -> MambaSpec:
-    return MambaSpec(shapes=_mamba_shapes(layer, tp), dtype_bytes=_mamba_dtype_bytes(layer, model_dtype),
+def _mamba_spec(layer: MambaLayer, settings: DeploySettings, model_dtype: str, block_size: int) -> MambaSpec:
+    conv, ssm = mamba_state_dtypes(layer, settings, model_dtype)
+    return MambaSpec(shapes=_mamba_shapes(layer, settings.tensor_parallel_size),
+                     dtype_bytes=(dtype_bytes(conv), dtype_bytes(ssm)),
                      block_size=block_size, num_prefill_checkpoint_blocks=1 if layer.kind == "mamba2" else 0)
 
 
@@ -151,7 +163,7 @@ def _align_hybrid_block_size(model: ModelSpec, settings: DeploySettings, block_s
     """Raise the attention block so that one attention page holds a Mamba state (then Mamba pads up)."""
     tp = settings.tensor_parallel_size
     attn_one = _attention_page_one_token(model.attention_layers[0], tp, kv_bytes)
-    mamba_page = max(_mamba_spec(layer, tp, model_dtype, 1).state_bytes for layer in model.mamba_layers)
+    mamba_page = max(_mamba_spec(layer, settings, model_dtype, 1).state_bytes for layer in model.mamba_layers)
     smallest_kernel_block = 32 if settings.platform == "cpu" else 16  # CPU_ATTN MultipleOf(32); FLASH_ATTN 16
     alignment = max(smallest_kernel_block, block_size)
     if model.uses_mla:
@@ -209,7 +221,8 @@ def resolve_engine(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | No
     hybrid_manager = behaviour.hybrid_allocator and not settings.disable_hybrid_kv_cache_manager
     util = settings.gpu_memory_utilization or behaviour.default_gpu_memory_utilization
     return EngineConfig(
-        behaviour=behaviour, platform=settings.platform, model_dtype=model_dtype, kv_cache_dtype=kv_dtype,
+        behaviour=behaviour, settings=settings, platform=settings.platform, model_dtype=model_dtype,
+        kv_cache_dtype=kv_dtype,
         block_size=block_size, block_size_note=block_note, max_model_len=max_model_len, auto_max_model_len=auto,
         max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
         inflight_tokens=concurrent_batches * max_num_batched_tokens, enable_prefix_caching=prefix_caching,
@@ -244,7 +257,7 @@ def layer_specs(model: ModelSpec, engine: EngineConfig) -> list[tuple[int, KVCac
     out: list[tuple[int, KVCacheSpec]] = []
     for index, layer in enumerate(model.layers):
         if isinstance(layer, MambaLayer):
-            spec = _mamba_spec(layer, tp, engine.model_dtype, bs)
+            spec = _mamba_spec(layer, engine.settings, engine.model_dtype, bs)
             if mamba_page_padded and mamba_page_padded != spec.state_bytes:
                 spec = MambaSpec(shapes=spec.shapes, dtype_bytes=spec.dtype_bytes, block_size=bs,
                                  page_size_padded=mamba_page_padded,
@@ -254,7 +267,12 @@ def layer_specs(model: ModelSpec, engine: EngineConfig) -> list[tuple[int, KVCac
         if not isinstance(layer, AttentionLayer):
             continue
         heads = 1 if layer.kind == "mla" else max(1, layer.num_kv_heads // tp)
-        common = dict(block_size=bs, num_kv_heads=heads, head_size=layer.head_size,
+        head_size = layer.head_size
+        align = engine.behaviour.mla_entry_align_bytes
+        if layer.kind == "mla" and align and engine.platform == "cuda":
+            # aligned in the model dtype's elements, whatever the cache dtype (align_to_256bytes)
+            head_size = round_up(head_size, align // dtype_bytes(engine.model_dtype))
+        common = dict(block_size=bs, num_kv_heads=heads, head_size=head_size,
                       head_size_v=layer.head_size_v, dtype_bytes=kv_bytes, mla=layer.kind == "mla")
         if engine.hybrid_manager and layer.kind == "sliding" and layer.sliding_window:
             out.append((index, SlidingWindowSpec(sliding_window=layer.sliding_window, **common)))  # type: ignore[arg-type]

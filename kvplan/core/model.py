@@ -40,7 +40,8 @@ class MambaLayer:
     head_k_dim: int = 0
     head_v_dim: int = 0
     conv_dtype: str | None = None  # None: the model dtype
-    ssm_dtype: str | None = None  # None: the conv dtype
+    ssm_dtype: str | None = None  # None: the conv dtype (a dtype the config names, e.g. Qwen3.5's float32)
+    nemotron_h_ssm_default: bool = False  # NemotronH: vLLM's config hook picks the SSM dtype by release
 
 
 @dataclass(frozen=True, kw_only=True)

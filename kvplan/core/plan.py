@@ -198,6 +198,11 @@ def plan(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None = None,
         else:
             reasons.append(f"max_model_len {length} needs {_needed_gib(layout, length)} GiB of KV cache per GPU; "
                            f"{format_gib(max(available, 0))} GiB is available")
+    mamba_seqs_limited = _full_decode_graphs_need_mamba_blocks(model, settings, engine)
+    if mamba_seqs_limited and fits_now and not errors and engine.max_num_seqs > blocks:
+        errors.append(vllm_text.mamba_blocks_error(engine.max_num_seqs, blocks))
+        reasons.append(f"each decoding sequence holds one Mamba cache block under full CUDA graphs: "
+                       f"max_num_seqs {engine.max_num_seqs} > {blocks:,} blocks")
     if memory.free_check == "fail" and gpu is not None and memory.budget_bytes is not None:
         errors.append(vllm_text.free_memory_error(memory.free_bytes or 0, gpu.total_bytes,
                                                   engine.gpu_memory_utilization, memory.budget_bytes))
@@ -219,7 +224,11 @@ def plan(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None = None,
             )
     if status == "ok" and memory.kv_cache_error_bytes:
         low = available - memory.kv_cache_error_bytes
-        if low <= 0 or not cap.fits(layout, low, length):
+        if mamba_seqs_limited and (low <= 0 or engine.max_num_seqs > cap.num_blocks(layout, low)):
+            status = "warn"
+            reasons.append(f"max_num_seqs {engine.max_num_seqs} needs as many Mamba cache blocks; the low end of "
+                           f"the estimate (available KV {format_gib(max(low, 0))} GiB) gives fewer")
+        elif low <= 0 or not cap.fits(layout, low, length):
             status = "warn"
             reasons.append(
                 f"headroom is inside the estimate's error (available KV {format_gib(available)} GiB "
@@ -252,6 +261,20 @@ def plan(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None = None,
 
         result = _replace_verdict(result, remedies(result, measured_overhead=measured_overhead))
     return result
+
+
+def _full_decode_graphs_need_mamba_blocks(model: ModelSpec, settings: DeploySettings, engine: EngineConfig) -> bool:
+    """vLLM 0.19+ refuses to capture FULL decode graphs with fewer blocks than max_num_seqs (Mamba models).
+
+    FULL_AND_PIECEWISE is the CUDA default for Mamba models (MambaModelConfig); --enforce-eager and the CPU
+    build capture nothing.
+    """
+    return (bool(model.mamba_layers) and settings.platform == "cuda" and not settings.enforce_eager
+            and engine.behaviour.mamba_blocks_check and engine.hybrid_manager)
+
+
+def mamba_blocks_limit_seqs(result: PlanResult) -> bool:
+    return _full_decode_graphs_need_mamba_blocks(result.model, result.settings, result.engine)
 
 
 def _needed_gib(layout: cap.KvLayout, length: int) -> float:

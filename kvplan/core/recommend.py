@@ -81,8 +81,23 @@ def _alternative(result: PlanResult, kind: str, summary: str, measured_overhead:
     return Remedy(kind=kind, summary=f"{summary}: {detail}", flags=flags, fits=ok, tokens=other.kv_cache.tokens)
 
 
+def _max_num_seqs_remedy(result: PlanResult, measured_overhead: Estimate | None) -> Remedy | None:
+    """A hybrid Mamba model under full CUDA graphs needs a block per sequence: cap max_num_seqs at the blocks."""
+    from kvplan.core.plan import mamba_blocks_limit_seqs
+
+    if not mamba_blocks_limit_seqs(result):
+        return None
+    low = result.memory.kv_cache_bytes - _margin_bytes(result)
+    blocks = cap.num_blocks(result.layout, low) if low > 0 else 0
+    if blocks <= 0 or blocks >= result.engine.max_num_seqs:
+        return None
+    return _alternative(result, "max_num_seqs", f"lower max_num_seqs to {blocks}", measured_overhead,
+                        max_num_seqs=blocks)
+
+
 def remedies(result: PlanResult, *, measured_overhead: Estimate | None = None) -> tuple[Remedy, ...]:
-    found: list[Remedy | None] = [_max_model_len_remedy(result), _utilization_remedy(result)]
+    found: list[Remedy | None] = [_max_num_seqs_remedy(result, measured_overhead), _max_model_len_remedy(result),
+                                  _utilization_remedy(result)]
     if not result.engine.kv_cache_dtype.startswith("fp8"):
         found.append(_alternative(result, "kv_cache_dtype", "fp8 KV cache", measured_overhead,
                                   kv_cache_dtype="fp8"))

@@ -23,9 +23,19 @@ class VllmBehaviour:
     null_block_in_check: bool  # 0.31+: the max-len check reserves the permanent null block
     counts_cudagraphs: bool  # V1 0.21+: CUDA graph memory estimated before sizing the KV cache
     hybrid_allocator: bool  # V1: sliding-window / hybrid groups (V0 allocates windows as full attention)
+    # NemotronHForCausalLMConfig (model_executor/models/config.py) when --mamba-ssm-cache-dtype is auto:
+    # None before 0.13 (no hook: the model dtype), then the config's mamba_ssm_cache_dtype or this default:
+    # float16 from #29978 (Dec 2025), float32 from #39032 (Apr 2026; read in the 0.32 and 0.33 wheels).
+    nemotron_h_ssm_default: str | None = None
+    # 0.19+ (#38270, Mar 2026): with FULL decode CUDA graphs a hybrid Mamba model needs max_num_seqs <= num_blocks
+    mamba_blocks_check: bool = False
+    # V0 0.7.2/0.7.3 (worker/cache_engine.py _align_cache, VLLM_CUDA_MEM_ALIGN_KV_CACHE=1): on CUDA each MLA
+    # cache entry is padded to 256 bytes (576 -> 640 bf16 values); gone in 0.8.0.
+    mla_entry_align_bytes: int = 0
 
 
 DEFAULT_VLLM_VERSION = "0.33.0"
+MAMBA_CACHE_DTYPES = ("auto", "float32", "bfloat16", "float16")  # config/cache.py MambaDType
 
 
 def _version_tuple(text: str) -> tuple[int, int, int]:
@@ -43,7 +53,8 @@ def vllm_behaviour(version: str) -> VllmBehaviour:
     if v < (0, 8, 0):
         # V0 engine: block bytes over all layers, windows save nothing, no null block, graphs not counted.
         return VllmBehaviour(version=version, engine="v0", default_gpu_memory_utilization=0.90,
-                             null_block_in_check=False, counts_cudagraphs=False, hybrid_allocator=False)
+                             null_block_in_check=False, counts_cudagraphs=False, hybrid_allocator=False,
+                             mla_entry_align_bytes=256 if (0, 7, 2) <= v < (0, 8, 0) else 0)
     return VllmBehaviour(
         version=version,
         engine="v1",
@@ -51,6 +62,8 @@ def vllm_behaviour(version: str) -> VllmBehaviour:
         null_block_in_check=v >= (0, 31, 0),
         counts_cudagraphs=v >= (0, 21, 0),
         hybrid_allocator=True,
+        nemotron_h_ssm_default="float32" if v >= (0, 20, 0) else "float16" if v >= (0, 13, 0) else None,
+        mamba_blocks_check=v >= (0, 19, 0),
     )
 
 
@@ -76,6 +89,8 @@ class DeploySettings:
     enable_chunked_prefill: bool | None = None
     enable_prefix_caching: bool | None = None
     disable_hybrid_kv_cache_manager: bool = False
+    mamba_cache_dtype: str = "auto"  # conv state (and SSM state unless the next is set)
+    mamba_ssm_cache_dtype: str = "auto"
     num_gpu_blocks_override: int | None = None
 
     def __post_init__(self) -> None:
@@ -92,6 +107,10 @@ class DeploySettings:
                 raise UsageError(f"--{name.replace('_', '-')} must be positive, got {value}")
         if self.max_model_len is not None and self.max_model_len <= 0 and self.max_model_len != AUTO_MAX_MODEL_LEN:
             raise UsageError(f"--max-model-len must be positive or 'auto', got {self.max_model_len}")
+        for name in ("mamba_cache_dtype", "mamba_ssm_cache_dtype"):
+            if getattr(self, name) not in MAMBA_CACHE_DTYPES:
+                raise UsageError(f"--{name.replace('_', '-')} must be one of {', '.join(MAMBA_CACHE_DTYPES)}, "
+                                 f"got '{getattr(self, name)}'")
         if self.platform not in ("cuda", "cpu"):
             raise UsageError(f"--platform must be cuda or cpu, got {self.platform}")
         if self.entrypoint not in ("serve", "llm"):

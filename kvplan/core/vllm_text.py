@@ -78,3 +78,12 @@ def long_max_model_len(requested: int, key: str, derived: int) -> str:
         f"({key}={derived} in model's config.json). To allow overriding this maximum, set the env var "
         "VLLM_ALLOW_LONG_MAX_MODEL_LEN=1 (with extreme caution), or lower --max-model-len"
     )
+
+
+def mamba_blocks_error(max_num_seqs: int, num_blocks: int) -> str:
+    """vllm/config/compilation.py (0.19+, #38270): full decode CUDA graphs need one Mamba block per sequence."""
+    return (
+        f"max_num_seqs ({max_num_seqs}) exceeds available Mamba cache blocks ({num_blocks}). Each decode sequence "
+        "requires one Mamba cache block, so CUDA graph capture cannot proceed. Please lower max_num_seqs to at most "
+        f"{num_blocks} or increase gpu_memory_utilization."
+    )

@@ -54,6 +54,8 @@ def engine_args(
     args.update({key: value for key, value in optional.items() if value is not None})
     if settings.disable_hybrid_kv_cache_manager:
         args["disable_hybrid_kv_cache_manager"] = True
+    if settings.mamba_ssm_cache_dtype != "auto":
+        args["mamba_ssm_cache_dtype"] = settings.mamba_ssm_cache_dtype
     if skip_tokenizer_init is None:
         skip_tokenizer_init = load_format == "dummy"
     if skip_tokenizer_init:

@@ -76,6 +76,7 @@ def test_human_view_is_on_stdout(qwen_dir: Path) -> None:
     ("--kv-cache-memory", "1GiB", "--max-model-len", "0"),
     ("--kv-cache-memory", "1GiB", "-tp", "3"),
     ("--kv-cache-memory", "1GiB", "--kv-cache-dtype", "int3"),
+    ("--kv-cache-memory", "1GiB", "--mamba-ssm-cache-dtype", "fp8"),
     (),  # no GPU here, and no --gpu / --gpu-memory / --kv-cache-memory
 ])
 def test_bad_flags_exit_2_with_one_line(qwen_dir: Path, args: tuple[str, ...]) -> None:
@@ -141,3 +142,19 @@ def test_encoder_only_model_holds_no_kv_cache(tmp_path: Path) -> None:
     assert data["kv_cache"]["groups"] == [] and data["kv_cache"]["num_blocks"] == 1
     assert data["verdict"]["status"] == "ok"
     assert any("encoder-only" in note for note in data["notes"])
+
+
+def test_mamba_blocks_refusal_offline() -> None:
+    """Nemotron-3-Nano NVFP4 (FP8 KV from its hf_quant_config.json) with 150 blocks' worth of KV memory:
+    vLLM 0.19+ refuses 256 sequences; the remedy names 150."""
+    memory = str(150 * 6 * 4176 * 512)
+    code, out, _ = _run("check", "nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-NVFP4", "--max-model-len", "4096",
+                        "--max-num-seqs", "256", "--kv-cache-memory", memory, "--json")
+    assert code == 1
+    data = json.loads(out)
+    assert data["kv_cache"]["num_blocks"] == 150
+    assert data["verdict"]["vllm_errors"][0].startswith("max_num_seqs (256) exceeds available Mamba cache blocks (150)")
+    assert data["verdict"]["remedies"][0]["flags"] == {"--max-num-seqs": "150"}
+    code, out, _ = _run("check", "nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-NVFP4", "--max-model-len", "4096",
+                        "--max-num-seqs", "256", "--kv-cache-memory", memory, "--enforce-eager", "--json")
+    assert code == 0

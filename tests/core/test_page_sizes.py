@@ -40,9 +40,10 @@ CASES = [
     # Qwen3-Next: attention 2 x 512 x 2 B = 2,048 B per token; GDN state conv (8192 x 3) + ssm (32 x 128 x 128)
     # = 548,864 x 2 B = 1,097,728 B -> block 16 x cdiv(1,097,728, 32,768) = 544; page 544 x 2,048 = 1,114,112
     ("Qwen__Qwen3-Next-80B-A3B-Thinking", 544, {1114112}, 12 * 1114112, 4),
-    # Nemotron-H-56B: a1 = 8 x 256 x 2 = 4,096; mamba2 conv (16384 + 2x8x256) x 3 + ssm 256 x 64 x 256
-    # = 4,255,744 x 2 B = 8,511,488 -> block 16 x cdiv(8,511,488, 65,536) = 2,080; page 8,519,680; 10 + 6 groups
-    ("nvidia__Nemotron-H-56B-Base-8K", 2080, {8519680}, 10 * 8519680, 7),
+    # Nemotron-H-56B: a1 = 8 x 256 x 2 = 4,096; mamba2 conv (16384 + 2x8x256) x 3 x 2 B = 122,880 + ssm
+    # 256 x 64 x 256 in float32 (NemotronH's default from 0.20; the config names none) = 16,777,216 -> 16,900,096
+    # -> block 16 x cdiv(16,900,096, 65,536) = 4,128; page 16,908,288; 10 + 6 groups
+    ("nvidia__Nemotron-H-56B-Base-8K", 4128, {16908288}, 10 * 16908288, 7),
     # Jamba-v0.1: mamba1 (8192 x 3 + 8192 x 16) x 2 B = 311,296; a1 4,096 -> block 80; page 327,680; 1 + 7 groups
     ("ai21labs__Jamba-v0.1", 80, {327680}, 4 * 327680, 8),
 ]
