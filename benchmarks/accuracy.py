@@ -50,7 +50,10 @@ FIXTURE_CONFIGS = REPO.parent / "shared" / "fixtures" / "configs"
 MODES = ("end_to_end", "overhead_only", "kv_given")
 # Quantized variants published beside a base model: same architecture, the quant config the publisher uses.
 _QUANT_SUFFIX = {"awq": {"quant_method": "awq", "bits": 4, "group_size": 128, "zero_point": True,
-                         "version": "gemm"}}
+                         "version": "gemm"},
+                 # Qwen's block-FP8 releases (Qwen3-30B-A3B-FP8, Qwen3-235B-A22B-FP8 publish exactly this)
+                 "fp8": {"quant_method": "fp8", "activation_scheme": "dynamic", "fmt": "e4m3",
+                         "weight_block_size": [128, 128]}}
 
 
 class Skip(Exception):
@@ -111,8 +114,10 @@ def resolve_model(raw: str, quant_hint: str = "") -> tuple[str, dict[str, Any], 
     ref: str | None = None
     config: dict[str, Any] | None = None
     weights: int | None = None
-    entry = catalog.find(name) if quant is None else None
-    if entry is None and _norm(base) in entries:
+    entry = catalog.find(name)
+    if entry is not None:
+        quant = None  # published as such: its own config and weights
+    elif _norm(base) in entries:
         entry = catalog.find(entries[_norm(base)])
     if entry is None and quant is None:
         match = _unique_token_match(name, quant_hint)
@@ -134,7 +139,8 @@ def resolve_model(raw: str, quant_hint: str = "") -> tuple[str, dict[str, Any], 
     if quant is not None:
         config = dict(config, quantization_config=quant)
         weights = None
-        notes.append(f"{ref} config + {quant['quant_method']} 4-bit g128 (assumed publisher quant config)")
+        kind = "4-bit g128" if quant["quant_method"] == "awq" else "block 128x128"
+        notes.append(f"{ref} config + {quant['quant_method']} {kind} (assumed publisher quant config)")
     yarn = re.search(r"yarn factor (\d+(?:\.\d+)?)", raw, re.IGNORECASE)
     if yarn:
         factor = float(yarn.group(1))
@@ -281,6 +287,13 @@ def _row(result: PlanResult, line: dict[str, Any], started: bool) -> dict[str, A
         row["kv_err_pct"] = round(100 * (pred_kv - float(meas_kv)) / abs(float(meas_kv)), 2)
     if tokens and started:
         row["tokens_err_pct"] = round(100 * (pred_tokens - tokens) / tokens, 2)
+    estimate = re.search(r"estimated maximum model length is (\d+)", str(line.get("error_text") or ""))
+    if estimate and not started:
+        logged_fit = int(estimate.group(1))
+        row["pred_max_len_estimate"] = result.kv_cache.max_model_len_fit
+        row["meas_max_len_estimate"] = logged_fit
+        row["max_len_estimate_err_pct"] = round(100 * (result.kv_cache.max_model_len_fit - logged_fit) / logged_fit,
+                                                2)
     if overheads and line.get("model_loading_gib"):
         meas_w = float(line["model_loading_gib"])
         row["weights_err_pct"] = round(100 * (overheads.weights.value_bytes / GiB - meas_w) / meas_w, 3)
@@ -319,7 +332,7 @@ def run_line(index: int, line: dict[str, Any]) -> Case:
         model = model_spec_from_config(config, {"hf_quant_config.json": extra} if extra else None)
     except KvplanError as exc:
         raise Skip(f"kvplan cannot read the config of {ref}: {exc}") from None
-    case = Case(index=index, label=f"{ref} | {gpu.name[:28] if gpu else 'GPU not stated'} | {version}",
+    case = Case(index=index, label=f"{ref} | {gpu.name[:28] if gpu else 'GPU total unknown'} | {version}",
                 notes=notes)
     try:
         if available and float(available) > 0:
@@ -329,7 +342,15 @@ def run_line(index: int, line: dict[str, Any]) -> Case:
             row["pred_weights_gib"] = None
             case.rows["kv_given"] = row
         if gpu is None:
-            notes.append("GPU not stated: only the exact part (kv_given) can be compared")
+            notes.append("GPU total unknown (not stated, or not in kvplan's GPU catalog): only the exact part "
+                         "(kv_given) can be compared")
+            return case
+        extra_flags = line.get("extra") or {}
+        if int(extra_flags.get("data_parallel_size") or 1) > 1 or extra_flags.get("enable_expert_parallel"):
+            notes.append("data / expert parallel: kvplan does not shard weights that way, so only the exact "
+                         "part (kv_given; each DP rank holds its own KV cache) is compared")
+            if not case.rows:
+                raise Skip("data / expert parallel with no logged KV memory")
             return case
         if weights_bytes is None:
             counted = count_params(config)
@@ -368,6 +389,7 @@ def _summary(cases: list[Case], mode: str, skipped: int) -> dict[str, Any]:
     tok = [abs(r["tokens_err_pct"]) for r in rows if "tokens_err_pct" in r]
     wt = [abs(r["weights_err_pct"]) for r in rows if "weights_err_pct" in r]
     verdicts = [r["verdict_ok"] for r in rows]
+    fit = [abs(r["max_len_estimate_err_pct"]) for r in rows if "max_len_estimate_err_pct" in r]
     return {
         "cases_used": len(rows),
         "cases_skipped": skipped,
@@ -377,6 +399,9 @@ def _summary(cases: list[Case], mode: str, skipped: int) -> dict[str, Any]:
         "kv_memory_max_abs_err_pct": round(max(kv), 2) if kv else None,
         "weights_median_abs_err_pct": round(statistics.median(wt), 3) if wt else None,
         "verdict_agreement": round(sum(verdicts) / len(verdicts), 3) if verdicts else None,
+        # failed start-ups: vLLM's "estimated maximum model length is N" against kvplan's
+        "max_len_estimate_cases": len(fit),
+        "max_len_estimate_max_abs_err_pct": round(max(fit), 2) if fit else None,
     }
 
 
@@ -433,9 +458,11 @@ def _print(report: dict[str, Any]) -> None:
             kv = f"{r['pred_kv_gib']:.2f}/{r['meas_kv_gib']}" if r["meas_kv_gib"] is not None \
                 else f"{r['pred_kv_gib']:.2f}/-"
             tok = f"{r['pred_tokens']}/{r['meas_tokens']}" if r["meas_tokens"] else f"{r['pred_tokens']}/-"
+            if "meas_max_len_estimate" in r:
+                tok = f"fit {r['pred_max_len_estimate']}/{r['meas_max_len_estimate']}"
             ok = ("ok " if r["verdict_ok"] else "BAD ") + r["pred_status"]
             print(f"{case['line']:>4} {mode:13} {w:>17} {kv:>15} {r.get('kv_err_pct', '-'):>7} {tok:>21} "
-                  f"{r.get('tokens_err_pct', '-'):>7} {ok:>9}  {case['label']}")
+                  f"{r.get('tokens_err_pct', r.get('max_len_estimate_err_pct', '-')):>7} {ok:>9}  {case['label']}")
         for note in case["notes"]:
             print(f"{'':>19}note: {note}")
     print("\nOverall:")
@@ -443,7 +470,9 @@ def _print(report: dict[str, Any]) -> None:
         print(f"  {mode:13} used {s['cases_used']}, skipped {s['cases_skipped']}; KV memory |err| median "
               f"{s['kv_memory_median_abs_err_pct']}% max {s['kv_memory_max_abs_err_pct']}%; KV tokens |err| "
               f"median {s['kv_tokens_median_abs_err_pct']}% max {s['kv_tokens_max_abs_err_pct']}%; weights "
-              f"median {s['weights_median_abs_err_pct']}%; verdict agreement {s['verdict_agreement']}")
+              f"median {s['weights_median_abs_err_pct']}%; verdict agreement {s['verdict_agreement']}; "
+              f"vLLM's max-length estimate on {s['max_len_estimate_cases']} failures: max |err| "
+              f"{s['max_len_estimate_max_abs_err_pct']}%")
     print(f"\nLines used in some mode: {report['lines_used_any_mode']} of the {report['lines_with_outcome']} "
           "that report an outcome")
     print("\nSkipped:")

@@ -108,3 +108,30 @@ def test_kv_given_uses_a_line_without_gpu(tmp_path: Path, capsys: pytest.Capture
 def test_mamba_blocks_failure_is_an_outcome() -> None:
     accuracy = _module()
     assert accuracy._outcome({"error_text": "max_num_seqs (256) exceeds available Mamba cache blocks (146)"}) is False
+
+
+def test_data_expert_parallel_failure_compares_vllms_estimate(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """vllm-project/recipes#12: Qwen3-Coder-480B-FP8 with -dp 8 --enable-expert-parallel failed with 48.66 GiB of
+    KV memory and vLLM estimated 205,728 tokens (62 layers x 8 heads x 128 x 2 x 2 B per token). The -FP8 name
+    resolves to the catalog's base config; DP/EP sharding is not modelled, so only kv_given runs."""
+    error = ("ValueError: To serve at least one request with the models's max seq len (262144), (62.00 GiB KV cache "
+             "is needed, which is larger than the available KV cache memory (48.66 GiB). Based on the available "
+             "memory, the estimated maximum model length is 205728. Try increasing `gpu_memory_utilization` or "
+             "decreasing `max_model_len` when initializing the engine.")
+    line = {"engine": "V1", "vllm_version": "0.10.1.dev101+gbda9d0535", "model": "Qwen3-Coder-480B-A35B-Instruct-FP8",
+            "gpu": "H20", "tensor_parallel_size": 1, "max_model_len": 262144, "quantization": "fp8",
+            "available_kv_cache_gib": 48.66, "error_text": error,
+            "extra": {"data_parallel_size": 8, "enable_expert_parallel": True}}
+    path = tmp_path / "logs.jsonl"
+    path.write_text(json.dumps(line) + "\n")
+    accuracy = _module()
+    assert accuracy.main([str(path), "--json"]) == 0
+    case = json.loads(capsys.readouterr().out)["cases"][0]
+    assert set(case) & {"end_to_end", "overhead_only", "kv_given"} == {"kv_given"}
+    row = case["kv_given"]
+    assert (row["pred_max_len_estimate"], row["meas_max_len_estimate"]) == (205728, 205728)
+    assert row["verdict_ok"] and row["pred_status"] == "fail"
+    ref, config, weights, _notes = accuracy.resolve_model("Qwen3-Coder-480B-A35B-Instruct-FP8")
+    assert ref == "Qwen/Qwen3-Coder-480B-A35B-Instruct" and weights is None
+    assert config["quantization_config"]["weight_block_size"] == [128, 128]

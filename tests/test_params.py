@@ -59,10 +59,10 @@ EXACT = {
     "Qwen__Qwen3-1.7B": 1_720_574_976,
     "Qwen__Qwen2.5-32B-Instruct": 32_763_876_352,
     "Qwen__Qwen3-Coder-480B-A35B-Instruct": 480_154_875_392,
-    "Qwen__Qwen3-VL-2B-Instruct": 1_720_574_976,  # text tower (vision not counted)
-    "Qwen__Qwen3-VL-30B-A3B-Instruct": 30_532_122_624,  # text tower
-    "Qwen__Qwen3.5-27B": 26_895_998_464,  # text tower, MTP not counted
-    "Qwen__Qwen3.5-35B-A3B": 34_660_610_688,  # text tower, MTP not counted
+    "Qwen__Qwen3-VL-2B-Instruct": 1_720_574_976 + 406_957_056,  # text + vision (transformers' count)
+    "Qwen__Qwen3-VL-30B-A3B-Instruct": 30_532_122_624 + 538_631_408,  # text + vision (transformers' count)
+    "Qwen__Qwen3.5-27B": 26_895_998_464 + 460_730_096,  # text + vision (transformers' count), MTP not counted
+    "Qwen__Qwen3.5-35B-A3B": 34_660_610_688 + 446_571_248,  # text + vision (transformers' count), MTP not counted
     "allenai__Olmo-3.1-32B-Instruct": 32_233_522_176,
     "meta-llama__Llama-2-7b-hf": 6_738_415_616,
     "01-ai__Yi-34B": 34_388_917_248,

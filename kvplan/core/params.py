@@ -513,6 +513,24 @@ def _siglip(vc: _Cfg, text_hidden: int) -> int:
     return ch * patch * patch * d + d + (size // patch) ** 2 * d + n * layer + 2 * d + d * text_hidden + d
 
 
+def _qwen3_vision(vc: _Cfg) -> int:
+    """Qwen3-VL / Qwen3.5 vision tower (vLLM's Qwen3_VisionTransformer): Conv3d patch embedding with bias,
+    learned positions, per block two LayerNorms, fused qkv and proj with biases, a GELU MLP with biases; the
+    patch merger (LayerNorm over the vision width, then 4d -> 4d -> out) and one more merger per deepstack
+    layer (its LayerNorm over 4d). Equal to transformers' Qwen3VL*/Qwen3_5*VisionModel parameter counts."""
+    d, inter, n = vc.hidden, vc.num("intermediate_size"), vc.num("depth")
+    patch, temporal = vc.num("patch_size"), vc.num("temporal_patch_size", default=2)
+    ch, out = vc.num("in_channels", default=3), vc.num("out_hidden_size")
+    merged = d * vc.num("spatial_merge_size", default=2) ** 2
+    block = 4 * d + (3 * d * d + 3 * d) + (d * d + d) + (d * inter + inter) + (inter * d + d)
+    merger_linears = (merged * merged + merged) + (merged * out + out)
+    deepstack = vc.get("deepstack_visual_indexes", default=[])
+    return (ch * temporal * patch * patch * d + d + vc.num("num_position_embeddings") * d + n * block
+            + 2 * d + merger_linears + len(deepstack) * (2 * merged + merger_linears))
+
+
+_QWEN3_VISION_TYPES = frozenset({"qwen3_vl", "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe"})
+
 # ------------------------------------------------------------------------------------------- dispatcher
 
 _LLAMA_LIKE = {
@@ -586,6 +604,9 @@ def _model_parts(config: Mapping[str, Any]) -> _Parts:
             vc = dict(_SIGLIP_DEFAULTS)
             vc.update(vision)
             parts.vision = _siglip(_Cfg(vc), _Cfg(inner).hidden)
+            parts.plain += parts.vision
+        elif mt in _QWEN3_VISION_TYPES and isinstance(vision, dict):
+            parts.vision = _qwen3_vision(_Cfg(vision))
             parts.plain += parts.vision
         elif isinstance(vision, dict):
             parts.notes.append("vision tower not counted")
