@@ -32,6 +32,7 @@ class Sweep:
     longest_fit: int  # largest max_model_len that starts (0: none)
     length_for_concurrency: int | None  # largest length with max_concurrency >= the target, when one was given
     target_concurrency: float | None
+    max_num_seqs_cap: int | None = None  # hybrid Mamba under full CUDA graphs: the sequences the blocks allow
 
 
 def default_lengths(model_max: int) -> list[int]:
@@ -51,6 +52,11 @@ def sweep(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None, weigh
                     measured_overhead=measured_overhead, with_remedies=False)
 
     base = plan(model, settings, gpu, weights, measured_overhead=measured_overhead)
+    cap = _max_num_seqs_cap(base)
+    if cap is not None:
+        # vLLM 0.19+ refuses more sequences than blocks for these models: size every row at the cap.
+        settings = replace(settings, max_num_seqs=cap)
+        base = plan(model, settings, gpu, weights, measured_overhead=measured_overhead)
     planned: dict[int, PlanResult] = {}
     rows = []
     for length in sorted(set(lengths or default_lengths(model.max_position_tokens))):
@@ -75,4 +81,16 @@ def sweep(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None, weigh
                 hi = mid - 1
         for_concurrency = best
     return Sweep(base=base, rows=tuple(rows), longest_fit=longest, length_for_concurrency=for_concurrency,
-                 target_concurrency=target_concurrency)
+                 target_concurrency=target_concurrency, max_num_seqs_cap=cap)
+
+
+def _max_num_seqs_cap(base: PlanResult) -> int | None:
+    """The blocks at the low end of the estimate, when they are fewer than max_num_seqs (else None)."""
+    from kvplan.core import capacity as cap
+    from kvplan.core.plan import mamba_blocks_limit_seqs
+
+    if not mamba_blocks_limit_seqs(base) or not base.layout.groups:
+        return None
+    low = base.memory.kv_cache_bytes - base.memory.kv_cache_error_bytes
+    blocks = cap.num_blocks(base.layout, low) if low > 0 else 0
+    return blocks if 0 < blocks < base.engine.max_num_seqs else None

@@ -25,6 +25,8 @@ def _serve_flags(ref: str, sweep: Sweep, length: int) -> str:
         flags.append(f"--pipeline-parallel-size {engine.pipeline_parallel_size}")
     if settings.kv_cache_dtype != "auto":
         flags.append(f"--kv-cache-dtype {settings.kv_cache_dtype}")
+    if sweep.max_num_seqs_cap is not None:
+        flags.append(f"--max-num-seqs {sweep.max_num_seqs_cap}")
     return " ".join(flags)
 
 
@@ -43,6 +45,7 @@ def recommend_object(source: ResolvedModel, sweep: Sweep) -> dict[str, Any]:
         "kv_cache_bytes": base.memory.kv_cache_bytes,
         "kv_cache_error_bytes": base.memory.kv_cache_error_bytes,
         "longest_max_model_len": sweep.longest_fit,
+        "max_num_seqs_cap": sweep.max_num_seqs_cap,
         "target_concurrency": sweep.target_concurrency,
         "max_model_len_for_concurrency": sweep.length_for_concurrency,
         "lengths": [{"max_model_len": r.max_model_len, "fits": r.fits, "status": r.status, "tokens": r.tokens,
@@ -72,6 +75,9 @@ def print_recommend(data: dict[str, Any], console: Console) -> None:
         mark = {"ok": "yes", "warn": "yes (inside error)", "fail": "no"}[row["status"]]
         table.add_row(f"{row['max_model_len']:,}", mark, f"{row['tokens']:,}", f"{row['max_concurrency']:.2f}x")
     console.print(table)
+    if data["max_num_seqs_cap"] is not None:
+        console.print(f"max_num_seqs capped at {data['max_num_seqs_cap']:,}: under full CUDA graphs vLLM 0.19+ needs "
+                      "one KV block per sequence for Mamba layers (the low end of the estimate's blocks)")
     console.print(f"Longest max_model_len that starts: [bold]{data['longest_max_model_len']:,}[/] "
                   f"(model limit {data['model']['max_position_tokens']:,})")
     if data["target_concurrency"] is not None:

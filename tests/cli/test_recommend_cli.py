@@ -41,3 +41,17 @@ def test_nothing_fits_exits_1_with_remedies() -> None:
 def test_bad_concurrency_is_a_usage_error() -> None:
     result = runner.invoke(app, ["recommend", "Qwen/Qwen-7B-Chat", "--gpu", "l4", "--concurrency", "0"])
     assert result.exit_code == 2 and "--concurrency" in result.stderr
+
+
+def test_hybrid_mamba_recommendation_caps_max_num_seqs() -> None:
+    # Nemotron-3-Nano (FP8 KV): 150 blocks of 6 x 4176 x 512 B. vLLM 0.19+ would refuse 256 sequences, so the
+    # table is sized at 150 and the serve line says so.
+    code, data = _json("nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-NVFP4", "--kv-cache-memory", str(150 * 6 * 4176 * 512),
+                       "--max-num-seqs", "256", "--lengths", "4K,32K")
+    assert code == 0
+    assert data["max_num_seqs_cap"] == 150
+    assert all(r["fits"] and r["status"] == "ok" for r in data["lengths"])
+    assert data["recommended"]["vllm_serve"].endswith("--max-num-seqs 150")
+    code, data = _json("nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-NVFP4", "--kv-cache-memory", str(150 * 6 * 4176 * 512),
+                       "--max-num-seqs", "128", "--lengths", "4K")
+    assert data["max_num_seqs_cap"] is None and "--max-num-seqs" not in data["recommended"]["vllm_serve"]
