@@ -38,6 +38,7 @@ class PeerCase:
     expect_fit: bool = True
     verify_long_prompt: bool = False
     disable_hybrid_kv_cache_manager: bool = False
+    mamba_ssm_cache_dtype: str | None = None
     env: dict[str, str] = field(default_factory=dict)
     note: str = ""
 
@@ -56,6 +57,8 @@ class PeerCase:
             args["kv_cache_dtype"] = self.kv_cache_dtype
         if self.disable_hybrid_kv_cache_manager:
             args["disable_hybrid_kv_cache_manager"] = True
+        if self.mamba_ssm_cache_dtype:
+            args["mamba_ssm_cache_dtype"] = self.mamba_ssm_cache_dtype
         return args
 
     def request(self, model_dir: Path) -> dict[str, Any]:
@@ -87,6 +90,8 @@ class PeerCase:
             args += ["--kv-cache-dtype", self.kv_cache_dtype]
         if self.disable_hybrid_kv_cache_manager:
             args.append("--disable-hybrid-kv-cache-manager")
+        if self.mamba_ssm_cache_dtype:
+            args += ["--mamba-ssm-cache-dtype", self.mamba_ssm_cache_dtype]
         return [*args, "--json"]
 
 
@@ -145,6 +150,12 @@ CASES: tuple[PeerCase, ...] = (
         GiB,
     ),
     _c("nemotron_h_big_L2000", "nemotron_h (mamba2, big state)", "nemotron_h_big_state", 2000, 300 * MiB),
+    # bf16, no mamba_ssm_cache_dtype in the config: vLLM's NemotronH default (float32) sizes the state, and the
+    # flag overrides it (the state is 2 x 8 x 64 x 64 SSM values: 4 B or 2 B each).
+    _c("nemotron_h_bf16_ssm_default_L2000", "nemotron_h (bf16, SSM dtype by release)", "nemotron_h_no_ssm_dtype",
+       2000, 300 * MiB, dtype="bfloat16"),
+    _c("nemotron_h_bf16_ssm_flag_L2000", "nemotron_h (bf16, --mamba-ssm-cache-dtype)", "nemotron_h_no_ssm_dtype",
+       2000, 300 * MiB, dtype="bfloat16", mamba_ssm_cache_dtype="bfloat16"),
     _c(
         "nemotron_h_big_L7000",
         "nemotron_h (mamba2, big state)",

@@ -227,6 +227,14 @@ MODELS["nemotron_h_big_state"] = (
     "NemotronHForCausalLM",
     {**MODELS["nemotron_h"][2], "ssm_state_size": 64},
 )
+# The published Nemotron-Nano-9B-v2 names no mamba_ssm_cache_dtype (transformers' class writes float32): this
+# one drops it, so vLLM's own release default decides the SSM state dtype (float32 in 0.20+), under bf16.
+MODELS["nemotron_h_no_ssm_dtype"] = (
+    "NemotronHConfig",
+    "NemotronHForCausalLM",
+    {**MODELS["nemotron_h"][2], "ssm_state_size": 64, "torch_dtype": "bfloat16"},
+)
+DROP_KEYS: dict[str, tuple[str, ...]] = {"nemotron_h_no_ssm_dtype": ("mamba_ssm_cache_dtype",)}
 
 
 def config_dict(name: str) -> dict[str, Any]:
@@ -237,6 +245,8 @@ def config_dict(name: str) -> dict[str, Any]:
     kwargs = {**_BASE, **overrides, "architectures": [arch]}
     config = getattr(transformers, cls_name)(**kwargs)
     data: dict[str, Any] = json.loads(config.to_json_string(use_diff=False))
+    for key in DROP_KEYS.get(name, ()):
+        data.pop(key, None)
     return data
 
 
