@@ -101,6 +101,12 @@ def _unique_token_match(name: str, quant_hint: str) -> str | None:
     return hits[0] if len(hits) == 1 else None
 
 
+def _parenthesised_names(raw: str) -> list[str]:
+    """Model names a log puts in parentheses: each comma/semicolon-separated item that reads like a name."""
+    items = [part.strip() for group in re.findall(r"\(([^)]*)\)", raw) for part in re.split(r"[;,]", group)]
+    return [item for item in items if re.search(r"\d", item) and re.fullmatch(r"[\w./-]+", item)]
+
+
 def resolve_model(raw: str, quant_hint: str = "") -> tuple[str, dict[str, Any], int | None, list[str]]:
     """(Hub id, config, checkpoint bytes or None, notes) for a model as a log names it."""
     notes: list[str] = []
@@ -120,10 +126,13 @@ def resolve_model(raw: str, quant_hint: str = "") -> tuple[str, dict[str, Any], 
     elif _norm(base) in entries:
         entry = catalog.find(entries[_norm(base)])
     if entry is None and quant is None:
-        match = _unique_token_match(name, quant_hint)
-        if match is not None:
-            entry = catalog.find(match)
-            notes.append(f"'{name}' matched to {match} (the only catalog name holding all its words)")
+        # the name as written, then any name the log gives in parentheses ("local-dir (local; Org-Model, ...)")
+        for candidate in [name, *_parenthesised_names(raw)]:
+            match = _unique_token_match(candidate, quant_hint) or _unique_token_match(candidate, "")
+            if match is not None:
+                entry = catalog.find(match)
+                notes.append(f"'{candidate}' matched to {match} (the only catalog name holding all its words)")
+                break
     if entry is not None:
         ref, config, weights = entry.name, entry.config, entry.weights_bytes
         extra = (entry.extra_configs or {}).get("hf_quant_config.json")
@@ -352,17 +361,17 @@ def run_line(index: int, line: dict[str, Any]) -> Case:
             if not case.rows:
                 raise Skip("data / expert parallel with no logged KV memory")
             return case
+        exact = weights_bytes is not None
         if weights_bytes is None:
-            counted = count_params(config)
-            weights_bytes = counted.bytes
-            exact = False
-        else:
-            exact = True
-        info = WeightsInfo(total_bytes=weights_bytes, source="catalog/count", exact=exact)
+            try:
+                weights_bytes = count_params(config).bytes
+            except KvplanError as exc:
+                notes.append(f"end_to_end not run: no weights figure ({exc})")
+        info = WeightsInfo(total_bytes=weights_bytes or 0, source="catalog/count", exact=exact)
         quant = str(line.get("quantization") or "").lower()
         if "bitsandbytes" in quant:
             notes.append("end_to_end not run: bitsandbytes checkpoint, the catalog's weights are another one")
-        else:
+        elif weights_bytes is not None:
             case.rows["end_to_end"] = _row(plan(model, settings, gpu, info, with_remedies=False), line, started)
         if line.get("model_loading_gib"):
             engine = resolve_engine(model, settings, gpu)
@@ -453,8 +462,8 @@ def _print(report: dict[str, Any]) -> None:
             r = case.get(mode)
             if not r:
                 continue
-            w = f"{r['pred_weights_gib'] or 0:.2f}/{r['meas_weights_gib'] or 0:.2f}" if r["meas_weights_gib"] \
-                else "-"
+            pred_w = "-" if r["pred_weights_gib"] is None else f"{r['pred_weights_gib']:.2f}"
+            w = f"{pred_w}/{r['meas_weights_gib']:.2f}" if r["meas_weights_gib"] else "-"
             kv = f"{r['pred_kv_gib']:.2f}/{r['meas_kv_gib']}" if r["meas_kv_gib"] is not None \
                 else f"{r['pred_kv_gib']:.2f}/-"
             tok = f"{r['pred_tokens']}/{r['meas_tokens']}" if r["meas_tokens"] else f"{r['pred_tokens']}/-"

@@ -135,3 +135,12 @@ def test_data_expert_parallel_failure_compares_vllms_estimate(tmp_path: Path,
     ref, config, weights, _notes = accuracy.resolve_model("Qwen3-Coder-480B-A35B-Instruct-FP8")
     assert ref == "Qwen/Qwen3-Coder-480B-A35B-Instruct" and weights is None
     assert config["quantization_config"]["weight_block_size"] == [128, 128]
+
+
+def test_names_in_parentheses_are_tried() -> None:
+    accuracy = _module()
+    raw = "qwen3-omni-30b-int8 (local; Qwen3-Omni-30B-A3B, compressed-tensors W8A16)"
+    assert accuracy._parenthesised_names(raw) == ["Qwen3-Omni-30B-A3B"]
+    ref, _config, weights, notes = accuracy.resolve_model(raw)
+    assert ref == "Qwen/Qwen3-Omni-30B-A3B-Instruct" and weights is None  # no formula for the audio tower
+    assert "matched to" in notes[0]

@@ -121,6 +121,10 @@ def _text_level(config: Mapping[str, Any]) -> tuple[Mapping[str, Any], str, bool
     """vLLM's ``hf_text_config``: the nested text config of multimodal models, else the config itself."""
     top_type = str(config.get("model_type") or "")
     nested = config.get("text_config")
+    thinker = config.get("thinker_config")
+    if nested is None and isinstance(thinker, Mapping) and isinstance(thinker.get("text_config"), Mapping):
+        # Qwen2.5/3-Omni: vLLM serves the thinker; its hf_text_config is thinker_config.text_config
+        return thinker["text_config"], str(thinker["text_config"].get("model_type") or f"{top_type}_text"), True
     if isinstance(nested, Mapping):
         nested_type = str(nested.get("model_type") or f"{top_type}_text")
         if top_type == "gemma3":

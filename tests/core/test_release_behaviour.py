@@ -119,3 +119,14 @@ def test_v0_073_pads_mla_entries_to_256_bytes() -> None:
     unpadded = plan(model, DeploySettings(vllm_version="0.8.0", tensor_parallel_size=8, max_model_len=128000,
                                           kv_cache_memory_bytes=round(21.43 * GiB)), H200)
     assert unpadded.kv_cache.bytes_per_block // unpadded.kv_cache.block_size == 61 * 576 * 2
+
+
+def test_omni_models_are_sized_by_their_thinker() -> None:
+    """Qwen3-Omni: vLLM serves the thinker (hf_text_config = thinker_config.text_config): 48 layers x 4 KV heads
+    x 128. Fixture line 37 (V0 fork): 5.38 GiB -> 3,671 blocks of 16 logged; 5.38 GiB / 1,572,864 B = 3,672.8."""
+    model = model_spec_from_config(load_config("Qwen__Qwen3-Omni-30B-A3B-Instruct"))
+    assert (model.model_type, model.num_layers, model.max_position_tokens) == ("qwen3_omni_moe_text", 48, 65536)
+    result = plan(model, DeploySettings(vllm_version="0.6.6", max_model_len=32768,
+                                        kv_cache_memory_bytes=round(5.38 * GiB)), H100)
+    assert result.kv_cache.bytes_per_block == 48 * 16 * 4 * 128 * 2 * 2
+    assert result.kv_cache.num_blocks == 3672
