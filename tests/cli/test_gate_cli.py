@@ -80,3 +80,17 @@ def test_bad_manifests_are_one_line_errors(tmp_path: Path) -> None:
         assert len(result.stderr.strip().splitlines()) == 1
     missing = runner.invoke(app, ["gate", str(tmp_path / "absent.toml")])
     assert missing.exit_code == 2 and "cannot read manifest" in missing.stderr
+
+
+def test_gate_takes_the_hybrid_flags(tmp_path: Path) -> None:
+    """Nemotron-3-Nano (FP8 KV) with 150 blocks: 256 sequences fail under vLLM 0.19+, 150 pass."""
+    memory = 150 * 6 * 4176 * 512
+    manifest = _write(tmp_path, json.dumps({"defaults": {"model": "nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-NVFP4",
+                                                         "max_model_len": 4096, "kv_cache_memory": str(memory),
+                                                         "mamba_ssm_cache_dtype": "float32"},
+                                            "deployment": [{"name": "many", "max_num_seqs": 256},
+                                                           {"name": "enough", "max_num_seqs": 150}]}), "deploy.json")
+    result = runner.invoke(app, ["gate", str(manifest), "--json"])
+    assert result.exit_code == 1
+    status = {d["name"]: d["status"] for d in json.loads(result.stdout)["deployments"]}
+    assert status == {"many": "fail", "enough": "pass"}

@@ -355,3 +355,12 @@ def test_engine_args_pass_parallelism_and_leave_defaults_to_vllm() -> None:
         "distributed_executor_backend": "ray",
     }
     assert engine_args("m", settings, load_format="dummy", skip_tokenizer_init=False).get("skip_tokenizer_init") is None
+
+
+def test_engine_args_carry_the_mamba_ssm_dtype_only_when_set() -> None:
+    from kvplan.core.settings import DeploySettings
+    from kvplan.probe.engine_args import engine_args
+
+    assert "mamba_ssm_cache_dtype" not in engine_args("org/m", DeploySettings())
+    args = engine_args("org/m", DeploySettings(mamba_ssm_cache_dtype="bfloat16", disable_hybrid_kv_cache_manager=True))
+    assert args["mamba_ssm_cache_dtype"] == "bfloat16" and args["disable_hybrid_kv_cache_manager"] is True
