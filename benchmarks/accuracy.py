@@ -323,10 +323,11 @@ def run_line(index: int, line: dict[str, Any]) -> Case:
     hint = re.match(r"[a-z0-9]+", str(line.get("quantization") or "").lower())
     ref, config, weights_bytes, notes = resolve_model(str(raw_model), hint.group(0) if hint else "")
     available = line.get("available_kv_cache_gib")
+    given_bytes = round(float(available) * GiB) if available and float(available) > 0 else None
     try:
         gpu: GpuSpec | None = _gpu(line)
     except Skip:
-        if not available or float(available) <= 0:
+        if given_bytes is None:
             raise
         gpu = None
     version, note = _version(line, engine_kind)
@@ -344,8 +345,8 @@ def run_line(index: int, line: dict[str, Any]) -> Case:
     case = Case(index=index, label=f"{ref} | {gpu.name[:28] if gpu else 'GPU total unknown'} | {version}",
                 notes=notes)
     try:
-        if available and float(available) > 0:
-            given = replace(settings, kv_cache_memory_bytes=round(float(available) * GiB))
+        if given_bytes is not None:
+            given = replace(settings, kv_cache_memory_bytes=given_bytes)
             row = _row(plan(model, given, gpu, None, with_remedies=False), line, started)
             row.pop("kv_err_pct", None)  # given, not predicted
             row["pred_weights_gib"] = None

@@ -198,7 +198,7 @@ def plan(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None = None,
         else:
             reasons.append(f"max_model_len {length} needs {_needed_gib(layout, length)} GiB of KV cache per GPU; "
                            f"{format_gib(max(available, 0))} GiB is available")
-    mamba_seqs_limited = _full_decode_graphs_need_mamba_blocks(model, settings, engine)
+    mamba_seqs_limited = mamba_blocks_limit_seqs(model, engine)
     if mamba_seqs_limited and fits_now and not errors and engine.max_num_seqs > blocks:
         errors.append(vllm_text.mamba_blocks_error(engine.max_num_seqs, blocks))
         reasons.append(f"each decoding sequence holds one Mamba cache block under full CUDA graphs: "
@@ -263,18 +263,24 @@ def plan(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None = None,
     return result
 
 
-def _full_decode_graphs_need_mamba_blocks(model: ModelSpec, settings: DeploySettings, engine: EngineConfig) -> bool:
+def mamba_blocks_limit_seqs(model: ModelSpec, engine: EngineConfig) -> bool:
     """vLLM 0.19+ refuses to capture FULL decode graphs with fewer blocks than max_num_seqs (Mamba models).
 
     FULL_AND_PIECEWISE is the CUDA default for Mamba models (MambaModelConfig); --enforce-eager and the CPU
     build capture nothing.
     """
-    return (bool(model.mamba_layers) and settings.platform == "cuda" and not settings.enforce_eager
+    return (bool(model.mamba_layers) and engine.platform == "cuda" and not engine.settings.enforce_eager
             and engine.behaviour.mamba_blocks_check and engine.hybrid_manager)
 
 
-def mamba_blocks_limit_seqs(result: PlanResult) -> bool:
-    return _full_decode_graphs_need_mamba_blocks(result.model, result.settings, result.engine)
+def mamba_seqs_cap(result: PlanResult, margin_bytes: int) -> int | None:
+    """The blocks left at (available KV - margin) when vLLM limits the sequences to them and they are fewer
+    than max_num_seqs; else None. Shared by the remedy and by `recommend`'s sweep."""
+    if not mamba_blocks_limit_seqs(result.model, result.engine):
+        return None
+    low = result.memory.kv_cache_bytes - margin_bytes
+    blocks = cap.num_blocks(result.layout, low) if low > 0 else 0
+    return blocks if 0 < blocks < result.engine.max_num_seqs else None
 
 
 def _needed_gib(layout: cap.KvLayout, length: int) -> float:

@@ -83,13 +83,10 @@ def _alternative(result: PlanResult, kind: str, summary: str, measured_overhead:
 
 def _max_num_seqs_remedy(result: PlanResult, measured_overhead: Estimate | None) -> Remedy | None:
     """A hybrid Mamba model under full CUDA graphs needs a block per sequence: cap max_num_seqs at the blocks."""
-    from kvplan.core.plan import mamba_blocks_limit_seqs
+    from kvplan.core.plan import mamba_seqs_cap
 
-    if not mamba_blocks_limit_seqs(result):
-        return None
-    low = result.memory.kv_cache_bytes - _margin_bytes(result)
-    blocks = cap.num_blocks(result.layout, low) if low > 0 else 0
-    if blocks <= 0 or blocks >= result.engine.max_num_seqs:
+    blocks = mamba_seqs_cap(result, _margin_bytes(result))
+    if blocks is None:
         return None
     return _alternative(result, "max_num_seqs", f"lower max_num_seqs to {blocks}", measured_overhead,
                         max_num_seqs=blocks)

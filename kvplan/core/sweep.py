@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from kvplan.core.estimate import Estimate
 from kvplan.core.hardware import GpuSpec
 from kvplan.core.model import ModelSpec
-from kvplan.core.plan import PlanResult, plan
+from kvplan.core.plan import PlanResult, mamba_seqs_cap, plan
 from kvplan.core.settings import DeploySettings
 from kvplan.core.weights import WeightsInfo
 
@@ -52,7 +52,8 @@ def sweep(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None, weigh
                     measured_overhead=measured_overhead, with_remedies=False)
 
     base = plan(model, settings, gpu, weights, measured_overhead=measured_overhead)
-    cap = _max_num_seqs_cap(base)
+    # the blocks at the low end of the estimate, when they are fewer than max_num_seqs
+    cap = mamba_seqs_cap(base, base.memory.kv_cache_error_bytes)
     if cap is not None:
         # vLLM 0.19+ refuses more sequences than blocks for these models: size every row at the cap.
         settings = replace(settings, max_num_seqs=cap)
@@ -83,14 +84,3 @@ def sweep(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None, weigh
     return Sweep(base=base, rows=tuple(rows), longest_fit=longest, length_for_concurrency=for_concurrency,
                  target_concurrency=target_concurrency, max_num_seqs_cap=cap)
 
-
-def _max_num_seqs_cap(base: PlanResult) -> int | None:
-    """The blocks at the low end of the estimate, when they are fewer than max_num_seqs (else None)."""
-    from kvplan.core import capacity as cap
-    from kvplan.core.plan import mamba_blocks_limit_seqs
-
-    if not mamba_blocks_limit_seqs(base) or not base.layout.groups:
-        return None
-    low = base.memory.kv_cache_bytes - base.memory.kv_cache_error_bytes
-    blocks = cap.num_blocks(base.layout, low) if low > 0 else 0
-    return blocks if 0 < blocks < base.engine.max_num_seqs else None
