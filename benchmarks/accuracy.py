@@ -214,8 +214,10 @@ def _settings(line: dict[str, Any], version: str) -> DeploySettings:
     if seqs is None:
         match = re.search(r"max_num_seqs (\d+)", str(line.get("notes") or ""))
         seqs = int(match.group(1)) if match else None
+    entrypoint = "llm" if str(line.get("entrypoint") or "").lower() == "llm" else "serve"  # logs rarely say; serve
     return DeploySettings(
         vllm_version=version,
+        entrypoint=entrypoint,
         tensor_parallel_size=int(line.get("tensor_parallel_size") or flags.tensor_parallel_size or 1),
         pipeline_parallel_size=int(line.get("pipeline_parallel_size") or flags.pipeline_parallel_size or 1),
         gpu_memory_utilization=line.get("gpu_memory_utilization") or flags.gpu_memory_utilization,

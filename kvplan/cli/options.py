@@ -12,7 +12,7 @@ MaxModelLenOpt = Annotated[str | None, typer.Option(
     "--max-model-len", help="Context length to serve; 'auto' fits the largest (vLLM's -1). Default: the model's.")]
 GpuUtilOpt = Annotated[float | None, typer.Option(
     "--gpu-memory-utilization", "--gpu-util",
-    help="Fraction of the GPU's total memory vLLM may use. Default: the version's (0.92 in 0.28+).")]
+    help="Fraction of the GPU's total memory vLLM may use. Default: the version's (0.92 from 0.20, 0.90 before).")]
 TpOpt = Annotated[int, typer.Option("--tensor-parallel-size", "-tp", help="Tensor-parallel GPUs.")]
 PpOpt = Annotated[int, typer.Option("--pipeline-parallel-size", "-pp", help="Pipeline-parallel stages.")]
 DtypeOpt = Annotated[str, typer.Option("--dtype", help="Model dtype: auto, bfloat16, float16, float32.")]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 
     from kvplan.probe.compare import ProbeOutcome
     from kvplan.probe.runner import ChildResult
+    from kvplan.probe.session import EngineRunner
 
 VllmPythonOpt = Annotated[str | None, typer.Option(
     "--vllm-python", help="Python interpreter that has vLLM. Default: $KVPLAN_VLLM_PYTHON, this one, "
@@ -54,6 +56,8 @@ LoadFormatOpt = Annotated[str, typer.Option(
 SkipTokenizerOpt = Annotated[bool | None, typer.Option(
     "--skip-tokenizer-init/--with-tokenizer",
     help="Start vLLM without a tokenizer (the probe sends token ids). Default: only with --load-format dummy.")]
+LogFileOpt = Annotated[str | None, typer.Option(
+    "--log-file", metavar="PATH", help="Also write vLLM's whole output there, line by line (a new file).")]
 ExecutorOpt = Annotated[str | None, typer.Option(
     "--distributed-executor-backend", help="mp, ray, uni or external_launcher, passed to vLLM (TP/PP).")]
 
@@ -115,22 +119,38 @@ class _Progress:
             self.console.print(f"kvplan: probe: {self.__rich__()}", highlight=False, markup=False)
 
 
-def _run_engine(vllm_python: str, request: dict[str, Any], timeout_s: float) -> ChildResult:
-    from rich.console import Console
+def _engine_runner(log_path: Path | None) -> EngineRunner:
+    """Run vLLM with a live phase line (or one line per phase in a log), copying its output to ``log_path``."""
 
-    from kvplan.probe.runner import run_child
+    def run_engine(vllm_python: str, request: dict[str, Any], timeout_s: float) -> ChildResult:
+        from rich.console import Console
 
-    console = Console(stderr=True)
-    progress = _Progress(console)
-    try:
-        if console.is_terminal:
-            with console.status(progress):  # any renderable; Rich re-renders it on each refresh
-                return run_child(vllm_python, request, timeout_s=timeout_s, on_line=progress.on_line)
-        console.print(f"kvplan: probe: starting vLLM ({vllm_python})", highlight=False, markup=False)
-        return run_child(vllm_python, request, timeout_s=timeout_s, on_line=progress.on_line)
-    except KeyboardInterrupt:
-        # run_child has already ended the child's whole process group.
-        raise fail("interrupted: vLLM and the processes it started were stopped", 130) from None
+        from kvplan.probe.runner import run_child
+
+        console = Console(stderr=True)
+        progress = _Progress(console)
+        log = log_path.open("x", encoding="utf-8") if log_path else None
+
+        def on_line(line: str) -> None:
+            progress.on_line(line)
+            if log is not None:
+                log.write(line + "\n")
+                log.flush()  # a killed probe still leaves what vLLM printed so far
+
+        try:
+            if console.is_terminal:
+                with console.status(progress):  # any renderable; Rich re-renders it on each refresh
+                    return run_child(vllm_python, request, timeout_s=timeout_s, on_line=on_line)
+            console.print(f"kvplan: probe: starting vLLM ({vllm_python})", highlight=False, markup=False)
+            return run_child(vllm_python, request, timeout_s=timeout_s, on_line=on_line)
+        except KeyboardInterrupt:
+            # run_child has already ended the child's whole process group.
+            raise fail("interrupted: vLLM and the processes it started were stopped", 130) from None
+        finally:
+            if log is not None:
+                log.close()
+
+    return run_engine
 
 
 def _emit(outcome: ProbeOutcome, json_output: bool) -> None:
@@ -182,6 +202,7 @@ def register(app: typer.Typer) -> None:
         distributed_executor_backend: ExecutorOpt = None,
         disable_hybrid_kv_cache_manager: NoHybridOpt = False,
         mamba_ssm_cache_dtype: MambaSsmOpt = "auto",
+        log_file: LogFileOpt = None,
         json_output: JsonOpt = False,
     ) -> None:
         """Start vLLM with the planned settings and compare its KV cache with kvplan's prediction."""
@@ -193,6 +214,11 @@ def register(app: typer.Typer) -> None:
 
             if timeout <= 0:
                 raise UsageError(f"--timeout must be positive, got {timeout:g}")
+            log_path = Path(log_file).expanduser() if log_file else None
+            if log_path is not None and log_path.exists():
+                raise UsageError(f"--log-file {log_file} already exists; kvplan does not overwrite files")
+            if log_path is not None and not log_path.parent.is_dir():
+                raise UsageError(f"--log-file {log_file}: no such directory {str(log_path.parent)!r}")
             settings = build_settings(
                 max_model_len=max_model_len, gpu_memory_utilization=gpu_memory_utilization,
                 tensor_parallel_size=tensor_parallel_size, pipeline_parallel_size=pipeline_parallel_size,
@@ -210,7 +236,7 @@ def register(app: typer.Typer) -> None:
                 if gpu_memory else None, revision=revision, vllm_python=vllm_python, timeout_s=timeout,
                 verify_long_prompt=verify_long_prompt, load_format=load_format,
                 skip_tokenizer_init=skip_tokenizer_init, executor=distributed_executor_backend, environ=os.environ,
-                run_engine=_run_engine,
+                run_engine=_engine_runner(log_path),
             )
             _emit(outcome, json_output)
             return outcome.comparison.exit_code

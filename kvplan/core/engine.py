@@ -22,6 +22,7 @@ from kvplan.core.kv_spec import (
     SlidingWindowSpec,
 )
 from kvplan.core.model import AttentionLayer, MambaLayer, ModelSpec
+from kvplan.core.model_runner import ModelRunner, default_model_runner
 from kvplan.core.settings import AUTO_MAX_MODEL_LEN, DeploySettings, VllmBehaviour
 from kvplan.core.units import GiB, cdiv, dtype_bytes, round_up
 
@@ -51,6 +52,7 @@ class EngineConfig:
     gpu_memory_utilization: float
     tensor_parallel_size: int
     pipeline_parallel_size: int
+    model_runner: ModelRunner = "v1"  # V1 GPUModelRunner or Model Runner V2 (profiles memory differently)
 
     def request_shape(self, max_model_len: int | None = None) -> RequestShape:
         return RequestShape(max_model_len=max_model_len or self.max_model_len, inflight_tokens=self.inflight_tokens,
@@ -229,6 +231,9 @@ def resolve_engine(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | No
         hybrid_manager=hybrid_manager, mamba_align_mode=model.is_hybrid and prefix_caching,
         gpu_memory_utilization=util, tensor_parallel_size=settings.tensor_parallel_size,
         pipeline_parallel_size=settings.pipeline_parallel_size,
+        model_runner=default_model_runner(model, version=behaviour.version, engine=behaviour.engine,
+                                          platform=settings.platform,
+                                          quantized=bool(model.quantization or settings.quantization)),
     )
 
 

@@ -14,6 +14,11 @@ allocates them (VLLM-MEMORY.md §2.3-2.5, §8), with a few global constants cali
 * non-torch: allocator, workspaces and kernels loaded after vLLM's memory snapshot (a calibrated constant).
 * CUDA graphs: vLLM's estimate ``first + (n - 1) * max(second, 1 MiB)`` per mode; 0 with enforce_eager or
   when the version does not count graphs before sizing the KV cache.
+
+Model Runner V2 (``model_runner``; vLLM's default for dense models from 0.25) profiles differently, measured
+with vLLM 0.26.0 on an H100 (benchmarks/gpu-runs/): its dummy sampler run works in place, so the forward
+pass sets the peak; up to 0.26 it counts neither its persistent buffers nor CUDA graphs before sizing the KV
+cache (``profile_cudagraph_memory`` returns 0 up to 0.28); from 0.29 it captures the graphs to measure them.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from dataclasses import dataclass, replace
 from kvplan.core.engine import EngineConfig, pp_stage_ranges
 from kvplan.core.estimate import Estimate
 from kvplan.core.model import ModelSpec
-from kvplan.core.units import GiB, MiB, dtype_bytes, round_up
+from kvplan.core.units import GiB, MiB, cdiv, dtype_bytes, round_up
 
 VOCAB_PADDING = 64  # vocab_parallel_embedding.py DEFAULT_VOCAB_PADDING_SIZE
 
@@ -38,12 +43,33 @@ CAL_SAMPLER_FLASHINFER_BYTES = 20.0
 CAL_NON_TORCH_V1 = 0.67 * GiB  # V1: allocator slack, runner buffers, kernel modules, workspaces
 CAL_NON_TORCH_V0 = 0.15 * GiB  # V0 profiles printed 0.01-0.35 GiB at TP 1 (non_torch_memory takes ...)
 CAL_NON_TORCH_PER_EXTRA_RANK = 0.02 * GiB  # NCCL / custom all-reduce buffers grow with the group
+# Model Runner V2, vLLM 0.22-0.26 accounting (weights + torch peak increase + non-torch increase): "0.22 GiB for
+# non-torch memory" in all three H100 runs (Llama-3.1-8B with and without graphs, Qwen3-8B).
+MEASURED_NON_TORCH_V2 = 0.22 * GiB
+# Model Runner V2 from 0.27, whose profile counts all memory taken since start-up (``total_consumed``): the
+# persistent runner buffers and allocator state join the non-torch term. Calibrated on the seven 0.28 lines
+# of vllm-gpu-logs.jsonl (Qwen3-14B on L40S / L4, lines 15-21: 0.22 GiB + the median residual 1.08 GiB,
+# residuals 0.17-1.46 GiB). No run of 0.27+ was possible here (its wheels need torch 2.13).
+CAL_NON_TORCH_V2_TOTAL = 1.30 * GiB
+# Model Runner V2 CUDA graph capture, "Graph capturing finished ..., took N GiB" for 51 sizes in
+# FULL_AND_PIECEWISE (102 captures) on an H100 with vLLM 0.26: 0.98 GiB (Llama-3.1-8B, 32 layers), 1.01 GiB
+# (Qwen3-8B, 36), 0.89 GiB (Qwen2.5-7B, 28), 0.37 GiB (Llama-3.2-1B, 16): 0.29 MiB per layer and capture.
+MEASURED_V2_CAPTURE_BYTES_PER_LAYER = int(0.29 * MiB)
+# 0.33's dummy sampler adds a pass with every sampling feature on (SamplingParams.for_sampler_warmup): fp32
+# logits, log-softmax for logprobs and Triton top-k/top-p over [rows, vocab]: ~14 B per element by reading
+# v1/worker/gpu/model_runner.py; not measured. Before 0.33 the pass works in place (4 B: one fp32 copy).
+V2_SAMPLER_WARMUP_BYTES = 14
 
 # Error bars (1 sigma-ish, from the spread of the residuals of the whole file; see the report).
 ERR_ACTIVATION_FRACTION = 0.15
 ERR_ACTIVATION_MIN = 64 * MiB
+# Model Runner V2: the H100 runs peaked 0.08 GiB above the estimate at 16,384 tokens, but Llama-3.2-1B at 2,048
+# tokens / 256 sequences peaked at 0.51 GiB against 0.12 estimated (unexplained): a floor that covers it.
+ERR_ACTIVATION_MIN_V2 = int(0.4 * GiB)
 ERR_NON_TORCH_V1 = int(0.30 * GiB)
 ERR_NON_TORCH_V0 = int(0.15 * GiB)
+ERR_NON_TORCH_V2 = int(0.10 * GiB)
+ERR_NON_TORCH_V2_TOTAL = int(0.45 * GiB)
 ERR_CUDAGRAPH_FRACTION = 0.5
 
 
@@ -200,30 +226,48 @@ def _version(text: str) -> tuple[int, int]:
         return (0, 0)
 
 
+def _sampler_bytes(model: ModelSpec, engine: EngineConfig, rows: int) -> int:
+    """The dummy sampler run's peak over [rows, padded vocab] logits.
+
+    V1: the calibrated per-element cost of its top-k/top-p path plus the gathered hidden states. Model
+    Runner V2 samples in place (Gumbel-max in Triton, no top-k/top-p in the profile): one fp32 copy.
+    """
+    elements = rows * round_up(model.vocab_size, VOCAB_PADDING)
+    if engine.model_runner == "v2":
+        return elements * (V2_SAMPLER_WARMUP_BYTES if _version(engine.behaviour.version) >= (0, 33) else 4)
+    tokens = engine.max_num_batched_tokens
+    return int(elements * sampler_bytes_per_element(engine)) + tokens * model.hidden_size * _model_dtype_bytes(engine)
+
+
 def estimate_activation(model: ModelSpec, engine: EngineConfig, *, last_stage: bool = True) -> Estimate:
     """Profile-run peak: max(dummy forward of max_num_batched_tokens, sampler over [rows, padded vocab])."""
     tokens = engine.max_num_batched_tokens
-    dtype = _model_dtype_bytes(engine)
     forward = tokens * forward_bytes_per_token(model, engine)
     rows = min(tokens, engine.max_num_seqs)
-    sampler = 0
-    if last_stage and model.vocab_size:
-        elements = rows * round_up(model.vocab_size, VOCAB_PADDING)
-        sampler = int(elements * sampler_bytes_per_element(engine)) + tokens * model.hidden_size * dtype
+    sampler = _sampler_bytes(model, engine, rows) if last_stage and model.vocab_size else 0
     value = max(forward, sampler)
     widen = 1.0 if _int_attr(model, "intermediate_size") or sampler >= forward else 2.0
-    error = max(int(value * ERR_ACTIVATION_FRACTION * widen), ERR_ACTIVATION_MIN)
+    floor = ERR_ACTIVATION_MIN_V2 if engine.model_runner == "v2" else ERR_ACTIVATION_MIN
+    error = max(int(value * ERR_ACTIVATION_FRACTION * widen), floor)
     which = f"sampler over {rows} x {model.vocab_size} logits" if sampler >= forward else (
         f"dummy forward of {tokens} tokens")
-    return Estimate(value_bytes=value, error_bytes=error, source=f"estimate: profile-run peak = {which}")
+    runner = ", Model Runner V2" if engine.model_runner == "v2" else ""
+    return Estimate(value_bytes=value, error_bytes=error, source=f"estimate: profile-run peak = {which}{runner}")
 
 
 def estimate_non_torch(engine: EngineConfig) -> Estimate:
-    """Memory that appears after vLLM's snapshot outside the activation peak (calibrated constants)."""
+    """Memory that appears after vLLM's snapshot outside the activation peak (measured or calibrated)."""
     extra = (engine.tensor_parallel_size * engine.pipeline_parallel_size - 1) * CAL_NON_TORCH_PER_EXTRA_RANK
     if engine.behaviour.engine == "v0":
         return Estimate(value_bytes=int(CAL_NON_TORCH_V0 + extra), error_bytes=ERR_NON_TORCH_V0,
                         source="estimate: V0 non-torch growth (calibrated on GPU logs)")
+    if engine.model_runner == "v2" and _version(engine.behaviour.version) <= (0, 26):
+        return Estimate(value_bytes=int(MEASURED_NON_TORCH_V2 + extra), error_bytes=ERR_NON_TORCH_V2,
+                        source="estimate: Model Runner V2 non-torch (measured: H100, vLLM 0.26)")
+    if engine.model_runner == "v2":
+        return Estimate(value_bytes=int(CAL_NON_TORCH_V2_TOTAL + extra), error_bytes=ERR_NON_TORCH_V2_TOTAL,
+                        source="estimate: Model Runner V2 memory since start-up beyond weights and peak "
+                               "(calibrated on vLLM 0.28 logs)")
     return Estimate(value_bytes=int(CAL_NON_TORCH_V1 + extra), error_bytes=ERR_NON_TORCH_V1,
                     source="estimate: V1 non-torch and persistent buffers after the snapshot (calibrated)")
 
@@ -243,6 +287,16 @@ def estimate_cudagraph(model: ModelSpec, engine: EngineConfig, enforce_eager: bo
     if not engine.behaviour.counts_cudagraphs:
         return Estimate.zero(f"vLLM {engine.behaviour.version} does not count CUDA graphs before sizing KV")
     sizes = capture_sizes(engine)
+    if engine.model_runner == "v2":
+        if _version(engine.behaviour.version) <= (0, 28):
+            return Estimate.zero(f"Model Runner V2 in vLLM {engine.behaviour.version} does not count CUDA graphs "
+                                 "before sizing KV")
+        # 0.29+ captures every graph once (FULL ones extrapolated from samples) and subtracts what it took.
+        layers = cdiv(model.num_layers, engine.pipeline_parallel_size)
+        value = 2 * len(sizes) * layers * MEASURED_V2_CAPTURE_BYTES_PER_LAYER
+        return Estimate(value_bytes=value, error_bytes=int(value * ERR_CUDAGRAPH_FRACTION),
+                        source=f"estimate: CUDA graphs, {len(sizes)} sizes x 2 modes as Model Runner V2 "
+                               "captures them (measured: H100, vLLM 0.26)")
     first = max(sizes) * forward_bytes_per_token(model, engine)
     # FULL_AND_PIECEWISE: two modes, each first graph + (n - 1) x max(second, 1 MiB).
     value = 2 * (first + (len(sizes) - 1) * MiB)

@@ -19,9 +19,9 @@ class VllmBehaviour:
 
     version: str
     engine: Literal["v0", "v1"]
-    default_gpu_memory_utilization: float  # config/cache.py: 0.92 in 0.28+ wheels, 0.90 in 0.5.4 / 0.6.6
+    default_gpu_memory_utilization: float  # config/cache.py: 0.92 from 0.20 (0.20-0.33 wheels), 0.90 up to 0.19
     null_block_in_check: bool  # 0.31+: the max-len check reserves the permanent null block
-    counts_cudagraphs: bool  # V1 0.21+: CUDA graph memory estimated before sizing the KV cache
+    counts_cudagraphs: bool  # 0.20+: VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS defaults to 1 (0 in 0.19)
     hybrid_allocator: bool  # V1: sliding-window / hybrid groups (V0 allocates windows as full attention)
     # NemotronHForCausalLMConfig (model_executor/models/config.py) when --mamba-ssm-cache-dtype is auto:
     # None before 0.13 (no hook: the model dtype), then the config's mamba_ssm_cache_dtype or this default:
@@ -46,7 +46,7 @@ def _version_tuple(text: str) -> tuple[int, int, int]:
 
 
 def vllm_behaviour(version: str) -> VllmBehaviour:
-    """Map a vLLM release to the arithmetic kvplan models for it (read in the 0.5.4, 0.6.6, 0.28, 0.32, 0.33 wheels)."""
+    """Map a vLLM release to the arithmetic kvplan models for it (read in the 0.5.4, 0.6.6, 0.11-0.33 wheels)."""
     v = _version_tuple(version)
     if v < (0, 5, 0):
         raise UsageError(f"--vllm-version {version} is older than kvplan models (0.5 and later)")
@@ -58,9 +58,9 @@ def vllm_behaviour(version: str) -> VllmBehaviour:
     return VllmBehaviour(
         version=version,
         engine="v1",
-        default_gpu_memory_utilization=0.92 if v >= (0, 28, 0) else 0.90,
+        default_gpu_memory_utilization=0.92 if v >= (0, 20, 0) else 0.90,
         null_block_in_check=v >= (0, 31, 0),
-        counts_cudagraphs=v >= (0, 21, 0),
+        counts_cudagraphs=v >= (0, 20, 0),
         hybrid_allocator=True,
         nemotron_h_ssm_default="float32" if v >= (0, 20, 0) else "float16" if v >= (0, 13, 0) else None,
         mamba_blocks_check=v >= (0, 19, 0),

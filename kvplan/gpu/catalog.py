@@ -125,10 +125,10 @@ GPUS: tuple[CatalogGpu, ...] = (
         evidence="derived", nvml_total_bytes=24564 * MiB, aliases=("4090",),
     ),
     _entry(
-        "h100", "NVIDIA H100 80GB HBM3", _H100_NVML_BYTES - _MODELLED_RESERVE_BYTES, (9, 0),
-        "nvidia-smi 81559 MiB (vllm#27508, vllm#55169) less the modelled 576 MiB reserve; "
-        "vllm PR #10511's unnamed 80 GB card (79.22 GiB) is within the error",
-        evidence="derived", nvml_total_bytes=_H100_NVML_BYTES,
+        "h100", "NVIDIA H100 80GB HBM3", 85_017_493_504, (9, 0),
+        "torch.cuda.mem_get_info on an H100 80GB HBM3 (driver 580.159.04, torch 2.11, 2026-11-26): 85,017,493,504 "
+        "B; NVML 85,520,809,984 B (nvidia-smi 81559 MiB), so the driver keeps 480 MiB",
+        evidence="seen", nvml_total_bytes=85_520_809_984,
         aliases=("h100-80g", "h100-sxm", "h100-sxm5", "h100-80g-hbm3"),
     ),
     _entry(

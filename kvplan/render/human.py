@@ -59,7 +59,8 @@ def print_check(report: CheckReport, console: Console) -> None:
     facts.add_row("Engine", f"tp {engine.tensor_parallel_size} · pp {engine.pipeline_parallel_size} · "
                             f"KV {engine.kv_cache_dtype} · block {engine.block_size} · "
                             f"max_num_batched_tokens {engine.max_num_batched_tokens} · "
-                            f"max_num_seqs {engine.max_num_seqs}")
+                            f"max_num_seqs {engine.max_num_seqs}"
+                            + (" · Model Runner V2" if engine.model_runner == "v2" else ""))
     console.print(facts)
 
     table = Table(title="Memory per GPU (GiB)", title_justify="left", show_edge=False)

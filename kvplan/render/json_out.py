@@ -50,6 +50,7 @@ def check_object(report: CheckReport) -> dict[str, Any]:
         "settings": {
             "vllm_version": engine.behaviour.version,
             "engine": engine.behaviour.engine,
+            "model_runner": engine.model_runner,
             "platform": result.settings.platform,
             "entrypoint": result.settings.entrypoint,
             "max_model_len": engine.max_model_len,

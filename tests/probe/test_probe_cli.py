@@ -170,6 +170,23 @@ def test_matching_result_exit_0(tmp_path: Path) -> None:
     assert "gpu_memory_utilization" not in args and "block_size" not in args  # vLLM's own defaults
 
 
+def test_log_file_keeps_vllms_whole_output_and_never_overwrites(tmp_path: Path) -> None:
+    model = _model_dir(tmp_path)
+    exe = _fake_python(tmp_path, "ok", _cpu_payload(1024))
+    log = tmp_path / "vllm.log"
+    code, _, err = _probe(model, exe, "--platform", "cpu", "--log-file", str(log))
+    assert code == 0, err
+    lines = log.read_text().splitlines()
+    assert lines[0].startswith("INFO Initializing a V1 LLM engine (v0.32.0)")
+    assert "INFO Model loading took 0.01 GiB memory and 0.1 seconds" in lines
+    assert not any(line.startswith("KVPLAN_RESULT") for line in lines)  # the child's report is not vLLM's output
+    code, data, err = _probe(model, exe, "--platform", "cpu", "--log-file", str(log))
+    assert code == 2 and data is None
+    assert "already exists" in err and log.read_text().splitlines() == lines
+    code, _, err = _probe(model, exe, "--platform", "cpu", "--log-file", str(tmp_path / "no" / "vllm.log"))
+    assert code == 2 and "no such directory" in err
+
+
 def test_mismatching_result_exit_3(tmp_path: Path) -> None:
     model = _model_dir(tmp_path)
     code, data, err = _probe(model, _fake_python(tmp_path, "ok", _cpu_payload(1000)), "--platform", "cpu")

@@ -1,0 +1,66 @@
+"""Which GPU model runner vLLM picks for a model: the V1 ``GPUModelRunner`` or Model Runner V2.
+
+The two runners profile memory differently (see ``overheads``), so the estimates depend on the choice.
+Rules read in the official wheels, ``config/vllm.py`` ``use_v2_model_runner`` and
+``_is_default_v2_model_runner_model`` (no speculative decoding, no ``VLLM_USE_V2_MODEL_RUNNER`` set):
+
+* up to 0.21: V1 always (V2 only on request).
+* 0.22: Qwen3ForCausalLM, when neither MoE nor quantized.
+* 0.23: Llama, Mistral and Qwen3 ``ForCausalLM``, when neither MoE nor quantized.
+* 0.24: those three, and DeepseekV2 / Qwen2Moe / GraniteMoe ``ForCausalLM``, quantized or not.
+* 0.25-0.26: every model that is not MoE, plus the MoE architectures listed below; never hybrid
+  (attention + Mamba) or attention-free models.
+* 0.27-0.28: as 0.25, but a hybrid in the list may use V2.
+* 0.29 and later: every model.
+
+Only CUDA: the CPU build has its own runner.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from kvplan.core.model import ModelSpec
+
+ModelRunner = Literal["v1", "v2"]
+
+_V2_022 = frozenset({"Qwen3ForCausalLM"})
+_V2_023 = _V2_022 | {"LlamaForCausalLM", "MistralForCausalLM"}
+_V2_024 = _V2_023 | {"DeepseekV2ForCausalLM", "Qwen2MoeForCausalLM", "GraniteMoeForCausalLM"}
+# DEFAULT_V2_MODEL_RUNNER_ARCHITECTURES: the MoE (and, from 0.27, hybrid) architectures that default to V2.
+_V2_MOE_025 = frozenset({"DeepseekV2ForCausalLM", "Qwen2MoeForCausalLM", "GraniteMoeForCausalLM"})
+_V2_MOE_026 = _V2_MOE_025 | {"InklingForCausalLM", "InklingForConditionalGeneration",
+                             "LongcatFlashNgramForCausalLM"}
+_V2_MOE_027 = _V2_MOE_026 | {"KimiK3ForConditionalGeneration"}
+_V2_MOE_028 = _V2_MOE_027 | {"DeepseekV4ForCausalLM"}
+
+
+def _release(version: str) -> tuple[int, int]:
+    parts = version.strip().lstrip("v").split(".")
+    try:
+        return int(parts[0]), int(parts[1])
+    except (IndexError, ValueError):
+        return (0, 0)
+
+
+def default_model_runner(model: ModelSpec, *, version: str, engine: str, platform: str,
+                         quantized: bool) -> ModelRunner:
+    """The runner vLLM ``version`` uses for ``model`` by default (``quantized``: a checkpoint or flag quant)."""
+    if engine != "v1" or platform != "cuda":
+        return "v1"
+    release = _release(version)
+    arch = model.architecture
+    is_moe = model.num_experts > 0
+    if release <= (0, 21):
+        return "v1"
+    if release <= (0, 23):
+        allowed = _V2_022 if release == (0, 22) else _V2_023
+        return "v2" if arch in allowed and not is_moe and not quantized else "v1"
+    if release == (0, 24):
+        return "v2" if arch in _V2_024 else "v1"
+    if release >= (0, 29):
+        return "v2"
+    listed = arch in {(0, 25): _V2_MOE_025, (0, 26): _V2_MOE_026, (0, 27): _V2_MOE_027}.get(release, _V2_MOE_028)
+    if model.is_attention_free or (model.is_hybrid and (release <= (0, 26) or not listed)):
+        return "v1"
+    return "v2" if listed or not is_moe else "v1"
