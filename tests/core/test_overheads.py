@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from kvplan.core.architectures import model_spec_from_config
 from kvplan.core.engine import resolve_engine
 from kvplan.core.estimate import Estimate
@@ -111,3 +113,39 @@ def test_mxfp4_moe_padding_gpt_oss_120b_marlin() -> None:
     # Triton backend: intermediate to 64 only, hidden unpadded -> nothing for 2880.
     assert mxfp4_moe_padding_bytes(num_experts=128, moe_layers=36, hidden_size=2880, intermediate_size=2880,
                                    hidden_align=1, intermediate_align=64) == 0
+
+
+H100 = GpuSpec(name="NVIDIA H100 80GB HBM3", total_bytes=85_017_493_504)
+
+
+def test_model_runner_v2_graphs_by_release() -> None:
+    """V2 reserves nothing for graphs up to 0.28; from 0.29 it captures them: 0.29 MiB per layer and capture."""
+    model, weights = _llama8b()
+    w = Estimate.exact_value(weights, "t")
+    for version, expected in (("0.26.0", 0), ("0.28.0", 0), ("0.29.0", 2 * 51 * 32 * int(0.29 * MiB))):
+        engine = resolve_engine(model, DeploySettings(vllm_version=version, entrypoint="llm"), H100)
+        assert engine.model_runner == "v2"
+        assert estimate_overheads(model, engine, w, enforce_eager=False).cudagraph.value_bytes == expected
+    assert 2 * 51 * 32 * int(0.29 * MiB) / GiB == pytest.approx(0.924, abs=0.001)  # logged capture: 0.98 GiB
+
+
+def test_model_runner_v2_sampler_per_release() -> None:
+    """1,024 rows of 128,256 logits: one fp32 copy up to 0.32; 0.33's warm-up pass ~14 B per element."""
+    model, weights = _llama8b()
+    w = Estimate.exact_value(weights, "t")
+    for version, per_element in (("0.32.0", 4), ("0.33.0", 14)):
+        settings = DeploySettings(vllm_version=version, entrypoint="llm", max_num_batched_tokens=1024,
+                                  max_num_seqs=1024)
+        engine = resolve_engine(model, settings, H100)
+        over = estimate_overheads(model, engine, w, enforce_eager=False)
+        assert over.activation.value_bytes == 1024 * 128256 * per_element  # above the 1,024-token forward
+        assert "sampler" in over.activation.source and "Model Runner V2" in over.activation.source
+
+
+def test_model_runner_v2_non_torch_by_accounting() -> None:
+    model, weights = _llama8b()
+    w = Estimate.exact_value(weights, "t")
+    for version, gib in (("0.26.0", 0.22), ("0.28.0", 1.30), ("0.33.0", 1.30)):
+        engine = resolve_engine(model, DeploySettings(vllm_version=version), H100)
+        value = estimate_overheads(model, engine, w, enforce_eager=False).non_torch.value_bytes
+        assert value == int(gib * GiB)
