@@ -42,7 +42,7 @@ from kvplan.core.params import count_params
 from kvplan.core.plan import PlanResult, plan
 from kvplan.core.settings import DeploySettings
 from kvplan.core.units import GiB
-from kvplan.core.vllm_logs import parse_log
+from kvplan.core.vllm_logs import parse_log, releases_from_source_lines
 from kvplan.core.weights import WeightsInfo
 from kvplan.sources import catalog
 
@@ -189,6 +189,9 @@ def _version(line: dict[str, Any], engine: str) -> tuple[str, str | None]:
         return "0.6.6", "V0 engine: planned with 0.6.6 arithmetic"
     if match and not re.search(r"NIM", text):
         return match.group(1), None
+    cited = releases_from_source_lines(f"{line.get('quote') or ''} {line.get('notes') or ''}")
+    if cited:
+        return cited[-1], f"vLLM version read from where the log's KV lines were printed: {' or '.join(cited)}"
     date = str((line.get("source") or {}).get("date") or "")
     guess = "0.10.0" if date[:4] in ("2024", "2025") else "0.33.0"
     return guess, f"vLLM version not stated: assumed {guess}"

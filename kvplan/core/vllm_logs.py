@@ -206,3 +206,75 @@ def parse_log(text: str) -> LogReading:
         cpu_blocks=_int(blocks.group(2)) if blocks and blocks.group(2) else None,
         errors=_errors(text),
     )
+
+# Where each V1 release prints its KV-cache lines, as "[file:line]" in the log prefix: the line of the logger call
+# for "Available KV cache memory" (v1/worker/gpu_worker.py) and for "GPU KV cache size" / "Maximum concurrency"
+# (v1/core/kv_cache_utils.py), read in every official wheel from 0.8.0 to 0.33.0. A log that quotes them names
+# the release that wrote it (to the patch release when the lines moved between patches).
+_KV_LOG_LINES: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
+    "0.8.0": ((), (537, 540)),
+    "0.8.1": ((), (537, 540)),
+    "0.8.2": ((), (566, 569)),
+    "0.8.3": ((), (578, 581)),
+    "0.8.4": ((), (634, 637)),
+    "0.8.5": ((), (634, 637)),
+    "0.8.5.post1": ((), (634, 637)),
+    "0.9.0": ((), (637, 640)),
+    "0.9.0.1": ((), (637, 640)),
+    "0.9.1": ((227,), (715, 719, 870, 874)),
+    "0.9.2": ((232,), (716, 720, 873, 877)),
+    "0.10.0": ((255,), (833, 837, 997, 1001)),
+    "0.10.1": ((276,), (849, 853, 1013, 1017)),
+    "0.10.1.1": ((276,), (849, 853, 1013, 1017)),
+    "0.10.2": ((298,), (864, 868, 1028, 1032)),
+    "0.11.0": ((298,), (1087, 1091)),
+    "0.11.1": ((359,), (1229, 1234)),
+    "0.11.2": ((359,), (1229, 1234)),
+    "0.12.0": ((359,), (1286, 1291)),
+    "0.13.0": ((375,), (1291, 1296)),
+    "0.14.0": ((358,), (1305, 1310)),
+    "0.14.1": ((358,), (1305, 1310)),
+    "0.15.0": ((356,), (1307, 1312)),
+    "0.15.1": ((356,), (1307, 1312)),
+    "0.16.0": ((373,), (1307, 1312)),
+    "0.17.0": ((424,), (1314, 1319)),
+    "0.17.1": ((424,), (1314, 1319)),
+    "0.18.0": ((456,), (1316, 1321)),
+    "0.18.1": ((456,), (1316, 1321)),
+    "0.19.0": ((436,), (1319, 1324)),
+    "0.19.1": ((436,), (1319, 1324)),
+    "0.20.0": ((440,), (1711, 1716)),
+    "0.20.1": ((440,), (1708, 1709)),
+    "0.20.2": ((440,), (1708, 1709)),
+    "0.21.0": ((462,), (1710, 1711)),
+    "0.22.0": ((466,), (1733, 1734)),
+    "0.22.1": ((466,), (1733, 1734)),
+    "0.23.0": ((480,), (1744, 1745)),
+    "0.24.0": ((508,), (2146, 2147)),
+    "0.25.0": ((538,), (2146, 2147)),
+    "0.25.1": ((538,), (2146, 2147)),
+    "0.26.0": ((560,), (2177, 2178)),
+    "0.27.0": ((563,), (2235, 2236)),
+    "0.27.1": ((563,), (2235, 2236)),
+    "0.28.0": ((578,), (1869,)),
+    "0.29.0": ((625,), (2032,)),
+    "0.30.0": ((640,), (2395,)),
+    "0.31.0": ((692,), (2464,)),
+    "0.32.0": ((759,), (2327,)),
+    "0.33.0": ((772,), (1147,)),
+}
+_CITED = re.compile(r"\[(gpu_worker|kv_cache_utils)\.py:(\d+)\]\s*(?:Available KV cache memory|GPU KV cache size"
+                    r"|Maximum concurrency)")
+
+
+def releases_from_source_lines(text: str) -> tuple[str, ...]:
+    """The releases whose KV-cache log lines sit where ``text`` says they were printed, oldest first.
+
+    Empty when the log quotes none of them (or a build that matches no release, such as a dev build).
+    """
+    candidates: set[str] | None = None
+    for module, line in _CITED.findall(text):
+        which = 0 if module == "gpu_worker" else 1
+        hits = {release for release, lines in _KV_LOG_LINES.items() if int(line) in lines[which]}
+        candidates = hits if candidates is None else candidates & hits
+    return tuple(sorted(candidates or (), key=lambda v: tuple(int(x) for x in v.replace("post", "").split(".") if x)))

@@ -79,3 +79,25 @@ def test_model_loading_v1_wording() -> None:
     r = parse_log("Model loading took 65.9651 GiB and 12.799889 seconds | [gpu_worker.py:276] Available KV cache "
                   "memory: -2.14 GiB | EngineCore failed to start.")
     assert r.model_loading_gib == 65.9651 and r.available_kv_cache_gib == -2.14
+
+
+def test_release_named_by_where_the_kv_lines_were_printed() -> None:
+    """The [file:line] prefixes of vLLM's KV-cache lines, as read in the 0.8.0-0.33.0 wheels, name the release."""
+    from pathlib import Path
+
+    from kvplan.core.vllm_logs import releases_from_source_lines
+
+    h100 = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu-runs" / "h100-vllm-0.26.0" / "llama-default.log"
+    assert releases_from_source_lines(h100.read_text()) == ("0.26.0",)  # a log written by a known release
+    cited = ("INFO 06-23 14:21:48 [gpu_worker.py:232] Available KV cache memory: 51.63 GiB | "
+             "[kv_cache_utils.py:716] GPU KV cache size: 410,128 tokens")
+    assert releases_from_source_lines(cited) == ("0.9.2",)
+    # gpu_worker.py:298 is both 0.10.2 and 0.11.0; the concurrency line settles it
+    assert releases_from_source_lines("[gpu_worker.py:298] Available KV cache memory: 57.18 GiB") == (
+        "0.10.2", "0.11.0")
+    assert releases_from_source_lines("[gpu_worker.py:298] Available KV cache memory: 57.18 GiB | "
+                                      "[kv_cache_utils.py:1091] Maximum concurrency for 6,144 tokens") == ("0.11.0",)
+    assert releases_from_source_lines("[gpu_worker.py:276] Available KV cache memory: -2.14 GiB") == (
+        "0.10.1", "0.10.1.1")
+    assert releases_from_source_lines("[gpu_worker.py:1] Available KV cache memory: 1 GiB") == ()  # a dev build
+    assert releases_from_source_lines("Available KV cache memory: 1 GiB") == ()
