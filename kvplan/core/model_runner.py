@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Literal
 
 from kvplan.core.model import ModelSpec
+from kvplan.core.settings import release
 
 ModelRunner = Literal["v1", "v2"]
 
@@ -35,32 +36,24 @@ _V2_MOE_027 = _V2_MOE_026 | {"KimiK3ForConditionalGeneration"}
 _V2_MOE_028 = _V2_MOE_027 | {"DeepseekV4ForCausalLM"}
 
 
-def _release(version: str) -> tuple[int, int]:
-    parts = version.strip().lstrip("v").split(".")
-    try:
-        return int(parts[0]), int(parts[1])
-    except (IndexError, ValueError):
-        return (0, 0)
-
-
 def default_model_runner(model: ModelSpec, *, version: str, engine: str, platform: str,
                          quantized: bool) -> ModelRunner:
     """The runner vLLM ``version`` uses for ``model`` by default (``quantized``: a checkpoint or flag quant)."""
     if engine != "v1" or platform != "cuda":
         return "v1"
-    release = _release(version)
+    minor = release(version)
     arch = model.architecture
     is_moe = model.num_experts > 0
-    if release <= (0, 21):
+    if minor <= (0, 21):
         return "v1"
-    if release <= (0, 23):
-        allowed = _V2_022 if release == (0, 22) else _V2_023
+    if minor <= (0, 23):
+        allowed = _V2_022 if minor == (0, 22) else _V2_023
         return "v2" if arch in allowed and not is_moe and not quantized else "v1"
-    if release == (0, 24):
+    if minor == (0, 24):
         return "v2" if arch in _V2_024 else "v1"
-    if release >= (0, 29):
+    if minor >= (0, 29):
         return "v2"
-    listed = arch in {(0, 25): _V2_MOE_025, (0, 26): _V2_MOE_026, (0, 27): _V2_MOE_027}.get(release, _V2_MOE_028)
-    if model.is_attention_free or (model.is_hybrid and (release <= (0, 26) or not listed)):
+    listed = arch in {(0, 25): _V2_MOE_025, (0, 26): _V2_MOE_026, (0, 27): _V2_MOE_027}.get(minor, _V2_MOE_028)
+    if model.is_attention_free or (model.is_hybrid and (minor <= (0, 26) or not listed)):
         return "v1"
     return "v2" if listed or not is_moe else "v1"

@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 from kvplan.core.engine import EngineConfig, pp_stage_ranges
 from kvplan.core.estimate import Estimate
 from kvplan.core.model import ModelSpec
+from kvplan.core.settings import release
 from kvplan.core.units import GiB, MiB, cdiv, dtype_bytes, round_up
 
 VOCAB_PADDING = 64  # vocab_parallel_embedding.py DEFAULT_VOCAB_PADDING_SIZE
@@ -213,17 +214,9 @@ def sampler_bytes_per_element(engine: EngineConfig) -> float:
     """Sampler peak per logits element: V0 and V1 0.32+ run PyTorch's sort-based top-k/top-p (0.32+ warms
     ``forward_native`` after the FlashInfer pass); V1 before 0.32 FlashInfer only."""
     behaviour = engine.behaviour
-    if behaviour.engine == "v0" or _version(behaviour.version) >= (0, 32):
+    if behaviour.engine == "v0" or release(behaviour.version) >= (0, 32):
         return CAL_SAMPLER_SORT_BYTES
     return CAL_SAMPLER_FLASHINFER_BYTES
-
-
-def _version(text: str) -> tuple[int, int]:
-    parts = text.strip().lstrip("v").split(".")
-    try:
-        return int(parts[0]), int(parts[1])
-    except (IndexError, ValueError):
-        return (0, 0)
 
 
 def _sampler_bytes(model: ModelSpec, engine: EngineConfig, rows: int) -> int:
@@ -234,7 +227,7 @@ def _sampler_bytes(model: ModelSpec, engine: EngineConfig, rows: int) -> int:
     """
     elements = rows * round_up(model.vocab_size, VOCAB_PADDING)
     if engine.model_runner == "v2":
-        return elements * (V2_SAMPLER_WARMUP_BYTES if _version(engine.behaviour.version) >= (0, 33) else 4)
+        return elements * (V2_SAMPLER_WARMUP_BYTES if release(engine.behaviour.version) >= (0, 33) else 4)
     tokens = engine.max_num_batched_tokens
     return int(elements * sampler_bytes_per_element(engine)) + tokens * model.hidden_size * _model_dtype_bytes(engine)
 
@@ -261,7 +254,7 @@ def estimate_non_torch(engine: EngineConfig) -> Estimate:
     if engine.behaviour.engine == "v0":
         return Estimate(value_bytes=int(CAL_NON_TORCH_V0 + extra), error_bytes=ERR_NON_TORCH_V0,
                         source="estimate: V0 non-torch growth (calibrated on GPU logs)")
-    if engine.model_runner == "v2" and _version(engine.behaviour.version) <= (0, 26):
+    if engine.model_runner == "v2" and release(engine.behaviour.version) <= (0, 26):
         return Estimate(value_bytes=int(MEASURED_NON_TORCH_V2 + extra), error_bytes=ERR_NON_TORCH_V2,
                         source="estimate: Model Runner V2 non-torch (measured: H100, vLLM 0.26)")
     if engine.model_runner == "v2":
@@ -288,7 +281,7 @@ def estimate_cudagraph(model: ModelSpec, engine: EngineConfig, enforce_eager: bo
         return Estimate.zero(f"vLLM {engine.behaviour.version} does not count CUDA graphs before sizing KV")
     sizes = capture_sizes(engine)
     if engine.model_runner == "v2":
-        if _version(engine.behaviour.version) <= (0, 28):
+        if release(engine.behaviour.version) <= (0, 28):
             return Estimate.zero(f"Model Runner V2 in vLLM {engine.behaviour.version} does not count CUDA graphs "
                                  "before sizing KV")
         # 0.29+ captures every graph once (FULL ones extrapolated from samples) and subtracts what it took.

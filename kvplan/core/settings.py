@@ -45,6 +45,15 @@ def _version_tuple(text: str) -> tuple[int, int, int]:
     return int(match.group(1)), int(match.group(2)), int(match.group(3) or 0)
 
 
+def release(version: str) -> tuple[int, int]:
+    """(major, minor) of a release string, (0, 0) when unreadable: for comparisons inside the core."""
+    parts = version.strip().lstrip("v").split(".")
+    try:
+        return int(parts[0]), int(parts[1])
+    except (IndexError, ValueError):
+        return (0, 0)
+
+
 def vllm_behaviour(version: str) -> VllmBehaviour:
     """Map a vLLM release to the arithmetic kvplan models for it (read in the 0.5.4, 0.6.6, 0.11-0.33 wheels)."""
     v = _version_tuple(version)
