@@ -45,7 +45,7 @@ CAL_NON_TORCH_V1 = 0.67 * GiB  # V1: allocator slack, runner buffers, kernel mod
 CAL_NON_TORCH_V0 = 0.15 * GiB  # V0 profiles printed 0.01-0.35 GiB at TP 1 (non_torch_memory takes ...)
 CAL_NON_TORCH_PER_EXTRA_RANK = 0.02 * GiB  # NCCL / custom all-reduce buffers grow with the group
 # Model Runner V2, vLLM 0.22-0.26 accounting (weights + torch peak increase + non-torch increase): "0.22 GiB for
-# non-torch memory" in all three H100 runs (Llama-3.1-8B with and without graphs, Qwen3-8B).
+# non-torch memory" in all five H100 runs (three set it; the two held-out runs gave the same).
 MEASURED_NON_TORCH_V2 = 0.22 * GiB
 # Model Runner V2 from 0.27, whose profile counts all memory taken since start-up (``total_consumed``): the
 # persistent runner buffers and allocator state join the non-torch term. Calibrated on the seven 0.28 lines
