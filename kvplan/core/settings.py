@@ -46,12 +46,9 @@ def _version_tuple(text: str) -> tuple[int, int, int]:
 
 
 def release(version: str) -> tuple[int, int]:
-    """(major, minor) of a release string, (0, 0) when unreadable: for comparisons inside the core."""
-    parts = version.strip().lstrip("v").split(".")
-    try:
-        return int(parts[0]), int(parts[1])
-    except (IndexError, ValueError):
-        return (0, 0)
+    """(major, minor) of a release, for comparisons inside the core (``vllm_behaviour`` has read it already)."""
+    major, minor, _ = _version_tuple(version)
+    return major, minor
 
 
 def vllm_behaviour(version: str) -> VllmBehaviour:
