@@ -22,7 +22,7 @@ from kvplan.core.kv_spec import (
     SlidingWindowSpec,
 )
 from kvplan.core.model import AttentionLayer, MambaLayer, ModelSpec
-from kvplan.core.model_runner import ModelRunner, default_model_runner
+from kvplan.core.model_runner import ModelRunner, default_model_runner, engine_for_model
 from kvplan.core.settings import AUTO_MAX_MODEL_LEN, DeploySettings, VllmBehaviour
 from kvplan.core.units import GiB, cdiv, dtype_bytes, round_up
 
@@ -53,6 +53,7 @@ class EngineConfig:
     tensor_parallel_size: int
     pipeline_parallel_size: int
     model_runner: ModelRunner = "v1"  # V1 GPUModelRunner or Model Runner V2 (profiles memory differently)
+    engine_note: str | None = None  # why the engine is not the release's default (V0 fallback)
 
     def request_shape(self, max_model_len: int | None = None) -> RequestShape:
         return RequestShape(max_model_len=max_model_len or self.max_model_len, inflight_tokens=self.inflight_tokens,
@@ -103,13 +104,14 @@ def _default_block_size(model: ModelSpec, settings: DeploySettings, kv_dtype: st
     return 16, None
 
 
-def _batch_defaults(settings: DeploySettings, gpu: GpuSpec | None) -> tuple[int, int]:
+def _batch_defaults(settings: DeploySettings, behaviour: VllmBehaviour,
+                    gpu: GpuSpec | None) -> tuple[int, int]:
     """(max_num_batched_tokens, max_num_seqs) defaults by device tier and entry point."""
     serve = settings.entrypoint == "serve"
     if settings.platform == "cpu":
         world = settings.world_size
         return (2048 if serve else 4096) * world, (128 if serve else 256) * world
-    if settings.behaviour.engine == "v0":
+    if behaviour.engine == "v0":
         return 2048, 256
     total = (gpu.nvml_total_bytes or gpu.total_bytes) if gpu else 0
     name = gpu.name.lower() if gpu else ""
@@ -160,6 +162,11 @@ def _mamba_spec(layer: MambaLayer, settings: DeploySettings, model_dtype: str, b
                      block_size=block_size, num_prefill_checkpoint_blocks=1 if layer.kind == "mamba2" else 0)
 
 
+def mamba_state_bytes(layer: MambaLayer, engine: EngineConfig) -> int:
+    """One sequence's conv + SSM state of one layer on one TP rank, unpadded."""
+    return _mamba_spec(layer, engine.settings, engine.model_dtype, 1).state_bytes
+
+
 def _align_hybrid_block_size(model: ModelSpec, settings: DeploySettings, block_size: int,
                              kv_bytes: int, model_dtype: str) -> tuple[int, str | None]:
     """Raise the attention block so that one attention page holds a Mamba state (then Mamba pads up)."""
@@ -178,12 +185,13 @@ def _align_hybrid_block_size(model: ModelSpec, settings: DeploySettings, block_s
 
 
 def resolve_engine(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None) -> EngineConfig:
-    behaviour = settings.behaviour
+    behaviour, engine_note = engine_for_model(model, settings.behaviour)
     model_dtype = resolve_model_dtype(model, settings, gpu)
     kv_dtype = resolve_kv_cache_dtype(model, settings, model_dtype)
     kv_bytes = dtype_bytes(kv_dtype)
     block_size, block_note = _default_block_size(model, settings, kv_dtype, gpu)
-    if model.is_hybrid:
+    # V0 keeps Mamba state out of the KV blocks, so its attention blocks need no alignment.
+    if model.is_hybrid and behaviour.engine == "v1":
         block_size, align_note = _align_hybrid_block_size(model, settings, block_size, kv_bytes, model_dtype)
         block_note = align_note or block_note
 
@@ -200,7 +208,7 @@ def resolve_engine(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | No
     if chunked_prefill is None:
         chunked_prefill = behaviour.engine == "v1"
 
-    default_tokens, default_seqs = _batch_defaults(settings, gpu)
+    default_tokens, default_seqs = _batch_defaults(settings, behaviour, gpu)
     max_num_seqs = settings.max_num_seqs or default_seqs
     if settings.max_num_batched_tokens:
         max_num_batched_tokens = settings.max_num_batched_tokens
@@ -228,12 +236,14 @@ def resolve_engine(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | No
         block_size=block_size, block_size_note=block_note, max_model_len=max_model_len, auto_max_model_len=auto,
         max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
         inflight_tokens=concurrent_batches * max_num_batched_tokens, enable_prefix_caching=prefix_caching,
-        hybrid_manager=hybrid_manager, mamba_align_mode=model.is_hybrid and prefix_caching,
+        hybrid_manager=hybrid_manager,
+        mamba_align_mode=model.is_hybrid and prefix_caching and behaviour.engine == "v1",
         gpu_memory_utilization=util, tensor_parallel_size=settings.tensor_parallel_size,
         pipeline_parallel_size=settings.pipeline_parallel_size,
         model_runner=default_model_runner(model, version=behaviour.version, engine=behaviour.engine,
                                           platform=settings.platform,
                                           quantized=bool(model.quantization or settings.quantization)),
+        engine_note=engine_note,
     )
 
 
@@ -257,11 +267,14 @@ def layer_specs(model: ModelSpec, engine: EngineConfig) -> list[tuple[int, KVCac
     kv_bytes = dtype_bytes(engine.kv_cache_dtype)
     bs = engine.block_size
     mamba_page_padded: int | None = None
-    if model.is_hybrid:
+    v0 = engine.behaviour.engine == "v0"
+    if model.is_hybrid and not v0:
         mamba_page_padded = bs * _attention_page_one_token(model.attention_layers[0], tp, kv_bytes)
     out: list[tuple[int, KVCacheSpec]] = []
     for index, layer in enumerate(model.layers):
         if isinstance(layer, MambaLayer):
+            if v0:
+                continue  # V0: MambaCacheManager holds the state (overheads.estimate_mamba_cache)
             spec = _mamba_spec(layer, engine.settings, engine.model_dtype, bs)
             if mamba_page_padded and mamba_page_padded != spec.state_bytes:
                 spec = MambaSpec(shapes=spec.shapes, dtype_bytes=spec.dtype_bytes, block_size=bs,

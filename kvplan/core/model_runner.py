@@ -14,6 +14,10 @@ Rules read in the official wheels, ``config/vllm.py`` ``use_v2_model_runner`` an
 * 0.29 and later: every model.
 
 Only CUDA: the CPU build has its own runner.
+
+Before that choice comes the engine's: 0.8.0-0.10.1.1 default to V1, but ``EngineArgs._is_v1_supported_oracle``
+("V1 mamba models are unoptimized", ``_warn_or_fallback``) sends models with inner state (Mamba and hybrid
+models) to V0 unless ``VLLM_USE_V1=1`` is set; 0.10.2 dropped the fallback (read in the 0.9.2-0.10.2 wheels).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from __future__ import annotations
 from typing import Literal
 
 from kvplan.core.model import ModelSpec
-from kvplan.core.settings import release
+from kvplan.core.settings import VllmBehaviour, release, v0_behaviour, version_tuple
 
 ModelRunner = Literal["v1", "v2"]
 
@@ -34,6 +38,15 @@ _V2_MOE_026 = _V2_MOE_025 | {"InklingForCausalLM", "InklingForConditionalGenerat
                              "LongcatFlashNgramForCausalLM"}
 _V2_MOE_027 = _V2_MOE_026 | {"KimiK3ForConditionalGeneration"}
 _V2_MOE_028 = _V2_MOE_027 | {"DeepseekV4ForCausalLM"}
+
+
+def engine_for_model(model: ModelSpec, behaviour: VllmBehaviour) -> tuple[VllmBehaviour, str | None]:
+    """The engine vLLM runs ``model`` on, and a note when it is not the release's default."""
+    if behaviour.engine == "v1" and model.mamba_layers and version_tuple(behaviour.version) < (0, 10, 2):
+        return v0_behaviour(behaviour.version), (
+            f"vLLM {behaviour.version} runs models with Mamba layers on the V0 engine (its V1 fallback; "
+            "VLLM_USE_V1=1 would keep V1): Mamba state in a cache of its own, KV blocks for attention only")
+    return behaviour, None
 
 
 def default_model_runner(model: ModelSpec, *, version: str, engine: str, platform: str,

@@ -14,6 +14,8 @@ allocates them (VLLM-MEMORY.md §2.3-2.5, §8), with a few global constants cali
 * non-torch: allocator, workspaces and kernels loaded after vLLM's memory snapshot (a calibrated constant).
 * CUDA graphs: vLLM's estimate ``first + (n - 1) * max(second, 1 MiB)`` per mode; 0 with enforce_eager or
   when the version does not count graphs before sizing the KV cache.
+* Mamba state cache [exact], V0 only: ``MambaCacheManager`` allocates one conv + SSM state per sequence slot
+  and Mamba layer on the profile run's first forward, so vLLM counts it in the activation peak it logs.
 
 Model Runner V2 (``model_runner``; vLLM's default for dense models from 0.25) profiles differently, measured
 with vLLM 0.26.0 on an H100 (benchmarks/gpu-runs/): its dummy sampler run works in place, so the forward
@@ -25,10 +27,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from kvplan.core.engine import EngineConfig, pp_stage_ranges
+from kvplan.core.engine import EngineConfig, mamba_state_bytes, pp_stage_ranges
 from kvplan.core.estimate import Estimate
-from kvplan.core.model import ModelSpec
-from kvplan.core.settings import release
+from kvplan.core.model import MambaLayer, ModelSpec
+from kvplan.core.settings import release, version_tuple
 from kvplan.core.units import GiB, MiB, cdiv, dtype_bytes, round_up
 
 VOCAB_PADDING = 64  # vocab_parallel_embedding.py DEFAULT_VOCAB_PADDING_SIZE
@@ -74,21 +76,29 @@ ERR_NON_TORCH_V2_TOTAL = int(0.45 * GiB)
 ERR_CUDAGRAPH_FRACTION = 0.5
 
 
+NO_MAMBA_CACHE = Estimate.zero("no V0 Mamba state cache")
+
+
 @dataclass(frozen=True, kw_only=True)
 class Overheads:
     weights: Estimate
     activation: Estimate
     non_torch: Estimate
     cudagraph: Estimate
+    mamba_cache: Estimate = NO_MAMBA_CACHE
+
+    @property
+    def terms(self) -> tuple[Estimate, ...]:
+        return self.weights, self.activation, self.non_torch, self.cudagraph, self.mamba_cache
 
     @property
     def total_bytes(self) -> int:
-        return sum(e.value_bytes for e in (self.weights, self.activation, self.non_torch, self.cudagraph))
+        return sum(e.value_bytes for e in self.terms)
 
     @property
     def error_bytes(self) -> int:
         # Independent errors: root of the sum of squares, rounded up.
-        squares = sum(e.error_bytes**2 for e in (self.weights, self.activation, self.non_torch, self.cudagraph))
+        squares = sum(e.error_bytes**2 for e in self.terms)
         return int(squares**0.5) + 1 if squares else 0
 
 
@@ -297,6 +307,46 @@ def estimate_cudagraph(model: ModelSpec, engine: EngineConfig, enforce_eager: bo
                     source=f"estimate: CUDA graphs, {len(sizes)} sizes x 2 modes (vLLM's profile formula)")
 
 
+V0_CUDAGRAPH_MAX_BATCH = 8192  # V0's capture list: [1, 2, 4] + [8 * i for i in range(1, 1025)]
+
+
+def v0_graph_batch_size(n: int) -> int:
+    """V0 ``pad_for_cudagraph`` / ``_get_graph_batch_size``: 1, 2, 4, then the next multiple of 8."""
+    if n <= 2:
+        return n
+    return 4 if n <= 4 else min(round_up(n, 8), V0_CUDAGRAPH_MAX_BATCH)
+
+
+def v0_mamba_cache_slots(engine: EngineConfig, enforce_eager: bool) -> int:
+    """Sequence slots of V0's Mamba cache (Jamba's ``max_batch_size``, then ``MambaCacheManager``):
+
+    0.5.4: padded max_num_seqs + 10; 0.6.0-0.6.4: padded, eager or not; 0.6.5-0.7.2: padded, but 8192 + 2
+    with enforce_eager; 0.7.3 on: padded, or max_num_seqs itself with enforce_eager."""
+    seqs = engine.max_num_seqs
+    v = version_tuple(engine.behaviour.version)
+    if v < (0, 6, 0):
+        return v0_graph_batch_size(seqs) + 10
+    if v < (0, 6, 5):
+        return v0_graph_batch_size(seqs)
+    if enforce_eager:
+        return V0_CUDAGRAPH_MAX_BATCH + 2 if v < (0, 7, 3) else seqs
+    return v0_graph_batch_size(seqs)
+
+
+def estimate_mamba_cache(model: ModelSpec, engine: EngineConfig, enforce_eager: bool) -> Estimate:
+    """V0's Mamba state cache on the binding PP stage (exact: shapes and slots are deterministic)."""
+    if engine.behaviour.engine != "v0" or not model.mamba_layers:
+        return NO_MAMBA_CACHE
+    stages = pp_stage_ranges(model.num_layers, engine.pipeline_parallel_size)
+    stage_layers = [[layer for i in stage if isinstance(layer := model.layers[i], MambaLayer)] for stage in stages]
+    per_stage = [sum(mamba_state_bytes(layer, engine) for layer in layers) for layers in stage_layers]
+    layers = len(stage_layers[per_stage.index(max(per_stage))])
+    slots = v0_mamba_cache_slots(engine, enforce_eager)
+    return Estimate.exact_value(max(per_stage) * slots,
+                                f"exact: V0 Mamba state cache, {layers} layers x {slots} sequence slots "
+                                "(vLLM logs it inside the activation peak)")
+
+
 def estimate_overheads(model: ModelSpec, engine: EngineConfig, weights: Estimate, *, enforce_eager: bool,
                        weights_include_buffers: bool = False) -> Overheads:
     """All non-KV terms. ``weights`` is the rank's checkpoint shard (plan.py) unless
@@ -310,4 +360,5 @@ def estimate_overheads(model: ModelSpec, engine: EngineConfig, weights: Estimate
         activation=estimate_activation(model, engine),
         non_torch=estimate_non_torch(engine),
         cudagraph=estimate_cudagraph(model, engine, enforce_eager),
+        mamba_cache=estimate_mamba_cache(model, engine, enforce_eager),
     )

@@ -148,7 +148,8 @@ def _memory(model: ModelSpec, settings: DeploySettings, engine: EngineConfig, gp
     else:
         available = budget - overheads.total_bytes
         error = overheads.error_bytes + gpu.total_error_bytes
-        source = "estimate: budget - weights - activation - non-torch - CUDA graphs"
+        source = "estimate: budget - weights - activation - non-torch - CUDA graphs" + (
+            " - Mamba state cache" if overheads.mamba_cache.value_bytes else "")
     return MemoryPlan(total_bytes=gpu.total_bytes, gpu_memory_utilization=util, budget_bytes=budget,
                       overheads=overheads, kv_cache_bytes=available, kv_cache_error_bytes=error,
                       kv_cache_source=source, free_bytes=free_at_init, free_check=free_check)
@@ -169,6 +170,8 @@ def plan(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None = None,
     reasons: list[str] = []
     errors: list[str] = []
     notes: list[str] = []
+    if engine.engine_note:
+        notes.append(engine.engine_note)
     if engine.block_size_note:
         notes.append(f"block size {engine.block_size}: {engine.block_size_note}")
 

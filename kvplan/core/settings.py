@@ -51,16 +51,29 @@ def release(version: str) -> tuple[int, int]:
     return major, minor
 
 
+def version_tuple(version: str) -> tuple[int, int, int]:
+    """(major, minor, patch) of a release; "0.10.1.1" reads as (0, 10, 1)."""
+    return _version_tuple(version)
+
+
+def v0_behaviour(version: str) -> VllmBehaviour:
+    """The V0 engine: block bytes over the attention layers, windows save nothing, no null block, graphs not
+    counted, Mamba state in a cache of its own (``MambaCacheManager``) outside the KV blocks."""
+    v = _version_tuple(version)
+    return VllmBehaviour(version=version, engine="v0", default_gpu_memory_utilization=0.90,
+                         null_block_in_check=False, counts_cudagraphs=False, hybrid_allocator=False,
+                         mla_entry_align_bytes=256 if (0, 7, 2) <= v < (0, 8, 0) else 0)
+
+
 def vllm_behaviour(version: str) -> VllmBehaviour:
-    """Map a vLLM release to the arithmetic kvplan models for it (read in the 0.5.4, 0.6.6, 0.11-0.33 wheels)."""
+    """Map a vLLM release to the arithmetic kvplan models for it (read in the 0.5.4, 0.6.6, 0.11-0.33 wheels).
+
+    0.8-0.10.1 default to V1 but fall back to V0 for some models: ``model_runner.engine_for_model``."""
     v = _version_tuple(version)
     if v < (0, 5, 0):
         raise UsageError(f"--vllm-version {version} is older than kvplan models (0.5 and later)")
     if v < (0, 8, 0):
-        # V0 engine: block bytes over all layers, windows save nothing, no null block, graphs not counted.
-        return VllmBehaviour(version=version, engine="v0", default_gpu_memory_utilization=0.90,
-                             null_block_in_check=False, counts_cudagraphs=False, hybrid_allocator=False,
-                             mla_entry_align_bytes=256 if (0, 7, 2) <= v < (0, 8, 0) else 0)
+        return v0_behaviour(version)
     return VllmBehaviour(
         version=version,
         engine="v1",

@@ -76,6 +76,9 @@ def print_check(report: CheckReport, console: Console) -> None:
         for name, estimate in (("weights", overheads.weights), ("activation peak", overheads.activation),
                                ("non-torch", overheads.non_torch), ("CUDA graphs", overheads.cudagraph)):
             table.add_row(name, _gib(estimate.value_bytes), _error(estimate), estimate.source)
+        if overheads.mamba_cache.value_bytes:  # V0 only: shown when there is one
+            table.add_row("Mamba state cache", _gib(overheads.mamba_cache.value_bytes), "",
+                          overheads.mamba_cache.source)
     kv_err = f"± {memory.kv_cache_error_bytes / GiB:.2f}" if memory.kv_cache_error_bytes else ""
     table.add_row(Text("KV cache", style="bold"), _gib(memory.kv_cache_bytes), kv_err, memory.kv_cache_source)
     console.print(table)

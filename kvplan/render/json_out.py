@@ -84,6 +84,7 @@ def check_object(report: CheckReport) -> dict[str, Any]:
             **_estimate("activation", overheads.activation if overheads else None),
             **_estimate("non_torch", overheads.non_torch if overheads else None),
             **_estimate("cudagraph", overheads.cudagraph if overheads else None),
+            **_estimate("mamba_cache", overheads.mamba_cache if overheads else None),
             "kv_cache_bytes": memory.kv_cache_bytes,
             "kv_cache_error_bytes": memory.kv_cache_error_bytes,
             "kv_cache_source": memory.kv_cache_source,

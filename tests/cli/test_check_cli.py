@@ -158,3 +158,15 @@ def test_mamba_blocks_refusal_offline() -> None:
     code, out, _ = _run("check", "nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-NVFP4", "--max-model-len", "4096",
                         "--max-num-seqs", "256", "--kv-cache-memory", memory, "--enforce-eager", "--json")
     assert code == 0
+
+
+def test_mamba_model_on_0_10_1_is_planned_on_v0() -> None:
+    code, out, err = _run("check", "nvidia/NVIDIA-Nemotron-Nano-9B-v2", "--vllm-version", "0.10.1",
+                          "--gpu-memory", "31.84GiB", "--max-model-len", "4096", "--max-num-seqs", "32", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["settings"]["engine"] == "v0"
+    assert data["memory"]["mamba_cache_bytes"] == 27 * 32 * (3 * 12_288 * 2 + 128 * 80 * 128 * 2)
+    assert data["memory"]["mamba_cache_error_bytes"] == 0
+    assert data["kv_cache"]["block_size"] == 16
+    assert any("V0 engine" in note for note in data["notes"])
