@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from kvplan.core.architectures import model_spec_from_config
 from kvplan.core.estimate import Estimate
 from kvplan.core.hardware import GpuSpec
+from kvplan.core.model import ModelSpec
 from kvplan.core.plan import PlanResult, plan
 from kvplan.core.settings import DeploySettings
-from kvplan.core.weights import WeightsInfo
+from kvplan.core.weights import WeightsInfo, with_quantization_flag
 from kvplan.sources.types import ResolvedModel
 
 
@@ -26,8 +27,18 @@ class CheckReport:
         return 1 if self.result.verdict.status == "fail" else 0
 
 
-def weights_for(source: ResolvedModel) -> WeightsInfo | None:
-    """Checkpoint bytes when a source had them; else counted from the config (labelled an estimate)."""
+def weights_for(source: ResolvedModel, model: ModelSpec | None = None,
+                quantization: str | None = None) -> WeightsInfo | None:
+    """Checkpoint bytes when a source had them; else counted from the config (labelled an estimate); then
+    what ``--quantization`` makes of them (``model``: the checkpoint's own quantization)."""
+    weights = _checkpoint_weights(source)
+    if weights is None or not quantization:
+        return weights
+    checkpoint_method = model.quantization if model else None
+    return with_quantization_flag(weights, source.config, quantization, checkpoint_method)
+
+
+def _checkpoint_weights(source: ResolvedModel) -> WeightsInfo | None:
     if source.weights is not None:
         return source.weights
     from kvplan.core.errors import KvplanError
@@ -68,5 +79,6 @@ def check(model_ref: str, settings: DeploySettings, *, gpu: str | None = None, g
         from kvplan.probe.calibration import lookup_overhead
 
         measured, note = lookup_overhead(model_ref, revision, gpu_spec, settings, env)
-    result = plan(model, settings, gpu_spec, weights_for(source), measured_overhead=measured)
+    weights = weights_for(source, model, settings.quantization)
+    result = plan(model, settings, gpu_spec, weights, measured_overhead=measured)
     return CheckReport(source=source, result=result, calibration_note=note)

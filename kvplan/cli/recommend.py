@@ -103,7 +103,7 @@ def register(app: typer.Typer) -> None:
             spec = model_spec_from_config(source.config, source.extra_configs)
             gpu_bytes = parse_size(gpu_memory, flag="--gpu-memory") if gpu_memory else None
             gpu_spec = api.resolve_gpu_for(settings, gpu=gpu, gpu_memory_bytes=gpu_bytes, environ=os.environ)
-            result = sweep(spec, settings, gpu_spec, api.weights_for(source),
+            result = sweep(spec, settings, gpu_spec, api.weights_for(source, spec, settings.quantization),
                            lengths=[x for x in wanted if x] if wanted else None, target_concurrency=concurrency)
             data = recommend_object(source, result)
             for note in source.notes:

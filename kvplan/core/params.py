@@ -791,3 +791,16 @@ def count_params(config: Mapping[str, Any], *, hf_quant_config: Mapping[str, Any
         vision_param_count=parts.vision,
         notes=tuple(notes),
     )
+
+
+def online_fp8_saving_bytes(config: Mapping[str, Any]) -> int:
+    """Bytes that ``--quantization fp8`` saves on an unquantized checkpoint of ``config``.
+
+    vLLM's ``Fp8Config`` with ``is_checkpoint_fp8_serialized=False`` quantizes every ``LinearBase`` built with
+    the quant config (attention, dense and expert MLPs, Mamba / linear-attention projections) to fp8 with a
+    per-tensor float32 scale once the bf16 weights are loaded; embeddings, the LM head, norms and routers built
+    without a quant config stay in the model dtype. Vision towers are counted here as kept (a slight
+    overestimate where a model passes its quant config to the tower)."""
+    plain = count_params(config)
+    online = count_params({**config, "quantization_config": {"quant_method": "fp8", "activation_scheme": "dynamic"}})
+    return max(0, plain.bytes - online.bytes)

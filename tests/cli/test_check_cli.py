@@ -170,3 +170,22 @@ def test_mamba_model_on_0_10_1_is_planned_on_v0() -> None:
     assert data["memory"]["mamba_cache_error_bytes"] == 0
     assert data["kv_cache"]["block_size"] == 16
     assert any("V0 engine" in note for note in data["notes"])
+
+
+def test_quantization_fp8_halves_the_linear_layers() -> None:
+    args = ("check", "meta-llama/Llama-3.1-8B", "--gpu-memory", "24GiB", "--max-model-len", "4096", "--json")
+    _, plain, _ = _run(*args)
+    code, fp8, err = _run(*args, "--quantization", "fp8")
+    assert code == 0, err
+    saved = json.loads(plain)["memory"]["weights_bytes"] - json.loads(fp8)["memory"]["weights_bytes"]
+    assert saved == 6_979_321_856 - 896
+    assert "--quantization fp8" in json.loads(fp8)["memory"]["weights_source"]
+
+
+def test_quantization_fp8_on_an_awq_checkpoint_exits_2(tmp_path: Path) -> None:
+    config = json.loads((CATALOG_SOURCES / "Qwen__Qwen3-14B" / "config.json").read_text())
+    config["quantization_config"] = {"quant_method": "awq", "bits": 4, "group_size": 128, "zero_point": True}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    code, out, err = _run("check", str(tmp_path), "--gpu-memory", "24GiB", "--quantization", "fp8")
+    assert code == 2 and out == ""
+    assert "does not match the checkpoint's quantization (awq)" in err and "Traceback" not in err
