@@ -185,7 +185,8 @@ def _align_hybrid_block_size(model: ModelSpec, settings: DeploySettings, block_s
 
 
 def resolve_engine(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None) -> EngineConfig:
-    behaviour, engine_note = engine_for_model(model, settings.behaviour)
+    behaviour, engine_note = engine_for_model(model, settings.behaviour, platform=settings.platform,
+                                              compute_capability=gpu.compute_capability if gpu else None)
     model_dtype = resolve_model_dtype(model, settings, gpu)
     kv_dtype = resolve_kv_cache_dtype(model, settings, model_dtype)
     kv_bytes = dtype_bytes(kv_dtype)

@@ -16,8 +16,9 @@ Rules read in the official wheels, ``config/vllm.py`` ``use_v2_model_runner`` an
 Only CUDA: the CPU build has its own runner.
 
 Before that choice comes the engine's: 0.8.0-0.10.1.1 default to V1, but ``EngineArgs._is_v1_supported_oracle``
-("V1 mamba models are unoptimized", ``_warn_or_fallback``) sends models with inner state (Mamba and hybrid
-models) to V0 unless ``VLLM_USE_V1=1`` is set; 0.10.2 dropped the fallback (read in the 0.9.2-0.10.2 wheels).
+falls back to V0 (unless ``VLLM_USE_V1=1`` is set) for models with inner state (Mamba and hybrid models: "V1
+mamba models are unoptimized") and on CUDA GPUs of compute capability below 8.0 (V100, T4, RTX 20xx: "Compute
+Capability < 8.0"); 0.10.2 dropped both (read in the 0.8.0, 0.9.2, 0.10.0-0.10.2 wheels).
 """
 
 from __future__ import annotations
@@ -40,12 +41,21 @@ _V2_MOE_027 = _V2_MOE_026 | {"KimiK3ForConditionalGeneration"}
 _V2_MOE_028 = _V2_MOE_027 | {"DeepseekV4ForCausalLM"}
 
 
-def engine_for_model(model: ModelSpec, behaviour: VllmBehaviour) -> tuple[VllmBehaviour, str | None]:
-    """The engine vLLM runs ``model`` on, and a note when it is not the release's default."""
-    if behaviour.engine == "v1" and model.mamba_layers and version_tuple(behaviour.version) < (0, 10, 2):
+def engine_for_model(model: ModelSpec, behaviour: VllmBehaviour, *, platform: str = "cuda",
+                     compute_capability: tuple[int, int] | None = None) -> tuple[VllmBehaviour, str | None]:
+    """The engine vLLM runs ``model`` on (on a GPU of ``compute_capability``, when known), and a note when it
+    is not the release's default."""
+    if behaviour.engine != "v1" or version_tuple(behaviour.version) >= (0, 10, 2):
+        return behaviour, None
+    fallback = "(its V1 fallback; VLLM_USE_V1=1 would keep V1)"
+    if model.mamba_layers:
         return v0_behaviour(behaviour.version), (
-            f"vLLM {behaviour.version} runs models with Mamba layers on the V0 engine (its V1 fallback; "
-            "VLLM_USE_V1=1 would keep V1): Mamba state in a cache of its own, KV blocks for attention only")
+            f"vLLM {behaviour.version} runs models with Mamba layers on the V0 engine {fallback}: Mamba state "
+            "in a cache of its own, KV blocks for attention only")
+    if platform == "cuda" and compute_capability is not None and compute_capability[0] < 8:
+        cc = ".".join(str(x) for x in compute_capability)
+        return v0_behaviour(behaviour.version), (
+            f"vLLM {behaviour.version} runs on the V0 engine on GPUs of compute capability {cc} {fallback}")
     return behaviour, None
 
 

@@ -130,3 +130,25 @@ def test_v0_mamba_cache_slots_by_release(version: str, seqs: int, eager: bool, s
     engine = resolve_engine(model, DeploySettings(vllm_version=version, max_num_seqs=seqs, max_model_len=4096),
                             RTX_5090)
     assert v0_mamba_cache_slots(engine, eager) == slots
+
+
+@pytest.mark.parametrize(("version", "capability", "engine"), [
+    ("0.8.5", (7, 5), "v0"), ("0.10.1", (7, 0), "v0"), ("0.10.1", (8, 0), "v1"), ("0.10.2", (7, 5), "v1"),
+    ("0.9.2", None, "v1"),  # capability unknown: the release default
+])
+def test_pre_ampere_gpus_fall_back_to_v0_up_to_0_10_1(version: str, capability: tuple[int, int] | None,
+                                                        engine: str) -> None:
+    llama = _spec("meta-llama/Llama-3.1-8B")
+    behaviour, note = engine_for_model(llama, vllm_behaviour(version), compute_capability=capability)
+    assert behaviour.engine == engine
+    assert (note is not None) == (engine == "v0")
+    assert engine_for_model(llama, vllm_behaviour(version), platform="cpu",
+                            compute_capability=capability)[0].engine == "v1"
+
+
+def test_t4_on_0_9_2_is_planned_with_v0_arithmetic() -> None:
+    t4 = GpuSpec(name="Tesla T4", total_bytes=int(14.74 * GiB), compute_capability=(7, 5))
+    engine = resolve_engine(_spec("meta-llama/Llama-3.2-1B-Instruct"),
+                            DeploySettings(vllm_version="0.9.2", max_model_len=4096), t4)
+    assert engine.behaviour.engine == "v0" and engine.gpu_memory_utilization == 0.9
+    assert engine.engine_note and "compute capability 7.5" in engine.engine_note
