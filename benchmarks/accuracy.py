@@ -68,6 +68,7 @@ class Case:
     label: str
     rows: dict[str, dict[str, Any]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    release_assumed: bool = False  # no vLLM release stated or readable from the log: the newest was assumed
 
 
 def _clean_name(raw: str) -> str:
@@ -350,7 +351,7 @@ def run_line(index: int, line: dict[str, Any]) -> Case:
     except KvplanError as exc:
         raise Skip(f"kvplan cannot read the config of {ref}: {exc}") from None
     case = Case(index=index, label=f"{ref} | {gpu.name[:28] if gpu else 'GPU total unknown'} | {version}",
-                notes=notes)
+                notes=notes, release_assumed=bool(note and note.startswith("vLLM version not stated")))
     try:
         if given_bytes is not None:
             given = replace(settings, kv_cache_memory_bytes=given_bytes)
@@ -447,6 +448,10 @@ def evaluate(path: Path) -> dict[str, Any]:
         except (ValueError, TypeError, AttributeError, KeyError) as exc:
             skipped.append({"line": index, "model": line.get("model"), "reason": f"unreadable line: {exc}"})
     modes = {mode: _summary(cases, mode, len(skipped)) for mode in MODES}
+    # The same figures over the lines whose release is known (stated, or read from where the log printed its
+    # KV lines): the others were planned with an assumed release, whose defaults and profile may not be theirs.
+    known = [c for c in cases if not c.release_assumed]
+    modes_known = {mode: _summary(known, mode, len(skipped)) for mode in MODES}
     return {
         "file": str(path),
         "lines": len(cases) + len(skipped),
@@ -455,6 +460,8 @@ def evaluate(path: Path) -> dict[str, Any]:
         "lines_with_outcome": outcome_lines,
         "lines_used_any_mode": len(cases),
         "modes": modes,
+        "release_assumed_lines": [c.index for c in cases if c.release_assumed],
+        "modes_release_known": modes_known,
         "cases": [{"line": c.index, "label": c.label, "notes": c.notes, **c.rows} for c in cases],
         "skipped": skipped,
     }
@@ -483,18 +490,26 @@ def _print(report: dict[str, Any]) -> None:
         for note in case["notes"]:
             print(f"{'':>19}note: {note}")
     print("\nOverall:")
-    for mode, s in report["modes"].items():
+    _print_modes(report["modes"])
+    if report["release_assumed_lines"]:
+        print(f"\nLines whose vLLM release is known (all but {report['release_assumed_lines']}, planned with an "
+              "assumed release):")
+        _print_modes(report["modes_release_known"])
+    print(f"\nLines used in some mode: {report['lines_used_any_mode']} of the {report['lines_with_outcome']} "
+          "that report an outcome")
+    print("\nSkipped:")
+    for s in report["skipped"]:
+        print(f"  line {s['line']:>3}: {str(s['model'] or '-')[:50]:50}  {s['reason']}")
+
+
+def _print_modes(modes: dict[str, dict[str, Any]]) -> None:
+    for mode, s in modes.items():
         print(f"  {mode:13} used {s['cases_used']}, skipped {s['cases_skipped']}; KV memory |err| median "
               f"{s['kv_memory_median_abs_err_pct']}% max {s['kv_memory_max_abs_err_pct']}%; KV tokens |err| "
               f"median {s['kv_tokens_median_abs_err_pct']}% max {s['kv_tokens_max_abs_err_pct']}%; weights "
               f"median {s['weights_median_abs_err_pct']}%; verdict agreement {s['verdict_agreement']}; "
               f"vLLM's max-length estimate on {s['max_len_estimate_cases']} failures: max |err| "
               f"{s['max_len_estimate_max_abs_err_pct']}%")
-    print(f"\nLines used in some mode: {report['lines_used_any_mode']} of the {report['lines_with_outcome']} "
-          "that report an outcome")
-    print("\nSkipped:")
-    for s in report["skipped"]:
-        print(f"  line {s['line']:>3}: {str(s['model'] or '-')[:50]:50}  {s['reason']}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -144,3 +144,20 @@ def test_names_in_parentheses_are_tried() -> None:
     ref, _config, weights, notes = accuracy.resolve_model(raw)
     assert ref == "Qwen/Qwen3-Omni-30B-A3B-Instruct" and weights is None  # no formula for the audio tower
     assert "matched to" in notes[0]
+
+
+def test_lines_with_an_assumed_release_are_summarised_apart(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    base = {"engine": "V1", "model": "Qwen/Qwen3-14B", "gpu": "NVIDIA L40S", "gpu_memory_utilization": 0.9,
+            "max_model_len": 4096, "available_kv_cache_gib": 30.0, "kv_cache_tokens": 196608}
+    lines = [dict(base, vllm_version="0.28.0"), dict(base, vllm_version="NIM 9.9 (vLLM version not stated)")]
+    path = tmp_path / "logs.jsonl"
+    path.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    accuracy = _module()
+    assert accuracy.main([str(path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["release_assumed_lines"] == [1]
+    assert report["modes"]["end_to_end"]["cases_used"] == 2
+    assert report["modes_release_known"]["end_to_end"]["cases_used"] == 1
+    assert accuracy.main([str(path)]) == 0
+    assert "Lines whose vLLM release is known (all but [1]" in capsys.readouterr().out
