@@ -87,9 +87,38 @@ def _max_num_seqs_remedy(result: PlanResult, measured_overhead: Estimate | None)
 
     blocks = mamba_seqs_cap(result, _margin_bytes(result))
     if blocks is None:
-        return None
+        return _v0_mamba_seqs_remedy(result, measured_overhead)
     return _alternative(result, "max_num_seqs", f"lower max_num_seqs to {blocks}", measured_overhead,
                         max_num_seqs=blocks)
+
+
+def _v0_mamba_seqs_remedy(result: PlanResult, measured_overhead: Estimate | None) -> Remedy | None:
+    """V0 allocates a Mamba state per sequence slot before sizing KV: the largest max_num_seqs that starts."""
+    from kvplan.core.plan import plan
+
+    overheads = result.memory.overheads
+    if result.verdict.status != "fail" or overheads is None or not overheads.mamba_cache.value_bytes:
+        return None
+
+    def starts(seqs: int) -> bool:
+        try:
+            other = plan(result.model, replace(result.settings, max_num_seqs=seqs), result.gpu, result.weights,
+                         measured_overhead=measured_overhead, with_remedies=False)
+        except KvplanError:
+            return False
+        return other.verdict.status != "fail"
+
+    lo, hi, best = 1, result.engine.max_num_seqs - 1, 0
+    while lo <= hi:  # fewer sequences never take more memory
+        mid = (lo + hi) // 2
+        if starts(mid):
+            best, lo = mid, mid + 1
+        else:
+            hi = mid - 1
+    if best == 0:
+        return None
+    return _alternative(result, "max_num_seqs", f"lower max_num_seqs to {best} (V0 keeps a Mamba state per "
+                        "sequence slot)", measured_overhead, max_num_seqs=best)
 
 
 def remedies(result: PlanResult, *, measured_overhead: Estimate | None = None) -> tuple[Remedy, ...]:

@@ -152,3 +152,18 @@ def test_t4_on_0_9_2_is_planned_with_v0_arithmetic() -> None:
                             DeploySettings(vllm_version="0.9.2", max_model_len=4096), t4)
     assert engine.behaviour.engine == "v0" and engine.gpu_memory_utilization == 0.9
     assert engine.engine_note and "compute capability 7.5" in engine.engine_note
+
+
+def test_v0_remedy_lowers_max_num_seqs_to_the_largest_that_starts() -> None:
+    model = _nano()
+    gpu = GpuSpec(name="24 GiB", total_bytes=24 * GiB)
+    weights = WeightsInfo(total_bytes=int(16.55 * GiB), source="t")
+    result = plan(model, DeploySettings(vllm_version="0.10.1", max_model_len=8192), gpu, weights)
+    assert result.verdict.status == "fail"  # 256 slots x 27 layers x 2.7 MB = 18.6 GiB of Mamba state
+    remedy = next(r for r in result.verdict.remedies if r.kind == "max_num_seqs")
+    seqs = int(remedy.flags["--max-num-seqs"])
+    assert remedy.fits and "Mamba state per sequence slot" in remedy.summary
+    assert plan(model, DeploySettings(vllm_version="0.10.1", max_model_len=8192, max_num_seqs=seqs), gpu,
+                weights).verdict.status != "fail"
+    assert plan(model, DeploySettings(vllm_version="0.10.1", max_model_len=8192, max_num_seqs=seqs + 1), gpu,
+                weights).verdict.status == "fail"
