@@ -54,6 +54,7 @@ class EngineConfig:
     pipeline_parallel_size: int
     model_runner: ModelRunner = "v1"  # V1 GPUModelRunner or Model Runner V2 (profiles memory differently)
     engine_note: str | None = None  # why the engine is not the release's default (V0 fallback)
+    compute_capability: tuple[int, int] | None = None  # the GPU's, when known (CUDA graph sizes on SM100)
 
     def request_shape(self, max_model_len: int | None = None) -> RequestShape:
         return RequestShape(max_model_len=max_model_len or self.max_model_len, inflight_tokens=self.inflight_tokens,
@@ -245,6 +246,7 @@ def resolve_engine(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | No
                                           platform=settings.platform,
                                           quantized=bool(model.quantization or settings.quantization)),
         engine_note=engine_note,
+        compute_capability=gpu.compute_capability if gpu else None,
     )
 
 

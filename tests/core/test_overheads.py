@@ -149,3 +149,37 @@ def test_model_runner_v2_non_torch_by_accounting() -> None:
         engine = resolve_engine(model, DeploySettings(vllm_version=version), H100)
         value = estimate_overheads(model, engine, w, enforce_eager=False).non_torch.value_bytes
         assert value == int(gib * GiB)
+
+
+def test_capture_sizes_match_the_h100_log() -> None:
+    """vLLM 0.26 on the H100 logged its cudagraph_capture_sizes (benchmarks/gpu-runs): 51 sizes up to 512."""
+    import ast
+    import re
+    from pathlib import Path
+
+    log = Path(__file__).resolve().parents[2] / "benchmarks/gpu-runs/h100-vllm-0.26.0/llama1b-serve-like.log"
+    logged = ast.literal_eval(re.search(r"'cudagraph_capture_sizes': (\[[\d, ]+\])", log.read_text()).group(1))
+    model = model_spec_from_config(catalog.find("meta-llama/Llama-3.2-1B-Instruct").config)  # type: ignore[union-attr]
+    h100 = GpuSpec(name="H100", total_bytes=79 * GiB, compute_capability=(9, 0))
+    engine = resolve_engine(model, DeploySettings(vllm_version="0.26.0", max_num_seqs=256,
+                                                  max_num_batched_tokens=2048), h100)
+    assert capture_sizes(engine) == logged and len(logged) == 51
+
+
+@pytest.mark.parametrize(("version", "capability", "seqs", "tokens", "count", "last"), [
+    ("0.33.0", (10, 0), 1024, 16384, 3 + 31 + 49, 1024),  # SM100: a 1024 ceiling from 0.28
+    ("0.27.0", (10, 0), 1024, 16384, 3 + 31 + 17, 512),
+    ("0.33.0", (9, 0), 1024, 16384, 3 + 31 + 17, 512),
+    ("0.33.0", (9, 0), 100, 8192, 3 + 25 + 1, 200),  # 0.31+: max_num_seqs 100 is captured too
+    ("0.30.0", (9, 0), 100, 8192, 3 + 25, 200),
+    ("0.26.0", (9, 0), 256, 300, 3 + 31 + 3 + 1, 300),  # 0.20.1+: max_num_batched_tokens when it fits
+    ("0.20.0", (9, 0), 256, 300, 3 + 31 + 3, 288),
+])
+def test_capture_sizes_by_release(version: str, capability: tuple[int, int], seqs: int, tokens: int, count: int,
+                                  last: int) -> None:
+    model, _ = _llama8b()
+    gpu = GpuSpec(name="t", total_bytes=80 * GiB, compute_capability=capability)
+    engine = resolve_engine(model, DeploySettings(vllm_version=version, max_num_seqs=seqs,
+                                                  max_num_batched_tokens=tokens, max_model_len=4096), gpu)
+    sizes = capture_sizes(engine)
+    assert len(sizes) == count and sizes[-1] == last and sizes == sorted(set(sizes))
