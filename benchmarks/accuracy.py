@@ -43,7 +43,7 @@ from kvplan.core.plan import PlanResult, plan
 from kvplan.core.settings import DeploySettings
 from kvplan.core.units import GiB
 from kvplan.core.vllm_logs import parse_log, releases_from_source_lines
-from kvplan.core.weights import WeightsInfo
+from kvplan.core.weights import WeightsInfo, without_skipped_layers
 from kvplan.sources import catalog
 
 REPO = Path(__file__).resolve().parent.parent
@@ -376,7 +376,9 @@ def run_line(index: int, line: dict[str, Any]) -> Case:
                 weights_bytes = count_params(config).bytes
             except KvplanError as exc:
                 notes.append(f"end_to_end not run: no weights figure ({exc})")
-        info = WeightsInfo(total_bytes=weights_bytes or 0, source="catalog/count", exact=exact)
+        # what kvplan's check does with the checkpoint figure (api.weights_for): less the layers vLLM skips
+        info = without_skipped_layers(WeightsInfo(total_bytes=weights_bytes or 0, source="catalog/count",
+                                                  exact=exact), config, extra)
         quant = str(line.get("quantization") or "").lower()
         if "bitsandbytes" in quant:
             notes.append("end_to_end not run: bitsandbytes checkpoint, the catalog's weights are another one")

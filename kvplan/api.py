@@ -12,7 +12,7 @@ from kvplan.core.hardware import GpuSpec
 from kvplan.core.model import ModelSpec
 from kvplan.core.plan import PlanResult, plan
 from kvplan.core.settings import DeploySettings
-from kvplan.core.weights import WeightsInfo, with_quantization_flag
+from kvplan.core.weights import WeightsInfo, with_quantization_flag, without_skipped_layers
 from kvplan.sources.types import ResolvedModel
 
 
@@ -32,7 +32,11 @@ def weights_for(source: ResolvedModel, model: ModelSpec | None = None,
     """Checkpoint bytes when a source had them; else counted from the config (labelled an estimate); then
     what ``--quantization`` makes of them (``model``: the checkpoint's own quantization)."""
     weights = _checkpoint_weights(source)
-    if weights is None or not quantization:
+    if weights is None:
+        return None
+    weights = without_skipped_layers(weights, source.config,
+                                     (source.extra_configs or {}).get("hf_quant_config.json"))
+    if not quantization:
         return weights
     checkpoint_method = model.quantization if model else None
     return with_quantization_flag(weights, source.config, quantization, checkpoint_method)

@@ -804,3 +804,26 @@ def online_fp8_saving_bytes(config: Mapping[str, Any]) -> int:
     plain = count_params(config)
     online = count_params({**config, "quantization_config": {"quant_method": "fp8", "activation_scheme": "dynamic"}})
     return max(0, plain.bytes - online.bytes)
+
+
+def without_mtp_layers(config: Mapping[str, Any]) -> dict[str, Any]:
+    """``config`` as the main model sees it: vLLM's DeepSeek-family ``load_weights`` skips the checkpoint's MTP
+    layers (``get_spec_layer_idx_from_weight_name``: layers num_hidden_layers ... + num_nextn_predict_layers)
+    unless an MTP drafter loads them."""
+    out = dict(config)
+    if out.get("num_nextn_predict_layers"):
+        out["num_nextn_predict_layers"] = 0
+    return out
+
+
+def mtp_layer_bytes(config: Mapping[str, Any], *, hf_quant_config: Mapping[str, Any] | None = None) -> int:
+    """Checkpoint bytes of the MTP layers kvplan can count (DeepSeek family: a full MoE decoder layer, eh_proj,
+    its own embedding and head, norms); 0 where the config names none or the family has no formula."""
+    if not config.get("num_nextn_predict_layers"):
+        return 0
+    try:
+        whole = count_params(config, hf_quant_config=hf_quant_config).bytes
+        main = count_params(without_mtp_layers(config), hf_quant_config=hf_quant_config).bytes
+    except UnsupportedModelError:
+        return 0
+    return max(0, whole - main)

@@ -41,12 +41,25 @@ def with_quantization_flag(weights: WeightsInfo, config: Mapping[str, Any], flag
     if flag != "fp8":
         return weights
     from kvplan.core.errors import KvplanError
-    from kvplan.core.params import online_fp8_saving_bytes
+    from kvplan.core.params import online_fp8_saving_bytes, without_mtp_layers
 
     try:
-        saving = online_fp8_saving_bytes(config)
+        saving = online_fp8_saving_bytes(without_mtp_layers(config))
     except KvplanError:  # no parameter formula for the family: the linear layers cannot be told apart
         return replace(weights, source=f"{weights.source}; --quantization fp8 not modelled for this family")
     return replace(weights, total_bytes=weights.total_bytes - saving, exact=False,
                    source=f"{weights.source}, linear layers to fp8 online (--quantization fp8: "
                           f"-{saving / 2**30:.2f} GiB)")
+
+
+def without_skipped_layers(weights: WeightsInfo, config: Mapping[str, Any],
+                           hf_quant_config: Mapping[str, Any] | None = None) -> WeightsInfo:
+    """The checkpoint less what vLLM does not load into the main model: the MTP layers of DeepSeek-family
+    checkpoints (``params.mtp_layer_bytes``; no MTP speculation is modelled, so they are always skipped)."""
+    from kvplan.core.params import mtp_layer_bytes
+
+    skipped = mtp_layer_bytes(config, hf_quant_config=hf_quant_config)
+    if not skipped or skipped >= weights.total_bytes:
+        return weights
+    return replace(weights, total_bytes=weights.total_bytes - skipped,
+                   source=f"{weights.source} - MTP layers vLLM does not load ({skipped / 2**30:.2f} GiB)")

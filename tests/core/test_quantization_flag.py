@@ -46,3 +46,20 @@ def test_flag_matching_the_checkpoint_changes_nothing() -> None:
 def test_fp8_on_another_quantization_is_refused_like_vllm() -> None:
     with pytest.raises(UsageError, match="does not match the checkpoint's quantization"):
         with_quantization_flag(WeightsInfo(total_bytes=1000, source="catalog"), {}, "fp8", "awq")
+
+
+def test_deepseek_mtp_layer_is_not_loaded() -> None:
+    """vLLM's DeepseekV2ForCausalLM.load_weights skips layer 61 (num_nextn_predict_layers = 1): a full MoE
+    decoder layer, eh_proj, and the layer's own embedding and shared head."""
+    from kvplan.core.params import count_params, mtp_layer_bytes
+    from kvplan.core.weights import without_skipped_layers
+
+    config = _config("deepseek-ai/DeepSeek-R1")
+    skipped = mtp_layer_bytes(config)
+    assert skipped == count_params(config).bytes - count_params({**config, "num_nextn_predict_layers": 0}).bytes
+    assert 14.2 * 2**30 < skipped < 14.3 * 2**30
+    loaded = without_skipped_layers(WeightsInfo(total_bytes=688_472_104_000, source="catalog"), config)
+    assert loaded.total_bytes == 688_472_104_000 - skipped and "MTP layers" in loaded.source
+    llama = WeightsInfo(total_bytes=1000, source="catalog")
+    assert without_skipped_layers(llama, _config("meta-llama/Llama-3.1-8B")) is llama
+    assert mtp_layer_bytes(_config("moonshotai/Kimi-K2-Instruct")) == 0  # num_nextn_predict_layers 0
