@@ -40,7 +40,8 @@ from kvplan.core.hardware import GpuSpec
 from kvplan.core.overheads import estimate_overheads
 from kvplan.core.params import count_params
 from kvplan.core.plan import PlanResult, plan
-from kvplan.core.settings import DeploySettings
+from kvplan.core.settings import DeploySettings, SpeculativeSettings
+from kvplan.core.speculative import with_drafter
 from kvplan.core.units import GiB
 from kvplan.core.vllm_logs import parse_log, releases_from_source_lines
 from kvplan.core.weights import WeightsInfo, without_skipped_layers
@@ -321,8 +322,11 @@ def run_line(index: int, line: dict[str, Any]) -> Case:
     raw_model = line.get("model")
     if not raw_model:
         raise Skip("model not named")
+    eagle = False
     if re.search(r"eagle|draft|speculative", f"{raw_model} {line.get('notes') or ''}", re.IGNORECASE):
-        raise Skip("speculative decoding (draft layers hold KV) is not modelled by kvplan")
+        if not re.search(r"\beagle\b", str(raw_model), re.IGNORECASE):
+            raise Skip("speculative decoding whose drafter the log does not describe (method, draft, tokens)")
+        eagle = True
     started = _outcome(line)
     if not any(line.get(k) for k in ("available_kv_cache_gib", "kv_cache_tokens", "gpu_blocks",
                                       "max_concurrency")) and started:
@@ -350,6 +354,14 @@ def run_line(index: int, line: dict[str, Any]) -> Case:
         model = model_spec_from_config(config, {"hf_quant_config.json": extra} if extra else None)
     except KvplanError as exc:
         raise Skip(f"kvplan cannot read the config of {ref}: {exc}") from None
+    if eagle:
+        # EAGLE-1 drafts for Llama are one decoder layer with the target's attention; the draft is not named.
+        spec = SpeculativeSettings(method="eagle", num_speculative_tokens=1, draft_model="(one target layer)")
+        model = with_drafter(model, spec, config=config, draft=model_spec_from_config({**config,
+                                                                                       "num_hidden_layers": 1}))
+        settings = replace(settings, speculative=spec)
+        notes.append("EAGLE draft taken as one decoder layer of the target's attention (EAGLE-1 for Llama): "
+                     "only kv_given is compared, the draft's weights being unknown")
     case = Case(index=index, label=f"{ref} | {gpu.name[:28] if gpu else 'GPU total unknown'} | {version}",
                 notes=notes, release_assumed=bool(note and note.startswith("vLLM version not stated")))
     try:
@@ -359,6 +371,8 @@ def run_line(index: int, line: dict[str, Any]) -> Case:
             row.pop("kv_err_pct", None)  # given, not predicted
             row["pred_weights_gib"] = None
             case.rows["kv_given"] = row
+        if eagle:
+            return case
         if gpu is None:
             notes.append("GPU total unknown (not stated, or not in kvplan's GPU catalog): only the exact part "
                          "(kv_given) can be compared")

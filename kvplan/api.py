@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from kvplan.core.architectures import model_spec_from_config
 from kvplan.core.estimate import Estimate
@@ -27,15 +27,51 @@ class CheckReport:
         return 1 if self.result.verdict.status == "fail" else 0
 
 
+@dataclass(frozen=True, kw_only=True)
+class PlanInputs:
+    """What the adapters resolve for the core: the model (with any drafter's layers) and its weights."""
+
+    source: ResolvedModel
+    model: ModelSpec
+    weights: WeightsInfo | None
+
+
+def plan_inputs(model_ref: str, settings: DeploySettings, *, revision: str | None,
+                environ: Mapping[str, str]) -> PlanInputs:
+    """Resolve the model, and the draft model of ``--speculative-config`` when it names one."""
+    from kvplan.core.speculative import with_drafter
+    from kvplan.sources.resolve import resolve_model
+
+    source = resolve_model(model_ref, revision=revision, environ=environ)
+    model = model_spec_from_config(source.config, source.extra_configs)
+    spec = settings.speculative
+    draft_source = resolve_model(spec.draft_model, environ=environ) if spec and spec.draft_model else None
+    draft = model_spec_from_config(draft_source.config, draft_source.extra_configs) if draft_source else None
+    model = with_drafter(model, spec, config=source.config, draft=draft)
+    weights = weights_for(source, model, settings.quantization, keep_mtp=bool(spec and spec.method == "mtp"))
+    if weights is not None and draft_source is not None:
+        draft_weights = _checkpoint_weights(draft_source)
+        if draft_weights is None:
+            weights = replace(weights, source=f"{weights.source}; draft model weights unknown (not added)")
+        else:
+            weights = replace(weights, total_bytes=weights.total_bytes + draft_weights.total_bytes,
+                              exact=weights.exact and draft_weights.exact,
+                              source=f"{weights.source} + draft model {draft_source.ref} "
+                                     f"({draft_weights.total_bytes / 2**30:.2f} GiB, {draft_weights.source})")
+    return PlanInputs(source=source, model=model, weights=weights)
+
+
 def weights_for(source: ResolvedModel, model: ModelSpec | None = None,
-                quantization: str | None = None) -> WeightsInfo | None:
-    """Checkpoint bytes when a source had them; else counted from the config (labelled an estimate); then
-    what ``--quantization`` makes of them (``model``: the checkpoint's own quantization)."""
+                quantization: str | None = None, *, keep_mtp: bool = False) -> WeightsInfo | None:
+    """Checkpoint bytes when a source had them; else counted from the config (labelled an estimate); less the
+    MTP layers vLLM does not load (unless an MTP drafter loads them: ``keep_mtp``); then what
+    ``--quantization`` makes of them (``model``: the checkpoint's own quantization)."""
     weights = _checkpoint_weights(source)
     if weights is None:
         return None
-    weights = without_skipped_layers(weights, source.config,
-                                     (source.extra_configs or {}).get("hf_quant_config.json"))
+    if not keep_mtp:
+        weights = without_skipped_layers(weights, source.config,
+                                         (source.extra_configs or {}).get("hf_quant_config.json"))
     if not quantization:
         return weights
     checkpoint_method = model.quantization if model else None
@@ -72,10 +108,7 @@ def check(model_ref: str, settings: DeploySettings, *, gpu: str | None = None, g
           revision: str | None = None, environ: Mapping[str, str] | None = None,
           use_calibration: bool = True) -> CheckReport:
     env = os.environ if environ is None else environ
-    from kvplan.sources.resolve import resolve_model
-
-    source = resolve_model(model_ref, revision=revision, environ=env)
-    model = model_spec_from_config(source.config, source.extra_configs)
+    inputs = plan_inputs(model_ref, settings, revision=revision, environ=env)
     gpu_spec = resolve_gpu_for(settings, gpu=gpu, gpu_memory_bytes=gpu_memory_bytes, environ=env)
     measured: Estimate | None = None
     note: str | None = None
@@ -83,6 +116,5 @@ def check(model_ref: str, settings: DeploySettings, *, gpu: str | None = None, g
         from kvplan.probe.calibration import lookup_overhead
 
         measured, note = lookup_overhead(model_ref, revision, gpu_spec, settings, env)
-    weights = weights_for(source, model, settings.quantization)
-    result = plan(model, settings, gpu_spec, weights, measured_overhead=measured)
-    return CheckReport(source=source, result=result, calibration_note=note)
+    result = plan(inputs.model, settings, gpu_spec, inputs.weights, measured_overhead=measured)
+    return CheckReport(source=inputs.source, result=result, calibration_note=note)

@@ -28,6 +28,7 @@ from kvplan.cli.options import (
     PpOpt,
     QuantOpt,
     RevisionOpt,
+    SpeculativeOpt,
     TpOpt,
     VersionOpt,
 )
@@ -67,6 +68,7 @@ def register(app: typer.Typer) -> None:
         vllm_version: VersionOpt = None,
         disable_hybrid_kv_cache_manager: NoHybridOpt = False,
         mamba_ssm_cache_dtype: MambaSsmOpt = "auto",
+        speculative_config: SpeculativeOpt = None,
         json_output: JsonOpt = False,
     ) -> None:
         """Check whether MODEL starts on the GPU with these settings, and how many KV tokens fit."""
@@ -84,7 +86,7 @@ def register(app: typer.Typer) -> None:
                 enforce_eager=enforce_eager, quantization=quantization, platform=platform,
                 entrypoint=entrypoint, vllm_version=vllm_version,
                 disable_hybrid_kv_cache_manager=disable_hybrid_kv_cache_manager,
-                mamba_ssm_cache_dtype=mamba_ssm_cache_dtype,
+                mamba_ssm_cache_dtype=mamba_ssm_cache_dtype, speculative_config=speculative_config,
             )
             gpu_bytes = parse_size(gpu_memory, flag="--gpu-memory") if gpu_memory else None
             report = api.check(model, settings, gpu=gpu, gpu_memory_bytes=gpu_bytes, revision=revision,

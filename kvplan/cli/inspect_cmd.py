@@ -64,7 +64,7 @@ def register(app: typer.Typer) -> None:
             source = resolve_model(model, revision=revision, environ=os.environ)
             spec = model_spec_from_config(source.config, source.extra_configs)
             engine = resolve_engine(spec, settings, None)
-            layout = build_layout(kv_cache_groups(spec, engine), spec.num_layers, engine)
+            layout = build_layout(kv_cache_groups(spec, engine), spec.num_layers, engine, len(spec.draft_layers))
             from kvplan.render.inspect_view import inspect_object, print_inspect
 
             data = inspect_object(source, spec, layout)

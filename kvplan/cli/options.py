@@ -39,6 +39,10 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object (sc
 MambaSsmOpt = Annotated[str, typer.Option(
     "--mamba-ssm-cache-dtype", metavar="DTYPE",
     help="vLLM's flag: SSM state dtype of Mamba layers (auto, float32, bfloat16, float16).")]
+SpeculativeOpt = Annotated[str | None, typer.Option(
+    "--speculative-config", metavar="JSON",
+    help='vLLM\'s flag: e.g. \'{"method": "mtp", "num_speculative_tokens": 3}\' or eagle/eagle3/draft_model with '
+         'a "model"; ngram and suffix add no KV.')]
 NoHybridOpt = Annotated[bool, typer.Option(
     "--disable-hybrid-kv-cache-manager",
     help="vLLM's flag: allocate sliding-window and chunked layers as full attention.")]

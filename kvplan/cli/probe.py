@@ -34,6 +34,7 @@ from kvplan.cli.options import (
     PpOpt,
     QuantOpt,
     RevisionOpt,
+    SpeculativeOpt,
     TpOpt,
 )
 
@@ -202,6 +203,7 @@ def register(app: typer.Typer) -> None:
         distributed_executor_backend: ExecutorOpt = None,
         disable_hybrid_kv_cache_manager: NoHybridOpt = False,
         mamba_ssm_cache_dtype: MambaSsmOpt = "auto",
+        speculative_config: SpeculativeOpt = None,
         log_file: LogFileOpt = None,
         json_output: JsonOpt = False,
     ) -> None:
@@ -227,7 +229,7 @@ def register(app: typer.Typer) -> None:
                 enforce_eager=enforce_eager, quantization=quantization, platform=platform,
                 entrypoint="llm", vllm_version=None,
                 disable_hybrid_kv_cache_manager=disable_hybrid_kv_cache_manager,
-                mamba_ssm_cache_dtype=mamba_ssm_cache_dtype,
+                mamba_ssm_cache_dtype=mamba_ssm_cache_dtype, speculative_config=speculative_config,
             )
             from kvplan.probe.session import run_probe
 

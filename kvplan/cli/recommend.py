@@ -27,6 +27,7 @@ from kvplan.cli.options import (
     PpOpt,
     QuantOpt,
     RevisionOpt,
+    SpeculativeOpt,
     TpOpt,
     VersionOpt,
 )
@@ -68,6 +69,7 @@ def register(app: typer.Typer) -> None:
         platform: PlatformOpt = "cuda",
         entrypoint: EntrypointOpt = "serve",
         vllm_version: VersionOpt = None,
+        speculative_config: SpeculativeOpt = None,
         json_output: JsonOpt = False,
     ) -> None:
         """Recommend settings for MODEL on this GPU: longest context, concurrency by length, flags to use."""
@@ -77,12 +79,10 @@ def register(app: typer.Typer) -> None:
 
             from kvplan import api
             from kvplan.cli.settings_from_flags import build_settings, parse_max_model_len
-            from kvplan.core.architectures import model_spec_from_config
             from kvplan.core.errors import UsageError
             from kvplan.core.sweep import sweep
             from kvplan.core.units import parse_size
             from kvplan.render.recommend_view import print_recommend, recommend_object
-            from kvplan.sources.resolve import resolve_model
 
             if concurrency is not None and concurrency <= 0:
                 raise UsageError(f"--concurrency must be positive, got {concurrency:g}")
@@ -97,13 +97,13 @@ def register(app: typer.Typer) -> None:
                 dtype=dtype, kv_cache_dtype=kv_cache_dtype, block_size=block_size, max_num_seqs=max_num_seqs,
                 max_num_batched_tokens=max_num_batched_tokens, kv_cache_memory=kv_cache_memory,
                 enforce_eager=enforce_eager, quantization=quantization, platform=platform,
-                entrypoint=entrypoint, vllm_version=vllm_version,
+                entrypoint=entrypoint, vllm_version=vllm_version, speculative_config=speculative_config,
             )
-            source = resolve_model(model, revision=revision, environ=os.environ)
-            spec = model_spec_from_config(source.config, source.extra_configs)
+            inputs = api.plan_inputs(model, settings, revision=revision, environ=os.environ)
+            source = inputs.source
             gpu_bytes = parse_size(gpu_memory, flag="--gpu-memory") if gpu_memory else None
             gpu_spec = api.resolve_gpu_for(settings, gpu=gpu, gpu_memory_bytes=gpu_bytes, environ=os.environ)
-            result = sweep(spec, settings, gpu_spec, api.weights_for(source, spec, settings.quantization),
+            result = sweep(inputs.model, settings, gpu_spec, inputs.weights,
                            lengths=[x for x in wanted if x] if wanted else None, target_concurrency=concurrency)
             data = recommend_object(source, result)
             for note in source.notes:

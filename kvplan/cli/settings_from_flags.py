@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from kvplan.core.errors import UsageError
-from kvplan.core.settings import AUTO_MAX_MODEL_LEN, DEFAULT_VLLM_VERSION, DeploySettings
+from kvplan.core.settings import AUTO_MAX_MODEL_LEN, DEFAULT_VLLM_VERSION, DeploySettings, SpeculativeSettings
 from kvplan.core.units import parse_size
 
 
@@ -28,12 +31,39 @@ def parse_max_model_len(text: str | None) -> int | None:
     return number
 
 
+_SPEC_HINT = 'Write it as vLLM takes it: \'{"method": "mtp", "num_speculative_tokens": 3}\''
+
+
+def parse_speculative_config(text: str | dict[str, Any] | None) -> SpeculativeSettings | None:
+    """vLLM's ``--speculative-config`` JSON (or the same object from a deploy file)."""
+    if text is None or text == "":
+        return None
+    data: Any = text
+    if isinstance(text, str):
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise UsageError(f"--speculative-config: not JSON ({exc})", hint=_SPEC_HINT) from None
+    if not isinstance(data, dict):
+        raise UsageError("--speculative-config: give a JSON object")
+    method = str(data.get("method") or ("draft_model" if data.get("model") else ""))
+    if method.endswith("_mtp"):  # deepseek_mtp, qwen3_next_mtp ...: vLLM maps these to "mtp"
+        method = "mtp"
+    tokens = data.get("num_speculative_tokens")
+    if not isinstance(tokens, int) or isinstance(tokens, bool):
+        raise UsageError("--speculative-config: num_speculative_tokens (a whole number) is required")
+    model = data.get("model")
+    return SpeculativeSettings(method=method, num_speculative_tokens=tokens,
+                               draft_model=str(model) if model else None)
+
+
 def build_settings(*, max_model_len: str | None, gpu_memory_utilization: float | None, tensor_parallel_size: int,
                    pipeline_parallel_size: int, dtype: str, kv_cache_dtype: str, block_size: int | None,
                    max_num_seqs: int | None, max_num_batched_tokens: int | None, kv_cache_memory: str | None,
                    enforce_eager: bool, quantization: str | None, platform: str, entrypoint: str,
                    vllm_version: str | None, disable_hybrid_kv_cache_manager: bool = False,
-                   mamba_ssm_cache_dtype: str = "auto") -> DeploySettings:
+                   mamba_ssm_cache_dtype: str = "auto",
+                   speculative_config: str | dict[str, Any] | None = None) -> DeploySettings:
     return DeploySettings(
         vllm_version=vllm_version or DEFAULT_VLLM_VERSION,
         platform=platform.lower(),  # type: ignore[arg-type]  # validated in DeploySettings
@@ -52,4 +82,5 @@ def build_settings(*, max_model_len: str | None, gpu_memory_utilization: float |
         quantization=quantization,
         disable_hybrid_kv_cache_manager=disable_hybrid_kv_cache_manager,
         mamba_ssm_cache_dtype=mamba_ssm_cache_dtype.lower(),
+        speculative=parse_speculative_config(speculative_config),
     )

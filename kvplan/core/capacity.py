@@ -36,8 +36,11 @@ class KvLayout:
         return self.stage_bytes_per_block[stage] * self.blocks_per_request(max_model_len)
 
 
-def build_layout(groups: Sequence[KVCacheGroup], num_layers: int, engine: EngineConfig) -> KvLayout:
+def build_layout(groups: Sequence[KVCacheGroup], num_layers: int, engine: EngineConfig,
+                 hosted_draft_layers: int = 0) -> KvLayout:
     stages = pp_stage_ranges(num_layers, engine.pipeline_parallel_size)
+    if hosted_draft_layers:  # the drafter runs on the last PP rank, after the model's own layers
+        stages[-1] = range(stages[-1].start, num_layers + hosted_draft_layers)
     per_stage = tuple(bytes_per_block(groups, stage) if len(stages) > 1 else bytes_per_block(groups)
                       for stage in stages)
     return KvLayout(groups=tuple(groups), stage_bytes_per_block=per_stage, engine=engine)

@@ -8,7 +8,7 @@ in-flight tokens (config/vllm.py ``max_in_flight_tokens``) and the PP layer spli
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from kvplan.core.errors import UsageError
 from kvplan.core.groups import KVCacheGroup, form_groups
@@ -55,6 +55,7 @@ class EngineConfig:
     model_runner: ModelRunner = "v1"  # V1 GPUModelRunner or Model Runner V2 (profiles memory differently)
     engine_note: str | None = None  # why the engine is not the release's default (V0 fallback)
     compute_capability: tuple[int, int] | None = None  # the GPU's, when known (CUDA graph sizes on SM100)
+    num_speculative_tokens: int = 0  # --speculative-config: decode query length 1 + k, Mamba spec blocks
 
     def request_shape(self, max_model_len: int | None = None) -> RequestShape:
         return RequestShape(max_model_len=max_model_len or self.max_model_len, inflight_tokens=self.inflight_tokens,
@@ -158,9 +159,11 @@ def mamba_state_dtypes(layer: MambaLayer, settings: DeploySettings, model_dtype:
 
 def _mamba_spec(layer: MambaLayer, settings: DeploySettings, model_dtype: str, block_size: int) -> MambaSpec:
     conv, ssm = mamba_state_dtypes(layer, settings, model_dtype)
+    # AbstractMambaLayer.get_kv_cache_spec: num_speculative_blocks = num_speculative_tokens
     return MambaSpec(shapes=_mamba_shapes(layer, settings.tensor_parallel_size),
                      dtype_bytes=(dtype_bytes(conv), dtype_bytes(ssm)),
-                     block_size=block_size, num_prefill_checkpoint_blocks=1 if layer.kind == "mamba2" else 0)
+                     block_size=block_size, num_prefill_checkpoint_blocks=1 if layer.kind == "mamba2" else 0,
+                     num_speculative_blocks=settings.num_speculative_tokens)
 
 
 def mamba_state_bytes(layer: MambaLayer, engine: EngineConfig) -> int:
@@ -244,7 +247,10 @@ def resolve_engine(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | No
         pipeline_parallel_size=settings.pipeline_parallel_size,
         model_runner=default_model_runner(model, version=behaviour.version, engine=behaviour.engine,
                                           platform=settings.platform,
-                                          quantized=bool(model.quantization or settings.quantization)),
+                                          quantized=bool(model.quantization or settings.quantization),
+                                          speculative_method=settings.speculative.method if settings.speculative
+                                          else None),
+        num_speculative_tokens=settings.num_speculative_tokens,
         engine_note=engine_note,
         compute_capability=gpu.compute_capability if gpu else None,
     )
@@ -274,15 +280,14 @@ def layer_specs(model: ModelSpec, engine: EngineConfig) -> list[tuple[int, KVCac
     if model.is_hybrid and not v0:
         mamba_page_padded = bs * _attention_page_one_token(model.attention_layers[0], tp, kv_bytes)
     out: list[tuple[int, KVCacheSpec]] = []
-    for index, layer in enumerate(model.layers):
+    # A drafter's layers come after the model's (indices num_layers...), hosted on the last PP stage.
+    for index, layer in enumerate((*model.layers, *model.draft_layers)):
         if isinstance(layer, MambaLayer):
             if v0:
                 continue  # V0: MambaCacheManager holds the state (overheads.estimate_mamba_cache)
             spec = _mamba_spec(layer, engine.settings, engine.model_dtype, bs)
             if mamba_page_padded and mamba_page_padded != spec.state_bytes:
-                spec = MambaSpec(shapes=spec.shapes, dtype_bytes=spec.dtype_bytes, block_size=bs,
-                                 page_size_padded=mamba_page_padded,
-                                 num_prefill_checkpoint_blocks=spec.num_prefill_checkpoint_blocks)
+                spec = replace(spec, block_size=bs, page_size_padded=mamba_page_padded)
             out.append((index, spec))
             continue
         if not isinstance(layer, AttentionLayer):

@@ -79,6 +79,9 @@ class ModelSpec:
     num_experts: int = 0  # routed experts per MoE layer
     num_moe_layers: int = 0
     notes: tuple[str, ...] = ()
+    # A speculative drafter's attention layers, hosted beside the model's (speculative.with_drafter): they
+    # hold KV like the model's own and sit on the last PP stage.
+    draft_layers: tuple[AttentionLayer, ...] = ()
 
     @property
     def num_layers(self) -> int:

@@ -59,12 +59,28 @@ def engine_for_model(model: ModelSpec, behaviour: VllmBehaviour, *, platform: st
     return behaviour, None
 
 
+# ``_get_v2_model_runner_unsupported_features``: speculative methods Model Runner V2 cannot run, by release
+# (0.22-0.29 list the ones it can: eagle, eagle3, mtp).
+_V2_SPEC_UNSUPPORTED = {(0, 30): {"ngram", "ngram_gpu", "draft_model", "suffix"},
+                        (0, 31): {"ngram", "ngram_gpu", "suffix"}, (0, 32): {"suffix"}}
+
+
+def _v2_runs_speculation(method: str | None, minor: tuple[int, int]) -> bool:
+    if method is None:
+        return True
+    if minor <= (0, 29):
+        return method in ("eagle", "eagle3", "mtp")
+    return method not in _V2_SPEC_UNSUPPORTED.get(minor, {"suffix"})
+
+
 def default_model_runner(model: ModelSpec, *, version: str, engine: str, platform: str,
-                         quantized: bool) -> ModelRunner:
+                         quantized: bool, speculative_method: str | None = None) -> ModelRunner:
     """The runner vLLM ``version`` uses for ``model`` by default (``quantized``: a checkpoint or flag quant)."""
     if engine != "v1" or platform != "cuda":
         return "v1"
     minor = release(version)
+    if not _v2_runs_speculation(speculative_method, minor):
+        return "v1"
     arch = model.architecture
     is_moe = model.num_experts > 0
     if minor <= (0, 21):

@@ -277,15 +277,16 @@ def estimate_non_torch(engine: EngineConfig) -> Estimate:
 
 def capture_sizes(engine: EngineConfig) -> list[int]:
     """``VllmConfig._set_cudagraph_sizes``: ``[1, 2, 4] + range(8, 256, 8) + range(256, max + 1, 16)`` with
-    max = min(2 * max_num_seqs, ceiling, max_num_batched_tokens); the ceiling is 512, 1024 on SM100 GPUs
-    (B200/GB200/B300) from 0.28. From 0.20.1 max_num_batched_tokens is added when it fits, from 0.31
-    max_num_seqs (the widest uniform decode batch) too. Read in the 0.20-0.33 wheels; the H100 logs in
-    benchmarks/gpu-runs list the 51 sizes this gives for 256+ sequences."""
+    max = min(2 * max_num_seqs * (1 + num_speculative_tokens), ceiling, max_num_batched_tokens); the ceiling
+    is 512, 1024 on SM100 GPUs (B200/GB200/B300) from 0.28. From 0.20.1 max_num_batched_tokens is added when
+    it fits, from 0.31 max_num_seqs (the widest uniform decode batch) too. Read in the 0.20-0.33 wheels; the
+    H100 logs in benchmarks/gpu-runs list the 51 sizes this gives for 256+ sequences."""
     v = version_tuple(engine.behaviour.version)
     sm100 = engine.compute_capability is not None and engine.compute_capability[0] == 10
     ceiling = 1024 if sm100 and v >= (0, 28, 0) else 512
     tokens = engine.max_num_batched_tokens
-    largest = min(2 * engine.max_num_seqs, ceiling, tokens)
+    # decode_query_len = 1 + num_speculative_tokens: a decode step verifies k drafted tokens per sequence
+    largest = min(2 * engine.max_num_seqs * (1 + engine.num_speculative_tokens), ceiling, tokens)
     sizes = [s for s in (1, 2, 4) if s <= largest]
     sizes += list(range(8, min(largest + 1, 256), 8)) + list(range(256, largest + 1, 16))
     extra = [tokens] if v >= (0, 20, 1) else []

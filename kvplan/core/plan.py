@@ -161,7 +161,7 @@ def plan(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None = None,
     engine = resolve_engine(model, settings, gpu)
     _validate(model, settings, engine)
     groups = kv_cache_groups(model, engine)
-    layout = cap.build_layout(groups, model.num_layers, engine)
+    layout = cap.build_layout(groups, model.num_layers, engine, len(model.draft_layers))
     memory = _memory(model, settings, engine, gpu, weights, measured_overhead, holds_kv=bool(layout.groups))
     available = memory.kv_cache_bytes
     if settings.num_gpu_blocks_override and layout.groups:
@@ -182,7 +182,7 @@ def plan(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None = None,
         elif fit < model.max_position_tokens:
             notes.append(f"auto-fit max_model_len: reduced from {model.max_position_tokens} to {fit}")
         engine = _with_max_model_len(engine, max(fit, 1))
-        layout = cap.build_layout(groups, model.num_layers, engine)
+        layout = cap.build_layout(groups, model.num_layers, engine, len(model.draft_layers))
 
     length = engine.max_model_len
     holds_kv = bool(layout.groups)  # no specs: vLLM allocates one placeholder block and checks nothing

@@ -86,6 +86,32 @@ def vllm_behaviour(version: str) -> VllmBehaviour:
     )
 
 
+# vLLM's SpeculativeConfig methods that kvplan plans: model-free ones hold no KV; EAGLE-style and draft models
+# host the draft's attention layers; MTP hosts the checkpoint's own MTP layers ("deepseek_mtp" etc. are MTP).
+MODEL_FREE_METHODS = ("ngram", "ngram_gpu", "suffix")
+DRAFT_MODEL_METHODS = ("eagle", "eagle3", "draft_model")
+SPECULATIVE_METHODS = (*MODEL_FREE_METHODS, *DRAFT_MODEL_METHODS, "mtp")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SpeculativeSettings:
+    """``--speculative-config``: what vLLM's ``SpeculativeConfig`` gets (method, tokens, draft model)."""
+
+    method: str
+    num_speculative_tokens: int
+    draft_model: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.method not in SPECULATIVE_METHODS:
+            raise UsageError(f"--speculative-config: method '{self.method}' is not one kvplan plans",
+                             hint=f"Use one of {', '.join(SPECULATIVE_METHODS)}")
+        if self.num_speculative_tokens < 1:
+            raise UsageError("--speculative-config: num_speculative_tokens must be at least 1, "
+                             f"got {self.num_speculative_tokens}")
+        if self.method in DRAFT_MODEL_METHODS and not self.draft_model:
+            raise UsageError(f"--speculative-config: method '{self.method}' needs a draft \"model\"")
+
+
 @dataclass(frozen=True, kw_only=True)
 class DeploySettings:
     """The flags a user gives vLLM (``None`` = vLLM's default for the version, platform and entry point)."""
@@ -111,6 +137,11 @@ class DeploySettings:
     mamba_cache_dtype: str = "auto"  # conv state (and SSM state unless the next is set)
     mamba_ssm_cache_dtype: str = "auto"
     num_gpu_blocks_override: int | None = None
+    speculative: SpeculativeSettings | None = None
+
+    @property
+    def num_speculative_tokens(self) -> int:
+        return self.speculative.num_speculative_tokens if self.speculative else 0
 
     def __post_init__(self) -> None:
         util = self.gpu_memory_utilization

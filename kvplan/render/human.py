@@ -12,6 +12,8 @@ from kvplan.render.summary import group_rows, layers_by_kind
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from kvplan.core.plan import PlanResult
+
 _STATUS_STYLE = {"ok": "bold green", "warn": "bold yellow", "fail": "bold red"}
 
 
@@ -60,7 +62,8 @@ def print_check(report: CheckReport, console: Console) -> None:
                             f"KV {engine.kv_cache_dtype} · block {engine.block_size} · "
                             f"max_num_batched_tokens {engine.max_num_batched_tokens} · "
                             f"max_num_seqs {engine.max_num_seqs}"
-                            + (" · Model Runner V2" if engine.model_runner == "v2" else ""))
+                            + (" · Model Runner V2" if engine.model_runner == "v2" else "")
+                            + _speculation(result))
     console.print(facts)
 
     table = Table(title="Memory per GPU (GiB)", title_justify="left", show_edge=False)
@@ -117,3 +120,12 @@ def print_check(report: CheckReport, console: Console) -> None:
             flags = " ".join(f"{k}={v}" if k.isupper() else f"{k} {v}" for k, v in remedy.flags.items())
             mark = "•" if remedy.fits else "✗"
             console.print(f"  {mark} {remedy.summary}" + (f"   [{flags}]" if flags else ""), markup=False)
+
+
+def _speculation(result: PlanResult) -> str:
+    spec = result.settings.speculative
+    if spec is None:
+        return ""
+    layers = len(result.model.draft_layers)
+    kv = f", +{layers} KV layer{'s' if layers != 1 else ''}" if layers else ", no KV"
+    return f" · speculative {spec.method} x{spec.num_speculative_tokens}{kv}"

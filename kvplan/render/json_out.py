@@ -46,11 +46,17 @@ def check_object(report: CheckReport) -> dict[str, Any]:
             "quantization": model.quantization,
             "weights_bytes": result.weights.total_bytes if result.weights else None,
             "weights_source": result.weights.source if result.weights else None,
+            "draft_kv_layers": len(model.draft_layers),
         },
         "settings": {
             "vllm_version": engine.behaviour.version,
             "engine": engine.behaviour.engine,
             "model_runner": engine.model_runner,
+            "speculative": None if result.settings.speculative is None else {
+                "method": result.settings.speculative.method,
+                "num_speculative_tokens": result.settings.speculative.num_speculative_tokens,
+                "draft_model": result.settings.speculative.draft_model,
+            },
             "platform": result.settings.platform,
             "entrypoint": result.settings.entrypoint,
             "max_model_len": engine.max_model_len,

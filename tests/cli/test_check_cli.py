@@ -189,3 +189,29 @@ def test_quantization_fp8_on_an_awq_checkpoint_exits_2(tmp_path: Path) -> None:
     code, out, err = _run("check", str(tmp_path), "--gpu-memory", "24GiB", "--quantization", "fp8")
     assert code == 2 and out == ""
     assert "does not match the checkpoint's quantization (awq)" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(("spec", "expect"), [
+    ("{not json", "--speculative-config: not JSON"),
+    ('{"method": "mtp"}', "num_speculative_tokens (a whole number) is required"),
+    ('{"method": "medusa", "num_speculative_tokens": 2}', "not one kvplan plans"),
+    ('{"method": "mtp", "num_speculative_tokens": 2}', "names none"),  # Qwen-7B has no MTP layers
+    ('[1, 2]', "give a JSON object"),
+])
+def test_bad_speculative_config_exits_2(qwen_dir: Path, spec: str, expect: str) -> None:
+    code, out, err = _run("check", str(qwen_dir), "--kv-cache-memory", "2GiB", "--speculative-config", spec)
+    assert code == 2 and out == ""
+    assert expect in err and "Traceback" not in err and len(err.strip().splitlines()) <= 2
+
+
+def test_speculative_config_in_json_and_on_the_engine_line() -> None:
+    args = ("check", "deepseek-ai/DeepSeek-R1", "--kv-cache-memory", "10GiB", "--max-model-len", "8192",
+            "--speculative-config", '{"method": "deepseek_mtp", "num_speculative_tokens": 1}')
+    code, out, err = _run(*args, "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["settings"]["speculative"] == {"method": "mtp", "num_speculative_tokens": 1, "draft_model": None}
+    assert data["model"]["draft_kv_layers"] == 1
+    assert data["kv_cache"]["bytes_per_block"] == 62 * 16 * 576 * 2
+    _, human, _ = _run(*args)
+    assert "speculative mtp x1, +1 KV layer" in human.replace("\n", " ")

@@ -94,3 +94,30 @@ def test_gate_takes_the_hybrid_flags(tmp_path: Path) -> None:
     assert result.exit_code == 1
     status = {d["name"]: d["status"] for d in json.loads(result.stdout)["deployments"]}
     assert status == {"many": "fail", "enough": "pass"}
+
+
+def test_gate_takes_a_speculative_config_table(tmp_path: Path) -> None:
+    """MTP on DeepSeek-R1 adds its latent layer: 62 layers' blocks in the same KV memory, fewer tokens."""
+    manifest = _write(tmp_path, """
+[defaults]
+model = "deepseek-ai/DeepSeek-R1"
+max_model_len = 8192
+kv_cache_memory = "10GiB"
+min_concurrency = 1
+
+[[deployment]]
+name = "plain"
+
+[[deployment]]
+name = "mtp"
+speculative_config = { method = "mtp", num_speculative_tokens = 1 }
+
+[[deployment]]
+name = "broken"
+speculative_config = '{"method": "mtp"}'
+""")
+    result = runner.invoke(app, ["gate", str(manifest), "--json"])
+    data = {d["name"]: d for d in json.loads(result.stdout)["deployments"]}
+    assert data["plain"]["status"] == "pass" and data["mtp"]["status"] == "pass"
+    assert data["broken"]["status"] == "error" and "num_speculative_tokens" in data["broken"]["error"]
+    assert result.exit_code == 2

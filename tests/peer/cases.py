@@ -39,6 +39,8 @@ class PeerCase:
     verify_long_prompt: bool = False
     disable_hybrid_kv_cache_manager: bool = False
     mamba_ssm_cache_dtype: str | None = None
+    # --speculative-config; a "model" value names a MODELS key, written beside the case's model
+    speculative: dict[str, Any] | None = None
     env: dict[str, str] = field(default_factory=dict)
     note: str = ""
 
@@ -59,7 +61,15 @@ class PeerCase:
             args["disable_hybrid_kv_cache_manager"] = True
         if self.mamba_ssm_cache_dtype:
             args["mamba_ssm_cache_dtype"] = self.mamba_ssm_cache_dtype
+        if self.speculative:
+            args["speculative_config"] = self.speculative_config(model_dir)
         return args
+
+    def speculative_config(self, model_dir: Path) -> dict[str, Any]:
+        spec = dict(self.speculative or {})
+        if "model" in spec:
+            spec["model"] = str(model_dir.parent / spec["model"])
+        return spec
 
     def request(self, model_dir: Path) -> dict[str, Any]:
         return {
@@ -92,6 +102,8 @@ class PeerCase:
             args.append("--disable-hybrid-kv-cache-manager")
         if self.mamba_ssm_cache_dtype:
             args += ["--mamba-ssm-cache-dtype", self.mamba_ssm_cache_dtype]
+        if self.speculative:
+            args += ["--speculative-config", json.dumps(self.speculative_config(model_dir))]
         return [*args, "--json"]
 
 
@@ -174,6 +186,11 @@ CASES: tuple[PeerCase, ...] = (
         expect_fit=False,
     ),
     _c("gemma3_text_nofit_L60000_64MiB", "gemma3_text (5:1, 512)", "gemma3_text", 60000, 64 * MiB, expect_fit=False),
+    # Speculative decoding: the drafter's layers hold KV beside the model's; Mamba keeps k more state blocks.
+    _c("llama_eagle_k2_L2048", "llama + EAGLE draft (1 layer)", "llama_gqa", 2048, GiB,
+       speculative={"method": "eagle", "model": "llama_eagle_draft", "num_speculative_tokens": 2}),
+    _c("qwen3_next_mtp_k2_L2000", "qwen3_next + MTP (1 module)", "qwen3_next_mtp", 2000, 300 * MiB,
+       speculative={"method": "mtp", "num_speculative_tokens": 2}),
 )
 CASES_BY_NAME = {case.name: case for case in CASES}
 
@@ -196,7 +213,8 @@ def run_cases(
 ) -> dict[str, ChildResult]:
     """Run every case through the probe runner, ``workers`` engines at a time."""
     cases = list(cases)
-    dirs = make_models(vllm_python, model_root, (c.model for c in cases))
+    drafts = [str(c.speculative["model"]) for c in cases if c.speculative and "model" in c.speculative]
+    dirs = make_models(vllm_python, model_root, [*(c.model for c in cases), *drafts])
 
     def one(case: PeerCase) -> tuple[str, ChildResult]:
         res = run_child(vllm_python, case.request(dirs[case.model]), timeout_s=timeout_s)

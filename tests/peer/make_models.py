@@ -234,6 +234,11 @@ MODELS["nemotron_h_no_ssm_dtype"] = (
     "NemotronHForCausalLM",
     {**MODELS["nemotron_h"][2], "ssm_state_size": 64, "torch_dtype": "bfloat16"},
 )
+# Speculative decoding: an EAGLE draft of one Llama layer with llama_gqa's attention, and Qwen3-Next with one
+# MTP module (vLLM hosts it as one more full-attention layer).
+MODELS["llama_eagle_draft"] = ("LlamaConfig", "LlamaForCausalLM", {**MODELS["llama_gqa"][2], "num_hidden_layers": 1})
+MODELS["qwen3_next_mtp"] = ("Qwen3NextConfig", "Qwen3NextForCausalLM", {**MODELS["qwen3_next"][2]})
+EXTRA_KEYS: dict[str, dict[str, Any]] = {"qwen3_next_mtp": {"mtp_num_hidden_layers": 1}}
 DROP_KEYS: dict[str, tuple[str, ...]] = {"nemotron_h_no_ssm_dtype": ("mamba_ssm_cache_dtype",)}
 
 
@@ -247,6 +252,7 @@ def config_dict(name: str) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(config.to_json_string(use_diff=False))
     for key in DROP_KEYS.get(name, ()):
         data.pop(key, None)
+    data.update(EXTRA_KEYS.get(name, {}))
     return data
 
 
