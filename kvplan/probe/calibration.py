@@ -31,7 +31,7 @@ STORE_NAME = "calibration.jsonl"
 KEY_SETTINGS = (
     "platform", "entrypoint", "max_model_len", "tensor_parallel_size", "pipeline_parallel_size", "dtype",
     "kv_cache_dtype", "quantization", "max_num_seqs", "max_num_batched_tokens", "enforce_eager",
-    "enable_chunked_prefill", "enable_prefix_caching",
+    "enable_chunked_prefill", "enable_prefix_caching", "speculative_config",
 )
 
 
@@ -54,7 +54,13 @@ def gpu_key(name: str) -> str:
 
 
 def settings_key(settings: DeploySettings) -> dict[str, Any]:
-    return {name: getattr(settings, name) for name in KEY_SETTINGS}
+    """The settings that change what vLLM keeps outside the KV cache, as JSON values (a drafter brings its
+    own weights and activations: records made without one never stand for a check with one)."""
+    key = {name: getattr(settings, name) for name in KEY_SETTINGS if name != "speculative_config"}
+    spec = settings.speculative
+    key["speculative_config"] = None if spec is None else {
+        "method": spec.method, "num_speculative_tokens": spec.num_speculative_tokens, "model": spec.draft_model}
+    return key
 
 
 @contextlib.contextmanager

@@ -198,3 +198,16 @@ def test_check_uses_a_record_and_says_so(tmp_path: Path) -> None:
     # A different utilisation is the same deployment for non-KV memory: the record still applies.
     other = runner.invoke(app, [*args[:-2], "0.8", "--json"])
     assert json.loads(other.stdout)["memory"]["kv_cache_bytes"] == math.ceil(22 * GiB * 0.8) - non_kv
+
+
+def test_a_record_without_a_drafter_does_not_stand_for_one() -> None:
+    from kvplan.core.settings import SpeculativeSettings
+
+    env = dict(os.environ)
+    calibration.append_record(_record(), env)
+    mtp = replace(SETTINGS, speculative=SpeculativeSettings(method="mtp", num_speculative_tokens=2))
+    estimate, note = calibration.lookup_overhead("org/model", None, A10G, mtp, env)
+    assert estimate is None and note is not None and "--speculative-config" in note
+    calibration.append_record(_record(settings=mtp, non_kv=4 * GiB), env)
+    found, _ = calibration.lookup_overhead("org/model", None, A10G, mtp, env)
+    assert found is not None and found.value_bytes == 4 * GiB
