@@ -34,6 +34,19 @@ def parse_max_model_len(text: str | None) -> int | None:
 _SPEC_HINT = 'Write it as vLLM takes it: \'{"method": "mtp", "num_speculative_tokens": 3}\''
 
 
+def _inferred_method(model: str) -> str:
+    """SpeculativeConfig's guess when no method is given: ngram by name, EAGLE by the draft's name, else a
+    draft model."""
+    name = model.lower()
+    if name in ("ngram", "[ngram]"):
+        return "ngram"
+    if "eagle3" in name:
+        return "eagle3"
+    if "eagle-" in name:
+        return "eagle"
+    return "draft_model" if name else ""
+
+
 def parse_speculative_config(text: str | dict[str, Any] | None) -> SpeculativeSettings | None:
     """vLLM's ``--speculative-config`` JSON (or the same object from a deploy file)."""
     if text is None or text == "":
@@ -46,13 +59,16 @@ def parse_speculative_config(text: str | dict[str, Any] | None) -> SpeculativeSe
             raise UsageError(f"--speculative-config: not JSON ({exc})", hint=_SPEC_HINT) from None
     if not isinstance(data, dict):
         raise UsageError("--speculative-config: give a JSON object")
-    method = str(data.get("method") or ("draft_model" if data.get("model") else ""))
+    model = data.get("model")
+    method = str(data.get("method") or _inferred_method(str(model or "")))
     if method.endswith("_mtp"):  # deepseek_mtp, qwen3_next_mtp ...: vLLM maps these to "mtp"
         method = "mtp"
+    if method == "ngram" and str(model) in ("ngram", "[ngram]"):
+        model = None
     tokens = data.get("num_speculative_tokens")
     if not isinstance(tokens, int) or isinstance(tokens, bool):
-        raise UsageError("--speculative-config: num_speculative_tokens (a whole number) is required")
-    model = data.get("model")
+        raise UsageError("--speculative-config: num_speculative_tokens (a whole number) is required",
+                         hint="vLLM can default it to the drafter's layer count; kvplan needs it said")
     return SpeculativeSettings(method=method, num_speculative_tokens=tokens,
                                draft_model=str(model) if model else None)
 

@@ -215,3 +215,19 @@ def test_speculative_config_in_json_and_on_the_engine_line() -> None:
     assert data["kv_cache"]["bytes_per_block"] == 62 * 16 * 576 * 2
     _, human, _ = _run(*args)
     assert "speculative mtp x1, +1 KV layer" in human.replace("\n", " ")
+
+
+def test_speculative_method_is_inferred_as_vllm_does() -> None:
+    from kvplan.cli.settings_from_flags import parse_speculative_config
+
+    def method(config: str) -> str:
+        spec = parse_speculative_config(config)
+        assert spec is not None
+        return spec.method
+
+    assert method('{"model": "[ngram]", "num_speculative_tokens": 3}') == "ngram"
+    assert method('{"model": "yuhuili/EAGLE-LLaMA3.1-Instruct-8B", "num_speculative_tokens": 3}') == "eagle"
+    assert method('{"model": "RedHatAI/Llama-3.1-8B-Instruct-speculator.eagle3", "num_speculative_tokens": 3}') \
+        == "eagle3"
+    assert method('{"model": "meta-llama/Llama-3.2-1B", "num_speculative_tokens": 3}') == "draft_model"
+    assert method('{"method": "qwen3_next_mtp", "num_speculative_tokens": 3}') == "mtp"
