@@ -50,11 +50,19 @@ def with_drafter(model: ModelSpec, spec: SpeculativeSettings | None, *, config: 
         if not count:
             raise UsageError("--speculative-config: method 'mtp' needs MTP layers in the checkpoint, and this "
                              "config names none (num_nextn_predict_layers / mtp_num_hidden_layers)")
-        # An MTP module is one decoder layer with the target's own (full) attention.
+        # An MTP module is one decoder layer with the target's own (full) attention; Nemotron-H's modules follow
+        # mtp_hybrid_override_pattern ("*E": one attention layer and one MoE layer per module).
         own = next((layer for layer in model.attention_layers if layer.kind in ("full", "mla")), None)
         if own is None:
             raise UsageError("--speculative-config: no full-attention layer to model the MTP layer on")
-        layers = (own,) * count
+        pattern = config.get("mtp_hybrid_override_pattern")
+        per_module = 1
+        if isinstance(pattern, str):
+            if "M" in pattern:
+                raise UsageError("--speculative-config: MTP modules with Mamba layers "
+                                 f"(mtp_hybrid_override_pattern {pattern!r}) are not planned by kvplan")
+            per_module = pattern.count("*")
+        layers = (own,) * (count * per_module)
     else:
         layers = ()
     return replace(model, draft_layers=tuple(layers))

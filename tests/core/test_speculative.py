@@ -119,3 +119,14 @@ def test_plan_inputs_keep_the_mtp_weights_an_mtp_drafter_loads(tmp_path: Path) -
     assert mtp.weights.total_bytes == 688_472_104_000  # the catalog's count, MTP layer included
     assert plain.weights.total_bytes < mtp.weights.total_bytes and "MTP layers" in plain.weights.source
     assert len(mtp.model.draft_layers) == 1 and not plain.model.draft_layers
+
+
+def test_nemotron_h_mtp_modules_follow_their_pattern() -> None:
+    name = "nvidia/NVIDIA-Nemotron-3-Super-120B-A12B-FP8"
+    config = _config(name)
+    assert config["mtp_hybrid_override_pattern"] == "*E"
+    model = _spec(name)
+    assert len(with_drafter(model, MTP2, config=config).draft_layers) == 1
+    assert len(with_drafter(model, MTP2, config={**config, "mtp_hybrid_override_pattern": "*E*E"}).draft_layers) == 2
+    with pytest.raises(UsageError, match="Mamba layers"):
+        with_drafter(model, MTP2, config={**config, "mtp_hybrid_override_pattern": "M*E"})
