@@ -183,3 +183,15 @@ def test_capture_sizes_by_release(version: str, capability: tuple[int, int], seq
                                                   max_num_batched_tokens=tokens, max_model_len=4096), gpu)
     sizes = capture_sizes(engine)
     assert len(sizes) == count and sizes[-1] == last and sizes == sorted(set(sizes))
+
+
+def test_multimodal_models_carry_the_unmodelled_encoder_profile_in_their_error() -> None:
+    from kvplan.core.overheads import ERR_MM_ENCODER_PROFILE, estimate_activation
+
+    vlm = model_spec_from_config(catalog.find("google/gemma-3-27b-it").config)  # type: ignore[union-attr]
+    text = model_spec_from_config(catalog.find("meta-llama/Llama-3.1-8B").config)  # type: ignore[union-attr]
+    assert vlm.is_multimodal and not text.is_multimodal
+    vlm_act = estimate_activation(vlm, resolve_engine(vlm, DeploySettings(max_model_len=8192), GPU))
+    text_act = estimate_activation(text, resolve_engine(text, DeploySettings(max_model_len=8192), GPU))
+    assert vlm_act.error_bytes >= ERR_MM_ENCODER_PROFILE and "encoder" in vlm_act.source
+    assert text_act.error_bytes < ERR_MM_ENCODER_PROFILE and "encoder" not in text_act.source
