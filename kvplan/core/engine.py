@@ -191,6 +191,10 @@ def _align_hybrid_block_size(model: ModelSpec, settings: DeploySettings, block_s
 def resolve_engine(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None) -> EngineConfig:
     behaviour, engine_note = engine_for_model(model, settings.behaviour, platform=settings.platform,
                                               compute_capability=gpu.compute_capability if gpu else None)
+    if settings.speculative and behaviour.engine == "v0":
+        # V0 ran the drafter as a worker of its own, with its own profile and KV cache: not modelled.
+        raise UsageError(f"--speculative-config is planned for vLLM's V1 engine only; vLLM {behaviour.version} "
+                         "runs this deployment on V0")
     model_dtype = resolve_model_dtype(model, settings, gpu)
     kv_dtype = resolve_kv_cache_dtype(model, settings, model_dtype)
     kv_bytes = dtype_bytes(kv_dtype)

@@ -130,3 +130,10 @@ def test_nemotron_h_mtp_modules_follow_their_pattern() -> None:
     assert len(with_drafter(model, MTP2, config={**config, "mtp_hybrid_override_pattern": "*E*E"}).draft_layers) == 2
     with pytest.raises(UsageError, match="Mamba layers"):
         with_drafter(model, MTP2, config={**config, "mtp_hybrid_override_pattern": "M*E"})
+
+
+def test_speculation_on_the_v0_engine_is_refused() -> None:
+    model = _spec("meta-llama/Llama-3.1-8B")
+    ngram = SpeculativeSettings(method="ngram", num_speculative_tokens=3)
+    with pytest.raises(UsageError, match="V1 engine only"):
+        resolve_engine(model, DeploySettings(vllm_version="0.6.6", speculative=ngram), None)
