@@ -8,7 +8,7 @@ from typing import Any
 from kvplan import __version__
 from kvplan.api import CheckReport
 from kvplan.core.estimate import Estimate
-from kvplan.render.summary import group_rows, layers_by_kind
+from kvplan.render.summary import group_rows, layers_by_kind, speculative_object
 
 SCHEMA_VERSION = 1
 
@@ -52,11 +52,7 @@ def check_object(report: CheckReport) -> dict[str, Any]:
             "vllm_version": engine.behaviour.version,
             "engine": engine.behaviour.engine,
             "model_runner": engine.model_runner,
-            "speculative": None if result.settings.speculative is None else {
-                "method": result.settings.speculative.method,
-                "num_speculative_tokens": result.settings.speculative.num_speculative_tokens,
-                "draft_model": result.settings.speculative.draft_model,
-            },
+            "speculative": speculative_object(result.settings),
             "platform": result.settings.platform,
             "entrypoint": result.settings.entrypoint,
             "max_model_len": engine.max_model_len,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from kvplan.core.sweep import Sweep
+from kvplan.render.summary import speculative_object
 from kvplan.sources.types import ResolvedModel
 
 if TYPE_CHECKING:
@@ -41,7 +42,8 @@ def recommend_object(source: ResolvedModel, sweep: Sweep) -> dict[str, Any]:
         "settings": {"vllm_version": base.engine.behaviour.version, "entrypoint": base.settings.entrypoint,
                      "gpu_memory_utilization": base.engine.gpu_memory_utilization,
                      "kv_cache_dtype": base.engine.kv_cache_dtype,
-                     "tensor_parallel_size": base.engine.tensor_parallel_size},
+                     "tensor_parallel_size": base.engine.tensor_parallel_size,
+                     "speculative": speculative_object(base.settings)},
         "kv_cache_bytes": base.memory.kv_cache_bytes,
         "kv_cache_error_bytes": base.memory.kv_cache_error_bytes,
         "longest_max_model_len": sweep.longest_fit,

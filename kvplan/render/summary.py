@@ -8,6 +8,7 @@ from typing import Any
 from kvplan.core.kv_spec import ChunkedLocalAttentionSpec, MambaSpec, SlidingWindowSpec
 from kvplan.core.model import AttentionLayer, MambaLayer, ModelSpec
 from kvplan.core.plan import PlanResult
+from kvplan.core.settings import DeploySettings
 
 
 def layers_by_kind(model: ModelSpec) -> dict[str, int]:
@@ -47,3 +48,12 @@ def group_rows(result: PlanResult) -> list[dict[str, Any]]:
             row["head_size"] = spec.head_size
         rows.append(row)
     return rows
+
+
+def speculative_object(settings: DeploySettings) -> dict[str, Any] | None:
+    """``--speculative-config`` as the JSON outputs show it (None without one)."""
+    spec = settings.speculative
+    if spec is None:
+        return None
+    return {"method": spec.method, "num_speculative_tokens": spec.num_speculative_tokens,
+            "draft_model": spec.draft_model}

@@ -55,3 +55,14 @@ def test_hybrid_mamba_recommendation_caps_max_num_seqs() -> None:
     code, data = _json("nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-NVFP4", "--kv-cache-memory", str(150 * 6 * 4176 * 512),
                        "--max-num-seqs", "128", "--lengths", "4K")
     assert data["max_num_seqs_cap"] is None and "--max-num-seqs" not in data["recommended"]["vllm_serve"]
+
+
+def test_recommend_takes_a_speculative_config() -> None:
+    """MTP on DeepSeek-R1 adds one latent layer: 61 -> 62 layers per block, so the longest context shrinks."""
+    args = ("deepseek-ai/DeepSeek-R1", "--kv-cache-memory", "10GiB")
+    _, plain = _json(*args)
+    code, mtp = _json(*args, "--speculative-config", '{"method": "mtp", "num_speculative_tokens": 1}')
+    assert code == 0
+    assert mtp["settings"]["speculative"] == {"method": "mtp", "num_speculative_tokens": 1, "draft_model": None}
+    assert plain["settings"]["speculative"] is None
+    assert mtp["longest_max_model_len"] < plain["longest_max_model_len"]
