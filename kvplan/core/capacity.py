@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from kvplan.core.engine import EngineConfig, pp_stage_ranges
 from kvplan.core.groups import KVCacheGroup, blocks_per_request, bytes_per_block
-from kvplan.core.units import cdiv
+from kvplan.core.units import cdiv, largest_where
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,14 +102,7 @@ def max_model_len_fit(layout: KvLayout, available_bytes: int, upper: int) -> int
         return min(upper, blocks * layout.engine.block_size)
     if not fits(layout, available_bytes, 1):
         return 0
-    lo, hi, best = 1, upper, 1
-    while lo <= hi:
-        mid = (lo + hi) // 2
-        if fits(layout, available_bytes, mid):
-            best, lo = mid, mid + 1
-        else:
-            hi = mid - 1
-    return best
+    return largest_where(lambda length: fits(layout, available_bytes, length), 1, upper)
 
 
 def min_available_for(layout: KvLayout, max_model_len: int) -> int:

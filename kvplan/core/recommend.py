@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from kvplan.core import capacity as cap
 from kvplan.core.errors import KvplanError
 from kvplan.core.estimate import Estimate
-from kvplan.core.units import format_gib
+from kvplan.core.units import format_gib, largest_where
 
 if TYPE_CHECKING:
     from kvplan.core.plan import PlanResult, Remedy
@@ -108,13 +108,7 @@ def _v0_mamba_seqs_remedy(result: PlanResult, measured_overhead: Estimate | None
             return False
         return other.verdict.status != "fail"
 
-    lo, hi, best = 1, result.engine.max_num_seqs - 1, 0
-    while lo <= hi:  # fewer sequences never take more memory
-        mid = (lo + hi) // 2
-        if starts(mid):
-            best, lo = mid, mid + 1
-        else:
-            hi = mid - 1
+    best = largest_where(starts, 1, result.engine.max_num_seqs - 1)  # fewer sequences never take more memory
     if best == 0:
         return None
     return _alternative(result, "max_num_seqs", f"lower max_num_seqs to {best} (V0 keeps a Mamba state per "

@@ -13,6 +13,7 @@ from kvplan.core.hardware import GpuSpec
 from kvplan.core.model import ModelSpec
 from kvplan.core.plan import PlanResult, mamba_seqs_cap, plan
 from kvplan.core.settings import DeploySettings
+from kvplan.core.units import largest_where
 from kvplan.core.weights import WeightsInfo
 
 
@@ -73,14 +74,8 @@ def sweep(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None, weigh
     for_concurrency: int | None = None
     if target_concurrency is not None and longest > 0:
         # Concurrency falls as the length grows: binary search the largest length that still reaches the target.
-        lo, hi, best = 1, longest, 0
-        while lo <= hi:
-            mid = (lo + hi) // 2
-            if at(mid).kv_cache.max_concurrency >= target_concurrency:
-                best, lo = mid, mid + 1
-            else:
-                hi = mid - 1
-        for_concurrency = best
+        for_concurrency = largest_where(lambda length: at(length).kv_cache.max_concurrency >= target_concurrency,
+                                        1, longest)
     return Sweep(base=base, rows=tuple(rows), longest_fit=longest, length_for_concurrency=for_concurrency,
                  target_concurrency=target_concurrency, max_num_seqs_cap=cap)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from kvplan.core.errors import UsageError
 
@@ -32,6 +33,19 @@ _SIZE_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?|\.[0-9]+)\s*([a-zA-Z]*)\s*$")
 def cdiv(a: int, b: int) -> int:
     """Ceiling division on integers, as ``vllm.utils.math_utils.cdiv``."""
     return -(a // -b)
+
+
+def largest_where(holds: Callable[[int], bool], lo: int, hi: int) -> int:
+    """The largest n in [lo, hi] with ``holds(n)``, for a predicate that holds up to some n and not after
+    (binary search, as vLLM's own max-model-len estimate does); lo - 1 when it holds nowhere."""
+    best = lo - 1
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        if holds(mid):
+            best, lo = mid, mid + 1
+        else:
+            hi = mid - 1
+    return best
 
 
 def round_up(x: int, multiple: int) -> int:

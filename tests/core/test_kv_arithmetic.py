@@ -143,3 +143,18 @@ def test_auto_fit_picks_the_largest_length() -> None:
     # 2,048 blocks of 2 MiB, one held back as the null block: (2048 - 1) x 16
     assert result.kv_cache.max_model_len == 32752  # type: ignore[attr-defined]
     assert result.verdict.status == "ok"  # type: ignore[attr-defined]
+
+
+def test_largest_where_is_a_binary_search_for_the_last_true() -> None:
+    from kvplan.core.units import largest_where
+
+    calls: list[int] = []
+
+    def holds(n: int) -> bool:
+        calls.append(n)
+        return n <= 37
+
+    assert largest_where(holds, 1, 1000) == 37 and len(calls) <= 10
+    assert largest_where(lambda n: False, 1, 50) == 0  # lo - 1: holds nowhere
+    assert largest_where(lambda n: True, 1, 50) == 50
+    assert largest_where(lambda n: True, 5, 4) == 4  # empty range
