@@ -55,7 +55,6 @@ class EngineConfig:
     model_runner: ModelRunner = "v1"  # V1 GPUModelRunner or Model Runner V2 (profiles memory differently)
     engine_note: str | None = None  # why the engine is not the release's default (V0 fallback)
     compute_capability: tuple[int, int] | None = None  # the GPU's, when known (CUDA graph sizes on SM100)
-    num_speculative_tokens: int = 0  # --speculative-config: decode query length 1 + k, Mamba spec blocks
 
     def request_shape(self, max_model_len: int | None = None) -> RequestShape:
         return RequestShape(max_model_len=max_model_len or self.max_model_len, inflight_tokens=self.inflight_tokens,
@@ -254,7 +253,6 @@ def resolve_engine(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | No
                                           quantized=bool(model.quantization or settings.quantization),
                                           speculative_method=settings.speculative.method if settings.speculative
                                           else None),
-        num_speculative_tokens=settings.num_speculative_tokens,
         engine_note=engine_note,
         compute_capability=gpu.compute_capability if gpu else None,
     )

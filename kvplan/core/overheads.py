@@ -297,7 +297,7 @@ def capture_sizes(engine: EngineConfig) -> list[int]:
     ceiling = 1024 if sm100 and v >= (0, 28, 0) else 512
     tokens = engine.max_num_batched_tokens
     # decode_query_len = 1 + num_speculative_tokens: a decode step verifies k drafted tokens per sequence
-    largest = min(2 * engine.max_num_seqs * (1 + engine.num_speculative_tokens), ceiling, tokens)
+    largest = min(2 * engine.max_num_seqs * (1 + engine.settings.num_speculative_tokens), ceiling, tokens)
     sizes = [s for s in (1, 2, 4) if s <= largest]
     sizes += list(range(8, min(largest + 1, 256), 8)) + list(range(256, largest + 1, 16))
     extra = [tokens] if v >= (0, 20, 1) else []

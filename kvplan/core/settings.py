@@ -111,6 +111,13 @@ class SpeculativeSettings:
         if self.method in DRAFT_MODEL_METHODS and not self.draft_model:
             raise UsageError(f"--speculative-config: method '{self.method}' needs a draft \"model\"")
 
+    def vllm_config(self) -> dict[str, object]:
+        """As vLLM's ``speculative_config`` takes it (the probe passes it on; calibration records key on it)."""
+        config: dict[str, object] = {"method": self.method, "num_speculative_tokens": self.num_speculative_tokens}
+        if self.draft_model:
+            config["model"] = self.draft_model
+        return config
+
 
 @dataclass(frozen=True, kw_only=True)
 class DeploySettings:

@@ -57,9 +57,7 @@ def settings_key(settings: DeploySettings) -> dict[str, Any]:
     """The settings that change what vLLM keeps outside the KV cache, as JSON values (a drafter brings its
     own weights and activations: records made without one never stand for a check with one)."""
     key = {name: getattr(settings, name) for name in KEY_SETTINGS if name != "speculative_config"}
-    spec = settings.speculative
-    key["speculative_config"] = None if spec is None else {
-        "method": spec.method, "num_speculative_tokens": spec.num_speculative_tokens, "model": spec.draft_model}
+    key["speculative_config"] = settings.speculative.vllm_config() if settings.speculative else None
     return key
 
 

@@ -57,11 +57,7 @@ def engine_args(
     if settings.mamba_ssm_cache_dtype != "auto":
         args["mamba_ssm_cache_dtype"] = settings.mamba_ssm_cache_dtype
     if settings.speculative:
-        spec = settings.speculative
-        speculative: dict[str, Any] = {"method": spec.method, "num_speculative_tokens": spec.num_speculative_tokens}
-        if spec.draft_model:
-            speculative["model"] = spec.draft_model
-        args["speculative_config"] = speculative
+        args["speculative_config"] = settings.speculative.vllm_config()
     if skip_tokenizer_init is None:
         skip_tokenizer_init = load_format == "dummy"
     if skip_tokenizer_init:
