@@ -262,7 +262,7 @@ def estimate_activation(model: ModelSpec, engine: EngineConfig, *, last_stage: b
         f"dummy forward of {tokens} tokens")
     runner = ", Model Runner V2" if engine.model_runner == "v2" else ""
     encoder = ""
-    if getattr(model, "is_multimodal", False):
+    if model.is_multimodal:
         error = int((error**2 + ERR_MM_ENCODER_PROFILE**2) ** 0.5)
         encoder = "; the multimodal encoder's profile run is not modelled (± 2 GiB)"
     return Estimate(value_bytes=value, error_bytes=error,

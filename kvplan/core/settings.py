@@ -38,7 +38,8 @@ DEFAULT_VLLM_VERSION = "0.33.0"
 MAMBA_CACHE_DTYPES = ("auto", "float32", "bfloat16", "float16")  # config/cache.py MambaDType
 
 
-def _version_tuple(text: str) -> tuple[int, int, int]:
+def version_tuple(text: str) -> tuple[int, int, int]:
+    """(major, minor, patch) of a release; "0.10.1.1" reads as (0, 10, 1)."""
     match = re.match(r"^v?(\d+)\.(\d+)(?:\.(\d+))?", text.strip())
     if not match:
         raise UsageError(f"--vllm-version: cannot read '{text}'", hint="Write it like 0.33.0 or 0.6.6")
@@ -47,19 +48,14 @@ def _version_tuple(text: str) -> tuple[int, int, int]:
 
 def release(version: str) -> tuple[int, int]:
     """(major, minor) of a release, for comparisons inside the core (``vllm_behaviour`` has read it already)."""
-    major, minor, _ = _version_tuple(version)
+    major, minor, _ = version_tuple(version)
     return major, minor
-
-
-def version_tuple(version: str) -> tuple[int, int, int]:
-    """(major, minor, patch) of a release; "0.10.1.1" reads as (0, 10, 1)."""
-    return _version_tuple(version)
 
 
 def v0_behaviour(version: str) -> VllmBehaviour:
     """The V0 engine: block bytes over the attention layers, windows save nothing, no null block, graphs not
     counted, Mamba state in a cache of its own (``MambaCacheManager``) outside the KV blocks."""
-    v = _version_tuple(version)
+    v = version_tuple(version)
     return VllmBehaviour(version=version, engine="v0", default_gpu_memory_utilization=0.90,
                          null_block_in_check=False, counts_cudagraphs=False, hybrid_allocator=False,
                          mla_entry_align_bytes=256 if (0, 7, 2) <= v < (0, 8, 0) else 0)
@@ -69,7 +65,7 @@ def vllm_behaviour(version: str) -> VllmBehaviour:
     """Map a vLLM release to the arithmetic kvplan models for it (read in the 0.5.4, 0.6.6, 0.11-0.33 wheels).
 
     0.8-0.10.1 default to V1 but fall back to V0 for some models: ``model_runner.engine_for_model``."""
-    v = _version_tuple(version)
+    v = version_tuple(version)
     if v < (0, 5, 0):
         raise UsageError(f"--vllm-version {version} is older than kvplan models (0.5 and later)")
     if v < (0, 8, 0):
