@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from kvplan.core.errors import ConfigError, UnsupportedModelError
-from kvplan.core.model import AttentionLayer, LayerSpec, MambaLayer, ModelSpec, NoKvLayer
+from kvplan.core.model import AttentionLayer, LayerSpec, MambaLayer, MlaProjections, ModelSpec, NoKvLayer
+from kvplan.core.params import attention_weight_layout
 
 # Defaults of transformers' config classes for the keys the planner reads, where real configs omit them
 # (gemma-3-4b-it's text_config lists neither heads nor head_dim). Checked in tests/core/test_config_defaults.py.
@@ -292,6 +293,20 @@ def _mla_layers(cfg: _Cfg, num_layers: int) -> list[LayerSpec]:
     return [AttentionLayer(kind="mla", num_kv_heads=1, head_size=latent, head_size_v=0) for _ in range(num_layers)]
 
 
+def _mla_projections(cfg: _Cfg, config: Mapping[str, Any],
+                     extra: Mapping[str, Mapping[str, Any]]) -> MlaProjections:
+    weights, block = attention_weight_layout(config, hf_quant_config=extra.get("hf_quant_config.json"))
+    return MlaProjections(
+        q_lora_rank=int(cfg.get("q_lora_rank", default=0) or 0),
+        kv_lora_rank=cfg.int_("kv_lora_rank"),
+        qk_nope_head_dim=cfg.int_("qk_nope_head_dim", default=0),
+        qk_rope_head_dim=cfg.int_("qk_rope_head_dim"),
+        v_head_dim=cfg.int_("v_head_dim", default=0),
+        attention_weights=weights,
+        fp8_block=block,
+    )
+
+
 def _jamba_layers(cfg: _Cfg, num_layers: int, kv: int, head: int, hidden: int) -> list[LayerSpec]:
     period, offset = cfg.int_("attn_layer_period"), cfg.int_("attn_layer_offset")
     mamba = MambaLayer(kind="mamba1", intermediate_size=cfg.int_("mamba_expand") * hidden,
@@ -460,6 +475,7 @@ def model_spec_from_config(config: Mapping[str, Any],
         quantization=method,
         checkpoint_kv_cache_dtype=kv_dtype,
         uses_mla=uses_mla,
+        mla=_mla_projections(cfg, config, extra_configs or {}) if uses_mla else None,
         is_multimodal=multimodal,
         intermediate_size=int(intermediate) if isinstance(intermediate, (int, float)) else 0,
         moe_intermediate_size=int(moe_intermediate) if isinstance(moe_intermediate, (int, float)) else 0,

@@ -55,6 +55,22 @@ LayerSpec = AttentionLayer | MambaLayer | NoKvLayer
 
 
 @dataclass(frozen=True, kw_only=True)
+class MlaProjections:
+    """An MLA model's projection shapes (DeepSeek-V2/V3, Kimi-K2), unsharded, and how the checkpoint stores
+    them: vLLM builds bf16/fp8 copies of some of them at load (``overheads.mla_load_copies_bytes``)."""
+
+    q_lora_rank: int  # 0: a plain q_proj (hidden -> heads x (nope + rope)), as in DeepSeek-V2-Lite
+    kv_lora_rank: int
+    qk_nope_head_dim: int
+    qk_rope_head_dim: int
+    v_head_dim: int
+    # How the checkpoint stores the attention projections: None unquantized, "fp8" (8-bit float weights),
+    # or another packed layout's label ("awq 4-bit g128", ...).
+    attention_weights: str | None = None
+    fp8_block: tuple[int, int] | None = None  # fp8 block quantization [rows, cols]; None per-tensor / channel
+
+
+@dataclass(frozen=True, kw_only=True)
 class ModelSpec:
     model_type: str
     architecture: str
@@ -68,6 +84,7 @@ class ModelSpec:
     quantization: str | None = None  # quant_method from the checkpoint, if any
     checkpoint_kv_cache_dtype: str | None = None  # a KV scheme in the checkpoint's quant config
     uses_mla: bool = False
+    mla: MlaProjections | None = None  # set with uses_mla
     is_multimodal: bool = False
     # For the memory estimates (activation peak, weight shards, rope cache); 0 / None when the config lacks them.
     intermediate_size: int = 0

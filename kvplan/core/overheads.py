@@ -6,7 +6,8 @@ allocates them (VLLM-MEMORY.md §2.3-2.5, §8), with a few global constants cali
 
 * weights: the rank's checkpoint shard as vLLM shards it, plus the buffers vLLM creates while loading and
   counts in ``Model loading took``: the rotary cos/sin cache (``[max_position, rotary_dim]`` in the model
-  dtype, one per model) and the vocab padding to 64 rows (``VocabParallelEmbedding``). Llama-3.1-8B:
+  dtype, one per model), the vocab padding to 64 rows (``VocabParallelEmbedding``) and, for MLA models, the
+  projection copies ``process_weights_after_loading`` builds (``mla_load_copies_bytes``). Llama-3.1-8B:
   16,060,522,496 checkpoint bytes + 131,072 x 128 x 2 B = 32 MiB rope cache = 14.9888 GiB, as logged.
 * activation: the profile run's transient torch peak: the dummy forward of ``max_num_batched_tokens``
   tokens, or the sampler over ``min(max_num_batched_tokens, max_num_seqs)`` rows of padded-vocab logits on
@@ -29,7 +30,7 @@ from dataclasses import dataclass, replace
 
 from kvplan.core.engine import EngineConfig, mamba_state_bytes, pp_stage_ranges
 from kvplan.core.estimate import Estimate
-from kvplan.core.model import MambaLayer, ModelSpec
+from kvplan.core.model import AttentionLayer, MambaLayer, ModelSpec
 from kvplan.core.settings import release, version_tuple
 from kvplan.core.units import GiB, MiB, cdiv, dtype_bytes, round_up
 
@@ -130,7 +131,8 @@ def _rotary_dim(model: ModelSpec) -> int:
 
 def runtime_buffers_bytes(model: ModelSpec, engine: EngineConfig, *, first_stage: bool = True,
                           last_stage: bool = True) -> int:
-    """Bytes vLLM allocates at load beyond the checkpoint shard: rope cos/sin cache and vocab padding rows."""
+    """Bytes vLLM allocates at load beyond the checkpoint shard: rope cos/sin cache, vocab padding rows, MXFP4
+    expert padding and MLA weight copies."""
     dtype = _model_dtype_bytes(engine)
     positions = _int_attr(model, "rope_cache_positions") or model.max_position_tokens
     rope = positions * _rotary_dim(model) * dtype if model.attention_layers else 0
@@ -145,7 +147,57 @@ def runtime_buffers_bytes(model: ModelSpec, engine: EngineConfig, *, first_stage
         padding = mxfp4_moe_padding_bytes(
             num_experts=model.num_experts, moe_layers=model.num_moe_layers // engine.pipeline_parallel_size,
             hidden_size=model.hidden_size, intermediate_size=model.intermediate_size or model.hidden_size, tp=tp)
-    return rope + matrices * pad_rows * model.hidden_size * dtype // tp + padding
+    return rope + matrices * pad_rows * model.hidden_size * dtype // tp + padding + mla_load_copies_bytes(model, engine)
+
+
+def mla_load_copies_bytes(model: ModelSpec, engine: EngineConfig) -> int:
+    """Bytes the MLA layers of the largest PP stage create at load, beside the checkpoint shard, on one rank.
+
+    vLLM counts them in ``Model loading took`` (``process_weights_after_loading`` runs inside the measured
+    load). N = heads / TP, L = kv_lora_rank, P / R / V = nope / rope / v head dims, Q = q_lora_rank (or the
+    hidden size H with a plain q_proj), a = model-dtype bytes.
+
+    * 0.8.0 on (V0 and V1 ``MLACommonImpl``; ``split_kv_b_proj`` in 0.33): W_UK_T and W_UV are views of
+      ``get_and_maybe_dequant_weights(kv_b_proj)``: no copy when kv_b_proj is unquantized, else a dequantized
+      ``L x N x (P + V)`` copy in the model dtype. DeepSeek-R1 fp8 at TP 8: 4 MiB a layer, 244 MiB in all.
+    * 0.7.1-0.7.3 (V0 ``attention/backends/mla/utils.py``, VLLM_MLA_PERFORM_MATRIX_ABSORPTION=1 by default):
+      that dequantized kv_b_proj, W_QR ``Q x N x R`` in the model dtype, and the absorbed W_Q_UK ``Q x N x L``
+      and W_UV_O ``N x L x H``, re-quantized to fp8 (1 B + one float32 scale per weight block) when the
+      checkpoint is fp8, else in the model dtype; the raw q/kv_b/o projections stay for prefill.
+      DeepSeek-R1 fp8 at TP 8: 75.0 MiB a layer, 4.47 GiB over 61 layers.
+
+    Only CUDA: the CPU backend may pack these differently (AMX)."""
+    mla = model.mla
+    v = version_tuple(engine.behaviour.version)
+    if mla is None or engine.platform != "cuda" or v < (0, 7, 1):
+        return 0
+    stages = pp_stage_ranges(model.num_layers, engine.pipeline_parallel_size)
+    per_stage = [sum(1 for i in stage if isinstance(layer := model.layers[i], AttentionLayer)
+                     and layer.kind == "mla") for stage in stages]
+    per_stage[-1] += sum(1 for layer in model.draft_layers if layer.kind == "mla")
+    layers = max(per_stage)
+    heads = model.num_attention_heads // engine.tensor_parallel_size
+    act = _model_dtype_bytes(engine)
+    weights = mla.attention_weights
+    if weights is None and engine.settings.quantization == "fp8":
+        weights = "fp8"  # --quantization fp8 quantizes the projections online, per tensor
+    latent, nope, rope, v_dim = mla.kv_lora_rank, mla.qk_nope_head_dim, mla.qk_rope_head_dim, mla.v_head_dim
+    kv_b_copy = latent * heads * (nope + v_dim) * act if weights is not None else 0
+    if v >= (0, 8, 0):
+        return layers * kv_b_copy
+    q_in = mla.q_lora_rank or model.hidden_size
+    w_qr = q_in * heads * rope * act
+
+    def absorbed(rows: int, cols: int) -> int:
+        if weights != "fp8":
+            return rows * cols * act
+        block = mla.fp8_block
+        scales = cdiv(rows, block[0]) * cdiv(cols, block[1]) if block else 1
+        return rows * cols + 4 * scales
+
+    w_q_uk = absorbed(q_in, heads * latent)
+    w_uv_o = absorbed(heads * latent, model.hidden_size)
+    return layers * (kv_b_copy + w_qr + w_q_uk + w_uv_o)
 
 
 def engine_platform_is_cuda(engine: EngineConfig) -> bool:
@@ -375,8 +427,10 @@ def estimate_overheads(model: ModelSpec, engine: EngineConfig, weights: Estimate
     ``weights_include_buffers`` (a logged ``Model loading took``), to which the load-time buffers are added."""
     if not weights_include_buffers:
         buffers = runtime_buffers_bytes(model, engine)
+        copies = mla_load_copies_bytes(model, engine)
+        extra = f" + MLA weight copies made at load ({copies / GiB:.2f} GiB)" if copies else ""
         weights = replace(weights, value_bytes=weights.value_bytes + buffers,
-                          source=f"{weights.source} + rope cache and vocab padding")
+                          source=f"{weights.source} + rope cache and vocab padding{extra}")
     return Overheads(
         weights=weights,
         activation=estimate_activation(model, engine),

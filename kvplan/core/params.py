@@ -793,6 +793,26 @@ def count_params(config: Mapping[str, Any], *, hf_quant_config: Mapping[str, Any
     )
 
 
+def attention_weight_layout(config: Mapping[str, Any], *, hf_quant_config: Mapping[str, Any] | None = None,
+                            ) -> tuple[str | None, tuple[int, int] | None]:
+    """How the checkpoint stores its attention projections, by the same rules as :func:`count_params`:
+    ``(None, None)`` unquantized; ``("fp8", block)`` for 8-bit float weights (``block`` the fp8
+    ``weight_block_size``, None for per-tensor or per-channel scales); ``(label, None)`` for another packed
+    layout (AWQ, GPTQ, NVFP4 ...)."""
+    q = _quant_config(config)
+    if (q is None or not q.get("quant_method")) and hf_quant_config:
+        q = _modelopt(hf_quant_config)
+    _, label = _lin_bytes(_Lin("attn", 128, 128), q, 2)
+    if not label:
+        return None, None
+    if "fp8" in label or "float8" in label:
+        block = q.get("weight_block_size") if q and q.get("quant_method") == "fp8" else None
+        if isinstance(block, list) and len(block) == 2:
+            return "fp8", (int(block[0]), int(block[1]))
+        return "fp8", None
+    return label, None
+
+
 def online_fp8_saving_bytes(config: Mapping[str, Any]) -> int:
     """Bytes that ``--quantization fp8`` saves on an unquantized checkpoint of ``config``.
 

@@ -195,3 +195,47 @@ def test_multimodal_models_carry_the_unmodelled_encoder_profile_in_their_error()
     text_act = estimate_activation(text, resolve_engine(text, DeploySettings(max_model_len=8192), GPU))
     assert vlm_act.error_bytes >= ERR_MM_ENCODER_PROFILE and "encoder" in vlm_act.source
     assert text_act.error_bytes < ERR_MM_ENCODER_PROFILE and "encoder" not in text_act.source
+
+
+def _mla_engine(name: str, **settings):  # type: ignore[no-untyped-def]
+    entry = catalog.find(name)
+    assert entry is not None
+    model = model_spec_from_config(entry.config, entry.extra_configs)
+    h200 = GpuSpec(name="NVIDIA H200", total_bytes=int(139.81 * GiB), compute_capability=(9, 0))
+    return model, resolve_engine(model, DeploySettings(**settings), h200)
+
+
+def test_mla_copies_deepseek_r1_fp8_by_release() -> None:
+    """R1 fp8 at TP 8 (16 heads a rank, q_lora 1536, kv_lora 512, nope/rope/v 128/64/128, hidden 7168, 61 layers).
+
+    0.8.0 on: the dequantized bf16 kv_b_proj that W_UK_T / W_UV view, 512 x 16 x 256 x 2 B a layer. 0.7.3 (matrix
+    absorption): that, W_QR 1536 x 16 x 64 x 2 B, and the fp8 W_Q_UK (1536 x 8192) and W_UV_O (8192 x 7168) with
+    one float32 scale per 128 x 128 block. The 0.7.3 figure brings fixture line 25 from 78.39 GiB to 82.85 GiB of
+    weights per GPU, against the 83.88 GiB logged."""
+    from kvplan.core.overheads import mla_load_copies_bytes
+
+    model, engine = _mla_engine("deepseek-ai/DeepSeek-R1", tensor_parallel_size=8)
+    assert model.mla is not None and model.mla.attention_weights == "fp8" and model.mla.fp8_block == (128, 128)
+    assert mla_load_copies_bytes(model, engine) == 61 * 512 * 16 * 256 * 2 == 255_852_544
+    _, old = _mla_engine("deepseek-ai/DeepSeek-R1", tensor_parallel_size=8, vllm_version="0.7.3")
+    per_layer = (512 * 16 * 256 * 2 + 1536 * 16 * 64 * 2 + (1536 * 8192 + 4 * 12 * 64)
+                 + (8192 * 7168 + 4 * 64 * 56))
+    assert per_layer == 78_660_608
+    assert mla_load_copies_bytes(model, old) == 61 * per_layer == 4_798_297_088
+    _, before_mla = _mla_engine("deepseek-ai/DeepSeek-R1", tensor_parallel_size=8, vllm_version="0.6.6")
+    assert mla_load_copies_bytes(model, before_mla) == 0  # no MLA in vLLM before 0.7.1
+
+
+def test_mla_copies_unquantized_deepseek_v2_lite() -> None:
+    """bf16 V2-Lite (plain q_proj from hidden 2048, 16 heads, 27 layers): W_UK_T / W_UV are views of the bf16
+    kv_b_proj from 0.8.0, so nothing is copied, unless --quantization fp8 makes kv_b_proj fp8; with 0.7.3's
+    absorption W_QR, W_Q_UK and W_UV_O are bf16 copies."""
+    from kvplan.core.overheads import mla_load_copies_bytes
+
+    model, engine = _mla_engine("deepseek-ai/DeepSeek-V2-Lite")
+    assert model.mla is not None and model.mla.attention_weights is None and model.mla.q_lora_rank == 0
+    assert mla_load_copies_bytes(model, engine) == 0
+    _, online_fp8 = _mla_engine("deepseek-ai/DeepSeek-V2-Lite", quantization="fp8")
+    assert mla_load_copies_bytes(model, online_fp8) == 27 * 512 * 16 * 256 * 2
+    _, old = _mla_engine("deepseek-ai/DeepSeek-V2-Lite", vllm_version="0.7.3")
+    assert mla_load_copies_bytes(model, old) == 27 * (2048 * 16 * 64 * 2 + 2048 * 8192 * 2 + 8192 * 2048 * 2)
