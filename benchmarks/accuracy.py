@@ -40,7 +40,7 @@ from kvplan.core.hardware import GpuSpec
 from kvplan.core.overheads import estimate_overheads
 from kvplan.core.params import count_params
 from kvplan.core.plan import PlanResult, plan
-from kvplan.core.settings import DeploySettings, SpeculativeSettings
+from kvplan.core.settings import DeploySettings, SpeculativeSettings, version_tuple
 from kvplan.core.speculative import with_drafter
 from kvplan.core.units import GiB
 from kvplan.core.vllm_logs import parse_log, releases_from_source_lines
@@ -186,8 +186,8 @@ def _version(line: dict[str, Any], engine: str) -> tuple[str, str | None]:
     text = str(line.get("vllm_version") or "")
     match = re.search(r"\b(0\.\d+\.\d+|0\.\d+)\b", text)
     if engine == "v0":
-        if match and tuple(int(x) for x in match.group(1).split(".")[:2]) < (0, 8):
-            return match.group(1), None
+        if match and tuple(int(x) for x in match.group(1).split(".")[:2]) < (0, 11):
+            return match.group(1), None  # 0.8-0.10.x: V0 as the log shows (VLLM_USE_V1=0 or vLLM's fallback)
         return "0.6.6", "V0 engine: planned with 0.6.6 arithmetic"
     if match and not re.search(r"NIM", text):
         return match.group(1), None
@@ -346,6 +346,8 @@ def run_line(index: int, line: dict[str, Any]) -> Case:
     if note:
         notes.append(note)
     settings = _settings(line, version)
+    if engine_kind == "v0" and version_tuple(version) >= (0, 8, 0):
+        settings = replace(settings, use_v1=False)  # the log ran V0 on a release whose default is V1
     if settings.max_model_len and re.search(r"yarn", str(raw_model), re.IGNORECASE):
         config = dict(config, max_position_embeddings=max(settings.max_model_len,
                                                           int(config.get("max_position_embeddings", 0))))

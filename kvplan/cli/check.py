@@ -30,6 +30,7 @@ from kvplan.cli.options import (
     RevisionOpt,
     SpeculativeOpt,
     TpOpt,
+    UseV1Opt,
     VersionOpt,
 )
 
@@ -69,6 +70,7 @@ def register(app: typer.Typer) -> None:
         disable_hybrid_kv_cache_manager: NoHybridOpt = False,
         mamba_ssm_cache_dtype: MambaSsmOpt = "auto",
         speculative_config: SpeculativeOpt = None,
+        vllm_use_v1: UseV1Opt = None,
         json_output: JsonOpt = False,
     ) -> None:
         """Check whether MODEL starts on the GPU with these settings, and how many KV tokens fit."""
@@ -87,6 +89,7 @@ def register(app: typer.Typer) -> None:
                 entrypoint=entrypoint, vllm_version=vllm_version,
                 disable_hybrid_kv_cache_manager=disable_hybrid_kv_cache_manager,
                 mamba_ssm_cache_dtype=mamba_ssm_cache_dtype, speculative_config=speculative_config,
+                vllm_use_v1=vllm_use_v1,
             )
             gpu_bytes = parse_size(gpu_memory, flag="--gpu-memory") if gpu_memory else None
             report = api.check(model, settings, gpu=gpu, gpu_memory_bytes=gpu_bytes, revision=revision,

@@ -80,6 +80,7 @@ def _check_one(deployment: Deployment) -> GateResult:
             disable_hybrid_kv_cache_manager=bool(s.get("disable_hybrid_kv_cache_manager", False)),
             mamba_ssm_cache_dtype=str(s.get("mamba_ssm_cache_dtype", "auto")),
             speculative_config=s.get("speculative_config"),  # a table/object, or vLLM's JSON string
+            vllm_use_v1=s.get("vllm_use_v1"),
         )
         gpu_bytes = parse_size(deployment.gpu_memory, flag="gpu_memory") if deployment.gpu_memory else None
         report = api.check(deployment.model, settings, gpu=deployment.gpu, gpu_memory_bytes=gpu_bytes,

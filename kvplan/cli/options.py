@@ -46,3 +46,6 @@ SpeculativeOpt = Annotated[str | None, typer.Option(
 NoHybridOpt = Annotated[bool, typer.Option(
     "--disable-hybrid-kv-cache-manager",
     help="vLLM's flag: allocate sliding-window and chunked layers as full attention.")]
+UseV1Opt = Annotated[str | None, typer.Option(
+    "--vllm-use-v1", metavar="0|1",
+    help="VLLM_USE_V1 as the deployment sets it (vLLM 0.8-0.10.2). Unset: vLLM's own choice, V0 fallback included.")]

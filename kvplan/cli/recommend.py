@@ -29,6 +29,7 @@ from kvplan.cli.options import (
     RevisionOpt,
     SpeculativeOpt,
     TpOpt,
+    UseV1Opt,
     VersionOpt,
 )
 
@@ -70,6 +71,7 @@ def register(app: typer.Typer) -> None:
         entrypoint: EntrypointOpt = "serve",
         vllm_version: VersionOpt = None,
         speculative_config: SpeculativeOpt = None,
+        vllm_use_v1: UseV1Opt = None,
         json_output: JsonOpt = False,
     ) -> None:
         """Recommend settings for MODEL on this GPU: longest context, concurrency by length, flags to use."""
@@ -98,6 +100,7 @@ def register(app: typer.Typer) -> None:
                 max_num_batched_tokens=max_num_batched_tokens, kv_cache_memory=kv_cache_memory,
                 enforce_eager=enforce_eager, quantization=quantization, platform=platform,
                 entrypoint=entrypoint, vllm_version=vllm_version, speculative_config=speculative_config,
+                vllm_use_v1=vllm_use_v1,
             )
             inputs = api.plan_inputs(model, settings, revision=revision, environ=os.environ)
             source = inputs.source

@@ -79,7 +79,8 @@ def build_settings(*, max_model_len: str | None, gpu_memory_utilization: float |
                    enforce_eager: bool, quantization: str | None, platform: str, entrypoint: str,
                    vllm_version: str | None, disable_hybrid_kv_cache_manager: bool = False,
                    mamba_ssm_cache_dtype: str = "auto",
-                   speculative_config: str | dict[str, Any] | None = None) -> DeploySettings:
+                   speculative_config: str | dict[str, Any] | None = None,
+                   vllm_use_v1: str | int | bool | None = None) -> DeploySettings:
     return DeploySettings(
         vllm_version=vllm_version or DEFAULT_VLLM_VERSION,
         platform=platform.lower(),  # type: ignore[arg-type]  # validated in DeploySettings
@@ -99,4 +100,17 @@ def build_settings(*, max_model_len: str | None, gpu_memory_utilization: float |
         disable_hybrid_kv_cache_manager=disable_hybrid_kv_cache_manager,
         mamba_ssm_cache_dtype=mamba_ssm_cache_dtype.lower(),
         speculative=parse_speculative_config(speculative_config),
+        use_v1=parse_use_v1(vllm_use_v1),
     )
+
+
+def parse_use_v1(value: str | int | bool | None) -> bool | None:
+    """``VLLM_USE_V1``: 0/1 as the environment variable takes it (true/false too); None when unset."""
+    if value is None:
+        return None
+    text = str(value).strip().lower()
+    if text in ("1", "true"):
+        return True
+    if text in ("0", "false"):
+        return False
+    raise UsageError(f"--vllm-use-v1 must be 0 or 1, got '{value}'")

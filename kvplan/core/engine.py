@@ -188,13 +188,14 @@ def _align_hybrid_block_size(model: ModelSpec, settings: DeploySettings, block_s
 
 
 def resolve_engine(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None) -> EngineConfig:
-    behaviour, engine_note = engine_for_model(model, settings.behaviour, platform=settings.platform,
+    model_dtype = resolve_model_dtype(model, settings, gpu)
+    behaviour, engine_note = engine_for_model(model, settings, model_dtype=model_dtype,
                                               compute_capability=gpu.compute_capability if gpu else None)
     if settings.speculative and behaviour.engine == "v0":
         # V0 ran the drafter as a worker of its own, with its own profile and KV cache: not modelled.
+        why = f" ({engine_note})" if engine_note else ""
         raise UsageError(f"--speculative-config is planned for vLLM's V1 engine only; vLLM {behaviour.version} "
-                         "runs this deployment on V0")
-    model_dtype = resolve_model_dtype(model, settings, gpu)
+                         f"runs this deployment on V0{why}")
     kv_dtype = resolve_kv_cache_dtype(model, settings, model_dtype)
     kv_bytes = dtype_bytes(kv_dtype)
     block_size, block_note = _default_block_size(model, settings, kv_dtype, gpu)

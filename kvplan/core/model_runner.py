@@ -15,18 +15,20 @@ Rules read in the official wheels, ``config/vllm.py`` ``use_v2_model_runner`` an
 
 Only CUDA: the CPU build has its own runner.
 
-Before that choice comes the engine's: 0.8.0-0.10.1.1 default to V1, but ``EngineArgs._is_v1_supported_oracle``
-falls back to V0 (unless ``VLLM_USE_V1=1`` is set) for models with inner state (Mamba and hybrid models: "V1
-mamba models are unoptimized") and on CUDA GPUs of compute capability below 8.0 (V100, T4, RTX 20xx: "Compute
-Capability < 8.0"); 0.10.2 dropped both (read in the 0.8.0, 0.9.2, 0.10.0-0.10.2 wheels).
+Before that choice comes the engine's: 0.8.0-0.10.2 default to V1, but ``EngineArgs._is_v1_supported_oracle``
+falls back to V0 while ``VLLM_USE_V1`` is unset for what V1 did not run yet (``v0_fallback``: Mamba models,
+pre-Ampere GPUs, fp8 KV off Hopper, float32, bitsandbytes/GGUF, most speculative decoding, pipeline parallelism);
+0.11.0 removed V0.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
+from kvplan.core.errors import UsageError
 from kvplan.core.model import ModelSpec
-from kvplan.core.settings import VllmBehaviour, release, v0_behaviour, version_tuple
+from kvplan.core.settings import DeploySettings, VllmBehaviour, release, v0_behaviour, version_tuple
 
 ModelRunner = Literal["v1", "v2"]
 
@@ -41,22 +43,123 @@ _V2_MOE_027 = _V2_MOE_026 | {"KimiK3ForConditionalGeneration"}
 _V2_MOE_028 = _V2_MOE_027 | {"DeepseekV4ForCausalLM"}
 
 
-def engine_for_model(model: ModelSpec, behaviour: VllmBehaviour, *, platform: str = "cuda",
+def engine_for_model(model: ModelSpec, settings: DeploySettings, *, model_dtype: str | None = None,
                      compute_capability: tuple[int, int] | None = None) -> tuple[VllmBehaviour, str | None]:
-    """The engine vLLM runs ``model`` on (on a GPU of ``compute_capability``, when known), and a note when it
-    is not the release's default."""
-    if behaviour.engine != "v1" or version_tuple(behaviour.version) >= (0, 10, 2):
+    """The engine vLLM runs this deployment on (on a GPU of ``compute_capability``, when known), and a note
+    when it is not the release's default. ``settings.use_v1`` is ``VLLM_USE_V1`` (None: unset)."""
+    behaviour = settings.behaviour
+    v = version_tuple(behaviour.version)
+    if settings.use_v1 is not None:
+        return _forced_engine(model, settings, behaviour, model_dtype, compute_capability)
+    if behaviour.engine != "v1" or v >= (0, 11, 0) or settings.platform != "cuda":
         return behaviour, None
-    fallback = "(its V1 fallback; VLLM_USE_V1=1 would keep V1)"
-    if model.mamba_layers:
+    fallback = v0_fallback(model, settings, model_dtype=model_dtype, compute_capability=compute_capability)
+    if fallback is not None:
         return v0_behaviour(behaviour.version), (
-            f"vLLM {behaviour.version} runs models with Mamba layers on the V0 engine {fallback}: Mamba state "
-            "in a cache of its own, KV blocks for attention only")
-    if platform == "cuda" and compute_capability is not None and compute_capability[0] < 8:
-        cc = ".".join(str(x) for x in compute_capability)
-        return v0_behaviour(behaviour.version), (
-            f"vLLM {behaviour.version} runs on the V0 engine on GPUs of compute capability {cc} {fallback}")
-    return behaviour, None
+            f"vLLM {behaviour.version} runs {fallback.reason} on the V0 engine (its fallback while VLLM_USE_V1 is "
+            "unset)")
+    return behaviour, _unknown_gpu_kv_note(settings, compute_capability)
+
+
+@dataclass(frozen=True)
+class V0Fallback:
+    reason: str  # what vLLM names, worded for "vLLM X runs <reason> on the V0 engine"
+    opt_in: bool  # an "experimental" V1 feature (``_warn_or_fallback``): VLLM_USE_V1=1 keeps V1
+
+
+def v0_fallback(model: ModelSpec, settings: DeploySettings, *, model_dtype: str | None,
+                compute_capability: tuple[int, int] | None) -> V0Fallback | None:
+    """What makes ``EngineArgs._is_v1_supported_oracle`` pick V0 on CUDA, in its order, or None for V1.
+
+    Read in the 0.8.0-0.8.5, 0.9.0-0.9.2, 0.10.0, 0.10.1, 0.10.1.1 and 0.10.2 wheels (0.11.0 has no V0):
+
+    * compute capability below 8.0: 0.8.0-0.10.1.1;
+    * ``--kv-cache-dtype`` other than auto: always up to 0.8.1; from 0.8.2 V1 only with FlashAttention 3's fp8
+      (``flash_attn_supports_fp8``: SM 9.x); 0.10.0-0.10.2 also on SM 10.0 (``is_kv_cache_dtype_supported``);
+      0.10.2 never for MLA models (FlashMLA / CUTLASS MLA take fp8);
+    * a float32 model: 0.8.0-0.9.1 (``V1_SUPPORTED_DTYPES``);
+    * bitsandbytes up to 0.8.2, GGUF up to 0.8.5 (``V1_UNSUPPORTED_QUANT``);
+    * Mamba layers (inner state): 0.8.0-0.10.1.1;
+    * speculative decoding: any up to 0.8.5 (ngram and EAGLE were opt-in); from 0.9.0 all but ngram, EAGLE,
+      EAGLE3 and DeepSeek MTP (0.9.2 adds Medusa; 0.10.x keeps V1 for all);
+    * pipeline parallelism on the default multiprocessing executor: 0.8.0-0.8.5.
+
+    Experimental features (``_warn_or_fallback``; VLLM_USE_V1=1 keeps V1): Mamba from 0.9.2, ngram up to 0.8.5,
+    EAGLE 0.8.3-0.8.5, pipeline parallelism up to 0.8.2. The rest raise under VLLM_USE_V1=1.
+    """
+    v = version_tuple(settings.behaviour.version)
+    if not (0, 8, 0) <= v < (0, 11, 0):
+        return None
+    cc = compute_capability
+    if v <= (0, 10, 1) and cc is not None and cc[0] < 8:
+        return V0Fallback(f"on GPUs of compute capability {cc[0]}.{cc[1]}", opt_in=False)
+    kv = settings.kv_cache_dtype.lower()
+    if kv != "auto" and not _v1_takes_kv_dtype(kv, model, v, cc):
+        return V0Fallback(f"--kv-cache-dtype {kv} on this GPU (V1 took it through FlashAttention 3's fp8 on Hopper"
+                          f"{', or on B200' if v >= (0, 10, 0) else ''})", opt_in=False)
+    if v < (0, 9, 2) and model_dtype is not None and model_dtype not in ("float16", "bfloat16"):
+        return V0Fallback(f"{model_dtype} models", opt_in=False)
+    quant = settings.quantization or model.quantization
+    if (quant == "bitsandbytes" and v < (0, 8, 3)) or (quant == "gguf" and v < (0, 9, 0)):
+        return V0Fallback(f"{quant} checkpoints", opt_in=False)
+    if model.mamba_layers and v <= (0, 10, 1):
+        return V0Fallback("models with Mamba layers (Mamba state in a cache of its own, KV blocks for attention "
+                          "only)", opt_in=v >= (0, 9, 2))
+    method = settings.speculative.method if settings.speculative else None
+    if method is not None and v < (0, 10, 0) and not _v1_takes_speculation(method, v):
+        opt_in = v < (0, 9, 0) and (method == "ngram" or (method in ("eagle", "eagle3") and v >= (0, 8, 3)))
+        return V0Fallback(f"speculative decoding ({method})", opt_in=opt_in)
+    if settings.pipeline_parallel_size > 1 and v < (0, 9, 0):
+        return V0Fallback("pipeline parallelism on the default executor (Ray's would keep V1)", opt_in=v < (0, 8, 3))
+    return None
+
+
+def _v1_takes_kv_dtype(kv: str, model: ModelSpec, v: tuple[int, int, int], cc: tuple[int, int] | None) -> bool:
+    if v < (0, 8, 2):
+        return False
+    if v >= (0, 10, 2) and model.uses_mla:
+        return True
+    if cc is None:
+        return True  # cannot tell: the release default (see _unknown_gpu_kv_note)
+    if v >= (0, 10, 0) and cc == (10, 0):
+        return True
+    return kv.startswith("fp8") and cc[0] == 9
+
+
+def _v1_takes_speculation(method: str, v: tuple[int, int, int]) -> bool:
+    if v < (0, 9, 0):
+        return False
+    return method in ("ngram", "eagle", "eagle3", "mtp")
+
+
+def _unknown_gpu_kv_note(settings: DeploySettings, compute_capability: tuple[int, int] | None) -> str | None:
+    v = version_tuple(settings.behaviour.version)
+    if compute_capability is None and settings.kv_cache_dtype.lower() != "auto" and (0, 8, 2) <= v < (0, 11, 0):
+        return (f"vLLM {settings.behaviour.version} keeps --kv-cache-dtype {settings.kv_cache_dtype} on V1 only on "
+                "Hopper (fp8 with FlashAttention 3) or B200, else it falls back to V0; the GPU is not known, so V1 "
+                "is assumed (name the GPU with --gpu)")
+    return None
+
+
+def _forced_engine(model: ModelSpec, settings: DeploySettings, behaviour: VllmBehaviour, model_dtype: str | None,
+                   compute_capability: tuple[int, int] | None) -> tuple[VllmBehaviour, str | None]:
+    """``VLLM_USE_V1`` set: 0 takes V0 where the release still has it; 1 keeps V1 for experimental features and
+    makes vLLM refuse unsupported ones (``_raise_or_fallback``), which kvplan reports the same way."""
+    v = version_tuple(behaviour.version)
+    if not settings.use_v1:
+        if v >= (0, 11, 0):
+            raise UsageError(f"--vllm-use-v1 0: vLLM {behaviour.version} has no V0 engine (removed in 0.11.0)")
+        return v0_behaviour(behaviour.version), "VLLM_USE_V1=0: the V0 engine"
+    if v < (0, 8, 0):
+        raise UsageError(f"--vllm-use-v1 1: kvplan plans the V1 engine from vLLM 0.8.0 (its default from then); "
+                         f"{behaviour.version} is planned as V0")
+    if v >= (0, 11, 0) or settings.platform != "cuda":
+        return behaviour, None
+    fallback = v0_fallback(model, settings, model_dtype=model_dtype, compute_capability=compute_capability)
+    if fallback is not None and not fallback.opt_in:
+        raise UsageError(f"vLLM {behaviour.version} refuses V1 for {fallback.reason} (VLLM_USE_V1=1)",
+                         hint="Leave VLLM_USE_V1 unset to plan vLLM's V0 fallback")
+    return behaviour, "VLLM_USE_V1=1: the V1 engine" if fallback else None
 
 
 # ``_get_v2_model_runner_unsupported_features``: speculative methods Model Runner V2 cannot run, by release

@@ -141,6 +141,7 @@ class DeploySettings:
     mamba_ssm_cache_dtype: str = "auto"
     num_gpu_blocks_override: int | None = None
     speculative: SpeculativeSettings | None = None
+    use_v1: bool | None = None  # VLLM_USE_V1 (0.8-0.10.2): None unset, vLLM's own choice
 
     @property
     def num_speculative_tokens(self) -> int:

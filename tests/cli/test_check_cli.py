@@ -77,6 +77,9 @@ def test_human_view_is_on_stdout(qwen_dir: Path) -> None:
     ("--kv-cache-memory", "1GiB", "-tp", "3"),
     ("--kv-cache-memory", "1GiB", "--kv-cache-dtype", "int3"),
     ("--kv-cache-memory", "1GiB", "--mamba-ssm-cache-dtype", "fp8"),
+    ("--kv-cache-memory", "1GiB", "--vllm-use-v1", "yes"),
+    ("--kv-cache-memory", "1GiB", "--vllm-use-v1", "0"),  # 0.33 has no V0 engine
+    ("--kv-cache-memory", "1GiB", "--vllm-use-v1", "1", "--vllm-version", "0.6.6"),
     (),  # no GPU here, and no --gpu / --gpu-memory / --kv-cache-memory
 ])
 def test_bad_flags_exit_2_with_one_line(qwen_dir: Path, args: tuple[str, ...]) -> None:
@@ -170,6 +173,22 @@ def test_mamba_model_on_0_10_1_is_planned_on_v0() -> None:
     assert data["memory"]["mamba_cache_error_bytes"] == 0
     assert data["kv_cache"]["block_size"] == 16
     assert any("V0 engine" in note for note in data["notes"])
+
+
+def test_fp8_kv_on_an_l40s_with_0_10_1_is_planned_on_v0_and_vllm_use_v1_0_forces_it() -> None:
+    base = ("check", "meta-llama/Llama-3.1-8B", "--gpu", "L40S", "--vllm-version", "0.10.1", "--max-model-len",
+            "8192", "--json")
+    code, out, err = _run(*base, "--kv-cache-dtype", "fp8")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["settings"]["engine"] == "v0" and data["kv_cache"]["block_size"] == 16
+    assert any("--kv-cache-dtype fp8 on this GPU" in note for note in data["notes"])
+    code, out, err = _run(*base)
+    assert code == 0, err
+    assert json.loads(out)["settings"]["engine"] == "v1"
+    code, out, err = _run(*base, "--vllm-use-v1", "0")
+    assert code == 0, err
+    assert json.loads(out)["settings"]["engine"] == "v0"
 
 
 def test_quantization_fp8_halves_the_linear_layers() -> None:

@@ -121,3 +121,27 @@ speculative_config = '{"method": "mtp"}'
     assert data["plain"]["status"] == "pass" and data["mtp"]["status"] == "pass"
     assert data["broken"]["status"] == "error" and "num_speculative_tokens" in data["broken"]["error"]
     assert result.exit_code == 2
+
+
+def test_gate_takes_vllm_use_v1(tmp_path: Path) -> None:
+    """VLLM_USE_V1 as a deployment sets it: 0 plans V0 on 0.9.2; on 0.33 (no V0) the deployment is an error."""
+    manifest = _write(tmp_path, """
+[defaults]
+model = "meta-llama/Llama-3.1-8B"
+max_model_len = 8192
+kv_cache_memory = "10GiB"
+
+[[deployment]]
+name = "v0"
+vllm_version = "0.9.2"
+vllm_use_v1 = 0
+
+[[deployment]]
+name = "gone"
+vllm_use_v1 = false
+""")
+    result = runner.invoke(app, ["gate", str(manifest), "--json"])
+    data = {d["name"]: d for d in json.loads(result.stdout)["deployments"]}
+    assert data["v0"]["status"] == "pass"
+    assert data["gone"]["status"] == "error" and "no V0 engine" in data["gone"]["error"]
+    assert result.exit_code == 2

@@ -16,7 +16,7 @@ from kvplan.core.model import ModelSpec
 from kvplan.core.model_runner import engine_for_model
 from kvplan.core.overheads import estimate_overheads, v0_graph_batch_size, v0_mamba_cache_slots
 from kvplan.core.plan import plan
-from kvplan.core.settings import DeploySettings, vllm_behaviour
+from kvplan.core.settings import DeploySettings
 from kvplan.core.units import GiB
 from kvplan.core.weights import WeightsInfo
 from kvplan.sources import catalog
@@ -42,7 +42,7 @@ def _nano() -> ModelSpec:
 @pytest.mark.parametrize(("version", "engine"), [("0.8.0", "v0"), ("0.9.2", "v0"), ("0.10.1", "v0"),
                                                  ("0.10.1.1", "v0"), ("0.10.2", "v1"), ("0.33.0", "v1")])
 def test_mamba_models_fall_back_to_v0_up_to_0_10_1(version: str, engine: str) -> None:
-    behaviour, note = engine_for_model(_nano(), vllm_behaviour(version))
+    behaviour, note = engine_for_model(_nano(), DeploySettings(vllm_version=version))
     assert behaviour.engine == engine
     assert (note is not None) == (engine == "v0")
     assert behaviour.version == version
@@ -50,8 +50,8 @@ def test_mamba_models_fall_back_to_v0_up_to_0_10_1(version: str, engine: str) ->
 
 def test_attention_models_keep_v1_and_old_releases_stay_v0() -> None:
     llama = _spec("meta-llama/Llama-3.1-8B")
-    assert engine_for_model(llama, vllm_behaviour("0.10.1"))[0].engine == "v1"
-    behaviour, note = engine_for_model(_spec("ai21labs/Jamba-v0.1"), vllm_behaviour("0.6.6"))
+    assert engine_for_model(llama, DeploySettings(vllm_version="0.10.1"))[0].engine == "v1"
+    behaviour, note = engine_for_model(_spec("ai21labs/Jamba-v0.1"), DeploySettings(vllm_version="0.6.6"))
     assert behaviour.engine == "v0" and note is None  # V0 is the release's only engine: nothing to explain
 
 
@@ -139,10 +139,10 @@ def test_v0_mamba_cache_slots_by_release(version: str, seqs: int, eager: bool, s
 def test_pre_ampere_gpus_fall_back_to_v0_up_to_0_10_1(version: str, capability: tuple[int, int] | None,
                                                         engine: str) -> None:
     llama = _spec("meta-llama/Llama-3.1-8B")
-    behaviour, note = engine_for_model(llama, vllm_behaviour(version), compute_capability=capability)
+    behaviour, note = engine_for_model(llama, DeploySettings(vllm_version=version), compute_capability=capability)
     assert behaviour.engine == engine
     assert (note is not None) == (engine == "v0")
-    assert engine_for_model(llama, vllm_behaviour(version), platform="cpu",
+    assert engine_for_model(llama, DeploySettings(vllm_version=version, platform="cpu"),
                             compute_capability=capability)[0].engine == "v1"
 
 
