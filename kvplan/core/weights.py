@@ -23,6 +23,10 @@ class WeightsInfo:
     exact: bool = True
     param_count: int | None = None
     bytes_by_dtype: dict[str, int] = field(default_factory=dict, hash=False, compare=False)
+    # From tensor names, when the source had them (None otherwise): bytes of tensors named as MTP modules
+    # (``mtp.*``, ``model.mtp.*``, ``model.mtp_layers.*``) and bytes per decoder layer index (``layers.N.``).
+    mtp_named_bytes: int | None = None
+    bytes_by_layer: dict[int, int] = field(default_factory=dict, hash=False, compare=False)
 
 
 def with_quantization_flag(weights: WeightsInfo, config: Mapping[str, Any], flag: str | None,
@@ -54,12 +58,27 @@ def with_quantization_flag(weights: WeightsInfo, config: Mapping[str, Any], flag
 
 def without_skipped_layers(weights: WeightsInfo, config: Mapping[str, Any],
                            hf_quant_config: Mapping[str, Any] | None = None) -> WeightsInfo:
-    """The checkpoint less what vLLM does not load into the main model: the MTP layers of DeepSeek-family
-    checkpoints (``params.mtp_layer_bytes``; no MTP speculation is modelled, so they are always skipped)."""
+    """The checkpoint less what vLLM does not load into the main model: its MTP modules (no MTP speculation
+    asked for; the caller keeps them otherwise).
+
+    vLLM's main models skip ``mtp.*`` weights (Qwen3-Next / Qwen3.5 / Nemotron-H ``WeightsMapper``: "mtp." ->
+    None) and, with ``num_nextn_predict_layers = n``, the layers ``num_hidden_layers ... + n - 1``
+    (``get_spec_layer_idx_from_weight_name``: DeepSeek, GLM-4.5+, Step, ...). With tensor names (safetensors
+    headers, Hub metadata) the skipped bytes are exact; without (an index ``total_size``, the catalog, a
+    config count) the DeepSeek-family layers are counted from the config (``params.mtp_layer_bytes``)."""
     from kvplan.core.params import mtp_layer_bytes
 
-    skipped = mtp_layer_bytes(config, hf_quant_config=hf_quant_config)
+    if weights.mtp_named_bytes is not None:
+        text = config.get("text_config") if isinstance(config.get("text_config"), Mapping) else None
+        cfg = text if text is not None and text.get("num_hidden_layers") is not None else config
+        base, extra = cfg.get("num_hidden_layers"), cfg.get("num_nextn_predict_layers") or 0
+        spec_layers = range(base, base + extra) if isinstance(base, int) and isinstance(extra, int) else range(0)
+        skipped = weights.mtp_named_bytes + sum(weights.bytes_by_layer.get(i, 0) for i in spec_layers)
+        how = "MTP weights vLLM does not load, by tensor name"
+    else:
+        skipped = mtp_layer_bytes(config, hf_quant_config=hf_quant_config)
+        how = "MTP layers vLLM does not load"
     if not skipped or skipped >= weights.total_bytes:
         return weights
     return replace(weights, total_bytes=weights.total_bytes - skipped,
-                   source=f"{weights.source} - MTP layers vLLM does not load ({skipped / 2**30:.2f} GiB)")
+                   source=f"{weights.source} - {how} ({skipped / 2**30:.2f} GiB)")

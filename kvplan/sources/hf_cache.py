@@ -169,6 +169,8 @@ def _weights_to_json(weights: WeightsInfo | None) -> dict[str, Any] | None:
         "exact": weights.exact,
         "param_count": weights.param_count,
         "bytes_by_dtype": weights.bytes_by_dtype,
+        "mtp_named_bytes": weights.mtp_named_bytes,
+        "bytes_by_layer": {str(k): v for k, v in weights.bytes_by_layer.items()},
     }
 
 
@@ -180,12 +182,19 @@ def _weights_from_json(data: Any) -> WeightsInfo | None:
         raise TypeError("bad weights entry")
     if not all(isinstance(k, str) and isinstance(v, int) for k, v in by_dtype.items()):
         raise TypeError("bad bytes_by_dtype")
+    # Entries written before kvplan kept tensor-name totals have neither key: names unknown (None).
+    mtp, by_layer = data.get("mtp_named_bytes"), data.get("bytes_by_layer") or {}
+    if not (mtp is None or isinstance(mtp, int)) or not all(
+            isinstance(k, str) and k.isdigit() and isinstance(v, int) for k, v in by_layer.items()):
+        raise TypeError("bad tensor-name totals")
     return WeightsInfo(
         total_bytes=total,
         source=str(data["source"]),
         exact=bool(data["exact"]),
         param_count=params,
         bytes_by_dtype=dict(by_dtype),
+        mtp_named_bytes=mtp,
+        bytes_by_layer={int(k): v for k, v in by_layer.items()},
     )
 
 

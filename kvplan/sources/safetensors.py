@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -38,6 +39,8 @@ class TensorTotals:
     num_elements: int = 0
     params_countable: bool = True  # False once a possibly packed dtype is seen
     bytes_by_dtype: dict[str, int] = field(default_factory=dict)
+    mtp_named_bytes: int = 0  # tensors named as MTP modules (weights.without_skipped_layers)
+    bytes_by_layer: dict[int, int] = field(default_factory=dict)
 
     @property
     def param_count(self) -> int | None:
@@ -50,6 +53,8 @@ class TensorTotals:
             exact=exact,
             param_count=self.param_count,
             bytes_by_dtype=dict(self.bytes_by_dtype),
+            mtp_named_bytes=self.mtp_named_bytes,
+            bytes_by_layer=dict(self.bytes_by_layer),
         )
 
 
@@ -109,6 +114,8 @@ def summarize(headers: Iterable[Mapping[str, Any]], *, where: str, data_bytes: i
     total = tensors = elements = 0
     countable = True
     by_dtype: dict[str, int] = {}
+    mtp = 0
+    by_layer: dict[int, int] = {}
     for header in headers:
         for name, entry in header.items():
             if name == "__metadata__":
@@ -124,13 +131,26 @@ def summarize(headers: Iterable[Mapping[str, Any]], *, where: str, data_bytes: i
             elements += math.prod(shape)
             countable = countable and dtype in _UNPACKED_DTYPES
             by_dtype[dtype] = by_dtype.get(dtype, 0) + (end - begin)
+            if _MTP_NAME.match(name):
+                mtp += end - begin
+            elif layer := _LAYER_NAME.match(name):
+                index = int(layer.group(1))
+                by_layer[index] = by_layer.get(index, 0) + (end - begin)
     return TensorTotals(
         total_bytes=total,
         num_tensors=tensors,
         num_elements=elements,
         params_countable=countable,
         bytes_by_dtype=by_dtype,
+        mtp_named_bytes=mtp,
+        bytes_by_layer=by_layer,
     )
+
+
+# Names vLLM's main models leave to an MTP drafter: "mtp.*" (Qwen3-Next, Qwen3.5, Nemotron-H), "model.mtp_layers.*"
+# (MiMo); and decoder layers "layers.N." (DeepSeek-style MTP layers are numbered past num_hidden_layers).
+_MTP_NAME = re.compile(r"^(?:model\.)?mtp(?:_layers)?\.")
+_LAYER_NAME = re.compile(r"^(?:model\.)?(?:language_model\.)?layers\.(\d+)\.")
 
 
 def _tensor_entry(name: str, entry: Any, *, where: str) -> tuple[str, list[int], int, int]:

@@ -267,6 +267,24 @@ def test_second_run_is_offline_and_instant(fake_hub: FakeHub, env: dict[str, str
     assert len(fake_hub.requests) == seen  # no request at all
 
 
+def test_mtp_tensor_names_from_hub_metadata_survive_the_offline_cache(fake_hub: FakeHub,
+                                                                       env: dict[str, str]) -> None:
+    """Qwen3.5-style ``mtp.*`` tensors: the Hub's header metadata names them, kvplan keeps their bytes (and
+    per-layer bytes) in its cache, and the planned weights leave them out online and offline alike."""
+    from kvplan.api import weights_for
+
+    files = {"config.json": json.dumps(CONFIG).encode(),
+             "model.safetensors": safetensors_bytes({"model.layers.0.w": ("BF16", [16, 8]),
+                                                     "mtp.fc.weight": ("BF16", [8, 8])})}
+    fake_hub.add("org/mtp", files)
+    for environ in (env, {**env, "HF_HUB_OFFLINE": "1"}):
+        model = resolve_model("org/mtp", environ=environ)
+        assert model.weights is not None
+        assert model.weights.mtp_named_bytes == 128 and model.weights.bytes_by_layer == {0: 256}
+        planned = weights_for(model)
+        assert planned is not None and planned.total_bytes == 256
+
+
 def test_revision_is_passed_through(fake_hub: FakeHub, env: dict[str, str]) -> None:
     main = fake_hub.add("org/tiny", tiny_files())
     v1 = fake_hub.add("org/tiny", tiny_files({**CONFIG, "num_hidden_layers": 1}), ref="v1")

@@ -175,3 +175,30 @@ def test_round_trip_totals(tmp_path_factory: pytest.TempPathFactory, tensors: di
     assert totals.total_bytes == data_bytes == sum(totals.bytes_by_dtype.values())
     assert totals.num_tensors == len(tensors)
     assert totals.num_elements == sum(math.prod(shape) for _, shape in tensors.values())
+
+
+def test_mtp_weights_are_told_apart_by_name_and_left_out(tmp_path: Path) -> None:
+    """A real two-shard checkpoint: vLLM's main model skips ``mtp.*`` and, with num_nextn_predict_layers, the
+    layers past num_hidden_layers; kvplan subtracts exactly their bytes, read from the headers."""
+    from kvplan.core.weights import without_skipped_layers
+
+    save(tmp_path / "model-00001-of-00002.safetensors",
+         {"model.embed_tokens.weight": ("F16", [32, 8]), "model.layers.0.mlp.weight": ("F16", [8, 8]),
+          "model.layers.1.mlp.weight": ("F16", [8, 16])})
+    save(tmp_path / "model-00002-of-00002.safetensors",
+         {"model.layers.2.mlp.weight": ("F16", [8, 24]), "mtp.fc.weight": ("F32", [8, 8]),
+          "model.mtp_layers.0.norm.weight": ("F32", [8])})
+    weight_map = {"model.embed_tokens.weight": "model-00001-of-00002.safetensors"}
+    weight_map.update({"mtp.fc.weight": "model-00002-of-00002.safetensors"})
+    (tmp_path / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
+    weights = weights_from_dir(tmp_path)
+    assert weights is not None and weights.source == "safetensors headers"
+    assert weights.mtp_named_bytes == 8 * 8 * 4 + 8 * 4
+    assert weights.bytes_by_layer == {0: 128, 1: 256, 2: 384}
+    total = 512 + 128 + 256 + 384 + 256 + 32
+    assert weights.total_bytes == total
+    deepseek_like = {"num_hidden_layers": 2, "num_nextn_predict_layers": 1}
+    assert without_skipped_layers(weights, deepseek_like).total_bytes == total - 288 - 384
+    plain = {"num_hidden_layers": 3}
+    kept = without_skipped_layers(weights, plain)
+    assert kept.total_bytes == total - 288 and "by tensor name" in kept.source
