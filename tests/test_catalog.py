@@ -31,7 +31,9 @@ def _assert_subset(entry: dict[str, Any], source: dict[str, Any], where: str) ->
             assert key not in entry, f"{where}.{key} should be dropped"
             continue
         assert key in entry, f"{where}.{key} missing from the catalog"
-        if isinstance(value, dict):
+        if build_catalog.shortened(key, value):
+            assert entry[key] == build_catalog.collapse_module_names(value), f"{where}.{key}"
+        elif isinstance(value, dict):
             _assert_subset(entry[key], value, f"{where}.{key}")
         else:
             assert entry[key] == value, f"{where}.{key}"

@@ -131,3 +131,22 @@ def test_modelopt_mixed_precision_takes_each_group_width() -> None:
     assert _mixed_precision_bits(q)["ssm"] == 8
     counted = count_params(entry.config)
     assert 19 * 2**30 < counted.bytes < 21 * 2**30
+
+
+def test_modelopt_mixed_precision_quantized_layers_map() -> None:
+    """Nemotron-3.5-Lightning's hf_quant_config.json lists each module's quant_algo (``quantized_layers``): NVFP4
+    routed and shared experts and LM head, FP8 Mamba projections, bf16 attention (not listed). vLLM quantizes
+    exactly the listed modules, the LM head included (ModelOptMixedPrecisionConfig.get_quant_method)."""
+    folder = SOURCES / "nvidia__NVIDIA-Nemotron-3.5-Lightning-30B-A3B-NVFP4"
+    config = json.loads((folder / "config.json").read_text())
+    quant = json.loads((folder / "hf_quant_config.json").read_text())
+    counted = count_params(config, hf_quant_config=quant)
+    plain = count_params(config)
+    assert counted.dtype == "modelopt mixed fp8, modelopt mixed nvfp4"
+    assert plain.bytes == 63_155_886_464 and counted.bytes == 18_873_134_184
+    layers = dict(quant["quantization"]["quantized_layers"])
+    del layers["lm_head"]
+    head_bf16 = count_params(config, hf_quant_config={"quantization": {**quant["quantization"],
+                                                                       "quantized_layers": layers}})
+    n = 131_072 * 2688
+    assert head_bf16.bytes - counted.bytes == 2 * n - (n // 2 + n // 16 + 8)

@@ -112,14 +112,38 @@ LONG_LISTS = frozenset({"ignore", "modules_to_not_convert", "exclude_modules", "
 LONG = 32
 
 
+def shortened(key: str, value: Any) -> bool:
+    """Whether ``key`` is kept in short form: a long ``quantized_layers`` map (``collapse_module_names``)."""
+    return key == "quantized_layers" and isinstance(value, dict) and len(value) > LONG
+
+
 def dropped(key: str, value: Any) -> bool:
     """Whether the catalog leaves ``key`` out: junk, or a long per-module list of a quantization config."""
-    return key in JUNK_KEYS or (key in LONG_LISTS and isinstance(value, list | dict) and len(value) > LONG)
+    return key in JUNK_KEYS or (key in LONG_LISTS and isinstance(value, list | dict) and len(value) > LONG
+                                and not shortened(key, value))
 
 
 def clean(config: dict[str, Any]) -> dict[str, Any]:
-    """The config minus ``JUNK_KEYS`` and long module lists, recursively through nested dicts."""
-    return {k: clean(v) if isinstance(v, dict) else v for k, v in config.items() if not dropped(k, v)}
+    """The config minus ``JUNK_KEYS`` and long module lists, recursively through nested dicts. A long
+    ``quantized_layers`` map (ModelOpt MIXED_PRECISION: one recipe per module) is kept in short form, one
+    entry per module pattern with layer and expert numbers written N, since the planner reads which kind of
+    layer takes which algorithm from it."""
+    out: dict[str, Any] = {}
+    for k, v in config.items():
+        if shortened(k, v):
+            out[k] = collapse_module_names(v)
+        elif not dropped(k, v):
+            out[k] = clean(v) if isinstance(v, dict) else v
+    return out
+
+
+def collapse_module_names(layers: dict[str, Any]) -> dict[str, Any]:
+    """``backbone.layers.12.mixer.experts.3.up_proj`` -> ``backbone.layers.N.mixer.experts.N.up_proj``; the first
+    recipe of each pattern is kept."""
+    short: dict[str, Any] = {}
+    for name, recipe in layers.items():
+        short.setdefault(re.sub(r"\.\d+(?=\.|$)", ".N", name), recipe)
+    return dict(sorted(short.items()))
 
 
 def read_source(text: str) -> dict[str, str]:

@@ -665,7 +665,13 @@ def _modelopt(hf_quant: Mapping[str, Any] | None) -> dict[str, Any] | None:
         return None
     inner = hf_quant.get("quantization", hf_quant)
     algo = inner.get("quant_algo") if isinstance(inner, Mapping) else None
-    return {"quant_method": "modelopt", "quant_algo": str(algo)} if algo else None
+    if not algo:
+        return None
+    layers = inner.get("quantized_layers") if isinstance(inner, Mapping) else None
+    out: dict[str, Any] = {"quant_method": "modelopt", "quant_algo": str(algo)}
+    if isinstance(layers, Mapping):
+        out["quantized_layers"] = dict(layers)
+    return out
 
 
 _QUANTIZED_KINDS = {"attn", "mlp", "expert", "ssm"}
@@ -676,9 +682,11 @@ def _lin_bytes(x: _Lin, q: dict[str, Any] | None, w: int) -> tuple[int, str]:
     fp8 block: 1 byte + one float32 scale per block; AWQ/GPTQ int4: half a byte, fp16 scales and packed
     zeros per group (GPTQ adds an int32 g_idx per input row); MXFP4: half a byte + one byte scale per 32."""
     n = x.in_f * x.out_f
-    if q is None or x.kind not in _QUANTIZED_KINDS:
+    method = str(q.get("quant_method", "")) if q is not None else ""
+    mixed = method == "modelopt" and str(q.get("quant_algo", "")).upper() == "MIXED_PRECISION" if q else False
+    # A MIXED_PRECISION checkpoint may list its LM head among the quantized layers (Nemotron-3.5-Lightning).
+    if q is None or (x.kind not in _QUANTIZED_KINDS and not (mixed and x.kind == "head")):
         return n * w * x.count, ""
-    method = str(q.get("quant_method", ""))
     if method == "mxfp4":
         if x.kind != "expert":
             return n * w * x.count, ""
@@ -698,7 +706,7 @@ def _lin_bytes(x: _Lin, q: dict[str, Any] | None, w: int) -> tuple[int, str]:
         return per * x.count, f"{method} {bits}-bit g{g}"
     if method == "compressed-tensors":
         return _compressed_tensors_bytes(x, q, n, w)
-    if method == "modelopt" and str(q.get("quant_algo", "")).upper() == "MIXED_PRECISION":
+    if mixed:
         width = _mixed_precision_bits(q).get(x.kind)
         if width == 4:
             return (n // 2 + n // 16 + 8) * x.count, "modelopt mixed nvfp4"
@@ -714,27 +722,41 @@ def _lin_bytes(x: _Lin, q: dict[str, Any] | None, w: int) -> tuple[int, str]:
     return n * w * x.count, ""
 
 
-# Target-name fragments of ModelOpt MIXED_PRECISION config_groups -> the _Lin kinds they quantize.
-_MIXED_TARGETS = (("experts", "expert"), ("shared_expert", "mlp"), ("mlp.", "mlp"), ("self_attn", "attn"),
-                  ("linear_attn", "ssm"), ("mixer", "ssm"))
+# Module-name fragments of ModelOpt MIXED_PRECISION checkpoints -> the _Lin kinds they quantize; the first match
+# decides ("shared_experts" is a dense MLP before it is an expert; a Nemotron-H "mixer" is Mamba unless it is
+# an attention projection).
+_MIXED_TARGETS = (("shared_expert", "mlp"), ("experts", "expert"), ("mlp.", "mlp"), ("linear_attn", "ssm"),
+                  ("self_attn", "attn"), ("q_proj", "attn"), ("k_proj", "attn"), ("v_proj", "attn"),
+                  ("o_proj", "attn"), ("mixer", "ssm"), ("lm_head", "head"))
+# quantized_layers' quant_algo -> stored weight bits.
+_MIXED_ALGO_BITS = {"FP8": 8, "FP8_PB_WO": 8, "FP8_BLOCK": 8, "MXFP8": 8, "NVFP4": 4, "W4A16_NVFP4": 4}
+
+
+def _mixed_kind(name: str) -> str | None:
+    return next((kind for fragment, kind in _MIXED_TARGETS if fragment in name), None)
 
 
 def _mixed_precision_bits(q: Mapping[str, Any]) -> dict[str, int]:
-    """ModelOpt MIXED_PRECISION (nvidia/Qwen3.6-*-NVFP4): config_groups list module names per weight width.
+    """ModelOpt MIXED_PRECISION: which weight width each kind of linear layer is stored in.
 
-    The first matching fragment of each target decides its kind; a kind takes the bits of the group that
-    names it (experts in NVFP4, linear-attention projections in FP8, say)."""
+    Two layouts: ``config_groups`` listing module-name targets per weight width (nvidia/Qwen3.6-*-NVFP4), and
+    ``quantized_layers`` mapping each module to its ``quant_algo`` (hf_quant_config.json of
+    nvidia/Nemotron-3.5-Lightning: NVFP4 experts and LM head, FP8 Mamba projections, bf16 attention). A
+    kind takes the width of the first entry naming it."""
     bits: dict[str, int] = {}
     for group in (q.get("config_groups") or {}).values():
         if not isinstance(group, Mapping):
             continue
         width = (group.get("weights") or {}).get("num_bits")
         for target in group.get("targets") or ():
-            for fragment, kind in _MIXED_TARGETS:
-                if fragment in str(target):
-                    if isinstance(width, int):
-                        bits.setdefault(kind, width)
-                    break
+            kind = _mixed_kind(str(target))
+            if kind is not None and isinstance(width, int):
+                bits.setdefault(kind, width)
+    for name, recipe in (q.get("quantized_layers") or {}).items():
+        width = _MIXED_ALGO_BITS.get(str((recipe or {}).get("quant_algo", "")).upper())
+        kind = _mixed_kind(str(name))
+        if kind is not None and width is not None:
+            bits.setdefault(kind, width)
     return bits
 
 
