@@ -342,20 +342,35 @@ def capture_sizes(engine: EngineConfig) -> list[int]:
     """``VllmConfig._set_cudagraph_sizes``: ``[1, 2, 4] + range(8, 256, 8) + range(256, max + 1, 16)`` with
     max = min(2 * max_num_seqs * (1 + num_speculative_tokens), ceiling, max_num_batched_tokens); the ceiling
     is 512, 1024 on SM100 GPUs (B200/GB200/B300) from 0.28. From 0.20.1 max_num_batched_tokens is added when
-    it fits, from 0.31 max_num_seqs (the widest uniform decode batch) too. Read in the 0.20-0.33 wheels; the
-    H100 logs in benchmarks/gpu-runs list the 51 sizes this gives for 256+ sequences."""
+    it fits. The widest uniform decode batches are added too: from 0.29, with k drafted tokens, (1 + k) times
+    a request-count grid (1, 2, 4, multiples of 8 then 16, and max_num_seqs itself) up to the pre-clamp max;
+    from 0.31, without speculation, max_num_seqs itself. Read in the 0.20-0.33 wheels; the H100 logs in
+    benchmarks/gpu-runs list the 51 sizes this gives for 256+ sequences."""
     v = version_tuple(engine.behaviour.version)
     sm100 = engine.compute_capability is not None and engine.compute_capability[0] == 10
     ceiling = 1024 if sm100 and v >= (0, 28, 0) else 512
-    tokens = engine.max_num_batched_tokens
+    tokens, seqs = engine.max_num_batched_tokens, engine.max_num_seqs
     # decode_query_len = 1 + num_speculative_tokens: a decode step verifies k drafted tokens per sequence
-    largest = min(2 * engine.max_num_seqs * (1 + engine.settings.num_speculative_tokens), ceiling, tokens)
-    sizes = [s for s in (1, 2, 4) if s <= largest]
-    sizes += list(range(8, min(largest + 1, 256), 8)) + list(range(256, largest + 1, 16))
-    extra = [tokens] if v >= (0, 20, 1) else []
-    if v >= (0, 31, 0):
-        extra.append(engine.max_num_seqs)
-    return sorted({*sizes, *(s for s in extra if s <= largest)}) or [1]
+    query_len = 1 + engine.settings.num_speculative_tokens
+    widest = min(2 * seqs * query_len, ceiling)
+    uniform: list[int] = []
+    if query_len > 1 and v >= (0, 29, 0):
+        requests = min(seqs, ceiling)
+        counts = {*_strided_grid(requests), requests}
+        uniform = [n * query_len for n in counts if n * query_len <= widest]
+    elif v >= (0, 31, 0) and seqs <= widest:
+        uniform = [seqs]
+    largest = min(widest, tokens)
+    sizes = _strided_grid(largest)
+    if v >= (0, 20, 1) and tokens <= largest:
+        sizes.append(tokens)
+    return sorted({*sizes, *(size for size in uniform if size <= tokens)}) or [1]
+
+
+def _strided_grid(largest: int) -> list[int]:
+    """1, 2, 4, then multiples of 8 below 256, then multiples of 16 up to ``largest``."""
+    return ([s for s in (1, 2, 4) if s <= largest] + list(range(8, min(largest + 1, 256), 8))
+            + list(range(256, largest + 1, 16)))
 
 
 def estimate_cudagraph(model: ModelSpec, engine: EngineConfig, enforce_eager: bool) -> Estimate:

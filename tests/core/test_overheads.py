@@ -17,7 +17,7 @@ from kvplan.core.overheads import (
     runtime_buffers_bytes,
     weights_per_gpu,
 )
-from kvplan.core.settings import DeploySettings
+from kvplan.core.settings import DeploySettings, SpeculativeSettings
 from kvplan.core.units import GiB, MiB
 from kvplan.sources import catalog
 
@@ -183,6 +183,22 @@ def test_capture_sizes_by_release(version: str, capability: tuple[int, int], seq
                                                   max_num_batched_tokens=tokens, max_model_len=4096), gpu)
     sizes = capture_sizes(engine)
     assert len(sizes) == count and sizes[-1] == last and sizes == sorted(set(sizes))
+
+
+@pytest.mark.parametrize(("version", "count"), [("0.28.0", 51), ("0.29.0", 60), ("0.33.0", 60)])
+def test_speculative_decode_batches_are_captured_from_0_29(version: str, count: int) -> None:
+    """k = 2 drafted tokens, 256 sequences, 8,192 batched tokens: the strided grid up to min(2 x 256 x 3, 512)
+    = 512 has 3 + 31 + 17 = 51 sizes. From 0.29 the uniform decode batches 3n (n = 1, 2, 4, 8, 16, ... <= 170)
+    join: 3, 6, 12 and 24m for odd m = 11 ... 21 (264, 312, ..., 504) are off the grid, 9 more."""
+    model, _ = _llama8b()
+    h100 = GpuSpec(name="H100", total_bytes=80 * GiB, compute_capability=(9, 0))
+    spec = SpeculativeSettings(method="ngram", num_speculative_tokens=2)
+    engine = resolve_engine(model, DeploySettings(vllm_version=version, max_num_seqs=256, max_num_batched_tokens=8192,
+                                                  max_model_len=4096, speculative=spec), h100)
+    sizes = capture_sizes(engine)
+    assert len(sizes) == count and sizes[-1] == 512
+    if count == 60:
+        assert {3, 6, 12, 264, 504} <= set(sizes) and 510 not in sizes
 
 
 def test_multimodal_models_carry_the_unmodelled_encoder_profile_in_their_error() -> None:
