@@ -58,7 +58,7 @@ def engine_for_model(model: ModelSpec, settings: DeploySettings, *, model_dtype:
         return v0_behaviour(behaviour.version), (
             f"vLLM {behaviour.version} runs {fallback.reason} on the V0 engine (its fallback while VLLM_USE_V1 is "
             "unset)")
-    return behaviour, _unknown_gpu_kv_note(settings, compute_capability)
+    return behaviour, _unknown_gpu_kv_note(model, settings, compute_capability)
 
 
 @dataclass(frozen=True)
@@ -132,13 +132,17 @@ def _v1_takes_speculation(method: str, v: tuple[int, int, int]) -> bool:
     return method in ("ngram", "eagle", "eagle3", "mtp")
 
 
-def _unknown_gpu_kv_note(settings: DeploySettings, compute_capability: tuple[int, int] | None) -> str | None:
+def _unknown_gpu_kv_note(model: ModelSpec, settings: DeploySettings,
+                         compute_capability: tuple[int, int] | None) -> str | None:
+    """Where the KV-dtype rule needs the GPU and it is not known, say that V1 was assumed."""
     v = version_tuple(settings.behaviour.version)
-    if compute_capability is None and settings.kv_cache_dtype.lower() != "auto" and (0, 8, 2) <= v < (0, 11, 0):
-        return (f"vLLM {settings.behaviour.version} keeps --kv-cache-dtype {settings.kv_cache_dtype} on V1 only on "
-                "Hopper (fp8 with FlashAttention 3) or B200, else it falls back to V0; the GPU is not known, so V1 "
-                "is assumed (name the GPU with --gpu)")
-    return None
+    if compute_capability is not None or settings.kv_cache_dtype.lower() == "auto" or not (0, 8, 2) <= v < (0, 11, 0):
+        return None
+    if v >= (0, 10, 2) and model.uses_mla:
+        return None  # MLA keeps V1 whatever the GPU
+    where = "Hopper (fp8 with FlashAttention 3) or B200" if v >= (0, 10, 0) else "Hopper (fp8 with FlashAttention 3)"
+    return (f"vLLM {settings.behaviour.version} keeps --kv-cache-dtype {settings.kv_cache_dtype} on V1 only on "
+            f"{where}, else it falls back to V0; the GPU is not known, so V1 is assumed (name the GPU with --gpu)")
 
 
 def _forced_engine(model: ModelSpec, settings: DeploySettings, behaviour: VllmBehaviour, model_dtype: str | None,

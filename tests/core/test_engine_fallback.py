@@ -50,7 +50,11 @@ def test_fp8_kv_cache_runs_on_v1_only_with_flash_attention_3_or_blackwell(
 
 def test_fp8_kv_cache_on_an_unknown_gpu_keeps_v1_and_says_why() -> None:
     engine, note = _engine(_spec("meta-llama/Llama-3.1-8B"), None, vllm_version="0.10.1", kv_cache_dtype="fp8")
-    assert engine == "v1" and note is not None and "--gpu" in note
+    assert engine == "v1" and note is not None and "--gpu" in note and "B200" in note
+    assert "B200" not in str(_engine(_spec("meta-llama/Llama-3.1-8B"), None, vllm_version="0.9.2",
+                                     kv_cache_dtype="fp8")[1])
+    # 0.10.2 keeps MLA models on V1 whatever the GPU: nothing to say.
+    assert _engine(_spec("deepseek-ai/DeepSeek-R1"), None, vllm_version="0.10.2", kv_cache_dtype="fp8") == ("v1", None)
 
 
 def test_mla_models_take_fp8_kv_on_v1_in_0_10_2() -> None:
