@@ -32,7 +32,7 @@ def _assert_subset(entry: dict[str, Any], source: dict[str, Any], where: str) ->
             continue
         assert key in entry, f"{where}.{key} missing from the catalog"
         if build_catalog.shortened(key, value):
-            assert entry[key] == build_catalog.collapse_module_names(value), f"{where}.{key}"
+            assert entry[key] == build_catalog.short_form(key, value), f"{where}.{key}"
         elif isinstance(value, dict):
             _assert_subset(entry[key], value, f"{where}.{key}")
         else:

@@ -150,3 +150,34 @@ def test_modelopt_mixed_precision_quantized_layers_map() -> None:
                                                                        "quantized_layers": layers}})
     n = 131_072 * 2688
     assert head_bf16.bytes - counted.bytes == 2 * n - (n // 2 + n // 16 + 8)
+
+
+def _counted(folder: str) -> tuple[dict[str, object], dict[str, object] | None, int]:
+    config = json.loads((SOURCES / folder / "config.json").read_text())
+    path = SOURCES / folder / "hf_quant_config.json"
+    quant = json.loads(path.read_text()) if path.exists() else None
+    return config, quant, count_params(config, hf_quant_config=quant).bytes
+
+
+def test_exclusion_lists_keep_named_layers_in_the_model_dtype() -> None:
+    """Nemotron-3-Nano-30B-A3B-NVFP4 keeps 6 of its 23 Mamba blocks (in_proj, out_proj) and all 6 attention
+    layers (q/k/v/o) in bf16 (``exclude_modules``). Counted with that list: 19,323,954,688 B, against the
+    19,342,796,720 B its safetensors hold (-0.10 %); without the list, 18,788,311,840 B (-2.9 %)."""
+    config, quant, counted = _counted("nvidia__NVIDIA-Nemotron-3-Nano-30B-A3B-NVFP4")
+    assert counted == 19_323_954_688
+    assert quant is not None
+    bare = {"quantization": {k: v for k, v in quant["quantization"].items() if k != "exclude_modules"}}
+    assert count_params(config, hf_quant_config=bare).bytes == 18_788_311_840
+    # Mamba: 6 x (2688 x 10304 + 4096 x 2688) weights go back from NVFP4 to bf16.
+    mamba = 6 * (2688 * 10304 + 4096 * 2688)
+    attention = 6 * (2688 * 4096 + 2 * 2688 * 256 + 4096 * 2688)
+    assert abs((counted - 18_788_311_840) - (mamba + attention) * (2 - 0.5625)) < 0.001 * counted
+
+
+def test_an_exclusion_naming_single_projections_covers_only_those() -> None:
+    """DeepSeek-V3.1-NVFP4 keeps q_a/q_b/kv_a/kv_b in bf16 in all 61 layers but quantizes o_proj: the count
+    grows by those four projections only (16.8 GB would be the whole attention block). The checkpoint's MTP
+    layer (which vLLM does not load) is counted alike: 62 layers' worth."""
+    _, _, counted = _counted("nvidia__DeepSeek-V3.1-NVFP4")
+    per_layer = 7168 * 1536 + 1536 * 128 * 192 + 7168 * 576 + 512 * 128 * 256
+    assert abs((counted - 390_511_494_024) - 62 * per_layer * (2 - 0.5625)) < 1e-5 * counted

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from kvplan.core.errors import UnsupportedModelError  # noqa: E402
-from kvplan.core.params import count_params  # noqa: E402
+from kvplan.core.params import EXCLUSION_KEYS, count_params, module_kind  # noqa: E402
 
 SOURCES = ROOT / "tests" / "data" / "catalog_sources"
 OUT = ROOT / "kvplan" / "data" / "catalog.json"
@@ -113,8 +113,22 @@ LONG = 32
 
 
 def shortened(key: str, value: Any) -> bool:
-    """Whether ``key`` is kept in short form: a long ``quantized_layers`` map (``collapse_module_names``)."""
-    return key == "quantized_layers" and isinstance(value, dict) and len(value) > LONG
+    """Whether ``key`` is kept in short form: a long ``quantized_layers`` map (``collapse_module_names``) or a
+    long exclusion list (``counted_exclusions``)."""
+    if key == "quantized_layers":
+        return isinstance(value, dict) and len(value) > LONG
+    return key in EXCLUSION_KEYS and isinstance(value, list) and len(value) > LONG
+
+
+def short_form(key: str, value: Any) -> Any:
+    """What the catalog keeps of a ``shortened`` entry."""
+    return collapse_module_names(value) if key == "quantized_layers" else counted_exclusions(value)
+
+
+def counted_exclusions(names: list[Any]) -> list[Any]:
+    """The names of an exclusion list that can change the byte count (linear layers kvplan quantizes: attention,
+    Mamba / linear attention, MLPs, experts), in their order; norms, routers and the like are left out."""
+    return [name for name in names if module_kind(str(name)) is not None]
 
 
 def dropped(key: str, value: Any) -> bool:
@@ -131,7 +145,7 @@ def clean(config: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in config.items():
         if shortened(k, v):
-            out[k] = collapse_module_names(v)
+            out[k] = short_form(k, v)
         elif not dropped(k, v):
             out[k] = clean(v) if isinstance(v, dict) else v
     return out

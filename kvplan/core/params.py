@@ -11,6 +11,7 @@ quantized byte figures are estimates (scale/zero layouts vary by tool version) a
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,10 +41,13 @@ class ParamCount:
 class _Lin:
     """``count`` matrices of in_f x out_f; ``kind`` decides whether a quantizer packs them."""
 
-    kind: str  # attn | mlp | expert | router | ssm | vision | embed | head
+    kind: str  # attn | mlp | expert | shared (experts) | router | ssm | vision | embed | head
     in_f: int
     out_f: int
     count: int = 1
+    # The module names these matrices carry in a layer ("k_proj", "v_proj"), for exclusion lists that name
+    # single projections; empty where the builder fuses them (then any exclusion in a layer covers it).
+    names: tuple[str, ...] = ()
 
 
 @dataclass
@@ -54,11 +58,18 @@ class _Parts:
     mtp: int = 0
     vision: int = 0
     notes: list[str] = field(default_factory=list)
+    # Decoder layers holding each kind (attn, ssm, mlp, expert, shared), for quantization exclusion lists that
+    # name modules layer by layer (``_excluded_fraction``).
+    layers_of: dict[str, int] = field(default_factory=dict)
 
-    def lin(self, kind: str, in_f: int, out_f: int, count: int = 1, bias: bool = False) -> None:
+    def holds(self, kind: str, layers: int) -> None:
+        self.layers_of[kind] = self.layers_of.get(kind, 0) + layers
+
+    def lin(self, kind: str, in_f: int, out_f: int, count: int = 1, bias: bool = False,
+            names: tuple[str, ...] = ()) -> None:
         if count <= 0 or in_f <= 0 or out_f <= 0:
             return
-        self.lins.append(_Lin(kind, in_f, out_f, count))
+        self.lins.append(_Lin(kind, in_f, out_f, count, names))
         if bias:
             self.plain += out_f * count
 
@@ -136,16 +147,19 @@ def _gqa(
     is passed by the caller); ``q_mult`` 2 for Qwen3-Next's gated q_proj (query and gate)."""
     h, d = c.hidden, c.head_dim
     q, kv = c.heads * d, c.kv_heads * d
-    p.lin("attn", h, q * q_mult, n, bias)
-    p.lin("attn", h, kv, 2 * n, bias)
-    p.lin("attn", q, h, n, o_bias)
+    p.lin("attn", h, q * q_mult, n, bias, names=("q_proj",))
+    p.lin("attn", h, kv, 2 * n, bias, names=("k_proj", "v_proj"))
+    p.lin("attn", q, h, n, o_bias, names=("o_proj",))
     p.plain += 2 * qk_norm * n
+    p.holds("attn", n)
 
 
-def _swiglu(p: _Parts, h: int, inter: int, n: int, kind: str = "mlp", bias: bool = False) -> None:
-    """gate, up (hidden -> inter) and down (inter -> hidden): the Llama-style gated MLP."""
-    p.lin(kind, h, inter, 2 * n, bias)
-    p.lin(kind, inter, h, n, bias)
+def _swiglu(p: _Parts, h: int, inter: int, n: int, kind: str = "mlp", bias: bool = False, experts: int = 1) -> None:
+    """gate, up (hidden -> inter) and down (inter -> hidden): the Llama-style gated MLP, in ``n`` layers
+    (``experts`` of them per layer for routed experts)."""
+    p.lin(kind, h, inter, 2 * n * experts, bias, names=("gate_proj", "up_proj") if experts == 1 else ())
+    p.lin(kind, inter, h, n * experts, bias, names=("down_proj",) if experts == 1 else ())
+    p.holds(kind, n)
 
 
 # -------------------------------------------------------------------------------------- dense families
@@ -183,6 +197,7 @@ def _qwen1(c: _Cfg) -> _Parts:
     p.lin("head", h, c.vocab)
     p.lin("attn", h, 3 * h, n, bias=True)
     p.lin("attn", h, h, n, bias=bool(not c.get("no_bias", default=True)))
+    p.holds("attn", n)
     _swiglu(p, h, c.num("intermediate_size", "ffn_hidden_size") // 2, n)
     p.plain += 2 * h * n + h
     return p
@@ -199,6 +214,7 @@ def _chatglm(c: _Cfg) -> _Parts:
         p.lin("head", h, c.vocab)
     p.lin("attn", h, c.heads * d + 2 * kv * d, n, bias=bool(c.get("add_qkv_bias", default=False)))
     p.lin("attn", c.heads * d, h, n, bias=bool(c.get("add_bias_linear", default=False)))
+    p.holds("attn", n)
     _swiglu(p, h, c.num("ffn_hidden_size"), n, bias=bool(c.get("add_bias_linear", default=False)))
     p.plain += 2 * h * n + h
     return p
@@ -215,9 +231,11 @@ def _falcon(c: _Cfg) -> _Parts:
     _embeddings(p, c, tied_default=True)
     p.lin("attn", h, c.heads * d + 2 * kv * d, n, bias)
     p.lin("attn", c.heads * d, h, n, bias)
+    p.holds("attn", n)
     inter = c.num("ffn_hidden_size", default=4 * h)
     p.lin("mlp", h, inter, n, bias)
     p.lin("mlp", inter, h, n, bias)
+    p.holds("mlp", n)
     parallel_one_ln = not new_arch and bool(c.get("parallel_attn", default=True))
     p.plain += (1 if parallel_one_ln else 2) * 2 * h * n + 2 * h
     return p
@@ -250,15 +268,14 @@ def _qwen_moe_mlps(p: _Parts, c: _Cfg, n: int) -> None:
     h = c.hidden
     e, mi = c.num("num_experts"), c.num("moe_intermediate_size")
     shared = c.num("shared_expert_intermediate_size", default=0)
-    for sparse in _moe_layers(c, n):
-        if sparse:
-            p.lin("router", h, e)
-            _swiglu(p, h, mi, e, kind="expert")
-            if shared:
-                _swiglu(p, h, shared, 1)
-                p.lin("router", h, 1)
-        else:
-            _swiglu(p, h, c.num("intermediate_size"), 1)
+    sparse_n = sum(_moe_layers(c, n))
+    p.lin("router", h, e, sparse_n)
+    _swiglu(p, h, mi, sparse_n, kind="expert", experts=e)
+    if shared and sparse_n:
+        _swiglu(p, h, shared, sparse_n, kind="shared")
+        p.lin("router", h, 1, sparse_n)
+    if n - sparse_n:
+        _swiglu(p, h, c.num("intermediate_size"), n - sparse_n)
 
 
 def _mixtral(c: _Cfg) -> _Parts:
@@ -270,7 +287,7 @@ def _mixtral(c: _Cfg) -> _Parts:
     _gqa(p, c, n, bias=phimoe, o_bias=phimoe)
     e = c.num("num_local_experts")
     p.lin("router", h, e, n)
-    _swiglu(p, h, c.num("intermediate_size"), e * n, kind="expert")
+    _swiglu(p, h, c.num("intermediate_size"), n, kind="expert", experts=e)
     p.plain += (2 if phimoe else 1) * (2 * h * n + h)
     return p
 
@@ -284,15 +301,16 @@ def _mla(p: _Parts, c: _Cfg, n: int) -> None:
     q_lora, kv_lora = c.get("q_lora_rank"), c.num("kv_lora_rank")
     bias = bool(c.get("attention_bias", default=False))
     if q_lora:
-        p.lin("attn", h, int(q_lora), n, bias)
+        p.lin("attn", h, int(q_lora), n, bias, names=("q_a_proj",))
         p.plain += int(q_lora) * n
-        p.lin("attn", int(q_lora), nh * (nope + rope), n)
+        p.lin("attn", int(q_lora), nh * (nope + rope), n, names=("q_b_proj",))
     else:
-        p.lin("attn", h, nh * (nope + rope), n)
-    p.lin("attn", h, kv_lora + rope, n, bias)
+        p.lin("attn", h, nh * (nope + rope), n, names=("q_proj",))
+    p.lin("attn", h, kv_lora + rope, n, bias, names=("kv_a_proj_with_mqa",))
     p.plain += kv_lora * n
-    p.lin("attn", kv_lora, nh * (nope + v), n)
-    p.lin("attn", nh * v, h, n, bias)
+    p.lin("attn", kv_lora, nh * (nope + v), n, names=("kv_b_proj",))
+    p.lin("attn", nh * v, h, n, bias, names=("o_proj",))
+    p.holds("attn", n)
 
 
 def _deepseek_layer(p: _Parts, c: _Cfg, n: int, sparse: bool, v3: bool) -> None:
@@ -306,8 +324,8 @@ def _deepseek_layer(p: _Parts, c: _Cfg, n: int, sparse: bool, v3: bool) -> None:
     p.lin("router", h, e, n)
     if v3:
         p.fp32 += e * n  # e_score_correction_bias, stored float32
-    _swiglu(p, h, mi, e * n, kind="expert")
-    _swiglu(p, h, mi * c.num("n_shared_experts", default=0), n)
+    _swiglu(p, h, mi, n, kind="expert", experts=e)
+    _swiglu(p, h, mi * c.num("n_shared_experts", default=0), n, kind="shared")
 
 
 def _deepseek(c: _Cfg, mt: str) -> _Parts:
@@ -325,13 +343,14 @@ def _deepseek(c: _Cfg, mt: str) -> _Parts:
     p.plain += h
     mtp_n = c.num("num_nextn_predict_layers", default=0)
     if mtp_n:
-        before = p.total()
+        before, holding = p.total(), dict(p.layers_of)  # MTP layers sit past num_hidden_layers
         _deepseek_layer(p, c, mtp_n, True, v3)
-        p.lin("attn", 2 * h, h, mtp_n)  # eh_proj
+        p.lin("attn", 2 * h, h, mtp_n, names=("eh_proj",))
         p.lin("embed", c.vocab, h, mtp_n)
         p.lin("head", h, c.vocab, mtp_n)
         p.plain += 3 * h * mtp_n  # enorm, hnorm, shared_head.norm
         p.mtp = p.total() - before
+        p.layers_of = holding
     return p
 
 
@@ -346,6 +365,7 @@ def _gpt_oss(c: _Cfg) -> _Parts:
     p.lin("router", h, e, n, bias=True)
     p.lin("expert", h, 2 * inter, e * n, bias=True)
     p.lin("expert", inter, h, e * n, bias=True)
+    p.holds("expert", n)
     p.plain += 2 * h * n + h
     return p
 
@@ -362,8 +382,8 @@ def _llama4_text(c: _Cfg) -> _Parts:
     e, inter = c.num("num_local_experts"), c.num("intermediate_size")
     m = len(moe)
     p.lin("router", h, e, m)
-    _swiglu(p, h, inter, e * m, kind="expert")
-    _swiglu(p, h, inter, m)
+    _swiglu(p, h, inter, m, kind="expert", experts=e)
+    _swiglu(p, h, inter, m, kind="shared")
     _swiglu(p, h, c.num("intermediate_size_mlp"), n - m)
     p.plain += 2 * h * n + h
     return p
@@ -395,9 +415,10 @@ def _jamba(c: _Cfg) -> _Parts:
     p.lin("ssm", dt, di, m, bias=True)
     p.plain += (di * ds + di + dt + 2 * ds) * m
     p.lin("ssm", di, h, m, pb)
+    p.holds("ssm", m)
     e, inter = c.num("num_experts"), c.num("intermediate_size")
     p.lin("router", h, e, n_moe)
-    _swiglu(p, h, inter, e * n_moe, kind="expert")
+    _swiglu(p, h, inter, n_moe, kind="expert", experts=e)
     _swiglu(p, h, inter, n - n_moe)
     p.plain += 2 * h * n + h
     return p
@@ -411,10 +432,11 @@ def _mamba2(p: _Parts, c: _Cfg, m: int) -> None:
     di = nh * hd
     conv_dim = di + 2 * c.num("n_groups") * c.num("ssm_state_size")
     bias = bool(c.get("use_bias", default=False))
-    p.lin("ssm", h, di + conv_dim + nh, m, bias)
+    p.lin("ssm", h, di + conv_dim + nh, m, bias, names=("in_proj",))
     p.plain += (conv_dim * c.num("conv_kernel") + (conv_dim if c.get("use_conv_bias", default=True) else 0)) * m
     p.plain += (3 * nh + di) * m
-    p.lin("ssm", di, h, m, bias)
+    p.lin("ssm", di, h, m, bias, names=("out_proj",))
+    p.holds("ssm", m)
 
 
 def _nemotron_h(c: _Cfg) -> _Parts:
@@ -442,8 +464,9 @@ def _nemotron_h(c: _Cfg) -> _Parts:
     _mamba2(p, c, pat.count("M"))
     mb = bool(c.get("mlp_bias", default=False))
     mlp_n = pat.count("-")
-    p.lin("mlp", h, c.num("intermediate_size"), mlp_n, mb)
-    p.lin("mlp", c.num("intermediate_size"), h, mlp_n, mb)
+    p.lin("mlp", h, c.num("intermediate_size"), mlp_n, mb, names=("up_proj",))
+    p.lin("mlp", c.num("intermediate_size"), h, mlp_n, mb, names=("down_proj",))
+    p.holds("mlp", mlp_n)
     moe_n = pat.count("E")
     if moe_n:
         e, mi = c.num("n_routed_experts"), c.num("moe_intermediate_size")
@@ -455,9 +478,11 @@ def _nemotron_h(c: _Cfg) -> _Parts:
             p.lin("mlp", lat, h, moe_n, mb)
         p.lin("expert", lat, mi, e * moe_n, mb)
         p.lin("expert", mi, lat, e * moe_n, mb)
+        p.holds("expert", moe_n)
         s = c.num("moe_shared_expert_intermediate_size", default=0) * c.num("n_shared_experts", default=1)
-        p.lin("mlp", h, s, moe_n, mb)
-        p.lin("mlp", s, h, moe_n, mb)
+        p.lin("shared", h, s, moe_n, mb, names=("up_proj",))
+        p.lin("shared", s, h, moe_n, mb, names=("down_proj",))
+        p.holds("shared", moe_n)
     p.plain += h * len(pat) + h
     if c.get("num_nextn_predict_layers"):
         p.notes.append("MTP weights shipped in the checkpoint are not counted")
@@ -486,10 +511,11 @@ def _qwen3_next(c: _Cfg) -> _Parts:
     nk, dk = c.num("linear_num_key_heads"), c.num("linear_key_head_dim")
     nv, dv = c.num("linear_num_value_heads"), c.num("linear_value_head_dim")
     key_dim, value_dim = nk * dk, nv * dv
-    p.lin("attn", h, 2 * key_dim + 2 * value_dim, lin_n)
-    p.lin("attn", h, 2 * nv, lin_n)
+    p.lin("ssm", h, 2 * key_dim + 2 * value_dim, lin_n)
+    p.lin("ssm", h, 2 * nv, lin_n)
     p.plain += ((2 * key_dim + value_dim) * c.num("linear_conv_kernel_dim") + 2 * nv + dv) * lin_n
-    p.lin("attn", value_dim, h, lin_n)
+    p.lin("ssm", value_dim, h, lin_n)
+    p.holds("ssm", lin_n)
     if c.get("num_experts") is None:  # Qwen3.5 dense
         _swiglu(p, h, c.num("intermediate_size"), n)
     else:
@@ -667,14 +693,15 @@ def _modelopt(hf_quant: Mapping[str, Any] | None) -> dict[str, Any] | None:
     algo = inner.get("quant_algo") if isinstance(inner, Mapping) else None
     if not algo:
         return None
-    layers = inner.get("quantized_layers") if isinstance(inner, Mapping) else None
     out: dict[str, Any] = {"quant_method": "modelopt", "quant_algo": str(algo)}
-    if isinstance(layers, Mapping):
-        out["quantized_layers"] = dict(layers)
+    if isinstance(inner.get("quantized_layers"), Mapping):
+        out["quantized_layers"] = dict(inner["quantized_layers"])
+    if isinstance(inner.get("exclude_modules"), list):
+        out["exclude_modules"] = list(inner["exclude_modules"])
     return out
 
 
-_QUANTIZED_KINDS = {"attn", "mlp", "expert", "ssm"}
+_QUANTIZED_KINDS = {"attn", "mlp", "shared", "expert", "ssm"}
 
 
 def _lin_bytes(x: _Lin, q: dict[str, Any] | None, w: int) -> tuple[int, str]:
@@ -725,7 +752,7 @@ def _lin_bytes(x: _Lin, q: dict[str, Any] | None, w: int) -> tuple[int, str]:
 # Module-name fragments of ModelOpt MIXED_PRECISION checkpoints -> the _Lin kinds they quantize; the first match
 # decides ("shared_experts" is a dense MLP before it is an expert; a Nemotron-H "mixer" is Mamba unless it is
 # an attention projection).
-_MIXED_TARGETS = (("shared_expert", "mlp"), ("experts", "expert"), ("mlp.", "mlp"), ("linear_attn", "ssm"),
+_MIXED_TARGETS = (("shared_expert", "shared"), ("experts", "expert"), ("mlp.", "mlp"), ("linear_attn", "ssm"),
                   ("self_attn", "attn"), ("q_proj", "attn"), ("k_proj", "attn"), ("v_proj", "attn"),
                   ("o_proj", "attn"), ("mixer", "ssm"), ("lm_head", "head"))
 # quantized_layers' quant_algo -> stored weight bits.
@@ -777,6 +804,79 @@ def _compressed_tensors_bytes(x: _Lin, q: dict[str, Any], n: int, w: int) -> tup
     return (n * bits // 8 + scales * w) * x.count, f"compressed-tensors {wq.get('type', 'int')}{bits}"
 
 
+# The lists in which quantizers name the modules they leave unquantized.
+EXCLUSION_KEYS = ("exclude_modules", "ignore", "modules_to_not_convert")
+# Module name -> the _Lin kind it is (first match), for exclusion lists; None for what kvplan never quantizes.
+_MODULE_KINDS = (
+    (re.compile(r"shared_expert"), "shared"),
+    (re.compile(r"experts"), "expert"),
+    (re.compile(r"lm_head|embed|norm|(^|\.)gate$|router|conv|vision|visual|mm_projector|mtp"), None),
+    (re.compile(r"linear_attn|\.mixer\.(in|out)_proj"), "ssm"),
+    (re.compile(r"self_attn|attention|(^|\.)(q|k|v|o|qkv|q_a|q_b|kv_a|kv_b)_proj|kv_a_proj_with_mqa"), "attn"),
+    (re.compile(r"mlp|feed_forward"), "mlp"),
+    (re.compile(r"mixer"), "ssm"),
+)
+_LAYER_INDEX = re.compile(r"layers\.(\d+)(?:\.|\*|$)")
+
+
+def module_kind(name: str) -> str | None:
+    """The kind of linear layer a quantization-config module name (or glob, or ``re:`` pattern) refers to."""
+    return next((kind for pattern, kind in _MODULE_KINDS if pattern.search(name)), None)
+
+
+def _excluded_layers(q: Mapping[str, Any] | None) -> dict[str, dict[int | None, list[str]]]:
+    """Kind -> layer index (None: a name without one, i.e. every layer) -> the excluded module names there."""
+    out: dict[str, dict[int | None, list[str]]] = {}
+    for key in EXCLUSION_KEYS:
+        names = q.get(key) if q else None
+        if not isinstance(names, list):
+            continue
+        for name in map(str, names):
+            kind = module_kind(name)
+            if kind is None:
+                continue
+            index = _LAYER_INDEX.search(name)
+            out.setdefault(kind, {}).setdefault(int(index.group(1)) if index else None, []).append(name)
+    return out
+
+
+def _excluded_fraction(excluded: Mapping[str, Mapping[int | None, list[str]]], lin: _Lin, kind_layers: int,
+                       layers: int) -> float:
+    """Share of ``lin``'s matrices a quantizer left in the model dtype.
+
+    Per named decoder layer (MTP layers past ``layers`` do not count), the share of ``lin``'s projections the
+    names cover: a name that ends in a projection covers that one (DeepSeek NVFP4 keeps q_a/q_b/kv_a/kv_b in
+    bf16 but quantizes o_proj); a block name (``self_attn*``, ``linear_attn*``) covers all of it. Over the
+    layers holding the kind; exact when those layers are alike, as they are in the checkpoints seen."""
+    by_layer = excluded.get(lin.kind)
+    if not by_layer or not kind_layers:
+        return 0.0
+    tokens = lin.names or ("",)
+    hits = 0
+    for layer, names in by_layer.items():
+        if layer is not None and layer >= layers:
+            continue
+        covered = sum(1 for token in tokens if any(_covers(name, token) for name in names))
+        hits += covered * (kind_layers if layer is None else 1)
+    return min(1.0, hits / (kind_layers * len(tokens)))
+
+
+_PROJECTION_END = re.compile(r"(proj|_mqa|gate)\*?$")
+
+
+def _covers(name: str, token: str) -> bool:
+    """Whether an excluded module name covers the projection ``token`` ("" for a fused or unnamed one)."""
+    if not token or not _PROJECTION_END.search(name):
+        return True  # a block (self_attn*, mlp.shared_experts*) or a matrix the builder does not split
+    return re.search(rf"(^|\.){re.escape(token)}(\*|$)", name) is not None
+
+
+def _num_layers(config: Mapping[str, Any]) -> int:
+    text = config.get("text_config")
+    value = (text if isinstance(text, Mapping) else config).get("num_hidden_layers", config.get("num_hidden_layers"))
+    return int(value) if isinstance(value, int) else 1 << 30
+
+
 def count_params(config: Mapping[str, Any], *, hf_quant_config: Mapping[str, Any] | None = None) -> ParamCount:
     """Parameters and checkpoint bytes of the model ``config`` describes (Hub ``config.json`` as a dict).
 
@@ -791,8 +891,13 @@ def count_params(config: Mapping[str, Any], *, hf_quant_config: Mapping[str, Any
         q = _modelopt(hf_quant_config)
     total_bytes = (parts.plain) * w + parts.fp32 * 4
     labels: set[str] = set()
+    excluded = _excluded_layers(q)
+    layers = _num_layers(config)
     for x in parts.lins:
         b, label = _lin_bytes(x, q, w)
+        kept = _excluded_fraction(excluded, x, parts.layers_of.get(x.kind, 0), layers) if label else 0.0
+        if kept:  # modules the quantizer left in the model dtype
+            b = round((1 - kept) * b + kept * x.in_f * x.out_f * w * x.count)
         total_bytes += b
         if label:
             labels.add(label)
