@@ -127,8 +127,9 @@ def short_form(key: str, value: Any) -> Any:
 
 def counted_exclusions(names: list[Any]) -> list[Any]:
     """The names of an exclusion list that can change the byte count (linear layers kvplan quantizes: attention,
-    Mamba / linear attention, MLPs, experts), in their order; norms, routers and the like are left out."""
-    return [name for name in names if module_kind(str(name)) is not None]
+    Mamba / linear attention, MLPs, experts), in their order; norms, routers, the LM head (never quantized by
+    kvplan outside mixed precision, where ``quantized_layers`` rules) and the like are left out."""
+    return [name for name in names if module_kind(str(name)) not in (None, "head")]
 
 
 def dropped(key: str, value: Any) -> bool:

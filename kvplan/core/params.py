@@ -749,18 +749,31 @@ def _lin_bytes(x: _Lin, q: dict[str, Any] | None, w: int) -> tuple[int, str]:
     return n * w * x.count, ""
 
 
-# Module-name fragments of ModelOpt MIXED_PRECISION checkpoints -> the _Lin kinds they quantize; the first match
-# decides ("shared_experts" is a dense MLP before it is an expert; a Nemotron-H "mixer" is Mamba unless it is
-# an attention projection).
-_MIXED_TARGETS = (("shared_expert", "shared"), ("experts", "expert"), ("mlp.", "mlp"), ("linear_attn", "ssm"),
-                  ("self_attn", "attn"), ("q_proj", "attn"), ("k_proj", "attn"), ("v_proj", "attn"),
-                  ("o_proj", "attn"), ("mixer", "ssm"), ("lm_head", "head"))
+# The lists in which quantizers name the modules they leave unquantized.
+EXCLUSION_KEYS = ("exclude_modules", "ignore", "modules_to_not_convert")
+# Module name -> the _Lin kind it is (first match), for exclusion lists and mixed-precision maps ("shared_experts"
+# are shared before they are experts; a Nemotron-H "mixer" is Mamba unless it is an attention projection); None
+# for parts kvplan never quantizes.
+_MODULE_KINDS = (
+    (re.compile(r"shared_expert"), "shared"),
+    (re.compile(r"experts"), "expert"),
+    (re.compile(r"lm_head"), "head"),
+    (re.compile(r"embed|norm|(^|\.)gate$|router|conv|vision|visual|mm_projector|mtp"), None),
+    (re.compile(r"linear_attn|\.mixer\.(in|out)_proj"), "ssm"),
+    (re.compile(r"self_attn|attention|(^|\.)(q|k|v|o|qkv|q_a|q_b|kv_a|kv_b)_proj|kv_a_proj_with_mqa"), "attn"),
+    (re.compile(r"mlp|feed_forward"), "mlp"),
+    (re.compile(r"mixer"), "ssm"),
+)
+_LAYER_INDEX = re.compile(r"layers\.(\d+)(?:\.|\*|$)")
+
+
+def module_kind(name: str) -> str | None:
+    """The kind of linear layer a quantization-config module name (or glob, or ``re:`` pattern) refers to."""
+    return next((kind for pattern, kind in _MODULE_KINDS if pattern.search(name)), None)
+
+
 # quantized_layers' quant_algo -> stored weight bits.
 _MIXED_ALGO_BITS = {"FP8": 8, "FP8_PB_WO": 8, "FP8_BLOCK": 8, "MXFP8": 8, "NVFP4": 4, "W4A16_NVFP4": 4}
-
-
-def _mixed_kind(name: str) -> str | None:
-    return next((kind for fragment, kind in _MIXED_TARGETS if fragment in name), None)
 
 
 def _mixed_precision_bits(q: Mapping[str, Any]) -> dict[str, int]:
@@ -776,12 +789,12 @@ def _mixed_precision_bits(q: Mapping[str, Any]) -> dict[str, int]:
             continue
         width = (group.get("weights") or {}).get("num_bits")
         for target in group.get("targets") or ():
-            kind = _mixed_kind(str(target))
+            kind = module_kind(str(target))
             if kind is not None and isinstance(width, int):
                 bits.setdefault(kind, width)
     for name, recipe in (q.get("quantized_layers") or {}).items():
         width = _MIXED_ALGO_BITS.get(str((recipe or {}).get("quant_algo", "")).upper())
-        kind = _mixed_kind(str(name))
+        kind = module_kind(str(name))
         if kind is not None and width is not None:
             bits.setdefault(kind, width)
     return bits
@@ -802,26 +815,6 @@ def _compressed_tensors_bytes(x: _Lin, q: dict[str, Any], n: int, w: int) -> tup
     gsize = wq.get("group_size") or x.in_f
     scales = x.out_f * math.ceil(x.in_f / int(gsize)) if wq.get("strategy") == "group" else x.out_f
     return (n * bits // 8 + scales * w) * x.count, f"compressed-tensors {wq.get('type', 'int')}{bits}"
-
-
-# The lists in which quantizers name the modules they leave unquantized.
-EXCLUSION_KEYS = ("exclude_modules", "ignore", "modules_to_not_convert")
-# Module name -> the _Lin kind it is (first match), for exclusion lists; None for what kvplan never quantizes.
-_MODULE_KINDS = (
-    (re.compile(r"shared_expert"), "shared"),
-    (re.compile(r"experts"), "expert"),
-    (re.compile(r"lm_head|embed|norm|(^|\.)gate$|router|conv|vision|visual|mm_projector|mtp"), None),
-    (re.compile(r"linear_attn|\.mixer\.(in|out)_proj"), "ssm"),
-    (re.compile(r"self_attn|attention|(^|\.)(q|k|v|o|qkv|q_a|q_b|kv_a|kv_b)_proj|kv_a_proj_with_mqa"), "attn"),
-    (re.compile(r"mlp|feed_forward"), "mlp"),
-    (re.compile(r"mixer"), "ssm"),
-)
-_LAYER_INDEX = re.compile(r"layers\.(\d+)(?:\.|\*|$)")
-
-
-def module_kind(name: str) -> str | None:
-    """The kind of linear layer a quantization-config module name (or glob, or ``re:`` pattern) refers to."""
-    return next((kind for pattern, kind in _MODULE_KINDS if pattern.search(name)), None)
 
 
 def _excluded_layers(q: Mapping[str, Any] | None) -> dict[str, dict[int | None, list[str]]]:
