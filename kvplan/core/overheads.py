@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 
 from kvplan.core.engine import EngineConfig, mamba_state_bytes, pp_stage_ranges
 from kvplan.core.estimate import Estimate
-from kvplan.core.model import AttentionLayer, MambaLayer, ModelSpec
+from kvplan.core.model import AttentionLayer, MambaLayer, ModelSpec, NoKvLayer
 from kvplan.core.settings import release, version_tuple
 from kvplan.core.units import GiB, MiB, cdiv, dtype_bytes, round_up
 
@@ -58,6 +58,8 @@ CAL_NON_TORCH_V2_TOTAL = 1.30 * GiB
 # Model Runner V2 CUDA graph capture, "Graph capturing finished ..., took N GiB" for 51 sizes in
 # FULL_AND_PIECEWISE (102 captures) on an H100 with vLLM 0.26: 0.98 GiB (Llama-3.1-8B, 32 layers), 1.01 GiB
 # (Qwen3-8B, 36), 0.89 GiB (Qwen2.5-7B, 28), 0.37 GiB (Llama-3.2-1B, 16): 0.29 MiB per layer and capture.
+# A "layer" here is one that splits the piecewise graph (attention, Mamba, linear attention): all of a dense
+# model's, not Nemotron-H's MLP/MoE-only blocks (estimate_cudagraph).
 MEASURED_V2_CAPTURE_BYTES_PER_LAYER = int(0.29 * MiB)
 # 0.33's dummy sampler adds a pass with every sampling feature on (SamplingParams.for_sampler_warmup): fp32
 # logits, log-softmax for logprobs and Triton top-k/top-p over [rows, vocab]: ~14 B per element by reading
@@ -383,8 +385,11 @@ def estimate_cudagraph(model: ModelSpec, engine: EngineConfig, enforce_eager: bo
         if release(engine.behaviour.version) <= (0, 28):
             return Estimate.zero(f"Model Runner V2 in vLLM {engine.behaviour.version} does not count CUDA graphs "
                                  "before sizing KV")
-        # 0.29+ captures every graph once (FULL ones extrapolated from samples) and subtracts what it took.
-        layers = cdiv(model.num_layers, engine.pipeline_parallel_size)
+        # 0.29+ captures every graph once (FULL ones extrapolated from samples) and subtracts what it took. The
+        # piecewise graphs split at each attention / Mamba / linear-attention op (CompilationConfig._attention_ops),
+        # so it is those layers that count; Nemotron-H's MLP- and MoE-only blocks fold into their neighbours' pieces.
+        layers = cdiv(sum(1 for layer in model.layers if not isinstance(layer, NoKvLayer)),
+                      engine.pipeline_parallel_size)
         value = 2 * len(sizes) * layers * MEASURED_V2_CAPTURE_BYTES_PER_LAYER
         return Estimate(value_bytes=value, error_bytes=int(value * ERR_CUDAGRAPH_FRACTION),
                         source=f"estimate: CUDA graphs, {len(sizes)} sizes x 2 modes as Model Runner V2 "

@@ -129,6 +129,20 @@ def test_model_runner_v2_graphs_by_release() -> None:
     assert 2 * 51 * 32 * int(0.29 * MiB) / GiB == pytest.approx(0.924, abs=0.001)  # logged capture: 0.98 GiB
 
 
+def test_model_runner_v2_graphs_count_the_layers_that_split_the_piecewise_graph() -> None:
+    """Piecewise graphs split at attention, Mamba and linear-attention ops (CompilationConfig._attention_ops):
+    Nemotron-3-Nano's 23 MoE-only blocks fold into their neighbours' pieces, so 6 attention + 23 Mamba = 29 of
+    its 52 layers count, not 52 (0.84 GiB at 51 sizes, not 1.50)."""
+    entry = catalog.find("nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-NVFP4")
+    assert entry is not None
+    model = model_spec_from_config(entry.config, entry.extra_configs)
+    assert model.num_layers == 52
+    engine = resolve_engine(model, DeploySettings(vllm_version="0.33.0", max_model_len=4096), H100)
+    assert engine.model_runner == "v2"
+    graphs = estimate_overheads(model, engine, Estimate.exact_value(0, "t"), enforce_eager=False).cudagraph
+    assert graphs.value_bytes == 2 * len(capture_sizes(engine)) * 29 * int(0.29 * MiB)
+
+
 def test_model_runner_v2_sampler_per_release() -> None:
     """1,024 rows of 128,256 logits: one fp32 copy up to 0.32; 0.33's warm-up pass ~14 B per element."""
     model, weights = _llama8b()
