@@ -39,11 +39,13 @@ def recommend_object(source: ResolvedModel, sweep: Sweep) -> dict[str, Any]:
                   base.model.max_position_tokens},
         "gpu": {"name": base.gpu.name if base.gpu else None,
                 "total_bytes": base.gpu.total_bytes if base.gpu else None},
-        "settings": {"vllm_version": base.engine.behaviour.version, "entrypoint": base.settings.entrypoint,
+        "settings": {"vllm_version": base.engine.behaviour.version, "engine": base.engine.behaviour.engine,
+                     "entrypoint": base.settings.entrypoint,
                      "gpu_memory_utilization": base.engine.gpu_memory_utilization,
                      "kv_cache_dtype": base.engine.kv_cache_dtype,
                      "tensor_parallel_size": base.engine.tensor_parallel_size,
                      "speculative": speculative_object(base.settings)},
+        "engine_note": base.engine.engine_note,  # why vLLM runs another engine than the release's default
         "kv_cache_bytes": base.memory.kv_cache_bytes,
         "kv_cache_error_bytes": base.memory.kv_cache_error_bytes,
         "longest_max_model_len": sweep.longest_fit,
@@ -65,8 +67,11 @@ def print_recommend(data: dict[str, Any], console: Console) -> None:
     from rich.table import Table
 
     gpu = data["gpu"]["name"] or "no GPU (KV cache sized by --kv-cache-memory)"
-    console.print(f"[bold]{data['model']['ref']}[/] on {gpu} · vLLM {data['settings']['vllm_version']} · "
+    engine = " (V0)" if data["settings"]["engine"] == "v0" else ""
+    console.print(f"[bold]{data['model']['ref']}[/] on {gpu} · vLLM {data['settings']['vllm_version']}{engine} · "
                   f"utilization {data['settings']['gpu_memory_utilization']} · KV {data['settings']['kv_cache_dtype']}")
+    if data.get("engine_note"):
+        console.print(f"note: {data['engine_note']}")
     err = data["kv_cache_error_bytes"]
     console.print(f"KV cache memory {data['kv_cache_bytes'] / 2**30:.2f} GiB" +
                   (f" ± {err / 2**30:.2f} (estimate)" if err else " (exact)"))

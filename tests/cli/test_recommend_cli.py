@@ -66,3 +66,15 @@ def test_recommend_takes_a_speculative_config() -> None:
     assert mtp["settings"]["speculative"] == {"method": "mtp", "num_speculative_tokens": 1, "draft_model": None}
     assert plain["settings"]["speculative"] is None
     assert mtp["longest_max_model_len"] < plain["longest_max_model_len"]
+
+
+def test_recommend_says_when_the_release_falls_back_to_v0() -> None:
+    """fp8 KV on an L40S with vLLM 0.10.1 runs V0 (no FlashAttention 3 fp8 off Hopper): the table is V0's."""
+    code, data = _json("meta-llama/Llama-3.1-8B", "--gpu", "L40S", "--vllm-version", "0.10.1",
+                       "--kv-cache-dtype", "fp8", "--lengths", "8K")
+    assert code == 0
+    assert data["settings"]["engine"] == "v0" and "--kv-cache-dtype fp8" in data["engine_note"]
+    assert data["lengths"][0]["tokens"] == 386_592  # as `check` gives for the same deployment
+    code, data = _json("meta-llama/Llama-3.1-8B", "--gpu", "H100", "--vllm-version", "0.10.1",
+                       "--kv-cache-dtype", "fp8", "--lengths", "8K")
+    assert code == 0 and data["settings"]["engine"] == "v1" and data["engine_note"] is None
