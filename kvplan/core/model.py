@@ -83,8 +83,7 @@ class ModelSpec:
     vocab_size: int
     quantization: str | None = None  # quant_method from the checkpoint, if any
     checkpoint_kv_cache_dtype: str | None = None  # a KV scheme in the checkpoint's quant config
-    uses_mla: bool = False
-    mla: MlaProjections | None = None  # set with uses_mla
+    mla: MlaProjections | None = None  # set when vLLM runs the attention as MLA (``uses_mla``)
     is_multimodal: bool = False
     # For the memory estimates (activation peak, weight shards, rope cache); 0 / None when the config lacks them.
     intermediate_size: int = 0
@@ -111,6 +110,10 @@ class ModelSpec:
     @property
     def mamba_layers(self) -> tuple[MambaLayer, ...]:
         return tuple(layer for layer in self.layers if isinstance(layer, MambaLayer))
+
+    @property
+    def uses_mla(self) -> bool:
+        return self.mla is not None
 
     @property
     def is_hybrid(self) -> bool:
