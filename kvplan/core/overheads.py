@@ -133,8 +133,8 @@ def _rotary_dim(model: ModelSpec) -> int:
 
 def runtime_buffers_bytes(model: ModelSpec, engine: EngineConfig, *, first_stage: bool = True,
                           last_stage: bool = True) -> int:
-    """Bytes vLLM allocates at load beyond the checkpoint shard: rope cos/sin cache, vocab padding rows, MXFP4
-    expert padding and MLA weight copies."""
+    """Buffers vLLM allocates at load beyond the checkpoint shard: rope cos/sin cache, vocab padding rows and
+    MXFP4 expert padding (MLA weight copies: ``mla_load_copies_bytes``)."""
     dtype = _model_dtype_bytes(engine)
     positions = _int_attr(model, "rope_cache_positions") or model.max_position_tokens
     rope = positions * _rotary_dim(model) * dtype if model.attention_layers else 0
@@ -149,7 +149,7 @@ def runtime_buffers_bytes(model: ModelSpec, engine: EngineConfig, *, first_stage
         padding = mxfp4_moe_padding_bytes(
             num_experts=model.num_experts, moe_layers=model.num_moe_layers // engine.pipeline_parallel_size,
             hidden_size=model.hidden_size, intermediate_size=model.intermediate_size or model.hidden_size, tp=tp)
-    return rope + matrices * pad_rows * model.hidden_size * dtype // tp + padding + mla_load_copies_bytes(model, engine)
+    return rope + matrices * pad_rows * model.hidden_size * dtype // tp + padding
 
 
 def mla_load_copies_bytes(model: ModelSpec, engine: EngineConfig) -> int:
@@ -449,7 +449,7 @@ def estimate_overheads(model: ModelSpec, engine: EngineConfig, weights: Estimate
         buffers = runtime_buffers_bytes(model, engine)
         copies = mla_load_copies_bytes(model, engine)
         extra = f" + MLA weight copies made at load ({copies / GiB:.2f} GiB)" if copies else ""
-        weights = replace(weights, value_bytes=weights.value_bytes + buffers,
+        weights = replace(weights, value_bytes=weights.value_bytes + buffers + copies,
                           source=f"{weights.source} + rope cache and vocab padding{extra}")
     return Overheads(
         weights=weights,
