@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 
 from kvplan.core.engine import EngineConfig, mamba_state_bytes, pp_stage_ranges
 from kvplan.core.estimate import Estimate
-from kvplan.core.model import AttentionLayer, MambaLayer, ModelSpec, NoKvLayer
+from kvplan.core.model import AttentionLayer, MambaLayer, ModelSpec
 from kvplan.core.settings import release, version_tuple
 from kvplan.core.units import GiB, MiB, cdiv, dtype_bytes, round_up
 
@@ -388,8 +388,7 @@ def estimate_cudagraph(model: ModelSpec, engine: EngineConfig, enforce_eager: bo
         # 0.29+ captures every graph once (FULL ones extrapolated from samples) and subtracts what it took. The
         # piecewise graphs split at each attention / Mamba / linear-attention op (CompilationConfig._attention_ops),
         # so it is those layers that count; Nemotron-H's MLP- and MoE-only blocks fold into their neighbours' pieces.
-        layers = cdiv(sum(1 for layer in model.layers if not isinstance(layer, NoKvLayer)),
-                      engine.pipeline_parallel_size)
+        layers = cdiv(len(model.attention_layers) + len(model.mamba_layers), engine.pipeline_parallel_size)
         value = 2 * len(sizes) * layers * MEASURED_V2_CAPTURE_BYTES_PER_LAYER
         return Estimate(value_bytes=value, error_bytes=int(value * ERR_CUDAGRAPH_FRACTION),
                         source=f"estimate: CUDA graphs, {len(sizes)} sizes x 2 modes as Model Runner V2 "
