@@ -864,10 +864,23 @@ def _covers(name: str, token: str) -> bool:
     return re.search(rf"(^|\.){re.escape(token)}(\*|$)", name) is not None
 
 
-def _num_layers(config: Mapping[str, Any]) -> int:
+def _decoder_fields(config: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The level of ``config`` that sizes the decoder: ``text_config`` when it gives num_hidden_layers."""
     text = config.get("text_config")
-    value = (text if isinstance(text, Mapping) else config).get("num_hidden_layers", config.get("num_hidden_layers"))
+    return text if isinstance(text, Mapping) and text.get("num_hidden_layers") is not None else config
+
+
+def _num_layers(config: Mapping[str, Any]) -> int:
+    value = _decoder_fields(config).get("num_hidden_layers")
     return int(value) if isinstance(value, int) else 1 << 30
+
+
+def mtp_layer_indices(config: Mapping[str, Any]) -> range:
+    """The layer numbers a checkpoint gives its MTP layers: ``num_hidden_layers ... + num_nextn_predict_layers
+    - 1`` (vLLM's ``get_spec_layer_idx_from_weight_name``); empty when the config names none."""
+    fields = _decoder_fields(config)
+    base, extra = fields.get("num_hidden_layers"), fields.get("num_nextn_predict_layers") or 0
+    return range(base, base + extra) if isinstance(base, int) and isinstance(extra, int) else range(0)
 
 
 def count_params(config: Mapping[str, Any], *, hf_quant_config: Mapping[str, Any] | None = None) -> ParamCount:

@@ -66,14 +66,10 @@ def without_skipped_layers(weights: WeightsInfo, config: Mapping[str, Any],
     (``get_spec_layer_idx_from_weight_name``: DeepSeek, GLM-4.5+, Step, ...). With tensor names (safetensors
     headers, Hub metadata) the skipped bytes are exact; without (an index ``total_size``, the catalog, a
     config count) the DeepSeek-family layers are counted from the config (``params.mtp_layer_bytes``)."""
-    from kvplan.core.params import mtp_layer_bytes
+    from kvplan.core.params import mtp_layer_bytes, mtp_layer_indices
 
     if weights.mtp_named_bytes is not None:
-        text = config.get("text_config") if isinstance(config.get("text_config"), Mapping) else None
-        cfg = text if text is not None and text.get("num_hidden_layers") is not None else config
-        base, extra = cfg.get("num_hidden_layers"), cfg.get("num_nextn_predict_layers") or 0
-        spec_layers = range(base, base + extra) if isinstance(base, int) and isinstance(extra, int) else range(0)
-        skipped = weights.mtp_named_bytes + sum(weights.bytes_by_layer.get(i, 0) for i in spec_layers)
+        skipped = weights.mtp_named_bytes + sum(weights.bytes_by_layer.get(i, 0) for i in mtp_layer_indices(config))
         how = "MTP weights vLLM does not load, by tensor name"
     else:
         skipped = mtp_layer_bytes(config, hf_quant_config=hf_quant_config)
