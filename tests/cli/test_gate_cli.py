@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 from xml.etree import ElementTree as ET
 
 from typer.testing import CliRunner
@@ -38,6 +39,12 @@ def _write(tmp_path: Path, text: str, name: str = "deploy.toml") -> Path:
     path = tmp_path / name
     path.write_text(text)
     return path
+
+
+def _gate_by_name(manifest: Path) -> tuple[int, dict[str, dict[str, Any]]]:
+    """Run ``kvplan gate MANIFEST --json``: its exit code and the deployments' results by name."""
+    result = runner.invoke(app, ["gate", str(manifest), "--json"])
+    return result.exit_code, {d["name"]: d for d in json.loads(result.stdout)["deployments"]}
 
 
 def test_gate_reports_each_deployment_and_fails_once(tmp_path: Path) -> None:
@@ -90,10 +97,9 @@ def test_gate_takes_the_hybrid_flags(tmp_path: Path) -> None:
                                                          "mamba_ssm_cache_dtype": "float32"},
                                             "deployment": [{"name": "many", "max_num_seqs": 256},
                                                            {"name": "enough", "max_num_seqs": 150}]}), "deploy.json")
-    result = runner.invoke(app, ["gate", str(manifest), "--json"])
-    assert result.exit_code == 1
-    status = {d["name"]: d["status"] for d in json.loads(result.stdout)["deployments"]}
-    assert status == {"many": "fail", "enough": "pass"}
+    code, data = _gate_by_name(manifest)
+    assert code == 1
+    assert {name: d["status"] for name, d in data.items()} == {"many": "fail", "enough": "pass"}
 
 
 def test_gate_takes_a_speculative_config_table(tmp_path: Path) -> None:
@@ -116,11 +122,10 @@ speculative_config = { method = "mtp", num_speculative_tokens = 1 }
 name = "broken"
 speculative_config = '{"method": "mtp"}'
 """)
-    result = runner.invoke(app, ["gate", str(manifest), "--json"])
-    data = {d["name"]: d for d in json.loads(result.stdout)["deployments"]}
+    code, data = _gate_by_name(manifest)
     assert data["plain"]["status"] == "pass" and data["mtp"]["status"] == "pass"
     assert data["broken"]["status"] == "error" and "num_speculative_tokens" in data["broken"]["error"]
-    assert result.exit_code == 2
+    assert code == 2
 
 
 def test_gate_takes_vllm_use_v1(tmp_path: Path) -> None:
@@ -140,8 +145,7 @@ vllm_use_v1 = 0
 name = "gone"
 vllm_use_v1 = false
 """)
-    result = runner.invoke(app, ["gate", str(manifest), "--json"])
-    data = {d["name"]: d for d in json.loads(result.stdout)["deployments"]}
+    code, data = _gate_by_name(manifest)
     assert data["v0"]["status"] == "pass"
     assert data["gone"]["status"] == "error" and "no V0 engine" in data["gone"]["error"]
-    assert result.exit_code == 2
+    assert code == 2
