@@ -26,6 +26,7 @@ from kvplan.cli.options import (
     NoHybridOpt,
     PlatformOpt,
     PpOpt,
+    PrefixCachingOpt,
     QuantOpt,
     RevisionOpt,
     SpeculativeOpt,
@@ -71,6 +72,7 @@ def register(app: typer.Typer) -> None:
         mamba_ssm_cache_dtype: MambaSsmOpt = "auto",
         speculative_config: SpeculativeOpt = None,
         vllm_use_v1: UseV1Opt = None,
+        enable_prefix_caching: PrefixCachingOpt = None,
         json_output: JsonOpt = False,
     ) -> None:
         """Check whether MODEL starts on the GPU with these settings, and how many KV tokens fit."""
@@ -90,6 +92,7 @@ def register(app: typer.Typer) -> None:
                 disable_hybrid_kv_cache_manager=disable_hybrid_kv_cache_manager,
                 mamba_ssm_cache_dtype=mamba_ssm_cache_dtype, speculative_config=speculative_config,
                 vllm_use_v1=vllm_use_v1,
+                enable_prefix_caching=enable_prefix_caching,
             )
             gpu_bytes = parse_size(gpu_memory, flag="--gpu-memory") if gpu_memory else None
             report = api.check(model, settings, gpu=gpu, gpu_memory_bytes=gpu_bytes, revision=revision,

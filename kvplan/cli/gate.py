@@ -57,6 +57,16 @@ def register(app: typer.Typer) -> None:
         raise typer.Exit(guarded(run))
 
 
+def _optional_bool(settings: dict[str, object], key: str) -> bool | None:
+    """A true/false manifest value, or None when absent (a string such as "false" is refused, not read as true)."""
+    from kvplan.core.errors import UsageError
+
+    value = settings.get(key)
+    if value is None or isinstance(value, bool):
+        return value
+    raise UsageError(f"{key} must be true or false, got {value!r}")
+
+
 def _check_one(deployment: Deployment) -> GateResult:
     from kvplan import api
     from kvplan.cli.settings_from_flags import build_settings
@@ -81,6 +91,7 @@ def _check_one(deployment: Deployment) -> GateResult:
             mamba_ssm_cache_dtype=str(s.get("mamba_ssm_cache_dtype", "auto")),
             speculative_config=s.get("speculative_config"),  # a table/object, or vLLM's JSON string
             vllm_use_v1=s.get("vllm_use_v1"),
+            enable_prefix_caching=_optional_bool(s, "enable_prefix_caching"),
         )
         gpu_bytes = parse_size(deployment.gpu_memory, flag="gpu_memory") if deployment.gpu_memory else None
         report = api.check(deployment.model, settings, gpu=deployment.gpu, gpu_memory_bytes=gpu_bytes,

@@ -32,6 +32,7 @@ from kvplan.cli.options import (
     NoHybridOpt,
     PlatformOpt,
     PpOpt,
+    PrefixCachingOpt,
     QuantOpt,
     RevisionOpt,
     SpeculativeOpt,
@@ -204,6 +205,7 @@ def register(app: typer.Typer) -> None:
         disable_hybrid_kv_cache_manager: NoHybridOpt = False,
         mamba_ssm_cache_dtype: MambaSsmOpt = "auto",
         speculative_config: SpeculativeOpt = None,
+        enable_prefix_caching: PrefixCachingOpt = None,
         log_file: LogFileOpt = None,
         json_output: JsonOpt = False,
     ) -> None:
@@ -230,6 +232,7 @@ def register(app: typer.Typer) -> None:
                 entrypoint="llm", vllm_version=None,
                 disable_hybrid_kv_cache_manager=disable_hybrid_kv_cache_manager,
                 mamba_ssm_cache_dtype=mamba_ssm_cache_dtype, speculative_config=speculative_config,
+                enable_prefix_caching=enable_prefix_caching,
             )
             from kvplan.probe.session import run_probe
 

@@ -25,6 +25,7 @@ from kvplan.cli.options import (
     ModelArg,
     PlatformOpt,
     PpOpt,
+    PrefixCachingOpt,
     QuantOpt,
     RevisionOpt,
     SpeculativeOpt,
@@ -72,6 +73,7 @@ def register(app: typer.Typer) -> None:
         vllm_version: VersionOpt = None,
         speculative_config: SpeculativeOpt = None,
         vllm_use_v1: UseV1Opt = None,
+        enable_prefix_caching: PrefixCachingOpt = None,
         json_output: JsonOpt = False,
     ) -> None:
         """Recommend settings for MODEL on this GPU: longest context, concurrency by length, flags to use."""
@@ -101,6 +103,7 @@ def register(app: typer.Typer) -> None:
                 enforce_eager=enforce_eager, quantization=quantization, platform=platform,
                 entrypoint=entrypoint, vllm_version=vllm_version, speculative_config=speculative_config,
                 vllm_use_v1=vllm_use_v1,
+                enable_prefix_caching=enable_prefix_caching,
             )
             inputs = api.plan_inputs(model, settings, revision=revision, environ=os.environ)
             source = inputs.source

@@ -80,7 +80,8 @@ def build_settings(*, max_model_len: str | None, gpu_memory_utilization: float |
                    vllm_version: str | None, disable_hybrid_kv_cache_manager: bool = False,
                    mamba_ssm_cache_dtype: str = "auto",
                    speculative_config: str | dict[str, Any] | None = None,
-                   vllm_use_v1: str | int | bool | None = None) -> DeploySettings:
+                   vllm_use_v1: str | int | bool | None = None,
+                   enable_prefix_caching: bool | None = None) -> DeploySettings:
     return DeploySettings(
         vllm_version=vllm_version or DEFAULT_VLLM_VERSION,
         platform=platform.lower(),  # type: ignore[arg-type]  # validated in DeploySettings
@@ -101,6 +102,7 @@ def build_settings(*, max_model_len: str | None, gpu_memory_utilization: float |
         mamba_ssm_cache_dtype=mamba_ssm_cache_dtype.lower(),
         speculative=parse_speculative_config(speculative_config),
         use_v1=parse_use_v1(vllm_use_v1),
+        enable_prefix_caching=enable_prefix_caching,
     )
 
 

@@ -23,7 +23,7 @@ from kvplan.core.kv_spec import (
 )
 from kvplan.core.model import AttentionLayer, MambaLayer, ModelSpec
 from kvplan.core.model_runner import ModelRunner, default_model_runner, engine_for_model
-from kvplan.core.settings import AUTO_MAX_MODEL_LEN, DeploySettings, VllmBehaviour
+from kvplan.core.settings import AUTO_MAX_MODEL_LEN, DeploySettings, VllmBehaviour, release
 from kvplan.core.units import GiB, cdiv, dtype_bytes, round_up
 
 KV_CACHE_DTYPES = ("auto", "float16", "bfloat16", "fp8", "fp8_e4m3", "fp8_e5m2", "float32")
@@ -158,10 +158,12 @@ def mamba_state_dtypes(layer: MambaLayer, settings: DeploySettings, model_dtype:
 
 def _mamba_spec(layer: MambaLayer, settings: DeploySettings, model_dtype: str, block_size: int) -> MambaSpec:
     conv, ssm = mamba_state_dtypes(layer, settings, model_dtype)
+    checkpoint = settings.behaviour.mamba2_prefill_checkpoint
     # AbstractMambaLayer.get_kv_cache_spec: num_speculative_blocks = num_speculative_tokens
     return MambaSpec(shapes=_mamba_shapes(layer, settings.tensor_parallel_size),
                      dtype_bytes=(dtype_bytes(conv), dtype_bytes(ssm)),
-                     block_size=block_size, num_prefill_checkpoint_blocks=1 if layer.kind == "mamba2" else 0,
+                     block_size=block_size,
+                     num_prefill_checkpoint_blocks=1 if layer.kind == "mamba2" and checkpoint else 0,
                      num_speculative_blocks=settings.num_speculative_tokens)
 
 
@@ -185,6 +187,35 @@ def _align_hybrid_block_size(model: ModelSpec, settings: DeploySettings, block_s
     if block_size < aligned:
         return aligned, f"raised to {aligned} tokens so that an attention page holds a Mamba state"
     return block_size, None
+
+
+# Models that implement SupportsMambaPrefixCaching (read in the 0.12, 0.15, 0.20, 0.26 and 0.27 wheels; Bamba
+# until 0.2x). On 0.12-0.27 vLLM gives them Mamba cache mode "all" (a state block every block_size tokens,
+# blocks aligned to the Mamba chunk size), which kvplan does not model.
+_MAMBA_ALL_MODE_ARCHITECTURES = frozenset({
+    "BambaForCausalLM", "FalconH1ForCausalLM", "GraniteMoeHybridForCausalLM", "JambaForCausalLM",
+    "MambaForCausalLM", "Mamba2ForCausalLM", "NemotronHForCausalLM", "Zamba2ForCausalLM"})
+
+
+def _mamba_prefix_caching(model: ModelSpec, behaviour: VllmBehaviour, asked: bool | None) -> bool:
+    """Prefix caching as V1 settles it for a model with Mamba / linear-attention layers.
+
+    Default (``asked`` None): on for hybrids from 0.28 (``behaviour.hybrid_prefix_caching``), never for
+    attention-free models. ``--enable-prefix-caching`` on such a model: 0.10.2/0.11 turn it off
+    (HybridAttentionMambaModelConfig); 0.12-0.14 keep it only for SupportsMambaPrefixCaching models; 0.15-0.27
+    give those mode "all" and others "align"; 0.28+ "align" (models/config.py MambaModelConfig)."""
+    default = model.is_hybrid and behaviour.hybrid_prefix_caching
+    if not asked:
+        return default if asked is None else False
+    v = release(behaviour.version)
+    if v <= (0, 11):
+        return False
+    all_mode = model.architecture in _MAMBA_ALL_MODE_ARCHITECTURES
+    if v >= (0, 28) or not all_mode:
+        return v >= (0, 15)  # 0.12-0.14 drop it for models without Mamba prefix caching
+    raise UsageError(f"--enable-prefix-caching on {model.architecture} with vLLM {behaviour.version}: vLLM uses "
+                     "Mamba cache mode 'all' (a state block every block_size tokens), which kvplan does not model",
+                     hint="Plan it with --vllm-version 0.28 or later (mode 'align'), or without prefix caching")
 
 
 def resolve_engine(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None) -> EngineConfig:
@@ -212,7 +243,9 @@ def resolve_engine(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | No
     chunked_prefill = settings.enable_chunked_prefill
     if settings.platform == "cpu" and model.uses_mla:
         prefix_caching, chunked_prefill = False, False  # "MLA is enabled on a non-GPU platform"
-    if prefix_caching is None:
+    if model.mamba_layers and behaviour.engine == "v1":
+        prefix_caching = _mamba_prefix_caching(model, behaviour, prefix_caching)
+    elif prefix_caching is None:
         prefix_caching = not model.is_attention_free
     if chunked_prefill is None:
         chunked_prefill = behaviour.engine == "v1"
@@ -246,7 +279,7 @@ def resolve_engine(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | No
         max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
         inflight_tokens=concurrent_batches * max_num_batched_tokens, enable_prefix_caching=prefix_caching,
         hybrid_manager=hybrid_manager,
-        mamba_align_mode=model.is_hybrid and prefix_caching and behaviour.engine == "v1",
+        mamba_align_mode=bool(model.mamba_layers) and prefix_caching and behaviour.engine == "v1",
         gpu_memory_utilization=util, tensor_parallel_size=settings.tensor_parallel_size,
         pipeline_parallel_size=settings.pipeline_parallel_size,
         model_runner=default_model_runner(model, version=behaviour.version, engine=behaviour.engine,

@@ -29,6 +29,14 @@ class VllmBehaviour:
     nemotron_h_ssm_default: str | None = None
     # 0.19+ (#38270, Mar 2026): with FULL decode CUDA graphs a hybrid Mamba model needs max_num_seqs <= num_blocks
     mamba_blocks_check: bool = False
+    # Prefix caching by default on hybrid (attention + Mamba / linear-attention) models, hence Mamba "align"
+    # mode (2 state blocks a request instead of 1): 0.28+. Before, V1 kept it off: 0.10.2/0.11
+    # HybridAttentionMambaModelConfig forces it off, 0.12-0.25 ModelConfig.is_prefix_caching_supported says no
+    # for attn_type "hybrid", 0.26/0.27 EngineArgs keep it opt-in (`not model_config.is_hybrid`). Confirmed on
+    # an H100 with 0.26.0 (benchmarks/gpu-runs: Nemotron-Nano-9B-v2 logs enable_prefix_caching=False).
+    hybrid_prefix_caching: bool = False
+    # 0.32+ (mamba_mixer2.py get_kv_cache_spec): Mamba-2 layers keep one prefill checkpoint block in align mode.
+    mamba2_prefill_checkpoint: bool = False
     # V0 0.7.2/0.7.3 (worker/cache_engine.py _align_cache, VLLM_CUDA_MEM_ALIGN_KV_CACHE=1): on CUDA each MLA
     # cache entry is padded to 256 bytes (576 -> 640 bf16 values); gone in 0.8.0.
     mla_entry_align_bytes: int = 0
@@ -79,6 +87,8 @@ def vllm_behaviour(version: str) -> VllmBehaviour:
         hybrid_allocator=True,
         nemotron_h_ssm_default="float32" if v >= (0, 20, 0) else "float16" if v >= (0, 13, 0) else None,
         mamba_blocks_check=v >= (0, 19, 0),
+        hybrid_prefix_caching=v >= (0, 28, 0),
+        mamba2_prefill_checkpoint=v >= (0, 32, 0),
     )
 
 

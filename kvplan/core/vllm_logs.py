@@ -53,6 +53,7 @@ class LogSettings:
     enforce_eager: bool | None = None
     enable_chunked_prefill: bool | None = None
     quantization: str | None = None
+    enable_prefix_caching: bool | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -165,6 +166,10 @@ def _settings(text: str) -> LogSettings:
     values["enforce_eager"] = True if eager else None
     chunked = re.search(r"--enable-chunked-prefill\b|['\"]enable_chunked_prefill['\"]\s*:\s*True", text)
     values["enable_chunked_prefill"] = True if chunked else None
+    # the flag, the non-default args dict, or the engine's config line (the value vLLM settled on)
+    prefix = _last(r"--(no-)?enable-prefix-caching\b|['\"]?enable_prefix_caching['\"]?\s*[:=]\s*(True|False)", text, 0)
+    values["enable_prefix_caching"] = (None if prefix is None
+                                       else not prefix.group(1) and prefix.group(2) != "False")
     return LogSettings(**values)  # type: ignore[arg-type]
 
 

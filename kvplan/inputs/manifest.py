@@ -30,7 +30,7 @@ SETTING_KEYS = {
     "max_model_len", "gpu_memory_utilization", "tensor_parallel_size", "pipeline_parallel_size", "dtype",
     "kv_cache_dtype", "block_size", "max_num_seqs", "max_num_batched_tokens", "kv_cache_memory", "enforce_eager",
     "quantization", "platform", "entrypoint", "vllm_version", "disable_hybrid_kv_cache_manager",
-    "mamba_ssm_cache_dtype", "speculative_config", "vllm_use_v1",
+    "mamba_ssm_cache_dtype", "speculative_config", "vllm_use_v1", "enable_prefix_caching",
 }
 OTHER_KEYS = {"name", "model", "revision", "gpu", "gpu_memory", "min_concurrency", "fail_on_warn"}
 

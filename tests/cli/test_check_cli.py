@@ -250,3 +250,22 @@ def test_speculative_method_is_inferred_as_vllm_does() -> None:
         == "eagle3"
     assert method('{"model": "meta-llama/Llama-3.2-1B", "num_speculative_tokens": 3}') == "draft_model"
     assert method('{"method": "qwen3_next_mtp", "num_speculative_tokens": 3}') == "mtp"
+
+
+def test_prefix_caching_flag_on_a_mamba_hybrid(tmp_path: Path) -> None:
+    """vLLM's --enable-prefix-caching / --no-enable-prefix-caching reach the plan; mode 'all' exits 2."""
+    nano = tmp_path / "nano-9b"
+    nano.mkdir()
+    shutil.copy(CATALOG_SOURCES / "nvidia__NVIDIA-Nemotron-Nano-9B-v2" / "config.json", nano / "config.json")
+    base = ("check", str(nano), "--kv-cache-memory", "8GiB", "--max-model-len", "8192", "--json")
+    tokens = {}
+    for flag in ("--enable-prefix-caching", "--no-enable-prefix-caching"):
+        code, out, _ = _run(*base, flag)
+        assert code == 0
+        data = json.loads(out)
+        assert data["settings"]["enable_prefix_caching"] is (flag == "--enable-prefix-caching")
+        tokens[flag] = data["kv_cache"]["tokens"]
+    assert tokens["--no-enable-prefix-caching"] > tokens["--enable-prefix-caching"]
+    code, out, err = _run(*base, "--enable-prefix-caching", "--vllm-version", "0.26.0")
+    assert code == 2 and out == ""
+    assert "Mamba cache mode 'all'" in err and "Traceback" not in err

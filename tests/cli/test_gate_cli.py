@@ -149,3 +149,18 @@ vllm_use_v1 = false
     assert data["v0"]["status"] == "pass"
     assert data["gone"]["status"] == "error" and "no V0 engine" in data["gone"]["error"]
     assert code == 2
+
+
+def test_gate_takes_prefix_caching_and_refuses_a_string(tmp_path: Path) -> None:
+    """Nemotron-Nano-9B-v2 on vLLM 0.33: prefix caching off gives each Mamba group 1 block a request, not 3."""
+    manifest = _write(tmp_path, json.dumps({"defaults": {"model": "nvidia/NVIDIA-Nemotron-Nano-9B-v2",
+                                                         "max_model_len": 8192, "kv_cache_memory": "8GiB"},
+                                            "deployment": [{"name": "default"},
+                                                           {"name": "off", "enable_prefix_caching": False},
+                                                           {"name": "typo", "enable_prefix_caching": "false"}]}),
+                      "deploy.json")
+    code, data = _gate_by_name(manifest)
+    assert code == 2
+    assert data["typo"]["status"] == "error"
+    assert "enable_prefix_caching must be true or false" in data["typo"]["error"]
+    assert data["off"]["kv_cache_tokens"] > data["default"]["kv_cache_tokens"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from kvplan.core.vllm_logs import parse_log
 
 V1_LINES = (
@@ -101,3 +103,14 @@ def test_release_named_by_where_the_kv_lines_were_printed() -> None:
         "0.10.1", "0.10.1.1")
     assert releases_from_source_lines("[gpu_worker.py:1] Available KV cache memory: 1 GiB") == ()  # a dev build
     assert releases_from_source_lines("Available KV cache memory: 1 GiB") == ()
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("vllm serve m --enable-prefix-caching --max-num-seqs 8", True),
+    ("vllm serve m --no-enable-prefix-caching", False),
+    ("non-default args: {'max_model_len': 131072, 'enable_prefix_caching': True}", True),
+    ("Initializing a V1 LLM engine (v0.26.0) with config: ..., enable_prefix_caching=False, enable_chunked", False),
+    ("vllm serve m --max-num-seqs 8", None),
+])
+def test_prefix_caching_setting(text: str, expected: bool | None) -> None:
+    assert parse_log(text).settings.enable_prefix_caching is expected
