@@ -10,7 +10,7 @@ transformers. Configs are data: nothing here executes remote code.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kvplan.core.errors import ConfigError, UnsupportedModelError
@@ -166,9 +166,41 @@ def _max_len(cfg: _Cfg) -> tuple[int, str]:
     return derived, key
 
 
-def _rope_cache_positions(cfg: _Cfg, derived: int) -> int:
-    """Rows of vLLM's rotary cos/sin cache: max positions, scaled for yarn/linear/dynamic (longrope: both)."""
+def _rope_for(cfg: _Cfg, layer_type: str) -> Mapping[str, Any] | None:
+    """The rope parameters of one layer type: transformers v5 keys them by layer type (Gemma 3)."""
     rope = cfg.data.get("rope_scaling") or cfg.data.get("rope_parameters")
+    if not isinstance(rope, Mapping):
+        return None
+    per_type = rope.get(layer_type)
+    return per_type if isinstance(per_type, Mapping) else rope
+
+
+def _local_rope_cache_positions(cfg: _Cfg, derived: int, layers: Sequence[LayerSpec]) -> int:
+    """Rows of a second cos/sin cache, for sliding-window layers that rotate with their own rope.
+
+    Gemma 3 (vLLM ``Gemma3Attention``): sliding layers use the default rope at ``rope_local_base_freq``, global
+    ones the config's (scaled) rope; ``get_rope`` caches one module per distinct parameter set, so two caches
+    unless both are alike. Measured on an H100 (vLLM 0.26, Gemma-3-12B): 64 MiB of the logged weights."""
+    if not any(getattr(layer, "sliding_window", None) for layer in layers):
+        return 0
+    rope = cfg.data.get("rope_parameters")
+    if isinstance(rope, Mapping) and isinstance(rope.get("sliding_attention"), Mapping):
+        local = rope["sliding_attention"]
+        return 0 if local == rope.get("full_attention") else _rope_cache_positions(cfg, derived, local)
+    local_base = cfg.data.get("rope_local_base_freq")
+    if local_base is None:
+        return 0
+    full = _rope_for(cfg, "full_attention") or {}
+    full_kind = str(full.get("rope_type") or full.get("type") or "default")
+    if full_kind == "default" and local_base == cfg.data.get("rope_theta", full.get("rope_theta")):
+        return 0  # one parameter set: one shared cache
+    return _rope_cache_positions(cfg, derived, {"rope_type": "default"})
+
+
+def _rope_cache_positions(cfg: _Cfg, derived: int, rope: Mapping[str, Any] | None = None) -> int:
+    """Rows of vLLM's rotary cos/sin cache: max positions, scaled for yarn/linear/dynamic (longrope: both)."""
+    if rope is None:
+        rope = _rope_for(cfg, "full_attention")
     base = cfg.get("max_position_embeddings", default=derived)
     if not isinstance(base, int):
         return derived
@@ -482,6 +514,7 @@ def model_spec_from_config(config: Mapping[str, Any],
         tie_word_embeddings=bool(tied),
         rotary_dim=_rotary_dim(cfg, head) if head else int(cfg.get("qk_rope_head_dim", default=0) or 0),
         rope_cache_positions=_rope_cache_positions(cfg, max_len),
+        local_rope_cache_positions=_local_rope_cache_positions(cfg, max_len, layers),
         num_experts=experts,
         # Only gpt-oss needs this today (MXFP4 expert padding), and every gpt-oss layer is MoE.
         num_moe_layers=num_layers if experts and text_type == "gpt_oss" else 0,

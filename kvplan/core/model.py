@@ -92,6 +92,7 @@ class ModelSpec:
     tie_word_embeddings: bool = False
     rotary_dim: int = 0
     rope_cache_positions: int = 0
+    local_rope_cache_positions: int = 0  # a second cache for sliding layers with their own rope (Gemma 3)
     num_experts: int = 0  # routed experts per MoE layer
     num_moe_layers: int = 0
     notes: tuple[str, ...] = ()

@@ -136,7 +136,8 @@ def runtime_buffers_bytes(model: ModelSpec, engine: EngineConfig, *, first_stage
     """Buffers vLLM allocates at load beyond the checkpoint shard: rope cos/sin cache, vocab padding rows and
     MXFP4 expert padding (MLA weight copies: ``mla_load_copies_bytes``)."""
     dtype = _model_dtype_bytes(engine)
-    positions = _int_attr(model, "rope_cache_positions") or model.max_position_tokens
+    positions = (_int_attr(model, "rope_cache_positions") or model.max_position_tokens) + \
+        (_int_attr(model, "local_rope_cache_positions") or 0)
     rope = positions * _rotary_dim(model) * dtype if model.attention_layers else 0
     vocab = model.vocab_size
     pad_rows = round_up(vocab, VOCAB_PADDING) - vocab if vocab else 0

@@ -269,3 +269,37 @@ def test_mla_copies_unquantized_deepseek_v2_lite() -> None:
     assert mla_load_copies_bytes(model, online_fp8) == 27 * 512 * 16 * 256 * 2
     _, old = _mla_engine("deepseek-ai/DeepSeek-V2-Lite", vllm_version="0.7.3")
     assert mla_load_copies_bytes(model, old) == 27 * (2048 * 16 * 64 * 2 + 2048 * 8192 * 2 + 8192 * 2048 * 2)
+
+
+def test_gemma3_sliding_layers_have_a_rope_cache_of_their_own() -> None:
+    """Gemma 3: global layers rotate with linear x8 scaling (131,072 x 8 rows), sliding ones with the default rope at
+    rope_local_base_freq (131,072 rows); head 256, bf16. On an H100 (vLLM 0.26) the 64 MiB of the second cache
+    took kvplan's weights from 22.42 to 22.48 GiB against 22.62 logged."""
+    config = catalog.find("OpenPipe/gemma-3-12b-it-text-only")
+    assert config is not None
+    model = model_spec_from_config(config.config)
+    assert (model.rope_cache_positions, model.local_rope_cache_positions) == (1_048_576, 131_072)
+    engine = resolve_engine(model, DeploySettings(vllm_version="0.26.0"), GPU)
+    assert runtime_buffers_bytes(model, engine) == (1_048_576 + 131_072) * 256 * 2 == 576 * MiB
+
+
+def test_gemma3_transformers_v5_rope_parameters_per_layer_type() -> None:
+    entry = catalog.find("OpenPipe/gemma-3-12b-it-text-only")
+    assert entry is not None
+    v4 = dict(entry.config)
+    v5 = {k: v for k, v in v4.items() if k not in ("rope_scaling", "rope_theta", "rope_local_base_freq")}
+    v5["rope_parameters"] = {
+        "full_attention": {"rope_type": "linear", "factor": 8.0, "rope_theta": 1_000_000.0},
+        "sliding_attention": {"rope_type": "default", "rope_theta": 10_000.0},
+    }
+    model = model_spec_from_config(v5)
+    assert (model.rope_cache_positions, model.local_rope_cache_positions) == (1_048_576, 131_072)
+    # alike parameters share one cache (get_rope caches a module per parameter set)
+    same = dict(v5, rope_parameters={"full_attention": {"rope_type": "default", "rope_theta": 10_000.0},
+                                     "sliding_attention": {"rope_type": "default", "rope_theta": 10_000.0}})
+    assert model_spec_from_config(same).local_rope_cache_positions == 0
+
+
+def test_models_without_a_local_rope_have_one_cache() -> None:
+    model, _ = _llama8b()
+    assert model.local_rope_cache_positions == 0
