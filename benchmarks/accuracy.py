@@ -32,6 +32,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from kvplan.api import weights_for
 from kvplan.core.architectures import model_spec_from_config
 from kvplan.core.engine import resolve_engine
 from kvplan.core.errors import KvplanError
@@ -44,8 +45,9 @@ from kvplan.core.settings import DeploySettings, SpeculativeSettings, version_tu
 from kvplan.core.speculative import with_drafter
 from kvplan.core.units import GiB
 from kvplan.core.vllm_logs import parse_log, releases_from_source_lines
-from kvplan.core.weights import WeightsInfo, without_skipped_layers
+from kvplan.core.weights import WeightsInfo
 from kvplan.sources import catalog
+from kvplan.sources.types import ResolvedModel
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_FILE = REPO.parent / "shared" / "fixtures" / "vllm-gpu-logs.jsonl"
@@ -236,7 +238,16 @@ def _settings(line: dict[str, Any], version: str) -> DeploySettings:
         block_size=flags.block_size,
         enforce_eager=bool(line.get("enforce_eager") or flags.enforce_eager),
         enable_chunked_prefill=flags.enable_chunked_prefill,
+        enable_prefix_caching=flags.enable_prefix_caching,
+        quantization=_quantization_flag(line),
     )
+
+
+def _quantization_flag(line: dict[str, Any]) -> str | None:
+    """``--quantization X`` as a launch flag (online quantization). The ``quantization`` field and a logged
+    ``quantization=...`` name the checkpoint's own method, which kvplan reads from its config instead."""
+    match = re.search(r"--quantization[ =]([A-Za-z0-9_]+)", f"{line.get('quote') or ''} {line.get('notes') or ''}")
+    return match.group(1) if match else None
 
 
 def _outcome(line: dict[str, Any]) -> bool:
@@ -386,19 +397,22 @@ def run_line(index: int, line: dict[str, Any]) -> Case:
             if not case.rows:
                 raise Skip("data / expert parallel with no logged KV memory")
             return case
-        exact = weights_bytes is not None
-        if weights_bytes is None:
+        # The weights `kvplan check` takes (api.weights_for): the catalog's checkpoint bytes, else counted from
+        # the config; less the layers vLLM skips; then what --quantization makes of them.
+        checkpoint = (WeightsInfo(total_bytes=weights_bytes, source="catalog", exact=True)
+                      if weights_bytes is not None else None)
+        source = ResolvedModel(ref=ref, config=config, config_source="catalog", location="catalog",
+                               weights=checkpoint, extra_configs={"hf_quant_config.json": extra} if extra else None)
+        info = weights_for(source, model, settings.quantization)
+        if info is None:
             try:
-                weights_bytes = count_params(config).bytes
+                count_params(config)  # weights_for found no figure: say why the config cannot be counted
             except KvplanError as exc:
                 notes.append(f"end_to_end not run: no weights figure ({exc})")
-        # what kvplan's check does with the checkpoint figure (api.weights_for): less the layers vLLM skips
-        info = without_skipped_layers(WeightsInfo(total_bytes=weights_bytes or 0, source="catalog/count",
-                                                  exact=exact), config, extra)
         quant = str(line.get("quantization") or "").lower()
         if "bitsandbytes" in quant:
             notes.append("end_to_end not run: bitsandbytes checkpoint, the catalog's weights are another one")
-        elif weights_bytes is not None:
+        elif info is not None:
             case.rows["end_to_end"] = _row(plan(model, settings, gpu, info, with_remedies=False), line, started)
         if line.get("model_loading_gib"):
             engine = resolve_engine(model, settings, gpu)
@@ -408,7 +422,9 @@ def run_line(index: int, line: dict[str, Any]) -> Case:
                                       weights_include_buffers=True)
             measured = Estimate(value_bytes=over.total_bytes, error_bytes=over.error_bytes + gpu.total_error_bytes,
                                 source="logged weights + kvplan overheads")
-            result = plan(model, settings, gpu, info, measured_overhead=measured, with_remedies=False)
+            # the logged load stands in for the weights (plan needs a figure even where none can be counted)
+            loaded = info or WeightsInfo(total_bytes=logged.value_bytes, source="logged", exact=True)
+            result = plan(model, settings, gpu, loaded, measured_overhead=measured, with_remedies=False)
             row = _row(result, line, started)
             row["pred_weights_gib"] = line["model_loading_gib"]
             case.rows["overhead_only"] = row

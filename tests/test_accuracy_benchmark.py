@@ -161,3 +161,16 @@ def test_lines_with_an_assumed_release_are_summarised_apart(tmp_path: Path,
     assert report["modes_release_known"]["end_to_end"]["cases_used"] == 1
     assert accuracy.main([str(path)]) == 0
     assert "Lines whose vLLM release is known (all but [1]" in capsys.readouterr().out
+
+
+def test_h100_file_plans_the_quantization_flag_as_check_does(capsys: pytest.CaptureFixture[str]) -> None:
+    """The benchmark takes its end-to-end weights from api.weights_for, --quantization included: Llama-3.1-8B
+    with --quantization fp8 on the H100 logged 8.54 GiB; the bf16 figure (14.99) would be 10 % off in KV."""
+    accuracy = _module()
+    assert accuracy.main([str(ROOT / "benchmarks" / "gpu-runs" / "h100-vllm-0.26.0.jsonl"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    _check(report)
+    fp8 = next(case for case in report["cases"] if case["line"] == 7)
+    assert abs(fp8["end_to_end"]["pred_weights_gib"] - 8.54) < 0.1
+    assert report["modes"]["end_to_end"]["verdict_agreement"] == 1.0
+    assert report["modes"]["end_to_end"]["kv_tokens_max_abs_err_pct"] < 2.5
