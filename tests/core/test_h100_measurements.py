@@ -27,17 +27,18 @@ PREDICTED_TOKENS = {
     "llama-default": 445_344,  # vLLM 444,528
     "llama-eager": 445_344,  # 444,928
     "qwen3-default": 395_200,  # 394,576
-    "llama1b-serve-like": 2_118_176,  # 2,105,424
+    "llama1b-serve-like": 2_105_648,  # 2,105,424 (2,118,176 before the compiled-embedding term)
     "qwen25-7b-default": 1_025_824,  # 1,022,416
     "nemotron9b-default": 3_129_803,  # 3,146,952 (2,767,677 before prefix caching followed the release)
-    "gemma3-12b-default": 334_908,  # 331,352
+    "gemma3-12b-default": 332_393,  # 331,352
     "llama-fp8-weights": 498_592,  # 497,344
-    "gemma3-12b-seqs128": 334_908,  # 331,359
-    "gemma3-12b-tok4096": 576_293,  # 563,229: the one miss (+2.3 %), see below
+    "gemma3-12b-seqs128": 332_393,  # 331,359
+    "gemma3-12b-tok4096": 564_981,  # 563,229 (576,293, +2.3 %, before the compiled-embedding term)
 }
-# At 4,096 batched tokens Gemma 3 peaked at 1.93 GiB against kvplan's 1.00 (the sampler over 1,024 x 262,208
-# logits): the logged KV memory lies 1.08 GiB from the estimate, outside its stated error. Not explained yet.
-OUTSIDE_STATED_ERROR = {"gemma3-12b-tok4096"}
+# The profile peak of the V2 runner never fell below one embedding table plus two hidden rows per batched token
+# (overheads._compiled_embedding_bytes, read off the two Gemma 3 runs, then 0.50 GiB for Llama-3.2-1B against
+# 0.51 logged, where the forward alone gave 0.12): every run's logged KV memory is inside the stated error.
+MAX_TOKEN_ERROR = 0.006
 
 
 def _name(run: dict[str, Any]) -> str:
@@ -71,10 +72,9 @@ def test_kv_tokens_against_the_h100(run: dict[str, Any]) -> None:
         assert name == "nemotron9b-default"  # hybrids stay on the V1 runner in 0.26
     tokens = result.kv_cache.tokens
     assert tokens == PREDICTED_TOKENS[name]
-    assert abs(tokens / run["kv_cache_tokens"] - 1) < (0.025 if name in OUTSIDE_STATED_ERROR else 0.011)
+    assert abs(tokens / run["kv_cache_tokens"] - 1) < MAX_TOKEN_ERROR
     memory = result.memory
-    inside = abs(memory.kv_cache_bytes - run["available_kv_cache_gib"] * GiB) < memory.kv_cache_error_bytes
-    assert inside is (name not in OUTSIDE_STATED_ERROR)
+    assert abs(memory.kv_cache_bytes - run["available_kv_cache_gib"] * GiB) < memory.kv_cache_error_bytes
 
 
 @pytest.mark.parametrize("run", _runs(), ids=_name)

@@ -13,6 +13,7 @@ from kvplan.core.hardware import GpuSpec
 from kvplan.core.overheads import (
     CAL_SAMPLER_SORT_BYTES,
     capture_sizes,
+    estimate_activation,
     estimate_overheads,
     runtime_buffers_bytes,
     weights_per_gpu,
@@ -303,3 +304,22 @@ def test_gemma3_transformers_v5_rope_parameters_per_layer_type() -> None:
 def test_models_without_a_local_rope_have_one_cache() -> None:
     model, _ = _llama8b()
     assert model.local_rope_cache_positions == 0
+
+
+def test_v2_profile_peak_holds_the_embedding_table_under_compile() -> None:
+    """Gemma-3-12B on vLLM 0.26, LLM class, 4,096 batched tokens: 262,208 x 3,840 x 2 B of table plus
+    2 x 4,096 x 3,840 x 2 B of hidden rows = 1.934 GiB; the H100 logged a 1.93 GiB peak (the sampler over
+    1,024 x 262,208 bf16 logits, kvplan's term before, gave 1.00)."""
+    entry = catalog.find("OpenPipe/gemma-3-12b-it-text-only")
+    assert entry is not None
+    model = model_spec_from_config(entry.config)
+    settings = DeploySettings(vllm_version="0.26.0", entrypoint="llm", max_num_batched_tokens=4096)
+    engine = resolve_engine(model, settings, GPU)
+    assert engine.model_runner == "v2"
+    peak = estimate_activation(model, engine)
+    assert peak.value_bytes == 262_208 * 3840 * 2 + 2 * 4096 * 3840 * 2 == 2_076_672_000
+    assert "embedding table" in peak.source
+    eager = resolve_engine(model, replace(settings, enforce_eager=True), GPU)
+    newer = resolve_engine(model, replace(settings, vllm_version="0.28.0"), GPU)
+    assert estimate_activation(model, eager).value_bytes < peak.value_bytes // 2
+    assert estimate_activation(model, newer).value_bytes < peak.value_bytes // 2
