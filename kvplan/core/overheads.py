@@ -13,14 +13,15 @@ allocates them (VLLM-MEMORY.md §2.3-2.5, §8), with a few global constants cali
   tokens, or the sampler over ``min(max_num_batched_tokens, max_num_seqs)`` rows of padded-vocab logits on
   the last PP rank, whichever is larger.
 * non-torch: allocator, workspaces and kernels loaded after vLLM's memory snapshot (a calibrated constant).
-* CUDA graphs: vLLM's estimate ``first + (n - 1) * max(second, 1 MiB)`` per mode; 0 with enforce_eager or
-  when the version does not count graphs before sizing the KV cache.
+* CUDA graphs: vLLM's estimate, the larger first capture of the two modes (they share a pool) plus
+  ``(n - 1) * max(second, 1 MiB)`` per mode; 0 with enforce_eager or when the version does not count graphs
+  before sizing the KV cache.
 * Mamba state cache [exact], V0 only: ``MambaCacheManager`` allocates one conv + SSM state per sequence slot
   and Mamba layer on the profile run's first forward, so vLLM counts it in the activation peak it logs.
 
 Model Runner V2 (``model_runner``; vLLM's default for dense models from 0.25) profiles differently, measured
 with vLLM 0.26.0 on an H100 (benchmarks/gpu-runs/): its dummy sampler run works in place, so the forward
-pass sets the peak; up to 0.26 it counts neither its persistent buffers nor CUDA graphs before sizing the KV
+pass sets the peak, or, under torch.compile up to 0.26, one embedding table plus two hidden rows per token; up to 0.26 it counts neither its persistent buffers nor CUDA graphs before sizing the KV
 cache (``profile_cudagraph_memory`` returns 0 up to 0.28); from 0.29 it captures the graphs to measure them.
 """
 
@@ -417,8 +418,9 @@ def estimate_cudagraph(model: ModelSpec, engine: EngineConfig, enforce_eager: bo
                         source=f"estimate: CUDA graphs, {len(sizes)} sizes x 2 modes as Model Runner V2 "
                                "captures them (measured: H100, vLLM 0.26)")
     first = max(sizes) * forward_bytes_per_token(model, engine)
-    # FULL_AND_PIECEWISE: two modes, each first graph + (n - 1) x max(second, 1 MiB).
-    value = 2 * (first + (len(sizes) - 1) * MiB)
+    # FULL_AND_PIECEWISE (profile_cudagraph_memory, 0.20-0.33): the largest first capture of the two modes
+    # (they share the pool) + (n - 1) x max(second, 1 MiB) for each mode.
+    value = first + 2 * (len(sizes) - 1) * MiB
     return Estimate(value_bytes=value, error_bytes=int(value * ERR_CUDAGRAPH_FRACTION) + 32 * MiB,
                     source=f"estimate: CUDA graphs, {len(sizes)} sizes x 2 modes (vLLM's profile formula)")
 

@@ -29,7 +29,7 @@ PREDICTED_TOKENS = {
     "qwen3-default": 395_200,  # 394,576
     "llama1b-serve-like": 2_105_648,  # 2,105,424 (2,118,176 before the compiled-embedding term)
     "qwen25-7b-default": 1_025_824,  # 1,022,416
-    "nemotron9b-default": 3_129_803,  # 3,146,952 (2,767,677 before prefix caching followed the release)
+    "nemotron9b-default": 3_133_478,  # 3,146,952 (2,767,677 before prefix caching followed the release)
     "gemma3-12b-default": 332_393,  # 331,352
     "llama-fp8-weights": 498_592,  # 497,344
     "gemma3-12b-seqs128": 332_393,  # 331,359

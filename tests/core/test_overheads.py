@@ -14,7 +14,9 @@ from kvplan.core.overheads import (
     CAL_SAMPLER_SORT_BYTES,
     capture_sizes,
     estimate_activation,
+    estimate_cudagraph,
     estimate_overheads,
+    forward_bytes_per_token,
     runtime_buffers_bytes,
     weights_per_gpu,
 )
@@ -23,6 +25,12 @@ from kvplan.core.units import GiB, MiB
 from kvplan.sources import catalog
 
 GPU = GpuSpec(name="test 24 GiB", total_bytes=24 * GiB)
+
+
+def catalog_config(name: str) -> dict:  # type: ignore[type-arg]
+    entry = catalog.find(name)
+    assert entry is not None
+    return dict(entry.config)
 
 
 def _llama8b():  # type: ignore[no-untyped-def]
@@ -323,3 +331,13 @@ def test_v2_profile_peak_holds_the_embedding_table_under_compile() -> None:
     newer = resolve_engine(model, replace(settings, vllm_version="0.28.0"), GPU)
     assert estimate_activation(model, eager).value_bytes < peak.value_bytes // 2
     assert estimate_activation(model, newer).value_bytes < peak.value_bytes // 2
+
+
+def test_v1_runner_graph_estimate_takes_the_larger_first_capture_once() -> None:
+    """profile_cudagraph_memory (0.20-0.33): max over modes of the first capture + (n - 1) x max(second, 1 MiB)
+    per mode; FULL and PIECEWISE share one pool, so the first capture is not counted twice."""
+    model = model_spec_from_config(catalog_config("nvidia/NVIDIA-Nemotron-Nano-9B-v2"))
+    engine = resolve_engine(model, DeploySettings(vllm_version="0.26.0", entrypoint="llm"), GPU)
+    assert engine.model_runner == "v1" and len(capture_sizes(engine)) == 51
+    graphs = estimate_cudagraph(model, engine, enforce_eager=False)
+    assert graphs.value_bytes == 512 * forward_bytes_per_token(model, engine) + 2 * 50 * MiB
