@@ -21,8 +21,9 @@ allocates them (VLLM-MEMORY.md §2.3-2.5, §8), with a few global constants cali
 
 Model Runner V2 (``model_runner``; vLLM's default for dense models from 0.25) profiles differently, measured
 with vLLM 0.26.0 on an H100 (benchmarks/gpu-runs/): its dummy sampler run works in place, so the forward
-pass sets the peak, or, under torch.compile up to 0.26, one embedding table plus two hidden rows per token; up to 0.26 it counts neither its persistent buffers nor CUDA graphs before sizing the KV
-cache (``profile_cudagraph_memory`` returns 0 up to 0.28); from 0.29 it captures the graphs to measure them.
+pass sets the peak, or, under torch.compile up to 0.26, one embedding table plus two hidden rows per token;
+up to 0.26 it counts neither its persistent buffers nor CUDA graphs before sizing the KV cache
+(``profile_cudagraph_memory`` returns 0 up to 0.28); from 0.29 it captures the graphs to measure them.
 """
 
 from __future__ import annotations

@@ -63,7 +63,7 @@ def print_check(report: CheckReport, console: Console) -> None:
                             f"max_num_batched_tokens {engine.max_num_batched_tokens} · "
                             f"max_num_seqs {engine.max_num_seqs}"
                             + (" · Model Runner V2" if engine.model_runner == "v2" else "")
-                            + _speculation(result))
+                            + _prefix_caching(result) + _speculation(result))
     console.print(facts)
 
     table = Table(title="Memory per GPU (GiB)", title_justify="left", show_edge=False)
@@ -120,6 +120,14 @@ def print_check(report: CheckReport, console: Console) -> None:
             flags = " ".join(f"{k}={v}" if k.isupper() else f"{k} {v}" for k, v in remedy.flags.items())
             mark = "•" if remedy.fits else "✗"
             console.print(f"  {mark} {remedy.summary}" + (f"   [{flags}]" if flags else ""), markup=False)
+
+
+def _prefix_caching(result: PlanResult) -> str:
+    """Shown where it moves the arithmetic: Mamba state blocks per request on V1 (vLLM's default varies)."""
+    engine = result.engine
+    if not result.model.mamba_layers or engine.behaviour.engine != "v1":
+        return ""
+    return " · prefix caching " + ("on" if engine.enable_prefix_caching else "off")
 
 
 def _speculation(result: PlanResult) -> str:
