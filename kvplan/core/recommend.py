@@ -66,7 +66,7 @@ def _utilization_remedy(result: PlanResult) -> Remedy | None:
 
 
 def _alternative(result: PlanResult, kind: str, summary: str, measured_overhead: Estimate | None,
-                 **changes: object) -> Remedy | None:
+                 flags: dict[str, str] | None = None, **changes: object) -> Remedy | None:
     from kvplan.core.plan import Remedy, plan
 
     try:
@@ -74,10 +74,14 @@ def _alternative(result: PlanResult, kind: str, summary: str, measured_overhead:
                      measured_overhead=measured_overhead, with_remedies=False)
     except KvplanError:
         return None
-    flags = {f"--{k.replace('_', '-')}": str(v) for k, v in changes.items()}
+    flags = flags or {f"--{k.replace('_', '-')}": str(v) for k, v in changes.items()}
     ok = other.verdict.status != "fail"
-    detail = (f"{other.kv_cache.tokens:,} KV tokens, {other.kv_cache.max_concurrency:.2f}x" if ok
-              else f"still does not fit (largest max_model_len {other.kv_cache.max_model_len_fit})")
+    if ok:
+        detail = f"{other.kv_cache.tokens:,} KV tokens, {other.kv_cache.max_concurrency:.2f}x"
+    elif other.kv_cache.max_model_len_fit < other.engine.max_model_len or not other.verdict.reasons:
+        detail = f"still does not fit (largest max_model_len {other.kv_cache.max_model_len_fit})"
+    else:  # the length fits; another start-up check fails
+        detail = f"still does not start ({other.verdict.reasons[0]})"
     return Remedy(kind=kind, summary=f"{summary}: {detail}", flags=flags, fits=ok, tokens=other.kv_cache.tokens)
 
 
@@ -118,6 +122,12 @@ def _v0_mamba_seqs_remedy(result: PlanResult, measured_overhead: Estimate | None
 def remedies(result: PlanResult, *, measured_overhead: Estimate | None = None) -> tuple[Remedy, ...]:
     found: list[Remedy | None] = [_max_num_seqs_remedy(result, measured_overhead), _max_model_len_remedy(result),
                                   _utilization_remedy(result)]
+    if result.model.mamba_layers and result.engine.mamba_align_mode:
+        # Mamba "align" mode keeps 2 (+1 prefill checkpoint from 0.32) state blocks a request; without prefix
+        # caching, 1: the cheapest lever for a hybrid whose max_model_len narrowly misses.
+        found.append(_alternative(result, "enable_prefix_caching", "turn prefix caching off (one Mamba state block "
+                                  "a request)", measured_overhead, flags={"--no-enable-prefix-caching": ""},
+                                  enable_prefix_caching=False))
     if not result.engine.kv_cache_dtype.startswith("fp8"):
         found.append(_alternative(result, "kv_cache_dtype", "fp8 KV cache", measured_overhead,
                                   kv_cache_dtype="fp8"))

@@ -117,7 +117,7 @@ def print_check(report: CheckReport, console: Console) -> None:
     if result.verdict.remedies:
         console.print(Text("Remedies", style="bold"))
         for remedy in result.verdict.remedies:
-            flags = " ".join(f"{k}={v}" if k.isupper() else f"{k} {v}" for k, v in remedy.flags.items())
+            flags = " ".join(f"{k}={v}" if k.isupper() else f"{k} {v}".rstrip() for k, v in remedy.flags.items())
             mark = "•" if remedy.fits else "✗"
             console.print(f"  {mark} {remedy.summary}" + (f"   [{flags}]" if flags else ""), markup=False)
 

@@ -103,3 +103,16 @@ def test_more_memory_still_means_more_tokens_without_prefix_caching() -> None:
     tokens = [plan(model, DeploySettings(vllm_version="0.26.0", kv_cache_memory_bytes=gib * GiB), H100)
               .kv_cache.tokens for gib in (10, 20, 40)]
     assert tokens == sorted(tokens) and len(set(tokens)) == 3
+
+
+def test_turning_prefix_caching_off_is_offered_as_a_remedy() -> None:
+    """0.33, 0.5 GiB of KV, 8,192 tokens: 7 attention + 7 x 3 Mamba blocks of 21,495,808 B = 0.56 GiB do not fit;
+    with 1 Mamba block a request (14 blocks) the length fits and 24 blocks hold 1.71 requests."""
+    model = model_spec_from_config(load_config(NANO_9B))
+    result = plan(model, DeploySettings(kv_cache_memory_bytes=GiB // 2, max_model_len=8192, max_num_seqs=8), H100)
+    assert result.verdict.status == "fail"
+    remedy = next(r for r in result.verdict.remedies if r.kind == "enable_prefix_caching")
+    assert remedy.fits and remedy.flags == {"--no-enable-prefix-caching": ""}
+    assert remedy.tokens == 14_043  # 24 blocks / 14 a request x 8,192
+    fp8 = next(r for r in result.verdict.remedies if r.kind == "kv_cache_dtype")
+    assert not fp8.fits  # the Mamba state stays in its dtype: fp8 KV alone does not get there
