@@ -381,3 +381,11 @@ def test_engine_args_carry_the_mamba_ssm_dtype_only_when_set() -> None:
     assert "mamba_ssm_cache_dtype" not in engine_args("org/m", DeploySettings())
     args = engine_args("org/m", DeploySettings(mamba_ssm_cache_dtype="bfloat16", disable_hybrid_kv_cache_manager=True))
     assert args["mamba_ssm_cache_dtype"] == "bfloat16" and args["disable_hybrid_kv_cache_manager"] is True
+
+
+def test_engine_args_carry_prefix_caching_only_when_said() -> None:
+    from kvplan.core.settings import DeploySettings
+    from kvplan.probe.engine_args import engine_args
+
+    assert "enable_prefix_caching" not in engine_args("org/m", DeploySettings())  # vLLM's default for the release
+    assert engine_args("org/m", DeploySettings(enable_prefix_caching=False))["enable_prefix_caching"] is False
