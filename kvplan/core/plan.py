@@ -281,8 +281,13 @@ def mamba_seqs_cap(result: PlanResult, margin_bytes: int) -> int | None:
     than max_num_seqs; else None. Shared by the remedy and by `recommend`'s sweep."""
     if not mamba_blocks_limit_seqs(result.model, result.engine):
         return None
-    low = result.memory.kv_cache_bytes - margin_bytes
+    central = result.memory.kv_cache_bytes
+    low = central - margin_bytes
     blocks = cap.num_blocks(result.layout, low) if low > 0 else 0
+    if blocks <= 0 < central:
+        # the error bar reaches zero: cap at the central estimate's blocks rather than leave max_num_seqs at a
+        # value vLLM would refuse outright
+        blocks = cap.num_blocks(result.layout, central)
     return blocks if 0 < blocks < result.engine.max_num_seqs else None
 
 

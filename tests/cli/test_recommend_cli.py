@@ -78,3 +78,14 @@ def test_recommend_says_when_the_release_falls_back_to_v0() -> None:
     code, data = _json("meta-llama/Llama-3.1-8B", "--gpu", "H100", "--vllm-version", "0.10.1",
                        "--kv-cache-dtype", "fp8", "--lengths", "8K")
     assert code == 0 and data["settings"]["engine"] == "v1" and data["engine_note"] is None
+
+
+def test_hybrid_cap_holds_where_the_error_bar_reaches_zero() -> None:
+    """Nemotron-Nano-9B-v2 on an L4 at 0.9: KV 0.62 +/- 1.02 GiB at 1,024 sequences, so the low end has no
+    blocks. The sequences are capped at the centre's blocks (30) rather than left at a value vLLM 0.19+ refuses;
+    every row then starts, and the serve line carries the cap."""
+    code, data = _json("nvidia/NVIDIA-Nemotron-Nano-9B-v2", "--gpu", "l4", "--gpu-util", "0.9", "--lengths", "2K,8K")
+    assert code == 0
+    assert data["max_num_seqs_cap"] == 30
+    assert all(r["status"] != "fail" for r in data["lengths"])
+    assert data["recommended"]["vllm_serve"].endswith("--max-num-seqs 30")
