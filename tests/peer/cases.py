@@ -39,6 +39,7 @@ class PeerCase:
     verify_long_prompt: bool = False
     disable_hybrid_kv_cache_manager: bool = False
     mamba_ssm_cache_dtype: str | None = None
+    enable_prefix_caching: bool | None = None  # None: vLLM's default (on for hybrids in 0.32)
     # --speculative-config; a "model" value names a MODELS key, written beside the case's model
     speculative: dict[str, Any] | None = None
     env: dict[str, str] = field(default_factory=dict)
@@ -61,6 +62,8 @@ class PeerCase:
             args["disable_hybrid_kv_cache_manager"] = True
         if self.mamba_ssm_cache_dtype:
             args["mamba_ssm_cache_dtype"] = self.mamba_ssm_cache_dtype
+        if self.enable_prefix_caching is not None:
+            args["enable_prefix_caching"] = self.enable_prefix_caching
         if self.speculative:
             args["speculative_config"] = self.speculative_config(model_dir)
         return args
@@ -102,6 +105,8 @@ class PeerCase:
             args.append("--disable-hybrid-kv-cache-manager")
         if self.mamba_ssm_cache_dtype:
             args += ["--mamba-ssm-cache-dtype", self.mamba_ssm_cache_dtype]
+        if self.enable_prefix_caching is not None:
+            args.append("--enable-prefix-caching" if self.enable_prefix_caching else "--no-enable-prefix-caching")
         if self.speculative:
             args += ["--speculative-config", json.dumps(self.speculative_config(model_dir))]
         return [*args, "--json"]
@@ -175,6 +180,9 @@ CASES: tuple[PeerCase, ...] = (
         7000,
         GiB,
     ),
+    # Prefix caching off (vLLM's default for hybrids before 0.28): one Mamba state block a request, not 2 + 1.
+    _c("nemotron_h_big_noprefix_L7000", "nemotron_h (mamba2, big state, prefix caching off)", "nemotron_h_big_state",
+       7000, GiB, enable_prefix_caching=False),
     # max_model_len that does not fit: vLLM's ValueError, with its estimated maximum model length.
     _c("llama_gqa_nofit_L32768_64MiB", "llama (GQA)", "llama_gqa", 32768, 64 * MiB, expect_fit=False),
     _c(
