@@ -62,3 +62,39 @@ def test_fp8_kv_never_holds_fewer_tokens(model: ModelSpec, kv_mib: int, length: 
     base = plan(model, DeploySettings(max_model_len=length, kv_cache_memory_bytes=kv_mib * MiB))
     fp8 = plan(model, DeploySettings(max_model_len=length, kv_cache_memory_bytes=kv_mib * MiB, kv_cache_dtype="fp8"))
     assert fp8.kv_cache.num_blocks >= base.kv_cache.num_blocks
+
+
+@st.composite
+def nemotron_h_hybrids(draw: st.DrawFn) -> ModelSpec:
+    """Random Nemotron-H patterns of Mamba-2 ('M'), attention ('*') and MLP ('-') layers; M and * both present."""
+    pattern = draw(st.lists(st.sampled_from("M*-"), min_size=2, max_size=24).filter(
+        lambda p: "M" in p and "*" in p))
+    hidden = draw(st.sampled_from([512, 1024, 2048]))
+    heads = draw(st.sampled_from([8, 16]))
+    config: dict[str, object] = {
+        "architectures": ["NemotronHForCausalLM"], "model_type": "nemotron_h", "torch_dtype": "bfloat16",
+        "num_hidden_layers": len(pattern), "hybrid_override_pattern": "".join(pattern),
+        "hidden_size": hidden, "intermediate_size": 4 * hidden, "num_attention_heads": heads,
+        "num_key_value_heads": draw(st.sampled_from([2, 4, 8])), "head_dim": 128, "vocab_size": 32000,
+        "max_position_embeddings": 32768, "mamba_num_heads": draw(st.sampled_from([16, 32, 64])),
+        "mamba_head_dim": 64, "n_groups": draw(st.sampled_from([1, 4, 8])),
+        "ssm_state_size": draw(st.sampled_from([64, 128])), "conv_kernel": 4, "expand": 2,
+    }
+    return model_spec_from_config(config)
+
+
+@settings(max_examples=40, deadline=None)
+@given(model=nemotron_h_hybrids(), kv_mib=st.integers(64, 4096), length=st.integers(1, 16384),
+       version=st.sampled_from(["0.26.0", "0.28.0", "0.31.0", "0.33.0"]))
+def test_prefix_caching_off_never_holds_fewer_tokens(model: ModelSpec, kv_mib: int, length: int,
+                                                      version: str) -> None:
+    """Without prefix caching a Mamba group keeps one state block a request, never more than in "align" mode."""
+    def at(prefix: bool | None) -> tuple[int, int]:
+        r = plan(model, DeploySettings(vllm_version=version, max_model_len=length, kv_cache_memory_bytes=kv_mib * MiB,
+                                       enable_prefix_caching=prefix))
+        return r.kv_cache.tokens, r.kv_cache.max_model_len_fit
+
+    off, default = at(False), at(None)
+    assert off[0] >= default[0] and off[1] >= default[1]
+    if version < "0.28":
+        assert off == default  # vLLM keeps it off for hybrids before 0.28
