@@ -1,6 +1,6 @@
 """How close kvplan's memory plan gets to what vLLM measured on real GPUs (offline, no GPU).
 
-    python benchmarks/accuracy.py [FILE.jsonl] [--json]
+    python benchmarks/accuracy.py [FILE.jsonl] [--json] [--assume-version VER]
 
 FILE defaults to ``../shared/fixtures/vllm-gpu-logs.jsonl`` (relative to the repository root). Each line is a
 start-up reported in public (fields: see that folder's README). For every line with a model kvplan can
@@ -184,7 +184,7 @@ def _gpu(line: dict[str, Any]) -> GpuSpec:
     raise Skip(f"GPU '{name}' not in kvplan's GPU catalog and no total_gpu_memory_gib")
 
 
-def _version(line: dict[str, Any], engine: str) -> tuple[str, str | None]:
+def _version(line: dict[str, Any], engine: str, assumed: str | None = None) -> tuple[str, str | None]:
     text = str(line.get("vllm_version") or "")
     match = re.search(r"\b(0\.\d+\.\d+|0\.\d+)\b", text)
     if engine == "v0":
@@ -196,6 +196,8 @@ def _version(line: dict[str, Any], engine: str) -> tuple[str, str | None]:
     cited = releases_from_source_lines(f"{line.get('quote') or ''} {line.get('notes') or ''}")
     if cited:
         return cited[-1], f"vLLM version read from where the log's KV lines were printed: {' or '.join(cited)}"
+    if assumed:
+        return assumed, f"vLLM version not stated: assumed {assumed} (--assume-version)"
     date = str((line.get("source") or {}).get("date") or "")
     guess = "0.10.0" if date[:4] in ("2024", "2025") else "0.33.0"
     return guess, f"vLLM version not stated: assumed {guess}"
@@ -329,7 +331,7 @@ def _row(result: PlanResult, line: dict[str, Any], started: bool) -> dict[str, A
     return row
 
 
-def run_line(index: int, line: dict[str, Any]) -> Case:
+def run_line(index: int, line: dict[str, Any], assumed_version: str | None = None) -> Case:
     raw_model = line.get("model")
     if not raw_model:
         raise Skip("model not named")
@@ -353,7 +355,7 @@ def run_line(index: int, line: dict[str, Any]) -> Case:
         if given_bytes is None:
             raise
         gpu = None
-    version, note = _version(line, engine_kind)
+    version, note = _version(line, engine_kind, assumed_version)
     if note:
         notes.append(note)
     settings = _settings(line, version)
@@ -463,7 +465,7 @@ def _reports_outcome(line: dict[str, Any]) -> bool:
                                      "error_text"))
 
 
-def evaluate(path: Path) -> dict[str, Any]:
+def evaluate(path: Path, assumed_version: str | None = None) -> dict[str, Any]:
     cases: list[Case] = []
     skipped: list[dict[str, Any]] = []
     outcome_lines = 0
@@ -476,7 +478,7 @@ def evaluate(path: Path) -> dict[str, Any]:
             if not isinstance(line, dict):
                 raise ValueError("not a JSON object")
             outcome_lines += _reports_outcome(line)
-            cases.append(run_line(index, line))
+            cases.append(run_line(index, line, assumed_version))
         except Skip as why:
             skipped.append({"line": index, "model": line.get("model"), "reason": str(why)})
         except (ValueError, TypeError, AttributeError, KeyError) as exc:
@@ -550,11 +552,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("file", nargs="?", type=Path, default=DEFAULT_FILE)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--assume-version", metavar="VER",
+                        help="vLLM release for lines that state none (default: 0.10.0 for logs of 2024-2025, else "
+                             "the newest modelled); the summary of lines whose release is known is unaffected")
     args = parser.parse_args(argv)
     if not args.file.is_file():
         print(f"no such file: {args.file}", file=sys.stderr)
         return 2
-    report = evaluate(args.file)
+    if args.assume_version:
+        try:
+            version_tuple(args.assume_version)
+        except KvplanError:
+            print(f"--assume-version: cannot read {args.assume_version!r}; write it like 0.30.0", file=sys.stderr)
+            return 2
+    report = evaluate(args.file, args.assume_version)
     if args.json:
         print(json.dumps(report, indent=1, default=str))
     else:

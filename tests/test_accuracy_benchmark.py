@@ -174,3 +174,18 @@ def test_h100_file_plans_the_quantization_flag_as_check_does(capsys: pytest.Capt
     assert abs(fp8["end_to_end"]["pred_weights_gib"] - 8.54) < 0.1
     assert report["modes"]["end_to_end"]["verdict_agreement"] == 1.0
     assert report["modes"]["end_to_end"]["kv_tokens_max_abs_err_pct"] < 2.5
+
+
+def test_assume_version_moves_only_lines_without_a_release(capsys: pytest.CaptureFixture[str]) -> None:
+    accuracy = _module()
+    if not accuracy.DEFAULT_FILE.is_file():
+        pytest.skip("shared fixtures not present")
+    assert accuracy.main(["--json"]) == 0
+    default = json.loads(capsys.readouterr().out)
+    assert accuracy.main(["--json", "--assume-version", "0.30.0"]) == 0
+    assumed = json.loads(capsys.readouterr().out)
+    assert assumed["modes_release_known"] == default["modes_release_known"]
+    moved = [case for case in assumed["cases"] if case["line"] in assumed["release_assumed_lines"]]
+    assert moved and all(case["label"].endswith("0.30.0") for case in moved)
+    assert accuracy.main(["--assume-version", "soon"]) == 2
+    assert "--assume-version" in capsys.readouterr().err
