@@ -71,7 +71,7 @@ class Case:
     label: str
     rows: dict[str, dict[str, Any]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-    release_assumed: bool = False  # no vLLM release stated or readable from the log: the newest was assumed
+    release_assumed: bool = False  # no vLLM release stated or readable from the log: one was assumed (_version)
 
 
 def _clean_name(raw: str) -> str:
@@ -408,7 +408,7 @@ def run_line(index: int, line: dict[str, Any], assumed_version: str | None = Non
         info = weights_for(source, model, settings.quantization)
         if info is None:
             try:
-                count_params(config)  # weights_for found no figure: say why the config cannot be counted
+                count_params(config, hf_quant_config=extra)  # say why weights_for found no figure
             except KvplanError as exc:
                 notes.append(f"end_to_end not run: no weights figure ({exc})")
         quant = str(line.get("quantization") or "").lower()

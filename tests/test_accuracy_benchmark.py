@@ -170,10 +170,13 @@ def test_h100_file_plans_the_quantization_flag_as_check_does(capsys: pytest.Capt
     assert accuracy.main([str(ROOT / "benchmarks" / "gpu-runs" / "h100-vllm-0.26.0.jsonl"), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     _check(report)
-    fp8 = next(case for case in report["cases"] if case["line"] == 7)
+    runs = [json.loads(line) for line in (ROOT / "benchmarks" / "gpu-runs" / "h100-vllm-0.26.0.jsonl")
+            .read_text().splitlines()]
+    index = next(i for i, run in enumerate(runs) if run["source"]["log"].endswith("llama-fp8-weights.log"))
+    fp8 = next(case for case in report["cases"] if case["line"] == index)
     assert abs(fp8["end_to_end"]["pred_weights_gib"] - 8.54) < 0.1
     assert report["modes"]["end_to_end"]["verdict_agreement"] == 1.0
-    assert report["modes"]["end_to_end"]["kv_tokens_max_abs_err_pct"] < 2.5
+    assert report["modes"]["end_to_end"]["kv_tokens_max_abs_err_pct"] < 0.6  # 0.43 % when written
 
 
 def test_assume_version_moves_only_lines_without_a_release(capsys: pytest.CaptureFixture[str]) -> None:

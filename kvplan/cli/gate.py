@@ -84,10 +84,10 @@ def _check_one(deployment: Deployment) -> GateResult:
             kv_cache_dtype=str(s.get("kv_cache_dtype", "auto")), block_size=s.get("block_size"),
             max_num_seqs=s.get("max_num_seqs"), max_num_batched_tokens=s.get("max_num_batched_tokens"),
             kv_cache_memory=None if s.get("kv_cache_memory") is None else str(s["kv_cache_memory"]),
-            enforce_eager=bool(s.get("enforce_eager", False)), quantization=s.get("quantization"),
+            enforce_eager=bool(_optional_bool(s, "enforce_eager")), quantization=s.get("quantization"),
             platform=str(s.get("platform", "cuda")), entrypoint=str(s.get("entrypoint", "serve")),
             vllm_version=s.get("vllm_version"),
-            disable_hybrid_kv_cache_manager=bool(s.get("disable_hybrid_kv_cache_manager", False)),
+            disable_hybrid_kv_cache_manager=bool(_optional_bool(s, "disable_hybrid_kv_cache_manager")),
             mamba_ssm_cache_dtype=str(s.get("mamba_ssm_cache_dtype", "auto")),
             speculative_config=s.get("speculative_config"),  # a table/object, or vLLM's JSON string
             vllm_use_v1=s.get("vllm_use_v1"),

@@ -51,5 +51,5 @@ UseV1Opt = Annotated[str | None, typer.Option(
     help="VLLM_USE_V1 as the deployment sets it (vLLM 0.8-0.10.2). Unset: vLLM's own choice, V0 fallback included.")]
 PrefixCachingOpt = Annotated[bool | None, typer.Option(
     "--enable-prefix-caching/--no-enable-prefix-caching", show_default=False,
-    help="vLLM's flag. Default: vLLM's (on, but off for Mamba hybrids before 0.28); on a hybrid it doubles the "
-         "Mamba state blocks a request holds.")]
+    help="vLLM's flag. Default: vLLM's (on, but off for Mamba hybrids before 0.28); on a hybrid each Mamba "
+         "group then holds 2 state blocks a request instead of 1 (3 for Mamba-2 from 0.32).")]

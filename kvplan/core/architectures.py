@@ -187,12 +187,16 @@ def _local_rope_cache_positions(cfg: _Cfg, derived: int, layers: Sequence[LayerS
     if isinstance(rope, Mapping) and isinstance(rope.get("sliding_attention"), Mapping):
         local = rope["sliding_attention"]
         return 0 if local == rope.get("full_attention") else _rope_cache_positions(cfg, derived, local)
-    local_base = cfg.data.get("rope_local_base_freq")
+    # Gemma3TextConfig's defaults in transformers 4.5x (v5 keeps them under rope_parameters): the nested text configs
+    # of the multimodal checkpoints (gemma-3-4b/27b-it) leave both out.
+    gemma3 = cfg.model_type.startswith("gemma3")
+    local_base = cfg.get("rope_local_base_freq", default=10_000.0 if gemma3 else None)
     if local_base is None:
         return 0
     full = _rope_for(cfg, "full_attention") or {}
     full_kind = str(full.get("rope_type") or full.get("type") or "default")
-    if full_kind == "default" and local_base == cfg.data.get("rope_theta", full.get("rope_theta")):
+    theta = cfg.get("rope_theta", default=full.get("rope_theta", 1_000_000.0 if gemma3 else None))
+    if full_kind == "default" and local_base == theta:
         return 0  # one parameter set: one shared cache
     return _rope_cache_positions(cfg, derived, {"rope_type": "default"})
 

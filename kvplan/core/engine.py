@@ -189,9 +189,10 @@ def _align_hybrid_block_size(model: ModelSpec, settings: DeploySettings, block_s
     return block_size, None
 
 
-# Models that implement SupportsMambaPrefixCaching (read in the 0.12, 0.15, 0.20, 0.26 and 0.27 wheels; Bamba
-# until 0.2x). On 0.12-0.27 vLLM gives them Mamba cache mode "all" (a state block every block_size tokens,
-# blocks aligned to the Mamba chunk size), which kvplan does not model.
+# Models that implement SupportsMambaPrefixCaching (read in the 0.12, 0.15, 0.20 and 0.27.1 wheels; Bamba has it
+# in 0.12-0.20 and is gone from the list by 0.27.1, kept here for all of 0.12-0.27 as the safe side). On 0.12-0.27
+# vLLM gives them Mamba cache mode "all" (a state block every block_size tokens, blocks aligned to the Mamba chunk
+# size), which kvplan does not model.
 _MAMBA_ALL_MODE_ARCHITECTURES = frozenset({
     "BambaForCausalLM", "FalconH1ForCausalLM", "GraniteMoeHybridForCausalLM", "JambaForCausalLM",
     "MambaForCausalLM", "Mamba2ForCausalLM", "NemotronHForCausalLM", "Zamba2ForCausalLM"})

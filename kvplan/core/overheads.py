@@ -323,7 +323,8 @@ def _compiled_embedding_bytes(model: ModelSpec, engine: EngineConfig) -> int:
 
 
 def estimate_activation(model: ModelSpec, engine: EngineConfig, *, last_stage: bool = True) -> Estimate:
-    """Profile-run peak: max(dummy forward of max_num_batched_tokens, sampler over [rows, padded vocab])."""
+    """Profile-run peak: the largest of the dummy forward of max_num_batched_tokens, the sampler over [rows,
+    padded vocab] and, for Model Runner V2 under torch.compile up to 0.26, ``_compiled_embedding_bytes``."""
     tokens = engine.max_num_batched_tokens
     forward = tokens * forward_bytes_per_token(model, engine)
     rows = min(tokens, engine.max_num_seqs)

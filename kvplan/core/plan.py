@@ -278,7 +278,8 @@ def mamba_blocks_limit_seqs(model: ModelSpec, engine: EngineConfig) -> bool:
 
 def mamba_seqs_cap(result: PlanResult, margin_bytes: int) -> int | None:
     """The blocks left at (available KV - margin) when vLLM limits the sequences to them and they are fewer
-    than max_num_seqs; else None. Shared by the remedy and by `recommend`'s sweep."""
+    than max_num_seqs; else None. Where the margin leaves no blocks, the central estimate's blocks. Shared by the
+    remedy and by `recommend`'s sweep."""
     if not mamba_blocks_limit_seqs(result.model, result.engine):
         return None
     central = result.memory.kv_cache_bytes

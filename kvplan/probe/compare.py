@@ -17,7 +17,7 @@ from kvplan.core.plan import PlanResult
 from kvplan.core.units import GiB
 from kvplan.probe.runner import ChildResult
 
-Status = Literal["match", "mismatch", "engine_error", "timeout"]
+Status = Literal["match", "mismatch", "engine_error", "timeout", "unplanned"]
 MEMORY_ERRORS = frozenset({"kv_cache_too_small", "no_kv_memory", "insufficient_free_memory", "cuda_oom"})
 _AVAILABLE_RE = re.compile(r"Available KV cache memory: ([\d.]+) GiB")
 # vLLM logs GiB with two decimals: a budget read back from that line is only this close.
@@ -122,7 +122,8 @@ def _started_rows(predicted: PlanResult, measured: dict[str, Any]) -> list[Row]:
 
 
 def compare(predicted: PlanResult | None, child: ChildResult, *, verify_long_prompt: bool = False) -> Comparison:
-    """``predicted`` may be None only for a child that failed (kvplan could not plan, vLLM did not start)."""
+    """``predicted`` is None when kvplan could not plan: a failed child is compared as far as it can be, a started
+    one is reported as ``unplanned`` with its measurement."""
     measured = measured_from(child)
     predicted_fail = predicted is not None and predicted.verdict.status == "fail"
     if child.status == "timeout":
@@ -153,8 +154,10 @@ def compare(predicted: PlanResult | None, child: ChildResult, *, verify_long_pro
                           agrees=all(row.ok for row in rows), rows=tuple(rows), reasons=tuple(reasons),
                           error=error, measured=measured)
 
-    if predicted is None:
-        raise ValueError("a started engine needs a prediction to compare with")
+    if predicted is None:  # vLLM started on settings kvplan refuses to plan (e.g. the release it really ran)
+        return Comparison(status="unplanned", exit_code=2, agrees=False, rows=(),
+                          reasons=("kvplan cannot plan the deployment vLLM ran; vLLM's figures are shown as measured",),
+                          error=None, measured=measured)
     rows = [Row(field="starts", predicted=not predicted_fail, measured=True, ok=not predicted_fail)]
     rows += _started_rows(predicted, measured)
     reasons = [f"{row.field}: kvplan {row.predicted}, vLLM {row.measured}" for row in rows if not row.ok]

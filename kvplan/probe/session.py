@@ -75,7 +75,7 @@ def run_probe(model: str, settings: DeploySettings, *, gpu: str | None, gpu_memo
               environ: Mapping[str, str], run_engine: EngineRunner) -> ProbeOutcome:
     """Predict, run vLLM through ``run_engine`` (the CLI adds progress), re-plan for where it ran, compare, record."""
     from kvplan import api
-    from kvplan.core.errors import GpuError
+    from kvplan.core.errors import GpuError, UsageError
     from kvplan.probe.compare import ProbeOutcome, compare
     from kvplan.probe.engine_args import engine_args
     from kvplan.probe.runner import find_vllm_python
@@ -108,6 +108,9 @@ def run_probe(model: str, settings: DeploySettings, *, gpu: str | None, gpu_memo
         except GpuError:
             if child.status == "ok" or deferred is None:
                 raise
+        except UsageError as err:  # vLLM ran, but kvplan cannot plan what it ran: keep the measurement
+            report = None
+            notes.append(f"no prediction for what vLLM ran: {err.one_line()}")
     comparison = compare(report.result if report else None, child, verify_long_prompt=verify_long_prompt)
     record = None
     if child.status == "ok" and report is not None:

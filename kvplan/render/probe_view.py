@@ -12,7 +12,8 @@ if TYPE_CHECKING:
 
 SCHEMA_VERSION = 1
 LOG_TAIL_IN_JSON = 40
-_STATUS_STYLE = {"match": "bold green", "mismatch": "bold yellow", "engine_error": "bold red", "timeout": "bold red"}
+_STATUS_STYLE = {"match": "bold green", "mismatch": "bold yellow", "engine_error": "bold red", "timeout": "bold red",
+                 "unplanned": "bold yellow"}
 
 
 def probe_object(outcome: ProbeOutcome) -> dict[str, Any]:
@@ -86,6 +87,10 @@ def print_probe(outcome: ProbeOutcome, console: Console) -> None:
                                 f"  (exit {comparison.exit_code})"))
     for reason in comparison.reasons:
         console.print(f"  {reason}", highlight=False)
+    kv = measured.get("kv_cache")
+    if status == "unplanned" and isinstance(kv, dict) and kv.get("tokens") is not None:
+        console.print(f"  vLLM: {kv['tokens']:,} KV tokens, {kv.get('num_blocks')} blocks of {kv.get('block_size')} "
+                      f"tokens, {kv.get('max_concurrency')}x", highlight=False)
     if comparison.error and comparison.status != "timeout":  # a timeout's message is kvplan's, already shown
         console.print(Text.assemble(("vLLM: ", "bold"), f"[{comparison.error['kind']}] ",
                                     str(comparison.error.get("message") or "")))

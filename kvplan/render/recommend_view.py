@@ -26,6 +26,8 @@ def _serve_flags(ref: str, sweep: Sweep, length: int) -> str:
         flags.append(f"--pipeline-parallel-size {engine.pipeline_parallel_size}")
     if settings.kv_cache_dtype != "auto":
         flags.append(f"--kv-cache-dtype {settings.kv_cache_dtype}")
+    if settings.enable_prefix_caching is not None:  # said by the user: it moves hybrids' numbers, so keep it
+        flags.append("--enable-prefix-caching" if settings.enable_prefix_caching else "--no-enable-prefix-caching")
     if sweep.max_num_seqs_cap is not None:
         flags.append(f"--max-num-seqs {sweep.max_num_seqs_cap}")
     return " ".join(flags)
@@ -44,6 +46,7 @@ def recommend_object(source: ResolvedModel, sweep: Sweep) -> dict[str, Any]:
                      "gpu_memory_utilization": base.engine.gpu_memory_utilization,
                      "kv_cache_dtype": base.engine.kv_cache_dtype,
                      "tensor_parallel_size": base.engine.tensor_parallel_size,
+                     "enable_prefix_caching": base.engine.enable_prefix_caching,
                      "speculative": speculative_object(base.settings)},
         "engine_note": base.engine.engine_note,  # why vLLM runs another engine than the release's default
         "kv_cache_bytes": base.memory.kv_cache_bytes,

@@ -89,3 +89,17 @@ def test_hybrid_cap_holds_where_the_error_bar_reaches_zero() -> None:
     assert data["max_num_seqs_cap"] == 30
     assert all(r["status"] != "fail" for r in data["lengths"])
     assert data["recommended"]["vllm_serve"].endswith("--max-num-seqs 30")
+
+
+def test_the_serve_line_keeps_a_prefix_caching_flag_that_was_given() -> None:
+    """Nemotron-Nano-9B-v2 on an L4, vLLM 0.33: the recommended length holds only without prefix caching, so the
+    serve line must carry the flag (vLLM's default would not start at that length)."""
+    code, data = _json("nvidia/NVIDIA-Nemotron-Nano-9B-v2", "--gpu", "l4", "--vllm-version", "0.33.0",
+                       "--no-enable-prefix-caching", "--lengths", "4K")
+    assert code == 0
+    assert data["settings"]["enable_prefix_caching"] is False
+    assert "--no-enable-prefix-caching" in data["recommended"]["vllm_serve"]
+    code, default = _json("nvidia/NVIDIA-Nemotron-Nano-9B-v2", "--gpu", "l4", "--vllm-version", "0.33.0",
+                          "--lengths", "4K")
+    assert "prefix-caching" not in default["recommended"]["vllm_serve"]
+    assert default["longest_max_model_len"] < data["longest_max_model_len"]

@@ -71,6 +71,8 @@ def test_matches_the_h100_exactly() -> None:
 @pytest.mark.parametrize(("name", "version", "expected"), [
     (NANO_9B, "0.11.0", False),  # HybridAttentionMambaModelConfig turns it off
     (QWEN3_NEXT, "0.13.0", False),  # 0.12-0.14: kept only for SupportsMambaPrefixCaching models
+    (QWEN3_NEXT, "0.14.0", False),
+    (QWEN3_NEXT, "0.15.0", True),
     (QWEN3_NEXT, "0.20.0", True),  # 0.15-0.27: "align" for the others
     (QWEN3_NEXT, "0.26.0", True),
     (NANO_9B, "0.28.0", True),

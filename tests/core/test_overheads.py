@@ -340,4 +340,13 @@ def test_v1_runner_graph_estimate_takes_the_larger_first_capture_once() -> None:
     engine = resolve_engine(model, DeploySettings(vllm_version="0.26.0", entrypoint="llm"), GPU)
     assert engine.model_runner == "v1" and len(capture_sizes(engine)) == 51
     graphs = estimate_cudagraph(model, engine, enforce_eager=False)
-    assert graphs.value_bytes == 512 * forward_bytes_per_token(model, engine) + 2 * 50 * MiB
+    # first capture: 512 tokens x (3 x 4,480 hidden + 3 x 15,680 intermediate) x 2 B; then 2 x 50 graphs x 1 MiB
+    assert forward_bytes_per_token(model, engine) == (3 * 4480 + 3 * 15680) * 2
+    assert graphs.value_bytes == 512 * 120_960 + 2 * 50 * MiB == 166_789_120
+
+
+@pytest.mark.parametrize("name", ["google/gemma-3-4b-it", "google/gemma-3-27b-it"])
+def test_multimodal_gemma3_gets_the_local_rope_cache_from_the_class_defaults(name: str) -> None:
+    """Their nested text configs leave rope_theta and rope_local_base_freq out: Gemma3TextConfig's 1e6 and 1e4."""
+    model = model_spec_from_config(catalog_config(name))
+    assert (model.rope_cache_positions, model.local_rope_cache_positions) == (1_048_576, 131_072)

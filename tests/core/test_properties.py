@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from kvplan.core.architectures import model_spec_from_config
 from kvplan.core.model import ModelSpec
 from kvplan.core.plan import plan
-from kvplan.core.settings import DeploySettings
+from kvplan.core.settings import DeploySettings, version_tuple
 from kvplan.core.units import MiB
 
 
@@ -96,5 +96,7 @@ def test_prefix_caching_off_never_holds_fewer_tokens(model: ModelSpec, kv_mib: i
 
     off, default = at(False), at(None)
     assert off[0] >= default[0] and off[1] >= default[1]
-    if version < "0.28":
+    if version_tuple(version) < (0, 28, 0):
         assert off == default  # vLLM keeps it off for hybrids before 0.28
+    else:
+        assert off[0] > default[0] or default[0] == 0  # and on from 0.28: then off holds strictly more

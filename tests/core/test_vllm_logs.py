@@ -111,6 +111,8 @@ def test_release_named_by_where_the_kv_lines_were_printed() -> None:
     ("non-default args: {'max_model_len': 131072, 'enable_prefix_caching': True}", True),
     ("Initializing a V1 LLM engine (v0.26.0) with config: ..., enable_prefix_caching=False, enable_chunked", False),
     ("vllm serve m --max-num-seqs 8", None),
+    # the flag first, then the engine's config line with the value it settled on: the last one read wins
+    ("vllm serve m --enable-prefix-caching ... Initializing a V1 LLM engine ... enable_prefix_caching=False,", False),
 ])
 def test_prefix_caching_setting(text: str, expected: bool | None) -> None:
     assert parse_log(text).settings.enable_prefix_caching is expected

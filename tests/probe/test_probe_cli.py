@@ -389,3 +389,25 @@ def test_engine_args_carry_prefix_caching_only_when_said() -> None:
 
     assert "enable_prefix_caching" not in engine_args("org/m", DeploySettings())  # vLLM's default for the release
     assert engine_args("org/m", DeploySettings(enable_prefix_caching=False))["enable_prefix_caching"] is False
+
+
+def test_a_release_kvplan_cannot_plan_keeps_the_measurement(tmp_path: Path) -> None:
+    """--enable-prefix-caching on Nemotron-H plans at the default release, but vLLM 0.26 ran it (Mamba cache mode
+    'all', which kvplan refuses): the measurement is still shown, with a note and no prediction."""
+    from tests.conftest import CATALOG_SOURCES
+
+    model = tmp_path / "nano-9b"
+    model.mkdir()
+    (model / "config.json").write_text((CATALOG_SOURCES / "nvidia__NVIDIA-Nemotron-Nano-9B-v2" / "config.json")
+                                       .read_text())
+    payload = dict(_cpu_payload(40, max_model_len=4096), vllm_version="0.26.0", device="cuda", block_size=1312,
+                   model_dtype="bfloat16")
+    exe = _fake_python(tmp_path, "ok", payload)
+    result = runner.invoke(app, ["probe", str(model), "--vllm-python", str(exe), "--kv-cache-memory", "1GiB",
+                                 "--max-model-len", "4096", "--load-format", "dummy", "--gpu-memory", "80GiB",
+                                 "--enable-prefix-caching", "--json"])
+    assert result.exit_code == 2 and "Traceback" not in result.stderr
+    data = json.loads(result.stdout)
+    assert data["status"] == "unplanned" and data["predicted"] is None
+    assert data["measured"]["kv_cache"]["num_blocks"] == 40
+    assert any("Mamba cache mode 'all'" in note for note in data["notes"])
