@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from math import ceil
 from typing import Literal
@@ -15,7 +16,7 @@ from kvplan.core.hardware import GpuSpec
 from kvplan.core.model import ModelSpec
 from kvplan.core.overheads import Overheads, estimate_overheads, weights_per_gpu
 from kvplan.core.settings import AUTO_MAX_MODEL_LEN, DeploySettings
-from kvplan.core.units import format_gib
+from kvplan.core.units import format_gib, largest_where
 from kvplan.core.weights import WeightsInfo
 
 Status = Literal["ok", "warn", "fail"]
@@ -290,6 +291,23 @@ def mamba_seqs_cap(result: PlanResult, margin_bytes: int) -> int | None:
         # value vLLM would refuse outright
         blocks = cap.num_blocks(result.layout, central)
     return blocks if 0 < blocks < result.engine.max_num_seqs else None
+
+
+def mamba_seqs_limit(result: PlanResult, at_seqs: Callable[[int], PlanResult],
+                     margin: Callable[[PlanResult], int]) -> int | None:
+    """The largest max_num_seqs whose own plan keeps that many blocks (``mamba_seqs_cap`` is None there), or None
+    when the given max_num_seqs passes. Fewer sequences shrink the profile peak (the sampler's rows), so the
+    blocks at ``result``'s sequences are only a lower bound: search upwards from them."""
+    first = mamba_seqs_cap(result, margin(result))
+    if first is None:
+        return None
+
+    def holds(seqs: int) -> bool:
+        other = at_seqs(seqs)
+        return mamba_seqs_cap(other, margin(other)) is None
+
+    best = largest_where(holds, first, result.engine.max_num_seqs - 1)
+    return max(best, first)
 
 
 def _needed_gib(layout: cap.KvLayout, length: int) -> float:

@@ -87,9 +87,13 @@ def _alternative(result: PlanResult, kind: str, summary: str, measured_overhead:
 
 def _max_num_seqs_remedy(result: PlanResult, measured_overhead: Estimate | None) -> Remedy | None:
     """A hybrid Mamba model under full CUDA graphs needs a block per sequence: cap max_num_seqs at the blocks."""
-    from kvplan.core.plan import mamba_seqs_cap
+    from kvplan.core.plan import mamba_seqs_limit, plan
 
-    blocks = mamba_seqs_cap(result, _margin_bytes(result))
+    def at_seqs(seqs: int) -> PlanResult:
+        return plan(result.model, replace(result.settings, max_num_seqs=seqs), result.gpu, result.weights,
+                    measured_overhead=measured_overhead, with_remedies=False)
+
+    blocks = mamba_seqs_limit(result, at_seqs, _margin_bytes)
     if blocks is None:
         return _v0_mamba_seqs_remedy(result, measured_overhead)
     return _alternative(result, "max_num_seqs", f"lower max_num_seqs to {blocks}", measured_overhead,

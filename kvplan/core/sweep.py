@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from kvplan.core.estimate import Estimate
 from kvplan.core.hardware import GpuSpec
 from kvplan.core.model import ModelSpec
-from kvplan.core.plan import PlanResult, mamba_seqs_cap, plan
+from kvplan.core.plan import PlanResult, mamba_seqs_limit, plan
 from kvplan.core.settings import DeploySettings
 from kvplan.core.units import largest_where
 from kvplan.core.weights import WeightsInfo
@@ -53,8 +53,13 @@ def sweep(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None, weigh
                     measured_overhead=measured_overhead, with_remedies=False)
 
     base = plan(model, settings, gpu, weights, measured_overhead=measured_overhead)
-    # the blocks at the low end of the estimate, when they are fewer than max_num_seqs
-    cap = mamba_seqs_cap(base, base.memory.kv_cache_error_bytes)
+
+    def at_seqs(seqs: int) -> PlanResult:
+        return plan(model, replace(settings, max_num_seqs=seqs), gpu, weights, measured_overhead=measured_overhead,
+                    with_remedies=False)
+
+    # the most sequences whose own plan keeps that many blocks at the low end of the estimate
+    cap = mamba_seqs_limit(base, at_seqs, lambda result: result.memory.kv_cache_error_bytes)
     if cap is not None:
         # vLLM 0.19+ refuses more sequences than blocks for these models: size every row at the cap.
         settings = replace(settings, max_num_seqs=cap)

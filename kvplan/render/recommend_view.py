@@ -87,8 +87,8 @@ def print_recommend(data: dict[str, Any], console: Console) -> None:
     console.print(table)
     if data["max_num_seqs_cap"] is not None:
         console.print(f"max_num_seqs capped at {data['max_num_seqs_cap']:,}: under full CUDA graphs vLLM 0.19+ needs "
-                      "one KV block per sequence for Mamba layers (the low end of the estimate's blocks, or its "
-                      "centre where the error bar reaches zero)")
+                      "one KV block per sequence for Mamba layers (the most sequences whose own plan keeps that "
+                      "many blocks at the low end of the estimate)")
     console.print(f"Longest max_model_len that starts: [bold]{data['longest_max_model_len']:,}[/] "
                   f"(model limit {data['model']['max_position_tokens']:,})")
     if data["target_concurrency"] is not None:

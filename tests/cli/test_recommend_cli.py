@@ -82,13 +82,33 @@ def test_recommend_says_when_the_release_falls_back_to_v0() -> None:
 
 def test_hybrid_cap_holds_where_the_error_bar_reaches_zero() -> None:
     """Nemotron-Nano-9B-v2 on an L4 at 0.9: KV 0.62 +/- 1.02 GiB at 1,024 sequences, so the low end has no
-    blocks. The sequences are capped at the centre's blocks (30) rather than left at a value vLLM 0.19+ refuses;
-    every row then starts, and the serve line carries the cap."""
+    blocks. The sequences are capped (the centre's 30 blocks, then the largest count whose own, smaller profile
+    peak keeps as many blocks: 31) rather than left at a value vLLM 0.19+ refuses; every row then starts, and the
+    serve line carries the cap."""
     code, data = _json("nvidia/NVIDIA-Nemotron-Nano-9B-v2", "--gpu", "l4", "--gpu-util", "0.9", "--lengths", "2K,8K")
     assert code == 0
-    assert data["max_num_seqs_cap"] == 30
+    assert data["max_num_seqs_cap"] == 31
     assert all(r["status"] != "fail" for r in data["lengths"])
-    assert data["recommended"]["vllm_serve"].endswith("--max-num-seqs 30")
+    assert data["recommended"]["vllm_serve"].endswith("--max-num-seqs 31")
+
+
+def test_hybrid_cap_is_the_largest_sequence_count_that_keeps_its_blocks() -> None:
+    """vLLM 0.33, 0.92 of an L4: at 1,024 sequences the low end of the estimate leaves 1 block, but fewer sequences
+    shrink the sampler's profile peak. 48 sequences keep 48 blocks; 49 do not."""
+    from dataclasses import replace
+
+    from kvplan import api
+    from kvplan.core.plan import mamba_seqs_cap, plan
+    from kvplan.core.settings import DeploySettings
+
+    code, data = _json("nvidia/NVIDIA-Nemotron-Nano-9B-v2", "--gpu", "l4", "--vllm-version", "0.33.0",
+                       "--lengths", "4K")
+    assert code == 0 and data["max_num_seqs_cap"] == 48
+    base = api.check("nvidia/NVIDIA-Nemotron-Nano-9B-v2", DeploySettings(), gpu="l4",
+                     environ={"HF_HUB_OFFLINE": "1"}).result
+    for seqs, passes in ((48, True), (49, False)):
+        other = plan(base.model, replace(base.settings, max_num_seqs=seqs), base.gpu, base.weights)
+        assert (mamba_seqs_cap(other, other.memory.kv_cache_error_bytes) is None) is passes
 
 
 def test_the_serve_line_keeps_a_prefix_caching_flag_that_was_given() -> None:
