@@ -334,7 +334,7 @@ def estimate_activation(model: ModelSpec, engine: EngineConfig, *, last_stage: b
     widen = 1.0 if _int_attr(model, "intermediate_size") or sampler >= forward else 2.0
     floor = ERR_ACTIVATION_MIN_V2 if engine.model_runner == "v2" else ERR_ACTIVATION_MIN
     error = max(int(value * ERR_ACTIVATION_FRACTION * widen), floor)
-    if embedding == value and embedding > max(forward, sampler):
+    if embedding > max(forward, sampler):
         which = f"embedding table ({model.vocab_size} x {model.hidden_size}) and 2 x {tokens} hidden states"
     elif sampler >= forward:
         which = f"sampler over {rows} x {model.vocab_size} logits"

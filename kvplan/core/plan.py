@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from math import ceil
-from typing import Literal
+from typing import Any, Literal
 
 from kvplan.core import capacity as cap
 from kvplan.core import vllm_text
@@ -265,6 +265,12 @@ def plan(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None = None,
 
         result = _replace_verdict(result, remedies(result, measured_overhead=measured_overhead))
     return result
+
+
+def replan(result: PlanResult, measured_overhead: Estimate | None = None, **changes: Any) -> PlanResult:
+    """The same deployment with some settings changed, without remedies: the trial plans of remedies and sweeps."""
+    return plan(result.model, replace(result.settings, **changes), result.gpu, result.weights,
+                measured_overhead=measured_overhead, with_remedies=False)
 
 
 def mamba_blocks_limit_seqs(model: ModelSpec, engine: EngineConfig) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from math import ceil
 from typing import TYPE_CHECKING
 
@@ -67,11 +66,10 @@ def _utilization_remedy(result: PlanResult) -> Remedy | None:
 
 def _alternative(result: PlanResult, kind: str, summary: str, measured_overhead: Estimate | None,
                  flags: dict[str, str] | None = None, **changes: object) -> Remedy | None:
-    from kvplan.core.plan import Remedy, plan
+    from kvplan.core.plan import Remedy, replan
 
     try:
-        other = plan(result.model, replace(result.settings, **changes), result.gpu, result.weights,  # type: ignore[arg-type]
-                     measured_overhead=measured_overhead, with_remedies=False)
+        other = replan(result, measured_overhead, **changes)
     except KvplanError:
         return None
     flags = flags or {f"--{k.replace('_', '-')}": str(v) for k, v in changes.items()}
@@ -87,13 +85,10 @@ def _alternative(result: PlanResult, kind: str, summary: str, measured_overhead:
 
 def _max_num_seqs_remedy(result: PlanResult, measured_overhead: Estimate | None) -> Remedy | None:
     """A hybrid Mamba model under full CUDA graphs needs a block per sequence: cap max_num_seqs at the blocks."""
-    from kvplan.core.plan import mamba_seqs_limit, plan
+    from kvplan.core.plan import mamba_seqs_limit, replan
 
-    def at_seqs(seqs: int) -> PlanResult:
-        return plan(result.model, replace(result.settings, max_num_seqs=seqs), result.gpu, result.weights,
-                    measured_overhead=measured_overhead, with_remedies=False)
-
-    blocks = mamba_seqs_limit(result, at_seqs, _margin_bytes)
+    blocks = mamba_seqs_limit(result, lambda seqs: replan(result, measured_overhead, max_num_seqs=seqs),
+                              _margin_bytes)
     if blocks is None:
         return _v0_mamba_seqs_remedy(result, measured_overhead)
     return _alternative(result, "max_num_seqs", f"lower max_num_seqs to {blocks}", measured_overhead,
@@ -102,7 +97,7 @@ def _max_num_seqs_remedy(result: PlanResult, measured_overhead: Estimate | None)
 
 def _v0_mamba_seqs_remedy(result: PlanResult, measured_overhead: Estimate | None) -> Remedy | None:
     """V0 allocates a Mamba state per sequence slot before sizing KV: the largest max_num_seqs that starts."""
-    from kvplan.core.plan import plan
+    from kvplan.core.plan import replan
 
     overheads = result.memory.overheads
     if result.verdict.status != "fail" or overheads is None or not overheads.mamba_cache.value_bytes:
@@ -110,8 +105,7 @@ def _v0_mamba_seqs_remedy(result: PlanResult, measured_overhead: Estimate | None
 
     def starts(seqs: int) -> bool:
         try:
-            other = plan(result.model, replace(result.settings, max_num_seqs=seqs), result.gpu, result.weights,
-                         measured_overhead=measured_overhead, with_remedies=False)
+            other = replan(result, measured_overhead, max_num_seqs=seqs)
         except KvplanError:
             return False
         return other.verdict.status != "fail"
@@ -126,7 +120,7 @@ def _v0_mamba_seqs_remedy(result: PlanResult, measured_overhead: Estimate | None
 def remedies(result: PlanResult, *, measured_overhead: Estimate | None = None) -> tuple[Remedy, ...]:
     found: list[Remedy | None] = [_max_num_seqs_remedy(result, measured_overhead), _max_model_len_remedy(result),
                                   _utilization_remedy(result)]
-    if result.model.mamba_layers and result.engine.mamba_align_mode:
+    if result.engine.mamba_align_mode:  # set only for models with Mamba layers
         # Mamba "align" mode keeps 2 (+1 prefill checkpoint from 0.32) state blocks a request; without prefix
         # caching, 1: the cheapest lever for a hybrid whose max_model_len narrowly misses.
         found.append(_alternative(result, "enable_prefix_caching", "turn prefix caching off (one Mamba state block "

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from kvplan.core.estimate import Estimate
 from kvplan.core.hardware import GpuSpec
 from kvplan.core.model import ModelSpec
-from kvplan.core.plan import PlanResult, mamba_seqs_limit, plan
+from kvplan.core.plan import PlanResult, mamba_seqs_limit, plan, replan
 from kvplan.core.settings import DeploySettings
 from kvplan.core.units import largest_where
 from kvplan.core.weights import WeightsInfo
@@ -48,22 +48,17 @@ def default_lengths(model_max: int) -> list[int]:
 def sweep(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None, weights: WeightsInfo | None, *,
           lengths: list[int] | None = None, target_concurrency: float | None = None,
           measured_overhead: Estimate | None = None) -> Sweep:
-    def at(length: int) -> PlanResult:
-        return plan(model, replace(settings, max_model_len=length), gpu, weights,
-                    measured_overhead=measured_overhead, with_remedies=False)
-
     base = plan(model, settings, gpu, weights, measured_overhead=measured_overhead)
-
-    def at_seqs(seqs: int) -> PlanResult:
-        return plan(model, replace(settings, max_num_seqs=seqs), gpu, weights, measured_overhead=measured_overhead,
-                    with_remedies=False)
-
     # the most sequences whose own plan keeps that many blocks at the low end of the estimate
-    cap = mamba_seqs_limit(base, at_seqs, lambda result: result.memory.kv_cache_error_bytes)
+    cap = mamba_seqs_limit(base, lambda seqs: replan(base, measured_overhead, max_num_seqs=seqs),
+                           lambda result: result.memory.kv_cache_error_bytes)
     if cap is not None:
         # vLLM 0.19+ refuses more sequences than blocks for these models: size every row at the cap.
-        settings = replace(settings, max_num_seqs=cap)
-        base = plan(model, settings, gpu, weights, measured_overhead=measured_overhead)
+        base = plan(model, replace(settings, max_num_seqs=cap), gpu, weights, measured_overhead=measured_overhead)
+
+    def at(length: int) -> PlanResult:
+        return replan(base, measured_overhead, max_model_len=length)
+
     planned: dict[int, PlanResult] = {}
     rows = []
     for length in sorted(set(lengths or default_lengths(model.max_position_tokens))):
