@@ -54,6 +54,7 @@ class EngineConfig:
     pipeline_parallel_size: int
     model_runner: ModelRunner = "v1"  # V1 GPUModelRunner or Model Runner V2 (profiles memory differently)
     engine_note: str | None = None  # why the engine is not the release's default (V0 fallback)
+    prefix_caching_note: str | None = None  # why vLLM turned off the prefix caching that was asked for
     compute_capability: tuple[int, int] | None = None  # the GPU's, when known (CUDA graph sizes on SM100)
 
     def request_shape(self, max_model_len: int | None = None) -> RequestShape:
@@ -198,8 +199,10 @@ _MAMBA_ALL_MODE_ARCHITECTURES = frozenset({
     "MambaForCausalLM", "Mamba2ForCausalLM", "NemotronHForCausalLM", "Zamba2ForCausalLM"})
 
 
-def _mamba_prefix_caching(model: ModelSpec, behaviour: VllmBehaviour, asked: bool | None) -> bool:
-    """Prefix caching as V1 settles it for a model with Mamba / linear-attention layers.
+def _mamba_prefix_caching(model: ModelSpec, behaviour: VllmBehaviour,
+                          asked: bool | None) -> tuple[bool, str | None]:
+    """Prefix caching as V1 settles it for a model with Mamba / linear-attention layers, and a note when vLLM
+    turns off what was asked for.
 
     Default (``asked`` None): on for hybrids from 0.28 (``behaviour.hybrid_prefix_caching``), never for
     attention-free models. ``--enable-prefix-caching`` on such a model: 0.10.2/0.11 turn it off
@@ -207,13 +210,18 @@ def _mamba_prefix_caching(model: ModelSpec, behaviour: VllmBehaviour, asked: boo
     give those mode "all" and others "align"; 0.28+ "align" (models/config.py MambaModelConfig)."""
     default = model.is_hybrid and behaviour.hybrid_prefix_caching
     if not asked:
-        return default if asked is None else False
+        return (default if asked is None else False), None
     v = release(behaviour.version)
     if v <= (0, 11):
-        return False
+        return False, (f"vLLM {behaviour.version} turns prefix caching off for models with Mamba layers "
+                       "('Hybrid or mamba-based model detected: disabling prefix caching')")
     all_mode = model.architecture in _MAMBA_ALL_MODE_ARCHITECTURES
     if v >= (0, 28) or not all_mode:
-        return v >= (0, 15)  # 0.12-0.14 drop it for models without Mamba prefix caching
+        if v >= (0, 15):
+            return True, None
+        return False, (f"vLLM {behaviour.version} turns prefix caching off: {model.architecture} has no Mamba "
+                       "prefix caching ('Hybrid or mamba-based model detected without support for prefix "
+                       "caching: disabling')")
     raise UsageError(f"--enable-prefix-caching on {model.architecture} with vLLM {behaviour.version}: vLLM uses "
                      "Mamba cache mode 'all' (a state block every block_size tokens), which kvplan does not model",
                      hint="Plan it with --vllm-version 0.28 or later (mode 'align'), or without prefix caching")
@@ -241,11 +249,12 @@ def resolve_engine(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | No
     max_model_len = model.max_position_tokens if requested_len is None or auto else requested_len
 
     prefix_caching = settings.enable_prefix_caching
+    prefix_caching_note = None
     chunked_prefill = settings.enable_chunked_prefill
     if settings.platform == "cpu" and model.uses_mla:
         prefix_caching, chunked_prefill = False, False  # "MLA is enabled on a non-GPU platform"
     if model.mamba_layers and behaviour.engine == "v1":
-        prefix_caching = _mamba_prefix_caching(model, behaviour, prefix_caching)
+        prefix_caching, prefix_caching_note = _mamba_prefix_caching(model, behaviour, prefix_caching)
     elif prefix_caching is None:
         prefix_caching = not model.is_attention_free
     if chunked_prefill is None:
@@ -288,7 +297,7 @@ def resolve_engine(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | No
                                           quantized=bool(model.quantization or settings.quantization),
                                           speculative_method=settings.speculative.method if settings.speculative
                                           else None),
-        engine_note=engine_note,
+        engine_note=engine_note, prefix_caching_note=prefix_caching_note,
         compute_capability=gpu.compute_capability if gpu else None,
     )
 

@@ -173,6 +173,8 @@ def plan(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None = None,
     notes: list[str] = []
     if engine.engine_note:
         notes.append(engine.engine_note)
+    if engine.prefix_caching_note:
+        notes.append(engine.prefix_caching_note)
     if engine.block_size_note:
         notes.append(f"block size {engine.block_size}: {engine.block_size_note}")
 

@@ -49,6 +49,7 @@ def recommend_object(source: ResolvedModel, sweep: Sweep) -> dict[str, Any]:
                      "enable_prefix_caching": base.engine.enable_prefix_caching,
                      "speculative": speculative_object(base.settings)},
         "engine_note": base.engine.engine_note,  # why vLLM runs another engine than the release's default
+        "prefix_caching_note": base.engine.prefix_caching_note,  # why vLLM turns off the prefix caching asked for
         "kv_cache_bytes": base.memory.kv_cache_bytes,
         "kv_cache_error_bytes": base.memory.kv_cache_error_bytes,
         "longest_max_model_len": sweep.longest_fit,
@@ -73,8 +74,9 @@ def print_recommend(data: dict[str, Any], console: Console) -> None:
     engine = " (V0)" if data["settings"]["engine"] == "v0" else ""
     console.print(f"[bold]{data['model']['ref']}[/] on {gpu} · vLLM {data['settings']['vllm_version']}{engine} · "
                   f"utilization {data['settings']['gpu_memory_utilization']} · KV {data['settings']['kv_cache_dtype']}")
-    if data.get("engine_note"):
-        console.print(f"note: {data['engine_note']}")
+    for key in ("engine_note", "prefix_caching_note"):
+        if data.get(key):
+            console.print(f"note: {data[key]}", markup=False)
     err = data["kv_cache_error_bytes"]
     console.print(f"KV cache memory {data['kv_cache_bytes'] / 2**30:.2f} GiB" +
                   (f" ± {err / 2**30:.2f} (estimate)" if err else " (exact)"))

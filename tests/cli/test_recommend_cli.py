@@ -80,6 +80,17 @@ def test_recommend_says_when_the_release_falls_back_to_v0() -> None:
     assert code == 0 and data["settings"]["engine"] == "v1" and data["engine_note"] is None
 
 
+def test_recommend_says_when_vllm_turns_prefix_caching_off() -> None:
+    """0.12-0.14 keep --enable-prefix-caching only for models with Mamba prefix caching; Qwen3-Next has none."""
+    code, data = _json("Qwen/Qwen3-Next-80B-A3B-Thinking", "--gpu", "H100", "--tensor-parallel-size", "4",
+                       "--vllm-version", "0.13.0", "--enable-prefix-caching", "--lengths", "8K")
+    assert code == 0 and data["settings"]["enable_prefix_caching"] is False
+    assert "turns prefix caching off" in data["prefix_caching_note"]
+    code, data = _json("Qwen/Qwen3-Next-80B-A3B-Thinking", "--gpu", "H100", "--tensor-parallel-size", "4",
+                       "--vllm-version", "0.15.0", "--enable-prefix-caching", "--lengths", "8K")
+    assert code == 0 and data["settings"]["enable_prefix_caching"] is True and data["prefix_caching_note"] is None
+
+
 def test_hybrid_cap_holds_where_the_error_bar_reaches_zero() -> None:
     """Nemotron-Nano-9B-v2 on an L4 at 0.9: KV 0.62 +/- 1.02 GiB at 1,024 sequences, so the low end has no
     blocks. The sequences are capped (the centre's 30 blocks, then the largest count whose own, smaller profile

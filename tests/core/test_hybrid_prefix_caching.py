@@ -81,6 +81,22 @@ def test_asked_for(name: str, version: str, expected: bool) -> None:
     _, engine = _engine(name, vllm_version=version, enable_prefix_caching=True)
     assert engine.enable_prefix_caching is expected
     assert engine.mamba_align_mode is expected
+    # What vLLM turns off is said, in vLLM's own words (it logs them at INFO).
+    assert (engine.prefix_caching_note is None) is expected
+
+
+def test_turning_off_is_a_plan_note() -> None:
+    kv = 20 * GiB
+    model = model_spec_from_config(load_config(QWEN3_NEXT))
+    notes = plan(model, DeploySettings(vllm_version="0.13.0", enable_prefix_caching=True, kv_cache_memory_bytes=kv,
+                                       tensor_parallel_size=4), H100).notes
+    assert any("turns prefix caching off" in n and "without support for prefix caching" in n for n in notes)
+    model = model_spec_from_config(load_config(NANO_9B))
+    notes = plan(model, DeploySettings(vllm_version="0.11.0", enable_prefix_caching=True, kv_cache_memory_bytes=kv),
+                 H100).notes
+    assert any("vLLM 0.11.0 turns prefix caching off for models with Mamba layers" in n for n in notes)
+    default = plan(model, DeploySettings(vllm_version="0.11.0", kv_cache_memory_bytes=kv), H100).notes
+    assert not any("prefix caching off" in n for n in default)
 
 
 @pytest.mark.parametrize("version", ["0.13.0", "0.20.0", "0.27.1"])
