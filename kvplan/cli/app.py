@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 import typer
@@ -28,9 +28,18 @@ app = typer.Typer(
 )
 
 
+def redact_tokens(text: str, environ: Mapping[str, str] = os.environ) -> str:
+    """The Hub token never reaches output, even where a library or a URL the user set echoes it."""
+    for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
+        token = environ.get(name, "")
+        if len(token) >= 8:  # shorter values would mask ordinary words
+            text = text.replace(token, "***")
+    return text
+
+
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print a one-line error to stderr and return the Exit to raise."""
-    sys.stderr.write(f"kvplan: error: {message}\n")
+    sys.stderr.write(f"kvplan: error: {redact_tokens(message)}\n")
     return typer.Exit(code)
 
 

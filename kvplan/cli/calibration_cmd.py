@@ -9,6 +9,7 @@ from typing import Any
 
 import typer
 
+from kvplan.cli.app import guarded
 from kvplan.cli.options import JsonOpt
 
 
@@ -25,7 +26,7 @@ def _calibration_app() -> typer.Typer:
         """List the calibration records (oldest first)."""
         from kvplan.probe.calibration import read_records, store_path
 
-        path, records = store_path(os.environ), read_records(os.environ)
+        path, records = store_path(os.environ), guarded(lambda: read_records(os.environ))
         if json_output:
             import json
 
@@ -38,7 +39,7 @@ def _calibration_app() -> typer.Typer:
         """Delete every calibration record."""
         from kvplan.probe.calibration import clear_records, store_path
 
-        count = clear_records(os.environ)
+        count = guarded(lambda: clear_records(os.environ))
         typer.echo(f"removed {count} calibration record(s) from {store_path(os.environ)}")
 
     return sub

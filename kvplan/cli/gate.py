@@ -7,6 +7,7 @@ Exit codes: 0 every deployment passes, 1 at least one fails (does not start, or 
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -49,6 +50,8 @@ def register(app: typer.Typer) -> None:
             from kvplan.inputs.manifest import load_manifest
 
             deployments = [d for path in files for d in load_manifest(path)]
+            # Refuse a report path before minutes of checks, not after them.
+            _check_report_paths({"--junit": junit, "--markdown": markdown_file}, files)
             results: list[GateResult] = [_check_one(d) for d in deployments]
             code = exit_code(results)
             _report(results, code, junit, markdown_file, json_output)
@@ -57,14 +60,40 @@ def register(app: typer.Typer) -> None:
         raise typer.Exit(guarded(run))
 
 
-def _optional_bool(settings: dict[str, object], key: str) -> bool | None:
-    """A true/false manifest value, or None when absent (a string such as "false" is refused, not read as true)."""
+_REPORT_HEADS = {"--junit": '<testsuite name="kvplan gate"', "--markdown": "| deployment | gate |"}
+
+
+def _check_report_paths(reports: dict[str, Path | None], manifests: list[Path]) -> None:
+    """A report may replace an earlier kvplan report (CI reruns) or an empty file, never anything else: not a
+    manifest, not the other report, not a file of the user's."""
     from kvplan.core.errors import UsageError
 
-    value = settings.get(key)
-    if value is None or isinstance(value, bool):
-        return value
-    raise UsageError(f"{key} must be true or false, got {value!r}")
+    taken: dict[Path, str] = {m.resolve(): "a manifest" for m in manifests}
+    for flag, path in reports.items():
+        if path is None:
+            continue
+        if not str(path).strip() or str(path) == ".":
+            raise UsageError(f"{flag}: give a file name")
+        resolved = path.resolve()
+        if resolved in taken:
+            raise UsageError(f"{flag} {path} is {taken[resolved]}: not overwritten")
+        taken[resolved] = f"the {flag} report"
+        if path.is_dir():
+            raise UsageError(f"{flag} {path} is a directory")
+        if not resolved.parent.is_dir():
+            raise UsageError(f"{flag} {path}: folder {resolved.parent} does not exist")
+        if resolved.exists() and not _is_own_report(resolved, flag):
+            raise UsageError(f"{flag} {path} exists and is not a kvplan gate report: not overwritten",
+                             hint="Remove it or pick another path")
+
+
+def _is_own_report(path: Path, flag: str) -> bool:
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(64).decode("utf-8", errors="replace")
+    except OSError:
+        return False
+    return head == "" or head.startswith(_REPORT_HEADS[flag])
 
 
 def _check_one(deployment: Deployment) -> GateResult:
@@ -74,32 +103,49 @@ def _check_one(deployment: Deployment) -> GateResult:
     from kvplan.core.gate import GateResult, Policy, judge
     from kvplan.core.units import parse_size
 
-    s = deployment.settings
+    if deployment.problem:
+        return GateResult(name=deployment.name, status="error", reasons=(), error=deployment.problem,
+                          manifest=deployment.source)
+    s = deployment.settings  # typed by the manifest reader (inputs/manifest.py)
     try:
         settings = build_settings(
             max_model_len=None if s.get("max_model_len") is None else str(s["max_model_len"]),
             gpu_memory_utilization=s.get("gpu_memory_utilization"),
-            tensor_parallel_size=int(s.get("tensor_parallel_size", 1)),
-            pipeline_parallel_size=int(s.get("pipeline_parallel_size", 1)), dtype=str(s.get("dtype", "auto")),
-            kv_cache_dtype=str(s.get("kv_cache_dtype", "auto")), block_size=s.get("block_size"),
+            tensor_parallel_size=s.get("tensor_parallel_size", 1),
+            pipeline_parallel_size=s.get("pipeline_parallel_size", 1), dtype=s.get("dtype", "auto"),
+            kv_cache_dtype=s.get("kv_cache_dtype", "auto"), block_size=s.get("block_size"),
             max_num_seqs=s.get("max_num_seqs"), max_num_batched_tokens=s.get("max_num_batched_tokens"),
             kv_cache_memory=None if s.get("kv_cache_memory") is None else str(s["kv_cache_memory"]),
-            enforce_eager=bool(_optional_bool(s, "enforce_eager")), quantization=s.get("quantization"),
-            platform=str(s.get("platform", "cuda")), entrypoint=str(s.get("entrypoint", "serve")),
+            enforce_eager=s.get("enforce_eager", False), quantization=s.get("quantization"),
+            platform=s.get("platform", "cuda"), entrypoint=s.get("entrypoint", "serve"),
             vllm_version=s.get("vllm_version"),
-            disable_hybrid_kv_cache_manager=bool(_optional_bool(s, "disable_hybrid_kv_cache_manager")),
-            mamba_ssm_cache_dtype=str(s.get("mamba_ssm_cache_dtype", "auto")),
+            disable_hybrid_kv_cache_manager=s.get("disable_hybrid_kv_cache_manager", False),
+            mamba_ssm_cache_dtype=s.get("mamba_ssm_cache_dtype", "auto"),
             speculative_config=s.get("speculative_config"),  # a table/object, or vLLM's JSON string
             vllm_use_v1=s.get("vllm_use_v1"),
-            enable_prefix_caching=_optional_bool(s, "enable_prefix_caching"),
+            enable_prefix_caching=s.get("enable_prefix_caching"),
         )
         gpu_bytes = parse_size(deployment.gpu_memory, flag="gpu_memory") if deployment.gpu_memory else None
         report = api.check(deployment.model, settings, gpu=deployment.gpu, gpu_memory_bytes=gpu_bytes,
                            revision=deployment.revision, environ=os.environ)
     except KvplanError as err:
-        return GateResult(name=deployment.name, status="error", reasons=(), error=err.one_line())
+        return GateResult(name=deployment.name, status="error", reasons=(), error=err.one_line(),
+                          manifest=deployment.source)
     policy = Policy(min_concurrency=deployment.min_concurrency, fail_on_warn=deployment.fail_on_warn)
-    return judge(deployment.name, report.result, policy)
+    return replace(judge(deployment.name, report.result, policy), manifest=deployment.source)
+
+
+def _write_report(path: Path, text: str) -> None:
+    """Write beside the target and rename, so a failed write never leaves half a report."""
+    from kvplan.core.errors import UsageError
+
+    temporary = path.with_name(f".{path.name}.kvplan-tmp")
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError as err:
+        temporary.unlink(missing_ok=True)
+        raise UsageError(f"cannot write report {path}: {err.strerror or err}") from None
 
 
 def _report(results: list[GateResult], code: int, junit: Path | None, markdown_file: Path | None,
@@ -109,10 +155,9 @@ def _report(results: list[GateResult], code: int, junit: Path | None, markdown_f
     from kvplan.render.gate_reports import gate_object, junit_xml, markdown
 
     typed = results
-    if junit is not None:
-        junit.write_text(junit_xml(typed))
-    if markdown_file is not None:
-        markdown_file.write_text(markdown(typed))
+    for path, text in ((junit, junit_xml(typed)), (markdown_file, markdown(typed))):
+        if path is not None:
+            _write_report(path, text)
     if json_output:
         typer.echo(json.dumps(gate_object(typed, code), indent=2))
         return

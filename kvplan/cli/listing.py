@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import typer
 
-from kvplan.cli.options import JsonOpt
+from kvplan.cli.options import JsonListOpt
 
 
 def register(app: typer.Typer) -> None:
     @app.command("gpus")
-    def gpus_command(json_output: JsonOpt = False) -> None:
+    def gpus_command(json_output: JsonListOpt = False) -> None:
         """List the GPU catalog (CUDA-reported totals) for --gpu."""
         import json
 
@@ -34,7 +34,7 @@ def register(app: typer.Typer) -> None:
         Console().print(table)
 
     @app.command("models")
-    def models_command(json_output: JsonOpt = False) -> None:
+    def models_command(json_output: JsonListOpt = False) -> None:
         """List the bundled model catalog (works offline)."""
         import json
 

@@ -36,6 +36,7 @@ EntrypointOpt = Annotated[str, typer.Option(
 VersionOpt = Annotated[str | None, typer.Option(
     "--vllm-version", help="vLLM release to mirror (V0 for 0.5-0.7). Default: the newest modelled.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object (schema in README).")]
+JsonListOpt = Annotated[bool, typer.Option("--json", help="Print a JSON array, one entry per catalog row.")]
 MambaSsmOpt = Annotated[str, typer.Option(
     "--mamba-ssm-cache-dtype", metavar="DTYPE",
     help="vLLM's flag: SSM state dtype of Mamba layers (auto, float32, bfloat16, float16).")]

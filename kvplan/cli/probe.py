@@ -6,6 +6,7 @@ vllm and a hung or crashing engine cannot take kvplan down with it.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from pathlib import Path
@@ -216,10 +217,11 @@ def register(app: typer.Typer) -> None:
             from kvplan.core.errors import UsageError
             from kvplan.core.units import parse_size
 
-            if timeout <= 0:
-                raise UsageError(f"--timeout must be positive, got {timeout:g}")
+            if not math.isfinite(timeout) or timeout <= 0:
+                raise UsageError(f"--timeout must be a positive number of seconds, got {timeout:g}")
             log_path = Path(log_file).expanduser() if log_file else None
-            if log_path is not None and log_path.exists():
+            # lexists: a dangling symlink exists too, and open("x") would refuse it after vLLM had run.
+            if log_path is not None and os.path.lexists(log_path):
                 raise UsageError(f"--log-file {log_file} already exists; kvplan does not overwrite files")
             if log_path is not None and not log_path.parent.is_dir():
                 raise UsageError(f"--log-file {log_file}: no such directory {str(log_path.parent)!r}")

@@ -23,7 +23,7 @@ def parse_max_model_len(text: str | None) -> int | None:
         value = value[:-1]
     try:
         number = int(float(value) * multiplier) if multiplier != 1 else int(value)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: "infk" is float("inf") * 1000
         raise UsageError(f"--max-model-len: cannot read '{text}'",
                          hint="Give a token count like 8192, 32k, 32K or auto") from None
     if number <= 0:

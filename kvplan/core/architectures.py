@@ -118,6 +118,9 @@ class _Cfg:
         return int(value)
 
 
+MAX_LAYERS = 10_000  # the deepest served models have a few hundred
+
+
 def _text_level(config: Mapping[str, Any]) -> tuple[Mapping[str, Any], str, bool]:
     """vLLM's ``hf_text_config``: the nested text config of multimodal models, else the config itself."""
     top_type = str(config.get("model_type") or "")
@@ -458,6 +461,8 @@ def model_spec_from_config(config: Mapping[str, Any],
     num_heads = cfg.int_("num_attention_heads", "n_head", "n_heads", "num_heads")
     if num_layers == 0:
         raise ConfigError("config has num_hidden_layers 0")
+    if num_layers > MAX_LAYERS:  # kvplan lays out every layer: a typo here would exhaust memory, not fail
+        raise ConfigError(f"config has num_hidden_layers {num_layers}: more than {MAX_LAYERS:,}, not a real model")
     kv = _kv_heads(cfg, num_heads)
     uses_mla = text_type in MLA_MODEL_TYPES and cfg.get("kv_lora_rank") is not None
     head = 0 if uses_mla else _head_size(cfg, hidden, num_heads)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -24,6 +25,7 @@ class GateResult:
     vllm_errors: tuple[str, ...] = ()  # what vLLM would print, in its words
     plan: PlanResult | None = None
     error: str | None = None  # unusable input for this deployment (exit 2 for the whole gate)
+    manifest: str = ""  # the file the deployment came from
 
 
 def judge(name: str, result: PlanResult, policy: Policy) -> GateResult:
@@ -33,9 +35,11 @@ def judge(name: str, result: PlanResult, policy: Policy) -> GateResult:
         reasons.extend(result.verdict.reasons or ("vLLM would not start",))
     elif verdict == "warn" and policy.fail_on_warn:
         reasons.extend(f"warn (fail_on_warn): {reason}" for reason in result.verdict.reasons)
-    if policy.min_concurrency is not None and result.kv_cache.max_concurrency < policy.min_concurrency:
-        reasons.append(f"max concurrency {result.kv_cache.max_concurrency:.2f}x at {result.kv_cache.max_model_len} "
-                       f"tokens is below the required {policy.min_concurrency:g}")
+    concurrency = result.kv_cache.max_concurrency
+    if policy.min_concurrency is not None and concurrency < policy.min_concurrency:
+        # Rounded down, so 1.997x never reads "2.00x ... below the required 2".
+        reasons.append(f"max concurrency {math.floor(concurrency * 100) / 100:.2f}x at "
+                       f"{result.kv_cache.max_model_len} tokens is below the required {policy.min_concurrency:g}")
     return GateResult(name=name, status="fail" if reasons else "pass", reasons=tuple(reasons),
                       vllm_errors=result.verdict.vllm_errors, plan=result)
 

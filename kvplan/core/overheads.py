@@ -108,6 +108,11 @@ class Overheads:
         return sum(e.value_bytes for e in self.terms)
 
     @property
+    def resident_bytes(self) -> int:
+        """What stays allocated beside the KV cache: the profile's activation peak is freed before it."""
+        return sum(e.value_bytes for e in (self.weights, self.non_torch, self.cudagraph, self.mamba_cache))
+
+    @property
     def error_bytes(self) -> int:
         # Independent errors: root of the sum of squares, rounded up.
         squares = sum(e.error_bytes**2 for e in self.terms)

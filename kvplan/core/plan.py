@@ -80,7 +80,8 @@ class PlanResult:
     notes: tuple[str, ...] = ()
 
 
-def _validate(model: ModelSpec, settings: DeploySettings, engine: EngineConfig) -> None:
+def validate_settings(model: ModelSpec, settings: DeploySettings) -> None:
+    """The start-up refusals that come before any memory is counted (check, probe and inspect share them)."""
     tp = settings.tensor_parallel_size
     if model.num_attention_heads and model.num_attention_heads % tp:
         raise UsageError(
@@ -160,7 +161,7 @@ def plan(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None = None,
          weights: WeightsInfo | None = None, *, measured_overhead: Estimate | None = None,
          with_remedies: bool = True) -> PlanResult:
     engine = resolve_engine(model, settings, gpu)
-    _validate(model, settings, engine)
+    validate_settings(model, settings)
     groups = kv_cache_groups(model, engine)
     layout = cap.build_layout(groups, model.num_layers, engine, len(model.draft_layers))
     memory = _memory(model, settings, engine, gpu, weights, measured_overhead, holds_kv=bool(layout.groups))
@@ -209,6 +210,16 @@ def plan(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None = None,
         errors.append(vllm_text.mamba_blocks_error(engine.max_num_seqs, blocks))
         reasons.append(f"each decoding sequence holds one Mamba cache block under full CUDA graphs: "
                        f"max_num_seqs {engine.max_num_seqs} > {blocks:,} blocks")
+    given_kv = settings.kv_cache_memory_bytes
+    beside_kv = 0  # what vLLM holds beside a --kv-cache-memory cache once it is allocated (estimate)
+    if given_kv is not None and gpu is not None and memory.overheads is not None:
+        # kv_cache_memory_bytes skips the budget: vLLM allocates what it is told, after the weights.
+        weights_bytes = memory.overheads.weights.value_bytes
+        beside_kv = memory.overheads.resident_bytes
+        if weights_bytes + given_kv > gpu.total_bytes:
+            errors.append(vllm_text.kv_allocation_oom(given_kv, gpu.total_bytes - weights_bytes))
+            reasons.append(f"--kv-cache-memory {format_gib(given_kv)} GiB and {format_gib(weights_bytes)} GiB of "
+                           f"weights are more than the GPU's {format_gib(gpu.total_bytes)} GiB")
     if memory.free_check == "fail" and gpu is not None and memory.budget_bytes is not None:
         errors.append(vllm_text.free_memory_error(memory.free_bytes or 0, gpu.total_bytes,
                                                   engine.gpu_memory_utilization, memory.budget_bytes))
@@ -240,6 +251,12 @@ def plan(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None = None,
                 f"headroom is inside the estimate's error (available KV {format_gib(available)} GiB "
                 f"± {format_gib(memory.kv_cache_error_bytes)})"
             )
+    if (status == "ok" and given_kv is not None and gpu is not None and memory.overheads is not None
+            and beside_kv + given_kv + memory.overheads.error_bytes > gpu.total_bytes):
+        status = "warn"
+        reasons.append(f"--kv-cache-memory {format_gib(given_kv)} GiB with about {format_gib(beside_kv)} GiB of "
+                       f"weights, non-torch memory and CUDA graphs is within the estimates' error of the GPU's "
+                       f"{format_gib(gpu.total_bytes)} GiB")
     if status == "ok" and capacity is None:
         reasons.append("fits: the model holds no KV cache in vLLM (encoder-only or attention-free)")
     elif status == "ok" and capacity is not None:

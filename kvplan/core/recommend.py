@@ -41,7 +41,22 @@ def _utilization_remedy(result: PlanResult) -> Remedy | None:
 
     memory, layout = result.memory, result.layout
     needed_kv = cap.min_available_for(layout, result.kv_cache.max_model_len)
-    if result.settings.kv_cache_memory_bytes is not None:
+    given = result.settings.kv_cache_memory_bytes
+    overheads, gpu = memory.overheads, result.gpu
+    if (given is not None and gpu is not None and overheads is not None
+            and given + overheads.weights.value_bytes > gpu.total_bytes):
+        # Asked for more than the GPU holds beside the weights: the remedy is a ceiling, not a floor.
+        most = gpu.total_bytes - overheads.resident_bytes - overheads.error_bytes
+        if most < needed_kv:
+            return Remedy(kind="kv_cache_memory", fits=False,
+                          summary=f"no --kv-cache-memory fits max_model_len {result.kv_cache.max_model_len} beside "
+                                  f"{format_gib(overheads.resident_bytes)} GiB of weights and runtime memory")
+        mib = most // 2**20
+        return Remedy(kind="kv_cache_memory",
+                      summary=f"give the KV cache at most {mib} MiB ({format_gib(mib * 2**20)} GiB: what the GPU "
+                              "holds beside the weights and runtime memory, less the estimates' error)",
+                      flags={"--kv-cache-memory": f"{mib}MiB"})
+    if given is not None:
         gib = ceil(needed_kv / 2**20)
         return Remedy(kind="kv_cache_memory",
                       summary=f"give the KV cache at least {gib} MiB ({format_gib(needed_kv)} GiB)",

@@ -87,3 +87,10 @@ def mamba_blocks_error(max_num_seqs: int, num_blocks: int) -> str:
         "requires one Mamba cache block, so CUDA graph capture cannot proceed. Please lower max_num_seqs to at most "
         f"{num_blocks} or increase gpu_memory_utilization."
     )
+
+
+def kv_allocation_oom(kv_bytes: int, free_bytes: int) -> str:
+    """torch's words when ``kv_cache_memory_bytes`` asks for more than the GPU has left after the weights
+    (the allocation in initialize_kv_cache; torch adds its own allocator statistics after this)."""
+    return (f"torch.OutOfMemoryError: CUDA out of memory. Tried to allocate {format_gib(kv_bytes)} GiB "
+            f"(about {format_gib(max(free_bytes, 0))} GiB of the GPU is left after the weights)")

@@ -13,12 +13,15 @@ min_concurrency = 4        # policy: fail unless this many full-length requests 
 ```
 
 Keys are vLLM's flag names with underscores (plus kvplan's `gpu`, `gpu_memory`, `platform`, `entrypoint`,
-`vllm_version`, `revision`) and the policies `min_concurrency`, `fail_on_warn`.
+`vllm_version`, `revision`) and the policies `min_concurrency`, `fail_on_warn`. Every value must have its key's
+type (a whole number, a number, true/false or a string): nothing is coerced. A model written `./dir` or
+`../dir` is a folder beside the manifest.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,64 +36,144 @@ SETTING_KEYS = {
     "mamba_ssm_cache_dtype", "speculative_config", "vllm_use_v1", "enable_prefix_caching",
 }
 OTHER_KEYS = {"name", "model", "revision", "gpu", "gpu_memory", "min_concurrency", "fail_on_warn"}
+TOP_LEVEL_KEYS = {"defaults", "deployment", "deployments"}
+
+# The type each value must have. A value of another type is an error, never coerced: bool("false") is True,
+# int(1.7) is 1, and a policy that silently reads as something else would let a deploy through.
+_WHOLE_NUMBER_KEYS = {"tensor_parallel_size", "pipeline_parallel_size", "block_size", "max_num_seqs",
+                      "max_num_batched_tokens"}
+_NUMBER_KEYS = {"gpu_memory_utilization", "min_concurrency"}
+_BOOL_KEYS = {"enforce_eager", "disable_hybrid_kv_cache_manager", "enable_prefix_caching", "fail_on_warn"}
+_TEXT_KEYS = {"name", "model", "revision", "gpu", "dtype", "kv_cache_dtype", "quantization", "platform",
+              "entrypoint", "vllm_version", "mamba_ssm_cache_dtype"}
+_TEXT_OR_WHOLE_KEYS = {"max_model_len", "kv_cache_memory", "gpu_memory"}  # "32K" / 32768, "24GiB" / bytes
 
 
 @dataclass(frozen=True, kw_only=True)
 class Deployment:
     name: str
     model: str
-    settings: dict[str, Any]  # SETTING_KEYS only, values as written
+    settings: dict[str, Any]  # SETTING_KEYS only, each of the type _value_problem allows
     revision: str | None = None
     gpu: str | None = None
     gpu_memory: str | None = None
     min_concurrency: float | None = None
     fail_on_warn: bool = False
     source: str = ""  # file it came from
+    problem: str | None = None  # a value of the wrong type: the deployment is reported as an error
+
+
+def _is_whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _value_problem(key: str, value: object) -> str | None:
+    """Why ``value`` cannot be ``key``'s value, or None when it can."""
+    if key in _WHOLE_NUMBER_KEYS and not _is_whole(value):
+        return f"{key} must be a whole number, got {value!r}"
+    if key in _NUMBER_KEYS and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                or not math.isfinite(value)):
+        return f"{key} must be a finite number, got {value!r}"
+    if key == "min_concurrency" and isinstance(value, (int, float)) and value <= 0:
+        return f"min_concurrency must be a positive number, got {value!r}"
+    if key in _BOOL_KEYS and not isinstance(value, bool):
+        return f"{key} must be true or false, got {value!r}"
+    if key in _TEXT_KEYS and not isinstance(value, str):
+        return f"{key} must be a string, got {value!r}" + (
+            ' (write the release as text, e.g. "0.33.0")' if key == "vllm_version" else "")
+    if key in _TEXT_OR_WHOLE_KEYS and not (isinstance(value, str) or _is_whole(value)):
+        return f"{key} must be a string or a whole number, got {value!r}"
+    if key == "speculative_config" and not isinstance(value, (str, Mapping)):
+        return f"speculative_config must be a table/object or vLLM's JSON string, got {value!r}"
+    if key == "vllm_use_v1" and not (isinstance(value, (bool, str)) or _is_whole(value)):
+        return f"vllm_use_v1 must be 0 or 1, got {value!r}"
+    return None
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """JSON allows a key twice and keeps the last; in a manifest that silently drops a setting."""
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ValueError(f"duplicate key {key!r}")
+        seen[key] = value
+    return seen
 
 
 def _parse(path: Path) -> Mapping[str, Any]:
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: not a text file (not UTF-8): a manifest is TOML or JSON") from None
     except OSError as err:
         raise UsageError(f"cannot read manifest {path}: {err.strerror or err}") from None
-    try:
-        if path.suffix == ".toml":
-            import tomllib
+    suffix = path.suffix.lower()
+    if suffix in (".yaml", ".yml", ".env", ".ini"):
+        raise UsageError(f"{path}: {suffix} manifests are not read; write the deployments as TOML or JSON")
+    formats = ["TOML"] if suffix == ".toml" else ["JSON"] if suffix == ".json" else ["JSON", "TOML"]
+    data: Any = None
+    errors: list[str] = []
+    for kind in formats:
+        try:
+            if kind == "TOML":
+                import tomllib
 
-            return tomllib.loads(text)
-        data = json.loads(text)
-    except (ValueError, ImportError) as err:
-        raise UsageError(f"{path}: not valid {'TOML' if path.suffix == '.toml' else 'JSON'}: {err}") from None
+                data = tomllib.loads(text)
+            else:
+                data = json.loads(text, object_pairs_hook=_refuse_duplicate_keys)
+            break
+        except ValueError as err:
+            errors.append(f"not valid {kind}: {err}")
+    else:
+        raise UsageError(f"{path}: {'; '.join(errors)}")
     if not isinstance(data, Mapping):
         raise UsageError(f"{path}: a manifest is an object with a 'deployment' list")
     return data
 
 
+def _model_ref(model: str, manifest: Path) -> str:
+    """A model written as ./dir or ../dir is a folder beside the manifest, wherever kvplan runs from."""
+    if model.startswith(("./", "../")):
+        return str((manifest.parent / model).resolve())
+    return model
+
+
 def load_manifest(path: Path) -> list[Deployment]:
     data = _parse(path)
+    unknown_top = set(data) - TOP_LEVEL_KEYS
+    if unknown_top:
+        raise UsageError(f"{path}: unknown top-level key(s) {', '.join(sorted(unknown_top))} "
+                         "(a manifest has 'defaults' and a 'deployment' list)")
+    if "deployment" in data and "deployments" in data:
+        raise UsageError(f"{path}: has both 'deployment' and 'deployments': give one list")
     defaults = data.get("defaults") or {}
     entries = data.get("deployment") or data.get("deployments")
     if not isinstance(defaults, Mapping) or not isinstance(entries, list) or not entries:
         raise UsageError(f"{path}: needs a non-empty 'deployment' list (and optionally 'defaults')")
     out: list[Deployment] = []
+    names: set[str] = set()
     for index, entry in enumerate(entries):
         if not isinstance(entry, Mapping):
             raise UsageError(f"{path}: deployment {index + 1} is not a table/object")
-        merged = {**defaults, **entry}
+        # JSON null means "not set", as a key left out does.
+        merged = {k: v for k, v in {**defaults, **entry}.items() if v is not None}
         unknown = set(merged) - SETTING_KEYS - OTHER_KEYS
         if unknown:
             raise UsageError(f"{path}: deployment {index + 1}: unknown key(s) {', '.join(sorted(unknown))}")
-        if not isinstance(merged.get("model"), str):
+        if not isinstance(merged.get("model"), str) or not merged["model"].strip():
             raise UsageError(f"{path}: deployment {index + 1} has no 'model'")
-        name = str(merged.get("name") or f"{merged['model']}#{index + 1}")
-        concurrency = merged.get("min_concurrency")
-        if concurrency is not None and (not isinstance(concurrency, (int, float)) or concurrency <= 0):
-            raise UsageError(f"{path}: {name}: min_concurrency must be a positive number")
+        name = merged.get("name") if isinstance(merged.get("name"), str) and merged["name"] else None
+        name = name or f"{merged['model']}#{index + 1}"
+        if name in names:
+            raise UsageError(f"{path}: two deployments are named {name!r}: give each its own name")
+        names.add(name)
+        problem = next((p for k, v in merged.items() if (p := _value_problem(k, v))), None)
+        concurrency = merged.get("min_concurrency") if problem is None else None
         out.append(Deployment(
-            name=name, model=merged["model"], revision=merged.get("revision"), gpu=merged.get("gpu"),
-            gpu_memory=None if merged.get("gpu_memory") is None else str(merged["gpu_memory"]),
+            name=name, model=_model_ref(merged["model"], path), revision=merged.get("revision"),
+            gpu=merged.get("gpu"), gpu_memory=None if merged.get("gpu_memory") is None else str(merged["gpu_memory"]),
             min_concurrency=None if concurrency is None else float(concurrency),
-            fail_on_warn=bool(merged.get("fail_on_warn", False)),
-            settings={k: v for k, v in merged.items() if k in SETTING_KEYS}, source=str(path),
+            fail_on_warn=merged.get("fail_on_warn") is True,
+            settings={k: v for k, v in merged.items() if k in SETTING_KEYS}, source=str(path), problem=problem,
         ))
     return out

@@ -20,6 +20,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from kvplan.core.errors import UsageError
 from kvplan.core.estimate import Estimate
 from kvplan.core.hardware import GpuSpec
 from kvplan.core.settings import DeploySettings
@@ -90,22 +91,42 @@ def append_record(record: dict[str, Any], environ: Mapping[str, str] = os.enviro
     return path
 
 
+def _well_formed(item: object) -> bool:
+    """A record whose fields have the types kvplan writes; anything else (an edited or foreign line) is skipped."""
+    if not isinstance(item, dict) or item.get("schema") != SCHEMA:
+        return False
+    types: dict[str, tuple[type, ...]] = {
+        "model": (str,), "gpu": (str,), "created": (str,), "vllm_version": (str,), "status": (str,),
+        "revision": (str, type(None)), "settings": (dict,), "measured": (dict,),
+        "non_kv_bytes": (int, type(None)), "non_kv_error_bytes": (int, type(None)),
+        "elapsed_s": (int, float), "budget_bytes": (int, type(None)),
+    }
+    for key, allowed in types.items():
+        value = item.get(key)
+        if key in item and (not isinstance(value, allowed) or isinstance(value, bool)):
+            return False
+    return True
+
+
 def read_records(environ: Mapping[str, str] = os.environ) -> list[dict[str, Any]]:
     path = store_path(environ)
     try:
         fd = os.open(path, os.O_RDONLY)
+        try:
+            with _locked(fd, exclusive=False), os.fdopen(os.dup(fd), "rb") as stream:
+                raw = stream.read()
+        finally:
+            os.close(fd)
     except FileNotFoundError:
         return []
-    try:
-        with _locked(fd, exclusive=False), os.fdopen(os.dup(fd), "rb") as stream:
-            raw = stream.read()
-    finally:
-        os.close(fd)
+    except OSError as err:  # a directory in its place, a cache dir that is a file, no permission
+        raise UsageError(f"cannot read the calibration store {path}: {err.strerror or err}",
+                         hint="Remove or fix it, or point KVPLAN_CACHE_DIR elsewhere") from None
     records = []
     for line in raw.decode(errors="replace").splitlines():
         with contextlib.suppress(ValueError):
             item = json.loads(line)
-            if isinstance(item, dict) and item.get("schema") == SCHEMA:
+            if _well_formed(item):
                 records.append(item)
     return records
 
@@ -115,14 +136,16 @@ def clear_records(environ: Mapping[str, str] = os.environ) -> int:
     path = store_path(environ)
     try:
         fd = os.open(path, os.O_RDWR)
+        try:
+            with _locked(fd, exclusive=True):
+                count = sum(1 for line in os.fdopen(os.dup(fd), "rb") if line.strip())
+                os.ftruncate(fd, 0)
+        finally:
+            os.close(fd)
     except FileNotFoundError:
         return 0
-    try:
-        with _locked(fd, exclusive=True):
-            count = sum(1 for line in os.fdopen(os.dup(fd), "rb") if line.strip())
-            os.ftruncate(fd, 0)
-    finally:
-        os.close(fd)
+    except OSError as err:
+        raise UsageError(f"cannot clear the calibration store {path}: {err.strerror or err}") from None
     return count
 
 
@@ -185,7 +208,11 @@ def lookup_overhead(model_ref: str, revision: str | None, gpu: GpuSpec, settings
     """The newest matching record's measured non-KV memory, and a note saying it was used (or why not)."""
     if settings.platform != "cuda" or settings.kv_cache_memory_bytes is not None:
         return None, None
-    records = [r for r in read_records(environ)
+    try:
+        stored = read_records(environ)
+    except UsageError as err:  # a broken store must not stop a check: plan without it, and say so
+        return None, f"calibration not used: {err.one_line()}"
+    records = [r for r in stored
                if r.get("model") == model_key(model_ref) and r.get("revision") == revision
                and gpu_key(str(r.get("gpu", ""))) == gpu_key(gpu.name) and isinstance(r.get("non_kv_bytes"), int)]
     if not records:

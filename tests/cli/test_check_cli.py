@@ -269,3 +269,28 @@ def test_prefix_caching_flag_on_a_mamba_hybrid(tmp_path: Path) -> None:
     code, out, err = _run(*base, "--enable-prefix-caching", "--vllm-version", "0.26.0")
     assert code == 2 and out == ""
     assert "Mamba cache mode 'all'" in err and "Traceback" not in err
+
+
+def test_a_kv_cache_larger_than_the_gpu_does_not_start() -> None:
+    """kv_cache_memory_bytes skips the budget: vLLM allocates what it is told after the weights, so 70 GiB of
+    KV beside Llama-3.1-8B's 14.99 GiB cannot fit an H100's 79.18 GiB (torch raises out of memory)."""
+    base = ("check", "meta-llama/Llama-3.1-8B", "--gpu", "h100", "--max-model-len", "8192", "--json")
+    code, out, _ = _run(*base, "--kv-cache-memory", "70GiB")
+    data = json.loads(out)
+    assert code == 1 and data["verdict"]["status"] == "fail"
+    assert data["verdict"]["vllm_errors"][0].startswith("torch.OutOfMemoryError: CUDA out of memory")
+    ceiling = next(r for r in data["verdict"]["remedies"] if r["kind"] == "kv_cache_memory")
+    assert ceiling["summary"].startswith("give the KV cache at most")
+    # The ceiling it offers starts; a little more is inside the estimates' error.
+    code, out, _ = _run(*base, "--kv-cache-memory", ceiling["flags"]["--kv-cache-memory"])
+    assert code == 0 and json.loads(out)["verdict"]["status"] == "ok"
+    code, out, _ = _run(*base, "--kv-cache-memory", "63500MiB")
+    assert code == 0 and json.loads(out)["verdict"]["status"] == "warn"
+
+
+def test_the_token_never_shows_even_inside_an_endpoint() -> None:
+    token = "hf_secretTOKEN123"
+    env = {"HF_TOKEN": token, "HF_ENDPOINT": f"http://127.0.0.1:9/{token}", "HF_HUB_OFFLINE": "0"}
+    result = runner.invoke(app, ["check", "no-such-org/no-such-model", "--gpu", "h100"], env=env)
+    assert result.exit_code == 2 and "127.0.0.1" in result.stderr
+    assert token not in result.stdout + result.stderr

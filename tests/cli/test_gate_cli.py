@@ -164,3 +164,92 @@ def test_gate_takes_prefix_caching_and_refuses_a_string(tmp_path: Path) -> None:
     assert data["typo"]["status"] == "error"
     assert "enable_prefix_caching must be true or false" in data["typo"]["error"]
     assert data["off"]["kv_cache_tokens"] > data["default"]["kv_cache_tokens"]
+
+
+def test_values_of_the_wrong_type_are_errors_never_coerced(tmp_path: Path) -> None:
+    """bool("false") is True and int(1.7) is 1: a manifest value of the wrong type is that deployment's error."""
+    base = {"model": "meta-llama/Llama-3.1-8B-Instruct", "max_model_len": 8192, "kv_cache_memory": "4GiB"}
+    bad = {
+        "gpu-number": {"gpu": 5}, "gpu-list": {"gpu": ["h100"]}, "util-text": {"gpu_memory_utilization": "0.9"},
+        "util-bool": {"gpu_memory_utilization": True}, "tp-text": {"tensor_parallel_size": "two"},
+        "tp-float": {"tensor_parallel_size": 1.7}, "tp-bool": {"tensor_parallel_size": True},
+        "seqs-float": {"max_num_seqs": 2.5}, "block-float": {"block_size": 16.5},
+        "version-number": {"vllm_version": 0.33}, "quant-list": {"quantization": ["fp8"]},
+        "warn-text": {"fail_on_warn": "false"}, "concurrency-bool": {"min_concurrency": True},
+        "concurrency-nan": {"min_concurrency": float("nan")}, "concurrency-inf": {"min_concurrency": float("inf")},
+    }
+    entries = [{"name": "good", **base}, *({"name": name, **base, **extra} for name, extra in bad.items())]
+    manifest = _write(tmp_path, json.dumps({"deployment": entries}), "deploy.json")
+    code, data = _gate_by_name(manifest)
+    assert code == 2
+    assert data["good"]["status"] == "pass"
+    for name in bad:
+        assert data[name]["status"] == "error", name
+    assert data["tp-float"]["error"] == "tensor_parallel_size must be a whole number, got 1.7"
+    assert "write the release as text" in data["version-number"]["error"]
+    # null is "not set", as in JSON generally
+    manifest = _write(tmp_path, json.dumps({"deployment": [{**base, "tensor_parallel_size": None}]}), "null.json")
+    assert runner.invoke(app, ["gate", str(manifest)]).exit_code == 0
+
+
+def test_manifest_shape_errors_are_one_line(tmp_path: Path) -> None:
+    entry = '{"model": "meta-llama/Llama-3.1-8B-Instruct", "kv_cache_memory": "4GiB"}'
+    cases = {
+        "dupkey.json": ('{"deployment": [{"model": "x", "gpu": "h1000", "gpu": "h100"}]}', "duplicate key 'gpu'"),
+        "typo.json": (f'{{"default": {{"min_concurrency": 1000}}, "deployment": [{entry}]}}',
+                      "unknown top-level key(s) default"),
+        "both.json": (f'{{"deployment": [{entry}], "deployments": [{entry}]}}', "both 'deployment' and"),
+        "twice.json": ('{"deployment": [{"name": "a", "model": "m"}, {"name": "a", "model": "m"}]}',
+                       "two deployments are named 'a'"),
+        "deploy.yaml": ("deployment: []", ".yaml manifests are not read"),
+    }
+    for name, (text, expect) in cases.items():
+        result = runner.invoke(app, ["gate", str(_write(tmp_path, text, name))])
+        assert result.exit_code == 2 and expect in result.stderr, (name, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1
+    binary = tmp_path / "bin.toml"
+    binary.write_bytes(b"\xff\xfe\x00\x01garbage")
+    result = runner.invoke(app, ["gate", str(binary)])
+    assert result.exit_code == 2 and "not a text file" in result.stderr
+    # No suffix: JSON or TOML, whichever it is
+    plain = _write(tmp_path, "[[deployment]]\nmodel = \"meta-llama/Llama-3.1-8B-Instruct\"\nkv_cache_memory = "
+                             "\"4GiB\"\nmax_model_len = 8192\n", "deploy")
+    assert runner.invoke(app, ["gate", str(plain)]).exit_code == 0
+
+
+def test_reports_never_overwrite_what_is_not_theirs(tmp_path: Path) -> None:
+    manifest = _write(tmp_path, MANIFEST)
+    original = manifest.read_text()
+    for args, expect in ((["--junit", str(manifest)], "is a manifest"),
+                         (["--markdown", str(manifest)], "is a manifest"),
+                         (["--junit", str(tmp_path)], "is a directory"),
+                         (["--junit", str(tmp_path / "no" / "x.xml")], "does not exist"),
+                         (["--junit", ""], "give a file name"),
+                         (["--junit", str(tmp_path / "r"), "--markdown", str(tmp_path / "r")],
+                          "is the --junit report")):
+        result = runner.invoke(app, ["gate", str(manifest), *args])
+        assert result.exit_code == 2 and expect in result.stderr, (args, result.stderr)
+    assert manifest.read_text() == original
+    notes = tmp_path / "notes.md"
+    notes.write_text("my notes\n")
+    result = runner.invoke(app, ["gate", str(manifest), "--markdown", str(notes)])
+    assert result.exit_code == 2 and "is not a kvplan gate report" in result.stderr
+    assert notes.read_text() == "my notes\n"
+    # An earlier report (a CI rerun) and an empty file are replaced.
+    junit, md = tmp_path / "junit.xml", tmp_path / "report.md"
+    md.touch()
+    for _ in range(2):
+        assert runner.invoke(app, ["gate", str(manifest), "--junit", str(junit), "--markdown", str(md)]).exit_code == 1
+    assert ET.parse(junit).getroot().get("tests") == "3" and md.read_text().startswith("| deployment | gate |")
+
+
+def test_reports_escape_what_would_break_them(tmp_path: Path) -> None:
+    manifest = _write(tmp_path, json.dumps({"deployment": [
+        {"name": "a|b\nc\u0001d", "model": "meta-llama/Llama-3.1-8B-Instruct", "max_model_len": 8192,
+         "kv_cache_memory": "4GiB"}]}), "deploy.json")
+    junit, md = tmp_path / "junit.xml", tmp_path / "report.md"
+    assert runner.invoke(app, ["gate", str(manifest), "--junit", str(junit), "--markdown", str(md)]).exit_code == 0
+    case = ET.parse(junit).getroot().find("testcase")
+    assert case is not None and case.get("name") == "a|b\ncd" and case.get("classname") == "kvplan.gate.deploy"
+    row = md.read_text().splitlines()[2]
+    assert row.startswith("| a\\|b c\u0001d | ✅ pass |")

@@ -90,6 +90,29 @@ def test_bad_lines_are_skipped_and_clear_empties() -> None:
     assert calibration.clear_records() == 0
 
 
+def test_records_of_the_wrong_shape_are_skipped() -> None:
+    """An edited line must not crash `check`, `gate` or `calibration list`: it is skipped like a torn one."""
+    calibration.append_record(_record())
+    for broken in ({"settings": [1]}, {"elapsed_s": "slow"}, {"non_kv_bytes": True}, {"measured": "x"}):
+        calibration.append_record({**_record(), **broken})
+    assert len(calibration.read_records()) == 1
+    result = CliRunner().invoke(app, ["calibration", "list", "--json"])
+    assert result.exit_code == 0 and len(json.loads(result.stdout)["records"]) == 1
+
+
+def test_an_unreadable_store_is_one_line_and_does_not_stop_a_check(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    (cache / "calibration.jsonl").mkdir(parents=True)  # a directory where the store should be
+    env = {"KVPLAN_CACHE_DIR": str(cache)}
+    runner = CliRunner()
+    for args in (["calibration", "list"], ["calibration", "clear"]):
+        result = runner.invoke(app, args, env=env)
+        assert result.exit_code == 2 and "calibration store" in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+    estimate, note = calibration.lookup_overhead("org/model", None, A10G, SETTINGS, env)
+    assert estimate is None and note and note.startswith("calibration not used: cannot read the calibration store")
+
+
 def test_lookup_matches_model_gpu_version_and_settings() -> None:
     calibration.append_record(_record())
     estimate, note = calibration.lookup_overhead("org/model", None, A10G, SETTINGS, os.environ)

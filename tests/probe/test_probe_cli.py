@@ -295,6 +295,35 @@ def test_no_vllm_python_says_how_to_point_at_one(tmp_path: Path, monkeypatch: py
     assert "--vllm-python" in result.stderr
     result = runner.invoke(app, ["probe", str(model), *BASE, "--vllm-python", str(tmp_path / "nope")])
     assert result.exit_code == 2 and "not a file" in result.stderr
+    (tmp_path / "python").write_text("#!/bin/sh\n")  # not executable
+    result = runner.invoke(app, ["probe", str(model), *BASE, "--vllm-python", "./python"])
+    assert result.exit_code == 2 and "not executable" in result.stderr
+
+
+def test_a_relative_vllm_python_is_that_file_not_one_on_path(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """str(Path("./python")) is "python": without making it absolute, Popen ran whatever python PATH found."""
+    model = _model_dir(tmp_path)
+    exe = _fake_python(tmp_path, "ok", _cpu_payload(1024))
+    (tmp_path / "python").write_text(exe.read_text())
+    (tmp_path / "python").chmod(0o755)
+    monkeypatch.chdir(tmp_path)
+    code, data, err = _probe(model, Path("./python"), "--platform", "cpu")
+    assert code == 0, err
+    assert data is not None and data["vllm_python"] == str(tmp_path / "python")
+
+
+def test_bad_timeouts_and_log_files_are_refused_before_vllm_starts(tmp_path: Path) -> None:
+    model = _model_dir(tmp_path)
+    exe = _fake_python(tmp_path, "ok", _cpu_payload(1024))
+    for value in ("nan", "inf", "0", "-1"):
+        code, _, err = _probe(model, exe, "--platform", "cpu", "--timeout", value)
+        assert code == 2 and "--timeout must be a positive number" in err, (value, err)
+    dangling = tmp_path / "vllm.log"
+    dangling.symlink_to(tmp_path / "nowhere")
+    code, _, err = _probe(model, exe, "--platform", "cpu", "--log-file", str(dangling))
+    assert code == 2 and "already exists" in err
+    assert not (tmp_path / "request.json").exists()  # vLLM never started
 
 
 def test_cuda_probe_teaches_check(tmp_path: Path) -> None:

@@ -240,6 +240,9 @@ def test_parse_capacity_line() -> None:
 def test_find_vllm_python_explicit_and_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     exe = tmp_path / "python"
     exe.write_text("")
+    with pytest.raises(ProbeError, match="not executable"):
+        find_vllm_python(str(exe))
+    exe.chmod(0o755)
     monkeypatch.setenv("KVPLAN_VLLM_PYTHON", "/nonexistent/python")
     assert find_vllm_python(str(exe)) == str(exe)
     with pytest.raises(ProbeError, match="KVPLAN_VLLM_PYTHON"):
@@ -248,6 +251,15 @@ def test_find_vllm_python_explicit_and_env(tmp_path: Path, monkeypatch: pytest.M
     assert find_vllm_python(None) == str(exe)
     with pytest.raises(ProbeError, match="vllm-python"):
         find_vllm_python(str(tmp_path / "missing"))
+
+
+def test_a_program_that_cannot_run_is_a_probe_error(tmp_path: Path) -> None:
+    """An executable that is no program (exec format error) fails in Popen: one line, not a traceback."""
+    exe = tmp_path / "python"
+    exe.write_bytes(b"\x00\x01 not a program")
+    exe.chmod(0o755)
+    with pytest.raises(ProbeError, match="cannot start"):
+        run_child(str(exe), {}, timeout_s=5)
 
 
 def test_find_vllm_python_fallbacks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
