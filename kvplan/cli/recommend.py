@@ -3,6 +3,7 @@ the length that keeps a target concurrency — as `vllm serve` flags and an api-
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Annotated
 
@@ -20,9 +21,11 @@ from kvplan.cli.options import (
     JsonOpt,
     KvDtypeOpt,
     KvMemoryOpt,
+    MambaSsmOpt,
     MaxBatchedOpt,
     MaxSeqsOpt,
     ModelArg,
+    NoHybridOpt,
     PlatformOpt,
     PpOpt,
     PrefixCachingOpt,
@@ -45,7 +48,8 @@ EXAMPLES = """Examples:
 
   kvplan recommend meta-llama/Llama-3.1-8B-Instruct --gpu l4 --concurrency 8 --json
 
-Exit codes: 0 something fits, 1 nothing fits on this GPU with these settings, 2 unusable input."""
+Exit codes: 0 a length is recommended, 1 nothing fits on this GPU with these settings (or nothing keeps
+--concurrency requests in flight), 2 unusable input."""
 
 
 def register(app: typer.Typer) -> None:
@@ -71,6 +75,8 @@ def register(app: typer.Typer) -> None:
         platform: PlatformOpt = "cuda",
         entrypoint: EntrypointOpt = "serve",
         vllm_version: VersionOpt = None,
+        disable_hybrid_kv_cache_manager: NoHybridOpt = False,
+        mamba_ssm_cache_dtype: MambaSsmOpt = "auto",
         speculative_config: SpeculativeOpt = None,
         vllm_use_v1: UseV1Opt = None,
         enable_prefix_caching: PrefixCachingOpt = None,
@@ -88,20 +94,26 @@ def register(app: typer.Typer) -> None:
             from kvplan.core.units import parse_size
             from kvplan.render.recommend_view import print_recommend, recommend_object
 
-            if concurrency is not None and concurrency <= 0:
-                raise UsageError(f"--concurrency must be positive, got {concurrency:g}")
+            if concurrency is not None and not (math.isfinite(concurrency) and concurrency > 0):
+                raise UsageError(f"--concurrency must be a positive number, got {concurrency:g}")
             wanted = None
             if lengths:
-                wanted = [parse_max_model_len(part) for part in lengths.split(",") if part.strip()]
-                if any(length is None or length <= 0 for length in wanted):
-                    raise UsageError(f"--lengths: give token counts, got '{lengths}'")
+                try:
+                    wanted = [parse_max_model_len(part) for part in lengths.split(",") if part.strip()]
+                except UsageError:
+                    wanted = None
+                if not wanted or any(length is None or length <= 0 for length in wanted):
+                    raise UsageError(f"--lengths: give token counts, got '{lengths}'",
+                                     hint="e.g. --lengths 4k,8K,32768")
             settings = build_settings(
                 max_model_len=None, gpu_memory_utilization=gpu_memory_utilization,
                 tensor_parallel_size=tensor_parallel_size, pipeline_parallel_size=pipeline_parallel_size,
                 dtype=dtype, kv_cache_dtype=kv_cache_dtype, block_size=block_size, max_num_seqs=max_num_seqs,
                 max_num_batched_tokens=max_num_batched_tokens, kv_cache_memory=kv_cache_memory,
                 enforce_eager=enforce_eager, quantization=quantization, platform=platform,
-                entrypoint=entrypoint, vllm_version=vllm_version, speculative_config=speculative_config,
+                entrypoint=entrypoint, vllm_version=vllm_version,
+                disable_hybrid_kv_cache_manager=disable_hybrid_kv_cache_manager,
+                mamba_ssm_cache_dtype=mamba_ssm_cache_dtype, speculative_config=speculative_config,
                 vllm_use_v1=vllm_use_v1,
                 enable_prefix_caching=enable_prefix_caching,
             )
@@ -120,6 +132,6 @@ def register(app: typer.Typer) -> None:
                 from rich.console import Console
 
                 print_recommend(data, Console(highlight=False))
-            return 0 if result.longest_fit > 0 else 1
+            return 0 if result.recommended > 0 else 1
 
         raise typer.Exit(guarded(run))

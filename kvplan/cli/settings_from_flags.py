@@ -70,7 +70,8 @@ def parse_speculative_config(text: str | dict[str, Any] | None) -> SpeculativeSe
         raise UsageError("--speculative-config: num_speculative_tokens (a whole number) is required",
                          hint="vLLM can default it to the drafter's layer count; kvplan needs it said")
     return SpeculativeSettings(method=method, num_speculative_tokens=tokens,
-                               draft_model=str(model) if model else None)
+                               draft_model=str(model) if model else None,
+                               given_json=json.dumps(data, sort_keys=True, default=str))
 
 
 def build_settings(*, max_model_len: str | None, gpu_memory_utilization: float | None, tensor_parallel_size: int,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from kvplan.core.errors import ConfigError, UnsupportedModelError
+from kvplan.core.errors import ConfigError, UnsupportedModelError, config_values_checked
 from kvplan.core.model import AttentionLayer, LayerSpec, MambaLayer, MlaProjections, ModelSpec, NoKvLayer
 from kvplan.core.params import attention_weight_layout
 
@@ -437,6 +437,7 @@ def _quantization(config: Mapping[str, Any], text: Mapping[str, Any],
     return method, kv_dtype
 
 
+@config_values_checked
 def model_spec_from_config(config: Mapping[str, Any],
                            extra_configs: Mapping[str, Mapping[str, Any]] | None = None) -> ModelSpec:
     """Build the ModelSpec vLLM would see for this config.json (parsed as data)."""

@@ -7,6 +7,13 @@ their own edge; ``kvplan.cli.app.main`` maps them to a one-line message and exit
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
 
 class KvplanError(Exception):
     """Base class: unusable input or environment. Exit code 2, one line, no traceback."""
@@ -29,6 +36,27 @@ class UsageError(KvplanError):
 
 class ConfigError(KvplanError):
     """A model config that cannot be read or lacks what the planner needs."""
+
+
+def config_values_checked(function: Callable[P, R]) -> Callable[P, R]:
+    """Config values of the wrong type or range (``"eight"`` KV heads, a period of 0, NaN sizes) surface deep
+    in arithmetic as ValueError, ZeroDivisionError...; at the functions that read configs they become one
+    ConfigError line instead of a traceback. Errors kvplan raises itself pass through unchanged."""
+
+    @functools.wraps(function)
+    def checked(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return function(*args, **kwargs)
+        except KvplanError:
+            raise
+        except (ValueError, TypeError, ZeroDivisionError, OverflowError, IndexError, KeyError,
+                AttributeError) as err:
+            detail = str(err) or type(err).__name__
+            raise ConfigError(f"the model config has a value kvplan cannot use ({type(err).__name__}: {detail})",
+                              hint="Check config.json (and quantization_config) for a missing, zero or "
+                                   "mistyped field") from err
+
+    return checked
 
 
 class ModelNotFoundError(KvplanError):

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kvplan.core.errors import UnsupportedModelError
+from kvplan.core.errors import UnsupportedModelError, config_values_checked
 
 SOURCE = "counted from config"
 
@@ -875,6 +875,7 @@ def _num_layers(config: Mapping[str, Any]) -> int:
     return int(value) if isinstance(value, int) else 1 << 30
 
 
+@config_values_checked
 def mtp_layer_indices(config: Mapping[str, Any]) -> range:
     """The layer numbers a checkpoint gives its MTP layers: ``num_hidden_layers ... + num_nextn_predict_layers
     - 1`` (vLLM's ``get_spec_layer_idx_from_weight_name``); empty when the config names none."""
@@ -883,6 +884,7 @@ def mtp_layer_indices(config: Mapping[str, Any]) -> range:
     return range(base, base + extra) if isinstance(base, int) and isinstance(extra, int) else range(0)
 
 
+@config_values_checked
 def count_params(config: Mapping[str, Any], *, hf_quant_config: Mapping[str, Any] | None = None) -> ParamCount:
     """Parameters and checkpoint bytes of the model ``config`` describes (Hub ``config.json`` as a dict).
 
@@ -926,6 +928,7 @@ def count_params(config: Mapping[str, Any], *, hf_quant_config: Mapping[str, Any
     )
 
 
+@config_values_checked
 def attention_weight_layout(config: Mapping[str, Any], *, hf_quant_config: Mapping[str, Any] | None = None,
                             ) -> tuple[str | None, tuple[int, int] | None]:
     """How the checkpoint stores its attention projections, by the same rules as :func:`count_params`:
@@ -946,6 +949,7 @@ def attention_weight_layout(config: Mapping[str, Any], *, hf_quant_config: Mappi
     return label, None
 
 
+@config_values_checked
 def online_fp8_saving_bytes(config: Mapping[str, Any]) -> int:
     """Bytes that ``--quantization fp8`` saves on an unquantized checkpoint of ``config``.
 
@@ -959,6 +963,7 @@ def online_fp8_saving_bytes(config: Mapping[str, Any]) -> int:
     return max(0, plain.bytes - online.bytes)
 
 
+@config_values_checked
 def without_mtp_layers(config: Mapping[str, Any]) -> dict[str, Any]:
     """``config`` as the main model sees it: vLLM's DeepSeek-family ``load_weights`` skips the checkpoint's MTP
     layers (``get_spec_layer_idx_from_weight_name``: layers num_hidden_layers ... + num_nextn_predict_layers)

@@ -19,24 +19,68 @@ def _margin_bytes(result: PlanResult) -> int:
     return result.memory.kv_cache_error_bytes if result.verdict.status == "warn" else 0
 
 
-def _max_model_len_remedy(result: PlanResult) -> Remedy | None:
+def _starts(result: PlanResult, measured_overhead: Estimate | None, **changes: object) -> bool:
+    """Whether the changed deployment starts: nominally for a failing plan, surely (ok) for a warning one."""
+    from kvplan.core.plan import replan
+
+    try:
+        other = replan(result, measured_overhead, **changes)
+    except KvplanError:
+        return False
+    return other.verdict.status == "ok" if result.verdict.status == "warn" else other.verdict.status != "fail"
+
+
+def _max_model_len_remedy(result: PlanResult, measured_overhead: Estimate | None) -> Remedy | None:
     from kvplan.core.plan import Remedy
 
     margin = _margin_bytes(result)
     length = result.kv_cache.max_model_len
     if margin:
         low = result.memory.kv_cache_bytes - margin
-        fit = cap.max_model_len_fit(result.layout, low, length) if low > 0 else 0
-        summary = f"lower max_model_len to {fit} (fits even at the low end of the estimate)"
+        candidate = cap.max_model_len_fit(result.layout, low, length) if low > 0 else 0
     else:
-        fit = result.kv_cache.max_model_len_fit
-        summary = f"lower max_model_len to {fit} (the largest that fits)"
-    if fit <= 0 or fit >= length:
+        candidate = result.kv_cache.max_model_len_fit
+    candidate = min(candidate, length - 1)
+
+    def starts(n: int) -> bool:
+        return _starts(result, measured_overhead, max_model_len=n)
+
+    # The KV arithmetic's fit is exact where nothing else depends on the length; on V0 the profile shrinks
+    # with it too (a longer fit), and a start-up check other than the KV cache's may fail at any length.
+    if candidate > 0 and starts(candidate) and (candidate + 1 >= length or not starts(candidate + 1)):
+        fit = candidate
+    else:
+        fit = largest_where(starts, 1, length - 1)
+    if fit <= 0:
+        if candidate > 0:  # the KV cache would fit, another start-up check does not: say which
+            return _alternative(result, "max_model_len", f"lower max_model_len to {candidate}", measured_overhead,
+                                flags={"--max-model-len": str(candidate), "CONTEXT_LEN": str(candidate)},
+                                max_model_len=candidate)
         return None
+    summary = (f"lower max_model_len to {fit} (fits even at the low end of the estimate)" if margin
+               else f"lower max_model_len to {fit} (the largest that starts)")
     return Remedy(kind="max_model_len", summary=summary, flags={"--max-model-len": str(fit), "CONTEXT_LEN": str(fit)})
 
 
-def _utilization_remedy(result: PlanResult) -> Remedy | None:
+def _utilization_remedy(result: PlanResult, measured_overhead: Estimate | None) -> Remedy | None:
+    """Raise the utilisation (or the KV memory given) to what the KV cache needs, re-checked by a plan."""
+    remedy = _kv_budget_remedy(result)
+    if remedy is None or not remedy.fits:
+        return remedy
+    changes: dict[str, object] = {}
+    if remedy.kind == "gpu_memory_utilization":
+        changes["gpu_memory_utilization"] = float(remedy.flags["--gpu-memory-utilization"])
+    else:
+        from kvplan.core.units import parse_size
+
+        changes["kv_cache_memory_bytes"] = parse_size(remedy.flags["--kv-cache-memory"], flag="--kv-cache-memory")
+    if _starts(result, measured_overhead, **changes):
+        return remedy
+    checked = _alternative(result, remedy.kind, remedy.summary, measured_overhead, flags=remedy.flags, **changes)
+    return checked if checked is not None and not checked.fits else remedy
+
+
+def _kv_budget_remedy(result: PlanResult) -> Remedy | None:
     from kvplan.core.plan import Remedy
 
     memory, layout = result.memory, result.layout
@@ -133,8 +177,9 @@ def _v0_mamba_seqs_remedy(result: PlanResult, measured_overhead: Estimate | None
 
 
 def remedies(result: PlanResult, *, measured_overhead: Estimate | None = None) -> tuple[Remedy, ...]:
-    found: list[Remedy | None] = [_max_num_seqs_remedy(result, measured_overhead), _max_model_len_remedy(result),
-                                  _utilization_remedy(result)]
+    found: list[Remedy | None] = [_max_num_seqs_remedy(result, measured_overhead),
+                                  _max_model_len_remedy(result, measured_overhead),
+                                  _utilization_remedy(result, measured_overhead)]
     if result.engine.mamba_align_mode:  # set only for models with Mamba layers
         # Mamba "align" mode keeps 2 (+1 prefill checkpoint from 0.32) state blocks a request; without prefix
         # caching, 1: the cheapest lever for a hybrid whose max_model_len narrowly misses.

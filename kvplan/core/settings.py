@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from kvplan.core.errors import UsageError
@@ -106,6 +106,9 @@ class SpeculativeSettings:
     method: str
     num_speculative_tokens: int
     draft_model: str | None = None
+    # The whole object as given (JSON, keys sorted), so a launch line passes on keys kvplan does not plan with
+    # (prompt_lookup_max ...); not part of equality: it changes no number.
+    given_json: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.method not in SPECULATIVE_METHODS:

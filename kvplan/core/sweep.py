@@ -30,10 +30,21 @@ class LengthRow:
 class Sweep:
     base: PlanResult  # the plan at the model's own length (or the one asked for)
     rows: tuple[LengthRow, ...]
-    longest_fit: int  # largest max_model_len that starts (0: none)
+    longest_fit: int  # largest max_model_len that starts (0: none), inside the estimates' error or not
     length_for_concurrency: int | None  # largest length with max_concurrency >= the target, when one was given
     target_concurrency: float | None
     max_num_seqs_cap: int | None = None  # hybrid Mamba under full CUDA graphs: the sequences the blocks allow
+    longest_sure: int = 0  # largest max_model_len that starts even at the low end of the estimates (verdict ok)
+    dropped_lengths: tuple[int, ...] = ()  # asked-for lengths above the model's limit
+
+    @property
+    def recommended(self) -> int:
+        """The length to deploy with: the longest that surely starts (or, when every length that starts is
+        inside the error, the longest that starts), no longer than what keeps the target concurrency."""
+        longest = self.longest_sure or self.longest_fit
+        if self.target_concurrency is None:
+            return longest
+        return min(longest, self.length_for_concurrency or 0)
 
 
 def default_lengths(model_max: int) -> list[int]:
@@ -60,22 +71,32 @@ def sweep(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None, weigh
         return replan(base, measured_overhead, max_model_len=length)
 
     planned: dict[int, PlanResult] = {}
+
+    def planned_at(length: int) -> PlanResult:
+        if length not in planned:
+            planned[length] = at(length)
+        return planned[length]
+
     rows = []
-    for length in sorted(set(lengths or default_lengths(model.max_position_tokens))):
+    asked = sorted(set(lengths or default_lengths(model.max_position_tokens)))
+    for length in asked:
         if length > model.max_position_tokens:
             continue
-        result = planned[length] = at(length)
+        result = planned_at(length)
         rows.append(LengthRow(max_model_len=length, fits=result.kv_cache.fits, status=result.verdict.status,
                               tokens=result.kv_cache.tokens, max_concurrency=result.kv_cache.max_concurrency))
-    # The default table ends at the model's limit: reuse that plan rather than planning it again.
+    # A full plan per length, searched: on V0 (and wherever the profile grows with max_model_len) a shorter
+    # context also lowers what vLLM keeps beside the KV cache, so the fit at the limit is only a lower bound.
+    # Fewer tokens never make a deployment fail, so each search is a binary search.
     limit = model.max_position_tokens
-    longest = (planned.get(limit) or at(limit)).kv_cache.max_model_len_fit
+    longest = largest_where(lambda length: planned_at(length).verdict.status != "fail", 1, limit)
+    sure = largest_where(lambda length: planned_at(length).verdict.status == "ok", 1, longest) if longest else 0
 
     for_concurrency: int | None = None
     if target_concurrency is not None and longest > 0:
         # Concurrency falls as the length grows: binary search the largest length that still reaches the target.
-        for_concurrency = largest_where(lambda length: at(length).kv_cache.max_concurrency >= target_concurrency,
-                                        1, longest)
+        for_concurrency = largest_where(
+            lambda length: planned_at(length).kv_cache.max_concurrency >= target_concurrency, 1, longest)
     return Sweep(base=base, rows=tuple(rows), longest_fit=longest, length_for_concurrency=for_concurrency,
-                 target_concurrency=target_concurrency, max_num_seqs_cap=cap)
-
+                 target_concurrency=target_concurrency, max_num_seqs_cap=cap, longest_sure=sure,
+                 dropped_lengths=tuple(length for length in asked if length > limit))

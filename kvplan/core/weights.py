@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from kvplan.core.errors import UsageError
+from kvplan.core.errors import UsageError, config_values_checked
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -29,6 +29,7 @@ class WeightsInfo:
     bytes_by_layer: dict[int, int] = field(default_factory=dict, hash=False, compare=False)
 
 
+@config_values_checked
 def with_quantization_flag(weights: WeightsInfo, config: Mapping[str, Any], flag: str | None,
                            checkpoint_method: str | None) -> WeightsInfo:
     """The weights vLLM holds after ``--quantization FLAG`` (``ModelConfig._verify_quantization``).
@@ -56,6 +57,7 @@ def with_quantization_flag(weights: WeightsInfo, config: Mapping[str, Any], flag
                           f"-{saving / 2**30:.2f} GiB)")
 
 
+@config_values_checked
 def without_skipped_layers(weights: WeightsInfo, config: Mapping[str, Any],
                            hf_quant_config: Mapping[str, Any] | None = None) -> WeightsInfo:
     """The checkpoint less what vLLM does not load into the main model: its MTP modules (no MTP speculation

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from kvplan.core.sweep import Sweep
@@ -12,30 +13,68 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 
-def _serve_flags(ref: str, sweep: Sweep, length: int) -> str:
+def _engine_args(sweep: Sweep, length: int) -> list[tuple[str, object]]:
+    """vLLM's engine arguments for the recommended deployment: every setting it was planned with that is not
+    vLLM's default, so the line starts what kvplan planned (flag=True means a bare switch)."""
     base = sweep.base
     engine, settings = base.engine, base.settings
-    flags = [f"vllm serve {ref}", f"--max-model-len {length}"]
+    args: list[tuple[str, object]] = [("max_model_len", length)]
     if settings.kv_cache_memory_bytes is not None:
-        flags.append(f"--kv-cache-memory {settings.kv_cache_memory_bytes}")
+        args.append(("kv_cache_memory_bytes", settings.kv_cache_memory_bytes))
     else:
-        flags.append(f"--gpu-memory-utilization {engine.gpu_memory_utilization}")
+        args.append(("gpu_memory_utilization", engine.gpu_memory_utilization))
     if engine.tensor_parallel_size > 1:
-        flags.append(f"--tensor-parallel-size {engine.tensor_parallel_size}")
+        args.append(("tensor_parallel_size", engine.tensor_parallel_size))
     if engine.pipeline_parallel_size > 1:
-        flags.append(f"--pipeline-parallel-size {engine.pipeline_parallel_size}")
-    if settings.kv_cache_dtype != "auto":
-        flags.append(f"--kv-cache-dtype {settings.kv_cache_dtype}")
+        args.append(("pipeline_parallel_size", engine.pipeline_parallel_size))
+    for name in ("dtype", "kv_cache_dtype", "mamba_ssm_cache_dtype"):
+        if getattr(settings, name) != "auto":
+            args.append((name, getattr(settings, name)))
+    for name in ("quantization", "block_size", "max_num_batched_tokens"):
+        if getattr(settings, name) is not None:
+            args.append((name, getattr(settings, name)))
+    seqs = [n for n in (settings.max_num_seqs, sweep.max_num_seqs_cap) if n is not None]
+    if seqs:
+        args.append(("max_num_seqs", min(seqs)))
+    if settings.enforce_eager:
+        args.append(("enforce_eager", True))
+    if settings.disable_hybrid_kv_cache_manager:
+        args.append(("disable_hybrid_kv_cache_manager", True))
     if settings.enable_prefix_caching is not None:  # said by the user: it moves hybrids' numbers, so keep it
-        flags.append("--enable-prefix-caching" if settings.enable_prefix_caching else "--no-enable-prefix-caching")
-    if sweep.max_num_seqs_cap is not None:
-        flags.append(f"--max-num-seqs {sweep.max_num_seqs_cap}")
+        args.append(("enable_prefix_caching", settings.enable_prefix_caching))
+    if settings.speculative is not None:
+        given = settings.speculative.given_json
+        args.append(("speculative_config", json.loads(given) if given else settings.speculative.vllm_config()))
+    return args
+
+
+def _launch_line(ref: str, sweep: Sweep, length: int) -> str:
+    """A `vllm serve` command line, or the ``LLM(...)`` call for the LLM class, shell- or Python-quoted."""
+    import shlex
+
+    settings = sweep.base.settings
+    args = _engine_args(sweep, length)
+    env = "" if settings.use_v1 is None else f"VLLM_USE_V1={int(settings.use_v1)} "
+    if settings.entrypoint == "llm":
+        kwargs = ", ".join(f"{name}={value!r}" for name, value in args)
+        return f"{env}LLM(model={ref!r}, {kwargs})"
+    flags = [f"{env}vllm serve {shlex.quote(ref)}"]
+    for name, value in args:
+        flag = "--" + name.replace("_", "-")
+        if value is True:
+            flags.append(flag)
+        elif value is False:
+            flags.append(f"--no-{name.replace('_', '-')}")
+        elif isinstance(value, dict):
+            flags.append(f"{flag} {shlex.quote(json.dumps(value, separators=(',', ':')))}")
+        else:
+            flags.append(f"{flag} {shlex.quote(str(value))}")
     return " ".join(flags)
 
 
 def recommend_object(source: ResolvedModel, sweep: Sweep) -> dict[str, Any]:
     base = sweep.base
-    recommended = sweep.length_for_concurrency if sweep.length_for_concurrency else sweep.longest_fit
+    recommended = sweep.recommended
     return {
         "model": {"ref": source.ref, "source": source.config_source, "max_position_tokens":
                   base.model.max_position_tokens},
@@ -53,6 +92,8 @@ def recommend_object(source: ResolvedModel, sweep: Sweep) -> dict[str, Any]:
         "kv_cache_bytes": base.memory.kv_cache_bytes,
         "kv_cache_error_bytes": base.memory.kv_cache_error_bytes,
         "longest_max_model_len": sweep.longest_fit,
+        "longest_max_model_len_sure": sweep.longest_sure,  # starts even at the low end of the estimates
+        "lengths_above_model_limit": list(sweep.dropped_lengths),
         "max_num_seqs_cap": sweep.max_num_seqs_cap,
         "target_concurrency": sweep.target_concurrency,
         "max_model_len_for_concurrency": sweep.length_for_concurrency,
@@ -60,7 +101,8 @@ def recommend_object(source: ResolvedModel, sweep: Sweep) -> dict[str, Any]:
                      "max_concurrency": r.max_concurrency} for r in sweep.rows],
         "recommended": None if recommended <= 0 else {
             "max_model_len": recommended,
-            "vllm_serve": _serve_flags(source.ref, sweep, recommended),
+            "inside_error": sweep.longest_sure == 0,  # nothing starts surely: confirm with kvplan probe
+            "vllm_serve": _launch_line(source.ref, sweep, recommended),
             "env": f"CONTEXT_LEN={recommended}",
         },
         "remedies": [{"kind": r.kind, "summary": r.summary, "flags": r.flags} for r in base.verdict.remedies],
@@ -91,17 +133,27 @@ def print_recommend(data: dict[str, Any], console: Console) -> None:
         console.print(f"max_num_seqs capped at {data['max_num_seqs_cap']:,}: under full CUDA graphs vLLM 0.19+ needs "
                       "one KV block per sequence for Mamba layers (the most sequences whose own plan keeps that "
                       "many blocks at the low end of the estimate)")
+    if data["lengths_above_model_limit"]:
+        above = ", ".join(f"{n:,}" for n in data["lengths_above_model_limit"])
+        console.print(f"left out: {above} (above the model's limit of {data['model']['max_position_tokens']:,})")
     console.print(f"Longest max_model_len that starts: [bold]{data['longest_max_model_len']:,}[/] "
                   f"(model limit {data['model']['max_position_tokens']:,})")
+    sure = data["longest_max_model_len_sure"]
+    if 0 < sure < data["longest_max_model_len"]:
+        console.print(f"Longest that starts even at the low end of the estimates: [bold]{sure:,}[/]")
     if data["target_concurrency"] is not None:
         found = data["max_model_len_for_concurrency"]
         console.print(f"Longest context keeping {data['target_concurrency']:g} requests in flight: "
                       + (f"[bold]{found:,}[/]" if found else "none"))
     rec = data["recommended"]
     if rec:
-        console.print("Recommended:")
+        console.print("Recommended:" + (" (inside the estimates' error: confirm with `kvplan probe`)"
+                                        if rec["inside_error"] else ""))
         console.print(f"  {rec['vllm_serve']}", markup=False)
         console.print(f"  {rec['env']}   # api-for-open-llm .env", markup=False)
+    elif data["longest_max_model_len"] > 0:
+        console.print(f"[bold red]No length keeps {data['target_concurrency']:g} requests in flight with these "
+                      "settings.[/]")
     else:
         console.print("[bold red]Nothing starts with these settings.[/]")
         for remedy in data["remedies"]:

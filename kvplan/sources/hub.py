@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from kvplan.core.errors import AccessError, ConfigError, KvplanError, ModelNotFoundError, NetworkError
+from kvplan.core.errors import AccessError, ConfigError, KvplanError, ModelNotFoundError, NetworkError, UsageError
 from kvplan.core.weights import WeightsInfo
 from kvplan.sources.hf_cache import hf_hub_cache_dir, load_hub_weights, save_hub_weights
 from kvplan.sources.local import CONFIG_FILE, EXTRA_CONFIG_FILES, read_json_object
@@ -52,6 +52,10 @@ def hub_settings(environ: Mapping[str, str] = os.environ) -> HubSettings:
     # HUGGING_FACE_HUB_TOKEN is the legacy spelling huggingface_hub still honours. With no token here,
     # huggingface_hub falls back to the one saved by `hf auth login`.
     token = environ.get("HF_TOKEN") or environ.get("HUGGING_FACE_HUB_TOKEN") or None
+    if token is not None and not (token.isascii() and token.isprintable()):
+        # It goes into an HTTP header, where it cannot be sent; say so rather than fail in http.client.
+        raise UsageError("HF_TOKEN holds characters a Hub token never has (non-ASCII or control characters)",
+                         hint="Copy the token again from https://huggingface.co/settings/tokens")
     return HubSettings(
         endpoint=(environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/"),
         token=token,

@@ -294,3 +294,42 @@ def test_the_token_never_shows_even_inside_an_endpoint() -> None:
     result = runner.invoke(app, ["check", "no-such-org/no-such-model", "--gpu", "h100"], env=env)
     assert result.exit_code == 2 and "127.0.0.1" in result.stderr
     assert token not in result.stdout + result.stderr
+
+
+LLAMA_CONFIG = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 4096,
+                "intermediate_size": 14336, "num_attention_heads": 32, "num_key_value_heads": 8,
+                "num_hidden_layers": 32, "max_position_embeddings": 8192, "vocab_size": 128256,
+                "torch_dtype": "bfloat16"}
+
+
+@pytest.mark.parametrize(("name", "changes"), [
+    ("kv-heads-text", {"num_key_value_heads": "eight"}),
+    ("weight-block-short", {"quantization_config": {"quant_method": "fp8", "weight_block_size": [128]}}),
+    ("weight-block-zero", {"quantization_config": {"quant_method": "fp8", "weight_block_size": [0, 0]}}),
+    ("gptq-bits-text", {"quantization_config": {"quant_method": "gptq", "bits": "four", "group_size": 128}}),
+    ("ct-groups-text", {"quantization_config": {"quant_method": "compressed-tensors", "config_groups": "x"}}),
+    ("jamba-period-0", {"model_type": "jamba", "architectures": ["JambaForCausalLM"], "attn_layer_period": 0,
+                        "attn_layer_offset": 4, "expert_layer_period": 2, "expert_layer_offset": 1,
+                        "num_experts": 16, "mamba_d_state": 16, "mamba_d_conv": 4, "mamba_expand": 2}),
+])
+def test_config_values_of_the_wrong_kind_are_one_line(tmp_path: Path, name: str, changes: dict) -> None:
+    """Values that surface deep in arithmetic (int("eight"), a period of 0) are one ConfigError line."""
+    model = tmp_path / name
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps({**LLAMA_CONFIG, **changes}))
+    result = runner.invoke(app, ["check", str(model), "--gpu", "h100"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("kvplan: error:") and len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("text", ['"hidden_size": NaN', '"max_position_embeddings": Infinity'])
+def test_nan_and_infinity_in_a_config_are_one_line(tmp_path: Path, text: str) -> None:
+    body = json.dumps(LLAMA_CONFIG)[:-1] + ", " + text + "}"
+    (tmp_path / "config.json").write_text(body)
+    result = runner.invoke(app, ["check", str(tmp_path), "--gpu", "h100"])
+    assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_token_that_cannot_be_sent_is_one_line() -> None:
+    result = runner.invoke(app, ["check", "Qwen/Qwen3-8B", "--gpu", "h100"], env={"HF_TOKEN": "hf_x\u00e9"})
+    assert result.exit_code == 2 and "HF_TOKEN holds characters" in result.stderr

@@ -54,7 +54,8 @@ def test_hybrid_mamba_recommendation_caps_max_num_seqs() -> None:
     assert data["recommended"]["vllm_serve"].endswith("--max-num-seqs 150")
     code, data = _json("nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-NVFP4", "--kv-cache-memory", str(150 * 6 * 4176 * 512),
                        "--max-num-seqs", "128", "--lengths", "4K")
-    assert data["max_num_seqs_cap"] is None and "--max-num-seqs" not in data["recommended"]["vllm_serve"]
+    # no cap needed; the serve line keeps the user's own value, as every setting the plan was made with
+    assert data["max_num_seqs_cap"] is None and data["recommended"]["vllm_serve"].endswith("--max-num-seqs 128")
 
 
 def test_recommend_takes_a_speculative_config() -> None:
@@ -134,3 +135,59 @@ def test_the_serve_line_keeps_a_prefix_caching_flag_that_was_given() -> None:
                           "--lengths", "4K")
     assert "prefix-caching" not in default["recommended"]["vllm_serve"]
     assert default["longest_max_model_len"] < data["longest_max_model_len"]
+
+
+def test_the_serve_line_carries_every_setting_it_was_planned_with() -> None:
+    """Dropping --quantization fp8 from the line would recommend a length that fails without it."""
+    code, data = _json("Qwen/Qwen3-8B", "--gpu", "l4", "--quantization", "fp8", "--enforce-eager", "--dtype",
+                       "float16", "--block-size", "32", "--max-num-batched-tokens", "4096", "--max-num-seqs", "64",
+                       "--speculative-config", '{"method": "ngram", "num_speculative_tokens": 2, '
+                       '"prompt_lookup_max": 4}', "--lengths", "8K")
+    assert code == 0
+    line = data["recommended"]["vllm_serve"]
+    for flag in ("--quantization fp8", "--enforce-eager", "--dtype float16", "--block-size 32",
+                 "--max-num-batched-tokens 4096", "--max-num-seqs 64",
+                 """--speculative-config '{"method":"ngram","num_speculative_tokens":2,"prompt_lookup_max":4}'"""):
+        assert flag in line, flag
+    code, data = _json("meta-llama/Llama-3.1-8B-Instruct", "--kv-cache-memory", "4GiB", "--entrypoint", "llm",
+                       "--lengths", "8K")
+    assert data["recommended"]["vllm_serve"] == (
+        "LLM(model='meta-llama/Llama-3.1-8B-Instruct', max_model_len=32752, kv_cache_memory_bytes=4294967296)")
+
+
+def test_recommend_searches_the_length_where_the_profile_grows_with_it() -> None:
+    """V0 profiles max(max_model_len, 2048) tokens without chunked prefill: a shorter context also frees
+    activation memory, so the fit at the model's limit (0 here) is not the longest that starts."""
+    code, data = _json("meta-llama/Llama-3.1-8B-Instruct", "--gpu", "l4", "--vllm-version", "0.5.4")
+    assert code == 0
+    rows = {r["max_model_len"]: r for r in data["lengths"]}
+    assert rows[16384]["status"] != "fail" and data["longest_max_model_len"] >= 16384
+    assert data["recommended"]["max_model_len"] == data["longest_max_model_len_sure"] > 0
+    check = runner.invoke(app, ["check", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "l4", "--vllm-version",
+                                "0.5.4", "--max-model-len", str(data["recommended"]["max_model_len"]), "--json"])
+    assert json.loads(check.stdout)["verdict"]["status"] == "ok"
+
+
+def test_the_recommended_length_starts_even_at_the_low_end() -> None:
+    """The longest length that starts sits at vLLM's nominal limit (warn in check); the line takes the longest
+    that check calls ok."""
+    code, data = _json("openai/gpt-oss-120b", "--gpu", "h100")
+    assert code == 0 and 0 < data["longest_max_model_len_sure"] < data["longest_max_model_len"]
+    length = data["recommended"]["max_model_len"]
+    check = runner.invoke(app, ["check", "openai/gpt-oss-120b", "--gpu", "h100", "--max-model-len", str(length),
+                                "--json"])
+    assert json.loads(check.stdout)["verdict"]["status"] == "ok"
+
+
+def test_an_unreachable_concurrency_recommends_nothing() -> None:
+    code, data = _json("meta-llama/Llama-3.1-8B-Instruct", "--kv-cache-memory", "4GiB", "--concurrency", "100000")
+    assert code == 1 and data["recommended"] is None and data["longest_max_model_len"] > 0
+    for bad in ("nan", "inf", "0"):
+        result = runner.invoke(app, ["recommend", "meta-llama/Llama-3.1-8B-Instruct", "--kv-cache-memory", "4GiB",
+                                     "--concurrency", bad])
+        assert result.exit_code == 2 and "--concurrency must be a positive number" in result.stderr
+    result = runner.invoke(app, ["recommend", "meta-llama/Llama-3.1-8B-Instruct", "--kv-cache-memory", "4GiB",
+                                 "--lengths", "1e5"])
+    assert result.exit_code == 2 and result.stderr.startswith("kvplan: error: --lengths:")
+    code, data = _json("meta-llama/Llama-3.1-8B-Instruct", "--kv-cache-memory", "4GiB", "--lengths", "8K,999999")
+    assert data["lengths_above_model_limit"] == [999999] and [r["max_model_len"] for r in data["lengths"]] == [8192]
