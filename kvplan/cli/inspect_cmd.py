@@ -47,7 +47,7 @@ def register(app: typer.Typer) -> None:
             from kvplan.cli.settings_from_flags import build_settings
             from kvplan.core.architectures import model_spec_from_config
             from kvplan.core.capacity import build_layout
-            from kvplan.core.engine import kv_cache_groups, resolve_engine
+            from kvplan.core.engine import as_served, kv_cache_groups, resolve_engine
             from kvplan.core.plan import validate_settings
             from kvplan.core.settings import AUTO_MAX_MODEL_LEN
             from kvplan.sources.resolve import resolve_model
@@ -63,7 +63,7 @@ def register(app: typer.Typer) -> None:
 
                 raise UsageError("inspect has no memory to fit against: give a number for --max-model-len")
             source = resolve_model(model, revision=revision, environ=os.environ)
-            spec = model_spec_from_config(source.config, source.extra_configs)
+            spec = as_served(model_spec_from_config(source.config, source.extra_configs), settings)
             validate_settings(spec, settings)  # vLLM refuses these before any layout exists
             engine = resolve_engine(spec, settings, None)
             layout = build_layout(kv_cache_groups(spec, engine), spec.num_layers, engine, len(spec.draft_layers))

@@ -23,7 +23,7 @@ from kvplan.core.kv_spec import (
 )
 from kvplan.core.model import AttentionLayer, MambaLayer, ModelSpec
 from kvplan.core.model_runner import ModelRunner, default_model_runner, engine_for_model
-from kvplan.core.settings import AUTO_MAX_MODEL_LEN, DeploySettings, VllmBehaviour, release
+from kvplan.core.settings import AUTO_MAX_MODEL_LEN, DeploySettings, VllmBehaviour, release, version_tuple
 from kvplan.core.units import GiB, cdiv, dtype_bytes, round_up
 
 KV_CACHE_DTYPES = ("auto", "float16", "bfloat16", "fp8", "fp8_e4m3", "fp8_e5m2", "float32")
@@ -106,15 +106,68 @@ def _default_block_size(model: ModelSpec, settings: DeploySettings, kv_dtype: st
     return 16, None
 
 
+def as_served(model: ModelSpec, settings: DeploySettings) -> ModelSpec:
+    """The model's attention as the release runs it. vLLM had no MLA before 0.7.1: DeepSeek-V2/V3 attention
+    ran as multi-head attention caching K and V for every head, padded to 256 (0.5-0.6.x: "FlashAttention
+    supports only head_size 32, 64, 128, 256, we need to pad head_size 192 to 256") or to the q/k head size
+    (0.7.0, 192). 0.7.1 and 0.7.2 ran MLA only for fp8 / compressed-tensors checkpoints (ModelConfig.use_mla);
+    0.7.3 on, always (read in deepseek_v2.py and config.py of 0.6.6, 0.7.0-0.7.3)."""
+    mla = model.mla
+    if mla is None:
+        return model
+    v = version_tuple(settings.vllm_version)
+    if v >= (0, 7, 3) or (v >= (0, 7, 1) and (settings.quantization or model.quantization)
+                             in ("fp8", "compressed-tensors")):
+        return model
+    head = 256 if v < (0, 7, 0) else mla.qk_nope_head_dim + mla.qk_rope_head_dim
+    mha = AttentionLayer(kind="full", num_kv_heads=model.num_attention_heads, head_size=head, head_size_v=head)
+    layers = tuple(mha if isinstance(layer, AttentionLayer) and layer.kind == "mla" else layer
+                   for layer in model.layers)
+    drafts = tuple(mha if layer.kind == "mla" else layer for layer in model.draft_layers)
+    note = (f"vLLM {settings.vllm_version} runs this model's attention without MLA: K and V of all "
+            f"{model.num_attention_heads} heads, {head} wide, per layer")
+    return replace(model, layers=layers, draft_layers=drafts, mla=None, notes=(*model.notes, note))
+
+
+V0_LONG_CONTEXT_TOKENS = 32768
+
+
+def _v0_chunked_prefill_default(model: ModelSpec, settings: DeploySettings, behaviour: VllmBehaviour,
+                                max_model_len: int) -> bool:
+    """V0 turns chunked prefill on by itself for contexts over 32K on CUDA ("to avoid OOM errors in the
+    initial memory profiling phase"), unless the model or features rule it out (EngineArgs
+    .create_engine_config 0.5-0.7, _set_default_args_v0 0.8-0.10; read in 0.5.4, 0.6.0, 0.6.3, 0.6.6, 0.7.3,
+    0.8.5, 0.9.2, 0.10.1). MLA models of 0.7.1-0.7.3 are switched on here and off again later: see
+    ``_v0_mla_keeps_chunked_budget``."""
+    if max_model_len <= V0_LONG_CONTEXT_TOKENS or settings.platform != "cuda" or settings.speculative:
+        return False
+    v = version_tuple(behaviour.version)
+    # get_sliding_window(): the config's window, unless use_sliding_window is false
+    if any(layer.sliding_window for layer in model.attention_layers):
+        return False
+    if v >= (0, 6, 3) and model.is_multimodal:
+        return False
+    if v < (0, 6, 3) and (settings.enable_prefix_caching or model.mamba_layers):
+        return False  # 0.5.x-0.6.2 also excluded prefix caching and "seqlen agnostic" (Mamba) layers
+    return not (v >= (0, 8) and model.uses_mla)  # 0.8+: "Chunked prefill not supported for ... MLA in V0"
+
+
+def _v0_mla_keeps_chunked_budget(model: ModelSpec, behaviour: VllmBehaviour) -> bool:
+    """0.7.1-0.7.3 VllmConfig: "MLA is enabled; forcing chunked prefill and prefix caching to be disabled",
+    after SchedulerConfig took chunked prefill's token budget (not recomputed)."""
+    return model.uses_mla and (0, 7, 1) <= version_tuple(behaviour.version) < (0, 8, 0)
+
+
 def _batch_defaults(settings: DeploySettings, behaviour: VllmBehaviour,
-                    gpu: GpuSpec | None) -> tuple[int, int]:
+                    gpu: GpuSpec | None, *, v0_chunked: bool = False) -> tuple[int, int]:
     """(max_num_batched_tokens, max_num_seqs) defaults by device tier and entry point."""
     serve = settings.entrypoint == "serve"
     if settings.platform == "cpu":
         world = settings.world_size
         return (2048 if serve else 4096) * world, (128 if serve else 256) * world
     if behaviour.engine == "v0":
-        return 2048, 256
+        # SchedulerConfig: chunked prefill's budget was 512 tokens up to 0.6.4, 2048 from 0.6.5
+        return (512 if v0_chunked and version_tuple(behaviour.version) < (0, 6, 5) else 2048), 256
     total = (gpu.nvml_total_bytes or gpu.total_bytes) if gpu else 0
     name = gpu.name.lower() if gpu else ""
     if total >= 160 * GiB:
@@ -257,16 +310,23 @@ def resolve_engine(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | No
         prefix_caching, prefix_caching_note = _mamba_prefix_caching(model, behaviour, prefix_caching)
     elif prefix_caching is None:
         prefix_caching = not model.is_attention_free
+    budget_as_chunked = False  # the token budget chunked prefill gets, even where it ends up off
     if chunked_prefill is None:
-        chunked_prefill = behaviour.engine == "v1"
+        if behaviour.engine == "v1":
+            chunked_prefill = True
+        else:
+            chunked_prefill = _v0_chunked_prefill_default(model, settings, behaviour, max_model_len)
+            if chunked_prefill and _v0_mla_keeps_chunked_budget(model, behaviour):
+                chunked_prefill, budget_as_chunked = False, True
+    budget_as_chunked = budget_as_chunked or chunked_prefill
 
-    default_tokens, default_seqs = _batch_defaults(settings, behaviour, gpu)
+    default_tokens, default_seqs = _batch_defaults(settings, behaviour, gpu, v0_chunked=budget_as_chunked)
     max_num_seqs = settings.max_num_seqs or default_seqs
     if settings.max_num_batched_tokens:
         max_num_batched_tokens = settings.max_num_batched_tokens
     else:
         max_num_batched_tokens = default_tokens
-        if not chunked_prefill:
+        if not budget_as_chunked:
             max_num_batched_tokens = max(max_model_len, max_num_batched_tokens)
         max_num_batched_tokens = min(max_num_seqs * max_model_len, max_num_batched_tokens)
     if not settings.max_num_seqs:

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from kvplan.core import capacity as cap
 from kvplan.core import vllm_text
-from kvplan.core.engine import EngineConfig, kv_cache_groups, resolve_engine
+from kvplan.core.engine import EngineConfig, as_served, kv_cache_groups, resolve_engine
 from kvplan.core.errors import GpuError, UsageError
 from kvplan.core.estimate import Estimate
 from kvplan.core.hardware import GpuSpec
@@ -160,6 +160,7 @@ def _memory(model: ModelSpec, settings: DeploySettings, engine: EngineConfig, gp
 def plan(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None = None,
          weights: WeightsInfo | None = None, *, measured_overhead: Estimate | None = None,
          with_remedies: bool = True) -> PlanResult:
+    model = as_served(model, settings)
     engine = resolve_engine(model, settings, gpu)
     validate_settings(model, settings)
     groups = kv_cache_groups(model, engine)
