@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from kvplan.core.architectures import model_spec_from_config
+from kvplan.core.errors import UsageError
 from kvplan.core.estimate import Estimate
 from kvplan.core.hardware import GpuSpec
 from kvplan.core.model import ModelSpec
@@ -98,7 +99,10 @@ def resolve_gpu_for(settings: DeploySettings, *, gpu: str | None, gpu_memory_byt
                     environ: Mapping[str, str]) -> GpuSpec | None:
     from kvplan.gpu.resolve import resolve_gpu
 
-    if settings.platform == "cpu" and gpu is None and gpu_memory_bytes is None:
+    if settings.platform == "cpu" and gpu is not None:
+        raise UsageError(f"--gpu {gpu} names a CUDA GPU, but --platform cpu runs vLLM's CPU build",
+                         hint="Drop one: the CPU build sizes its KV cache by --kv-cache-memory")
+    if settings.platform == "cpu" and gpu_memory_bytes is None:
         return None  # the CPU build sizes KV from --kv-cache-memory; NVML is irrelevant there
     return resolve_gpu(gpu=gpu, gpu_memory_bytes=gpu_memory_bytes, count=settings.world_size,
                        kv_cache_memory_set=settings.kv_cache_memory_bytes is not None, environ=environ)

@@ -20,6 +20,10 @@ def parse_max_model_len(text: str | None) -> int | None:
     units = {"k": 1000, "m": 1000**2, "g": 1000**3, "K": 1024, "M": 1024**2, "G": 1024**3}
     multiplier = units.get(value[-1:], 1)
     if multiplier != 1:
+        if value[-1].isupper() and "." in value:
+            raise UsageError(f"--max-model-len {text}: decimals are not allowed with binary suffixes like "
+                             f"{value[-1]} (vLLM refuses them too)",
+                             hint=f"Did you mean {value[:-1]}{value[-1].lower()}?")
         value = value[:-1]
     try:
         number = int(float(value) * multiplier) if multiplier != 1 else int(value)

@@ -48,6 +48,7 @@ class EngineConfig:
     inflight_tokens: int
     enable_prefix_caching: bool
     hybrid_manager: bool
+    chunked_prefill: bool = True  # as SchedulerConfig saw it (0.7.1-0.7.3 turn it off for MLA afterwards)
     mamba_align_mode: bool
     gpu_memory_utilization: float
     tensor_parallel_size: int
@@ -70,10 +71,13 @@ def resolve_model_dtype(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec
     if requested != "auto":
         return {"half": "float16", "float": "float32"}.get(requested, requested)
     config_dtype = model.config_dtype or "float32"
-    if config_dtype != "float32":
-        return config_dtype
     capability = gpu.compute_capability if gpu else None
-    if settings.platform == "cuda" and capability is not None and capability < (8, 0):
+    pre_ampere = settings.platform == "cuda" and capability is not None and capability < (8, 0)
+    if config_dtype == "bfloat16" and pre_ampere and version_tuple(settings.vllm_version) >= (0, 9, 1):
+        return "float16"  # _resolve_auto_dtype (0.9.1+): a dtype the device supports, with a warning
+    if config_dtype != "float32":
+        return config_dtype  # before 0.9.1 a bf16 config stays bf16, and pre-Ampere GPUs refuse it
+    if pre_ampere:
         # Pre-Ampere has no bf16: vLLM picks float16 (gemma2/3 refuse float16 there; kvplan still sizes it)
         return "float16"
     return "bfloat16"
@@ -348,6 +352,7 @@ def resolve_engine(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | No
         block_size=block_size, block_size_note=block_note, max_model_len=max_model_len, auto_max_model_len=auto,
         max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
         inflight_tokens=concurrent_batches * max_num_batched_tokens, enable_prefix_caching=prefix_caching,
+        chunked_prefill=budget_as_chunked,
         hybrid_manager=hybrid_manager,
         mamba_align_mode=bool(model.mamba_layers) and prefix_caching and behaviour.engine == "v1",
         gpu_memory_utilization=util, tensor_parallel_size=settings.tensor_parallel_size,

@@ -15,7 +15,7 @@ from kvplan.core.estimate import Estimate
 from kvplan.core.hardware import GpuSpec
 from kvplan.core.model import ModelSpec
 from kvplan.core.overheads import Overheads, estimate_overheads, weights_per_gpu
-from kvplan.core.settings import AUTO_MAX_MODEL_LEN, DeploySettings
+from kvplan.core.settings import AUTO_MAX_MODEL_LEN, DEFAULT_VLLM_VERSION, DeploySettings, version_tuple
 from kvplan.core.units import format_gib, largest_where
 from kvplan.core.weights import WeightsInfo
 
@@ -88,10 +88,45 @@ def validate_settings(model: ModelSpec, settings: DeploySettings) -> None:
             f"Total number of attention heads ({model.num_attention_heads}) must be divisible by tensor "
             f"parallel size ({tp})"
         )
+    for layer in model.attention_layers:
+        kv = layer.num_kv_heads
+        if layer.kind != "mla" and kv and (tp % kv if tp >= kv else kv % tp):
+            # QKVParallelLinear: KV heads split over the ranks, or replicated onto them
+            raise UsageError(f"{max(kv, tp)} is not divisible by {min(kv, tp)}: {kv} KV heads cannot be shared "
+                             f"over tensor parallel size {tp}")
+    for mamba in model.mamba_layers:
+        if mamba.kind == "mamba2" and mamba.num_heads % tp:
+            raise UsageError(f"Tensor parallel world size must divide num heads ({mamba.num_heads} Mamba heads, "
+                             f"tensor parallel size {tp})")
+        if mamba.kind == "mamba2" and mamba.n_groups % tp and mamba.n_groups != 1:
+            raise UsageError("If tensor parallel world size does not divide num_groups, then num_groups must "
+                             f"equal 1 ({mamba.n_groups} groups, tensor parallel size {tp})")
     requested = settings.max_model_len
     if requested not in (None, AUTO_MAX_MODEL_LEN) and requested > model.max_position_tokens:
         raise UsageError(vllm_text.long_max_model_len(requested, model.max_position_key,
                                                       model.max_position_tokens))
+    v = version_tuple(settings.vllm_version)
+    if requested == AUTO_MAX_MODEL_LEN and v < (0, 14, 0):
+        raise UsageError(f"--max-model-len auto: vLLM {settings.vllm_version} has no auto-fit (it came in 0.14.0)",
+                         hint="Give a length, or plan with --vllm-version 0.14.0 or later")
+    if settings.block_size is not None and settings.platform == "cuda" and (0, 10, 0) <= v < (0, 18, 0):
+        choices = (1, 8, 16, 32, 64, 128, 256) if v >= (0, 11, 1) else (1, 8, 16, 32, 64, 128)
+        if settings.block_size not in choices:  # CacheConfig.block_size: a Literal, so argparse choices
+            raise UsageError(f"argument --block-size: invalid choice: {settings.block_size} "
+                             f"(choose from {', '.join(map(str, choices))}) in vLLM {settings.vllm_version}")
+
+
+def validate_scheduler(engine: EngineConfig) -> None:
+    """SchedulerConfig's refusals (config/scheduler.py, the same words from 0.5.4 to 0.33)."""
+    tokens, seqs = engine.max_num_batched_tokens, engine.max_num_seqs
+    if tokens < engine.max_model_len and not engine.chunked_prefill and not engine.auto_max_model_len:
+        raise UsageError(f"max_num_batched_tokens ({tokens}) is smaller than max_model_len "
+                         f"({engine.max_model_len}). This effectively limits the maximum sequence length to "
+                         "max_num_batched_tokens and makes vLLM reject longer sequences. Please increase "
+                         "max_num_batched_tokens or decrease max_model_len")
+    if tokens < seqs:
+        raise UsageError(f"max_num_batched_tokens ({tokens}) must be greater than or equal to max_num_seqs "
+                         f"({seqs})")
 
 
 # vLLM snapshots free memory after creating its CUDA context, NCCL and cuBLAS handles (gpu_worker.py
@@ -163,6 +198,7 @@ def plan(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None = None,
     model = as_served(model, settings)
     engine = resolve_engine(model, settings, gpu)
     validate_settings(model, settings)
+    validate_scheduler(engine)
     groups = kv_cache_groups(model, engine)
     layout = cap.build_layout(groups, model.num_layers, engine, len(model.draft_layers))
     memory = _memory(model, settings, engine, gpu, weights, measured_overhead, holds_kv=bool(layout.groups))
@@ -177,6 +213,9 @@ def plan(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None = None,
         notes.append(engine.engine_note)
     if engine.prefix_caching_note:
         notes.append(engine.prefix_caching_note)
+    if version_tuple(settings.vllm_version) > version_tuple(DEFAULT_VLLM_VERSION):
+        notes.append(f"vLLM {settings.vllm_version} is newer than the newest release kvplan models "
+                     f"({DEFAULT_VLLM_VERSION}): planned with {DEFAULT_VLLM_VERSION}'s arithmetic")
     if engine.block_size_note:
         notes.append(f"block size {engine.block_size}: {engine.block_size_note}")
 
@@ -211,6 +250,13 @@ def plan(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None = None,
         errors.append(vllm_text.mamba_blocks_error(engine.max_num_seqs, blocks))
         reasons.append(f"each decoding sequence holds one Mamba cache block under full CUDA graphs: "
                        f"max_num_seqs {engine.max_num_seqs} > {blocks:,} blocks")
+    capability = gpu.compute_capability if gpu else None
+    if (gpu is not None and capability is not None and capability < (8, 0) and settings.platform == "cuda"
+            and engine.model_dtype == "bfloat16"):
+        # the worker checks the dtype at start-up, before any memory is profiled: vLLM's first error
+        errors.insert(0, vllm_text.bfloat16_unsupported(gpu.name, capability))
+        reasons.insert(0, f"{gpu.name} (compute capability {capability[0]}.{capability[1]}) has no bfloat16: "
+                          "serve in float16 (--dtype half)")
     given_kv = settings.kv_cache_memory_bytes
     beside_kv = 0  # what vLLM holds beside a --kv-cache-memory cache once it is allocated (estimate)
     if given_kv is not None and gpu is not None and memory.overheads is not None:

@@ -43,6 +43,19 @@ class VllmBehaviour:
 
 
 DEFAULT_VLLM_VERSION = "0.33.0"
+
+# Every name a vLLM release from 0.5.4 to 0.33.0 accepts for --quantization (QuantizationMethods / the
+# QUANTIZATION_METHODS table, read in 0.5.4, 0.8.5, 0.10.1.1, 0.14, 0.20, 0.26, 0.33): a name outside this set
+# is refused by every release ("Unknown quantization method").
+QUANTIZATION_METHODS = frozenset({
+    "aqlm", "auto-round", "auto_awq", "auto_gptq", "awq", "awq_marlin", "bitblas", "bitsandbytes",
+    "compressed-tensors", "cpu_awq", "deepseek_v4_fp8", "deepspeedfp", "experts_int8", "fbgemm_fp8", "fp8",
+    "fp8_per_block", "fp8_per_channel", "fp8_per_tensor", "fp_quant", "gguf", "gpt_oss_mxfp4", "gptq",
+    "gptq_bitblas", "gptq_marlin", "gptq_marlin_24", "hqq", "humming", "inc", "int8_per_channel_weight_only",
+    "ipex", "marlin", "modelopt", "modelopt_fp4", "modelopt_mixed", "modelopt_mxfp8", "moe_wna16", "mxfp4",
+    "mxfp8", "neuron_quant", "nvfp4", "nvfp4_per_token", "online", "petit_nvfp4", "ptpc_fp8", "qqq", "quark",
+    "rtn", "squeezellm", "torchao", "tpu_int8",
+})
 MAMBA_CACHE_DTYPES = ("auto", "float32", "bfloat16", "float16")  # config/cache.py MambaDType
 
 
@@ -182,6 +195,10 @@ class DeploySettings:
             raise UsageError(f"--platform must be cuda or cpu, got {self.platform}")
         if self.entrypoint not in ("serve", "llm"):
             raise UsageError(f"--entrypoint must be serve or llm, got {self.entrypoint}")
+        if self.quantization is not None and self.quantization.lower() not in QUANTIZATION_METHODS:
+            raise UsageError(f"Unknown quantization method: {self.quantization}",
+                             hint="vLLM takes one of its own methods, e.g. fp8, awq, gptq, compressed-tensors, "
+                                  "modelopt, bitsandbytes, gguf, mxfp4")
 
     @property
     def world_size(self) -> int:

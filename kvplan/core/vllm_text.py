@@ -94,3 +94,10 @@ def kv_allocation_oom(kv_bytes: int, free_bytes: int) -> str:
     (the allocation in initialize_kv_cache; torch adds its own allocator statistics after this)."""
     return (f"torch.OutOfMemoryError: CUDA out of memory. Tried to allocate {format_gib(kv_bytes)} GiB "
             f"(about {format_gib(max(free_bytes, 0))} GiB of the GPU is left after the weights)")
+
+
+def bfloat16_unsupported(gpu_name: str, capability: tuple[int, int]) -> str:
+    """platforms/cuda.py check_if_supports_dtype (worker start-up), 0.33's wording."""
+    return (f"Bfloat16 is only supported on GPUs with compute capability of at least 8.0. Your {gpu_name} GPU has "
+            f"compute capability {capability[0]}.{capability[1]}. You can use float16 instead by explicitly "
+            "setting the `dtype` flag in CLI, for example: --dtype=half.")

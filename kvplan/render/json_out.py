@@ -59,6 +59,7 @@ def check_object(report: CheckReport) -> dict[str, Any]:
             "gpu_memory_utilization": engine.gpu_memory_utilization,
             "tensor_parallel_size": engine.tensor_parallel_size,
             "pipeline_parallel_size": engine.pipeline_parallel_size,
+            "dtype": engine.model_dtype,
             "kv_cache_dtype": engine.kv_cache_dtype,
             "block_size": engine.block_size,
             "max_num_seqs": engine.max_num_seqs,

@@ -333,3 +333,45 @@ def test_nan_and_infinity_in_a_config_are_one_line(tmp_path: Path, text: str) ->
 def test_a_token_that_cannot_be_sent_is_one_line() -> None:
     result = runner.invoke(app, ["check", "Qwen/Qwen3-8B", "--gpu", "h100"], env={"HF_TOKEN": "hf_x\u00e9"})
     assert result.exit_code == 2 and "HF_TOKEN holds characters" in result.stderr
+
+
+@pytest.mark.parametrize(("args", "expect"), [
+    (["Qwen/Qwen3-14B", "--tensor-parallel-size", "20"], "20 is not divisible by 8"),  # 40 heads, 8 KV heads
+    (["nvidia/NVIDIA-Nemotron-Nano-9B-v2", "--tensor-parallel-size", "40"],
+     "Tensor parallel world size must divide num heads"),  # 128 Mamba heads
+    (["meta-llama/Llama-3.1-8B", "--max-num-seqs", "10000"],
+     "max_num_batched_tokens (8192) must be greater than or equal to max_num_seqs (10000)"),
+    (["meta-llama/Llama-3.1-8B", "--vllm-version", "0.6.6", "--max-num-batched-tokens", "100",
+      "--max-model-len", "4096"], "max_num_batched_tokens (100) is smaller than max_model_len (4096)"),
+    (["meta-llama/Llama-3.1-8B", "--vllm-version", "0.6.6", "--max-model-len", "auto"], "has no auto-fit"),
+    (["meta-llama/Llama-3.1-8B", "--vllm-version", "0.12.0", "--block-size", "48"], "invalid choice: 48"),
+    (["meta-llama/Llama-3.1-8B", "--max-model-len", "1.5K"], "decimals are not allowed with binary suffixes"),
+    (["meta-llama/Llama-3.1-8B", "--quantization", "zzz"], "Unknown quantization method: zzz"),
+    (["meta-llama/Llama-3.1-8B", "--platform", "cpu", "--kv-cache-memory", "4GiB"], "names a CUDA GPU"),
+])
+def test_settings_vllm_refuses_are_one_line(args: list[str], expect: str) -> None:
+    """Refusals vLLM makes before it sizes anything (config checks, argparse, tensor-parallel asserts)."""
+    result = runner.invoke(app, ["check", *args, "--gpu", "h100"])
+    assert result.exit_code == 2 and expect in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_what_the_same_checks_let_through() -> None:
+    for args in (["--vllm-version", "0.20.0", "--block-size", "48"],  # 0.18+: any positive block size
+                 ["--max-model-len", "1.5k"],  # decimal suffix
+                 ["--vllm-version", "0.14.0", "--max-model-len", "auto"]):
+        result = runner.invoke(app, ["check", "meta-llama/Llama-3.1-8B", "--gpu", "h100", *args])
+        assert result.exit_code == 0, (args, result.stderr)
+
+
+def test_bfloat16_before_ampere() -> None:
+    """A bf16 config on a T4: 0.9.1+ falls back to float16 (_resolve_auto_dtype); older releases keep bf16 and
+    the worker refuses it; --dtype bfloat16 is refused everywhere."""
+    base = ["check", "Qwen/Qwen3-0.6B", "--gpu", "t4", "--max-model-len", "4096", "--json"]
+    new = json.loads(runner.invoke(app, base).stdout)
+    assert new["verdict"]["status"] == "ok" and new["settings"]["dtype"] == "float16"
+    old = json.loads(runner.invoke(app, [*base, "--vllm-version", "0.8.5"]).stdout)
+    assert old["verdict"]["status"] == "fail"
+    assert old["verdict"]["vllm_errors"][0].startswith("Bfloat16 is only supported on GPUs with compute capability")
+    said = json.loads(runner.invoke(app, [*base, "--dtype", "bfloat16"]).stdout)
+    assert said["verdict"]["status"] == "fail"
