@@ -176,6 +176,19 @@ def _v0_mamba_seqs_remedy(result: PlanResult, measured_overhead: Estimate | None
                         "sequence slot)", measured_overhead, max_num_seqs=best)
 
 
+def _tp_allowed(result: PlanResult, tp: int) -> bool:
+    """Whether vLLM accepts this tensor parallel size for the model (attention, KV and Mamba heads)."""
+    from dataclasses import replace
+
+    from kvplan.core.plan import validate_settings
+
+    try:
+        validate_settings(result.model, replace(result.settings, tensor_parallel_size=tp))
+    except KvplanError:
+        return False
+    return True
+
+
 def remedies(result: PlanResult, *, measured_overhead: Estimate | None = None) -> tuple[Remedy, ...]:
     found: list[Remedy | None] = [_max_num_seqs_remedy(result, measured_overhead),
                                   _max_model_len_remedy(result, measured_overhead),
@@ -189,9 +202,8 @@ def remedies(result: PlanResult, *, measured_overhead: Estimate | None = None) -
     if not result.engine.kv_cache_dtype.startswith("fp8"):
         found.append(_alternative(result, "kv_cache_dtype", "fp8 KV cache", measured_overhead,
                                   kv_cache_dtype="fp8"))
-    heads = result.model.num_attention_heads
     tp = result.settings.tensor_parallel_size
-    next_tp = next((t for t in range(tp + 1, 4 * tp + 1) if heads and heads % t == 0), None)
+    next_tp = next((t for t in range(tp + 1, 4 * tp + 1) if _tp_allowed(result, t)), None)
     if next_tp is not None and result.gpu is not None:
         found.append(_alternative(result, "tensor_parallel", f"tensor parallel {next_tp}", measured_overhead,
                                   tensor_parallel_size=next_tp))

@@ -375,3 +375,10 @@ def test_bfloat16_before_ampere() -> None:
     assert old["verdict"]["vllm_errors"][0].startswith("Bfloat16 is only supported on GPUs with compute capability")
     said = json.loads(runner.invoke(app, [*base, "--dtype", "bfloat16"]).stdout)
     assert said["verdict"]["status"] == "fail"
+
+
+def test_the_tensor_parallel_remedy_skips_sizes_vllm_refuses() -> None:
+    """Qwen3-14B (40 heads, 8 KV heads) at TP 4: TP 5 divides the heads but not the KV heads; 8 is next."""
+    code, out, _ = _run("check", "Qwen/Qwen3-14B", "--gpu-memory", "7GiB", "--tensor-parallel-size", "4", "--json")
+    remedy = next(r for r in json.loads(out)["verdict"]["remedies"] if r["kind"] == "tensor_parallel")
+    assert remedy["flags"] == {"--tensor-parallel-size": "8"}
