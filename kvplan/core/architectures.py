@@ -235,17 +235,20 @@ def _rotary_dim(cfg: _Cfg, head: int) -> int:
 def _kv_heads(cfg: _Cfg, num_heads: int) -> int:
     if cfg.model_type == "falcon" and not cfg.data.get("new_decoder_architecture") and cfg.data.get("multi_query"):
         return 1  # FalconModelArchConfigConvertor: multi-query, one KV head
-    value = cfg.get("n_head_kv", "num_kv_heads", "num_key_value_heads", "multi_query_group_num",
-                    "num_attention_groups")
-    if value is None:
+    if cfg.get("n_head_kv", "num_kv_heads", "num_key_value_heads", "multi_query_group_num",
+               "num_attention_groups") is None:
         return num_heads
-    return int(value)
+    return cfg.int_("n_head_kv", "num_kv_heads", "num_key_value_heads", "multi_query_group_num",
+                    "num_attention_groups")
 
 
 def _head_size(cfg: _Cfg, hidden: int, num_heads: int) -> int:
     head_dim = cfg.get("head_dim")
-    if isinstance(head_dim, int) and head_dim > 0:
-        return head_dim
+    if head_dim is not None:  # vLLM takes a head_dim that is there as it is: 0 would size nothing
+        value = cfg.int_("head_dim")
+        if value <= 0:
+            raise ConfigError(f"config has head_dim {value}: it must be positive")
+        return value
     per_head = cfg.get("hidden_size_per_head")
     if isinstance(per_head, int) and per_head > 0:
         return per_head
@@ -256,7 +259,11 @@ def _head_size(cfg: _Cfg, hidden: int, num_heads: int) -> int:
 
 def _window(cfg: _Cfg) -> int | None:
     value = cfg.get("sliding_window")
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+    if value is None or value is False:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"config field sliding_window must be a whole number, got {value!r}")
+    if value <= 0:
         return None
     if cfg.data.get("use_sliding_window") is False:
         return None  # Qwen2/3: transformers drops the window when use_sliding_window is false
@@ -282,6 +289,10 @@ def _attention_layers(cfg: _Cfg, num_layers: int, kv: int, head: int) -> list[La
             layer_types = ["sliding_attention" if i >= first else "full_attention" for i in range(num_layers)]
     if layer_types is not None and len(layer_types) < num_layers:
         raise ConfigError(f"layer_types lists {len(layer_types)} layers, num_hidden_layers is {num_layers}")
+    unknown = sorted({str(t) for t in (layer_types or [])[:num_layers]} - {"sliding_attention", "full_attention"})
+    if unknown:
+        raise ConfigError(f"layer_types holds {', '.join(map(repr, unknown))}: this model's layers are "
+                          "'full_attention' or 'sliding_attention'")
     layers: list[LayerSpec] = []
     for i in range(num_layers):
         kind = layer_types[i] if layer_types is not None else ("sliding_attention" if window else "full_attention")
@@ -296,6 +307,8 @@ def _attention_layers(cfg: _Cfg, num_layers: int, kv: int, head: int) -> list[La
 def _llama4_layers(cfg: _Cfg, num_layers: int, kv: int, head: int) -> list[LayerSpec]:
     """Llama 4: chunked local attention on RoPE layers, global attention on the NoPE ones."""
     chunk = cfg.get("attention_chunk_size")
+    if chunk is not None and (isinstance(chunk, bool) or not isinstance(chunk, int) or chunk <= 0):
+        raise ConfigError(f"config field attention_chunk_size must be a positive whole number, got {chunk!r}")
     no_rope = cfg.data.get("no_rope_layers")
     if not isinstance(no_rope, list) or len(no_rope) < num_layers:
         interval = int(cfg.get("no_rope_layer_interval", default=4))
@@ -373,10 +386,13 @@ def _nemotron_h_pattern(cfg: _Cfg) -> str:
     raise ConfigError("nemotron_h config has neither hybrid_override_pattern nor layers_block_type")
 
 
-def _nemotron_h_layers(cfg: _Cfg, kv: int, head: int) -> list[LayerSpec]:
-    pattern = _nemotron_h_pattern(cfg)
+def _nemotron_h_layers(cfg: _Cfg, num_layers: int, kv: int, head: int) -> list[LayerSpec]:
+    pattern = _nemotron_h_pattern(cfg)[:num_layers]  # vLLM reads one character per layer
     heads, head_dim = cfg.int_("mamba_num_heads"), cfg.int_("mamba_head_dim")
     ssm_dtype = cfg.data.get("mamba_ssm_cache_dtype")
+    if min(heads, head_dim, cfg.int_("n_groups"), cfg.int_("ssm_state_size")) <= 0:
+        raise ConfigError("nemotron_h config: mamba_num_heads, mamba_head_dim, n_groups and ssm_state_size must "
+                          "be positive")
     mamba = MambaLayer(kind="mamba2", intermediate_size=heads * head_dim, state_size=cfg.int_("ssm_state_size"),
                        n_groups=cfg.int_("n_groups"), num_heads=heads, head_dim=head_dim,
                        conv_kernel=cfg.int_("conv_kernel"),
@@ -458,6 +474,10 @@ def model_spec_from_config(config: Mapping[str, Any],
         num_layers = len(_nemotron_h_pattern(cfg))
     else:
         num_layers = cfg.int_("num_hidden_layers", "n_layer", "num_layers", "n_layers")
+    if text_type == "nemotron_h" and len(_nemotron_h_pattern(cfg)) < num_layers:
+        # vLLM reads the pattern's character for each of num_hidden_layers layers
+        raise ConfigError(f"hybrid_override_pattern has {len(_nemotron_h_pattern(cfg))} layers, "
+                          f"num_hidden_layers is {num_layers}")
     hidden = cfg.int_("hidden_size", "n_embd", "d_model")
     num_heads = cfg.int_("num_attention_heads", "n_head", "n_heads", "num_heads")
     if num_layers == 0:
@@ -469,6 +489,9 @@ def model_spec_from_config(config: Mapping[str, Any],
     head = 0 if uses_mla else _head_size(cfg, hidden, num_heads)
     if not uses_mla and (kv <= 0 or head <= 0) and text_type not in ("mamba", "mamba2"):
         raise ConfigError(f"config gives {kv} KV heads of size {head}; both must be positive")
+    if not uses_mla and num_heads and kv and num_heads % kv:
+        raise ConfigError(f"config has {num_heads} attention heads and {kv} KV heads: the KV heads must divide "
+                          "the attention heads")
 
     layers: list[LayerSpec]
     notes: tuple[str, ...] = ()
@@ -482,7 +505,7 @@ def model_spec_from_config(config: Mapping[str, Any],
     elif text_type == "jamba":
         layers = _jamba_layers(cfg, num_layers, kv, head, hidden)
     elif text_type == "nemotron_h":
-        layers = _nemotron_h_layers(cfg, kv, head)
+        layers = _nemotron_h_layers(cfg, num_layers, kv, head)
     elif text_type == "granitemoehybrid":
         layers = _granite_hybrid_layers(cfg, num_layers, kv, head, hidden)
     elif text_type == "qwen3_next" or (
@@ -497,6 +520,9 @@ def model_spec_from_config(config: Mapping[str, Any],
 
     max_len, max_key = _max_len(cfg)
     method, kv_dtype = _quantization(config, text, extra_configs or {})
+    if cfg.get("vocab_size", "padded_vocab_size", "n_vocab") is not None and \
+            cfg.int_("vocab_size", "padded_vocab_size", "n_vocab") == 0:
+        raise ConfigError("config has vocab_size 0: it must be positive")
     vocab = cfg.get("vocab_size", "padded_vocab_size", "n_vocab", default=0)
     intermediate = cfg.get("intermediate_size", "ffn_hidden_size", "n_inner", default=0)
     moe_intermediate = cfg.get("moe_intermediate_size", default=0)

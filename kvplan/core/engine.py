@@ -26,7 +26,7 @@ from kvplan.core.model_runner import ModelRunner, default_model_runner, engine_f
 from kvplan.core.settings import AUTO_MAX_MODEL_LEN, DeploySettings, VllmBehaviour, release, version_tuple
 from kvplan.core.units import GiB, cdiv, dtype_bytes, round_up
 
-KV_CACHE_DTYPES = ("auto", "float16", "bfloat16", "fp8", "fp8_e4m3", "fp8_e5m2", "float32")
+KV_CACHE_DTYPES = ("auto", "float16", "bfloat16", "fp8", "fp8_e4m3", "fp8_e5m2")  # what --kv-cache-dtype takes
 MODEL_DTYPES = ("auto", "float16", "half", "bfloat16", "float32", "float")
 
 

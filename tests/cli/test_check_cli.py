@@ -380,5 +380,28 @@ def test_bfloat16_before_ampere() -> None:
 def test_the_tensor_parallel_remedy_skips_sizes_vllm_refuses() -> None:
     """Qwen3-14B (40 heads, 8 KV heads) at TP 4: TP 5 divides the heads but not the KV heads; 8 is next."""
     code, out, _ = _run("check", "Qwen/Qwen3-14B", "--gpu-memory", "7GiB", "--tensor-parallel-size", "4", "--json")
+    assert code == 1
     remedy = next(r for r in json.loads(out)["verdict"]["remedies"] if r["kind"] == "tensor_parallel")
     assert remedy["flags"] == {"--tensor-parallel-size": "8"}
+
+
+@pytest.mark.parametrize(("changes", "expect"), [
+    ({"vocab_size": 0}, "vocab_size 0"),
+    ({"head_dim": 0}, "head_dim 0"),
+    ({"num_key_value_heads": 5}, "the KV heads must divide the attention heads"),
+    ({"num_key_value_heads": 64}, "the KV heads must divide the attention heads"),
+    ({"sliding_window": "4096"}, "sliding_window must be a whole number"),
+    ({"layer_types": ["weird"] * 32}, "layer_types holds 'weird'"),
+])
+def test_config_values_vllm_could_not_use_are_refused(tmp_path: Path, changes: dict, expect: str) -> None:
+    """Values that would size nothing or something else than vLLM builds, refused rather than guessed."""
+    (tmp_path / "config.json").write_text(json.dumps({**LLAMA_CONFIG, **changes}))
+    result = runner.invoke(app, ["check", str(tmp_path), "--gpu", "h100"])
+    assert result.exit_code == 2 and expect in result.stderr, result.stderr
+
+
+def test_a_hybrid_pattern_shorter_than_the_layers_is_refused(tmp_path: Path) -> None:
+    config = json.loads((CATALOG_SOURCES / "nvidia__NVIDIA-Nemotron-Nano-9B-v2" / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**config, "hybrid_override_pattern": "M-"}))
+    result = runner.invoke(app, ["check", str(tmp_path), "--gpu", "h100"])
+    assert result.exit_code == 2 and "hybrid_override_pattern has 2 layers, num_hidden_layers is 56" in result.stderr
