@@ -15,7 +15,13 @@ from kvplan.core.estimate import Estimate
 from kvplan.core.hardware import GpuSpec
 from kvplan.core.model import ModelSpec
 from kvplan.core.overheads import Overheads, estimate_overheads, weights_per_gpu
-from kvplan.core.settings import AUTO_MAX_MODEL_LEN, DEFAULT_VLLM_VERSION, DeploySettings, version_tuple
+from kvplan.core.settings import (
+    AUTO_MAX_MODEL_LEN,
+    DEFAULT_VLLM_VERSION,
+    QUANTIZATION_METHODS,
+    DeploySettings,
+    version_tuple,
+)
 from kvplan.core.units import format_gib, largest_where
 from kvplan.core.weights import WeightsInfo
 
@@ -250,6 +256,12 @@ def plan(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None = None,
         errors.append(vllm_text.mamba_blocks_error(engine.max_num_seqs, blocks))
         reasons.append(f"each decoding sequence holds one Mamba cache block under full CUDA graphs: "
                        f"max_num_seqs {engine.max_num_seqs} > {blocks:,} blocks")
+    method = (model.quantization or "").lower().replace("compressed_tensors", "compressed-tensors")
+    if method and method not in QUANTIZATION_METHODS:
+        # ModelConfig._verify_quantization, before any weight is loaded
+        errors.insert(0, f"Unknown quantization method: {method}. Must be one of vLLM's quantization methods.")
+        reasons.insert(0, f"the checkpoint's quant_method '{model.quantization}' is not one any vLLM release "
+                          f"(0.5-{DEFAULT_VLLM_VERSION}) loads")
     capability = gpu.compute_capability if gpu else None
     if (gpu is not None and capability is not None and capability < (8, 0) and settings.platform == "cuda"
             and engine.model_dtype == "bfloat16"):

@@ -405,3 +405,10 @@ def test_a_hybrid_pattern_shorter_than_the_layers_is_refused(tmp_path: Path) -> 
     (tmp_path / "config.json").write_text(json.dumps({**config, "hybrid_override_pattern": "M-"}))
     result = runner.invoke(app, ["check", str(tmp_path), "--gpu", "h100"])
     assert result.exit_code == 2 and "hybrid_override_pattern has 2 layers, num_hidden_layers is 56" in result.stderr
+
+
+def test_a_checkpoint_quantization_no_vllm_loads_fails(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text(json.dumps({**LLAMA_CONFIG, "quantization_config": {"quant_method": "zzz"}}))
+    code, out, _ = _run("check", str(tmp_path), "--gpu", "h100", "--max-model-len", "4096", "--json")
+    data = json.loads(out)
+    assert code == 1 and data["verdict"]["vllm_errors"][0].startswith("Unknown quantization method: zzz")
