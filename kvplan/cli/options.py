@@ -28,7 +28,8 @@ EagerOpt = Annotated[bool, typer.Option("--enforce-eager", help="No CUDA graphs 
 QuantOpt = Annotated[str | None, typer.Option("--quantization", help="Quantization method passed to vLLM.")]
 GpuOpt = Annotated[str | None, typer.Option("--gpu", help="Plan for a GPU from the catalog (see `kvplan gpus`).")]
 GpuMemoryOpt = Annotated[str | None, typer.Option(
-    "--gpu-memory", help="Total GPU memory as CUDA reports it: 24GiB, 80GB, 81559MiB (GiB/MiB powers of two).")]
+    "--gpu-memory", help="Total GPU memory as CUDA reports it: 24GiB, 80GB, 81559MiB (GiB/MiB powers of two). "
+                         "With --gpu, replaces that GPU's total (a MIG slice, say).")]
 RevisionOpt = Annotated[str | None, typer.Option("--revision", help="Hub branch, tag or commit.")]
 PlatformOpt = Annotated[str, typer.Option("--platform", help="cuda, or cpu for vLLM's CPU build.")]
 EntrypointOpt = Annotated[str, typer.Option(
