@@ -259,10 +259,10 @@ def _head_size(cfg: _Cfg, hidden: int, num_heads: int) -> int:
 
 def _window(cfg: _Cfg) -> int | None:
     value = cfg.get("sliding_window")
-    if value is None or value is False:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
+    if isinstance(value, str):
         raise ConfigError(f"config field sliding_window must be a whole number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None  # null, false, or a per-layer list (vLLM's interleaved form): no single window
     if value <= 0:
         return None
     if cfg.data.get("use_sliding_window") is False:

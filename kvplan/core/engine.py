@@ -63,24 +63,40 @@ class EngineConfig:
                             mamba_align_mode=self.mamba_align_mode)
 
 
+def _float16_refused(model: ModelSpec, v: tuple[int, int, int]) -> bool:
+    """_FLOAT16_NOT_SUPPORTED_MODELS (config/model.py, 0.9.1+): gemma2, gemma3, glm4; gemma3_text from 0.11."""
+    types = {"gemma2", "gemma3", "glm4"} | ({"gemma3_text"} if v >= (0, 11, 0) else set())
+    if model.model_type == "gemma3_text" and model.is_multimodal:
+        types.add("gemma3_text")  # vLLM asks the top-level config, "gemma3", for the multimodal Gemma 3
+    return v >= (0, 9, 1) and model.model_type in types
+
+
 def resolve_model_dtype(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None) -> str:
     """``--dtype auto``: the config dtype, but float32 (or none) is served in a 16-bit type."""
     requested = settings.dtype.lower()
     if requested not in MODEL_DTYPES:
         raise UsageError(f"--dtype must be one of {', '.join(MODEL_DTYPES)}, got '{settings.dtype}'")
     if requested != "auto":
-        return {"half": "float16", "float": "float32"}.get(requested, requested)
+        chosen = {"half": "float16", "float": "float32"}.get(requested, requested)
+        if chosen == "float16" and _float16_refused(model, version_tuple(settings.vllm_version)):
+            raise UsageError(f"The model type {model.model_type!r} does not support float16. Reason: Numerical "
+                             "instability. Please use bfloat16 or float32 instead")
+        return chosen
     config_dtype = model.config_dtype or "float32"
     capability = gpu.compute_capability if gpu else None
     pre_ampere = settings.platform == "cuda" and capability is not None and capability < (8, 0)
-    if config_dtype == "bfloat16" and pre_ampere and version_tuple(settings.vllm_version) >= (0, 9, 1):
-        return "float16"  # _resolve_auto_dtype (0.9.1+): a dtype the device supports, with a warning
+    v = version_tuple(settings.vllm_version)
+    no_fp16 = _float16_refused(model, v)
+    if pre_ampere and no_fp16 and config_dtype in ("bfloat16", "float32"):
+        return "float32"  # _resolve_auto_dtype (0.9.1+): the only dtype both the device and the model take
+    if config_dtype == "bfloat16" and pre_ampere and v >= (0, 9, 0):
+        return "float16"  # 0.9.0+: a dtype the device supports, with a warning
     if config_dtype != "float32":
-        return config_dtype  # before 0.9.1 a bf16 config stays bf16, and pre-Ampere GPUs refuse it
+        return config_dtype  # before 0.9.0 a bf16 config stays bf16, and pre-Ampere GPUs refuse it
     if pre_ampere:
-        # Pre-Ampere has no bf16: vLLM picks float16 (gemma2/3 refuse float16 there; kvplan still sizes it)
-        return "float16"
-    return "bfloat16"
+        return "float16"  # float32 configs are served in float16 where bf16 is missing
+    # float32 configs: float16 "following common practice" up to 0.9.0; the device's first dtype (bf16) after
+    return "bfloat16" if v >= (0, 9, 1) else "float16"
 
 
 def resolve_kv_cache_dtype(model: ModelSpec, settings: DeploySettings, model_dtype: str) -> str:
@@ -114,14 +130,17 @@ def as_served(model: ModelSpec, settings: DeploySettings) -> ModelSpec:
     """The model's attention as the release runs it. vLLM had no MLA before 0.7.1: DeepSeek-V2/V3 attention
     ran as multi-head attention caching K and V for every head, padded to 256 (0.5-0.6.x: "FlashAttention
     supports only head_size 32, 64, 128, 256, we need to pad head_size 192 to 256") or to the q/k head size
-    (0.7.0, 192). 0.7.1 and 0.7.2 ran MLA only for fp8 / compressed-tensors checkpoints (ModelConfig.use_mla);
-    0.7.3 on, always (read in deepseek_v2.py and config.py of 0.6.6, 0.7.0-0.7.3)."""
+    (0.7.0, 192). 0.7.1 and 0.7.2 ran MLA unquantized or with fp8 / compressed-tensors, not with other
+    quantization (ModelConfig.use_mla); 0.7.3 on, always (read in deepseek_v2.py and config.py of 0.6.6,
+    0.7.0-0.7.3)."""
     mla = model.mla
     if mla is None:
         return model
     v = version_tuple(settings.vllm_version)
+    # 0.7.1/0.7.2 turn MLA off for quantization methods other than fp8 and compressed-tensors (whose fp8
+    # weights-and-activations condition is not checked here)
     if v >= (0, 7, 3) or (v >= (0, 7, 1) and (settings.quantization or model.quantization)
-                             in ("fp8", "compressed-tensors")):
+                             in (None, "fp8", "compressed-tensors")):
         return model
     head = 256 if v < (0, 7, 0) else mla.qk_nope_head_dim + mla.qk_rope_head_dim
     mha = AttentionLayer(kind="full", num_kv_heads=model.num_attention_heads, head_size=head, head_size_v=head)
@@ -146,14 +165,29 @@ def _v0_chunked_prefill_default(model: ModelSpec, settings: DeploySettings, beha
     if max_model_len <= V0_LONG_CONTEXT_TOKENS or settings.platform != "cuda" or settings.speculative:
         return False
     v = version_tuple(behaviour.version)
-    # get_sliding_window(): the config's window, unless use_sliding_window is false
-    if any(layer.sliding_window for layer in model.attention_layers):
+    # get_sliding_window(): the config's window, unless use_sliding_window is false, or the model's windows are
+    # interleaved, which ModelConfig deletes from the config (the scheduler treats them as full attention)
+    if any(layer.sliding_window for layer in model.attention_layers) and not _interleaved_window(model, v):
         return False
     if v >= (0, 6, 3) and model.is_multimodal:
         return False
     if v < (0, 6, 3) and (settings.enable_prefix_caching or model.mamba_layers):
         return False  # 0.5.x-0.6.2 also excluded prefix caching and "seqlen agnostic" (Mamba) layers
     return not (v >= (0, 8) and model.uses_mla)  # 0.8+: "Chunked prefill not supported for ... MLA in V0"
+
+
+def _interleaved_window(model: ModelSpec, v: tuple[int, int, int]) -> bool:
+    """ModelConfig's has_interleaved_attention, by model type: gemma2 (0.6), + cohere2 (0.7), + gemma3_text
+    (0.8-0.9); 0.10 asks for a sliding_window_pattern, which Gemma 3 and Cohere2 configs carry."""
+    if v < (0, 7, 0):
+        types = {"gemma2"}
+    elif v < (0, 8, 0):
+        types = {"gemma2", "cohere2"}
+    elif v < (0, 10, 0):
+        types = {"gemma2", "gemma3_text", "cohere2"}
+    else:
+        types = {"gemma3_text", "cohere2"}
+    return model.model_type in types
 
 
 def _v0_mla_keeps_chunked_budget(model: ModelSpec, behaviour: VllmBehaviour) -> bool:
@@ -333,7 +367,9 @@ def resolve_engine(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | No
         if not budget_as_chunked:
             max_num_batched_tokens = max(max_model_len, max_num_batched_tokens)
         max_num_batched_tokens = min(max_num_seqs * max_model_len, max_num_batched_tokens)
-    if not settings.max_num_seqs:
+    if not settings.max_num_seqs and behaviour.engine == "v1" and version_tuple(behaviour.version) >= (0, 10, 1):
+        # EngineArgs (V1, 0.10.1+) caps the default at the token budget; earlier ones keep it, and then the
+        # scheduler refuses a budget below it (validate_scheduler)
         max_num_seqs = min(max_num_seqs, max_num_batched_tokens)
 
     # Async scheduling (GPU default) keeps two batches in flight with PP 1; the CPU build turns it off.

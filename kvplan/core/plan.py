@@ -115,9 +115,16 @@ def validate_settings(model: ModelSpec, settings: DeploySettings) -> None:
     if requested == AUTO_MAX_MODEL_LEN and v < (0, 14, 0):
         raise UsageError(f"--max-model-len auto: vLLM {settings.vllm_version} has no auto-fit (it came in 0.14.0)",
                          hint="Give a length, or plan with --vllm-version 0.14.0 or later")
-    if settings.block_size is not None and settings.platform == "cuda" and (0, 10, 0) <= v < (0, 18, 0):
-        choices = (1, 8, 16, 32, 64, 128, 256) if v >= (0, 11, 1) else (1, 8, 16, 32, 64, 128)
-        if settings.block_size not in choices:  # CacheConfig.block_size: a Literal, so argparse choices
+    # `vllm serve --block-size`: argparse choices up to 0.17 (the LLM class skips that validation)
+    if settings.block_size is not None and settings.platform == "cuda" and settings.entrypoint == "serve" \
+            and v < (0, 18, 0):
+        if v < (0, 6, 0):
+            choices: tuple[int, ...] = (8, 16, 32)
+        elif v < (0, 8, 0):
+            choices = (8, 16, 32, 64, 128)
+        else:
+            choices = (1, 8, 16, 32, 64, 128, 256) if v >= (0, 11, 1) else (1, 8, 16, 32, 64, 128)
+        if settings.block_size not in choices:
             raise UsageError(f"argument --block-size: invalid choice: {settings.block_size} "
                              f"(choose from {', '.join(map(str, choices))}) in vLLM {settings.vllm_version}")
 

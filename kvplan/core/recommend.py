@@ -6,9 +6,10 @@ from math import ceil
 from typing import TYPE_CHECKING
 
 from kvplan.core import capacity as cap
+from kvplan.core.engine import V0_LONG_CONTEXT_TOKENS
 from kvplan.core.errors import KvplanError
 from kvplan.core.estimate import Estimate
-from kvplan.core.units import format_gib, largest_where
+from kvplan.core.units import format_gib, largest_where, largest_where_by_segment
 
 if TYPE_CHECKING:
     from kvplan.core.plan import PlanResult, Remedy
@@ -40,6 +41,9 @@ def _max_model_len_remedy(result: PlanResult, measured_overhead: Estimate | None
         candidate = cap.max_model_len_fit(result.layout, low, length) if low > 0 else 0
     else:
         candidate = result.kv_cache.max_model_len_fit
+    kv_holds_length = candidate >= length
+    if kv_holds_length and result.engine.behaviour.engine == "v1":
+        return None  # the KV cache holds this length: what fails is something a shorter context does not change
     candidate = min(candidate, length - 1)
 
     def starts(n: int) -> bool:
@@ -50,9 +54,9 @@ def _max_model_len_remedy(result: PlanResult, measured_overhead: Estimate | None
     if candidate > 0 and starts(candidate) and (candidate + 1 >= length or not starts(candidate + 1)):
         fit = candidate
     else:
-        fit = largest_where(starts, 1, length - 1)
+        fit = largest_where_by_segment(starts, 1, length - 1, (V0_LONG_CONTEXT_TOKENS,))
     if fit <= 0:
-        if candidate > 0:  # the KV cache would fit, another start-up check does not: say which
+        if candidate > 0 and not kv_holds_length:  # the KV cache would fit, another start-up check does not
             return _alternative(result, "max_model_len", f"lower max_model_len to {candidate}", measured_overhead,
                                 flags={"--max-model-len": str(candidate), "CONTEXT_LEN": str(candidate)},
                                 max_model_len=candidate)
@@ -87,10 +91,10 @@ def _kv_budget_remedy(result: PlanResult) -> Remedy | None:
     needed_kv = cap.min_available_for(layout, result.kv_cache.max_model_len)
     given = result.settings.kv_cache_memory_bytes
     overheads, gpu = memory.overheads, result.gpu
-    if (given is not None and gpu is not None and overheads is not None
-            and given + overheads.weights.value_bytes > gpu.total_bytes):
-        # Asked for more than the GPU holds beside the weights: the remedy is a ceiling, not a floor.
-        most = gpu.total_bytes - overheads.resident_bytes - overheads.error_bytes
+    most = (gpu.total_bytes - overheads.resident_bytes - overheads.error_bytes
+            if given is not None and gpu is not None and overheads is not None else None)
+    if given is not None and most is not None and overheads is not None and given > most:
+        # Asked for more than the GPU holds beside the weights (or within the error of it): a ceiling, not a floor.
         if most < needed_kv:
             return Remedy(kind="kv_cache_memory", fits=False,
                           summary=f"no --kv-cache-memory fits max_model_len {result.kv_cache.max_model_len} beside "
@@ -101,6 +105,8 @@ def _kv_budget_remedy(result: PlanResult) -> Remedy | None:
                               "holds beside the weights and runtime memory, less the estimates' error)",
                       flags={"--kv-cache-memory": f"{mib}MiB"})
     if given is not None:
+        if given >= needed_kv + _margin_bytes(result):
+            return None  # the KV cache given is not what is short
         gib = ceil(needed_kv / 2**20)
         return Remedy(kind="kv_cache_memory",
                       summary=f"give the KV cache at least {gib} MiB ({format_gib(needed_kv)} GiB)",
@@ -132,9 +138,13 @@ def _alternative(result: PlanResult, kind: str, summary: str, measured_overhead:
     except KvplanError:
         return None
     flags = flags or {f"--{k.replace('_', '-')}": str(v) for k, v in changes.items()}
-    ok = other.verdict.status != "fail"
+    # A warning plan's remedies must make it ok; a failing plan's must make it start.
+    ok = other.verdict.status == "ok" if result.verdict.status == "warn" else other.verdict.status != "fail"
     if ok:
         detail = f"{other.kv_cache.tokens:,} KV tokens, {other.kv_cache.max_concurrency:.2f}x"
+    elif other.verdict.status == "warn":
+        detail = f"still inside the estimates' error ({other.verdict.reasons[0]})" if other.verdict.reasons \
+            else "still inside the estimates' error"
     elif other.kv_cache.max_model_len_fit < other.engine.max_model_len or not other.verdict.reasons:
         detail = f"still does not fit (largest max_model_len {other.kv_cache.max_model_len_fit})"
     else:  # the length fits; another start-up check fails

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from kvplan.core.engine import V0_LONG_CONTEXT_TOKENS
+from kvplan.core.errors import KvplanError
 from kvplan.core.estimate import Estimate
 from kvplan.core.hardware import GpuSpec
 from kvplan.core.model import ModelSpec
 from kvplan.core.plan import PlanResult, mamba_seqs_limit, plan, replan
 from kvplan.core.settings import DeploySettings
-from kvplan.core.units import largest_where
+from kvplan.core.units import largest_where_by_segment
 from kvplan.core.weights import WeightsInfo
 
 
@@ -24,6 +26,7 @@ class LengthRow:
     status: str
     tokens: int
     max_concurrency: float
+    refused: str | None = None  # vLLM refuses this length outright (a scheduler check): the reason
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,12 +73,19 @@ def sweep(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None, weigh
     def at(length: int) -> PlanResult:
         return replan(base, measured_overhead, max_model_len=length)
 
-    planned: dict[int, PlanResult] = {}
+    planned: dict[int, PlanResult | KvplanError] = {}
 
-    def planned_at(length: int) -> PlanResult:
+    def planned_at(length: int) -> PlanResult | KvplanError:
         if length not in planned:
-            planned[length] = at(length)
+            try:
+                planned[length] = at(length)
+            except KvplanError as err:  # refused at this length only (e.g. a token budget below it)
+                planned[length] = err
         return planned[length]
+
+    def status_at(length: int) -> str:
+        result = planned_at(length)
+        return "fail" if isinstance(result, KvplanError) else result.verdict.status
 
     rows = []
     asked = sorted(set(lengths or default_lengths(model.max_position_tokens)))
@@ -83,20 +93,30 @@ def sweep(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None, weigh
         if length > model.max_position_tokens:
             continue
         result = planned_at(length)
+        if isinstance(result, KvplanError):
+            rows.append(LengthRow(max_model_len=length, fits=False, status="fail", tokens=0, max_concurrency=0.0,
+                                  refused=result.one_line()))
+            continue
         rows.append(LengthRow(max_model_len=length, fits=result.kv_cache.fits, status=result.verdict.status,
                               tokens=result.kv_cache.tokens, max_concurrency=result.kv_cache.max_concurrency))
     # A full plan per length, searched: on V0 (and wherever the profile grows with max_model_len) a shorter
-    # context also lowers what vLLM keeps beside the KV cache, so the fit at the limit is only a lower bound.
-    # Fewer tokens never make a deployment fail, so each search is a binary search.
+    # context also lowers what vLLM keeps beside the KV cache, so the fit at the limit is only a lower bound;
+    # and V0's chunked prefill above 32K makes the search one per side of that line.
     limit = model.max_position_tokens
-    longest = largest_where(lambda length: planned_at(length).verdict.status != "fail", 1, limit)
-    sure = largest_where(lambda length: planned_at(length).verdict.status == "ok", 1, longest) if longest else 0
+    breaks = (V0_LONG_CONTEXT_TOKENS,)
+    longest = largest_where_by_segment(lambda length: status_at(length) != "fail", 1, limit, breaks)
+    sure = largest_where_by_segment(lambda length: status_at(length) == "ok", 1, longest, breaks) if longest else 0
+
+    def concurrency_at(length: int) -> float:
+        result = planned_at(length)
+        return 0.0 if isinstance(result, KvplanError) else result.kv_cache.max_concurrency
 
     for_concurrency: int | None = None
     if target_concurrency is not None and longest > 0:
         # Concurrency falls as the length grows: binary search the largest length that still reaches the target.
-        for_concurrency = largest_where(
-            lambda length: planned_at(length).kv_cache.max_concurrency >= target_concurrency, 1, longest)
-    return Sweep(base=base, rows=tuple(rows), longest_fit=longest, length_for_concurrency=for_concurrency,
-                 target_concurrency=target_concurrency, max_num_seqs_cap=cap, longest_sure=sure,
+        for_concurrency = largest_where_by_segment(
+            lambda length: status_at(length) != "fail" and concurrency_at(length) >= target_concurrency,
+            1, longest, breaks)
+    return Sweep(base=base, rows=tuple(rows), longest_fit=max(longest, 0), length_for_concurrency=for_concurrency,
+                 target_concurrency=target_concurrency, max_num_seqs_cap=cap, longest_sure=max(sure, 0),
                  dropped_lengths=tuple(length for length in asked if length > limit))

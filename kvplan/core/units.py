@@ -48,6 +48,19 @@ def largest_where(holds: Callable[[int], bool], lo: int, hi: int) -> int:
     return best
 
 
+def largest_where_by_segment(holds: Callable[[int], bool], lo: int, hi: int, breaks: tuple[int, ...]) -> int:
+    """``largest_where`` for a predicate that holds-then-fails within each segment of [lo, hi] cut after each
+    break, but not across them (V0 turns chunked prefill on above 32K: a longer context can start where a
+    shorter one did not). The highest segment where it holds anywhere has the answer."""
+    ends = sorted({b for b in breaks if lo <= b < hi} | {hi})
+    segments = list(zip([lo, *(e + 1 for e in ends[:-1])], ends, strict=True))
+    for start, end in reversed(segments):
+        found = largest_where(holds, start, end)
+        if found >= start:
+            return found
+    return lo - 1
+
+
 def round_up(x: int, multiple: int) -> int:
     return cdiv(x, multiple) * multiple
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from kvplan.core.settings import version_tuple
 from kvplan.core.sweep import Sweep
 from kvplan.render.summary import speculative_object
 from kvplan.sources.types import ResolvedModel
@@ -20,7 +21,10 @@ def _engine_args(sweep: Sweep, length: int) -> list[tuple[str, object]]:
     engine, settings = base.engine, base.settings
     args: list[tuple[str, object]] = [("max_model_len", length)]
     if settings.kv_cache_memory_bytes is not None:
-        args.append(("kv_cache_memory_bytes", settings.kv_cache_memory_bytes))
+        if version_tuple(settings.vllm_version) >= (0, 10, 2):
+            args.append(("kv_cache_memory_bytes", settings.kv_cache_memory_bytes))
+        else:  # no kv_cache_memory_bytes before 0.10.2: the same KV cache, as a block count
+            args.append(("num_gpu_blocks_override", base.kv_cache.num_blocks))
     else:
         args.append(("gpu_memory_utilization", engine.gpu_memory_utilization))
     if engine.tensor_parallel_size > 1:
@@ -57,7 +61,8 @@ def _launch_line(ref: str, sweep: Sweep, length: int) -> str:
     env = "" if settings.use_v1 is None else f"VLLM_USE_V1={int(settings.use_v1)} "
     if settings.entrypoint == "llm":
         kwargs = ", ".join(f"{name}={value!r}" for name, value in args)
-        return f"{env}LLM(model={ref!r}, {kwargs})"
+        setup = "" if settings.use_v1 is None else f'os.environ["VLLM_USE_V1"] = "{int(settings.use_v1)}"; '
+        return f"{setup}LLM(model={ref!r}, {kwargs})"
     flags = [f"{env}vllm serve {shlex.quote(ref)}"]
     for name, value in args:
         flag = "--" + name.replace("_", "-")
@@ -98,7 +103,7 @@ def recommend_object(source: ResolvedModel, sweep: Sweep) -> dict[str, Any]:
         "target_concurrency": sweep.target_concurrency,
         "max_model_len_for_concurrency": sweep.length_for_concurrency,
         "lengths": [{"max_model_len": r.max_model_len, "fits": r.fits, "status": r.status, "tokens": r.tokens,
-                     "max_concurrency": r.max_concurrency} for r in sweep.rows],
+                     "max_concurrency": r.max_concurrency, "refused": r.refused} for r in sweep.rows],
         "recommended": None if recommended <= 0 else {
             "max_model_len": recommended,
             "inside_error": sweep.longest_sure == 0,  # nothing starts surely: confirm with kvplan probe
@@ -125,10 +130,14 @@ def print_recommend(data: dict[str, Any], console: Console) -> None:
     table = Table(show_edge=False)
     for column in ("max_model_len", "starts", "KV cache size (tokens)", "max concurrency"):
         table.add_column(column, justify="right")
+    refused = [row for row in data["lengths"] if row["refused"]]
     for row in data["lengths"]:
-        mark = {"ok": "yes", "warn": "yes (inside error)", "fail": "no"}[row["status"]]
+        mark = "refused" if row["refused"] else {"ok": "yes", "warn": "yes (inside error)", "fail": "no"}[row["status"]]
         table.add_row(f"{row['max_model_len']:,}", mark, f"{row['tokens']:,}", f"{row['max_concurrency']:.2f}x")
     console.print(table)
+    if refused:  # one reason is enough: the lengths are refused by the same check
+        lengths = ", ".join(f"{row['max_model_len']:,}" for row in refused)
+        console.print(f"refused at {lengths}: vLLM would stop with: {refused[0]['refused']}", markup=False)
     if data["max_num_seqs_cap"] is not None:
         console.print(f"max_num_seqs capped at {data['max_num_seqs_cap']:,}: under full CUDA graphs vLLM 0.19+ needs "
                       "one KV block per sequence for Mamba layers (the most sequences whose own plan keeps that "

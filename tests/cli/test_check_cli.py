@@ -412,3 +412,39 @@ def test_a_checkpoint_quantization_no_vllm_loads_fails(tmp_path: Path) -> None:
     code, out, _ = _run("check", str(tmp_path), "--gpu", "h100", "--max-model-len", "4096", "--json")
     data = json.loads(out)
     assert code == 1 and data["verdict"]["vllm_errors"][0].startswith("Unknown quantization method: zzz")
+
+
+def test_dtype_fallbacks_before_ampere_by_release() -> None:
+    def dtype(*args: str) -> tuple[int, str | None]:
+        code, out, _ = _run("check", *args, "--max-model-len", "4096", "--json")
+        return code, json.loads(out)["settings"]["dtype"] if out else None
+
+    # 0.9.0 already falls back to the device's dtype; 0.8.5 keeps bf16 and the worker refuses it
+    assert dtype("meta-llama/Llama-3.2-1B-Instruct", "--gpu", "t4", "--vllm-version", "0.9.0") == (0, "float16")
+    assert dtype("meta-llama/Llama-3.2-1B-Instruct", "--gpu", "t4", "--vllm-version", "0.8.5")[0] == 1
+    # gemma2 takes no float16 from 0.9.1: pre-Ampere GPUs serve it in float32 (twice the weights)
+    assert dtype("google/gemma-2-9b-it", "--gpu", "v100-32g", "--vllm-version", "0.10.1")[1] == "float32"
+    result = runner.invoke(app, ["check", "google/gemma-2-9b-it", "--gpu", "h100", "--dtype", "half"])
+    assert result.exit_code == 2 and "does not support float16" in result.stderr
+
+
+def test_no_length_remedy_when_the_kv_cache_is_not_what_fails() -> None:
+    code, out, _ = _run("check", "nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-BF16", "--gpu", "h100", "--json")
+    kinds = [r["kind"] for r in json.loads(out)["verdict"]["remedies"]]
+    assert code == 1 and "max_model_len" not in kinds and "max_num_seqs" in kinds
+
+
+def test_v0_default_sequences_against_a_small_budget() -> None:
+    """V0 keeps 256 sequences by default (V1 caps the default at the budget from 0.10.1): vLLM refuses."""
+    result = runner.invoke(app, ["check", "meta-llama/Llama-3.1-8B", "--gpu", "h100", "--vllm-version", "0.6.6",
+                                 "--max-model-len", "128", "--max-num-batched-tokens", "128"])
+    assert result.exit_code == 2 and "max_num_batched_tokens (128) must be greater than or equal to max_num_seqs " \
+        "(256)" in result.stderr
+
+
+def test_block_size_choices_are_argparse_only() -> None:
+    base = ["check", "meta-llama/Llama-3.1-8B", "--gpu", "h100", "--max-model-len", "4096"]
+    assert runner.invoke(app, [*base, "--vllm-version", "0.12.0", "--block-size", "48", "--entrypoint", "llm"]
+                         ).exit_code == 0
+    result = runner.invoke(app, [*base, "--vllm-version", "0.5.4", "--block-size", "64"])
+    assert result.exit_code == 2 and "choose from 8, 16, 32" in result.stderr

@@ -191,3 +191,32 @@ def test_an_unreachable_concurrency_recommends_nothing() -> None:
     assert result.exit_code == 2 and result.stderr.startswith("kvplan: error: --lengths:")
     code, data = _json("meta-llama/Llama-3.1-8B-Instruct", "--kv-cache-memory", "4GiB", "--lengths", "8K,999999")
     assert data["lengths_above_model_limit"] == [999999] and [r["max_model_len"] for r in data["lengths"]] == [8192]
+
+
+def test_v0_lengths_on_both_sides_of_32k_are_searched() -> None:
+    """V0 turns chunked prefill on above 32K: 32,769 tokens can start where 30,000 does not (one pass of the
+    whole context in the profile), so the search runs on each side of that line."""
+    code, data = _json("meta-llama/Llama-3.1-8B", "--gpu", "rtx3090", "--vllm-version", "0.6.6",
+                       "--lengths", "30k,32768,32769,33k,40k")
+    rows = {r["max_model_len"]: r["status"] for r in data["lengths"]}
+    assert rows[30000] == "fail" and rows[33000] == "ok"
+    assert code == 0 and data["longest_max_model_len"] >= 40000 and data["recommended"]["max_model_len"] > 32768
+
+
+def test_lengths_vllm_refuses_are_rows_not_an_error() -> None:
+    """A 4,096-token budget without chunked prefill refuses 8K-32K on V0; above 32K chunked prefill takes it."""
+    code, data = _json("meta-llama/Llama-3.1-8B", "--gpu", "h100", "--vllm-version", "0.6.6",
+                       "--max-num-batched-tokens", "4096")
+    rows = {r["max_model_len"]: r for r in data["lengths"]}
+    assert code == 0 and rows[8192]["refused"].startswith("max_num_batched_tokens (4096) is smaller than")
+    assert rows[4096]["refused"] is None and rows[65536]["status"] == "ok"
+    assert data["longest_max_model_len"] == 131072
+
+
+def test_launch_lines_for_old_releases_and_the_llm_class() -> None:
+    code, data = _json("meta-llama/Llama-3.1-8B", "--kv-cache-memory", "4GiB", "--vllm-version", "0.6.6",
+                       "--lengths", "8K")
+    assert code == 0 and "--num-gpu-blocks-override 2048" in data["recommended"]["vllm_serve"]  # no bytes flag yet
+    code, data = _json("meta-llama/Llama-3.1-8B", "--kv-cache-memory", "4GiB", "--vllm-version", "0.9.2",
+                       "--vllm-use-v1", "0", "--entrypoint", "llm", "--lengths", "8K")
+    assert code == 0 and data["recommended"]["vllm_serve"].startswith('os.environ["VLLM_USE_V1"] = "0"; LLM(model=')

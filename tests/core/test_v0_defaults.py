@@ -70,8 +70,9 @@ def test_mla_on_v0() -> None:
     # 27 layers x 16 tokens x K and V x 16 heads x 256 (padded) x 2 B
     ("0.6.6", None, 27 * 16 * 2 * 16 * 256 * 2),
     ("0.7.0", None, 27 * 16 * 2 * 16 * 192 * 2),  # q/k head size 128 + 64, V padded to it
-    ("0.7.2", None, 27 * 16 * 2 * 16 * 192 * 2),  # 0.7.1/0.7.2: MLA only for fp8 checkpoints
+    ("0.7.2", "awq", 27 * 16 * 2 * 16 * 192 * 2),  # 0.7.1/0.7.2: no MLA with quantization but fp8 / c-t
     # the latent, 512 + 64 in one "head", its 1,152 B entry aligned to 256 B on 0.7.2-0.7.x V0
+    ("0.7.2", None, 27 * 16 * 1280),
     ("0.7.2", "fp8", 27 * 16 * 1280),
     ("0.7.3", None, 27 * 16 * 1280),
 ])
@@ -85,3 +86,12 @@ def test_deepseek_attention_before_mla(version: str, quantization: str | None, b
                                         kv_cache_memory_bytes=8 << 30), H100)
     assert result.layout.bytes_per_block == block_bytes
     assert any("without MLA" in note for note in result.notes) is (block_bytes > 27 * 16 * 1280)
+
+
+def test_interleaved_windows_do_not_keep_chunked_prefill_off() -> None:
+    """ModelConfig deletes an interleaved window (Gemma 3 on 0.8-0.9): the scheduler sees full attention."""
+    gemma = load_config("OpenPipe__gemma-3-12b-it-text-only")  # 131,072 tokens, 5 sliding : 1 global
+    assert _budget(gemma, vllm_version="0.8.5", use_v1=False, max_model_len=131072) == 2048
+    # a window that is not interleaved keeps it off
+    assert _budget({**gemma, "model_type": "llama"}, vllm_version="0.8.5", use_v1=False,
+                   max_model_len=131072) == 131072
