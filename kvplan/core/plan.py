@@ -23,7 +23,7 @@ from kvplan.core.settings import (
     version_tuple,
 )
 from kvplan.core.units import format_gib, largest_where
-from kvplan.core.weights import WeightsInfo
+from kvplan.core.weights import WeightsInfo, cast_to_served_dtype
 
 Status = Literal["ok", "warn", "fail"]
 
@@ -170,6 +170,8 @@ def _memory(model: ModelSpec, settings: DeploySettings, engine: EngineConfig, gp
     budget = ceil(gpu.total_bytes * util)
     overheads: Overheads | None = None
     if weights is not None:
+        weights = cast_to_served_dtype(weights, model.config_dtype, engine.model_dtype,
+                                       quantized=bool(model.quantization or settings.quantization))
         per_gpu = weights_per_gpu(weights.total_bytes, engine, model)
         weight_estimate = Estimate(value_bytes=per_gpu, error_bytes=0 if weights.exact else per_gpu // 50,
                                    source=weights.source, exact=weights.exact)

@@ -80,3 +80,36 @@ def without_skipped_layers(weights: WeightsInfo, config: Mapping[str, Any],
         return weights
     return replace(weights, total_bytes=weights.total_bytes - skipped,
                    source=f"{weights.source} - {how} ({skipped / 2**30:.2f} GiB)")
+
+
+_FLOAT_WIDTHS = {"F32": 4, "BF16": 2, "F16": 2}
+_DTYPE_WIDTHS = {"float32": 4, "bfloat16": 2, "float16": 2}
+
+
+def _stored_width(weights: WeightsInfo, checkpoint_dtype: str | None) -> int | None:
+    """Bytes per parameter as stored: bytes over parameters where both are known (configs often say float32 for
+    bf16 files), else the config's dtype."""
+    if weights.param_count:
+        width = round(weights.total_bytes / weights.param_count)
+        return width if width in (2, 4) else None
+    return _DTYPE_WIDTHS.get(checkpoint_dtype or "")
+
+
+def cast_to_served_dtype(weights: WeightsInfo, checkpoint_dtype: str | None, served_dtype: str,
+                         quantized: bool) -> WeightsInfo:
+    """vLLM loads floating-point weights in the dtype it serves (``--dtype``, or the pre-Ampere float32 of
+    gemma2/3): a bf16 checkpoint served in float32 takes twice its bytes. Quantized tensors keep theirs."""
+    served = _DTYPE_WIDTHS.get(served_dtype)
+    if served is None:
+        return weights
+    if weights.bytes_by_dtype:
+        floats = {k: v for k, v in weights.bytes_by_dtype.items() if k in _FLOAT_WIDTHS}
+        cast = sum(v * served // _FLOAT_WIDTHS[k] for k, v in floats.items())
+        total = weights.total_bytes - sum(floats.values()) + cast
+    elif not quantized and (stored := _stored_width(weights, checkpoint_dtype)):
+        total = weights.total_bytes * served // stored
+    else:
+        return weights
+    if total == weights.total_bytes:
+        return weights
+    return replace(weights, total_bytes=total, source=f"{weights.source}, cast to {served_dtype}", bytes_by_dtype={})

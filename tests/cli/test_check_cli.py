@@ -448,3 +448,18 @@ def test_block_size_choices_are_argparse_only() -> None:
                          ).exit_code == 0
     result = runner.invoke(app, [*base, "--vllm-version", "0.5.4", "--block-size", "64"])
     assert result.exit_code == 2 and "choose from 8, 16, 32" in result.stderr
+
+
+def test_weights_follow_the_served_dtype() -> None:
+    """vLLM loads floating-point weights in the dtype it serves: float32 takes twice a bf16 checkpoint."""
+    def weights(*args: str) -> tuple[int, str]:
+        out = _run("check", "meta-llama/Llama-3.1-8B", "--gpu", "h100", "--max-model-len", "4096", *args,
+                   "--json")[1]
+        memory = json.loads(out)["memory"]
+        return memory["weights_bytes"], memory["weights_source"]
+
+    served16, _ = weights()
+    served32, source = weights("--dtype", "float32")
+    rope = 131072 * 128 * 4  # the rope cache follows the dtype too, and is counted beside the checkpoint
+    assert abs(served32 - 2 * served16) <= rope and "cast to float32" in source
+    assert weights("--dtype", "float16")[0] == served16
