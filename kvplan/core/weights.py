@@ -103,7 +103,9 @@ def cast_to_served_dtype(weights: WeightsInfo, checkpoint_dtype: str | None, ser
     if served is None:
         return weights
     if weights.bytes_by_dtype:
-        floats = {k: v for k, v in weights.bytes_by_dtype.items() if k in _FLOAT_WIDTHS}
+        # A quantized checkpoint's F32 tensors are its scales, which vLLM keeps in float32.
+        floats = {k: v for k, v in weights.bytes_by_dtype.items()
+                  if k in _FLOAT_WIDTHS and not (quantized and k == "F32")}
         cast = sum(v * served // _FLOAT_WIDTHS[k] for k, v in floats.items())
         total = weights.total_bytes - sum(floats.values()) + cast
     elif not quantized and (stored := _stored_width(weights, checkpoint_dtype)):
