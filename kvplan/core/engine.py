@@ -63,7 +63,7 @@ class EngineConfig:
                             mamba_align_mode=self.mamba_align_mode)
 
 
-def _float16_refused(model: ModelSpec, v: tuple[int, int, int]) -> bool:
+def float16_refused(model: ModelSpec, v: tuple[int, int, int]) -> bool:
     """_FLOAT16_NOT_SUPPORTED_MODELS (config/model.py, 0.9.1+): gemma2, gemma3, glm4; gemma3_text from 0.11."""
     types = {"gemma2", "gemma3", "glm4"} | ({"gemma3_text"} if v >= (0, 11, 0) else set())
     if model.model_type == "gemma3_text" and model.is_multimodal:
@@ -78,17 +78,19 @@ def resolve_model_dtype(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec
         raise UsageError(f"--dtype must be one of {', '.join(MODEL_DTYPES)}, got '{settings.dtype}'")
     if requested != "auto":
         chosen = {"half": "float16", "float": "float32"}.get(requested, requested)
-        if chosen == "float16" and _float16_refused(model, version_tuple(settings.vllm_version)):
-            raise UsageError(f"The model type {model.model_type!r} does not support float16. Reason: Numerical "
+        if chosen == "float16" and float16_refused(model, version_tuple(settings.vllm_version)):
+            named = "gemma3" if model.model_type == "gemma3_text" and model.is_multimodal else model.model_type
+            raise UsageError(f"The model type {named!r} does not support float16. Reason: Numerical "
                              "instability. Please use bfloat16 or float32 instead")
         return chosen
     config_dtype = model.config_dtype or "float32"
     capability = gpu.compute_capability if gpu else None
     pre_ampere = settings.platform == "cuda" and capability is not None and capability < (8, 0)
     v = version_tuple(settings.vllm_version)
-    no_fp16 = _float16_refused(model, v)
-    if pre_ampere and no_fp16 and config_dtype in ("bfloat16", "float32"):
-        return "float32"  # _resolve_auto_dtype (0.9.1+): the only dtype both the device and the model take
+    no_fp16 = float16_refused(model, v)
+    if no_fp16 and (pre_ampere or config_dtype == "float16"):
+        # _resolve_auto_dtype (0.9.1+): the device's first dtype the model takes: bf16, or float32 before Ampere
+        return "float32" if pre_ampere else "bfloat16"
     if config_dtype == "bfloat16" and pre_ampere and v >= (0, 9, 0):
         return "float16"  # 0.9.0+: a dtype the device supports, with a warning
     if config_dtype != "float32":
@@ -178,15 +180,15 @@ def _v0_chunked_prefill_default(model: ModelSpec, settings: DeploySettings, beha
 
 def _interleaved_window(model: ModelSpec, v: tuple[int, int, int]) -> bool:
     """ModelConfig's has_interleaved_attention, by model type: gemma2 (0.6), + cohere2 (0.7), + gemma3_text
-    (0.8-0.9); 0.10 asks for a sliding_window_pattern, which Gemma 3 and Cohere2 configs carry."""
+    (0.8-0.10.0); from 0.10.1 the config keeps its window."""
     if v < (0, 7, 0):
         types = {"gemma2"}
     elif v < (0, 8, 0):
         types = {"gemma2", "cohere2"}
-    elif v < (0, 10, 0):
-        types = {"gemma2", "gemma3_text", "cohere2"}
+    elif v < (0, 10, 1):
+        types = {"gemma2", "gemma3_text", "cohere2"}  # 0.10.0 forces gemma2's sliding_window_pattern
     else:
-        types = {"gemma3_text", "cohere2"}
+        return False  # 0.10.1+ no longer deletes the window: get_sliding_window() returns it
     return model.model_type in types
 
 
@@ -347,7 +349,9 @@ def resolve_engine(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | No
     if model.mamba_layers and behaviour.engine == "v1":
         prefix_caching, prefix_caching_note = _mamba_prefix_caching(model, behaviour, prefix_caching)
     elif prefix_caching is None:
-        prefix_caching = not model.is_attention_free
+        prefix_caching = behaviour.engine == "v1" and not model.is_attention_free  # V0 left it off by default
+    if behaviour.engine == "v0" and model.uses_mla and (0, 7, 1) <= version_tuple(behaviour.version) < (0, 8, 0):
+        prefix_caching = False  # "MLA is enabled; forcing chunked prefill and prefix caching to be disabled"
     budget_as_chunked = False  # the token budget chunked prefill gets, even where it ends up off
     if chunked_prefill is None:
         if behaviour.engine == "v1":

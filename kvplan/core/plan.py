@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from kvplan.core import capacity as cap
 from kvplan.core import vllm_text
-from kvplan.core.engine import EngineConfig, as_served, kv_cache_groups, resolve_engine
+from kvplan.core.engine import EngineConfig, as_served, float16_refused, kv_cache_groups, resolve_engine
 from kvplan.core.errors import GpuError, UsageError
 from kvplan.core.estimate import Estimate
 from kvplan.core.hardware import GpuSpec
@@ -86,6 +86,16 @@ class PlanResult:
     notes: tuple[str, ...] = ()
 
 
+def _act_dtypes(quant: str) -> tuple[str, ...]:
+    """QuantizationConfig.get_supported_act_dtypes (0.33): most methods run in half or bfloat16; a few take
+    float32 too, MXFP4 only bfloat16."""
+    if quant in ("compressed-tensors", "torchao", "bitsandbytes", "gguf"):
+        return ("bfloat16", "float16", "float32")
+    if quant in ("mxfp4", "gpt-oss-mxfp4", "fp-quant"):
+        return ("bfloat16",)
+    return ("bfloat16", "float16")
+
+
 def validate_settings(model: ModelSpec, settings: DeploySettings) -> None:
     """The start-up refusals that come before any memory is counted (check, probe and inspect share them)."""
     tp = settings.tensor_parallel_size
@@ -118,10 +128,10 @@ def validate_settings(model: ModelSpec, settings: DeploySettings) -> None:
     # `vllm serve --block-size`: argparse choices up to 0.17 (the LLM class skips that validation)
     if settings.block_size is not None and settings.platform == "cuda" and settings.entrypoint == "serve" \
             and v < (0, 18, 0):
-        if v < (0, 6, 0):
-            choices: tuple[int, ...] = (8, 16, 32)
-        elif v < (0, 8, 0):
-            choices = (8, 16, 32, 64, 128)
+        if v < (0, 6, 4):
+            choices: tuple[int, ...] = (8, 16, 32)  # read in 0.5.4, 0.6.0, 0.6.3
+        elif v < (0, 8, 5):
+            choices = (8, 16, 32, 64, 128)  # 0.6.6, 0.7.3, 0.8.0-0.8.4
         else:
             choices = (1, 8, 16, 32, 64, 128, 256) if v >= (0, 11, 1) else (1, 8, 16, 32, 64, 128)
         if settings.block_size not in choices:
@@ -271,13 +281,25 @@ def plan(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None = None,
         errors.insert(0, f"Unknown quantization method: {method}. Must be one of vLLM's quantization methods.")
         reasons.insert(0, f"the checkpoint's quant_method '{model.quantization}' is not one any vLLM release "
                           f"(0.5-{DEFAULT_VLLM_VERSION}) loads")
+    quant = (settings.quantization or model.quantization or "").lower().replace("_", "-")
+    allowed = _act_dtypes(quant)
+    if quant and engine.model_dtype not in allowed:  # VllmConfig._get_quantization_config
+        errors.insert(0, f"torch.{engine.model_dtype} is not supported for quantization method {quant}. "
+                         f"Supported dtypes: [{', '.join(f'torch.{d}' for d in allowed)}]")
+        pre_ampere = gpu is not None and gpu.compute_capability is not None and gpu.compute_capability < (8, 0)
+        usable = [d for d in allowed if not (d == "bfloat16" and pre_ampere)
+                  and not (d == "float16" and float16_refused(model, version_tuple(settings.vllm_version)))]
+        reasons.insert(0, f"{quant} runs in {' or '.join(allowed)}, not {engine.model_dtype}: "
+                          + (f"pass --dtype {usable[0]}" if usable else "no dtype serves it on this GPU"))
     capability = gpu.compute_capability if gpu else None
     if (gpu is not None and capability is not None and capability < (8, 0) and settings.platform == "cuda"
             and engine.model_dtype == "bfloat16"):
         # the worker checks the dtype at start-up, before any memory is profiled: vLLM's first error
         errors.insert(0, vllm_text.bfloat16_unsupported(gpu.name, capability))
+        other = "float32 (--dtype float32)" if float16_refused(model, version_tuple(settings.vllm_version)) \
+            else "float16 (--dtype half)"
         reasons.insert(0, f"{gpu.name} (compute capability {capability[0]}.{capability[1]}) has no bfloat16: "
-                          "serve in float16 (--dtype half)")
+                          f"serve in {other}")
     given_kv = settings.kv_cache_memory_bytes
     beside_kv = 0  # what vLLM holds beside a --kv-cache-memory cache once it is allocated (estimate)
     if given_kv is not None and gpu is not None and memory.overheads is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from math import ceil
 from typing import TYPE_CHECKING, Any
 
 from kvplan.core.settings import version_tuple
@@ -25,6 +26,12 @@ def _engine_args(sweep: Sweep, length: int) -> list[tuple[str, object]]:
             args.append(("kv_cache_memory_bytes", settings.kv_cache_memory_bytes))
         else:  # no kv_cache_memory_bytes before 0.10.2: the same KV cache, as a block count
             args.append(("num_gpu_blocks_override", base.kv_cache.num_blocks))
+            overheads, gpu = base.memory.overheads, base.gpu
+            if base.engine.behaviour.engine == "v1" and overheads is not None and gpu is not None:
+                # V1 checks the profiled KV memory against the request before it applies the override
+                # (check_enough_kv_cache_memory, 0.8-0.10.1): the utilisation must leave that much
+                need = overheads.total_bytes + settings.kv_cache_memory_bytes
+                args.append(("gpu_memory_utilization", min(1.0, ceil(need / gpu.total_bytes * 100) / 100)))
     else:
         args.append(("gpu_memory_utilization", engine.gpu_memory_utilization))
     if engine.tensor_parallel_size > 1:
@@ -61,7 +68,7 @@ def _launch_line(ref: str, sweep: Sweep, length: int) -> str:
     env = "" if settings.use_v1 is None else f"VLLM_USE_V1={int(settings.use_v1)} "
     if settings.entrypoint == "llm":
         kwargs = ", ".join(f"{name}={value!r}" for name, value in args)
-        setup = "" if settings.use_v1 is None else f'os.environ["VLLM_USE_V1"] = "{int(settings.use_v1)}"; '
+        setup = "" if settings.use_v1 is None else f'import os; os.environ["VLLM_USE_V1"] = "{int(settings.use_v1)}"; '
         return f"{setup}LLM(model={ref!r}, {kwargs})"
     flags = [f"{env}vllm serve {shlex.quote(ref)}"]
     for name, value in args:

@@ -467,3 +467,33 @@ def test_weights_follow_the_served_dtype() -> None:
     rope = 131072 * 128 * 4  # the rope cache follows the dtype too, and is counted beside the checkpoint
     assert abs(served32 - 2 * served16) <= rope and "cast to float32" in source
     assert weights("--dtype", "float16")[0] == served16
+
+
+def test_the_served_dtype_must_suit_the_quantization() -> None:
+    """VllmConfig refuses a dtype outside the method's activation dtypes (mxfp4: bfloat16 only)."""
+    code, out, _ = _run("check", "openai/gpt-oss-20b", "--gpu", "l4", "--dtype", "float16", "--max-model-len",
+                        "4096", "--json")
+    data = json.loads(out)
+    assert code == 1 and data["verdict"]["vllm_errors"][0].startswith(
+        "torch.float16 is not supported for quantization method mxfp4")
+    assert "pass --dtype bfloat16" in data["verdict"]["reasons"][0]
+
+
+def test_gemma2_dtypes_from_0_9_1(tmp_path: Path) -> None:
+    """A float16 gemma2 config is served in bfloat16 on Ampere (float16 is refused for it); before Ampere the
+    bf16 refusal points at float32, the dtype that works there."""
+    config = json.loads((CATALOG_SOURCES / "google__gemma-2-9b-it" / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**config, "torch_dtype": "float16"}))
+    code, out, _ = _run("check", str(tmp_path), "--gpu", "h100", "--vllm-version", "0.10.1", "--max-model-len",
+                        "4096", "--json")
+    assert json.loads(out)["settings"]["dtype"] == "bfloat16"
+    code, out, _ = _run("check", "google/gemma-2-9b-it", "--gpu", "t4", "--vllm-version", "0.10.1", "--dtype",
+                        "bfloat16", "--max-model-len", "4096", "--json")
+    assert code == 1 and "serve in float32" in json.loads(out)["verdict"]["reasons"][0]
+
+
+@pytest.mark.parametrize(("version", "size"), [("0.6.3", "64"), ("0.8.2", "1")])
+def test_older_block_size_choices(version: str, size: str) -> None:
+    result = runner.invoke(app, ["check", "meta-llama/Llama-3.1-8B", "--gpu", "h100", "--max-model-len", "4096",
+                                 "--vllm-version", version, "--block-size", size])
+    assert result.exit_code == 2 and f"invalid choice: {size}" in result.stderr

@@ -219,4 +219,9 @@ def test_launch_lines_for_old_releases_and_the_llm_class() -> None:
     assert code == 0 and "--num-gpu-blocks-override 2048" in data["recommended"]["vllm_serve"]  # no bytes flag yet
     code, data = _json("meta-llama/Llama-3.1-8B", "--kv-cache-memory", "4GiB", "--vllm-version", "0.9.2",
                        "--vllm-use-v1", "0", "--entrypoint", "llm", "--lengths", "8K")
-    assert code == 0 and data["recommended"]["vllm_serve"].startswith('os.environ["VLLM_USE_V1"] = "0"; LLM(model=')
+    line = data["recommended"]["vllm_serve"]
+    assert code == 0 and line.startswith('import os; os.environ["VLLM_USE_V1"] = "0"; LLM(model=')
+    # V1 before 0.10.2 checks the profiled KV memory before the override: the utilisation must leave room
+    code, data = _json("Qwen/Qwen3-8B", "--gpu", "l4", "--vllm-version", "0.9.2", "--kv-cache-memory", "4GiB")
+    line = data["recommended"]["vllm_serve"]
+    assert "--num-gpu-blocks-override" in line and "--gpu-memory-utilization 0.94" in line

@@ -95,3 +95,8 @@ def test_interleaved_windows_do_not_keep_chunked_prefill_off() -> None:
     # a window that is not interleaved keeps it off
     assert _budget({**gemma, "model_type": "llama"}, vllm_version="0.8.5", use_v1=False,
                    max_model_len=131072) == 131072
+
+
+def test_from_0_10_1_the_window_stays_in_the_config() -> None:
+    gemma = load_config("OpenPipe__gemma-3-12b-it-text-only")
+    assert _budget(gemma, vllm_version="0.10.1", use_v1=False, max_model_len=40000) == 40000
