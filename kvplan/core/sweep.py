@@ -42,12 +42,12 @@ class Sweep:
 
     @property
     def recommended(self) -> int:
-        """The length to deploy with: the longest that surely starts (or, when every length that starts is
-        inside the error, the longest that starts), no longer than what keeps the target concurrency."""
-        longest = self.longest_sure or self.longest_fit
+        """The length to deploy with: the longest that surely starts (check says ok), no longer than what keeps
+        the target concurrency; 0 when nothing surely starts (what starts inside the error is only reported:
+        a launch line kvplan does not expect to start is no recommendation)."""
         if self.target_concurrency is None:
-            return longest
-        return min(longest, self.length_for_concurrency or 0)
+            return self.longest_sure
+        return min(self.longest_sure, self.length_for_concurrency or 0)
 
 
 def default_lengths(model_max: int) -> list[int]:

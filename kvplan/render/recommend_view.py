@@ -113,7 +113,6 @@ def recommend_object(source: ResolvedModel, sweep: Sweep) -> dict[str, Any]:
                      "max_concurrency": r.max_concurrency, "refused": r.refused} for r in sweep.rows],
         "recommended": None if recommended <= 0 else {
             "max_model_len": recommended,
-            "inside_error": sweep.longest_sure == 0,  # nothing starts surely: confirm with kvplan probe
             "vllm_serve": _launch_line(source.ref, sweep, recommended),
             "env": f"CONTEXT_LEN={recommended}",
         },
@@ -163,10 +162,13 @@ def print_recommend(data: dict[str, Any], console: Console) -> None:
                       + (f"[bold]{found:,}[/]" if found else "none"))
     rec = data["recommended"]
     if rec:
-        console.print("Recommended:" + (" (inside the estimates' error: confirm with `kvplan probe`)"
-                                        if rec["inside_error"] else ""))
+        console.print("Recommended:")
         console.print(f"  {rec['vllm_serve']}", markup=False)
         console.print(f"  {rec['env']}   # api-for-open-llm .env", markup=False)
+    elif data["longest_max_model_len"] > 0 and sure == 0:
+        console.print(f"[bold red]Nothing surely starts:[/] the longest context that starts "
+                      f"({data['longest_max_model_len']:,} tokens) does so only inside the estimates' error. "
+                      "Confirm with `kvplan probe`, or give vLLM more memory.")
     elif data["longest_max_model_len"] > 0:
         console.print(f"[bold red]No length keeps {data['target_concurrency']:g} requests in flight with these "
                       "settings.[/]")

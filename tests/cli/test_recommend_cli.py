@@ -225,3 +225,11 @@ def test_launch_lines_for_old_releases_and_the_llm_class() -> None:
     code, data = _json("Qwen/Qwen3-8B", "--gpu", "l4", "--vllm-version", "0.9.2", "--kv-cache-memory", "4GiB")
     line = data["recommended"]["vllm_serve"]
     assert "--num-gpu-blocks-override" in line and "--gpu-memory-utilization 0.94" in line
+
+
+def test_nothing_is_recommended_when_only_the_error_lets_it_start() -> None:
+    """Gemma-2-9B on an L4 at 0.33: -0.31 GiB of KV ± 1.05 at 8K; a 1-token context starts only inside the
+    error. That is reported, not recommended."""
+    code, data = _json("google/gemma-2-9b-it", "--gpu", "l4")
+    assert code == 1 and data["recommended"] is None
+    assert data["longest_max_model_len"] > 0 and data["longest_max_model_len_sure"] == 0
