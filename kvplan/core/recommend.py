@@ -146,7 +146,13 @@ def _alternative(result: PlanResult, kind: str, summary: str, measured_overhead:
         detail = f"still inside the estimates' error ({other.verdict.reasons[0]})" if other.verdict.reasons \
             else "still inside the estimates' error"
     elif other.kv_cache.max_model_len_fit < other.engine.max_model_len or not other.verdict.reasons:
-        detail = f"still does not fit (largest max_model_len {other.kv_cache.max_model_len_fit})"
+        longest = other.kv_cache.max_model_len_fit
+        if other.engine.behaviour.engine == "v0" and "max_model_len" not in changes:
+            # V0's profile shrinks with the context: the fit at this length's overhead understates it
+            longest = max(longest, largest_where_by_segment(
+                lambda n: _starts(result, measured_overhead, **changes, max_model_len=n),
+                1, other.engine.max_model_len - 1, (V0_LONG_CONTEXT_TOKENS,)))
+        detail = f"still does not fit (largest max_model_len {longest})"
     else:  # the length fits; another start-up check fails
         detail = f"still does not start ({other.verdict.reasons[0]})"
     return Remedy(kind=kind, summary=f"{summary}: {detail}", flags=flags, fits=ok, tokens=other.kv_cache.tokens)

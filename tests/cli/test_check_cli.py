@@ -497,3 +497,11 @@ def test_older_block_size_choices(version: str, size: str) -> None:
     result = runner.invoke(app, ["check", "meta-llama/Llama-3.1-8B", "--gpu", "h100", "--max-model-len", "4096",
                                  "--vllm-version", version, "--block-size", size])
     assert result.exit_code == 2 and f"invalid choice: {size}" in result.stderr
+
+
+def test_v0_alternatives_report_the_longest_length_that_starts() -> None:
+    """On V0 a shorter context also shrinks the profile: an fp8 KV cache that misses 131K still starts a
+    long context, found by replanning rather than read off the 131K plan (which said 0)."""
+    code, out, _ = _run("check", "meta-llama/Llama-3.1-8B", "--gpu", "l4", "--vllm-version", "0.5.4", "--json")
+    fp8 = next(r for r in json.loads(out)["verdict"]["remedies"] if r["kind"] == "kv_cache_dtype")
+    assert code == 1 and not fp8["fits"] and "largest max_model_len 0)" not in fp8["summary"]
