@@ -24,6 +24,14 @@ def _module() -> ModuleType:
     return module
 
 
+def _module_and_fixture() -> ModuleType:
+    """The benchmark module, for tests that read the shared fixture file (skipped where it is absent)."""
+    accuracy = _module()
+    if not accuracy.DEFAULT_FILE.is_file():
+        pytest.skip("shared fixtures not present")
+    return accuracy
+
+
 def _check(report: dict) -> None:  # type: ignore[type-arg]
     assert set(report["modes"]) == {"end_to_end", "overhead_only", "kv_given"}
     assert set(report) >= KEYS | {"lines_with_outcome", "lines_used_any_mode"}
@@ -34,9 +42,7 @@ def _check(report: dict) -> None:  # type: ignore[type-arg]
 
 
 def test_fixture_file(capsys: pytest.CaptureFixture[str]) -> None:
-    accuracy = _module()
-    if not accuracy.DEFAULT_FILE.is_file():
-        pytest.skip("shared fixtures not present")
+    accuracy = _module_and_fixture()
     assert accuracy.main(["--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     _check(report)
@@ -180,9 +186,7 @@ def test_h100_file_plans_the_quantization_flag_as_check_does(capsys: pytest.Capt
 
 
 def test_assume_version_moves_only_lines_without_a_release(capsys: pytest.CaptureFixture[str]) -> None:
-    accuracy = _module()
-    if not accuracy.DEFAULT_FILE.is_file():
-        pytest.skip("shared fixtures not present")
+    accuracy = _module_and_fixture()
     assert accuracy.main(["--json"]) == 0
     default = json.loads(capsys.readouterr().out)
     assert accuracy.main(["--json", "--assume-version", "0.30.0"]) == 0

@@ -235,11 +235,8 @@ def _rotary_dim(cfg: _Cfg, head: int) -> int:
 def _kv_heads(cfg: _Cfg, num_heads: int) -> int:
     if cfg.model_type == "falcon" and not cfg.data.get("new_decoder_architecture") and cfg.data.get("multi_query"):
         return 1  # FalconModelArchConfigConvertor: multi-query, one KV head
-    if cfg.get("n_head_kv", "num_kv_heads", "num_key_value_heads", "multi_query_group_num",
-               "num_attention_groups") is None:
-        return num_heads
     return cfg.int_("n_head_kv", "num_kv_heads", "num_key_value_heads", "multi_query_group_num",
-                    "num_attention_groups")
+                    "num_attention_groups", default=num_heads)
 
 
 def _head_size(cfg: _Cfg, hidden: int, num_heads: int) -> int:
@@ -386,8 +383,8 @@ def _nemotron_h_pattern(cfg: _Cfg) -> str:
     raise ConfigError("nemotron_h config has neither hybrid_override_pattern nor layers_block_type")
 
 
-def _nemotron_h_layers(cfg: _Cfg, num_layers: int, kv: int, head: int) -> list[LayerSpec]:
-    pattern = _nemotron_h_pattern(cfg)[:num_layers]  # vLLM reads one character per layer
+def _nemotron_h_layers(cfg: _Cfg, pattern: str, kv: int, head: int) -> list[LayerSpec]:
+    """One layer per character of ``pattern`` (already cut to num_hidden_layers)."""
     heads, head_dim = cfg.int_("mamba_num_heads"), cfg.int_("mamba_head_dim")
     ssm_dtype = cfg.data.get("mamba_ssm_cache_dtype")
     if min(heads, head_dim, cfg.int_("n_groups"), cfg.int_("ssm_state_size")) <= 0:
@@ -470,14 +467,14 @@ def model_spec_from_config(config: Mapping[str, Any],
     cfg = _Cfg(text, text_type)
     archs = config.get("architectures")
     architecture = str(archs[0]) if isinstance(archs, list) and archs else text_type
-    if text_type == "nemotron_h" and cfg.get("num_hidden_layers") is None:
-        num_layers = len(_nemotron_h_pattern(cfg))
+    pattern = _nemotron_h_pattern(cfg) if text_type == "nemotron_h" else ""
+    if pattern and cfg.get("num_hidden_layers") is None:
+        num_layers = len(pattern)
     else:
         num_layers = cfg.int_("num_hidden_layers", "n_layer", "num_layers", "n_layers")
-    if text_type == "nemotron_h" and len(_nemotron_h_pattern(cfg)) < num_layers:
+    if pattern and len(pattern) < num_layers:
         # vLLM reads the pattern's character for each of num_hidden_layers layers
-        raise ConfigError(f"hybrid_override_pattern has {len(_nemotron_h_pattern(cfg))} layers, "
-                          f"num_hidden_layers is {num_layers}")
+        raise ConfigError(f"hybrid_override_pattern has {len(pattern)} layers, num_hidden_layers is {num_layers}")
     hidden = cfg.int_("hidden_size", "n_embd", "d_model")
     num_heads = cfg.int_("num_attention_heads", "n_head", "n_heads", "num_heads")
     if num_layers == 0:
@@ -505,7 +502,7 @@ def model_spec_from_config(config: Mapping[str, Any],
     elif text_type == "jamba":
         layers = _jamba_layers(cfg, num_layers, kv, head, hidden)
     elif text_type == "nemotron_h":
-        layers = _nemotron_h_layers(cfg, num_layers, kv, head)
+        layers = _nemotron_h_layers(cfg, pattern[:num_layers], kv, head)  # vLLM reads one character a layer
     elif text_type == "granitemoehybrid":
         layers = _granite_hybrid_layers(cfg, num_layers, kv, head, hidden)
     elif text_type == "qwen3_next" or (
@@ -520,10 +517,9 @@ def model_spec_from_config(config: Mapping[str, Any],
 
     max_len, max_key = _max_len(cfg)
     method, kv_dtype = _quantization(config, text, extra_configs or {})
-    if cfg.get("vocab_size", "padded_vocab_size", "n_vocab") is not None and \
-            cfg.int_("vocab_size", "padded_vocab_size", "n_vocab") == 0:
+    vocab = cfg.int_("vocab_size", "padded_vocab_size", "n_vocab", default=0)
+    if vocab == 0 and cfg.get("vocab_size", "padded_vocab_size", "n_vocab") is not None:
         raise ConfigError("config has vocab_size 0: it must be positive")
-    vocab = cfg.get("vocab_size", "padded_vocab_size", "n_vocab", default=0)
     intermediate = cfg.get("intermediate_size", "ffn_hidden_size", "n_inner", default=0)
     moe_intermediate = cfg.get("moe_intermediate_size", default=0)
     experts_per_tok = cfg.get("num_experts_per_tok", "moe_topk", default=0)
@@ -539,7 +535,7 @@ def model_spec_from_config(config: Mapping[str, Any],
         max_position_key=max_key,
         hidden_size=hidden,
         num_attention_heads=num_heads,
-        vocab_size=int(vocab) if isinstance(vocab, (int, float)) else 0,
+        vocab_size=vocab,
         quantization=method,
         checkpoint_kv_cache_dtype=kv_dtype,
         mla=_mla_projections(cfg, config, extra_configs or {}) if uses_mla else None,

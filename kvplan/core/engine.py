@@ -63,12 +63,16 @@ class EngineConfig:
                             mamba_align_mode=self.mamba_align_mode)
 
 
+def _top_model_type(model: ModelSpec) -> str:
+    """The model type vLLM's dtype rules ask about: the top-level config's, "gemma3" for the multimodal
+    Gemma 3 whose text config kvplan reads."""
+    return "gemma3" if model.model_type == "gemma3_text" and model.is_multimodal else model.model_type
+
+
 def float16_refused(model: ModelSpec, v: tuple[int, int, int]) -> bool:
     """_FLOAT16_NOT_SUPPORTED_MODELS (config/model.py, 0.9.1+): gemma2, gemma3, glm4; gemma3_text from 0.11."""
     types = {"gemma2", "gemma3", "glm4"} | ({"gemma3_text"} if v >= (0, 11, 0) else set())
-    if model.model_type == "gemma3_text" and model.is_multimodal:
-        types.add("gemma3_text")  # vLLM asks the top-level config, "gemma3", for the multimodal Gemma 3
-    return v >= (0, 9, 1) and model.model_type in types
+    return v >= (0, 9, 1) and _top_model_type(model) in types
 
 
 def resolve_model_dtype(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None) -> str:
@@ -79,8 +83,7 @@ def resolve_model_dtype(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec
     if requested != "auto":
         chosen = {"half": "float16", "float": "float32"}.get(requested, requested)
         if chosen == "float16" and float16_refused(model, version_tuple(settings.vllm_version)):
-            named = "gemma3" if model.model_type == "gemma3_text" and model.is_multimodal else model.model_type
-            raise UsageError(f"The model type {named!r} does not support float16. Reason: Numerical "
+            raise UsageError(f"The model type {_top_model_type(model)!r} does not support float16. Reason: Numerical "
                              "instability. Please use bfloat16 or float32 instead")
         return chosen
     config_dtype = model.config_dtype or "float32"
@@ -162,8 +165,9 @@ def _v0_chunked_prefill_default(model: ModelSpec, settings: DeploySettings, beha
     """V0 turns chunked prefill on by itself for contexts over 32K on CUDA ("to avoid OOM errors in the
     initial memory profiling phase"), unless the model or features rule it out (EngineArgs
     .create_engine_config 0.5-0.7, _set_default_args_v0 0.8-0.10; read in 0.5.4, 0.6.0, 0.6.3, 0.6.6, 0.7.3,
-    0.8.5, 0.9.2, 0.10.1). MLA models of 0.7.1-0.7.3 are switched on here and off again later: see
-    ``_v0_mla_keeps_chunked_budget``."""
+    0.8.5, 0.9.2, 0.10.1). MLA models of 0.7.1-0.7.3 are switched on here and off again later by VllmConfig,
+    after SchedulerConfig took chunked prefill's token budget and checked against it: what kvplan keeps is
+    what SchedulerConfig saw (``_v0_mla_forced_off``)."""
     if max_model_len <= V0_LONG_CONTEXT_TOKENS or settings.platform != "cuda" or settings.speculative:
         return False
     v = version_tuple(behaviour.version)
@@ -192,10 +196,10 @@ def _interleaved_window(model: ModelSpec, v: tuple[int, int, int]) -> bool:
     return model.model_type in types
 
 
-def _v0_mla_keeps_chunked_budget(model: ModelSpec, behaviour: VllmBehaviour) -> bool:
-    """0.7.1-0.7.3 VllmConfig: "MLA is enabled; forcing chunked prefill and prefix caching to be disabled",
-    after SchedulerConfig took chunked prefill's token budget (not recomputed)."""
-    return model.uses_mla and (0, 7, 1) <= version_tuple(behaviour.version) < (0, 8, 0)
+def _v0_mla_forced_off(model: ModelSpec, behaviour: VllmBehaviour) -> bool:
+    """0.7.1-0.7.3 VllmConfig: "MLA is enabled; forcing chunked prefill and prefix caching to be disabled" (the
+    token budget SchedulerConfig already took for chunked prefill is not recomputed)."""
+    return behaviour.engine == "v0" and model.uses_mla and (0, 7, 1) <= version_tuple(behaviour.version) < (0, 8, 0)
 
 
 def _batch_defaults(settings: DeploySettings, behaviour: VllmBehaviour,
@@ -350,25 +354,20 @@ def resolve_engine(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | No
         prefix_caching, prefix_caching_note = _mamba_prefix_caching(model, behaviour, prefix_caching)
     elif prefix_caching is None:
         prefix_caching = behaviour.engine == "v1" and not model.is_attention_free  # V0 left it off by default
-    if behaviour.engine == "v0" and model.uses_mla and (0, 7, 1) <= version_tuple(behaviour.version) < (0, 8, 0):
-        prefix_caching = False  # "MLA is enabled; forcing chunked prefill and prefix caching to be disabled"
-    budget_as_chunked = False  # the token budget chunked prefill gets, even where it ends up off
+    if _v0_mla_forced_off(model, behaviour):
+        prefix_caching = False
     if chunked_prefill is None:
-        if behaviour.engine == "v1":
-            chunked_prefill = True
-        else:
-            chunked_prefill = _v0_chunked_prefill_default(model, settings, behaviour, max_model_len)
-            if chunked_prefill and _v0_mla_keeps_chunked_budget(model, behaviour):
-                chunked_prefill, budget_as_chunked = False, True
-    budget_as_chunked = budget_as_chunked or chunked_prefill
+        # as SchedulerConfig sees it, which sets the token budget (0.7.1-0.7.3 MLA turns it off only afterwards)
+        chunked_prefill = behaviour.engine == "v1" or _v0_chunked_prefill_default(model, settings, behaviour,
+                                                                                 max_model_len)
 
-    default_tokens, default_seqs = _batch_defaults(settings, behaviour, gpu, v0_chunked=budget_as_chunked)
+    default_tokens, default_seqs = _batch_defaults(settings, behaviour, gpu, v0_chunked=chunked_prefill)
     max_num_seqs = settings.max_num_seqs or default_seqs
     if settings.max_num_batched_tokens:
         max_num_batched_tokens = settings.max_num_batched_tokens
     else:
         max_num_batched_tokens = default_tokens
-        if not budget_as_chunked:
+        if not chunked_prefill:
             max_num_batched_tokens = max(max_model_len, max_num_batched_tokens)
         max_num_batched_tokens = min(max_num_seqs * max_model_len, max_num_batched_tokens)
     if not settings.max_num_seqs and behaviour.engine == "v1" and version_tuple(behaviour.version) >= (0, 10, 1):
@@ -392,7 +391,7 @@ def resolve_engine(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | No
         block_size=block_size, block_size_note=block_note, max_model_len=max_model_len, auto_max_model_len=auto,
         max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
         inflight_tokens=concurrent_batches * max_num_batched_tokens, enable_prefix_caching=prefix_caching,
-        chunked_prefill=budget_as_chunked,
+        chunked_prefill=chunked_prefill,
         hybrid_manager=hybrid_manager,
         mamba_align_mode=bool(model.mamba_layers) and prefix_caching and behaviour.engine == "v1",
         gpu_memory_utilization=util, tensor_parallel_size=settings.tensor_parallel_size,

@@ -86,12 +86,17 @@ class PlanResult:
     notes: tuple[str, ...] = ()
 
 
+def _quant_name(method: str | None) -> str:
+    """A quantization method as vLLM names it: lower case, ``compressed_tensors`` as ``compressed-tensors``."""
+    return (method or "").lower().replace("compressed_tensors", "compressed-tensors")
+
+
 def _act_dtypes(quant: str) -> tuple[str, ...]:
     """QuantizationConfig.get_supported_act_dtypes (0.33): most methods run in half or bfloat16; a few take
     float32 too, MXFP4 only bfloat16."""
     if quant in ("compressed-tensors", "torchao", "bitsandbytes", "gguf"):
         return ("bfloat16", "float16", "float32")
-    if quant in ("mxfp4", "gpt-oss-mxfp4", "fp-quant"):
+    if quant in ("mxfp4", "gpt_oss_mxfp4", "fp_quant"):
         return ("bfloat16",)
     return ("bfloat16", "float16")
 
@@ -275,29 +280,29 @@ def plan(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None = None,
         errors.append(vllm_text.mamba_blocks_error(engine.max_num_seqs, blocks))
         reasons.append(f"each decoding sequence holds one Mamba cache block under full CUDA graphs: "
                        f"max_num_seqs {engine.max_num_seqs} > {blocks:,} blocks")
-    method = (model.quantization or "").lower().replace("compressed_tensors", "compressed-tensors")
-    if method and method not in QUANTIZATION_METHODS:
+    checkpoint_method = _quant_name(model.quantization)
+    if checkpoint_method and checkpoint_method not in QUANTIZATION_METHODS:
         # ModelConfig._verify_quantization, before any weight is loaded
-        errors.insert(0, f"Unknown quantization method: {method}. Must be one of vLLM's quantization methods.")
+        errors.insert(0, f"Unknown quantization method: {checkpoint_method}. Must be one of vLLM's quantization "
+                         "methods.")
         reasons.insert(0, f"the checkpoint's quant_method '{model.quantization}' is not one any vLLM release "
                           f"(0.5-{DEFAULT_VLLM_VERSION}) loads")
-    quant = (settings.quantization or model.quantization or "").lower().replace("_", "-")
+    capability = gpu.compute_capability if gpu else None
+    pre_ampere = capability is not None and capability < (8, 0)
+    no_fp16 = float16_refused(model, version_tuple(settings.vllm_version))
+    quant = _quant_name(settings.quantization) or checkpoint_method
     allowed = _act_dtypes(quant)
     if quant and engine.model_dtype not in allowed:  # VllmConfig._get_quantization_config
         errors.insert(0, f"torch.{engine.model_dtype} is not supported for quantization method {quant}. "
                          f"Supported dtypes: [{', '.join(f'torch.{d}' for d in allowed)}]")
-        pre_ampere = gpu is not None and gpu.compute_capability is not None and gpu.compute_capability < (8, 0)
-        usable = [d for d in allowed if not (d == "bfloat16" and pre_ampere)
-                  and not (d == "float16" and float16_refused(model, version_tuple(settings.vllm_version)))]
+        usable = [d for d in allowed if not (d == "bfloat16" and pre_ampere) and not (d == "float16" and no_fp16)]
         reasons.insert(0, f"{quant} runs in {' or '.join(allowed)}, not {engine.model_dtype}: "
                           + (f"pass --dtype {usable[0]}" if usable else "no dtype serves it on this GPU"))
-    capability = gpu.compute_capability if gpu else None
-    if (gpu is not None and capability is not None and capability < (8, 0) and settings.platform == "cuda"
-            and engine.model_dtype == "bfloat16"):
+    if gpu is not None and capability is not None and pre_ampere and settings.platform == "cuda" \
+            and engine.model_dtype == "bfloat16":
         # the worker checks the dtype at start-up, before any memory is profiled: vLLM's first error
         errors.insert(0, vllm_text.bfloat16_unsupported(gpu.name, capability))
-        other = "float32 (--dtype float32)" if float16_refused(model, version_tuple(settings.vllm_version)) \
-            else "float16 (--dtype half)"
+        other = "float32 (--dtype float32)" if no_fp16 else "float16 (--dtype half)"
         reasons.insert(0, f"{gpu.name} (compute capability {capability[0]}.{capability[1]}) has no bfloat16: "
                           f"serve in {other}")
     given_kv = settings.kv_cache_memory_bytes
@@ -374,6 +379,12 @@ def plan(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None = None,
 
         result = _replace_verdict(result, remedies(result, measured_overhead=measured_overhead))
     return result
+
+
+def utilization_for(non_kv_bytes: int, kv_bytes: int, total_bytes: int) -> float:
+    """The smallest gpu_memory_utilization, in hundredths, whose budget holds ``kv_bytes`` of KV cache beside
+    ``non_kv_bytes``."""
+    return ceil((non_kv_bytes + kv_bytes) / total_bytes * 100) / 100
 
 
 def replan(result: PlanResult, measured_overhead: Estimate | None = None, **changes: Any) -> PlanResult:

@@ -68,24 +68,18 @@ def _max_model_len_remedy(result: PlanResult, measured_overhead: Estimate | None
 
 def _utilization_remedy(result: PlanResult, measured_overhead: Estimate | None) -> Remedy | None:
     """Raise the utilisation (or the KV memory given) to what the KV cache needs, re-checked by a plan."""
-    remedy = _kv_budget_remedy(result)
+    remedy, changes = _kv_budget_remedy(result)
     if remedy is None or not remedy.fits:
         return remedy
-    changes: dict[str, object] = {}
-    if remedy.kind == "gpu_memory_utilization":
-        changes["gpu_memory_utilization"] = float(remedy.flags["--gpu-memory-utilization"])
-    else:
-        from kvplan.core.units import parse_size
-
-        changes["kv_cache_memory_bytes"] = parse_size(remedy.flags["--kv-cache-memory"], flag="--kv-cache-memory")
     if _starts(result, measured_overhead, **changes):
         return remedy
     checked = _alternative(result, remedy.kind, remedy.summary, measured_overhead, flags=remedy.flags, **changes)
     return checked if checked is not None and not checked.fits else remedy
 
 
-def _kv_budget_remedy(result: PlanResult) -> Remedy | None:
-    from kvplan.core.plan import Remedy
+def _kv_budget_remedy(result: PlanResult) -> tuple[Remedy | None, dict[str, object]]:
+    """The remedy, and the settings it changes (none for one that cannot fit)."""
+    from kvplan.core.plan import Remedy, utilization_for
 
     memory, layout = result.memory, result.layout
     needed_kv = cap.min_available_for(layout, result.kv_cache.max_model_len)
@@ -98,35 +92,35 @@ def _kv_budget_remedy(result: PlanResult) -> Remedy | None:
         if most < needed_kv:
             return Remedy(kind="kv_cache_memory", fits=False,
                           summary=f"no --kv-cache-memory fits max_model_len {result.kv_cache.max_model_len} beside "
-                                  f"{format_gib(overheads.resident_bytes)} GiB of weights and runtime memory")
+                                  f"{format_gib(overheads.resident_bytes)} GiB of weights and runtime memory"), {}
         mib = most // 2**20
         return Remedy(kind="kv_cache_memory",
                       summary=f"give the KV cache at most {mib} MiB ({format_gib(mib * 2**20)} GiB: what the GPU "
                               "holds beside the weights and runtime memory, less the estimates' error)",
-                      flags={"--kv-cache-memory": f"{mib}MiB"})
+                      flags={"--kv-cache-memory": f"{mib}MiB"}), {"kv_cache_memory_bytes": mib * 2**20}
     if given is not None:
         if given >= needed_kv + _margin_bytes(result):
-            return None  # the KV cache given is not what is short
-        gib = ceil(needed_kv / 2**20)
+            return None, {}  # the KV cache given is not what is short
+        mib = ceil(needed_kv / 2**20)
         return Remedy(kind="kv_cache_memory",
-                      summary=f"give the KV cache at least {gib} MiB ({format_gib(needed_kv)} GiB)",
-                      flags={"--kv-cache-memory": f"{gib}MiB"})
+                      summary=f"give the KV cache at least {mib} MiB ({format_gib(needed_kv)} GiB)",
+                      flags={"--kv-cache-memory": f"{mib}MiB"}), {"kv_cache_memory_bytes": mib * 2**20}
     if memory.total_bytes is None or memory.budget_bytes is None:
-        return None
+        return None, {}
     non_kv = memory.budget_bytes - memory.kv_cache_bytes
-    util = ceil((non_kv + needed_kv + _margin_bytes(result)) / memory.total_bytes * 100) / 100
+    util = utilization_for(non_kv, needed_kv + _margin_bytes(result), memory.total_bytes)
     if util <= memory.gpu_memory_utilization:
-        return None
+        return None, {}
     if util > 1.0:
         return Remedy(kind="gpu_memory_utilization", fits=False,
                       summary=f"no gpu_memory_utilization fits max_model_len {result.kv_cache.max_model_len} "
-                              f"on this GPU (it would take {util:.2f})")
+                              f"on this GPU (it would take {util:.2f})"), {}
     if memory.free_bytes is not None and ceil(memory.total_bytes * util) > memory.free_bytes:
         return Remedy(kind="gpu_memory_utilization", fits=False,
                       summary=f"gpu_memory_utilization {util:.2f} would fit the KV cache, but only "
-                              f"{format_gib(memory.free_bytes)} GiB is free on the GPU")
+                              f"{format_gib(memory.free_bytes)} GiB is free on the GPU"), {}
     return Remedy(kind="gpu_memory_utilization", summary=f"raise gpu_memory_utilization to {util:.2f}",
-                  flags={"--gpu-memory-utilization": f"{util:.2f}"})
+                  flags={"--gpu-memory-utilization": f"{util:.2f}"}), {"gpu_memory_utilization": util}
 
 
 def _alternative(result: PlanResult, kind: str, summary: str, measured_overhead: Estimate | None,
@@ -172,20 +166,11 @@ def _max_num_seqs_remedy(result: PlanResult, measured_overhead: Estimate | None)
 
 def _v0_mamba_seqs_remedy(result: PlanResult, measured_overhead: Estimate | None) -> Remedy | None:
     """V0 allocates a Mamba state per sequence slot before sizing KV: the largest max_num_seqs that starts."""
-    from kvplan.core.plan import replan
-
     overheads = result.memory.overheads
     if result.verdict.status != "fail" or overheads is None or not overheads.mamba_cache.value_bytes:
         return None
-
-    def starts(seqs: int) -> bool:
-        try:
-            other = replan(result, measured_overhead, max_num_seqs=seqs)
-        except KvplanError:
-            return False
-        return other.verdict.status != "fail"
-
-    best = largest_where(starts, 1, result.engine.max_num_seqs - 1)  # fewer sequences never take more memory
+    best = largest_where(lambda seqs: _starts(result, measured_overhead, max_num_seqs=seqs),
+                         1, result.engine.max_num_seqs - 1)  # fewer sequences never take more memory
     if best == 0:
         return None
     return _alternative(result, "max_num_seqs", f"lower max_num_seqs to {best} (V0 keeps a Mamba state per "

@@ -117,6 +117,6 @@ def sweep(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None, weigh
         for_concurrency = largest_where_by_segment(
             lambda length: status_at(length) != "fail" and concurrency_at(length) >= target_concurrency,
             1, longest, breaks)
-    return Sweep(base=base, rows=tuple(rows), longest_fit=max(longest, 0), length_for_concurrency=for_concurrency,
-                 target_concurrency=target_concurrency, max_num_seqs_cap=cap, longest_sure=max(sure, 0),
+    return Sweep(base=base, rows=tuple(rows), longest_fit=longest, length_for_concurrency=for_concurrency,
+                 target_concurrency=target_concurrency, max_num_seqs_cap=cap, longest_sure=sure,
                  dropped_lengths=tuple(length for length in asked if length > limit))

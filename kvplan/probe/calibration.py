@@ -91,17 +91,20 @@ def append_record(record: dict[str, Any], environ: Mapping[str, str] = os.enviro
     return path
 
 
+# The types kvplan writes, for the fields its readers use.
+_RECORD_TYPES: dict[str, tuple[type, ...]] = {
+    "model": (str,), "gpu": (str,), "created": (str,), "vllm_version": (str,), "status": (str,),
+    "revision": (str, type(None)), "settings": (dict,), "measured": (dict,),
+    "non_kv_bytes": (int, type(None)), "non_kv_error_bytes": (int, type(None)),
+    "elapsed_s": (int, float), "budget_bytes": (int, type(None)),
+}
+
+
 def _well_formed(item: object) -> bool:
     """A record whose fields have the types kvplan writes; anything else (an edited or foreign line) is skipped."""
     if not isinstance(item, dict) or item.get("schema") != SCHEMA:
         return False
-    types: dict[str, tuple[type, ...]] = {
-        "model": (str,), "gpu": (str,), "created": (str,), "vllm_version": (str,), "status": (str,),
-        "revision": (str, type(None)), "settings": (dict,), "measured": (dict,),
-        "non_kv_bytes": (int, type(None)), "non_kv_error_bytes": (int, type(None)),
-        "elapsed_s": (int, float), "budget_bytes": (int, type(None)),
-    }
-    for key, allowed in types.items():
+    for key, allowed in _RECORD_TYPES.items():
         value = item.get(key)
         if key in item and (not isinstance(value, allowed) or isinstance(value, bool)):
             return False

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from math import ceil
 from typing import TYPE_CHECKING, Any
 
+from kvplan.core.plan import utilization_for
 from kvplan.core.settings import version_tuple
 from kvplan.core.sweep import Sweep
 from kvplan.render.summary import speculative_object
@@ -30,8 +30,8 @@ def _engine_args(sweep: Sweep, length: int) -> list[tuple[str, object]]:
             if base.engine.behaviour.engine == "v1" and overheads is not None and gpu is not None:
                 # V1 checks the profiled KV memory against the request before it applies the override
                 # (check_enough_kv_cache_memory, 0.8-0.10.1): the utilisation must leave that much
-                need = overheads.total_bytes + settings.kv_cache_memory_bytes
-                args.append(("gpu_memory_utilization", min(1.0, ceil(need / gpu.total_bytes * 100) / 100)))
+                util = utilization_for(overheads.total_bytes, settings.kv_cache_memory_bytes, gpu.total_bytes)
+                args.append(("gpu_memory_utilization", min(1.0, util)))
     else:
         args.append(("gpu_memory_utilization", engine.gpu_memory_utilization))
     if engine.tensor_parallel_size > 1:
