@@ -13,37 +13,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from kvplan.core.config_defaults import CONFIG_DEFAULTS as CONFIG_DEFAULTS  # re-exported: tests read it here
+from kvplan.core.config_view import DTYPE_NAMES as _DTYPE_NAMES
+from kvplan.core.config_view import ConfigView as _Cfg
 from kvplan.core.errors import ConfigError, UnsupportedModelError, config_values_checked
+from kvplan.core.layouts import LAYOUT_BUILDERS, MODEL_TYPE_LAYOUTS, BaseDims
+from kvplan.core.layouts import families as _families  # noqa: F401  (registers every layout builder)
 from kvplan.core.model import AttentionLayer, LayerSpec, MambaLayer, MlaProjections, ModelSpec, NoKvLayer
 from kvplan.core.params import attention_weight_layout
 
-# Defaults of transformers' config classes for the keys the planner reads, where real configs omit them
-# (gemma-3-4b-it's text_config lists neither heads nor head_dim). Checked in tests/core/test_config_defaults.py.
-CONFIG_DEFAULTS: dict[str, dict[str, Any]] = {
-    "gemma3_text": {
-        "num_hidden_layers": 26, "hidden_size": 2304, "num_attention_heads": 8, "num_key_value_heads": 4,
-        "head_dim": 256, "max_position_embeddings": 131072, "sliding_window": 4096, "vocab_size": 262208,
-        "sliding_window_pattern": 6,
-    },
-    "gemma2": {
-        "num_hidden_layers": 26, "hidden_size": 2304, "num_attention_heads": 8, "num_key_value_heads": 4,
-        "head_dim": 256, "max_position_embeddings": 8192, "sliding_window": 4096, "vocab_size": 256000,
-    },
-    "llama4_text": {
-        "num_hidden_layers": 48, "hidden_size": 5120, "num_attention_heads": 40, "num_key_value_heads": 8,
-        "head_dim": 128, "max_position_embeddings": 131072, "attention_chunk_size": 8192, "vocab_size": 202048,
-        "no_rope_layer_interval": 4,
-    },
-    "gpt_oss": {"sliding_window": 128, "head_dim": 64, "num_key_value_heads": 8},
-    "jamba": {"attn_layer_period": 8, "attn_layer_offset": 4, "mamba_d_state": 16, "mamba_d_conv": 4,
-              "mamba_expand": 2, "num_key_value_heads": 8},
-    "qwen3_next": {"full_attention_interval": 4, "linear_num_key_heads": 16, "linear_key_head_dim": 128,
-                   "linear_num_value_heads": 32, "linear_value_head_dim": 128, "linear_conv_kernel_dim": 4,
-                   "head_dim": 256, "num_key_value_heads": 2},
-    "nemotron_h": {"mamba_num_heads": 128, "mamba_head_dim": 64, "ssm_state_size": 128, "n_groups": 8,
-                   "conv_kernel": 4, "head_dim": 128, "num_key_value_heads": 8},
-    "falcon": {"num_attention_heads": 71, "num_hidden_layers": 32, "hidden_size": 4544},
-}
 _MODEL_TYPE_ALIASES = {"RefinedWebModel": "falcon", "RefinedWeb": "falcon"}
 
 # vllm/config/model.py _get_and_verify_max_len: the smallest of these keys that is present.
@@ -81,42 +59,6 @@ UNSUPPORTED_MODEL_TYPES: dict[str, str] = {
 ENCODER_ONLY_MODEL_TYPES = {
     "bert", "roberta", "xlm-roberta", "modernbert", "nomic_bert", "camembert", "electra", "distilbert",
 }
-
-_DTYPE_NAMES = {
-    "float32": "float32", "float": "float32", "fp32": "float32",
-    "float16": "float16", "half": "float16", "fp16": "float16",
-    "bfloat16": "bfloat16", "bf16": "bfloat16",
-}
-
-
-class _Cfg:
-    """Read-only view of one config level with its class defaults; keys may be spelled many ways."""
-
-    def __init__(self, data: Mapping[str, Any], model_type: str) -> None:
-        self.data = data
-        self.model_type = model_type
-        self.defaults = CONFIG_DEFAULTS.get(model_type, {})
-
-    def get(self, *names: str, default: Any = None) -> Any:
-        for name in names:
-            value = self.data.get(name)
-            if value is not None:
-                return value
-        for name in names:
-            if name in self.defaults:
-                return self.defaults[name]
-        return default
-
-    def int_(self, *names: str, default: int | None = None) -> int:
-        value = self.get(*names, default=default)
-        if value is None:
-            raise ConfigError(f"config has no {names[0]} (also looked for: {', '.join(names[1:]) or '-'})")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
-            raise ConfigError(f"config field {names[0]} must be a whole number, got {value!r}")
-        if value < 0:
-            raise ConfigError(f"config field {names[0]} must not be negative, got {value}")
-        return int(value)
-
 
 MAX_LAYERS = 10_000  # the deepest served models have a few hundred
 
@@ -495,6 +437,11 @@ def model_spec_from_config(config: Mapping[str, Any],
     if text_type in ENCODER_ONLY_MODEL_TYPES:
         layers = [NoKvLayer() for _ in range(num_layers)]
         notes = (f"{text_type} is encoder-only: vLLM allocates no KV cache for it (EncoderOnlyAttention)",)
+    elif text_type in MODEL_TYPE_LAYOUTS:
+        dims = BaseDims(num_layers=num_layers, hidden_size=hidden, num_attention_heads=num_heads, num_kv_heads=kv,
+                        head_size=head)
+        layout = LAYOUT_BUILDERS[MODEL_TYPE_LAYOUTS[text_type]](cfg, dims)
+        layers, notes = list(layout.layers), notes + layout.notes
     elif uses_mla:
         layers = _mla_layers(cfg, num_layers)
     elif text_type == "llama4_text":
