@@ -80,7 +80,7 @@ def test_qwen3_on_066_through_the_cli() -> None:
 
 
 def test_removed_architectures_say_until_when() -> None:
-    with pytest.raises(UnsupportedModelError, match="was supported in vLLM until v0.23.0"):
+    with pytest.raises(UnsupportedModelError, match=r"was supported in vLLM until v0\.23\.0"):
         check_release_serves(("QWenLMHeadModel",), "0.33.0")
     check_release_serves(("QWenLMHeadModel",), "0.23.0")
 
