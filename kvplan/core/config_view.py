@@ -43,6 +43,7 @@ class ConfigView:
 
     def __init__(self, data: Mapping[str, Any], model_type: str) -> None:
         self.read: set[str] = set()  # every key a layout looked up (kvplan.core.state_keys)
+        self._raw = data
         self.data: Mapping[str, Any] = _ReadRecorder(data, self.read)
         self.model_type = model_type
         self.defaults = CONFIG_DEFAULTS.get(model_type, {})
@@ -54,7 +55,8 @@ class ConfigView:
             if value is not None:
                 return value
         for name in names:
-            if name in self.defaults:
+            # a key the config holds as null stays null, as in transformers (DeepSeek-V2-Lite's q_lora_rank)
+            if name in self.defaults and name not in self._raw:
                 return self.defaults[name]
         return default
 

@@ -101,7 +101,8 @@ def test_no_gpu_message_names_the_flags(qwen_dir: Path) -> None:
 @pytest.mark.parametrize(("content", "expect"), [
     ("{not json", "config.json"),
     ("[1, 2]", "config.json"),
-    ('{"model_type": "llama", "hidden_size": 256}', "num_hidden_layers"),
+    # a model type transformers has no class for: nothing fills the layer count in
+    ('{"model_type": "custom_llama", "hidden_size": 256}', "num_hidden_layers"),
 ])
 def test_bad_configs_exit_2(tmp_path: Path, content: str, expect: str) -> None:
     (tmp_path / "config.json").write_text(content)
