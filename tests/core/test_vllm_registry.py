@@ -171,3 +171,58 @@ _PREVIOUSLY_SUPPORTED_MODELS = {"Phi3SmallForCausalLM": "0.9.2"}
     assert sorted(release.models) == ["AquilaModel", "BertModel", "LlamaForCausalLM", "OPTForCausalLM"]
     assert release.kinds["AquilaModel"] == "text-generation" and release.kinds["BertModel"] == "pooling"
     assert release.previously_supported == {"Phi3SmallForCausalLM": "0.9.2"}
+
+
+def test_a_registered_builder_is_used_and_must_read_the_state(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The contract with kvplan.core.layouts: a builder registered under the table's layout name is used for the
+    architecture; a state family it read no key of is refused."""
+    from kvplan.core.config_view import ConfigView
+    from kvplan.core.layouts import BaseDims, Layout
+    from kvplan.core.model import AttentionLayer, MambaLayer
+
+    def reads_mamba(cfg: ConfigView, dims: BaseDims) -> Layout:
+        state = cfg.int_("mamba_d_ssm")
+        mamba = MambaLayer(kind="mamba2", conv_kernel=4, intermediate_size=state, state_size=16, num_heads=4,
+                           head_dim=16)
+        attention = AttentionLayer(kind="full", num_kv_heads=dims.num_kv_heads, head_size=dims.head_size,
+                                   head_size_v=dims.head_size)
+        return Layout(layers=(mamba, attention) * (dims.num_layers // 2))
+
+    def ignores_mamba(cfg: ConfigView, dims: BaseDims) -> Layout:
+        return Layout(layers=(AttentionLayer(kind="full", num_kv_heads=dims.num_kv_heads, head_size=dims.head_size,
+                                             head_size_v=dims.head_size),) * dims.num_layers)
+
+    config = _tiny(model_type="falcon_h1", architectures=["FalconH1ForCausalLM"], mamba_d_ssm=64, mamba_n_heads=4)
+    monkeypatch.setitem(LAYOUT_BUILDERS, "falcon_h1", reads_mamba)
+    spec = model_spec_from_config(config)
+    assert [layer.__class__.__name__ for layer in spec.layers] == ["MambaLayer", "AttentionLayer"]
+    monkeypatch.setitem(LAYOUT_BUILDERS, "falcon_h1", ignores_mamba)
+    with pytest.raises(UnsupportedModelError, match=r"mamba_d_ssm, mamba_n_heads"):
+        model_spec_from_config(config)
+
+
+def test_a_model_type_builder_wins_over_plain_attention(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MiniMax-M2 is plain attention in the table; a family module that registers its model type knows better."""
+    from kvplan.core.config_view import ConfigView
+    from kvplan.core.layouts import MODEL_TYPE_LAYOUTS, BaseDims, Layout
+    from kvplan.core.model import NoKvLayer
+
+    def nothing(cfg: ConfigView, dims: BaseDims) -> Layout:
+        return Layout(layers=(NoKvLayer(),) * dims.num_layers, notes=("registered",))
+
+    monkeypatch.setitem(LAYOUT_BUILDERS, "minimax_m2", nothing)
+    monkeypatch.setitem(MODEL_TYPE_LAYOUTS, "minimax_m2", "minimax_m2")
+    spec = model_spec_from_config(_tiny(model_type="minimax_m2", architectures=["MiniMaxM2ForCausalLM"]))
+    assert spec.notes == ("registered",)
+
+
+def test_multimodal_wrappers_follow_their_text_model() -> None:
+    config = {"model_type": "qwen2_vl", "architectures": ["Qwen2VLForConditionalGeneration"],
+              "vision_config": {}, "text_config": {**_tiny(model_type="qwen2")}}
+    spec = model_spec_from_config(config)
+    assert spec.is_multimodal and spec.num_layers == 2 and spec.architectures == ("Qwen2VLForConditionalGeneration",)
+
+
+def test_inspect_refuses_too() -> None:
+    result = CliRunner().invoke(app, ["inspect", "Qwen/Qwen3-8B", "--max-model-len", "4096", "--vllm-version", "0.6.6"])
+    assert result.exit_code == 2 and "are not supported for now" in result.stderr
