@@ -27,7 +27,8 @@ OUT = ROOT / "kvplan" / "core" / "layout_table.py"
 
 SIGNALS: dict[str, str] = {
     "mamba": r"\bMambaBase\b|MambaMixer2?\b|mamba_mixer",
-    "short_conv": r"\bShortConv\b",
+    "short_conv": r"ShortConv|short_conv|ConvState",
+    "own_spec": r"def get_kv_cache_spec",
     "kda": r"KimiDeltaAttention|\bKDA\b",
     "gdn": r"GatedDeltaNet|gated_delta",
     "linear_attn": r"LinearAttention|lightning_attention|MiniMaxText01LinearAttention",
@@ -80,7 +81,8 @@ REVIEWED: dict[str, tuple[str, str]] = {
     "Step3p5ForCausalLM": ("unknown", "step3p5.py: compressed attention, not read"),
     "Step5ForCausalLM": ("unknown", "vllm/models/step5: indexer, KV sharing and windows, not read"),
     "Step5ForConditionalGeneration": ("unknown", "vllm/models/step5: indexer, KV sharing and windows, not read"),
-    "MiMoV2FlashForCausalLM": ("mimo_v2_flash", "mimo_v2_flash.py: sliding/global layers, own head sizes"),
+    "MiMoV2FlashForCausalLM": ("mimo_v2_flash", "mimo_v2.py: sliding/global layers, own head sizes"),
+    "MiMoV2ForCausalLM": ("mimo_v2_flash", "mimo_v2.py: the MiMo-V2-Flash layers (swa head sizes, sinks)"),
     "LagunaForCausalLM": ("laguna", "laguna.py"),
     "MuseGlimmerForCausalLM": ("muse_glimmer", "muse_glimmer.py"),
     "MuseGlimmerForConditionalGeneration": ("muse_glimmer", "muse_glimmer.py (the same class)"),
@@ -147,6 +149,8 @@ def rule(kind: str, module: str, found: set[str]) -> tuple[str, str]:
         return "unknown", "encoder-decoder cross-attention, not read yet"
     if "kv_sharing" in found:
         return "unknown", "KV-sharing layers, not read yet"
+    if "own_spec" in found:
+        return "unknown", "layers that build their own KV cache spec, not read yet"
     for signal, layout in (("compressor", "deepseek_v4"), ("indexer", "deepseek_v32"), ("mla", "mla"),
                            ("chunked", "llama4")):
         if signal in found:

@@ -34,6 +34,7 @@ KEYS = {
     "num_kv_shared_layers", "conv_kernel", "n_groups", "state_size", "expand", "conv_L_cache", "block_dim",
 }
 STATE_PREFIXES = ("mamba_", "ssm_", "linear_", "index_")
+DERIVES_LAYER_TYPES = "_derives_layer_types"  # a marker, not a config key (kvplan.core.architectures reads it)
 
 # Values a class sets in its body, not from a parameter: model type -> key -> value (with why).
 DERIVED: dict[str, dict[str, Any]] = {
@@ -92,6 +93,11 @@ def table() -> dict[str, dict[str, Any]]:
         if instance is not None:
             # keep what an instance holds: a default the class body replaces ("auto" dt rank) is derived
             values = {k: v for k, v in values.items() if _held(instance, k, v) == v}
+            derived = _held(instance, "layer_types", None)
+            if isinstance(derived, list) and set(map(str, derived)) - {"full_attention"}:
+                # the class builds layer_types from other keys (Cohere2: sliding_window_pattern) when a config
+                # has none: a rule kvplan must know, not a list to copy
+                values[DERIVES_LAYER_TYPES] = True
         values.update(DERIVED.get(model_type, {}))
         if values:
             found[model_type] = dict(sorted(values.items()))

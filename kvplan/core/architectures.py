@@ -246,6 +246,13 @@ def _attention_layers(cfg: _Cfg, num_layers: int, kv: int, head: int) -> list[La
         elif mt in ("qwen2", "qwen3", "qwen2_moe", "qwen3_moe") and window:
             first = int(cfg.get("max_window_layers", default=0))
             layer_types = ["sliding_attention" if i >= first else "full_attention" for i in range(num_layers)]
+    if layer_types is None and window and cfg.defaults.get("_derives_layer_types"):
+        # transformers' class builds layer_types from other keys when the config has none (Cohere2 from
+        # sliding_window_pattern): windowing every layer would be a guess
+        raise UnsupportedModelError(
+            f"{mt} config has a sliding window but no layer_types, and transformers derives them for {mt} by a "
+            "rule kvplan does not know", hint="Add the model's layer_types to config.json, or measure it with "
+                                             "`kvplan probe` on a machine with vLLM")
     if layer_types is not None and len(layer_types) < num_layers:
         raise ConfigError(f"layer_types lists {len(layer_types)} layers, num_hidden_layers is {num_layers}")
     unknown = sorted({str(t) for t in (layer_types or [])[:num_layers]} - {"sliding_attention", "full_attention"})

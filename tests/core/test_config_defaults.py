@@ -31,7 +31,8 @@ CLASSES = {
     "falcon": "FalconConfig",
 }
 # Keys kvplan derives differently from the class attribute of the same name.
-DERIVED = {"sliding_window_pattern", "no_rope_layer_interval", "full_attention_interval"}
+DERIVED = {"sliding_window_pattern", "no_rope_layer_interval", "full_attention_interval",
+           "_derives_layer_types"}  # the last is a marker: the class builds layer_types from other keys
 
 
 @pytest.mark.parametrize("model_type", sorted(CLASSES))
@@ -112,3 +113,9 @@ def test_the_table_holds_what_an_instance_holds(model_type: str) -> None:
     for key, value in CONFIG_DEFAULTS[model_type].items():
         if key not in DERIVED:
             assert getattr(instance, key) == value, f"{model_type}.{key}"
+
+
+def test_the_marker_of_derived_layer_types() -> None:
+    assert CONFIG_DEFAULTS["cohere2"]["_derives_layer_types"] is True
+    assert set(transformers.Cohere2Config(num_hidden_layers=8).layer_types) == {"sliding_attention", "full_attention"}
+    assert "_derives_layer_types" not in CONFIG_DEFAULTS["llama"]

@@ -226,3 +226,14 @@ def test_multimodal_wrappers_follow_their_text_model() -> None:
 def test_inspect_refuses_too() -> None:
     result = CliRunner().invoke(app, ["inspect", "Qwen/Qwen3-8B", "--max-model-len", "4096", "--vllm-version", "0.6.6"])
     assert result.exit_code == 2 and "are not supported for now" in result.stderr
+
+
+def test_layer_types_transformers_derives_are_not_guessed() -> None:
+    """Cohere2Config builds layer_types from sliding_window_pattern when a config has none (every 4th layer
+    global): windowing all layers would be a wrong number, so kvplan refuses; with layer_types it plans."""
+    config = _tiny(model_type="cohere2", architectures=["Cohere2ForCausalLM"], num_hidden_layers=4,
+                   sliding_window=512)
+    with pytest.raises(UnsupportedModelError, match="derives them for cohere2"):
+        model_spec_from_config(config)
+    config["layer_types"] = ["sliding_attention"] * 3 + ["full_attention"]
+    assert [layer.kind for layer in model_spec_from_config(config).layers] == ["sliding"] * 3 + ["full"]
