@@ -87,6 +87,9 @@ def _text_level(config: Mapping[str, Any]) -> tuple[Mapping[str, Any], str, bool
     """vLLM's ``hf_text_config``: the nested text config of multimodal models, else the config itself."""
     top_type = str(config.get("model_type") or "")
     nested = config.get("text_config")
+    if nested is None and isinstance(config.get("llm_config"), Mapping):
+        # InternVL-style: vllm/transformers_utils/config.py _CONFIG_ATTRS_MAPPING remaps llm_config to text_config
+        nested = config["llm_config"]
     thinker = config.get("thinker_config")
     if nested is None and isinstance(thinker, Mapping) and isinstance(thinker.get("text_config"), Mapping):
         # Qwen2.5/3-Omni: vLLM serves the thinker; its hf_text_config is thinker_config.text_config

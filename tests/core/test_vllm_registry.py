@@ -237,3 +237,11 @@ def test_layer_types_transformers_derives_are_not_guessed() -> None:
         model_spec_from_config(config)
     config["layer_types"] = ["sliding_attention"] * 3 + ["full_attention"]
     assert [layer.kind for layer in model_spec_from_config(config).layers] == ["sliding"] * 3 + ["full"]
+
+
+def test_llm_config_is_the_text_config() -> None:
+    """vLLM remaps llm_config to text_config (_CONFIG_ATTRS_MAPPING, 0.34): InternVL's language model."""
+    config = {"model_type": "internvl_chat", "architectures": ["InternVLChatModel"], "vision_config": {},
+              "llm_config": {**_tiny(model_type="qwen2"), "architectures": ["Qwen2ForCausalLM"]}}
+    spec = model_spec_from_config(config)
+    assert spec.model_type == "qwen2" and spec.num_layers == 2 and spec.is_multimodal
