@@ -384,7 +384,15 @@ def _granite_hybrid_layers(cfg: _Cfg, num_layers: int, kv: int, head: int, hidde
                        state_size=cfg.int_("mamba_d_state"), n_groups=cfg.int_("mamba_n_groups"),
                        num_heads=heads, head_dim=head_dim, conv_kernel=cfg.int_("mamba_d_conv"))
     attention = AttentionLayer(kind="full", num_kv_heads=kv, head_size=head, head_size_v=head)
-    return [mamba if types[i] == "mamba" else attention for i in range(num_layers)]
+    # Both spellings: "mamba"/"attention" (transformers 4), "linear_attention"/"full_attention" (transformers 5;
+    # granitemoehybrid.py ALL_DECODER_LAYER_TYPES, 0.34). Anything else is not guessed.
+    by_type: dict[str, LayerSpec] = {"mamba": mamba, "linear_attention": mamba, "attention": attention,
+                                     "full_attention": attention}
+    unknown = sorted({str(t) for t in types[:num_layers]} - set(by_type))
+    if unknown:
+        raise ConfigError(f"granitemoehybrid layer_types holds {', '.join(map(repr, unknown))}: kvplan reads "
+                          "'mamba'/'linear_attention' and 'attention'/'full_attention'")
+    return [by_type[str(types[i])] for i in range(num_layers)]
 
 
 def _qwen3_next_layers(cfg: _Cfg, num_layers: int, kv: int, head: int) -> list[LayerSpec]:

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from kvplan.cli.app import app
-from kvplan.core.architectures import model_spec_from_config
+from kvplan.core.architectures import MLA_MODEL_TYPES, model_spec_from_config
 from kvplan.core.errors import UnsupportedModelError
 from kvplan.core.layout_table import LAYOUT_OF_ARCHITECTURE
 from kvplan.core.layouts import LAYOUT_BUILDERS
@@ -245,3 +245,40 @@ def test_llm_config_is_the_text_config() -> None:
               "llm_config": {**_tiny(model_type="qwen2"), "architectures": ["Qwen2ForCausalLM"]}}
     spec = model_spec_from_config(config)
     assert spec.model_type == "qwen2" and spec.num_layers == 2 and spec.is_multimodal
+
+
+# The families the issue found sized as plain attention with exit 0, as transformers' classes write them.
+SILENTLY_WRONG_BEFORE = [
+    ("FalconH1Config", "FalconH1ForCausalLM", "falcon_h1", {"num_hidden_layers": 4}),
+    ("Zamba2Config", "Zamba2ForCausalLM", "zamba2", {}),  # its class checks layer_types against 54 layers
+    ("Mamba2Config", "Mamba2ForCausalLM", "mamba2", {"num_hidden_layers": 4}),
+    ("Gemma3nTextConfig", "Gemma3nForCausalLM", "gemma3n", {"num_hidden_layers": 4}),
+    ("Glm4MoeLiteConfig", "Glm4MoeLiteForCausalLM", "mla", {"num_hidden_layers": 4}),
+]
+
+
+@pytest.mark.parametrize(("cls", "arch", "layout", "extra"), SILENTLY_WRONG_BEFORE)
+def test_families_once_sized_as_attention_are_sized_or_refused(cls: str, arch: str, layout: str,
+                                                               extra: dict[str, Any]) -> None:
+    transformers = pytest.importorskip("transformers")
+    config = getattr(transformers, cls)(**extra).to_dict()
+    config["architectures"] = [arch]
+    if layout == "mla" and config["model_type"] in MLA_MODEL_TYPES:
+        assert {layer.kind for layer in model_spec_from_config(config).attention_layers} == {"mla"}
+        return
+    if layout in LAYOUT_BUILDERS:
+        pytest.skip(f"a {layout} builder is registered: its own tests pin it")
+    with pytest.raises(UnsupportedModelError):
+        model_spec_from_config(config)
+
+
+def test_granite_4_h_in_both_spellings() -> None:
+    transformers = pytest.importorskip("transformers")
+    config = transformers.GraniteMoeHybridConfig(num_hidden_layers=4).to_dict()
+    config["architectures"] = ["GraniteMoeHybridForCausalLM"]
+    config["layer_types"] = ["linear_attention", "linear_attention", "linear_attention", "full_attention"]
+    v5 = model_spec_from_config(config)
+    config["layer_types"] = ["mamba", "mamba", "mamba", "attention"]
+    v4 = model_spec_from_config(config)
+    assert [layer.__class__.__name__ for layer in v5.layers] == ["MambaLayer"] * 3 + ["AttentionLayer"]
+    assert v4.layers == v5.layers
