@@ -53,12 +53,22 @@ def release_architectures(release: str) -> list[str]:
 
 
 def _similar(architecture: str, supported: Sequence[str], limit: int = 6) -> str:
-    """vLLM prints its whole registry (hundreds of names); kvplan keeps the ones that share a leading word."""
-    stem = re.match(r"[A-Z]?[a-z]+|[A-Z]+", architecture)
-    near = [a for a in supported if stem and a.lower().startswith(stem.group(0).lower())] or list(supported)
-    shown = ", ".join(repr(a) for a in near[:limit])
-    more = len(supported) - min(len(near), limit)
-    return f"[{shown}, ... {more} more]" if more > 0 else f"[{shown}]"
+    """vLLM prints its whole registry (hundreds of names); kvplan keeps the few that share the longest prefix."""
+    wanted = architecture.lower()
+
+    def shared(name: str) -> int:
+        count = 0
+        for a, b in zip(name.lower(), wanted, strict=False):
+            if a != b:
+                break
+            count += 1
+        return count
+
+    near = sorted((a for a in supported if shared(a) >= 3), key=lambda a: (-shared(a), a))[:limit]
+    shown = near or list(supported[:limit])
+    more = len(supported) - len(shown)
+    listed = ", ".join(repr(a) for a in shown)
+    return f"[{listed}, ... {more} more]" if more > 0 else f"[{listed}]"
 
 
 def check_release_serves(architectures: Sequence[str], version: str) -> None:
