@@ -6,7 +6,14 @@ This script reads those tables from unpacked wheels as Python *syntax* (``ast``)
 nothing from the wheel runs. Each argument is a folder holding ``vllm/model_executor/models/`` (the release
 is read from ``vllm/version.py``/``_version.py`` or from a ``vX.Y.Z`` folder name) or a wheel file.
 
-    python tools/gen_vllm_registry.py /work/wheels/registry-src/v*  > (writes kvplan/core/vllm_registry.py)
+    python tools/gen_vllm_registry.py /work/wheels/registry-src/v*    (writes kvplan/core/vllm_registry.py)
+
+Getting the releases (only the registry files are needed, a few hundred kB out of each ~300 MB wheel):
+
+    pip download vllm==0.8.4 --no-deps -d /tmp/w && unzip -q /tmp/w/vllm-0.8.4-*.whl \
+        'vllm/model_executor/models/registry.py' 'vllm/model_executor/models/__init__.py' -d registry-src/v0.8.4
+
+The table in the repository was read from every release on PyPI from 0.5.4 to 0.34.0 (69, post releases too).
 
 For each architecture the generated table gives the vLLM module and class of the newest release that has it,
 its kind (the first registry table of that release that lists it: text-generation, multimodal, speculative,

@@ -52,3 +52,17 @@ def test_cli_refuses_an_unreadable_version() -> None:
 def test_plain_listing_is_unchanged() -> None:
     result = runner.invoke(app, ["models"])
     assert result.exit_code == 0 and "meta-llama/Llama-3.1-8B" in result.stdout.splitlines()
+
+
+def test_the_proven_list_names_real_peer_cases() -> None:
+    from importlib import resources
+
+    from tests.peer.cases import CASES
+    from tests.peer.make_models import MODELS
+
+    rows = json.loads(resources.files("kvplan").joinpath("data/engine_proven.json").read_text(encoding="utf-8"))
+    by_name = {case.name: case for case in CASES}
+    for row in rows:
+        if row["case"].startswith("tests/peer/cases.py::"):
+            case = by_name[row["case"].split("::")[1]]
+            assert MODELS[case.model][1] == row["architecture"]
