@@ -21,6 +21,8 @@ from kvplan.core.layouts import LAYOUT_BUILDERS, MODEL_TYPE_LAYOUTS, BaseDims
 from kvplan.core.layouts import families as _families  # noqa: F401  (registers every layout builder)
 from kvplan.core.model import AttentionLayer, LayerSpec, MambaLayer, MlaProjections, ModelSpec, NoKvLayer
 from kvplan.core.params import attention_weight_layout
+from kvplan.core.state_keys import refuse_unread_state
+from kvplan.core.vllm_archs import layout_for_architectures
 
 _MODEL_TYPE_ALIASES = {"RefinedWebModel": "falcon", "RefinedWeb": "falcon"}
 
@@ -55,6 +57,24 @@ UNSUPPORTED_MODEL_TYPES: dict[str, str] = {
     "glm_moe_dsa": "sparse MLA with a per-layer indexer cache (DeepseekV32IndexerCache)",
 }
 
+# The layout each refused model type needs, for configs without ``architectures`` (a builder registered under
+# that name in kvplan.core.layouts lifts the refusal).
+UNSUPPORTED_TYPE_LAYOUTS: dict[str, str] = {
+    "deepseek_v4": "deepseek_v4", "deepseek_ref": "deepseek_v4", "kimi_linear": "kimi_linear",
+    "minimax_m3": "minimax_m2", "minimax_m1": "minimax_linear", "gemma4_text": "gemma4", "step3p7": "step3p7",
+    "muse_glimmer_text": "muse_glimmer", "laguna": "laguna", "mimo_v2_flash": "mimo_v2_flash",
+    "deepseek_v32": "deepseek_v32", "glm_moe_dsa": "deepseek_v32",
+    "mamba": "mamba", "falcon_mamba": "mamba", "mamba2": "mamba2", "falcon_h1": "falcon_h1", "bamba": "bamba",
+    "zamba2": "zamba2", "lfm2": "lfm2", "lfm2_moe": "lfm2", "gemma3n_text": "gemma3n", "plamo2": "plamo",
+    "plamo3": "plamo", "olmo_hybrid": "olmo_hybrid", "minimax": "minimax_linear",
+}
+
+# Layouts model_spec_from_config builds itself (the rest are kvplan.core.layouts families).
+BUILTIN_LAYOUTS = frozenset({"attention", "mla", "llama4", "jamba", "nemotron_h", "granite_hybrid", "qwen3_next",
+                             "nemotron_nas", "encoder_only"})
+# Layouts with no attention at all: a config without heads is not an error for them.
+STATE_ONLY_LAYOUTS = frozenset({"mamba", "mamba2"})
+
 # Encoder-only families: vLLM's EncoderOnlyAttention returns no KV cache spec, so nothing is allocated.
 ENCODER_ONLY_MODEL_TYPES = {
     "bert", "roberta", "xlm-roberta", "modernbert", "nomic_bert", "camembert", "electra", "distilbert",
@@ -67,6 +87,9 @@ def _text_level(config: Mapping[str, Any]) -> tuple[Mapping[str, Any], str, bool
     """vLLM's ``hf_text_config``: the nested text config of multimodal models, else the config itself."""
     top_type = str(config.get("model_type") or "")
     nested = config.get("text_config")
+    if nested is None and isinstance(config.get("llm_config"), Mapping):
+        # InternVL-style: vllm/transformers_utils/config.py _CONFIG_ATTRS_MAPPING remaps llm_config to text_config
+        nested = config["llm_config"]
     thinker = config.get("thinker_config")
     if nested is None and isinstance(thinker, Mapping) and isinstance(thinker.get("text_config"), Mapping):
         # Qwen2.5/3-Omni: vLLM serves the thinker; its hf_text_config is thinker_config.text_config
@@ -226,6 +249,13 @@ def _attention_layers(cfg: _Cfg, num_layers: int, kv: int, head: int) -> list[La
         elif mt in ("qwen2", "qwen3", "qwen2_moe", "qwen3_moe") and window:
             first = int(cfg.get("max_window_layers", default=0))
             layer_types = ["sliding_attention" if i >= first else "full_attention" for i in range(num_layers)]
+    if layer_types is None and window and cfg.defaults.get("_derives_layer_types"):
+        # transformers' class builds layer_types from other keys when the config has none (Cohere2 from
+        # sliding_window_pattern): windowing every layer would be a guess
+        raise UnsupportedModelError(
+            f"{mt} config has a sliding window but no layer_types, and transformers derives them for {mt} by a "
+            "rule kvplan does not know", hint="Add the model's layer_types to config.json, or measure it with "
+                                             "`kvplan probe` on a machine with vLLM")
     if layer_types is not None and len(layer_types) < num_layers:
         raise ConfigError(f"layer_types lists {len(layer_types)} layers, num_hidden_layers is {num_layers}")
     unknown = sorted({str(t) for t in (layer_types or [])[:num_layers]} - {"sliding_attention", "full_attention"})
@@ -354,7 +384,15 @@ def _granite_hybrid_layers(cfg: _Cfg, num_layers: int, kv: int, head: int, hidde
                        state_size=cfg.int_("mamba_d_state"), n_groups=cfg.int_("mamba_n_groups"),
                        num_heads=heads, head_dim=head_dim, conv_kernel=cfg.int_("mamba_d_conv"))
     attention = AttentionLayer(kind="full", num_kv_heads=kv, head_size=head, head_size_v=head)
-    return [mamba if types[i] == "mamba" else attention for i in range(num_layers)]
+    # Both spellings: "mamba"/"attention" (transformers 4), "linear_attention"/"full_attention" (transformers 5;
+    # granitemoehybrid.py ALL_DECODER_LAYER_TYPES, 0.34). Anything else is not guessed.
+    by_type: dict[str, LayerSpec] = {"mamba": mamba, "linear_attention": mamba, "attention": attention,
+                                     "full_attention": attention}
+    unknown = sorted({str(t) for t in types[:num_layers]} - set(by_type))
+    if unknown:
+        raise ConfigError(f"granitemoehybrid layer_types holds {', '.join(map(repr, unknown))}: kvplan reads "
+                          "'mamba'/'linear_attention' and 'attention'/'full_attention'")
+    return [by_type[str(types[i])] for i in range(num_layers)]
 
 
 def _qwen3_next_layers(cfg: _Cfg, num_layers: int, kv: int, head: int) -> list[LayerSpec]:
@@ -369,6 +407,50 @@ def _qwen3_next_layers(cfg: _Cfg, num_layers: int, kv: int, head: int) -> list[L
                      ssm_dtype=_DTYPE_NAMES.get(str(ssm_dtype)) if ssm_dtype else None)
     attention = AttentionLayer(kind="full", num_kv_heads=kv, head_size=head, head_size_v=head)
     return [gdn if types[i] == "linear_attention" else attention for i in range(num_layers)]
+
+
+def _layout_by_model_type(cfg: _Cfg, text_type: str) -> str:
+    """The layout of a config whose ``architectures`` name nothing kvplan's table holds (the old routing)."""
+    if text_type in MODEL_TYPE_LAYOUTS:
+        return MODEL_TYPE_LAYOUTS[text_type]
+    if text_type in UNSUPPORTED_TYPE_LAYOUTS:
+        return UNSUPPORTED_TYPE_LAYOUTS[text_type]
+    if text_type in ENCODER_ONLY_MODEL_TYPES:
+        return "encoder_only"
+    if text_type in MLA_MODEL_TYPES and cfg.get("kv_lora_rank") is not None:
+        return "mla"
+    layer_types = cfg.data.get("layer_types")
+    by_type = {"llama4_text": "llama4", "jamba": "jamba", "nemotron_h": "nemotron_h",
+               "granitemoehybrid": "granite_hybrid", "qwen3_next": "qwen3_next", "nemotron-nas": "nemotron_nas"}
+    if text_type in by_type:
+        return by_type[text_type]
+    if isinstance(layer_types, list) and "linear_attention" in layer_types and (
+            cfg.get("linear_num_value_heads") is not None):
+        return "qwen3_next"  # gated delta net hybrids (Qwen3.5)
+    return "attention"
+
+
+def choose_layout(config: Mapping[str, Any], text: Mapping[str, Any], cfg: _Cfg) -> tuple[str, str, str]:
+    """(layout, architecture, why): by ``architectures`` as vLLM picks the class, else by text model type."""
+    text_type = cfg.model_type
+    choice = layout_for_architectures(config, text)
+    if not choice.layout:
+        return _layout_by_model_type(cfg, text_type), "", ""
+    layout = choice.layout
+    if layout == "attention" and text_type in MODEL_TYPE_LAYOUTS:
+        layout = MODEL_TYPE_LAYOUTS[text_type]  # a family module that knows this model type knows better
+    if layout == "unknown":
+        raise UnsupportedModelError(
+            f"kvplan has no KV layout for {choice.architecture} yet (vLLM {choice.module}: {choice.why})",
+            hint="Measure it with `kvplan probe` on a machine with vLLM")
+    if layout == "mla" and cfg.get("kv_lora_rank") is None:
+        layout = "attention"  # DeepseekV2Attention without latents (DeepSeek-V1, dense Pangu)
+    elif layout == "mla" and text_type not in MLA_MODEL_TYPES:
+        raise UnsupportedModelError(
+            f"{choice.architecture} ({text_type}) has kv_lora_rank, but kvplan does not know whether vLLM runs "
+            f"{text_type} as MLA (is_deepseek_mla lists model types)",
+            hint="Measure it with `kvplan probe` on a machine with vLLM")
+    return layout, choice.architecture, choice.why
 
 
 def _quantization(config: Mapping[str, Any], text: Mapping[str, Any],
@@ -401,15 +483,19 @@ def model_spec_from_config(config: Mapping[str, Any],
     text, text_type, multimodal = _text_level(config)
     if not text_type:
         raise ConfigError("config has no model_type")
-    if text_type in UNSUPPORTED_MODEL_TYPES:
-        raise UnsupportedModelError(
-            f"kvplan cannot size {text_type} models faithfully yet ({UNSUPPORTED_MODEL_TYPES[text_type]})",
-            hint="Measure it with `kvplan probe` on a machine with vLLM",
-        )
     cfg = _Cfg(text, text_type)
     archs = config.get("architectures")
     architecture = str(archs[0]) if isinstance(archs, list) and archs else text_type
-    pattern = _nemotron_h_pattern(cfg) if text_type == "nemotron_h" else ""
+    layout_name, chosen_arch, why = choose_layout(config, text, cfg)
+    cfg.read.clear()  # choosing looked at keys; only what the layout itself reads counts (state_keys)
+    builder = LAYOUT_BUILDERS.get(layout_name)
+    if builder is None and layout_name not in BUILTIN_LAYOUTS:
+        reason = why or UNSUPPORTED_MODEL_TYPES.get(text_type) or "a KV layout kvplan has not read from vLLM yet"
+        raise UnsupportedModelError(
+            f"kvplan cannot size {chosen_arch or text_type} models faithfully yet: no '{layout_name}' layout "
+            f"({reason})", hint="Measure it with `kvplan probe` on a machine with vLLM")
+    state_only = layout_name in STATE_ONLY_LAYOUTS
+    pattern = _nemotron_h_pattern(cfg) if layout_name == "nemotron_h" else ""
     if pattern and cfg.get("num_hidden_layers") is None:
         num_layers = len(pattern)
     else:
@@ -418,15 +504,15 @@ def model_spec_from_config(config: Mapping[str, Any],
         # vLLM reads the pattern's character for each of num_hidden_layers layers
         raise ConfigError(f"hybrid_override_pattern has {len(pattern)} layers, num_hidden_layers is {num_layers}")
     hidden = cfg.int_("hidden_size", "n_embd", "d_model")
-    num_heads = cfg.int_("num_attention_heads", "n_head", "n_heads", "num_heads")
+    num_heads = cfg.int_("num_attention_heads", "n_head", "n_heads", "num_heads", default=0 if state_only else None)
     if num_layers == 0:
         raise ConfigError("config has num_hidden_layers 0")
     if num_layers > MAX_LAYERS:  # kvplan lays out every layer: a typo here would exhaust memory, not fail
         raise ConfigError(f"config has num_hidden_layers {num_layers}: more than {MAX_LAYERS:,}, not a real model")
     kv = _kv_heads(cfg, num_heads)
     uses_mla = text_type in MLA_MODEL_TYPES and cfg.get("kv_lora_rank") is not None
-    head = 0 if uses_mla else _head_size(cfg, hidden, num_heads)
-    if not uses_mla and (kv <= 0 or head <= 0) and text_type not in ("mamba", "mamba2"):
+    head = 0 if uses_mla or (state_only and not num_heads) else _head_size(cfg, hidden, num_heads)
+    if not uses_mla and not state_only and (kv <= 0 or head <= 0):
         raise ConfigError(f"config gives {kv} KV heads of size {head}; both must be positive")
     if not uses_mla and num_heads and kv and num_heads % kv:
         raise ConfigError(f"config has {num_heads} attention heads and {kv} KV heads: the KV heads must divide "
@@ -434,33 +520,32 @@ def model_spec_from_config(config: Mapping[str, Any],
 
     layers: list[LayerSpec]
     notes: tuple[str, ...] = ()
-    if text_type in ENCODER_ONLY_MODEL_TYPES:
-        layers = [NoKvLayer() for _ in range(num_layers)]
-        notes = (f"{text_type} is encoder-only: vLLM allocates no KV cache for it (EncoderOnlyAttention)",)
-    elif text_type in MODEL_TYPE_LAYOUTS:
+    if builder is not None:
         dims = BaseDims(num_layers=num_layers, hidden_size=hidden, num_attention_heads=num_heads, num_kv_heads=kv,
                         head_size=head)
-        layout = LAYOUT_BUILDERS[MODEL_TYPE_LAYOUTS[text_type]](cfg, dims)
+        layout = builder(cfg, dims)
         layers, notes = list(layout.layers), notes + layout.notes
+    elif layout_name == "encoder_only":
+        layers = [NoKvLayer() for _ in range(num_layers)]
+        notes = (f"{text_type} is encoder-only: vLLM allocates no KV cache for it (EncoderOnlyAttention)",)
     elif uses_mla:
         layers = _mla_layers(cfg, num_layers)
-    elif text_type == "llama4_text":
+    elif layout_name == "llama4":
         layers = _llama4_layers(cfg, num_layers, kv, head)
-    elif text_type == "jamba":
+    elif layout_name == "jamba":
         layers = _jamba_layers(cfg, num_layers, kv, head, hidden)
-    elif text_type == "nemotron_h":
+    elif layout_name == "nemotron_h":
         layers = _nemotron_h_layers(cfg, pattern[:num_layers], kv, head)  # vLLM reads one character a layer
-    elif text_type == "granitemoehybrid":
+    elif layout_name == "granite_hybrid":
         layers = _granite_hybrid_layers(cfg, num_layers, kv, head, hidden)
-    elif text_type == "qwen3_next" or (
-        isinstance(cfg.data.get("layer_types"), list) and "linear_attention" in cfg.data["layer_types"]
-        and cfg.get("linear_num_value_heads") is not None
-    ):
+    elif layout_name == "qwen3_next":
         layers = _qwen3_next_layers(cfg, num_layers, kv, head)  # gated delta net hybrids (Qwen3-Next, Qwen3.5)
-    elif text_type == "nemotron-nas":
+    elif layout_name == "nemotron_nas":
         layers = _nas_layers(cfg, num_layers, num_heads, head)
     else:
         layers = _attention_layers(cfg, num_layers, kv, head)
+    refuse_unread_state(text, cfg.read, layout=layout_name, architecture=chosen_arch or architecture,
+                        builtin_layout=builder is None)
 
     max_len, max_key = _max_len(cfg)
     method, kv_dtype = _quantization(config, text, extra_configs or {})
@@ -476,6 +561,7 @@ def model_spec_from_config(config: Mapping[str, Any],
     return ModelSpec(
         model_type=text_type,
         architecture=architecture,
+        architectures=tuple(str(a) for a in archs) if isinstance(archs, list) else (),
         layers=tuple(layers),
         config_dtype=_dtype_of(config, text),
         max_position_tokens=max_len,

@@ -75,6 +75,8 @@ class ModelSpec:
     model_type: str
     architecture: str
     layers: tuple[LayerSpec, ...]
+    # config.json's ``architectures``, in order: vLLM serves the first its registry holds (empty: none listed)
+    architectures: tuple[str, ...] = ()
     config_dtype: str | None  # as written in the config (torch_dtype / dtype), normalised
     max_position_tokens: int  # vLLM's derived max_model_len for this config
     max_position_key: str  # which config key gave it, for vLLM's error wording
