@@ -46,11 +46,6 @@ UNSUPPORTED_MODEL_TYPES: dict[str, str] = {
     "kimi_linear": "Kimi delta attention (KDA) state layers",
     "minimax_m3": "mixed lightning/softmax attention",
     "minimax_m1": "lightning attention state layers",
-    "gemma4_text": "global layers with their own head size and KV heads, and KV-sharing layers",
-    "step3p7": "mixed attention layer kinds",
-    "muse_glimmer_text": "an attention layout not read from vLLM yet",
-    "laguna": "an attention layout not read from vLLM yet",
-    "mimo_v2_flash": "hybrid sliding/global attention with different head sizes",
     "deepseek_v32": "sparse MLA with a per-layer indexer cache (DeepseekV32IndexerCache)",
     "glm_moe_dsa": "sparse MLA with a per-layer indexer cache (DeepseekV32IndexerCache)",
 }

@@ -22,6 +22,10 @@ class AttentionLayer:
     head_size_v: int  # MLA: 0 (one latent, no separate V)
     sliding_window: int | None = None
     attention_chunk_size: int | None = None
+    # DeepSeek sparse attention (DeepSeek-V3.2, GLM-5): the MLA layer runs on a sparse backend, and a layer with
+    # its own indexer also caches one key of ``indexer_head_bytes`` (uint8) per token (DeepseekV32IndexerCache).
+    sparse_mla: bool = False
+    indexer_head_bytes: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -120,6 +124,11 @@ class ModelSpec:
     def is_hybrid(self) -> bool:
         """Attention and state-space layers together (vLLM's ``model_config.is_hybrid``)."""
         return bool(self.mamba_layers) and bool(self.attention_layers)
+
+    @property
+    def uses_sparse_mla(self) -> bool:
+        """DeepSeek sparse attention (an indexer beside the MLA latent): block 64 on CUDA, refused on CPU."""
+        return any(layer.sparse_mla for layer in self.attention_layers)
 
     @property
     def is_attention_free(self) -> bool:
