@@ -37,6 +37,7 @@ _ROPE_NOT_SCALED = {"su", "longrope", "llama3", "yarn", "deepseek_yarn", "deepse
 MLA_MODEL_TYPES = {
     "deepseek_v2", "deepseek_v3", "deepseek_v32", "deepseek_mtp", "kimi_k2", "kimi_vl", "glm_moe_dsa",
     "longcat_flash", "pangu_ultra_moe", "pangu_ultra_moe_mtp", "mistral_large_3", "eagle",
+    "glm4_moe_lite", "glm4_moe_lite_mtp",  # GLM-4.7-Flash (is_deepseek_mla in 0.32-0.34)
 }
 
 # Families whose KV layout vLLM builds in ways kvplan does not model yet: said plainly, never guessed.
@@ -46,8 +47,6 @@ UNSUPPORTED_MODEL_TYPES: dict[str, str] = {
     "kimi_linear": "Kimi delta attention (KDA) state layers",
     "minimax_m3": "mixed lightning/softmax attention",
     "minimax_m1": "lightning attention state layers",
-    "deepseek_v32": "sparse MLA with a per-layer indexer cache (DeepseekV32IndexerCache)",
-    "glm_moe_dsa": "sparse MLA with a per-layer indexer cache (DeepseekV32IndexerCache)",
 }
 
 # Encoder-only families: vLLM's EncoderOnlyAttention returns no KV cache spec, so nothing is allocated.

@@ -115,6 +115,8 @@ def resolve_kv_cache_dtype(model: ModelSpec, settings: DeploySettings, model_dty
 
 def _default_block_size(model: ModelSpec, settings: DeploySettings, kv_dtype: str,
                         gpu: GpuSpec | None = None) -> tuple[int, str | None]:
+    if model.uses_sparse_mla:
+        return _sparse_mla_block_size(settings)
     if settings.platform == "cpu":
         if model.uses_mla:
             # platforms/cpu.py: the reference CPU MLA kernel compiles with block 16 only (AMX hosts differ)
@@ -129,6 +131,39 @@ def _default_block_size(model: ModelSpec, settings: DeploySettings, kv_dtype: st
     if model.uses_mla and kv_dtype.startswith("fp8"):
         return 64, "FLASHMLA with fp8 KV uses 64-token blocks (Hopper)"
     return 16, None
+
+
+SPARSE_MLA_BLOCK_TOKENS = 64
+FP8_DS_MLA_BYTES_PER_TOKEN = 656  # 512 fp8 NoPE + 4 float32 scales + 64 bf16 RoPE (flashmla_sparse.py)
+
+
+def _sparse_mla_block_size(settings: DeploySettings) -> tuple[int, str | None]:
+    """DeepSeek sparse attention (MLA + indexer). platforms/cpu.py (0.32-0.34) raises "Sparse Attention is not
+    supported on CPU."; on CUDA the indexer backend takes 64-token kernel blocks only
+    (DeepseekV32IndexerBackend.get_supported_kernel_block_sizes, v1/attention/backends/mla/indexer.py) and the
+    sparse MLA backends multiples of 64 (FLASHMLA_SPARSE, FLASH_ATTN_MLA_SPARSE), so
+    _preferred_block_size_for_backends settles on 64."""
+    if settings.platform == "cpu":
+        raise UsageError("vLLM's CPU build cannot run this model: Sparse Attention is not supported on CPU "
+                         "(DeepSeek sparse attention, platforms/cpu.py)")
+    if settings.block_size:
+        if settings.block_size % SPARSE_MLA_BLOCK_TOKENS:
+            raise UsageError(f"--block-size {settings.block_size}: DeepSeek sparse attention's indexer kernels "
+                             f"take blocks of a multiple of {SPARSE_MLA_BLOCK_TOKENS} tokens")
+        return settings.block_size, None
+    return SPARSE_MLA_BLOCK_TOKENS, "DeepSeek sparse attention: the indexer's kernels take 64-token blocks"
+
+
+def sparse_mla_entry_bytes(latent: int, kv_dtype: str, compute_capability: tuple[int, int] | None) -> int:
+    """Bytes one token's latent takes in a sparse MLA cache (mla_attention.py ``get_kv_cache_spec``: an fp8
+    cache on FLASHMLA_SPARSE is the fp8_ds_mla layout, ``state_content_bytes`` 656; the FlashInfer sparse
+    backend Blackwell prefers for fp8 keeps plain fp8, and bf16 caches are latent x 2)."""
+    if kv_dtype.startswith("fp8"):
+        if compute_capability is not None and compute_capability >= (10, 0):
+            return latent  # platforms/cuda.py: FLASHINFER_MLA_SPARSE first for quantized KV on SM10x
+        # SM90: FLASH_ATTN_MLA_SPARSE takes no fp8, FLASHMLA_SPARSE canonicalises fp8 to fp8_ds_mla
+        return FP8_DS_MLA_BYTES_PER_TOKEN
+    return latent * dtype_bytes(kv_dtype)
 
 
 def as_served(model: ModelSpec, settings: DeploySettings) -> ModelSpec:
@@ -450,6 +485,17 @@ def layer_specs(model: ModelSpec, engine: EngineConfig) -> list[tuple[int, KVCac
             head_size = round_up(head_size, align // dtype_bytes(engine.model_dtype))
         common = dict(block_size=bs, num_kv_heads=heads, head_size=head_size,
                       head_size_v=layer.head_size_v, dtype_bytes=kv_bytes, mla=layer.kind == "mla")
+        if layer.sparse_mla:
+            # one opaque entry per token (fp8_ds_mla) or the latent in the cache dtype; the indexer's key cache
+            # (DeepseekV32IndexerCache: MLAAttentionSpec, 1 head, uint8) sits beside it at the same index
+            common.update(head_size=sparse_mla_entry_bytes(layer.head_size, engine.kv_cache_dtype,
+                                                           engine.compute_capability), dtype_bytes=1)
+            out.append((index, FullAttentionSpec(**common)))  # type: ignore[arg-type]
+            if layer.indexer_head_bytes:
+                out.append((index, FullAttentionSpec(block_size=bs, num_kv_heads=1,
+                                                     head_size=layer.indexer_head_bytes, head_size_v=0,
+                                                     dtype_bytes=1, mla=True)))
+            continue
         if engine.hybrid_manager and layer.kind == "sliding" and layer.sliding_window:
             out.append((index, SlidingWindowSpec(sliding_window=layer.sliding_window, **common)))  # type: ignore[arg-type]
         elif engine.hybrid_manager and layer.kind == "chunked" and layer.attention_chunk_size:

