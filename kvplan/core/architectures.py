@@ -45,7 +45,6 @@ UNSUPPORTED_MODEL_TYPES: dict[str, str] = {
     "deepseek_v4": "compressed sparse attention with per-layer compression ratios",
     "deepseek_ref": "compressed sparse attention with per-layer compression ratios",
     "kimi_linear": "Kimi delta attention (KDA) state layers",
-    "minimax_m3": "mixed lightning/softmax attention",
     "minimax_m1": "lightning attention state layers",
 }
 

@@ -115,8 +115,8 @@ def resolve_kv_cache_dtype(model: ModelSpec, settings: DeploySettings, model_dty
 
 def _default_block_size(model: ModelSpec, settings: DeploySettings, kv_dtype: str,
                         gpu: GpuSpec | None = None) -> tuple[int, str | None]:
-    if model.uses_sparse_mla:
-        return _sparse_mla_block_size(settings)
+    if model.sparse_block_tokens:
+        return _sparse_block_size(settings, model.sparse_block_tokens)
     if settings.platform == "cpu":
         if model.uses_mla:
             # platforms/cpu.py: the reference CPU MLA kernel compiles with block 16 only (AMX hosts differ)
@@ -133,25 +133,24 @@ def _default_block_size(model: ModelSpec, settings: DeploySettings, kv_dtype: st
     return 16, None
 
 
-SPARSE_MLA_BLOCK_TOKENS = 64
 FP8_DS_MLA_BYTES_PER_TOKEN = 656  # 512 fp8 NoPE + 4 float32 scales + 64 bf16 RoPE (flashmla_sparse.py)
 
 
-def _sparse_mla_block_size(settings: DeploySettings) -> tuple[int, str | None]:
-    """DeepSeek sparse attention (MLA + indexer). platforms/cpu.py (0.32-0.34) raises "Sparse Attention is not
-    supported on CPU."; on CUDA the indexer backend takes 64-token kernel blocks only
-    (DeepseekV32IndexerBackend.get_supported_kernel_block_sizes, v1/attention/backends/mla/indexer.py) and the
-    sparse MLA backends multiples of 64 (FLASHMLA_SPARSE, FLASH_ATTN_MLA_SPARSE), so
-    _preferred_block_size_for_backends settles on 64."""
+def _sparse_block_size(settings: DeploySettings, granularity: int) -> tuple[int, str | None]:
+    """Sparse attention with an indexer. platforms/cpu.py (0.32-0.34) raises "Sparse Attention is not supported
+    on CPU." On CUDA the indexer backends take one kernel block size only (DeepseekV32IndexerBackend: 64,
+    v1/attention/backends/mla/indexer.py; MiniMaxM3IndexerBackend and the MiniMax-M3 sparse backend: 128,
+    models/minimax_m3/common), which _preferred_block_size_for_backends settles on; a larger --block-size
+    must split into such kernel blocks."""
     if settings.platform == "cpu":
         raise UsageError("vLLM's CPU build cannot run this model: Sparse Attention is not supported on CPU "
-                         "(DeepSeek sparse attention, platforms/cpu.py)")
+                         "(platforms/cpu.py)")
     if settings.block_size:
-        if settings.block_size % SPARSE_MLA_BLOCK_TOKENS:
-            raise UsageError(f"--block-size {settings.block_size}: DeepSeek sparse attention's indexer kernels "
-                             f"take blocks of a multiple of {SPARSE_MLA_BLOCK_TOKENS} tokens")
+        if settings.block_size % granularity:
+            raise UsageError(f"--block-size {settings.block_size}: this model's sparse-attention kernels take "
+                             f"blocks of a multiple of {granularity} tokens")
         return settings.block_size, None
-    return SPARSE_MLA_BLOCK_TOKENS, "DeepSeek sparse attention: the indexer's kernels take 64-token blocks"
+    return granularity, f"sparse attention: the indexer's kernels take {granularity}-token blocks"
 
 
 def sparse_mla_entry_bytes(latent: int, kv_dtype: str, compute_capability: tuple[int, int] | None) -> int:
@@ -486,23 +485,23 @@ def layer_specs(model: ModelSpec, engine: EngineConfig) -> list[tuple[int, KVCac
         common = dict(block_size=bs, num_kv_heads=heads, head_size=head_size,
                       head_size_v=layer.head_size_v, dtype_bytes=kv_bytes, mla=layer.kind == "mla")
         if layer.sparse_mla:
-            # one opaque entry per token (fp8_ds_mla) or the latent in the cache dtype; the indexer's key cache
-            # (DeepseekV32IndexerCache: MLAAttentionSpec, 1 head, uint8) sits beside it at the same index
+            # one opaque entry per token (fp8_ds_mla) or the latent in the cache dtype
             common.update(head_size=sparse_mla_entry_bytes(layer.head_size, engine.kv_cache_dtype,
                                                            engine.compute_capability), dtype_bytes=1)
             out.append((index, FullAttentionSpec(**common)))  # type: ignore[arg-type]
-            if layer.indexer_head_bytes:
-                out.append((index, FullAttentionSpec(block_size=bs, num_kv_heads=1,
-                                                     head_size=layer.indexer_head_bytes, head_size_v=0,
-                                                     dtype_bytes=1, mla=True)))
-            continue
-        if engine.hybrid_manager and layer.kind == "sliding" and layer.sliding_window:
+        elif engine.hybrid_manager and layer.kind == "sliding" and layer.sliding_window:
             out.append((index, SlidingWindowSpec(sliding_window=layer.sliding_window, **common)))  # type: ignore[arg-type]
         elif engine.hybrid_manager and layer.kind == "chunked" and layer.attention_chunk_size:
             out.append((index, ChunkedLocalAttentionSpec(attention_chunk_size=layer.attention_chunk_size,
                                                          **common)))  # type: ignore[arg-type]
         else:
             out.append((index, FullAttentionSpec(**common)))  # type: ignore[arg-type]
+        if layer.indexer_head_bytes:
+            # the indexer's key cache (an MLAAttentionSpec of one head) sits beside the layer's own cache, at the
+            # same index; MLAAttentionSpec groups with FullAttentionSpec (single_type_kv_cache_manager.py
+            # register_all_kvcache_specs), so one uniform-type group holds both
+            out.append((index, FullAttentionSpec(block_size=bs, num_kv_heads=1, head_size=layer.indexer_head_bytes,
+                                                 head_size_v=0, dtype_bytes=1, mla=True)))
     return out
 
 

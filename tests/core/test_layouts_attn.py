@@ -246,3 +246,21 @@ def test_glm4_moe_lite_runs_as_mla() -> None:
     sparse = model_spec_from_config({**GLM47_FLASH, "index_topk": 2048, "index_head_dim": 128,
                                      "index_n_heads": 32})
     assert sparse.uses_sparse_mla and all(layer.indexer_head_bytes == 132 for layer in sparse.attention_layers)
+
+
+def test_minimax_m3_sparse_layers_add_an_indexer_key_cache() -> None:
+    # models/minimax_m3/nvidia/model.py (0.34) line 1040: every layer FullAttentionSpec, 4 KV heads x (128 + 128)
+    # x 2 B = 2,048 B/token -> 262,144 at block 128; the 57 sparse layers (sparse_attention_freq
+    # [0, 0, 0, 1, ...]) add MiniMaxM3IndexerCache (common/indexer.py line 145): 1 head x 128 bf16 = 256 B/token
+    # -> 32,768. Block 128: the sparse and indexer backends' only kernel block size (sparse_attention.py line
+    # 174, indexer.py line 94). One uniform-type group (MLAAttentionSpec groups with FullAttentionSpec).
+    # Source only: the CPU engine has no MiniMax-M3 sparse kernels.
+    model = model_spec_from_config(load_config("MiniMaxAI__MiniMax-M3"))
+    assert sum(1 for layer in model.attention_layers if layer.indexer_head_bytes == 256) == 57
+    block, rows, bpb, bpr = _plan(load_config("MiniMaxAI__MiniMax-M3"))
+    assert block == 128
+    assert rows == [("full", 117, 128, 262144)]
+    assert bpb == 60 * 262144 + 57 * 32768 == 17_596_416
+    assert bpr == 8192 // 128
+    fp8 = _plan(load_config("MiniMaxAI__MiniMax-M3"), kv_cache_dtype="fp8")[2]
+    assert fp8 == 60 * 131072 + 57 * 32768  # the indexer stays bf16

@@ -23,6 +23,7 @@ from kvplan.core.layouts import BaseDims, Layout, register
 from kvplan.core.model import AttentionLayer
 
 INDEXER_QUANT_BLOCK = 128  # DeepseekV32Indexer.quant_block_size ("TODO: get from config")
+INDEXER_KERNEL_BLOCK_TOKENS = 64  # DeepseekV32IndexerBackend.get_supported_kernel_block_sizes on CUDA: [64]
 
 
 def _freq_skips(cfg: ConfigView, num_layers: int) -> set[int]:
@@ -57,7 +58,8 @@ def sparse_mla_layers(cfg: ConfigView, num_layers: int, skips: set[int]) -> tupl
     latent = cfg.int_("kv_lora_rank") + cfg.int_("qk_rope_head_dim")
     indexer = indexer_head_bytes(cfg)
     return tuple(AttentionLayer(kind="mla", num_kv_heads=1, head_size=latent, head_size_v=0, sparse_mla=True,
-                                indexer_head_bytes=0 if i in skips else indexer)
+                                indexer_head_bytes=0 if i in skips else indexer,
+                                sparse_block_tokens=INDEXER_KERNEL_BLOCK_TOKENS)
                  for i in range(num_layers))
 
 
