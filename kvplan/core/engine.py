@@ -116,7 +116,7 @@ def resolve_kv_cache_dtype(model: ModelSpec, settings: DeploySettings, model_dty
 def _default_block_size(model: ModelSpec, settings: DeploySettings, kv_dtype: str,
                         gpu: GpuSpec | None = None) -> tuple[int, str | None]:
     if model.sparse_block_tokens:
-        return _sparse_block_size(settings, model.sparse_block_tokens)
+        return _sparse_block_size(settings, model.sparse_block_tokens, sparse_mla=model.uses_sparse_mla)
     if settings.platform == "cpu":
         if model.uses_mla:
             # platforms/cpu.py: the reference CPU MLA kernel compiles with block 16 only (AMX hosts differ)
@@ -136,15 +136,19 @@ def _default_block_size(model: ModelSpec, settings: DeploySettings, kv_dtype: st
 FP8_DS_MLA_BYTES_PER_TOKEN = 656  # 512 fp8 NoPE + 4 float32 scales + 64 bf16 RoPE (flashmla_sparse.py)
 
 
-def _sparse_block_size(settings: DeploySettings, granularity: int) -> tuple[int, str | None]:
+def _sparse_block_size(settings: DeploySettings, granularity: int, *, sparse_mla: bool) -> tuple[int, str | None]:
     """Sparse attention with an indexer. platforms/cpu.py (0.32-0.34) raises "Sparse Attention is not supported
     on CPU." On CUDA the indexer backends take one kernel block size only (DeepseekV32IndexerBackend: 64,
     v1/attention/backends/mla/indexer.py; MiniMaxM3IndexerBackend and the MiniMax-M3 sparse backend: 128,
     models/minimax_m3/common), which _preferred_block_size_for_backends settles on; a larger --block-size
     must split into such kernel blocks."""
-    if settings.platform == "cpu":
+    if settings.platform == "cpu" and sparse_mla:
         raise UsageError("vLLM's CPU build cannot run this model: Sparse Attention is not supported on CPU "
                          "(platforms/cpu.py)")
+    if settings.platform == "cpu":
+        # MiniMax-M3 picks its sparse backend itself (select_main_backend_and_impl_cls), CUDA/ROCm kernels only
+        raise UsageError("kvplan does not size this model's sparse attention on CPU: vLLM's kernels for it "
+                         "are CUDA/ROCm ones", hint="Plan it with --platform cuda")
     if settings.block_size:
         if settings.block_size % granularity:
             raise UsageError(f"--block-size {settings.block_size}: this model's sparse-attention kernels take "
