@@ -264,3 +264,19 @@ def test_minimax_m3_sparse_layers_add_an_indexer_key_cache() -> None:
     assert bpr == 8192 // 128
     fp8 = _plan(load_config("MiniMaxAI__MiniMax-M3"), kv_cache_dtype="fp8")[2]
     assert fp8 == 60 * 131072 + 57 * 32768  # the indexer stays bf16
+
+
+@pytest.mark.parametrize("model_type", ["deepseek_v4", "deepseek_v41", "glm5_next", "dots3_note", "hy_v4", "axk1"])
+def test_mla_variants_not_read_yet_are_refused_by_name(model_type: str) -> None:
+    from kvplan.core.errors import UnsupportedModelError
+
+    config = {**load_config("deepseek-ai__DeepSeek-V3.2"), "model_type": model_type}
+    with pytest.raises(UnsupportedModelError, match=model_type):
+        model_spec_from_config(config)
+
+
+def test_deepseek_v4_catalog_config_is_refused() -> None:
+    from kvplan.core.errors import UnsupportedModelError
+
+    with pytest.raises(UnsupportedModelError, match="compressed sparse attention"):
+        model_spec_from_config(load_config("deepseek-ai__DeepSeek-V4-Flash"))
