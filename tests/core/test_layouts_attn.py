@@ -280,3 +280,12 @@ def test_deepseek_v4_catalog_config_is_refused() -> None:
 
     with pytest.raises(UnsupportedModelError, match="compressed sparse attention"):
         model_spec_from_config(load_config("deepseek-ai__DeepSeek-V4-Flash"))
+
+
+def test_gemma4_global_kv_heads_only_with_k_eq_v() -> None:
+    # Gemma4TextConfig.__post_init__: num_global_key_value_heads overrides the global layers' KV heads only when
+    # attention_k_eq_v is set (a declared field, default False); global_head_dim applies regardless.
+    config = load_config("google__gemma-4-26B-A4B")
+    text = {k: v for k, v in config["text_config"].items() if k != "attention_k_eq_v"}  # type: ignore[union-attr]
+    model = model_spec_from_config({**config, "text_config": text})
+    assert {(x.num_kv_heads, x.head_size) for x in model.attention_layers if x.kind == "full"} == {(8, 512)}

@@ -38,7 +38,8 @@ def _per_layer_overrides(cfg: ConfigView, types: list[str]) -> dict[int, Mapping
         return {i: v for i, v in enumerate(saved) if isinstance(v, Mapping)}
     overrides: dict[str, object] = {"head_dim": cfg.get("global_head_dim", default=512)}
     global_kv = cfg.get("num_global_key_value_heads")
-    if cfg.data.get("attention_k_eq_v", True) and global_kv is not None:  # transformers: ungated when absent
+    # Gemma4TextConfig declares attention_k_eq_v (default False), so a config without it gets no KV-head override
+    if cfg.data.get("attention_k_eq_v", False) and global_kv is not None:
         overrides["num_key_value_heads"] = global_kv
     return {i: overrides for i, t in enumerate(types) if t == "full_attention"}
 
