@@ -203,7 +203,7 @@ CASES: tuple[PeerCase, ...] = (
 # Attention-variant layouts (layouts-attn): per-layer head sizes / KV heads, V narrower than K, KV sharing.
 CASES = (
     *CASES,
-    _c("gemma4_text_L3000", "gemma4_text (global head 128 x 2, KV sharing)", "gemma4_text", 3000, 300 * MiB),
+    _c("gemma4_text_L3000", "gemma4_text (sliding 4 x 64, global 1 x 128, KV sharing)", "gemma4_text", 3000, 300 * MiB),
     _c("gemma3n_text_L3000", "gemma3n_text (KV sharing)", "gemma3n_text", 3000, 300 * MiB),
     _c("mimo_v2_flash_L3000", "mimo_v2_flash (SWA 4 x 128/64, global 2 x 128/64)", "mimo_v2_flash", 3000,
        300 * MiB),

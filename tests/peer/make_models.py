@@ -238,14 +238,14 @@ MODELS["nemotron_h_no_ssm_dtype"] = (
 # MTP module (vLLM hosts it as one more full-attention layer).
 MODELS["llama_eagle_draft"] = ("LlamaConfig", "LlamaForCausalLM", {**MODELS["llama_gqa"][2], "num_hidden_layers": 1})
 MODELS["qwen3_next_mtp"] = ("Qwen3NextConfig", "Qwen3NextForCausalLM", {**MODELS["qwen3_next"][2]})
-# Attention-variant families (layouts-attn). Gemma 4 text: 6 layers, 5 sliding (2 KV heads x 64) + 1 global
-# (per_layer_config: global_head_dim 128, 2 global KV heads with attention_k_eq_v: a page twice the sliding
-# one); the last 2 layers share KV.
+# Attention-variant families (layouts-attn). Gemma 4 text: 6 layers, 4 sliding (4 KV heads x 64) + 2 global
+# (per_layer_config: global_head_dim 128, 1 global KV head with attention_k_eq_v: half the sliding page);
+# the last 2 layers (one of each) share KV.
 MODELS["gemma4_text"] = (
     "Gemma4TextConfig",
     "Gemma4ForCausalLM",
-    {"num_hidden_layers": 6, "num_key_value_heads": 2, "head_dim": 64, "global_head_dim": 128,
-     "num_global_key_value_heads": 2, "attention_k_eq_v": True, "sliding_window": 512,
+    {"num_hidden_layers": 6, "num_key_value_heads": 4, "head_dim": 64, "global_head_dim": 128,
+     "num_global_key_value_heads": 1, "attention_k_eq_v": True, "sliding_window": 512,
      "num_kv_shared_layers": 2, "hidden_size_per_layer_input": 0, "vocab_size_per_layer_input": 1024,
      "layer_types": ["sliding_attention", "sliding_attention", "full_attention",
                      "sliding_attention", "sliding_attention", "full_attention"]},
