@@ -290,3 +290,18 @@ def test_gemma4_global_kv_heads_only_with_k_eq_v() -> None:
     text = {k: v for k, v in config["text_config"].items() if k != "attention_k_eq_v"}  # type: ignore[union-attr]
     model = model_spec_from_config({**config, "text_config": text})
     assert {(x.num_kv_heads, x.head_size) for x in model.attention_layers if x.kind == "full"} == {(8, 512)}
+
+
+def test_step3p7_multimodal_config_reads_its_step3p5_text_config() -> None:
+    # Step3p7ForConditionalGeneration serves text_config (model type step3p5) with step3p5.py: KV heads
+    # num_attention_groups (line 443), sliding window only on "sliding_attention" layers; the sliding layers'
+    # own query heads (attention_other_setting) leave the cache alone.
+    text = {"model_type": "step3p5", "num_hidden_layers": 4, "hidden_size": 4096, "num_attention_heads": 64,
+            "num_attention_groups": 8, "head_dim": 128, "sliding_window": 512, "vocab_size": 128896,
+            "max_position_embeddings": 65536,
+            "layer_types": ["full_attention", "sliding_attention", "sliding_attention", "sliding_attention"],
+            "attention_other_setting": {"attention_type": "sliding_attention", "num_attention_heads": 96}}
+    model = model_spec_from_config({"architectures": ["Step3p7ForConditionalGeneration"], "model_type": "step3p7",
+                                    "text_config": text, "vision_config": {}})
+    assert [(x.kind, x.num_kv_heads, x.head_size, x.sliding_window) for x in model.attention_layers] == [
+        ("full", 8, 128, None)] + [("sliding", 8, 128, 512)] * 3
