@@ -213,6 +213,8 @@ def _memory(model: ModelSpec, settings: DeploySettings, engine: EngineConfig, gp
         raise UsageError("The model's weight size is unknown, so the KV budget cannot be estimated",
                          hint="Pass --kv-cache-memory SIZE, or a model directory with safetensors files")
     if engine.kv_sizing == "extensible":
+        # A calibration record holds the non-KV memory of a profiled start-up; the extensible cache is sized
+        # after warm-up from other measurements, so kvplan's estimates of those size it.
         return _extensible_memory(model, engine, gpu, overheads, budget, free_at_init)
     if measured_overhead is not None:
         available = budget - measured_overhead.value_bytes
@@ -287,7 +289,7 @@ def plan(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None = None,
     if engine.auto_max_model_len:
         fit = cap.max_model_len_fit(layout, available, model.max_position_tokens)
         if fit == 0:
-            errors.append(vllm_text.AUTO_FIT_FAILED)
+            errors.append(vllm_text.auto_fit_failed(engine))
         elif fit < model.max_position_tokens:
             notes.append(f"auto-fit max_model_len: reduced from {model.max_position_tokens} to {fit}")
         engine = _with_max_model_len(engine, max(fit, 1))

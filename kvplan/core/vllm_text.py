@@ -14,6 +14,7 @@ from kvplan.core.units import format_gib
 
 if TYPE_CHECKING:
     from kvplan.core.capacity import KvLayout
+    from kvplan.core.engine import EngineConfig
 
 DOCS = "See https://docs.vllm.ai/en/latest/configuration/conserving_memory/ for more details."
 
@@ -50,6 +51,18 @@ def more_kv_memory_hint(utilization: float, *, extensible: bool, after_warmup: b
                 f"`max_num_seqs`.{graphs}")
     return (f"The extensible KV cache already takes all device memory left after {used_by}; decrease "
             f"`max_model_len` or `max_num_seqs`, or the model needs a device with more memory.{graphs}")
+
+
+def auto_fit_failed(engine: EngineConfig) -> str:
+    """``_auto_fit_max_model_len``'s refusal: 0.34 words it by path (after warm-up on the extensible one)."""
+    if not engine.behaviour.extensible_kv_cache:
+        return AUTO_FIT_FAILED
+    head = "Cannot auto-fit max_model_len: not enough GPU memory available to serve even a single token. "
+    if engine.kv_sizing == "extensible":
+        return head + ("CUDA graph capture and warmup left no memory for the KV cache. Increase "
+                       "`gpu_memory_utilization`, reduce the memory CUDA graphs take (fewer or smaller capture sizes "
+                       "in the compilation config), or use more GPUs.")
+    return head + PROFILED_HINT_034
 
 
 def _kv_error_034(layout: KvLayout, available_bytes: int, max_model_len: int, estimate: int) -> str:

@@ -508,3 +508,21 @@ def test_v0_alternatives_report_the_longest_length_that_starts() -> None:
     code, out, _ = _run("check", "meta-llama/Llama-3.1-8B", "--gpu", "l4", "--vllm-version", "0.5.4", "--json")
     fp8 = next(r for r in json.loads(out)["verdict"]["remedies"] if r["kind"] == "kv_cache_dtype")
     assert code == 1 and not fp8["fits"] and "largest max_model_len 0)" not in fp8["summary"]
+
+
+def test_034_states_its_sizing_path_and_033_sits_beside_it() -> None:
+    """Llama-3.1-8B on an H100 at defaults: --json on 0.34 names the sizing path; planning 0.33 puts its KV cache
+    beside 0.34's, with a note that says why they differ."""
+    code, out, _ = _run("check", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100", "--vllm-version", "0.34.0",
+                        "--json")
+    data = json.loads(out)
+    assert code == 0 and data["settings"]["kv_sizing"] == "extensible"
+    assert data["settings"]["gpu_memory_utilization"] == 1.0 and data["settings"]["block_size"] == 64
+    assert data["memory"]["extensible"]["margin_bytes"] >= 2**30
+    code, out, _ = _run("check", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100", "--vllm-version", "0.33.0")
+    assert code == 0 and "KV cache by release" in out
+    rows = [line.split() for line in out.splitlines() if line.strip().startswith(("0.33.0", "0.34.0"))]
+    assert [row[:3] for row in rows] == [["0.33.0", "│", "profiled"], ["0.34.0", "│", "extensible"]]
+    assert "vLLM 0.34.0 gives the KV cache +3.04 GiB against 0.33.0" in " ".join(out.split())
+    code, out, _ = _run("check", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100", "--vllm-version", "0.34.0")
+    assert "KV cache by release" not in out and "KV sizing extensible (measured after warm-up)" in " ".join(out.split())

@@ -207,3 +207,26 @@ def test_free_memory_check_is_skipped_on_the_extensible_path() -> None:
     # less CUDA_CONTEXT_BYTES before the snapshot in both cases, so the cost is exactly what others hold
     assert sizing.other_processes_cost_bytes == sizing.other_processes_bytes
     assert any(note.startswith("other processes hold 39.18 GiB") for note in new.notes)  # type: ignore[attr-defined]
+
+
+def test_auto_fit_and_kv_errors_in_034s_words() -> None:
+    """_more_kv_cache_memory_hint (kv_cache_planning.py, 0.34): the hint follows the sizing path."""
+    from kvplan.core.settings import AUTO_MAX_MODEL_LEN
+
+    model = model_spec_from_config(load_config("meta-llama__Llama-3.1-8B"))
+    weights = WeightsInfo(total_bytes=16_060_522_496, exact=True, source="safetensors headers")
+    small = GpuSpec(name="small", total_bytes=17 * GiB, source="flag")
+    auto = plan(model, DeploySettings(max_model_len=AUTO_MAX_MODEL_LEN), small, weights)
+    assert auto.verdict.vllm_errors[0].endswith("CUDA graph capture and warmup left no memory for the KV cache. "
+                                                "Increase `gpu_memory_utilization`, reduce the memory CUDA graphs "
+                                                "take (fewer or smaller capture sizes in the compilation config), "
+                                                "or use more GPUs.")
+    long = plan(model, DeploySettings(max_model_len=131072), GpuSpec(name="mid", total_bytes=30 * GiB,
+                                                                     source="flag"), weights)
+    assert "The extensible KV cache already takes all device memory left after the model, its activations, CUDA " \
+           "graphs and warmup; decrease `max_model_len` or `max_num_seqs`" in long.verdict.vllm_errors[0]
+    assert "Decreasing `max_model_len` also reduces what is needed." in long.verdict.vllm_errors[0]
+    profiled = plan(model, DeploySettings(max_model_len=131072, enable_extensible_kv_cache=False),
+                    GpuSpec(name="mid", total_bytes=30 * GiB, source="flag"), weights)
+    assert "Try increasing `gpu_memory_utilization` when initializing the engine (this flag also controls CPU " \
+           "memory reservation on the CPU backend, despite its name)." in profiled.verdict.vllm_errors[0]
