@@ -45,6 +45,24 @@ MEMORY_SOURCES: tuple[tuple[str, str], ...] = (
 )
 REGISTRY = "vllm/model_executor/models/registry.py"
 ENVS = "vllm/envs.py"
+KV_INTERFACE = "vllm/v1/kv_cache_interface.py"
+# Functions kvplan mirrors closely: always reported, changed or not (file, qualified name).
+WATCHED: tuple[tuple[str, str], ...] = (
+    ("vllm/engine/arg_utils.py", "EngineArgs.get_batch_defaults"),
+    ("vllm/engine/arg_utils.py", "EngineArgs._set_default_max_num_seqs_and_batched_tokens_args"),
+    ("vllm/v1/worker/utils.py", "request_memory"),
+    ("vllm/v1/worker/gpu_worker.py", "Worker.determine_available_memory"),
+    ("vllm/v1/worker/extensible_kv_cache.py", "measure_kv_cache_bytes"),
+    ("vllm/v1/worker/extensible_kv_cache.py", "measure_kv_cache_blocks"),
+    ("vllm/platforms/interface.py", "Platform.update_block_size_for_backend"),
+    ("vllm/platforms/interface.py", "Platform._align_hybrid_block_size"),
+    ("vllm/v1/core/kv_cache_planning.py", "get_kv_cache_configs"),
+    ("vllm/v1/core/kv_cache_planning.py", "_check_enough_kv_cache_memory"),
+    ("vllm/v1/core/kv_cache_planning.py", "_auto_fit_max_model_len"),
+    ("vllm/v1/kv_cache_interface.py", "AttentionSpec.page_size_bytes"),
+    ("vllm/v1/kv_cache_interface.py", "MambaSpec.page_size_bytes"),
+    ("vllm/config/cache.py", "CacheConfig.resolved_gpu_memory_utilization"),
+)
 
 
 class SourceTree:
@@ -256,6 +274,9 @@ class ReleaseDiff:
     architectures_added: list[str]
     architectures_removed: list[str]
     env_changes: list[str]
+    watched: list[str] = field(default_factory=list)  # "file: name: changed|unchanged|added|removed|absent"
+    spec_kinds_added: list[str] = field(default_factory=list)  # KV spec classes (kv_cache_interface)
+    spec_kinds_removed: list[str] = field(default_factory=list)
 
 
 def release_diff(old: SourceTree, new: SourceTree, *, max_diff_lines: int = 150) -> ReleaseDiff:
@@ -263,9 +284,24 @@ def release_diff(old: SourceTree, new: SourceTree, *, max_diff_lines: int = 150)
              for path, role in MEMORY_SOURCES]
     old_arch, new_arch = registry_architectures(old.read(REGISTRY)), registry_architectures(new.read(REGISTRY))
     env_changes = _changes(env_defaults(old.read(ENVS)), env_defaults(new.read(ENVS)))
+    watched = []
+    for path, name in WATCHED:
+        old_def = definitions(_parse(old.read(path))).get(name)
+        new_def = definitions(_parse(new.read(path))).get(name)
+        state = ("absent" if old_def is None and new_def is None else "added" if old_def is None
+                 else "removed" if new_def is None else "unchanged" if old_def == new_def else "changed")
+        watched.append(f"{path}: {name}: {state}")
+    old_specs, new_specs = (_spec_classes(tree.read(KV_INTERFACE)) for tree in (old, new))
     return ReleaseDiff(old_version=old.version, new_version=new.version, files=files,
                        architectures_added=sorted(new_arch - old_arch),
-                       architectures_removed=sorted(old_arch - new_arch), env_changes=env_changes)
+                       architectures_removed=sorted(old_arch - new_arch), env_changes=env_changes, watched=watched,
+                       spec_kinds_added=sorted(new_specs - old_specs),
+                       spec_kinds_removed=sorted(old_specs - new_specs))
+
+
+def _spec_classes(text: str | None) -> set[str]:
+    tree = _parse(text)
+    return {n.name for n in tree.body if isinstance(n, ast.ClassDef) and n.name.endswith("Spec")} if tree else set()
 
 
 def render(result: ReleaseDiff, *, with_diffs: bool = True) -> str:
@@ -287,6 +323,15 @@ def render(result: ReleaseDiff, *, with_diffs: bool = True) -> str:
                 out.append(f"   {label}:")
                 out.extend(f"     {item}" for item in items)
         out.append("")
+    out.append("== watched functions (kvplan mirrors them)")
+    out.extend(f"   {item}" for item in result.watched)
+    out.append("")
+    out.append(f"== KV spec kinds: {len(result.spec_kinds_added)} added, {len(result.spec_kinds_removed)} removed")
+    if result.spec_kinds_added:
+        out.append(f"   added: {', '.join(result.spec_kinds_added)}")
+    if result.spec_kinds_removed:
+        out.append(f"   removed: {', '.join(result.spec_kinds_removed)}")
+    out.append("")
     out.append(f"== model registry: {len(result.architectures_added)} architectures added, "
                f"{len(result.architectures_removed)} removed")
     if result.architectures_added:

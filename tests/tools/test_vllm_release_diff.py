@@ -39,7 +39,9 @@ NEW_REGISTRY = ('_TEXT_GENERATION_MODELS = {"LlamaForCausalLM": ("llama", "L")}\
                 '_MULTIMODAL_MODELS = {"NewVLForConditionalGeneration": ("new", "N")}\n')
 OLD_ENVS = 'if TYPE_CHECKING:\n    VLLM_A: int = 0\n    VLLM_GONE: bool = False\n'
 NEW_ENVS = 'if TYPE_CHECKING:\n    VLLM_A: int | None = None\n    VLLM_NEW: bool = True\n'
-WORKER = "MARGIN = 1 << 30\ndef measure(a, b):\n    return a - b\n"
+WORKER = "MARGIN = 1 << 30\ndef measure(a, b):\n    return a - b\ndef measure_kv_cache_bytes():\n    return 0\n"
+OLD_SPECS = "class KVCacheSpec:\n    pass\nclass MambaSpec(KVCacheSpec):\n    pass\n"
+NEW_SPECS = "class KVCacheSpec:\n    pass\nclass RingSpec(KVCacheSpec):\n    pass\n"
 
 
 def _tree(root: Path, version: str, files: dict[str, str]) -> Path:
@@ -52,9 +54,11 @@ def _tree(root: Path, version: str, files: dict[str, str]) -> Path:
 @pytest.fixture
 def trees(tmp_path: Path) -> tuple[Path, Path]:
     old = _tree(tmp_path / "old", "0.1.0", {"vllm/config/cache.py": OLD_CACHE, rd.REGISTRY: OLD_REGISTRY,
-                                             rd.ENVS: OLD_ENVS, "vllm/config/scheduler.py": "X = 1\n"})
+                                             rd.ENVS: OLD_ENVS, "vllm/config/scheduler.py": "X = 1\n",
+                                             rd.KV_INTERFACE: OLD_SPECS})
     new = _tree(tmp_path / "new", "0.2.0", {"vllm/config/cache.py": NEW_CACHE, rd.REGISTRY: NEW_REGISTRY,
                                              rd.ENVS: NEW_ENVS, "vllm/config/scheduler.py": "X = 1\n",
+                                             rd.KV_INTERFACE: NEW_SPECS,
                                              "vllm/v1/worker/extensible_kv_cache.py": WORKER})
     return old, new
 
@@ -77,13 +81,16 @@ def test_release_diff_lists_defaults_functions_registry_and_envs(trees: tuple[Pa
     assert cache.functions_changed == ["CacheConfig", "CacheConfig.resolved"]
     assert cache.lines_added and cache.lines_removed and cache.diff[0].startswith("--- old/vllm/config/cache.py")
     worker = _file(result, "vllm/v1/worker/extensible_kv_cache.py")
-    assert worker.status == "added" and worker.functions_added == ["measure"]
+    assert worker.status == "added" and worker.functions_added == ["measure", "measure_kv_cache_bytes"]
     assert worker.constants_changed == ["MARGIN: <absent> -> 1 << 30"]
     assert _file(result, "vllm/config/scheduler.py").status == "unchanged"
-    assert _file(result, "vllm/v1/kv_cache_interface.py").status == "absent"
+    assert _file(result, "vllm/v1/core/kv_cache_utils.py").status == "absent"
+    assert (result.spec_kinds_added, result.spec_kinds_removed) == (["RingSpec"], ["MambaSpec"])
     assert result.architectures_added == ["NewVLForConditionalGeneration"]
     assert result.architectures_removed == ["OldForCausalLM"]
     assert result.env_changes == ["VLLM_A: 0 -> None", "VLLM_GONE: False -> <absent>", "VLLM_NEW: <absent> -> True"]
+    assert "vllm/config/cache.py: CacheConfig.resolved_gpu_memory_utilization: absent" in result.watched
+    assert "vllm/v1/worker/extensible_kv_cache.py: measure_kv_cache_bytes: added" in result.watched
     text = rd.render(result)
     assert "vLLM 0.1.0 -> 0.2.0" in text and "added: NewVLForConditionalGeneration" in text
     assert "---- unified diff: vllm/config/cache.py" in text
