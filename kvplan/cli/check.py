@@ -12,6 +12,7 @@ from kvplan.cli.options import (
     DtypeOpt,
     EagerOpt,
     EntrypointOpt,
+    ExtensibleOpt,
     GpuMemoryOpt,
     GpuOpt,
     GpuUtilOpt,
@@ -75,6 +76,7 @@ def register(app: typer.Typer) -> None:
         speculative_config: SpeculativeOpt = None,
         vllm_use_v1: UseV1Opt = None,
         enable_prefix_caching: PrefixCachingOpt = None,
+        enable_extensible_kv_cache: ExtensibleOpt = None,
         json_output: JsonOpt = False,
     ) -> None:
         """Check whether MODEL starts on the GPU with these settings, and how many KV tokens fit."""
@@ -95,6 +97,7 @@ def register(app: typer.Typer) -> None:
                 mamba_ssm_cache_dtype=mamba_ssm_cache_dtype, speculative_config=speculative_config,
                 vllm_use_v1=vllm_use_v1,
                 enable_prefix_caching=enable_prefix_caching,
+                enable_extensible_kv_cache=enable_extensible_kv_cache,
             )
             gpu_bytes = parse_size(gpu_memory, flag="--gpu-memory") if gpu_memory else None
             report = api.check(model, settings, gpu=gpu, gpu_memory_bytes=gpu_bytes, revision=revision,

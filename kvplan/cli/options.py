@@ -38,6 +38,10 @@ EntrypointOpt = Annotated[str, typer.Option(
 VersionOpt = Annotated[str | None, typer.Option(
     "--vllm-version", help="vLLM release to mirror (V0 for 0.5-0.7). Default: the vllm installed beside kvplan or "
                            "under --vllm-python, else the newest modelled.")]
+ExtensibleOpt = Annotated[bool | None, typer.Option(
+    "--enable-extensible-kv-cache/--no-enable-extensible-kv-cache", show_default=False,
+    help="vLLM's flag (0.34+): size the KV cache from memory measured after warm-up. Default: vLLM's (on with CUDA, "
+         "off with --kv-cache-memory).")]
 PlanVllmPythonOpt = Annotated[str | None, typer.Option(
     "--vllm-python", help="Plan for the vLLM installed under this Python interpreter (reads its package metadata; "
                           "vLLM is not imported).")]

@@ -15,6 +15,7 @@ from kvplan.cli.options import (
     DtypeOpt,
     EagerOpt,
     EntrypointOpt,
+    ExtensibleOpt,
     GpuMemoryOpt,
     GpuOpt,
     GpuUtilOpt,
@@ -82,6 +83,7 @@ def register(app: typer.Typer) -> None:
         speculative_config: SpeculativeOpt = None,
         vllm_use_v1: UseV1Opt = None,
         enable_prefix_caching: PrefixCachingOpt = None,
+        enable_extensible_kv_cache: ExtensibleOpt = None,
         json_output: JsonOpt = False,
     ) -> None:
         """Recommend settings for MODEL on this GPU: longest context, concurrency by length, flags to use."""
@@ -118,6 +120,7 @@ def register(app: typer.Typer) -> None:
                 mamba_ssm_cache_dtype=mamba_ssm_cache_dtype, speculative_config=speculative_config,
                 vllm_use_v1=vllm_use_v1,
                 enable_prefix_caching=enable_prefix_caching,
+                enable_extensible_kv_cache=enable_extensible_kv_cache,
             )
             inputs = api.plan_inputs(model, settings, revision=revision, environ=os.environ)
             source = inputs.source

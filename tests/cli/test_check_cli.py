@@ -526,3 +526,16 @@ def test_034_states_its_sizing_path_and_033_sits_beside_it() -> None:
     assert "vLLM 0.34.0 gives the KV cache +3.04 GiB against 0.33.0" in " ".join(out.split())
     code, out, _ = _run("check", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100", "--vllm-version", "0.34.0")
     assert "KV cache by release" not in out and "KV sizing extensible (measured after warm-up)" in " ".join(out.split())
+
+
+def test_extensible_kv_cache_flag() -> None:
+    """--no-enable-extensible-kv-cache: 0.34 falls back to the profiled sizing and 0.92; asking for it beside
+    --kv-cache-memory is vLLM's refusal."""
+    code, out, _ = _run("check", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100", "--vllm-version", "0.34.0",
+                        "--no-enable-extensible-kv-cache", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["settings"]["kv_sizing"] == "profiled"
+    assert data["settings"]["gpu_memory_utilization"] == 0.92 and data["memory"]["extensible"] is None
+    code, _, err = _run("check", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100", "--vllm-version", "0.34.0",
+                        "--enable-extensible-kv-cache", "--kv-cache-memory", "10GiB")
+    assert code == 2 and "which kv_cache_memory_bytes overrides" in err
