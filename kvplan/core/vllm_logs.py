@@ -119,6 +119,7 @@ class LogReading:
     cpu_blocks: int | None = None
     errors: tuple[LogError, ...] = field(default_factory=tuple)
     found: tuple[str, ...] = ()  # the kinds of line read, in the order first seen
+    releases_cited: tuple[str, ...] = ()  # releases_from_source_lines of the log's [file:line] prefixes
 
     @property
     def failed(self) -> bool:
@@ -143,6 +144,7 @@ class _State:
         self.engine_hint: Literal["v0", "v1"] | None = None
         self.v0_wording = False
         self.v1_wording = False
+        self.cited: list[tuple[str, int]] = []  # ("gpu_worker", 560): where the KV-cache lines were printed
 
     def put(self, what: str, **values: object) -> None:
         self.found.setdefault(what, None)
@@ -501,6 +503,8 @@ def _loose(seg: str, st: _State) -> None:
 
 def _v1_marker(seg: str, st: _State) -> None:
     st.v1_wording = True
+    for module, line in _CITED.findall(seg):
+        st.cited.append((module, int(line)))
 
 
 def _phase(seg: str, st: _State) -> None:
@@ -642,9 +646,10 @@ def _reading(text: str, st: _State) -> LogReading:
         source = "api-for-open-llm"
         for key, raw in st.app_settings.items():
             if key in ("model_path", "model_name"):
-                if raw and raw != "null" and (key == "model_path" or "model" not in v):
+                if raw and raw != "null" and "model" not in v:
                     v["model"] = raw
-            elif key != "engine":
+            elif key != "engine" and engine_args.setting_for(key) not in st.settings:
+                # what vLLM's own config line says wins over the launcher's settings
                 st.setting(key, raw, "api-for-open-llm settings")
     if source is None and "LLM(" in text[:200_000]:
         source = "LLM class"
@@ -675,6 +680,7 @@ def _reading(text: str, st: _State) -> LogReading:
         cpu_blocks=_intv(v.get("cpu_blocks")),
         errors=tuple(dict.fromkeys(st.errors)),  # each worker of a TP group prints the same error
         found=tuple(st.found),
+        releases_cited=_releases(st.cited),
     )
 
 
@@ -825,9 +831,13 @@ def releases_from_source_lines(text: str) -> tuple[str, ...]:
 
     Empty when the log quotes none of them (or a build that matches no release, such as a dev build).
     """
+    return _releases([(module, int(line)) for module, line in _CITED.findall(text)])
+
+
+def _releases(cited: list[tuple[str, int]]) -> tuple[str, ...]:
     candidates: set[str] | None = None
-    for module, line in _CITED.findall(text):
+    for module, line in cited:
         which = 0 if module == "gpu_worker" else 1
-        hits = {release for release, lines in _KV_LOG_LINES.items() if int(line) in lines[which]}
+        hits = {release for release, lines in _KV_LOG_LINES.items() if line in lines[which]}
         candidates = hits if candidates is None else candidates & hits
     return tuple(sorted(candidates or (), key=lambda v: tuple(int(x) for x in v.replace("post", "").split(".") if x)))
