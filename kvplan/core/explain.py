@@ -530,7 +530,11 @@ def _plan_fixes(result: PlanResult, cause: str, kv_bytes: int | None, gpu: GpuSp
                                      "total (pass --gpu or --gpu-memory for the figure)"))
             continue
         if remedy.kind == "tensor_parallel" and result.memory.kv_cache_source.startswith("budget - measured"):
-            continue  # the logged non-KV memory is one rank's at this TP: a TP change is kvplan's estimate
+            # the logged non-KV memory is one rank's at this TP: at another TP it is kvplan's estimate again
+            fix = _tp_estimate(result, remedy, source)
+            if fix is not None:
+                fixes.append(fix)
+            continue
         fix = _from_remedy(remedy, source)
         if fix is not None:
             fixes.append(fix)
@@ -555,3 +559,22 @@ def _healthy_reach(result: PlanResult, kv_bytes: int | None) -> list[str]:
             out.append(f"gpu_memory_utilization {util:.2f} would still start at max_model_len "
                        f"{result.kv_cache.max_model_len:,} (one request)")
     return out
+
+
+def _tp_estimate(result: PlanResult, remedy: Remedy, source: str | None) -> Fix | None:
+    from kvplan.core.plan import replan
+
+    tp_flag = remedy.flags.get("--tensor-parallel-size")
+    if tp_flag is None:
+        return None
+    try:
+        other = replan(result, None, tensor_parallel_size=int(tp_flag))
+    except KvplanError:
+        return None
+    fits = other.verdict.status != "fail"
+    kv = other.kv_cache
+    summary = (f"tensor parallel {tp_flag} (kvplan's estimate, not the log's figures): {kv.tokens:,} KV tokens, "
+               f"{kv.max_concurrency:.2f}x" if fits else
+               f"tensor parallel {tp_flag} (kvplan's estimate): still does not fit (largest max_model_len "
+               f"{kv.max_model_len_fit})")
+    return make_fix("tensor_parallel", summary, {"tensor_parallel_size": int(tp_flag)}, source, fits=fits)
