@@ -7,13 +7,12 @@ import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from kvplan.cli.app import guarded
-from kvplan.cli.options import GpuMemoryOpt, GpuOpt, JsonOpt, RevisionOpt, VersionOpt
+from kvplan.cli.options import GpuMemoryOpt, JsonOpt, RevisionOpt
 
 LogArg = Annotated[str, typer.Argument(
     metavar="FILE", help="The log: a file, or - for standard input (kubectl logs POD | kvplan explain -).",
@@ -22,6 +21,11 @@ ModelOpt = Annotated[str | None, typer.Option(
     "--model", help="The model to re-plan with (Hub id or directory), when the log's name does not resolve.")]
 ConfigOpt = Annotated[str | None, typer.Option(
     "--config", help="A config.json (or its directory) for the model, instead of resolving the log's name.")]
+GpuOpt = Annotated[str | None, typer.Option(
+    "--gpu", help="The GPU the log came from (see `kvplan gpus`): names the log's total, or gives one it lacks.")]
+VersionOpt = Annotated[str | None, typer.Option(
+    "--vllm-version", help="The vLLM release that wrote the log. Default: the log's own (v0.x.y), else its "
+                           "[file:line] prefixes.")]
 RecordOpt = Annotated[bool, typer.Option(
     "--record", help="Write the log's measurements to the calibration store, for `check` to plan from.")]
 
@@ -73,7 +77,8 @@ def register(app: typer.Typer) -> None:
 
         def run() -> int:
             data = _read(log)
-            return explain_bytes(data, label=log, model=model, config=config, gpu=gpu, gpu_memory=gpu_memory,
+            label = "standard input" if log == "-" else log
+            return explain_bytes(data, label=label, model=model, config=config, gpu=gpu, gpu_memory=gpu_memory,
                                  vllm_version=vllm_version, revision=revision, record=record, json_output=json_output,
                                  environ=os.environ)
 
@@ -96,7 +101,7 @@ def explain_bytes(data: bytes, *, label: str, model: str | None, config: str | N
                   gpu_memory: str | None, vllm_version: str | None, revision: str | None, record: bool,
                   json_output: bool, environ: Mapping[str, str]) -> int:
     from kvplan.core.errors import UsageError
-    from kvplan.core.explain import explain, gpu_from_log, planning_version, settings_from_log
+    from kvplan.core.explain import explain, planning_version, settings_from_log
     from kvplan.core.vllm_logs import parse_log
 
     reading = parse_log(data)
@@ -118,15 +123,13 @@ def explain_bytes(data: bytes, *, label: str, model: str | None, config: str | N
     elif resolved.missing:
         missing.append(resolved.missing)
     gpu_spec = _gpu(reading, gpu, gpu_memory)
-    if gpu_spec is None and reading.total_gpu_memory_gib is not None:
-        gpu_spec = gpu_from_log(reading)
     result = explain(reading, settings, model=resolved.spec, weights=resolved.weights if resolved.spec else None,
                      gpu=gpu_spec, missing=tuple(missing), notes=tuple(notes))
     from kvplan.render.explain_view import explain_object, render_text
 
     if record:
         notes_out = _record(result, resolved.ref, revision, environ)
-        result = replace(result, notes=result.notes + (notes_out,))
+        result = replace(result, notes=(*result.notes, notes_out))
     if json_output:
         import json
 
@@ -138,21 +141,42 @@ def explain_bytes(data: bytes, *, label: str, model: str | None, config: str | N
 
 
 def _gpu(reading: Any, gpu: str | None, gpu_memory: str | None) -> Any:
+    """--gpu-memory > the log's total (named by --gpu or the log's device name) > --gpu from the catalog > the
+    log's device name from the catalog. Never this machine's GPUs: the log came from another one."""
+    from dataclasses import replace as _replace
+
     from kvplan.core.errors import UsageError
+    from kvplan.core.explain import gpu_from_log
     from kvplan.core.units import parse_size
-    from kvplan.gpu.catalog import catalog_gpu_spec
+    from kvplan.gpu.catalog import catalog_gpu_spec, get_gpu
     from kvplan.gpu.resolve import resolve_gpu
 
     if gpu_memory is not None:
         size = parse_size(gpu_memory, flag="--gpu-memory")
         return resolve_gpu(gpu=gpu, gpu_memory_bytes=size, count=1, kv_cache_memory_set=True, environ={})
-    if gpu is not None:
-        return catalog_gpu_spec(gpu, 1)
-    if reading.total_gpu_memory_gib is None and reading.gpu_name:
+    name: str | None = None
+    capability = None
+    exact = 0
+    for candidate in (gpu, reading.gpu_name):
+        if candidate is None:
+            continue
         try:
-            return catalog_gpu_spec(reading.gpu_name, 1)
+            known = get_gpu(candidate)
         except UsageError:
-            return None
+            if candidate == gpu:
+                raise
+            continue
+        name, capability, exact = known.name, known.compute_capability, known.cuda_total_bytes
+        break
+    logged = gpu_from_log(reading, name)
+    if logged is not None:
+        logged = _replace(logged, compute_capability=capability)
+        if name is not None and abs(exact - logged.total_bytes) <= logged.total_error_bytes:
+            # the catalog's byte-exact total rounds to the logged one: plan (and record) with the exact figure
+            logged = _replace(logged, total_bytes=exact, total_error_bytes=0)
+        return logged
+    if name is not None:
+        return catalog_gpu_spec(gpu or reading.gpu_name, 1)
     return None
 
 
@@ -225,6 +249,8 @@ def _record(result: Any, model_ref: str | None, revision: str | None, environ: M
     memory = plan.memory
     if memory.total_bytes is None or memory.budget_bytes is None:
         return "--record: nothing recorded (the GPU's total is not known: pass --gpu or --gpu-memory)"
+    if plan.gpu is None or plan.gpu.name == "GPU in the log" or plan.gpu.name.startswith("custom ("):
+        return "--record: nothing recorded (the log does not name the GPU: pass --gpu NAME, as check will be given)"
     reading = result.reading
     measured: dict[str, Any] = {"available_kv_cache_bytes": result.kv_cache_bytes,
                                 "kv_cache_tokens": reading.kv_cache_tokens, "gpu_blocks": reading.gpu_blocks,
@@ -250,7 +276,10 @@ def _as_typed(plan: Any) -> Any:
 
     settings = plan.settings
     engine = plan.engine
-    for name, default, attr in (("dtype", "auto", "model_dtype"), ("enable_chunked_prefill", None, "chunked_prefill"),
+    for name, default, attr in (("dtype", "auto", "model_dtype"), ("max_model_len", None, "max_model_len"),
+                                ("max_num_batched_tokens", None, "max_num_batched_tokens"),
+                                ("max_num_seqs", None, "max_num_seqs"),
+                                ("enable_chunked_prefill", None, "chunked_prefill"),
                                 ("enable_prefix_caching", None, "enable_prefix_caching"),
                                 ("kv_cache_dtype", "auto", "kv_cache_dtype")):
         if getattr(settings, name) == default:
@@ -258,7 +287,7 @@ def _as_typed(plan: Any) -> Any:
         trial = replace(settings, **{name: default})
         try:
             same = getattr(resolve_engine(plan.model, trial, plan.gpu), attr) == getattr(engine, attr)
-        except Exception:  # noqa: BLE001 - a refusal means "not the same": keep the logged value
+        except Exception:  # a refusal means "not the same": keep the logged value
             same = False
         if same:
             settings = trial

@@ -132,7 +132,7 @@ def planning_version(reading: LogReading, override: str | None, cited: tuple[str
         notes.append(f"vLLM version read from where the log's KV lines were printed: {' or '.join(cited)}")
     if version is None:
         version = "0.6.6" if reading.engine == "v0" else DEFAULT_VLLM_VERSION
-        notes.append(f"vLLM version not in the log: planned with {version} (pass --vllm-version)")
+        notes.append(f"vLLM version not in the log: assumed {version} (pass --vllm-version)")
     try:
         v = version_tuple(version)
     except UsageError:
@@ -217,7 +217,7 @@ def logged_kv_bytes(reading: LogReading, error: LogError | None, layout: cap.KvL
         exact = None
         if reading.kv_cache_tokens is not None:
             exact = _blocks_from_tokens(layout, reading.kv_cache_tokens, length)
-        low, high = round((available * GiB - LOG_ROUNDING_BYTES)), round(available * GiB + LOG_ROUNDING_BYTES)
+        low, high = round(available * GiB - LOG_ROUNDING_BYTES), round(available * GiB + LOG_ROUNDING_BYTES)
         if exact is not None and low // bpb <= exact <= high // bpb:
             return exact * bpb, (f"log: Available KV cache memory {available} GiB and {reading.kv_cache_tokens:,} "
                                  f"tokens = {exact:,} blocks of {bpb:,} B")
@@ -225,9 +225,9 @@ def logged_kv_bytes(reading: LogReading, error: LogError | None, layout: cap.KvL
     if available is not None:
         return round(available * GiB), f"log: Available KV cache memory {available} GiB"
     if reading.kv_cache_tokens is not None:
-        blocks = _blocks_from_tokens(layout, reading.kv_cache_tokens, length)
-        if blocks is not None:
-            return blocks * bpb, f"log: KV cache size {reading.kv_cache_tokens:,} tokens = {blocks:,} blocks"
+        counted = _blocks_from_tokens(layout, reading.kv_cache_tokens, length)
+        if counted is not None:
+            return counted * bpb, f"log: KV cache size {reading.kv_cache_tokens:,} tokens = {counted:,} blocks"
     if error is not None and error.kind == "max_model_len" and error.available_gib is not None:
         # V1's error prints the memory it checks against: available less the null block from 0.31
         check = round(error.available_gib * GiB)
@@ -455,7 +455,7 @@ def explain(reading: LogReading, settings: DeploySettings | None, *, model: Mode
         except KvplanError as err:
             notes_list.append(f"re-plan not possible: {err.one_line()}")
             result = None
-    elif model is None:
+    elif model is None and not any("model's config" in m for m in missing_list):
         missing_list.append("the model's config (for the block bytes, the re-plan and its fixes)")
     if gpu is None:
         missing_list.append("the GPU's total memory (for gpu_memory_utilization figures): pass --gpu or --gpu-memory")
@@ -546,11 +546,15 @@ def _healthy_reach(result: PlanResult, kv_bytes: int | None) -> list[str]:
     utilisation that still starts at this length."""
     out: list[str] = []
     available = result.memory.kv_cache_bytes
-    longest = cap.max_model_len_fit(result.layout, available, max(result.model.max_position_tokens,
-                                                                  result.kv_cache.max_model_len))
-    if longest:
-        out.append(f"max_model_len could go to {longest:,} with the same KV memory (the model allows "
-                   f"{result.model.max_position_tokens:,})")
+    kv = result.kv_cache
+    limit = result.model.max_position_tokens
+    longest = cap.max_model_len_fit(result.layout, available, max(limit, kv.max_model_len,
+                                                                  kv.num_blocks * kv.block_size))
+    if longest > limit:
+        out.append(f"the KV memory would hold one request of {longest:,} tokens; max_model_len stops at the "
+                   f"model's {limit:,}")
+    elif longest > kv.max_model_len:
+        out.append(f"max_model_len could go to {longest:,} with the same KV memory")
     memory = result.memory
     if memory.total_bytes and memory.budget_bytes is not None:
         needed = cap.min_available_for(result.layout, result.kv_cache.max_model_len)

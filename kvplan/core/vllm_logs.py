@@ -171,7 +171,7 @@ def _int(text: str) -> int:
 
 
 def _last(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
-    found = None
+    found: re.Match[str] | None = None
     for found in pattern.finditer(text):  # noqa: B007 - the last match wins
         pass
     return found
@@ -445,8 +445,8 @@ def _flags(seg: str, st: _State) -> None:
                        "command line")
         elif value is not None:
             st.setting(flag, value, "command line")
-    if m := _last(_SERVE, seg):
-        st.put("command line", source="vllm serve", model=m.group(1))
+    if serve := _last(_SERVE, seg):
+        st.put("command line", source="vllm serve", model=serve.group(1))
 
 
 _NIM = re.compile(r"\b(NIM_[A-Z_]{2,40})[ =:]{1,3}([0-9][0-9.]{0,20})")
@@ -483,11 +483,15 @@ def _gpu_name(seg: str, st: _State) -> None:
 
 
 _MAX_MODEL_LEN_USED = re.compile(r"Using max model len (\d{1,12})")
+# SchedulerConfig (V1): "Chunked prefill is enabled with max_num_batched_tokens=16384." - the value vLLM settled on
+_BATCHED_USED = re.compile(r"Chunked prefill is enabled with max_num_batched_tokens=(\d{1,12})")
 
 
 def _max_len_used(seg: str, st: _State) -> None:
     if m := _last(_MAX_MODEL_LEN_USED, seg):
         st.setting("max_model_len", m.group(1), "max model len")
+    if m := _last(_BATCHED_USED, seg):
+        st.setting("max_num_batched_tokens", m.group(1), "scheduler config")
 
 
 _LOOSE_BOOL = re.compile(r"\b(enable_prefix_caching|enforce_eager|enable_chunked_prefill)\s{0,3}=\s{0,3}(True|False)\b")
@@ -499,6 +503,10 @@ def _loose(seg: str, st: _State) -> None:
         return
     for m in _LOOSE_BOOL.finditer(seg):
         st.setting(m.group(1), m.group(2), "engine config")
+
+
+def _serve_marker(seg: str, st: _State) -> None:
+    st.put("vLLM API server", source="vllm serve")
 
 
 def _v1_marker(seg: str, st: _State) -> None:
@@ -515,10 +523,10 @@ def _phase(seg: str, st: _State) -> None:
     elif any(word in seg for word in ("profile_run", "determine_available_memory", "determine_num_available_blocks",
                                       "_dummy_sampler_run", "profile_cudagraph_memory")):
         st.phase = "profiling"
-    elif any(word in seg for word in ("load_model", "Starting to load model", "Loading safetensors",
-                                      "Loading model from scratch", "load_weights")):
-        if "model loading" not in st.found:
-            st.phase = "loading"
+    elif "model loading" not in st.found and any(
+            word in seg for word in ("load_model", "Starting to load model", "Loading safetensors",
+                                     "Loading model from scratch", "load_weights")):
+        st.phase = "loading"
 
 
 Extractor = Callable[[str, _State], None]
@@ -565,6 +573,9 @@ _ANCHORS: tuple[tuple[str, tuple[Extractor, ...]], ...] = (
     ("device_name=", (_gpu_name,)),
     ("(UUID", (_gpu_name,)),
     ("Using max model len", (_max_len_used,)),
+    ("Chunked prefill is enabled", (_max_len_used,)),
+    ("Starting vLLM API server", (_serve_marker,)),
+    ("Available routes are", (_serve_marker,)),
     ("profile_run", (_phase,)),
     ("determine_", (_phase,)),
     ("_dummy_sampler_run", (_phase,)),
@@ -598,7 +609,9 @@ def normalise(text: str | bytes) -> str:
 
 def _segments(text: str) -> list[tuple[int, int, set[Extractor]]]:
     """(start, end, extractors) of each line that holds an anchor, clipped to a window around the hits."""
-    lines: dict[int, list[int | set[Extractor]]] = {}  # line start -> [first hit, last hit, extractors]
+    first: dict[int, int] = {}  # line start -> first hit, last hit, the extractors its anchors call for
+    last: dict[int, int] = {}
+    wanted: dict[int, set[Extractor]] = {}
     for anchor, extractors in _ANCHORS:
         i = text.find(anchor)
         start, line_end = 0, -1
@@ -607,23 +620,20 @@ def _segments(text: str) -> list[tuple[int, int, set[Extractor]]]:
                 start = text.rfind("\n", 0, i) + 1
                 line_end = text.find("\n", i)
                 line_end = len(text) if line_end == -1 else line_end
-            entry = lines.get(start)
-            if entry is None:
-                lines[start] = [i, i, set(extractors)]
+            if start in first:
+                first[start] = min(first[start], i)
+                last[start] = max(last[start], i)
+                wanted[start].update(extractors)
             else:
-                entry[0] = min(int(entry[0]), i)  # type: ignore[call-overload]
-                entry[1] = max(int(entry[1]), i)  # type: ignore[call-overload]
-                entry[2].update(extractors)  # type: ignore[union-attr]
+                first[start], last[start], wanted[start] = i, i, set(extractors)
             # the window after this hit is read anyway: the next hit of this anchor on this line is looked for
             # beyond it (on the next line, from its start)
             i = text.find(anchor, min(i + max(len(anchor), _WINDOW_AFTER // 2), line_end + 1))
     out = []
-    for start, (first, last, extractors) in lines.items():
-        end = text.find("\n", int(last))  # type: ignore[call-overload]
+    for start, hit in first.items():
+        end = text.find("\n", last[start])
         end = len(text) if end == -1 else end
-        lo = max(start, int(first) - _WINDOW_BEFORE)  # type: ignore[call-overload]
-        hi = min(end, int(last) + _WINDOW_AFTER)  # type: ignore[call-overload]
-        out.append((lo, hi, extractors))  # type: ignore[arg-type]
+        out.append((max(start, hit - _WINDOW_BEFORE), min(end, last[start] + _WINDOW_AFTER), wanted[start]))
     out.sort(key=lambda s: s[0])
     return out
 
@@ -651,7 +661,9 @@ def _reading(text: str, st: _State) -> LogReading:
             elif key != "engine" and engine_args.setting_for(key) not in st.settings:
                 # what vLLM's own config line says wins over the launcher's settings
                 st.setting(key, raw, "api-for-open-llm settings")
-    if source is None and "LLM(" in text[:200_000]:
+    if source is None and ("LLM(" in text[:200_000] or ("engine config" in st.found and "non-default args" in
+                                                          st.found)):
+        # a whole start-up log with its args line and no API-server line was written by the LLM class
         source = "LLM class"
     settings = LogSettings(**{k: st.settings.get(k) for k in LogSettings.__dataclass_fields__})  # type: ignore[arg-type]
     total = v.get("total_gpu_memory_gib", v.get("oom_total_gib"))

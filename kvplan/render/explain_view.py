@@ -17,7 +17,8 @@ def _launch(ref: str | None, result: Explanation, fix: Fix) -> str | None:
     return f"vllm serve {shlex.quote(ref)} {fix.serve_flags}" if ref else f"vllm serve MODEL {fix.serve_flags}"
 
 
-def explain_object(result: Explanation, *, label: str, model_ref: str | None, model_source: str | None) -> dict[str, Any]:
+def explain_object(result: Explanation, *, label: str, model_ref: str | None,
+                   model_source: str | None) -> dict[str, Any]:
     reading = result.reading
     log = dataclasses.asdict(reading)
     replan: dict[str, Any] | None = None

@@ -15,10 +15,10 @@ from kvplan.core.vllm_logs import normalise, parse_log
 SEED_LOG = Path(__file__).resolve().parents[1] / "data" / "logs" / "qwen7b-chat-v0-api-for-open-llm.log"
 
 V0_CONFIG_04 = (
-    "INFO 05-10 08:12:24 llm_engine.py:100] Initializing an LLM engine (v0.4.2) with config: model='Qwen/Qwen-7B-Chat', "
-    "speculative_config=None, tokenizer='Qwen/Qwen-7B-Chat', skip_tokenizer_init=False, tokenizer_mode=auto, "
-    "revision=None, tokenizer_revision=None, trust_remote_code=True, dtype=torch.bfloat16, max_seq_len=8192, "
-    "download_dir=None, load_format=LoadFormat.AUTO, tensor_parallel_size=1, disable_custom_all_reduce=False, "
+    "INFO 05-10 08:12:24 llm_engine.py:100] Initializing an LLM engine (v0.4.2) with config: "
+    "model='Qwen/Qwen-7B-Chat', speculative_config=None, tokenizer='Qwen/Qwen-7B-Chat', skip_tokenizer_init=False, "
+    "tokenizer_mode=auto, revision=None, tokenizer_revision=None, trust_remote_code=True, dtype=torch.bfloat16, "
+    "max_seq_len=8192, download_dir=None, load_format=LoadFormat.AUTO, tensor_parallel_size=1, disable_custom_all_reduce=False, "
     "quantization=None, enforce_eager=False, kv_cache_dtype=auto, quantization_param_path=None, device_config=cuda, "
     "decoding_config=DecodingConfig(guided_decoding_backend='outlines'), seed=0, served_model_name=Qwen/Qwen-7B-Chat)"
 )
@@ -55,7 +55,8 @@ def test_v0_0_7_engine_config_line() -> None:
 
 
 def test_v1_engine_config_line_and_args_from_the_h100_log() -> None:
-    log = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu-runs" / "h100-vllm-0.26.0" / "llama1b-serve-like.log"
+    runs = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu-runs"
+    log = runs / "h100-vllm-0.26.0" / "llama1b-serve-like.log"
     r = parse_log(log.read_text())
     s = r.settings
     assert (r.engine, r.vllm_version, r.architecture) == ("v1", "0.26.0", "LlamaForCausalLM")
