@@ -134,17 +134,27 @@ class LogReading:
 class _State:
     """What has been read so far; the last value read wins."""
 
-    def __init__(self) -> None:
+    def __init__(self, data: bytes = b"") -> None:
+        self.data = data
+        self.lo = 0  # where the segment being read starts in ``data``
+        self.hi = 0
         self.values: dict[str, object] = {}
         self.settings: dict[str, object] = {}
         self.app_settings: dict[str, object] = {}  # api-for-open-llm's SETTINGS, applied when its marker is seen
         self.errors: list[LogError] = []
         self.found: dict[str, None] = {}
-        self.phase = "start"  # start / loading / loaded / profiling / graphs / ready: what an OOM interrupted
         self.engine_hint: Literal["v0", "v1"] | None = None
         self.v0_wording = False
         self.v1_wording = False
         self.cited: list[tuple[str, int]] = []  # ("gpu_worker", 560): where the KV-cache lines were printed
+
+    def before(self, size: int) -> str:
+        """Up to ``size`` bytes of the log before the current segment (an error's traceback), normalised."""
+        return normalise(self.data[max(0, self.lo - size): self.lo])
+
+    def after(self, size: int) -> str:
+        """The log from the current segment's start on, ``size`` bytes at most, normalised."""
+        return normalise(self.data[self.lo: self.lo + size])
 
     def put(self, what: str, **values: object) -> None:
         self.found.setdefault(what, None)
@@ -186,7 +196,6 @@ def _loading(seg: str, st: _State) -> None:
     m = _last(_LOADING, seg)
     if m:
         st.put("model loading", model_loading_gib=_num(m.group(1)))
-        st.phase = "loaded"
         if m.group(0).startswith("Loading model weights"):
             st.v0_wording = True
 
@@ -203,7 +212,6 @@ def _available(seg: str, st: _State) -> None:
             st.put("available KV cache memory", available_kv_cache_gib=_num(m.group(1)))
             st.v1_wording |= pattern is _AVAILABLE
             st.v0_wording |= v0 or pattern is _V0_REST
-            st.phase = "profiled"
 
 
 _TOTAL = re.compile(r"total_gpu_memory[ =(]{1,3}" + _NUM + r" ?GiB")
@@ -230,8 +238,6 @@ def _profile(seg: str, st: _State) -> None:
     if (m := _last(_PEAK_TORCH, seg)) and (i := _last(_INITIAL, seg)):
         # 0.6.4-0.6.6: peak_torch_memory counts the weights (initial usage) too; the activation is the rest
         st.put("memory profile", activation_peak_gib=round(_num(m.group(1)) - _num(i.group(1)), 2))
-    if "Memory profiling" in seg or "memory profiling" in seg:
-        st.phase = "profiling" if "results" not in seg and "takes" not in seg else st.phase
 
 
 _CAPACITY = re.compile(r"KV cache size: " + _NUM + r" tokens")
@@ -253,7 +259,6 @@ def _blocks(seg: str, st: _State) -> None:
     if m := _last(_BLOCKS, seg):
         st.put("GPU blocks", gpu_blocks=_int(m.group(1)), cpu_blocks=_int(m.group(2)) if m.group(2) else None)
         st.v0_wording = True
-        st.phase = "profiled"
 
 
 _GRAPHS = re.compile(r"Graph capturing finished in [0-9.]{1,12} secs?, took " + _NUM + r" ?GiB")
@@ -263,9 +268,6 @@ _GRAPHS_ESTIMATE = re.compile(r"Estimated CUDA graph memory: " + _NUM + r" ?GiB"
 def _graphs(seg: str, st: _State) -> None:
     if m := _last(_GRAPHS, seg):
         st.put("CUDA graphs", cuda_graph_gib=_num(m.group(1)))
-        st.phase = "ready"
-    elif "apturing" in seg or "capture_model" in seg:
-        st.phase = "graphs"
     if m := _last(_GRAPHS_ESTIMATE, seg):
         st.put("CUDA graphs", cuda_graph_estimate_gib=_num(m.group(1)))
 
@@ -331,15 +333,36 @@ _OOM_TOTAL = re.compile(r"total capacity of " + _NUM + r" ?GiB|" + _NUM + r" ?Gi
 _OOM_TRIED = re.compile(r"Tried to allocate " + _NUM + r" ?(GiB|MiB)")
 
 
+# What start-up was doing, by the words its log lines and traceback frames use (looked for, last one wins, in the
+# text just before an out-of-memory error)
+_PHASE_WORDS: dict[str, tuple[str, ...]] = {
+    "oom_loading": ("load_model", "Starting to load model", "Loading safetensors", "Loading model from scratch",
+                    "load_weights", "Loading weights"),
+    "oom": ("Model loading took", "Loading model weights took", "Graph capturing finished", "init engine",
+            "Starting vLLM API server", "Application startup complete"),
+    "oom_profiling": ("profile_run", "determine_available_memory", "determine_num_available_blocks",
+                      "_dummy_sampler_run", "profile_cudagraph_memory", "Memory profiling takes"),
+    "oom_graphs": ("capture_model", "Capturing CUDA graph", "Capturing cudagraph", "Capturing the model",
+                   "capture_cudagraphs", "Capturing CUDA graphs"),
+}
+_LOOK_BACK = 32_768
+
+
+def _oom_phase(before: str) -> ErrorKind:
+    best, where = "oom", -1
+    for kind, words in _PHASE_WORDS.items():
+        at = max(before.rfind(word) for word in words)
+        if at > where:
+            best, where = kind, at
+    return best  # type: ignore[return-value]
+
+
 def _oom(seg: str, st: _State) -> None:
     for m in _OOM.finditer(seg):
         text = m.group(0)
         total = _OOM_TOTAL.search(text)
         tried = _OOM_TRIED.search(text)
-        kind: ErrorKind = {"loading": "oom_loading", "profiling": "oom_profiling", "graphs": "oom_graphs"}.get(
-            st.phase, "oom")  # type: ignore[assignment]
-        if st.phase == "start" and "model loading" not in st.found:
-            kind = "oom_loading" if "load" in seg.lower() else "oom"
+        kind = _oom_phase(st.before(_LOOK_BACK) + seg[: m.start()])
         total_gib = _num(total.group(1) or total.group(2)) if total else None
         st.errors.append(LogError(
             kind=kind, text=text.strip(), total_gib=total_gib,
@@ -466,9 +489,14 @@ _AOL_KEY = re.compile(r'"(context_length|model_path|model_name|gpu_memory_utiliz
 
 
 def _api_for_open_llm(seg: str, st: _State) -> None:
-    if "SETTINGS: {" in seg:
-        st.put("api-for-open-llm settings", app_marker=True)
-    for m in _AOL_KEY.finditer(seg):
+    """api-for-open-llm logs its Settings once at start-up as indented JSON (``SETTINGS: {`` then one key a line,
+    api/config.py): read the block that follows, up to its closing brace (bounded)."""
+    if "SETTINGS: {" not in seg:
+        return
+    st.values["app_marker"] = True  # usable only through a setting it gives
+    block = st.after(_WINDOW_AFTER)
+    end = re.search(r"\n[^\n]{0,80}\}", block)
+    for m in _AOL_KEY.finditer(block[: end.start() if end else len(block)]):
         st.app_settings[m.group(1)] = m.group(2).strip('"')
 
 
@@ -515,20 +543,6 @@ def _v1_marker(seg: str, st: _State) -> None:
         st.cited.append((module, int(line)))
 
 
-def _phase(seg: str, st: _State) -> None:
-    """Where start-up is: an out-of-memory error is read as happening in the last phase seen before it."""
-    if any(word in seg for word in ("capture_model", "apturing CUDA", "apturing cudagraph", "Capturing the model",
-                                    "capture_cudagraphs")):
-        st.phase = "graphs"
-    elif any(word in seg for word in ("profile_run", "determine_available_memory", "determine_num_available_blocks",
-                                      "_dummy_sampler_run", "profile_cudagraph_memory")):
-        st.phase = "profiling"
-    elif "model loading" not in st.found and any(
-            word in seg for word in ("load_model", "Starting to load model", "Loading safetensors",
-                                     "Loading model from scratch", "load_weights")):
-        st.phase = "loading"
-
-
 Extractor = Callable[[str, _State], None]
 # anchor (a literal of the line, found with str.find) -> the extractors that read such a line
 _ANCHORS: tuple[tuple[str, tuple[Extractor, ...]], ...] = (
@@ -546,8 +560,6 @@ _ANCHORS: tuple[tuple[str, tuple[Extractor, ...]], ...] = (
     ("Maximum concurrency", (_capacity,)),
     (" blocks: ", (_blocks,)),
     ("Graph capturing", (_graphs,)),
-    ("apturing", (_graphs, _phase)),
-    ("capture_model", (_graphs, _phase)),
     ("CUDA graph memory", (_graphs,)),
     ("Actual usage is", (_suggestion,)),
     ("Free memory on device", (_suggestion, _errors)),
@@ -569,21 +581,12 @@ _ANCHORS: tuple[tuple[str, tuple[Extractor, ...]], ...] = (
     ("api_server", (_flags,)),
     ("NIM_", (_nim,)),
     ("SETTINGS: {", (_api_for_open_llm,)),
-    ('": ', (_api_for_open_llm,)),
     ("device_name=", (_gpu_name,)),
     ("(UUID", (_gpu_name,)),
     ("Using max model len", (_max_len_used,)),
     ("Chunked prefill is enabled", (_max_len_used,)),
     ("Starting vLLM API server", (_serve_marker,)),
     ("Available routes are", (_serve_marker,)),
-    ("profile_run", (_phase,)),
-    ("determine_", (_phase,)),
-    ("_dummy_sampler_run", (_phase,)),
-    ("load_model", (_phase,)),
-    ("Starting to load model", (_phase,)),
-    ("Loading safetensors", (_phase,)),
-    ("Loading model from scratch", (_phase,)),
-    ("load_weights", (_phase,)),
     ("_caching=", (_loose,)),
     ("_eager=", (_loose,)),
     ("_prefill=", (_loose,)),
@@ -593,6 +596,16 @@ _ANCHORS: tuple[tuple[str, tuple[Extractor, ...]], ...] = (
 )
 _ORDER = {fn: i for i, fn in enumerate(dict.fromkeys(fn for _, fns in _ANCHORS for fn in fns))}
 
+# The first pass looks for these byte strings only (each a C-speed scan of the whole input); every line they hit is
+# decoded and checked for all the anchors above. Each anchor's line holds at least one gate: "emory" covers the
+# memory lines and errors (OutOfMemoryError, gpu_memory_utilization), "--" and "vllm" command lines.
+# Sixteen scans of 50 MB take ~0.3 s of CPU; lines only other anchors name ("vLLM API server version", "(UUID",
+# "Using max model len") are read when a gate hits them (the engine config line says the same).
+_GATES: tuple[bytes, ...] = (
+    b"emory", b"took ", b"oncurrency", b"cache size", b"blocks", b"max seq len", b"rchitecture",
+    b"registered model", b"with config", b"args: ", b"vllm", b"--", b"NIM_", b"SETTINGS: {", b"device_name=",
+    b"Chunked prefill",
+)
 _ANSI = re.compile(r"\x1b(?:\[[0-9;?]{0,40}[ -/]{0,4}[@-~]|\][^\x07\x1b]{0,400}(?:\x07|\x1b\\)|[@-Z\\-_])")
 
 
@@ -607,46 +620,57 @@ def normalise(text: str | bytes) -> str:
     return text
 
 
-def _segments(text: str) -> list[tuple[int, int, set[Extractor]]]:
-    """(start, end, extractors) of each line that holds an anchor, clipped to a window around the hits."""
-    first: dict[int, int] = {}  # line start -> first hit, last hit, the extractors its anchors call for
+def _as_bytes(text: str | bytes) -> bytes:
+    if isinstance(text, str):
+        return text.encode("utf-8", errors="replace")
+    if text[:2] in (b"\xff\xfe", b"\xfe\xff"):  # PowerShell's `> file` writes UTF-16
+        return text.decode("utf-16", errors="replace").encode("utf-8", errors="replace")
+    return text
+
+
+def _segments(data: bytes) -> list[tuple[int, int]]:
+    """(start, end) of each line a gate hits, clipped to a window around the hits, in the order of the log."""
+    first: dict[int, int] = {}  # line start -> first hit, last hit
     last: dict[int, int] = {}
-    wanted: dict[int, set[Extractor]] = {}
-    for anchor, extractors in _ANCHORS:
-        i = text.find(anchor)
+    for gate in _GATES:
+        i = data.find(gate)
         start, line_end = 0, -1
         while i != -1:
-            if i > line_end:  # a new line: its bounds are looked up once per anchor, so long lines stay linear
-                start = text.rfind("\n", 0, i) + 1
-                line_end = text.find("\n", i)
-                line_end = len(text) if line_end == -1 else line_end
+            if i > line_end:  # a new line: its bounds are looked up once per gate, so long lines stay linear
+                start = data.rfind(b"\n", 0, i) + 1
+                line_end = data.find(b"\n", i)
+                line_end = len(data) if line_end == -1 else line_end
             if start in first:
                 first[start] = min(first[start], i)
                 last[start] = max(last[start], i)
-                wanted[start].update(extractors)
             else:
-                first[start], last[start], wanted[start] = i, i, set(extractors)
-            # the window after this hit is read anyway: the next hit of this anchor on this line is looked for
+                first[start], last[start] = i, i
+            # the window after this hit is read anyway: the next hit of this gate on this line is looked for
             # beyond it (on the next line, from its start)
-            i = text.find(anchor, min(i + max(len(anchor), _WINDOW_AFTER // 2), line_end + 1))
+            i = data.find(gate, min(i + max(len(gate), _WINDOW_AFTER // 2), line_end + 1))
     out = []
     for start, hit in first.items():
-        end = text.find("\n", last[start])
-        end = len(text) if end == -1 else end
-        out.append((max(start, hit - _WINDOW_BEFORE), min(end, last[start] + _WINDOW_AFTER), wanted[start]))
-    out.sort(key=lambda s: s[0])
+        end = data.find(b"\n", last[start])
+        end = len(data) if end == -1 else end
+        out.append((max(start, hit - _WINDOW_BEFORE), min(end, last[start] + _WINDOW_AFTER)))
+    out.sort()
     return out
 
 
 def parse_log(text: str | bytes) -> LogReading:
     """Everything ``text`` (a log, or excerpts joined by ``|`` or newlines) says; the last value wins."""
-    text = normalise(text)
-    st = _State()
-    for lo, hi, extractors in _segments(text):
-        seg = text[lo:hi]
+    data = _as_bytes(text)
+    st = _State(data)
+    head = ""
+    for lo, hi in _segments(data):
+        seg = normalise(data[lo:hi])
+        if lo < 200_000:
+            head += seg
+        st.lo, st.hi = lo, hi
+        extractors = {fn for anchor, fns in _ANCHORS if anchor in seg for fn in fns}
         for extractor in sorted(extractors, key=_ORDER.__getitem__):
             extractor(seg, st)
-    return _reading(text, st)
+    return _reading(head, st)
 
 
 def _reading(text: str, st: _State) -> LogReading:

@@ -15,12 +15,14 @@ from kvplan.core.vllm_logs import normalise, parse_log
 SEED_LOG = Path(__file__).resolve().parents[1] / "data" / "logs" / "qwen7b-chat-v0-api-for-open-llm.log"
 
 V0_CONFIG_04 = (
-    "INFO 05-10 08:12:24 llm_engine.py:100] Initializing an LLM engine (v0.4.2) with config: "
-    "model='Qwen/Qwen-7B-Chat', speculative_config=None, tokenizer='Qwen/Qwen-7B-Chat', skip_tokenizer_init=False, "
-    "tokenizer_mode=auto, revision=None, tokenizer_revision=None, trust_remote_code=True, dtype=torch.bfloat16, "
-    "max_seq_len=8192, download_dir=None, load_format=LoadFormat.AUTO, tensor_parallel_size=1, disable_custom_all_reduce=False, "
-    "quantization=None, enforce_eager=False, kv_cache_dtype=auto, quantization_param_path=None, device_config=cuda, "
-    "decoding_config=DecodingConfig(guided_decoding_backend='outlines'), seed=0, served_model_name=Qwen/Qwen-7B-Chat)"
+    'INFO 05-10 08:12:24 llm_engine.py:100] Initializing an LLM engine (v0.4.2) with config: '
+    "model='Qwen/Qwen-7B-Chat', speculative_config=None, tokenizer='Qwen/Qwen-7B-Chat', "
+    'skip_tokenizer_init=False, tokenizer_mode=auto, revision=None, tokenizer_revision=None, '
+    'trust_remote_code=True, dtype=torch.bfloat16, max_seq_len=8192, download_dir=None, '
+    'load_format=LoadFormat.AUTO, tensor_parallel_size=1, disable_custom_all_reduce=False, quantization=None, '
+    'enforce_eager=False, kv_cache_dtype=auto, quantization_param_path=None, device_config=cuda, '
+    "decoding_config=DecodingConfig(guided_decoding_backend='outlines'), seed=0, "
+    'served_model_name=Qwen/Qwen-7B-Chat)'
 )
 V0_CONFIG_07 = (
     "INFO 02-11 10:02:41 llm_engine.py:234] Initializing a V0 LLM engine (v0.7.2) with config: "
@@ -206,8 +208,11 @@ def test_normalise() -> None:
 # --- fuzzing: never a crash, nothing invented from noise, time linear in the input ---------------------------
 
 @given(st.binary(max_size=4000))
-def test_random_bytes_never_crash_and_give_nothing(data: bytes) -> None:
-    assert not parse_log(data).usable  # noise never reads as a setting, a figure or an error
+def test_random_bytes_never_crash(data: bytes) -> None:
+    """(Hypothesis mines the parser's own literals, so its "random" bytes may spell real anchors: uniformly random
+    bytes are checked for being unusable below.)"""
+    reading = parse_log(data)
+    assert reading.usable == bool(reading.found)
 
 
 @given(st.text(max_size=3000))
