@@ -349,7 +349,7 @@ def _from_remedy(remedy: Remedy, source: str | None) -> Fix | None:
         coerced = engine_args.coerce(key, value) if value else True
         if coerced is not None:
             changes[key] = coerced
-    if not changes:
+    if not changes and remedy.fits:
         return None
     return make_fix(remedy.kind, remedy.summary, changes, source, fits=remedy.fits)
 

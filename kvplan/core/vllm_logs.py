@@ -435,7 +435,7 @@ def _args(seg: str, st: _State) -> None:
                 st.put(what, model=raw)
             else:
                 st.setting(key, raw, what)
-        if what == "args":
+        if what == "args" or "'model_tag'" in seg:  # `vllm serve MODEL` stores the positional as model_tag
             st.put(what, source="vllm serve")
 
 
@@ -599,12 +599,12 @@ _ORDER = {fn: i for i, fn in enumerate(dict.fromkeys(fn for _, fns in _ANCHORS f
 # The first pass looks for these byte strings only (each a C-speed scan of the whole input); every line they hit is
 # decoded and checked for all the anchors above. Each anchor's line holds at least one gate: "emory" covers the
 # memory lines and errors (OutOfMemoryError, gpu_memory_utilization), "--" and "vllm" command lines.
-# Sixteen scans of 50 MB take ~0.3 s of CPU; lines only other anchors name ("vLLM API server version", "(UUID",
+# Seventeen scans of 50 MB take ~0.3 s of CPU; lines only other anchors name ("vLLM API server version", "(UUID",
 # "Using max model len") are read when a gate hits them (the engine config line says the same).
 _GATES: tuple[bytes, ...] = (
     b"emory", b"took ", b"oncurrency", b"cache size", b"blocks", b"max seq len", b"rchitecture",
     b"registered model", b"with config", b"args: ", b"vllm", b"--", b"NIM_", b"SETTINGS: {", b"device_name=",
-    b"Chunked prefill",
+    b"Chunked prefill", b"API server",
 )
 _ANSI = re.compile(r"\x1b(?:\[[0-9;?]{0,40}[ -/]{0,4}[@-~]|\][^\x07\x1b]{0,400}(?:\x07|\x1b\\)|[@-Z\\-_])")
 

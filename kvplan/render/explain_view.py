@@ -126,8 +126,7 @@ def render_text(result: Explanation, *, label: str, model_ref: str | None, model
     if result.fixes:
         lines.append("Fixes")
         for i, fix in enumerate(result.fixes, 1):
-            tag = "" if fix.fits else " (does not fit)" if fix.fits is False else " (from the log's figures, not " \
-                "re-planned)"
+            tag = " (from the log's figures, not re-planned)" if fix.fits is None else ""
             lines.append(f"  {i}. {fix.summary}{tag}")
             launch = _launch(model_ref or reading.model, result, fix)
             if launch:

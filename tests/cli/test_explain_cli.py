@@ -204,3 +204,25 @@ def test_human_output_golden(golden: str, args: list[str]) -> None:
     if os.environ.get("KVPLAN_UPDATE_GOLDEN"):
         path.write_text(result.stdout)
     assert result.stdout == path.read_text()
+
+
+def test_v1_failure_with_the_model_replans_to_vllms_own_estimate() -> None:
+    """A `vllm serve` 0.11 log of Llama-3.1-8B on an L4: 1.95 GiB of KV memory; vLLM estimated 15,968 tokens and
+    the re-plan on the logged memory gives the same; no utilisation fits 131,072 on the card."""
+    code, data = _json(str(ROOT / "tests" / "data" / "logs" / "llama31-8b-v1-0.11-max-seq-len.log"), "--gpu", "l4")
+    assert code == 1 and data["log"]["source"] == "vllm serve"
+    assert data["replan"]["planning_error_zero"]
+    assert _fix(data, "max_model_len")["changes"] == {"max_model_len": 15968}
+    util = _fix(data, "gpu_memory_utilization")
+    assert util["fits"] is False and util["changes"] == {}
+    assert _fix(data, "kv_cache_dtype")["fits"] is False
+
+
+def test_cuda_out_of_memory_while_capturing_graphs() -> None:
+    text = (b"INFO Model loading took 15.0 GiB\nINFO [gpu_worker.py:298] Available KV cache memory: 54.0 GiB\n"
+            b"Capturing CUDA graph shapes:  40%|####      | 27/67\n"
+            b"torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 1.96 GiB. GPU 0 has a total capacity of "
+            b"79.10 GiB of which 1.05 GiB is free.\n")
+    data = json.loads(_run("explain", "-", "--json", input=text).stdout)
+    assert data["classification"]["cause"] == "oom_graphs"
+    assert _fix(data, "enforce_eager")["serve_flags"] == "--enforce-eager"
