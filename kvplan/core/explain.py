@@ -459,9 +459,13 @@ def explain(reading: LogReading, settings: DeploySettings | None, *, model: Mode
         missing_list.append("the model's config (for the block bytes, the re-plan and its fixes)")
     if gpu is None:
         missing_list.append("the GPU's total memory (for gpu_memory_utilization figures): pass --gpu or --gpu-memory")
-    if result is not None:
+    if result is not None and cause == "free_memory" and error is not None:
+        fix = _free_memory_fix(result, error, source)
+        if fix is not None:
+            fixes.append(fix)
+    elif result is not None:
         fixes.extend(_plan_fixes(result, cause, kv_bytes, gpu, source))
-    if not any(f.fits for f in fixes):
+    if not any(f.fits for f in fixes) and not (cause == "free_memory" and fixes):
         fixes.extend(_log_only_fixes(cause, error, reading, gpu, source))
     terms = _terms(reading, result, kv_bytes, kv_source or "", gpu)
     agreement = _agreement(reading, error, result) if result is not None and kv_bytes is not None else ()
@@ -582,3 +586,32 @@ def _tp_estimate(result: PlanResult, remedy: Remedy, source: str | None) -> Fix 
                f"tensor parallel {tp_flag} (kvplan's estimate): still does not fit (largest max_model_len "
                f"{kv.max_model_len_fit})")
     return make_fix("tensor_parallel", summary, {"tensor_parallel_size": int(tp_flag)}, source, fits=fits)
+
+
+def _free_memory_fix(result: PlanResult, error: LogError, source: str | None) -> Fix | None:
+    """The largest utilisation the free memory allows, re-planned (kvplan's estimate: vLLM stopped before it
+    measured anything), with the longest max_model_len that then starts when the current one does not."""
+    from kvplan.core.plan import replan
+
+    if error.available_gib is None or not error.total_gib:
+        return None
+    util = floor(error.available_gib / error.total_gib * 100) / 100
+    if util <= 0:
+        return None
+    try:
+        other = replan(result, None, gpu_memory_utilization=util)
+    except KvplanError:
+        return None
+    kv = other.kv_cache
+    head = f"lower gpu_memory_utilization to {util:.2f} (the most the {error.available_gib} GiB free allows)"
+    if other.verdict.status != "fail":
+        return make_fix("gpu_memory_utilization", f"{head}: kvplan's estimate {kv.tokens:,} KV tokens, "
+                        f"{kv.max_concurrency:.2f}x at max_model_len {kv.max_model_len:,}",
+                        {"gpu_memory_utilization": util}, source, fits=True)
+    if kv.max_model_len_fit > 0:
+        return make_fix("gpu_memory_utilization", f"{head} with max_model_len {kv.max_model_len_fit} (kvplan's "
+                        f"estimate: {kv.max_model_len:,} does not fit there); or free the memory the other process "
+                        "holds", {"gpu_memory_utilization": util, "max_model_len": kv.max_model_len_fit}, source,
+                        fits=True)
+    return make_fix("gpu_memory_utilization", f"{head}: kvplan's estimate leaves no KV cache there; free the memory "
+                    "the other process holds", {}, source, fits=False)

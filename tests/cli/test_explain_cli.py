@@ -226,3 +226,14 @@ def test_cuda_out_of_memory_while_capturing_graphs() -> None:
     data = json.loads(_run("explain", "-", "--json", input=text).stdout)
     assert data["classification"]["cause"] == "oom_graphs"
     assert _fix(data, "enforce_eager")["serve_flags"] == "--enforce-eager"
+
+
+def test_free_memory_failure_with_the_model_replans_the_utilisation_it_allows() -> None:
+    text = ("INFO 11-02 09:00:09 [core.py:77] Initializing a V1 LLM engine (v0.11.0) with config: "
+            "model='Qwen/Qwen2.5-7B-Instruct', dtype=torch.bfloat16, max_seq_len=32768, tensor_parallel_size=1\n"
+            "ValueError: Free memory on device cuda:0 (15.32/22.04 GiB) on startup is less than desired GPU memory "
+            "utilization (0.88, 19.39 GiB).\n")
+    data = json.loads(_run("explain", "-", "--json", input=text.encode()).stdout)
+    (fix,) = data["fixes"]
+    # 0.69 x 22.04 GiB holds the 14.2 GiB of weights and the runtime memory, but (kvplan's estimate) no KV cache
+    assert fix["fits"] is False and "0.69" in fix["summary"] and "free the memory" in fix["summary"]
