@@ -80,6 +80,7 @@ class Fix:
     fits: bool | None = True  # None: not re-planned (a fix the log alone gives, or advice)
     serve_flags: str = ""
     env: str | None = None  # the same change as the launcher's environment (api-for-open-llm, NIM)
+    env_for: str | None = None  # which launcher reads ``env``
     env_note: str | None = None
 
 
@@ -326,9 +327,12 @@ def _flags_text(changes: dict[str, engine_args.Value]) -> str:
 
 def make_fix(kind: str, summary: str, changes: dict[str, engine_args.Value], source: str | None,
              fits: bool | None = True) -> Fix:
-    env, note = _env_for(changes, source)
+    launcher = source if source in ("api-for-open-llm", "NIM") else None
+    if launcher is None and set(changes) == {"max_model_len"}:
+        launcher = "api-for-open-llm"  # CONTEXT_LEN, as `recommend` prints it, whatever wrote the log
+    env, note = _env_for(changes, launcher)
     return Fix(kind=kind, summary=summary, changes=changes, fits=fits, serve_flags=_flags_text(changes), env=env,
-               env_note=note)
+               env_for=launcher if env else None, env_note=note)
 
 
 def _from_remedy(remedy: Remedy, source: str | None) -> Fix | None:
@@ -472,6 +476,8 @@ def explain(reading: LogReading, settings: DeploySettings | None, *, model: Mode
     details = _details(cause, error, reading, result, kv_bytes)
     if result is not None and cause == "healthy":
         details.extend(_healthy_reach(result, kv_bytes))
+    elif result is None and cause == "healthy":
+        details.extend(_healthy_from_log(reading))
     if result is not None and cause not in ("healthy", "no_failure_seen") and result.verdict.status != "fail" \
             and cause in ("max_model_len", "no_memory", "mamba_blocks"):
         notes_list.append("kvplan's re-plan with the logged figures starts where vLLM did not: the model config or "
@@ -615,3 +621,20 @@ def _free_memory_fix(result: PlanResult, error: LogError, source: str | None) ->
                         fits=True)
     return make_fix("gpu_memory_utilization", f"{head}: kvplan's estimate leaves no KV cache there; free the memory "
                     "the other process holds", {}, source, fits=False)
+
+
+def _healthy_from_log(reading: LogReading) -> list[str]:
+    """What a healthy start-up holds, from the log's lines alone (no model config)."""
+    out: list[str] = []
+    if reading.kv_cache_tokens is not None:
+        out.append(f"holds {reading.kv_cache_tokens:,} KV tokens (vLLM's capacity line)")
+    elif reading.gpu_blocks is not None:
+        block = reading.settings.block_size or 16
+        told = "" if reading.settings.block_size else " (block size 16, V0's default)"
+        out.append(f"holds {reading.gpu_blocks * block:,} KV tokens: {reading.gpu_blocks:,} GPU blocks x {block}"
+                   f"{told}; max_model_len could go to {reading.gpu_blocks * block:,} (V0's check)")
+    if reading.max_concurrency is not None and reading.max_concurrency_len is not None:
+        out.append(f"{reading.max_concurrency:.2f}x concurrency at {reading.max_concurrency_len:,} tokens a request")
+    if reading.available_kv_cache_gib is not None:
+        out.append(f"{reading.available_kv_cache_gib} GiB of KV cache memory")
+    return out

@@ -132,7 +132,7 @@ def render_text(result: Explanation, *, label: str, model_ref: str | None, model
             if launch:
                 lines.append(f"     vllm serve: {fix.serve_flags}")
             if fix.env:
-                lines.append(f"     {reading.source}: {fix.env}")
+                lines.append(f"     {fix.env_for}: {fix.env}")
             if fix.env_note:
                 lines.append(f"     ({fix.env_note})")
     for item in result.missing:
