@@ -137,7 +137,6 @@ class _State:
     def __init__(self, data: bytes = b"") -> None:
         self.data = data
         self.lo = 0  # where the segment being read starts in ``data``
-        self.hi = 0
         self.values: dict[str, object] = {}
         self.settings: dict[str, object] = {}
         self.app_settings: dict[str, object] = {}  # api-for-open-llm's SETTINGS, applied when its marker is seen
@@ -666,7 +665,7 @@ def parse_log(text: str | bytes) -> LogReading:
         seg = normalise(data[lo:hi])
         if lo < 200_000:
             head += seg
-        st.lo, st.hi = lo, hi
+        st.lo = lo
         extractors = {fn for anchor, fns in _ANCHORS if anchor in seg for fn in fns}
         for extractor in sorted(extractors, key=_ORDER.__getitem__):
             extractor(seg, st)

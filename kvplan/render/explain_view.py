@@ -6,15 +6,32 @@ import dataclasses
 import shlex
 from typing import Any
 
+from kvplan.core import engine_args
 from kvplan.core.explain import Explanation, Fix
-from kvplan.core.units import format_gib
+
+# The settings a launch line repeats from the log (what a user sets; the dtype and the switches vLLM's config
+# line reports at their defaults are left to vLLM)
+_KEPT = ("max_model_len", "gpu_memory_utilization", "tensor_parallel_size", "pipeline_parallel_size", "kv_cache_dtype",
+         "quantization", "max_num_seqs", "max_num_batched_tokens", "block_size", "enforce_eager")
+_DEFAULTS: dict[str, object] = {"tensor_parallel_size": 1, "pipeline_parallel_size": 1, "kv_cache_dtype": "auto",
+                                "enforce_eager": False}
 
 
 def _launch(ref: str | None, result: Explanation, fix: Fix) -> str | None:
-    """`vllm serve MODEL` with the fix's flags (the other settings as the log had them)."""
-    if not fix.serve_flags:
+    """The whole `vllm serve MODEL ...` line: the log's settings with the fix's changes."""
+    if not fix.changes:
         return None
-    return f"vllm serve {shlex.quote(ref)} {fix.serve_flags}" if ref else f"vllm serve MODEL {fix.serve_flags}"
+    values: dict[str, engine_args.Value] = {}
+    for name in _KEPT:
+        value = getattr(result.reading.settings, name)
+        if value is not None and _DEFAULTS.get(name) != value:
+            values[name] = value
+    values.update(fix.changes)
+    flags = []
+    for name, value in values.items():
+        flag = engine_args.flag_for(name)
+        flags.append(flag if value is True else f"--no-{flag[2:]}" if value is False else f"{flag} {value}")
+    return f"vllm serve {shlex.quote(ref or 'MODEL')} {' '.join(flags)}"
 
 
 def explain_object(result: Explanation, *, label: str, model_ref: str | None,
@@ -128,8 +145,7 @@ def render_text(result: Explanation, *, label: str, model_ref: str | None, model
         for i, fix in enumerate(result.fixes, 1):
             tag = " (from the log's figures, not re-planned)" if fix.fits is None else ""
             lines.append(f"  {i}. {fix.summary}{tag}")
-            launch = _launch(model_ref or reading.model, result, fix)
-            if launch:
+            if fix.serve_flags:
                 lines.append(f"     vllm serve: {fix.serve_flags}")
             if fix.env:
                 lines.append(f"     {fix.env_for}: {fix.env}")
@@ -141,6 +157,3 @@ def render_text(result: Explanation, *, label: str, model_ref: str | None, model
         lines.append(f"Note     {note}")
     return "\n".join(lines) + "\n"
 
-
-def gib(value: int | None) -> str:
-    return "-" if value is None else f"{format_gib(value)}"
