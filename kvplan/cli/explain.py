@@ -189,15 +189,15 @@ def _candidates(ref: str) -> list[str]:
     if cache:
         out.append(f"{cache.group(1)}/{cache.group(2)}")
     parts = [p for p in text.split("/") if p and p not in (".", "..", "...")]
-    if len(parts) >= 2:
-        out.append("/".join(parts[-2:]))
-    if parts:
+    if parts:  # a unique catalog name first: "/workspace/models/Qwen-7B-Chat" is Qwen/Qwen-7B-Chat
         from kvplan.sources import catalog
 
         name = parts[-1].lower()
         hits = [n for n in catalog.names() if n.split("/")[-1].lower() == name]
         if len(hits) == 1:
             out.append(hits[0])
+    if len(parts) >= 2:
+        out.append("/".join(parts[-2:]))
     return list(dict.fromkeys(out))
 
 

@@ -150,6 +150,12 @@ def settings_from_log(reading: LogReading, version: str, model: ModelSpec | None
                       overrides: dict[str, engine_args.Value] | None = None) -> DeploySettings:
     """The deployment as the log shows it (the engine's own config line wins over the flags given)."""
     values: dict[str, object] = {k: v for k, v in vars(reading.settings).items() if v is not None}
+    if "max_model_len" not in values:
+        # no config line: the length vLLM checked (its error) or printed the concurrency for is the one it ran
+        said = [e.max_model_len for e in reading.errors if e.max_model_len] + [reading.max_concurrency_len]
+        length = next((n for n in said if n), None)
+        if length:
+            values["max_model_len"] = length
     if model is not None and model.quantization:
         values.pop("quantization", None)  # the checkpoint's own method, which kvplan reads from its config
     if values.get("quantization") is not None and str(values["quantization"]).lower() not in _quant_names():

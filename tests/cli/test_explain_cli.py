@@ -237,3 +237,26 @@ def test_free_memory_failure_with_the_model_replans_the_utilisation_it_allows() 
     (fix,) = data["fixes"]
     # 0.69 x 22.04 GiB holds the 14.2 GiB of weights and the runtime memory, but (kvplan's estimate) no KV cache
     assert fix["fits"] is False and "0.69" in fix["summary"] and "free the memory" in fix["summary"]
+
+
+SHARED = ROOT.parent / "shared" / "fixtures" / "vllm-gpu-logs.jsonl"
+
+
+@pytest.mark.parametrize(("row", "model", "version"), [
+    (28, "Qwen/Qwen2.5-1.5B-Instruct", "0.7.2"),
+    (38, "meta-llama/Llama-3.1-8B-Instruct", "0.6.6"),
+    (39, "meta-llama/Llama-3.1-8B-Instruct", "0.6.6"),
+    (40, "meta-llama/Llama-3.1-8B-Instruct", "0.6.6"),
+])
+def test_real_v0_logs_replan_with_zero_error(row: int, model: str, version: str) -> None:
+    """Public V0 logs (the fixture's quotes, one line each): the re-plan on the logged blocks gives vLLM's blocks,
+    tokens, concurrency and error figures exactly."""
+    if not SHARED.is_file():
+        pytest.skip("shared fixtures not present")
+    line = json.loads(SHARED.read_text().splitlines()[row])
+    text = line["quote"].replace(" | ", "\n") + "\n" + (line["error_text"] or "")
+    result = _run("explain", "-", "--json", "--model", model, "--vllm-version", version, input=text.encode())
+    data = json.loads(result.stdout)
+    assert result.exit_code == (1 if line["error_text"] else 0)
+    assert data["replan"]["planning_error_zero"], data["replan"]["agreement"]
+    assert len(data["replan"]["agreement"]) >= 2
