@@ -160,20 +160,18 @@ def settings_from_log(reading: LogReading, version: str, model: ModelSpec | None
         values.pop("quantization", None)  # the checkpoint's own method, which kvplan reads from its config
     if values.get("quantization") is not None and str(values["quantization"]).lower() not in _quant_names():
         values.pop("quantization")
-    for flag in ("disable_hybrid_kv_cache_manager",):
-        if values.get(flag) is None:
-            values.pop(flag, None)
     values.update(overrides or {})
     if reading.source == "LLM class":
         values["entrypoint"] = "llm"
     v = version_tuple(version)
     if reading.engine is not None and (0, 8, 0) <= v < (0, 11, 0):
         values["use_v1"] = reading.engine == "v1"  # VLLM_USE_V1 as the log shows it
-    try:
-        return DeploySettings(vllm_version=version, **values)  # type: ignore[arg-type]
-    except UsageError:
-        values.pop("quantization", None)
-        return DeploySettings(vllm_version=version, **values)  # type: ignore[arg-type]
+    for key in list(values):  # a value kvplan would refuse (an unknown dtype name, say) is left to the default
+        try:
+            DeploySettings(vllm_version=version, **{key: values[key]})  # type: ignore[arg-type]
+        except (UsageError, TypeError):
+            values.pop(key)
+    return DeploySettings(vllm_version=version, **values)  # type: ignore[arg-type]
 
 
 def _quant_names() -> frozenset[str]:
@@ -479,6 +477,16 @@ def explain(reading: LogReading, settings: DeploySettings | None, *, model: Mode
         fixes.extend(_log_only_fixes(cause, error, reading, gpu, source))
     terms = _terms(reading, result, kv_bytes, kv_source or "", gpu)
     agreement = _agreement(reading, error, result) if result is not None and kv_bytes is not None else ()
+    differing = [a for a in agreement if not a.equal]
+    if differing:
+        # vLLM is the truth: where the re-plan does not reproduce the log, the log's own figures give the length
+        notes_list.append("kvplan's re-plan differs from the log (" + "; ".join(
+            f"{a.what}: log {a.logged:,}, kvplan {a.kvplan:,}" for a in differing) + "): the model config or settings "
+            "kvplan read differ from what vLLM ran (pass --model, --config or --vllm-version); the max_model_len fix "
+            "is the log's own figure")
+        own = [f for f in _log_only_fixes(cause, error, reading, gpu, source) if f.kind == "max_model_len"]
+        if own:
+            fixes = own + [f for f in fixes if f.kind != "max_model_len"]
     details = _details(cause, error, reading, result, kv_bytes)
     if result is not None and cause == "healthy":
         details.extend(_healthy_reach(result, kv_bytes))

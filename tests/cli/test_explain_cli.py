@@ -260,3 +260,17 @@ def test_real_v0_logs_replan_with_zero_error(row: int, model: str, version: str)
     assert result.exit_code == (1 if line["error_text"] else 0)
     assert data["replan"]["planning_error_zero"], data["replan"]["agreement"]
     assert len(data["replan"]["agreement"]) >= 2
+
+
+def test_when_the_replan_disagrees_with_the_log_the_log_wins() -> None:
+    """A log whose figures kvplan does not reproduce (here: an estimate that does not match its own available
+    memory for this model) gets vLLM's own length, and a note saying the re-plan differs."""
+    text = ("INFO [core.py:1] Initializing a V1 LLM engine (v0.10.1) with config: model='Qwen/Qwen3-8B', "
+            "dtype=torch.bfloat16, max_seq_len=40960, tensor_parallel_size=1, kv_cache_dtype=fp8_e4m3\n"
+            "ValueError: To serve at least one request with the model's max seq len (40960), (3.12 GiB KV cache is "
+            "needed, which is larger than the available KV cache memory (1.2 GiB). Based on the available memory, "
+            "the estimated maximum model length is 15728.\n")
+    data = json.loads(_run("explain", "-", "--json", input=text.encode()).stdout)
+    assert not data["replan"]["planning_error_zero"]
+    assert _fix(data, "max_model_len")["changes"] == {"max_model_len": 15728}
+    assert any("differs from the log" in n for n in data["notes"])
