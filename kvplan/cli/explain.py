@@ -123,6 +123,13 @@ def explain_bytes(data: bytes, *, label: str, model: str | None, config: str | N
     elif resolved.missing:
         missing.append(resolved.missing)
     gpu_spec = _gpu(reading, gpu, gpu_memory)
+    if gpu is not None and gpu_memory is None and reading.total_gpu_memory_gib is not None:
+        from kvplan.gpu.catalog import get_gpu
+
+        listed = get_gpu(gpu).cuda_total_bytes / 2**30
+        if abs(listed - reading.total_gpu_memory_gib) > 0.5:
+            notes.append(f"the log's GPU total ({reading.total_gpu_memory_gib} GiB) is not --gpu {gpu}'s "
+                         f"({listed:.2f} GiB): the log's is used")
     result = explain(reading, settings, model=resolved.spec, weights=resolved.weights if resolved.spec else None,
                      gpu=gpu_spec, missing=tuple(missing), notes=tuple(notes))
     from kvplan.render.explain_view import explain_object, render_text
