@@ -248,7 +248,7 @@ def _terms(reading: LogReading, result: PlanResult | None, kv_bytes: int | None,
     def term(name: str, logged: float | None, estimate: Estimate | None, how: str) -> Term:
         if logged is not None:
             return Term(name=name, gib=logged, source="log", detail=how)
-        if estimate is not None and result is not None and result.memory.kv_cache_source.startswith("estimate"):
+        if estimate is not None and kv_bytes is None:  # planned from this estimate
             return Term(name=name, gib=format_gib(estimate.value_bytes), source="estimate", detail=estimate.source)
         if estimate is not None:
             return Term(name=name, gib=format_gib(estimate.value_bytes), source="estimate",
@@ -473,6 +473,13 @@ def explain(reading: LogReading, settings: DeploySettings | None, *, model: Mode
             fixes.append(fix)
     elif result is not None:
         fixes.extend(_plan_fixes(result, cause, kv_bytes, gpu, source))
+    if result is not None and cause == "no_memory" and not fixes:
+        fix = _budget_fix(result, source)
+        if fix is not None:
+            fixes.append(fix)
+    if settings is not None and reading.settings.gpu_memory_utilization is None and result is not None:
+        notes_list.append(f"gpu_memory_utilization is not in the log: planned with vLLM "
+                          f"{settings.vllm_version}'s default {result.engine.gpu_memory_utilization}")
     if not any(f.fits for f in fixes) and not (cause == "free_memory" and fixes):
         fixes.extend(_log_only_fixes(cause, error, reading, gpu, source))
     terms = _terms(reading, result, kv_bytes, kv_source or "", gpu)
@@ -652,3 +659,20 @@ def _healthy_from_log(reading: LogReading) -> list[str]:
     if reading.available_kv_cache_gib is not None:
         out.append(f"{reading.available_kv_cache_gib} GiB of KV cache memory")
     return out
+
+
+def _budget_fix(result: PlanResult, source: str | None) -> Fix | None:
+    """The utilisation whose budget holds the non-KV memory (logged where the log has it) and one request."""
+    memory = result.memory
+    if memory.total_bytes is None or memory.budget_bytes is None:
+        return None
+    non_kv = memory.budget_bytes - memory.kv_cache_bytes
+    util = utilization_for(non_kv, cap.min_available_for(result.layout, result.kv_cache.max_model_len),
+                           memory.total_bytes)
+    if util > 1.0:
+        return make_fix("gpu_memory_utilization", f"no gpu_memory_utilization holds the {format_gib(non_kv)} GiB of "
+                        f"weights and runtime memory and one request of {result.kv_cache.max_model_len:,} tokens",
+                        {}, source, fits=False)
+    return make_fix("gpu_memory_utilization", f"raise gpu_memory_utilization to at least {util:.2f} (kvplan's "
+                    f"estimate: {format_gib(non_kv)} GiB of weights and runtime memory, then one request of "
+                    f"{result.kv_cache.max_model_len:,} tokens)", {"gpu_memory_utilization": util}, source, fits=None)

@@ -143,7 +143,7 @@ def render_text(result: Explanation, *, label: str, model_ref: str | None, model
     if result.fixes:
         lines.append("Fixes")
         for i, fix in enumerate(result.fixes, 1):
-            tag = " (from the log's figures, not re-planned)" if fix.fits is None else ""
+            tag = " (not re-planned)" if fix.fits is None else ""
             lines.append(f"  {i}. {fix.summary}{tag}")
             if fix.serve_flags:
                 lines.append(f"     vllm serve: {fix.serve_flags}")

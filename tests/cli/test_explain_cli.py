@@ -274,3 +274,18 @@ def test_when_the_replan_disagrees_with_the_log_the_log_wins() -> None:
     assert not data["replan"]["planning_error_zero"]
     assert _fix(data, "max_model_len")["changes"] == {"max_model_len": 15728}
     assert any("differs from the log" in n for n in data["notes"])
+
+
+def test_no_memory_after_loading_gives_a_budget_and_says_the_utilisation_was_assumed() -> None:
+    text = ("NIM_MAX_MODEL_LEN=4096 NIM_MAX_NUM_SEQS=32\n"
+            "INFO 09-21 [gpu_model_runner.py:1] Model loading took 16.5842 GiB and 10.1 seconds\n"
+            "ValueError: No available memory for the cache blocks. Try increasing `gpu_memory_utilization` when "
+            "initializing the engine.\n")
+    result = _run("explain", "-", "--json", "--model", "nvidia/NVIDIA-Nemotron-Nano-9B-v2", "--gpu-memory",
+                  "31.84GiB", "--vllm-version", "0.11.0", input=text.encode())
+    data = json.loads(result.stdout)
+    assert result.exit_code == 1 and data["classification"]["cause"] == "no_memory"
+    assert {t["name"]: t["source"] for t in data["terms"]}["weights"] == "log"
+    fix = _fix(data, "gpu_memory_utilization")
+    assert fix["env"] is None and fix["env_note"].startswith("NIM has no variable for gpu_memory_utilization")
+    assert any("gpu_memory_utilization is not in the log" in n for n in data["notes"])
