@@ -274,19 +274,19 @@ def _align_hybrid_block_size(model: ModelSpec, settings: DeploySettings, block_s
                              kv_bytes: int, model_dtype: str) -> tuple[int, str | None]:
     """Raise the attention block so that one attention page holds a Mamba state (then Mamba pads up)."""
     # what it reads, never the context length: many plans of one deployment align once
-    key = (model, block_size, kv_bytes, model_dtype, settings.tensor_parallel_size, settings.platform,
+    key = (id(model), block_size, kv_bytes, model_dtype, settings.tensor_parallel_size, settings.platform,
            settings.mamba_cache_dtype, settings.mamba_ssm_cache_dtype, settings.vllm_version,
            settings.num_speculative_tokens)
     found = _ALIGN_CACHE.get(key)
-    if found is None:
+    if found is None or found[0] is not model:  # the entry holds the model: its id is not reused meanwhile
         if len(_ALIGN_CACHE) >= 4096:
             _ALIGN_CACHE.clear()
-        found = _ALIGN_CACHE[key] = _align_hybrid_block_size_uncached(model, settings, block_size, kv_bytes,
-                                                                     model_dtype)
-    return found
+        found = _ALIGN_CACHE[key] = (model, _align_hybrid_block_size_uncached(model, settings, block_size,
+                                                                              kv_bytes, model_dtype))
+    return found[1]
 
 
-_ALIGN_CACHE: dict[tuple[object, ...], tuple[int, str | None]] = {}
+_ALIGN_CACHE: dict[tuple[object, ...], tuple[ModelSpec, tuple[int, str | None]]] = {}
 
 
 def _align_hybrid_block_size_uncached(model: ModelSpec, settings: DeploySettings, block_size: int,
@@ -481,17 +481,19 @@ def layer_specs(model: ModelSpec, engine: EngineConfig) -> list[tuple[int, KVCac
 def kv_cache_groups(model: ModelSpec, engine: EngineConfig) -> list[KVCacheGroup]:
     # The groups read the model and these engine fields only, never the context length or the sequence count:
     # plans of one deployment at many lengths (recommend's searches, the fleet tables) form them once.
+    # Keyed by the model's identity (hashing a model of 100 layers costs more than forming its groups); the entry
+    # holds the model itself, so an id is never reused while its entry lives.
     settings = engine.settings
-    key = (model, engine.tensor_parallel_size, engine.kv_cache_dtype, engine.block_size, engine.behaviour,
+    key = (id(model), engine.tensor_parallel_size, engine.kv_cache_dtype, engine.block_size, engine.behaviour,
            engine.model_dtype, engine.platform, engine.hybrid_manager, settings.tensor_parallel_size,
            settings.mamba_cache_dtype, settings.mamba_ssm_cache_dtype, settings.num_speculative_tokens,
            settings.vllm_version)
-    groups = _GROUPS_CACHE.get(key)
-    if groups is None:
+    found = _GROUPS_CACHE.get(key)
+    if found is None or found[0] is not model:
         if len(_GROUPS_CACHE) >= 4096:
             _GROUPS_CACHE.clear()
-        groups = _GROUPS_CACHE[key] = tuple(form_groups(layer_specs(model, engine)))
-    return list(groups)
+        found = _GROUPS_CACHE[key] = (model, tuple(form_groups(layer_specs(model, engine))))
+    return list(found[1])
 
 
-_GROUPS_CACHE: dict[tuple[object, ...], tuple[KVCacheGroup, ...]] = {}
+_GROUPS_CACHE: dict[tuple[object, ...], tuple[ModelSpec, tuple[KVCacheGroup, ...]]] = {}

@@ -60,6 +60,8 @@ class Deployment:
     shortfall_bytes: int | None = None  # KV memory per GPU missing at the shortest length asked (None: it starts)
     reason: str | None = None  # why the shortest length does not start (the plan's first reason)
     refused: str | None = None  # vLLM refuses these settings outright (e.g. TP that does not divide the heads)
+    kv_cache_bytes: int = 0  # available KV memory per GPU at the model's limit (central estimate)
+    budget_bytes: int | None = None  # total x gpu_memory_utilization per GPU
 
     @property
     def gpus(self) -> int:
@@ -105,8 +107,12 @@ class _Planner:
             return guess
         if guess == 0 and not self.ok(1):
             return 0
-        # The arithmetic's guess did not hold (the profile moves with the length): search plan by plan, on
-        # each side of V0's 32K chunked-prefill line, as the sweep behind `kvplan recommend MODEL` does.
+        # The arithmetic's guess did not hold (the profile moves with the length): search plan by plan. On V1
+        # "ok" holds up to one length and not beyond, so the guess's own plan says on which side to look; V0
+        # is searched on each side of its 32K chunked-prefill line, as the sweep behind `recommend MODEL` does.
+        if base.engine.behaviour.engine == "v1" and guess > 0:
+            lo, hi = (guess + 1, self.limit - 1) if self.ok(guess) else (1, guess - 1)
+            return max(0, largest_where_by_segment(self.ok, lo, hi, ()) if lo <= hi else lo - 1)
         return max(0, largest_where_by_segment(self.ok, 1, self.limit, (V0_LONG_CONTEXT_TOKENS,)))
 
 
@@ -124,10 +130,11 @@ def _capped(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None, wei
 
 
 def plan_deployment(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None, weights: WeightsInfo | None,
-                    *, lengths: Sequence[int] = (), shortest: int = 1,
-                    measured_overhead: Estimate | None = None) -> Deployment:
+                    *, lengths: Sequence[int] = (), shortest: int = 1, measured_overhead: Estimate | None = None,
+                    with_shortfall: bool = True) -> Deployment:
     """The longest sure context of ``settings`` (its TP and PP), and the concurrency at ``lengths`` (those at or
-    below the model's limit); ``shortest``: the length a shortfall is measured at when nothing starts."""
+    below the model's limit); ``shortest``: the length a shortfall is measured at when nothing starts (one more
+    plan: ``with_shortfall=False`` skips it for layouts that are only tried)."""
     tp, pp = settings.tensor_parallel_size, settings.pipeline_parallel_size
     limit = model.max_position_tokens
     try:
@@ -147,11 +154,12 @@ def plan_deployment(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | N
         concurrency.append((length, at.kv_cache.max_concurrency if ok and isinstance(at, PlanResult) else None))
     shortfall: int | None = None
     reason: str | None = None
-    if longest < min(shortest, limit):
+    if with_shortfall and longest < min(shortest, limit):
         shortfall, reason = _shortfall(planner.at(min(shortest, limit)))
     return Deployment(tensor_parallel_size=tp, pipeline_parallel_size=pp, max_model_len=longest, model_limit=limit,
                       weights_per_gpu_bytes=overheads.weights.value_bytes if overheads else None,
-                      max_num_seqs=seqs, concurrency=tuple(concurrency), shortfall_bytes=shortfall, reason=reason)
+                      max_num_seqs=seqs, concurrency=tuple(concurrency), shortfall_bytes=shortfall, reason=reason,
+                      kv_cache_bytes=base.memory.kv_cache_bytes, budget_bytes=base.memory.budget_bytes)
 
 
 def _shortfall(result: PlanResult | KvplanError) -> tuple[int | None, str | None]:
@@ -224,12 +232,18 @@ def plan_box_model(candidate: Candidate, query: BoxQuery, gpu_for: Callable[[int
     tried: Deployment | None = None
     chosen: Deployment | None = None
     refusals: list[str] = []
+    served: Deployment | None = None  # the first layout planned: its weights bound every larger TP's
     for tp in _allowed_tps(query):
         settings = replace(query.settings, tensor_parallel_size=tp)
         gpu = gpu_for(tp)
+        if (served is not None and tp > query.gpu_count and served.weights_per_gpu_bytes is not None
+                and served.budget_bytes is not None and tried is not None
+                and served.weights_per_gpu_bytes * served.tensor_parallel_size > tp * served.budget_bytes):
+            continue  # a GPU holds at least 1/TP of the weights: more than the budget leaves no KV memory
         measured = measured_for(candidate, gpu, settings) if measured_for else None
         d = plan_deployment(model, settings, gpu, candidate.weights, lengths=lengths, shortest=shortest,
-                            measured_overhead=measured)
+                            measured_overhead=measured, with_shortfall=tp <= query.gpu_count or tried is None)
+        served = served or (d if d.refused is None else None)
         if d.refused is not None:
             refusals.append(d.refused)
             if tp == _allowed_tps(query)[0]:  # refused before any TP could split it: these settings, not the size
@@ -256,7 +270,8 @@ def plan_box_model(candidate: Candidate, query: BoxQuery, gpu_for: Callable[[int
     if query.concurrency is not None and fits:
         target = _target_length(shown, query, model, gpu, candidate.weights, measured)
     fp8: Deployment | None = None
-    if query.fp8 and not query.settings.kv_cache_dtype.lower().startswith("fp8"):
+    # fp8 changes the KV cache's bytes only: where the weights and runtime leave no KV memory, it adds nothing
+    if query.fp8 and not query.settings.kv_cache_dtype.lower().startswith("fp8") and shown.kv_cache_bytes > 0:
         fp8 = plan_deployment(model, replace(settings, kv_cache_dtype="fp8"), gpu, candidate.weights,
                               lengths=lengths, shortest=shortest, measured_overhead=measured)
     why: str | None = None
@@ -325,8 +340,9 @@ def plan_fleet(model: ModelSpec, weights: WeightsInfo | None, settings: DeploySe
                gpus: Sequence[tuple[str, GpuSpec]], *, target_length: int, concurrency: float | None,
                measured_for: Callable[[str, GpuSpec, DeploySettings], Estimate | None] | None = None
                ) -> list[FleetRow]:
-    """Rows for each GPU kind at TP 1/2/4/8, then PP 2..16 nodes of TP 8 while TP 8 alone does not meet the
-    target (vLLM's Ray or multiprocessing executor runs one stage a node)."""
+    """Rows for each GPU kind at TP 1/2/4/8; where TP 8 alone does not meet the target, nodes of TP 8 in pipeline
+    stages (vLLM's Ray or multiprocessing executor runs one stage a node, up to 16): the fewest nodes that start
+    and the fewest that meet the target (or 16 nodes, when none does)."""
     rows: list[FleetRow] = []
     target_length = min(target_length, model.max_position_tokens)
     for key, gpu in gpus:
@@ -344,15 +360,38 @@ def plan_fleet(model: ModelSpec, weights: WeightsInfo | None, settings: DeploySe
                         for r in node_rows)
         if met or not full_node:
             continue
-        for pp in range(2, MAX_NODES + 1):
-            row = _fleet_row(model, weights, replace(settings, tensor_parallel_size=NODE_GPUS,
-                                                     pipeline_parallel_size=pp),
-                             key, gpu, target_length, concurrency, measured_for)
-            if row is None:
-                continue
-            rows.append(row)
-            if row.meets:
-                break
+        # More nodes never hold less (the layers split further), so the fewest stages that start, and the fewest
+        # that meet the target, are each found by bisection: two rows, not one per node count.
+        staged: dict[int, FleetRow | None] = {}
+
+        def at_pp(pp: int, key: str = key, gpu: GpuSpec = gpu, staged: dict[int, FleetRow | None] = staged
+                  ) -> FleetRow | None:
+            if pp not in staged:
+                staged[pp] = _fleet_row(model, weights, replace(settings, tensor_parallel_size=NODE_GPUS,
+                                                                pipeline_parallel_size=pp),
+                                        key, gpu, target_length, concurrency, measured_for)
+            return staged[pp]
+
+        def first(holds: Callable[[FleetRow], bool]) -> int | None:
+            lo, hi = 2, MAX_NODES
+            top = at_pp(hi)
+            if top is None or not holds(top):
+                return None
+            while lo < hi:
+                mid = (lo + hi) // 2
+                row = at_pp(mid)
+                if row is not None and holds(row):
+                    hi = mid
+                else:
+                    lo = mid + 1
+            return lo
+
+        starts = first(lambda r: r.deployment.starts)
+        meets = first(lambda r: r.meets)
+        for pp in sorted({p for p in (starts, meets) if p is not None} or {MAX_NODES}):
+            row = at_pp(pp)
+            if row is not None:
+                rows.append(row)
     return rows
 
 
@@ -361,7 +400,7 @@ def _fleet_row(model: ModelSpec, weights: WeightsInfo | None, settings: DeploySe
                measured_for: Callable[[str, GpuSpec, DeploySettings], Estimate | None] | None) -> FleetRow | None:
     measured = measured_for(key, gpu, settings) if measured_for else None
     d = plan_deployment(model, settings, gpu, weights, lengths=(target_length,), shortest=target_length,
-                        measured_overhead=measured)
+                        measured_overhead=measured, with_shortfall=False)
     if d.refused is not None and settings.tensor_parallel_size > 1:
         return None  # a size vLLM refuses for this model (heads it cannot split) is no row
     conc = d.concurrency_at(target_length)
