@@ -102,7 +102,16 @@ def resolve_box(*, gpu: str | None, gpu_memory_bytes: int | None, gpu_count: int
         # vLLM takes the first n visible devices; a TP larger than the box is planned on all of them, alike
         return to_gpu_spec(found, min(n, len(found)))
 
-    return Box(source="nvml", count=len(found), devices=tuple(devices), spec_for=spec_for)
+    notes = []
+    for nvml_device in found:
+        try:
+            note = get_gpu(nvml_device.name).note
+        except UsageError:
+            note = None
+        if note and note not in notes:
+            notes.append(note)
+    return Box(source="nvml", count=len(found), devices=tuple(devices), spec_for=spec_for,
+               note="; ".join(notes) or None)
 
 
 # --- models ----------------------------------------------------------------------------------------------------

@@ -68,6 +68,7 @@ class StubGpu:
     cc: tuple[int, int] = (9, 0)
     mig: bool = False
     v2_rc: int = 0
+    v1_rc: int = 0
     name_rc: int = 0
     procs_rc: int = 0
     procs: Sequence[tuple[int, int]] = field(default_factory=list)
@@ -85,6 +86,7 @@ class StubGpu:
             f"cc {self.cc[0]} {self.cc[1]}",
             f"mig {int(self.mig)}",
             f"v2_rc {self.v2_rc}",
+            f"v1_rc {self.v1_rc}",
             f"name_rc {self.name_rc}",
             f"procs_rc {self.procs_rc}",
         ]

@@ -53,3 +53,30 @@ def test_recommend_model_with_a_driver_plans_on_it_not_the_fleet(stub_nvml: Stub
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     assert data["gpu"]["name"] == "NVIDIA H100 80GB HBM3" and data["recommended"] is not None
+
+
+def _mem_available() -> int:
+    with open("/proc/meminfo", encoding="ascii") as meminfo:
+        line = next(line for line in meminfo if line.startswith("MemAvailable:"))
+    return int(line.split()[1]) * 1024
+
+
+def test_a_gb10_whose_memory_nvml_does_not_report_is_planned_as_vllm_counts_it(stub_nvml: StubNvml) -> None:
+    # DGX Spark: nvidia-smi prints "Not Supported" for memory. vLLM takes CUDA's total and, on an integrated GPU,
+    # the OS's available memory as free (device_memory_info, 0.34).
+    gb10 = StubGpu(uuid=UUIDS[0], name="NVIDIA GB10", total=0, reserved=0, cc=(12, 1), v2_rc=3, v1_rc=3)
+    read = stub_nvml.read([gb10])
+    (device,) = read["devices"]
+    assert device["nvml_total_bytes"] == 124611 * MiB and device["memory_info_version"] == 0
+    available = _mem_available()
+    assert abs(device["free_bytes"] - min(available, 124611 * MiB)) < 512 * MiB
+    done = stub_nvml.cli(["recommend", "--gpu-util", "0.8", "--family", "llama-3.2", "--json"], [gb10])
+    data = json.loads(done.stdout)
+    assert data["gpus"]["devices"][0]["total_bytes"] == 124611 * MiB
+    assert "unified memory" in data["gpus"]["note"]
+
+
+def test_an_unknown_gpu_without_memory_info_is_one_line(stub_nvml: StubNvml) -> None:
+    odd = StubGpu(uuid=UUIDS[0], name="NVIDIA Mystery", v2_rc=3, v1_rc=3)
+    result = stub_nvml.read([odd])
+    assert result["error"]["line"].startswith("NVML reports no memory for GPU 0 (NVIDIA Mystery)")
