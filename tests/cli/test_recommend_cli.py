@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -441,3 +442,22 @@ def test_model_without_a_gpu_prints_the_fleet_table() -> None:
     assert csv_out.stdout.splitlines()[1].startswith("l4,1,1,1,")
     unknown = runner.invoke(app, ["recommend", "meta-llama/Llama-3.1-8B-Instruct", "--gpus", "h300"])
     assert unknown.exit_code == 2 and "Unknown GPU 'h300'" in unknown.stderr
+
+
+def test_include_cache_adds_the_models_in_the_hf_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.conftest import load_config
+
+    cache = tmp_path / "hub"
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = cache / "models--acme--small-llama"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    snapshot = repo / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text(json.dumps(load_config("meta-llama__Llama-3.2-1B-Instruct")))
+    _, without = _box("--gpu", "l4", "--family", "small-llama")
+    assert without["rows"] == []
+    _, data = _box("--gpu", "l4", "--family", "small-llama", "--include-cache")
+    (row,) = data["rows"]
+    assert row["model"] == "acme/small-llama" and row["fits"] and row["max_model_len"] == 131072
