@@ -123,6 +123,10 @@ def _default_block_size(model: ModelSpec, settings: DeploySettings, kv_dtype: st
     if settings.block_size:
         return settings.block_size, None
     capability = gpu.compute_capability if gpu else None
+    if model.uses_mla and gpu is not None and gpu.rocm:
+        # platforms/rocm.py (0.33, 0.34): ROCM_AITER_MLA or TRITON_MLA, whose kernels take any block size
+        # (MultipleOf(1)), so Platform's preferred size stays CacheConfig's default, 16 (no FlashMLA's 64)
+        return 16, None
     if model.uses_mla and capability is not None and capability >= (10, 0):
         # platforms/cuda.py backend priorities: FLASHINFER_MLA first on SM10x, whose kernels take 32-token blocks
         return 32, "FLASHINFER_MLA on Blackwell uses 32-token blocks"

@@ -34,9 +34,10 @@ _ROCM_GAP_BYTES = 192 * GiB - round(191.45 * GiB / MiB) * MiB
 # model separately. The KV arithmetic is unchanged: the ROCm attention backends take vLLM's default 16-token
 # block (ROCM_ATTN and ROCM_AITER_FA kernels: 16 or 32, get_supported_kernel_block_sizes; AITER MLA: any), and
 # fp8 KV is float8_e4m3fnuz on gfx94x (RocmPlatform.fp8_dtype / is_fp8_fnuz), one byte like e4m3fn.
-ROCM_NOTE = ("ROCm: planned with vLLM's CUDA rules for memory: same KV bytes (16-token blocks, fp8 KV as "
-             "e4m3fnuz on MI300-class, one byte); not mirrored yet: no FlashAttention 3 / FlashInfer on ROCm "
-             "(AITER or Triton backends), so the profile and CUDA-graph memory are CUDA's, not measured on ROCm")
+ROCM_NOTE = ("ROCm: KV sized as vLLM's ROCm platform does (16-token blocks, MLA too: AITER/Triton MLA take "
+             "any block; fp8 KV as e4m3fnuz on MI300-class, one byte); not mirrored yet: no FlashAttention 3 / "
+             "FlashInfer on ROCm (AITER or Triton backends), so the profile and CUDA-graph memory are CUDA's "
+             "estimates, and the V0 fallbacks of 0.8-0.10 follow CUDA's rules")
 
 
 def _gib(value: float) -> int:
@@ -374,4 +375,5 @@ def catalog_gpu_spec(name: str, count: int) -> GpuSpec:
         nvml_total_bytes=gpu.nvml_total_bytes,
         source="catalog",
         compute_capability=gpu.compute_capability,
+        rocm=gpu.platform == "rocm",
     )

@@ -223,3 +223,21 @@ def test_catalog_gpu_spec() -> None:
 def test_catalog_gpu_spec_refuses_zero_gpus() -> None:
     with pytest.raises(UsageError, match="at least 1"):
         catalog_gpu_spec("l4", 0)
+
+
+def test_rocm_gpus_plan_mla_with_vllms_rocm_block_size() -> None:
+    # fp8 KV on an MLA model: FlashMLA's 64-token blocks on Hopper; on ROCm, AITER/Triton MLA take any block size,
+    # so vLLM keeps its default 16 (platforms/rocm.py, 0.33/0.34). fp8 is one byte there too (e4m3fnuz).
+    from kvplan import api
+    from kvplan.core.settings import DeploySettings
+
+    settings = DeploySettings(kv_cache_dtype="fp8")
+    env = {"HF_HUB_OFFLINE": "1"}
+    on_h100 = api.check("deepseek-ai/DeepSeek-V2-Lite", settings, gpu="h100", environ=env).result
+    on_mi300x = api.check("deepseek-ai/DeepSeek-V2-Lite", settings, gpu="mi300x", environ=env).result
+    assert (on_h100.engine.block_size, on_mi300x.engine.block_size) == (64, 16)
+    assert on_h100.layout.bytes_per_block // 64 == on_mi300x.layout.bytes_per_block // 16  # same bytes per token
+    assert catalog_gpu_spec("mi355x", 1).rocm and not catalog_gpu_spec("h100", 1).rocm
+    flagged = api.check("deepseek-ai/DeepSeek-V2-Lite", settings, gpu="mi300x", gpu_memory_bytes=100 * GiB,
+                        environ=env).result
+    assert flagged.engine.block_size == 16
