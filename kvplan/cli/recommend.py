@@ -169,6 +169,9 @@ def register(app: typer.Typer) -> None:
             tables = _Tables(settings=settings, fmt=fmt, concurrency=concurrency,
                              lengths=[x for x in wanted if x] if wanted else None)
             if model is None:
+                if pipeline_parallel_size != 1:
+                    raise UsageError("-pp: without MODEL each model gets the tensor parallel size it needs on this "
+                                     "box; pipeline stages are for the fleet table (`recommend MODEL` without a GPU)")
                 return tables.models_on_gpu(gpu=gpu, gpu_bytes=gpu_bytes, gpu_count=gpu_count,
                                             include_cache=include_cache, min_context=min_context,
                                             max_params=max_params, family=family,
