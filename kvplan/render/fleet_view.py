@@ -34,7 +34,7 @@ def _fp8_object(row: ModelRow) -> dict[str, Any] | None:
         return None
     limit = fp8.model_limit
     return {"max_model_len": fp8.max_model_len, "adds_tokens": fp8.max_model_len - base.max_model_len,
-            "concurrency_at_limit": _conc(fp8.concurrency_at(limit))}
+            "concurrency_at_limit": _conc(fp8.concurrency_at(limit)), "max_num_seqs": fp8.max_num_seqs}
 
 
 def _model_row(row: ModelRow) -> dict[str, Any]:

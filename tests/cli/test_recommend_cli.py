@@ -279,6 +279,13 @@ def test_every_model_on_one_l4_agrees_with_check_row_by_row() -> None:
         if row["max_model_len"] < row["model_limit"]:
             more = _check(row["model"], *flags, "--max-model-len", str(row["max_model_len"] + 1))
             assert more["verdict"]["status"] != "ok", row["model"]
+        fp8 = row["fp8_kv"]
+        if fp8 and fp8["max_model_len"]:  # what fp8 KV would give is check's with --kv-cache-dtype fp8
+            fp8_flags = _row_flags({**row, "max_num_seqs": fp8["max_num_seqs"]}, "l4", "0.9")
+            with_fp8 = _check(row["model"], *fp8_flags, "--kv-cache-dtype", "fp8", "--max-model-len",
+                              str(fp8["max_model_len"]))
+            assert with_fp8["verdict"]["status"] == "ok", row["model"]
+            assert fp8["max_model_len"] >= row["max_model_len"]
     for row in misses:
         length = min(4096, row["model_limit"])
         at = _check(row["model"], *_row_flags(row, "l4", "0.9"), "--max-model-len", str(length))
