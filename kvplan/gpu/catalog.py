@@ -27,8 +27,7 @@ _DERIVED_ERROR_BYTES = 256 * MiB  # that spread, plus the spread of the reserve 
 # A reserve nobody has paired with a CUDA/HIP total on that card (96 GB Hopper, HBM sizes on ROCm, GB300): the
 # largest NVML-CUDA gap seen (638 MiB, ollama/ollama#18201), so the true total is inside the error.
 _WIDE_ERROR_BYTES = 640 * MiB
-# MI300X: 192 GiB of HBM3, `total_gpu_memory (191.45GiB)` seen; the same HIP gap is assumed on other Instinct cards.
-_ROCM_GAP_BYTES = 192 * GiB - round(191.45 * GiB / MiB) * MiB
+_ROCM_SEEN_ERROR_BYTES = 300 * MiB  # MI325X: 255.98 and 255.69 GiB seen on two hosts
 
 # vLLM on ROCm (vllm/platforms/rocm.py, v0.33.0 and v0.34.0 alike) differs from CUDA in ways kvplan does not
 # model separately. The KV arithmetic is unchanged: the ROCm attention backends take vLLM's default 16-token
@@ -238,21 +237,22 @@ GPUS: tuple[CatalogGpu, ...] = (
         evidence="seen",
     ),
     _entry(
-        "gb200", "NVIDIA GB200", _less_reserve(189471 * MiB), (10, 0),
-        "per GPU: nvidia-smi `NVIDIA GB200 ... 0MiB / 189471MiB` (several public files) less the modelled 576 MiB "
-        "reserve",
-        evidence="derived", nvml_total_bytes=189471 * MiB,
+        "gb200", "NVIDIA GB200", _gib(184.31), (10, 0),
+        "per GPU: torch OOM `GPU 0 has a total capacity of 184.31 GiB`, noted as seen on GB200 decode (a public "
+        "vLLM patch note; the same figure in three other GB200 logs); nvidia-smi `0MiB / 189471MiB`",
+        evidence="seen", nvml_total_bytes=189471 * MiB,
     ),
     _entry(
-        "b300", "NVIDIA B300 SXM6 AC", _less_reserve(_B300_NVML_BYTES), (10, 3),
-        "nvidia-smi `显存 275040 MiB` on a B300 SXM6 AC (public notes, driver 580.126.09) less the modelled "
-        "576 MiB reserve; capability 10.3 printed by torch in public notes",
-        evidence="derived", nvml_total_bytes=_B300_NVML_BYTES, aliases=("b300-sxm",),
+        "b300", "NVIDIA B300 SXM6 AC", _gib(267.69), (10, 3),
+        "vLLM `Free memory on device (264.8/267.69 GiB)` on 8x B300 SXM6, nvidia-smi 275,040 MiB (a public "
+        "DeepSeek-V4.1-Flash benchmark post, 2026-09-11; torch OOMs read the same 267.69); capability 10.3 "
+        "printed by torch in public notes",
+        evidence="seen", nvml_total_bytes=_B300_NVML_BYTES, aliases=("b300-sxm",),
     ),
     _entry(
-        "gb300", "NVIDIA GB300", _less_reserve(_B300_NVML_BYTES), (10, 3),
-        "per GPU: the B300's nvidia-smi 275040 MiB (the same Blackwell Ultra GPU and 288 GB HBM3e) less the "
-        "modelled reserve; no GB300 print found, hence the wider error",
+        "gb300", "NVIDIA GB300", _gib(267.69), (10, 3),
+        "per GPU: the B300's 267.69 GiB (the same Blackwell Ultra GPU and 288 GB HBM3e); no GB300 print found, "
+        "hence the wider error",
         evidence="derived", nvml_total_bytes=_B300_NVML_BYTES, error_bytes=_WIDE_ERROR_BYTES,
     ),
     _entry(
@@ -296,26 +296,30 @@ GPUS: tuple[CatalogGpu, ...] = (
              "what else the host holds, page cache included; recipes run it at 0.80-0.87",
     ),
     _entry(
-        "mi250x", "AMD Instinct MI250X", 64 * GiB - _ROCM_GAP_BYTES, (9, 0),
-        "per GCD (vLLM sees each of its two dies as a device): 64 GiB of HBM2e less the MI300X's HIP gap "
-        "(192 GiB - 191.45); gfx90a is capability (9, 0) (_capability_from_gcn_arch)",
-        evidence="derived", error_bytes=_WIDE_ERROR_BYTES, platform="rocm", aliases=("mi250x-gcd",),
+        "mi250x", "AMD Instinct MI250X", _gib(63.98), (9, 0),
+        "per GCD (vLLM sees each of its two dies as a device, 64 GiB of HBM2e each): HIP OOM texts read `total "
+        "capacity of 63.98 GiB` on 64 GiB Instinct devices (the card is not named there: MI250X GCD or MI210); "
+        "gfx90a is capability (9, 0) (_capability_from_gcn_arch)",
+        evidence="derived", platform="rocm", aliases=("mi250x-gcd",),
     ),
     _entry(
         "mi300x", "AMD Instinct MI300X", _gib(191.45), (9, 4),
-        "`total_gpu_memory (191.45GiB)`, author identifies MI300X (gpu-memory.md); ROCm torch reports gfx942 "
-        "as capability (9, 4)",
+        "`total_gpu_memory (191.45GiB)`, author identifies MI300X (gpu-memory.md); HIP OOM texts on MI300X read "
+        "191.98 more often (e.g. a Qwen3.5-397B TP8 note), so the lower figure is kept; ROCm torch reports "
+        "gfx942 as capability (9, 4)",
         evidence="seen", platform="rocm",
     ),
     _entry(
-        "mi325x", "AMD Instinct MI325X", 256 * GiB - _ROCM_GAP_BYTES, (9, 4),
-        "256 GiB of HBM3E less the MI300X's HIP gap (192 GiB - 191.45); gfx942, capability (9, 4)",
-        evidence="derived", error_bytes=_WIDE_ERROR_BYTES, platform="rocm",
+        "mi325x", "AMD Instinct MI325X", _gib(255.98), (9, 4),
+        "HIP OOM `GPU 0 has a total capacity of 255.98 GiB` in a vLLM ROCm issue text (rocm_aiter_mla_sparse) and "
+        "a serving log; a PyTorch ROCm CI host read 255.69; gfx942, capability (9, 4)",
+        evidence="seen", error_bytes=_ROCM_SEEN_ERROR_BYTES, platform="rocm",
     ),
     _entry(
-        "mi355x", "AMD Instinct MI355X", 288 * GiB - _ROCM_GAP_BYTES, (9, 5),
-        "288 GiB of HBM3E less the MI300X's HIP gap (192 GiB - 191.45); gfx950, capability (9, 5)",
-        evidence="derived", error_bytes=_WIDE_ERROR_BYTES, platform="rocm",
+        "mi355x", "AMD Instinct MI355X", _gib(287.98), (9, 5),
+        "HIP OOM `total capacity of 287.98 GiB` on MI355X in several public run notes (SGLang and vLLM on ROCm "
+        "7.x); gfx950, capability (9, 5)",
+        evidence="seen", platform="rocm",
     ),
 )
 # fmt: on

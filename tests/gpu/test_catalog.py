@@ -129,13 +129,13 @@ def test_every_entry_cites_a_source_and_says_how_it_was_had() -> None:
     derived = {gpu.key for gpu in list_gpus() if gpu.evidence == "derived"}
     assert derived == {  # h100: measured on a lent H100 (2026-11-26)
         "a10g", "rtx4090", "h100-pcie", "a40", "a800", "l40", "rtx-6000-ada", "h800", "h20", "gh200", "h200-nvl",
-        "gb200", "b300", "gb300", "rtx5070ti", "rtx5080", "rtx-pro-6000-server", "mi250x", "mi325x", "mi355x",
+        "gb300", "rtx5070ti", "rtx5080", "rtx-pro-6000-server", "mi250x",
     }
     for gpu in list_gpus():
         assert gpu.source.strip()
         assert gpu.cuda_total_bytes % MiB == 0
         # a figure printed by CUDA/HIP is good to its spread across hosts; a derived one carries more
-        assert 0 < gpu.total_error_bytes <= (0.25 * GiB if gpu.evidence == "seen" else 640 * MiB), gpu.key
+        assert 0 < gpu.total_error_bytes <= (300 * MiB if gpu.evidence == "seen" else 640 * MiB), gpu.key
         major, minor = gpu.compute_capability
         assert 7 <= major <= 12 and 0 <= minor <= 9, gpu.key
 
@@ -174,10 +174,11 @@ def test_new_spellings(spelling: str, key: str) -> None:
         ("rtx-a6000", 48681),  # 47.54 GiB, vllm#1201
         ("gb10", 124611),  # 121.69 GiB, vLLM's free-memory check on a DGX Spark
         ("a40", 46068 - 576),
-        ("gb200", 189471 - 576),
-        ("b300", 275040 - 576),
+        ("gb200", 188733),  # 184.31 GiB, torch OOM on GB200 (NVML 189471 MiB: 738 MiB kept by the driver)
+        ("b300", 274115),  # 267.69 GiB, vLLM's free-memory line on a B300 SXM6 (NVML 275040 MiB)
         ("rtx5080", 16303),  # GeForce: CUDA total = NVML total
-        ("mi325x", 256 * 1024 - (192 * 1024 - 196045)),  # 191.45 GiB = 196045 MiB on the MI300X
+        ("mi325x", 262124),  # 255.98 GiB
+        ("mi355x", 294892),  # 287.98 GiB
     ],
 )
 def test_new_totals(key: str, total_mib: int) -> None:
