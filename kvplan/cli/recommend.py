@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Annotated
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -36,6 +37,13 @@ from kvplan.cli.options import (
     UseV1Opt,
     VersionOpt,
 )
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from kvplan.core.model import ModelSpec
+    from kvplan.core.settings import DeploySettings
+    from kvplan.core.weights import WeightsInfo
 
 ConcurrencyOpt = Annotated[float | None, typer.Option(
     "--concurrency", help="Target number of full-length requests in flight: find the longest context that keeps it.")]
@@ -217,7 +225,8 @@ def register(app: typer.Typer) -> None:
         raise typer.Exit(guarded(run))
 
 
-def _gpu_known(settings: object, gpu: str | None, gpu_bytes: int | None, kv_cache_memory: str | None) -> bool:
+def _gpu_known(settings: DeploySettings, gpu: str | None, gpu_bytes: int | None, kv_cache_memory: str | None
+               ) -> bool:
     """Whether one GPU is given or found: else `recommend MODEL` answers with the fleet table."""
     import os
 
@@ -225,7 +234,7 @@ def _gpu_known(settings: object, gpu: str | None, gpu_bytes: int | None, kv_cach
 
     if gpu is not None or gpu_bytes is not None or kv_cache_memory is not None:
         return True
-    if getattr(settings, "platform", "cuda") == "cpu":
+    if settings.platform == "cpu":
         return True
     return bool(read_visible_gpus(os.environ))
 
@@ -246,16 +255,14 @@ def _catalog_note(gpu: str | None) -> str | None:
 class _Tables:
     """The two tables: every model on this box, and MODEL across the GPU catalog."""
 
-    def __init__(self, *, settings: object, fmt: str, concurrency: float | None, lengths: list[int] | None) -> None:
-        from kvplan.core.settings import DeploySettings
-
-        assert isinstance(settings, DeploySettings)
+    def __init__(self, *, settings: DeploySettings, fmt: str, concurrency: float | None,
+                 lengths: list[int] | None) -> None:
         self.settings = settings
         self.fmt = fmt
         self.concurrency = concurrency
         self.lengths = lengths
 
-    def _emit(self, data: dict[str, object], human: object) -> None:
+    def _emit(self, data: dict[str, Any], human: Callable[[dict[str, Any], Console], None] | None) -> None:
         import json
 
         from kvplan.core.errors import UsageError
@@ -273,7 +280,7 @@ class _Tables:
         else:
             from rich.console import Console
 
-            assert callable(human)
+            assert human is not None
             human(data, Console(highlight=False))
 
     def models_on_gpu(self, *, gpu: str | None, gpu_bytes: int | None, gpu_count: int | None, include_cache: bool,
@@ -309,15 +316,12 @@ class _Tables:
         self._emit(box_object(result), print_box)
         return 0 if any(row.fits for row in result.rows) else 1
 
-    def fleet(self, ref: str, model: object, weights: object, gpus: str | None) -> int:
+    def fleet(self, ref: str, model: ModelSpec, weights: WeightsInfo | None, gpus: str | None) -> int:
         import os
 
         from kvplan.cli.fleet_run import run_fleet
-        from kvplan.core.model import ModelSpec
-        from kvplan.core.weights import WeightsInfo
         from kvplan.render.fleet_view import fleet_object, print_fleet
 
-        assert isinstance(model, ModelSpec) and (weights is None or isinstance(weights, WeightsInfo))
         if self.fmt in SERVE_FORMATS:
             self._emit({}, None)
         target = max(self.lengths) if self.lengths else None
