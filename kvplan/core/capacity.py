@@ -86,9 +86,10 @@ def fits(layout: KvLayout, available_bytes: int, max_model_len: int) -> bool:
     if layout.engine.behaviour.engine == "v0":
         blocks = available_bytes // layout.bytes_per_block
         return blocks > 0 and blocks * layout.engine.block_size >= max_model_len
-    for stage in range(len(layout.stage_bytes_per_block)):
+    blocks = layout.blocks_per_request(max_model_len)  # the same on every stage: counted once, not per stage
+    for stage, stage_bytes in enumerate(layout.stage_bytes_per_block):
         check = check_bytes(layout, available_bytes, stage)
-        if check <= 0 or layout.needed_bytes(max_model_len, stage) > check:
+        if check <= 0 or stage_bytes * blocks > check:
             return False
     return True
 

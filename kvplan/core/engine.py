@@ -129,6 +129,10 @@ def _default_block_size(model: ModelSpec, settings: DeploySettings, kv_dtype: st
         return settings.block_size, None
     capability = gpu.compute_capability if gpu else None
     default = settings.behaviour.default_block_size  # CacheConfig.DEFAULT_BLOCK_SIZE: 16, 64 from 0.34
+    if model.uses_mla and gpu is not None and gpu.rocm:
+        # platforms/rocm.py (0.33, 0.34): ROCM_AITER_MLA or TRITON_MLA, whose kernels take any block size
+        # (MultipleOf(1)), so Platform's preferred size stays CacheConfig's default (no FlashMLA's 64)
+        return default, None
     if model.uses_mla and capability is not None and capability >= (10, 0) and default < 32:
         # platforms/cuda.py backend priorities: FLASHINFER_MLA first on SM10x, whose kernels take 32-token blocks
         # (32 or 64: from 0.34 the default 64 stands)
@@ -316,6 +320,24 @@ def mamba_state_bytes(layer: MambaLayer, engine: EngineConfig) -> int:
 def _align_hybrid_block_size(model: ModelSpec, settings: DeploySettings, block_size: int,
                              kv_bytes: int, model_dtype: str) -> tuple[int, str | None]:
     """Raise the attention block so that one attention page holds a Mamba state (then Mamba pads up)."""
+    # what it reads, never the context length: many plans of one deployment align once
+    key = (id(model), block_size, kv_bytes, model_dtype, settings.tensor_parallel_size, settings.platform,
+           settings.mamba_cache_dtype, settings.mamba_ssm_cache_dtype, settings.vllm_version,
+           settings.num_speculative_tokens)
+    found = _ALIGN_CACHE.get(key)
+    if found is None or found[0] is not model:  # the entry holds the model: its id is not reused meanwhile
+        if len(_ALIGN_CACHE) >= 4096:
+            _ALIGN_CACHE.clear()
+        found = _ALIGN_CACHE[key] = (model, _align_hybrid_block_size_uncached(model, settings, block_size,
+                                                                              kv_bytes, model_dtype))
+    return found[1]
+
+
+_ALIGN_CACHE: dict[tuple[object, ...], tuple[ModelSpec, tuple[int, str | None]]] = {}
+
+
+def _align_hybrid_block_size_uncached(model: ModelSpec, settings: DeploySettings, block_size: int,
+                                      kv_bytes: int, model_dtype: str) -> tuple[int, str | None]:
     tp = settings.tensor_parallel_size
     attn_one = _attention_page_one_token(model.attention_layers[0], tp, kv_bytes)
     mamba_page = max(_mamba_spec(layer, settings, model_dtype, 1).state_bytes for layer in model.mamba_layers)
@@ -517,4 +539,21 @@ def layer_specs(model: ModelSpec, engine: EngineConfig) -> list[tuple[int, KVCac
 
 
 def kv_cache_groups(model: ModelSpec, engine: EngineConfig) -> list[KVCacheGroup]:
-    return form_groups(layer_specs(model, engine))
+    # The groups read the model and these engine fields only, never the context length or the sequence count:
+    # plans of one deployment at many lengths (recommend's searches, the fleet tables) form them once.
+    # Keyed by the model's identity (hashing a model of 100 layers costs more than forming its groups); the entry
+    # holds the model itself, so an id is never reused while its entry lives.
+    settings = engine.settings
+    key = (id(model), engine.tensor_parallel_size, engine.kv_cache_dtype, engine.block_size, engine.behaviour,
+           engine.model_dtype, engine.platform, engine.hybrid_manager, settings.tensor_parallel_size,
+           settings.mamba_cache_dtype, settings.mamba_ssm_cache_dtype, settings.num_speculative_tokens,
+           settings.vllm_version)
+    found = _GROUPS_CACHE.get(key)
+    if found is None or found[0] is not model:
+        if len(_GROUPS_CACHE) >= 4096:
+            _GROUPS_CACHE.clear()
+        found = _GROUPS_CACHE[key] = (model, tuple(form_groups(layer_specs(model, engine))))
+    return list(found[1])
+
+
+_GROUPS_CACHE: dict[tuple[object, ...], tuple[ModelSpec, tuple[KVCacheGroup, ...]]] = {}

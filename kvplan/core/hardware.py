@@ -23,3 +23,4 @@ class GpuSpec:
     source: str = "flag"  # "nvml" | "catalog" | "flag"
     count: int | None = None  # visible devices, when known (NVML)
     compute_capability: tuple[int, int] | None = None
+    rocm: bool = False  # an AMD GPU under vLLM's ROCm platform (its attention backends pick other block sizes)

@@ -6,6 +6,7 @@ No ``dict[str, Any]`` gets past ``kvplan.core.architectures``; everything downst
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 AttentionKind = Literal["full", "sliding", "chunked", "mla"]
@@ -113,11 +114,11 @@ class ModelSpec:
     def num_layers(self) -> int:
         return len(self.layers)
 
-    @property
+    @cached_property  # read many times a plan; the model is frozen (the cache is no field: eq/hash ignore it)
     def attention_layers(self) -> tuple[AttentionLayer, ...]:
         return tuple(layer for layer in self.layers if isinstance(layer, AttentionLayer))
 
-    @property
+    @cached_property
     def mamba_layers(self) -> tuple[MambaLayer, ...]:
         return tuple(layer for layer in self.layers if isinstance(layer, MambaLayer))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Literal
 
 from kvplan.core.errors import UsageError
@@ -67,6 +68,7 @@ QUANTIZATION_METHODS = frozenset({
 MAMBA_CACHE_DTYPES = ("auto", "float32", "bfloat16", "float16")  # config/cache.py MambaDType
 
 
+@cache  # pure, and read thousands of times a plan: recommend without MODEL plans the whole catalog
 def version_tuple(text: str) -> tuple[int, int, int]:
     """(major, minor, patch) of a release; "0.10.1.1" reads as (0, 10, 1)."""
     match = re.match(r"^v?(\d+)\.(\d+)(?:\.(\d+))?", text.strip())
@@ -90,6 +92,7 @@ def v0_behaviour(version: str) -> VllmBehaviour:
                          mla_entry_align_bytes=256 if (0, 7, 2) <= v < (0, 8, 0) else 0)
 
 
+@cache  # pure (a frozen dataclass per release string)
 def vllm_behaviour(version: str) -> VllmBehaviour:
     """Map a vLLM release to the arithmetic kvplan models for it (read in the 0.5.4, 0.6.6, 0.11-0.34 wheels).
 

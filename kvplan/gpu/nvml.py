@@ -55,7 +55,8 @@ class NvmlDevice:
     reserved_bytes: int  # 0 when only memory info v1 answered (see memory_info_version)
     used_bytes: int
     free_bytes: int
-    memory_info_version: int  # 2: total/reserved/used/free; 1: total/used/free, used includes the reserve
+    memory_info_version: int  # 2: total/reserved/used/free; 1: total/used/free, used includes the reserve;
+    # 0: unified memory NVML does not report (GB10): the catalog's total, the host's available memory as free
     compute_capability: tuple[int, int] | None
     processes: tuple[GpuProcess, ...] | None  # None: the driver would not list them
 
@@ -182,10 +183,11 @@ def _read_device(pynvml: Any, index: int, handle: Any, uuid: str) -> NvmlDevice:
             f"GPU {index} ({uuid[:12]}...) is in MIG mode; kvplan cannot read MIG memory",
             hint="Give the instance's memory with --gpu-memory, or size the cache with --kv-cache-memory",
         )
-    total, reserved, used, free, version = _memory(pynvml, handle)
+    name = str(pynvml.nvmlDeviceGetName(handle))
+    total, reserved, used, free, version = _memory(pynvml, handle) or _unified_memory(index, name)
     return NvmlDevice(
         index=index,
-        name=str(pynvml.nvmlDeviceGetName(handle)),
+        name=name,
         uuid=uuid,
         nvml_total_bytes=total,
         reserved_bytes=reserved,
@@ -197,7 +199,8 @@ def _read_device(pynvml: Any, index: int, handle: Any, uuid: str) -> NvmlDevice:
     )
 
 
-def _memory(pynvml: Any, handle: Any) -> tuple[int, int, int, int, int]:
+def _memory(pynvml: Any, handle: Any) -> tuple[int, int, int, int, int] | None:
+    """(total, reserved, used, free, info version); None where the driver has no device memory to report."""
     try:
         info = pynvml.nvmlDeviceGetMemoryInfo(handle, version=pynvml.nvmlMemory_v2)
         return int(info.total), int(info.reserved), int(info.used), int(info.free), 2
@@ -205,8 +208,43 @@ def _memory(pynvml: Any, handle: Any) -> tuple[int, int, int, int, int]:
         # v2 is optional: absent before R510 (FunctionNotFound), refused by some (NotSupported, Unknown on
         # WSL). v1 exists on every driver, so a failure there is the one worth reporting.
         pass
-    info = pynvml.nvmlDeviceGetMemoryInfo(handle)
+    try:
+        info = pynvml.nvmlDeviceGetMemoryInfo(handle)
+    except pynvml.NVMLError_NotSupported:
+        return None  # unified memory (GB10: nvidia-smi prints "Not Supported"): the caller decides
     return int(info.total), 0, int(info.used), int(info.free), 1
+
+
+def _unified_memory(index: int, name: str) -> tuple[int, int, int, int, int]:
+    """A GPU that shares the host's memory (the catalog says which): the total CUDA reports there, from the
+    catalog, and the free memory as vLLM counts it on such a GPU, the OS's available memory
+    (``device_memory_info`` in vllm/utils/mem_utils.py, 0.34: psutil's ``available`` replaces cudaMemGetInfo's
+    free, which leaves out reclaimable page cache)."""
+    from kvplan.gpu.catalog import get_gpu
+
+    try:
+        entry = get_gpu(name)
+    except UsageError:
+        entry = None
+    if entry is None or not entry.unified_memory:
+        raise GpuError(f"NVML reports no memory for GPU {index} ({name})",
+                       hint="Give its memory with --gpu-memory SIZE, or size the cache with --kv-cache-memory")
+    total = entry.cuda_total_bytes
+    free = min(total, _host_available_bytes())
+    return total, 0, total - free, free, 0
+
+
+def _host_available_bytes(path: str = "/proc/meminfo") -> int:
+    """MemAvailable, what psutil.virtual_memory().available reads on Linux."""
+    try:
+        with open(path, encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    raise GpuError("Cannot read the host's available memory (MemAvailable in /proc/meminfo) for a unified-memory GPU",
+                   hint="Give its memory with --gpu-memory SIZE")
 
 
 def _mig_enabled(pynvml: Any, handle: Any) -> bool:

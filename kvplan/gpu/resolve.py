@@ -55,11 +55,12 @@ def _flag_spec(gpu: str | None, total_bytes: int) -> GpuSpec:
         raise UsageError(f"--gpu-memory must be more than zero bytes (got {total_bytes})")
     name = f"custom ({round(total_bytes / GiB, 2):g} GiB)"
     capability: tuple[int, int] | None = None
+    rocm = False
     if gpu is not None:
         try:
             known = get_gpu(gpu)
         except UsageError:
             name = gpu
         else:
-            name, capability = known.name, known.compute_capability
-    return GpuSpec(name=name, total_bytes=total_bytes, source="flag", compute_capability=capability)
+            name, capability, rocm = known.name, known.compute_capability, known.platform == "rocm"
+    return GpuSpec(name=name, total_bytes=total_bytes, source="flag", compute_capability=capability, rocm=rocm)

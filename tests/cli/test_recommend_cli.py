@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from kvplan.cli.app import app
@@ -235,3 +237,236 @@ def test_nothing_is_recommended_when_only_the_error_lets_it_start() -> None:
     code, data = _json("google/gemma-2-9b-it", "--gpu", "l4")
     assert code == 1 and data["recommended"] is None
     assert data["longest_max_model_len"] > 0 and data["longest_max_model_len_sure"] == 0
+
+
+# --- without MODEL: every catalog model on one GPU ----------------------------------------------------------------
+
+
+def _box(*args: str) -> tuple[int, dict]:
+    result = runner.invoke(app, ["recommend", *args, "--json"])
+    assert result.exit_code in (0, 1), result.output
+    return result.exit_code, json.loads(result.stdout)
+
+
+def _check(model: str, *args: str) -> dict:
+    result = runner.invoke(app, ["check", model, *args, "--json"])
+    assert result.exit_code in (0, 1), result.output
+    return json.loads(result.stdout)
+
+
+def _row_flags(row: dict, gpu: str, util: str) -> list[str]:
+    flags = ["--gpu", gpu, "--gpu-util", util, "-tp", str(row["tensor_parallel_size"])]
+    if row["max_num_seqs"] is not None:  # the hybrid cap every length was planned with
+        flags += ["--max-num-seqs", str(row["max_num_seqs"])]
+    return flags
+
+
+def test_every_model_on_one_l4_agrees_with_check_row_by_row() -> None:
+    # The whole catalog on an L4 at 0.9: each "fits" row's length surely starts (check: ok) and one token more does
+    # not (or it is the model's limit); each "does not fit" row does not surely start at the 4K it was asked for.
+    code, data = _box("--gpu", "l4", "--gpu-util", "0.9")
+    assert code == 0
+    rows = data["rows"]
+    fits = [r for r in rows if r["fits"]]
+    misses = [r for r in rows if not r["fits"] and r["plannable"]]
+    assert len(fits) == 22 and len(misses) == 73 and len(rows) == 138
+    for row in fits:
+        flags = _row_flags(row, "l4", "0.9")
+        at = _check(row["model"], *flags, "--max-model-len", str(row["max_model_len"]))
+        assert at["verdict"]["status"] == "ok", (row["model"], at["verdict"])
+        for length, concurrency in row["concurrency"].items():
+            if concurrency is not None:  # the table's concurrency is check's at that length
+                other = _check(row["model"], *flags, "--max-model-len", length)
+                assert other["kv_cache"]["max_concurrency"] == pytest.approx(concurrency, abs=0.005), row["model"]
+        if row["max_model_len"] < row["model_limit"]:
+            more = _check(row["model"], *flags, "--max-model-len", str(row["max_model_len"] + 1))
+            assert more["verdict"]["status"] != "ok", row["model"]
+        fp8 = row["fp8_kv"]
+        if fp8 and fp8["max_model_len"]:  # what fp8 KV would give is check's with --kv-cache-dtype fp8
+            fp8_flags = _row_flags({**row, "max_num_seqs": fp8["max_num_seqs"]}, "l4", "0.9")
+            with_fp8 = _check(row["model"], *fp8_flags, "--kv-cache-dtype", "fp8", "--max-model-len",
+                              str(fp8["max_model_len"]))
+            assert with_fp8["verdict"]["status"] == "ok", row["model"]
+            assert fp8["max_model_len"] >= row["max_model_len"]
+    for row in misses:
+        length = min(4096, row["model_limit"])
+        at = _check(row["model"], *_row_flags(row, "l4", "0.9"), "--max-model-len", str(length))
+        # "does not fit" is "does not surely start": check fails, or starts only inside the estimates' error (warn,
+        # where the shortfall is at most that error)
+        assert at["verdict"]["status"] != "ok", row["model"]
+        if at["verdict"]["status"] == "warn" and row["shortfall_bytes"]:
+            assert row["shortfall_bytes"] <= at["memory"]["kv_cache_error_bytes"], row["model"]
+
+
+def test_rows_say_model_fits_max_model_len_and_tp_and_rank_the_largest_first() -> None:
+    _, data = _box("--gpu", "h100", "--gpu-count", "4", "--family", "llama")
+    rows = data["rows"]
+    assert all({"model", "fits", "max_model_len", "tensor_parallel_size"} <= set(r) for r in rows)
+    fits = [r for r in rows if r["fits"]]
+    params = [r["param_count"] for r in fits]
+    assert params == sorted(params, reverse=True)
+    by_name = {r["model"]: r for r in rows}
+    # Llama-3.1-70B on H100s: at TP 2 its 1.76 GiB of KV is inside the estimates' 2.05 GiB error (check says
+    # warn at any length), so the smallest TP that surely starts is 4, with room for its full 131,072 tokens
+    big = by_name["meta-llama/Llama-3.1-70B-Instruct"]
+    assert big["fits"] and big["tensor_parallel_size"] == 4 and big["max_model_len"] == 131072
+    small = by_name["meta-llama/Llama-3.1-8B-Instruct"]
+    assert small["tensor_parallel_size"] == 1 and small["concurrency"]["131072"] > 1
+    # 405B needs more than the box: listed below with what it lacks
+    huge = by_name["meta-llama/Llama-3.1-405B"]
+    assert not huge["fits"] and "short per GPU" in huge["why"]
+    assert data["gpus"]["count"] == 4 and data["gpus"]["source"] == "catalog"
+
+
+def test_a_model_that_needs_more_gpus_says_which_tp() -> None:
+    _, data = _box("--gpu", "h100", "--family", "llama")
+    row = next(r for r in data["rows"] if r["model"] == "meta-llama/Llama-3.1-70B-Instruct")
+    assert not row["fits"] and row["needs_tensor_parallel_size"] == 4
+    assert row["why"] == "needs tensor parallel 4 (the box has 1)"
+
+
+def test_models_kvplan_refuses_are_rows_with_the_reason() -> None:
+    _, data = _box("--gpu", "h200", "--family", "deepseek")
+    refused = {r["model"]: r for r in data["rows"] if not r["plannable"]}
+    assert "deepseek-ai/DeepSeek-V3.2" in refused
+    assert refused["deepseek-ai/DeepSeek-V3.2"]["why"].startswith("kvplan cannot size deepseek_v32 models")
+    assert refused["deepseek-ai/DeepSeek-V3.2"]["fits"] is False
+
+
+def test_filters_min_context_concurrency_max_params_family() -> None:
+    _, data = _box("--gpu", "l4", "--max-params", "9B", "--family", "qwen3")
+    assert data["filtered_out"] > 0
+    assert all(r["param_count"] is None or r["param_count"] <= 9e9 for r in data["rows"])
+    assert all("qwen3" in (r["family"] + r["model"]).lower().replace("-", "") for r in data["rows"])
+    _, long = _box("--gpu", "l4", "--max-params", "9B", "--family", "qwen3", "--min-context", "32K")
+    for row in long["rows"]:
+        if row["fits"]:
+            assert row["max_model_len"] >= min(32768, row["model_limit"])
+    _, busy = _box("--gpu", "l4", "--max-params", "9B", "--family", "qwen3", "--concurrency", "8")
+    for row in busy["rows"]:
+        if row["fits"]:
+            flags = _row_flags(row, "l4", "0.92")
+            at = _check(row["model"], *flags, "--max-model-len", str(row["max_model_len"]))
+            assert at["verdict"]["status"] == "ok" and at["kv_cache"]["max_concurrency"] >= 8, row["model"]
+
+
+def test_box_tables_as_markdown_and_csv() -> None:
+    md = runner.invoke(app, ["recommend", "--gpu", "l4", "--family", "llama-3.2", "--format", "markdown"])
+    assert md.exit_code == 0
+    lines = md.stdout.splitlines()
+    assert lines[0].startswith("| model | fits | tensor_parallel_size | max_model_len |")
+    assert any(line.startswith("| meta-llama/Llama-3.2-1B-Instruct | yes | 1 | 131072 |") for line in lines)
+    csv_out = runner.invoke(app, ["recommend", "--gpu", "l4", "--family", "llama-3.2", "--format", "csv"])
+    assert csv_out.exit_code == 0
+    header, *body = csv_out.stdout.splitlines()
+    assert header.split(",")[:4] == ["model", "fits", "tensor_parallel_size", "max_model_len"]
+    assert len(body) == 2
+
+
+def test_box_human_table() -> None:
+    result = runner.invoke(app, ["recommend", "--gpu", "l4", "--gpu-util", "0.9", "--family", "llama"])
+    assert result.exit_code == 0
+    out = result.stdout
+    assert "1 x NVIDIA L4: 22.04 GiB" in out and "Fits (" in out and "Does not fit (" in out
+    assert "meta-llama/Llama-3.2-1B-Instruct" in out
+
+
+def test_box_without_a_gpu_is_one_line_exit_2() -> None:
+    result = runner.invoke(app, ["recommend", "--gpu-util", "0.9"])
+    assert result.exit_code == 2
+    assert "No GPU found" in result.stderr and "--gpu NAME [--gpu-count N]" in result.stderr
+    other = runner.invoke(app, ["recommend", "--gpu-count", "2"])
+    assert other.exit_code == 2 and "--gpu-count needs --gpu" in other.stderr
+    yaml = runner.invoke(app, ["recommend", "--gpu", "l4", "--format", "yaml"])
+    assert yaml.exit_code == 2 and "one model on one GPU" in yaml.stderr
+    bad = runner.invoke(app, ["recommend", "--gpu", "l4", "--max-params", "lots"])
+    assert bad.exit_code == 2 and "--max-params" in bad.stderr
+    both = runner.invoke(app, ["recommend", "Qwen/Qwen3-8B", "--min-context", "8K", "--gpu", "l4"])
+    assert both.exit_code == 2 and "without MODEL" in both.stderr
+
+
+def test_gpu_memory_without_a_name_plans_the_catalog_too() -> None:
+    _, data = _box("--gpu-memory", "48GiB", "--family", "qwen3-8b")
+    assert data["gpus"]["source"] == "flag" and data["gpus"]["devices"][0]["total_bytes"] == 48 * 2**30
+    assert data["rows"][0]["model"] == "Qwen/Qwen3-8B" and data["rows"][0]["fits"]
+
+
+# --- MODEL without a GPU: the fleet table -------------------------------------------------------------------------
+
+
+def test_fleet_rows_are_what_check_prints() -> None:
+    result = runner.invoke(app, ["recommend", "Qwen/Qwen3-32B", "--lengths", "32K", "--concurrency", "16",
+                                 "--gpus", "h100,l40s,mi300x", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    rows = data["rows"]
+    assert {r["gpu"] for r in rows} == {"h100", "l40s", "mi300x"}
+    assert all({"gpu", "tensor_parallel_size", "pipeline_parallel_size", "max_model_len", "max_concurrency"}
+               <= set(r) for r in rows)
+    assert [(r["gpu"], r["tensor_parallel_size"]) for r in rows][:4] == [("h100", 1), ("h100", 2), ("h100", 4),
+                                                                        ("h100", 8)]
+    for row in rows:
+        flags = ["--gpu", row["gpu"], "-tp", str(row["tensor_parallel_size"]), "-pp",
+                 str(row["pipeline_parallel_size"])]
+        if row["max_model_len"]:
+            at = _check("Qwen/Qwen3-32B", *flags, "--max-model-len", str(row["max_model_len"]))
+            assert at["verdict"]["status"] == "ok"
+        target = _check("Qwen/Qwen3-32B", *flags, "--max-model-len", "32768")
+        if row["max_concurrency"]:
+            assert target["verdict"]["status"] == "ok"
+            assert target["kv_cache"]["max_concurrency"] == pytest.approx(row["max_concurrency"], abs=0.005)
+        assert row["meets_target"] == (target["verdict"]["status"] == "ok"
+                                       and target["kv_cache"]["max_concurrency"] >= 16)
+    # the smallest configuration per GPU kind that meets 16 requests of 32K
+    assert data["smallest"] == {
+        "h100": {"tensor_parallel_size": 4, "pipeline_parallel_size": 1, "gpus": 4, "max_concurrency": 26.17},
+        "l40s": {"tensor_parallel_size": 8, "pipeline_parallel_size": 1, "gpus": 8, "max_concurrency": 29.43},
+        "mi300x": {"tensor_parallel_size": 2, "pipeline_parallel_size": 1, "gpus": 2, "max_concurrency": 35.1},
+    }
+    assert "mi300x" in data["gpu_notes"] and "e4m3fnuz" in data["gpu_notes"]["mi300x"]
+
+
+def test_fleet_runs_pipeline_stages_across_nodes_when_one_node_is_not_enough() -> None:
+    result = runner.invoke(app, ["recommend", "deepseek-ai/DeepSeek-V3", "--gpus", "h100,l4", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    h100 = [r for r in data["rows"] if r["gpu"] == "h100"]
+    assert max(r["pipeline_parallel_size"] for r in h100) == data["smallest"]["h100"]["pipeline_parallel_size"] >= 2
+    assert all(r["tensor_parallel_size"] == 8 for r in h100 if r["pipeline_parallel_size"] > 1)
+    best = data["smallest"]["h100"]
+    at = _check("deepseek-ai/DeepSeek-V3", "--gpu", "h100", "-tp", "8", "-pp", str(best["pipeline_parallel_size"]))
+    assert at["verdict"]["status"] == "ok"
+
+
+def test_model_without_a_gpu_prints_the_fleet_table() -> None:
+    result = runner.invoke(app, ["recommend", "meta-llama/Llama-3.1-8B-Instruct", "--lengths", "32K",
+                                 "--concurrency", "16"])
+    assert result.exit_code == 0, result.output
+    assert "across the GPU catalog" in result.stdout and "Smallest per GPU:" in result.stdout
+    assert "No GPU found" not in result.output
+    md = runner.invoke(app, ["recommend", "meta-llama/Llama-3.1-8B-Instruct", "--gpus", "l4,h100", "--format",
+                             "markdown"])
+    assert md.stdout.splitlines()[0].startswith("| gpu | tensor_parallel_size | pipeline_parallel_size |")
+    csv_out = runner.invoke(app, ["recommend", "meta-llama/Llama-3.1-8B-Instruct", "--gpus", "l4", "--format", "csv"])
+    assert csv_out.stdout.splitlines()[1].startswith("l4,1,1,1,")
+    unknown = runner.invoke(app, ["recommend", "meta-llama/Llama-3.1-8B-Instruct", "--gpus", "h300"])
+    assert unknown.exit_code == 2 and "Unknown GPU 'h300'" in unknown.stderr
+
+
+def test_include_cache_adds_the_models_in_the_hf_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.conftest import load_config
+
+    cache = tmp_path / "hub"
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = cache / "models--acme--small-llama"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    snapshot = repo / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text(json.dumps(load_config("meta-llama__Llama-3.2-1B-Instruct")))
+    _, without = _box("--gpu", "l4", "--family", "small-llama")
+    assert without["rows"] == []
+    _, data = _box("--gpu", "l4", "--family", "small-llama", "--include-cache")
+    (row,) = data["rows"]
+    assert row["model"] == "acme/small-llama" and row["fits"] and row["max_model_len"] == 131072

@@ -68,6 +68,7 @@ class StubGpu:
     cc: tuple[int, int] = (9, 0)
     mig: bool = False
     v2_rc: int = 0
+    v1_rc: int = 0
     name_rc: int = 0
     procs_rc: int = 0
     procs: Sequence[tuple[int, int]] = field(default_factory=list)
@@ -85,6 +86,7 @@ class StubGpu:
             f"cc {self.cc[0]} {self.cc[1]}",
             f"mig {int(self.mig)}",
             f"v2_rc {self.v2_rc}",
+            f"v1_rc {self.v1_rc}",
             f"name_rc {self.name_rc}",
             f"procs_rc {self.procs_rc}",
         ]
@@ -166,6 +168,22 @@ class StubNvml:
         assert done.returncode == 0, done.stderr
         result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
         return result
+
+    def cli(self, args: Sequence[str], gpus: Sequence[StubGpu], *, cuda_visible_devices: str | None = None
+            ) -> subprocess.CompletedProcess[str]:
+        """``python -m kvplan ARGS`` in a child whose NVML is the stub, offline with empty caches."""
+        config = self.folder / "nvml-stub.txt"
+        lines = ["init 0", "count_rc 0"]
+        for gpu in gpus:
+            lines += gpu.lines()
+        config.write_text("\n".join(lines) + "\n")
+        env = {k: v for k, v in os.environ.items() if k not in ("CUDA_VISIBLE_DEVICES", "LD_PRELOAD")}
+        env.update(LD_LIBRARY_PATH=str(self.libs["current"]), KVPLAN_STUB_NVML=str(config), HF_HUB_OFFLINE="1",
+                   PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])))
+        if cuda_visible_devices is not None:
+            env["CUDA_VISIBLE_DEVICES"] = cuda_visible_devices
+        return subprocess.run([sys.executable, "-m", "kvplan", *args], env=env, capture_output=True, text=True,
+                              timeout=120, check=False)
 
     def read(self, gpus: Sequence[StubGpu] = (), **kw: Any) -> dict[str, Any]:
         return self.call({"call": "read"}, gpus, **kw)

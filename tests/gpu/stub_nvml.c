@@ -14,6 +14,7 @@
  *   name <rest of line>        uuid <text>        cc <major> <minor>        mig <0|1>
  *   total|reserved|used|free <bytes>
  *   v2_rc <rc>                 return code of nvmlDeviceGetMemoryInfo_v2 (0 = answers)
+ *   v1_rc <rc>                 return code of nvmlDeviceGetMemoryInfo (3 = Not Supported, as on a GB10)
  *   name_rc <rc>               return code of nvmlDeviceGetName
  *   procs_rc <rc>              return code of the process queries
  *   proc <pid> <used bytes>    a running compute process
@@ -61,7 +62,7 @@ typedef struct nvmlDevice_st {
     char uuid[96];
     unsigned long long total, reserved, used, free;
     int cc_major, cc_minor, mig;
-    int v2_rc, name_rc, procs_rc;
+    int v2_rc, v1_rc, name_rc, procs_rc;
     unsigned int nprocs;
     nvmlProcessInfo_t procs[MAX_PROCS];
 } *nvmlDevice_t;
@@ -107,6 +108,7 @@ static nvmlReturn_t load_config(void) {
         else if (strcmp(key, "cc") == 0) sscanf(val, "%d %d", &g->cc_major, &g->cc_minor);
         else if (strcmp(key, "mig") == 0) g->mig = atoi(val);
         else if (strcmp(key, "v2_rc") == 0) g->v2_rc = atoi(val);
+        else if (strcmp(key, "v1_rc") == 0) g->v1_rc = atoi(val);
         else if (strcmp(key, "name_rc") == 0) g->name_rc = atoi(val);
         else if (strcmp(key, "procs_rc") == 0) g->procs_rc = atoi(val);
         else if (strcmp(key, "proc") == 0 && g->nprocs < MAX_PROCS) {
@@ -170,6 +172,7 @@ nvmlReturn_t nvmlDeviceGetUUID(nvmlDevice_t device, char *uuid, unsigned int len
 
 /* v1 as drivers since R510 fill it: "used" includes the reserved memory, so used + free == total. */
 nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t device, nvmlMemory_t *memory) {
+    if (device->v1_rc != NVML_SUCCESS) return device->v1_rc;
     memory->total = device->total;
     memory->free = device->free;
     memory->used = device->used + device->reserved;

@@ -192,6 +192,7 @@ def test_spec_from_one_gpu_models_the_cuda_total(stub_nvml: StubNvml) -> None:
         "source": "nvml",
         "count": 1,
         "compute_capability": [9, 0],
+        "rocm": False,  # NVML reads NVIDIA GPUs only
     }
 
 
