@@ -17,7 +17,7 @@ from kvplan.core.config_defaults import CONFIG_DEFAULTS as CONFIG_DEFAULTS  # re
 from kvplan.core.config_view import DTYPE_NAMES as _DTYPE_NAMES
 from kvplan.core.config_view import ConfigView as _Cfg
 from kvplan.core.errors import ConfigError, UnsupportedModelError, config_values_checked
-from kvplan.core.layouts import LAYOUT_BUILDERS, MODEL_TYPE_LAYOUTS, BaseDims
+from kvplan.core.layouts import ATTENTION_FREE_LAYOUTS, LAYOUT_BUILDERS, MODEL_TYPE_LAYOUTS, BaseDims
 from kvplan.core.layouts import families as _families  # noqa: F401  (registers every layout builder)
 from kvplan.core.model import AttentionLayer, LayerSpec, MambaLayer, MlaProjections, ModelSpec, NoKvLayer
 from kvplan.core.params import attention_weight_layout
@@ -38,12 +38,12 @@ MLA_MODEL_TYPES = {
     "deepseek_v2", "deepseek_v3", "deepseek_v32", "deepseek_mtp", "kimi_k2", "kimi_vl", "glm_moe_dsa",
     "longcat_flash", "pangu_ultra_moe", "pangu_ultra_moe_mtp", "mistral_large_3", "eagle",
 }
+MLA_MODEL_TYPES |= {"kimi_linear"}  # its full-attention layers (layouts/kimi_linear.py)
 
 # Families whose KV layout vLLM builds in ways kvplan does not model yet: said plainly, never guessed.
 UNSUPPORTED_MODEL_TYPES: dict[str, str] = {
     "deepseek_v4": "compressed sparse attention with per-layer compression ratios",
     "deepseek_ref": "compressed sparse attention with per-layer compression ratios",
-    "kimi_linear": "Kimi delta attention (KDA) state layers",
     "minimax_m3": "mixed lightning/softmax attention",
     "minimax_m1": "lightning attention state layers",
     "gemma4_text": "global layers with their own head size and KV heads, and KV-sharing layers",
@@ -345,32 +345,6 @@ def _nemotron_h_layers(cfg: _Cfg, pattern: str, kv: int, head: int) -> list[Laye
         raise ConfigError(f"unknown layer code {err.args[0]!r} in hybrid_override_pattern") from None
 
 
-def _granite_hybrid_layers(cfg: _Cfg, num_layers: int, kv: int, head: int, hidden: int) -> list[LayerSpec]:
-    types = cfg.data.get("layer_types") or cfg.data.get("layers_block_type")
-    if not isinstance(types, list) or len(types) < num_layers:
-        raise ConfigError("granitemoehybrid config has no complete layer_types")
-    heads, head_dim = cfg.int_("mamba_n_heads"), cfg.int_("mamba_d_head")
-    mamba = MambaLayer(kind="mamba2", intermediate_size=cfg.int_("mamba_expand") * hidden,
-                       state_size=cfg.int_("mamba_d_state"), n_groups=cfg.int_("mamba_n_groups"),
-                       num_heads=heads, head_dim=head_dim, conv_kernel=cfg.int_("mamba_d_conv"))
-    attention = AttentionLayer(kind="full", num_kv_heads=kv, head_size=head, head_size_v=head)
-    return [mamba if types[i] == "mamba" else attention for i in range(num_layers)]
-
-
-def _qwen3_next_layers(cfg: _Cfg, num_layers: int, kv: int, head: int) -> list[LayerSpec]:
-    types = cfg.data.get("layer_types")
-    if not isinstance(types, list) or len(types) < num_layers:
-        interval = cfg.int_("full_attention_interval")
-        types = ["full_attention" if (i + 1) % interval == 0 else "linear_attention" for i in range(num_layers)]
-    ssm_dtype = cfg.data.get("mamba_ssm_dtype")  # Qwen3.5 keeps its recurrent state in float32
-    gdn = MambaLayer(kind="gdn", num_k_heads=cfg.int_("linear_num_key_heads"),
-                     num_v_heads=cfg.int_("linear_num_value_heads"), head_k_dim=cfg.int_("linear_key_head_dim"),
-                     head_v_dim=cfg.int_("linear_value_head_dim"), conv_kernel=cfg.int_("linear_conv_kernel_dim"),
-                     ssm_dtype=_DTYPE_NAMES.get(str(ssm_dtype)) if ssm_dtype else None)
-    attention = AttentionLayer(kind="full", num_kv_heads=kv, head_size=head, head_size_v=head)
-    return [gdn if types[i] == "linear_attention" else attention for i in range(num_layers)]
-
-
 def _quantization(config: Mapping[str, Any], text: Mapping[str, Any],
                   extra: Mapping[str, Mapping[str, Any]]) -> tuple[str | None, str | None]:
     """(quant_method, KV cache dtype the checkpoint asks for) from quantization_config / hf_quant_config.json."""
@@ -418,15 +392,17 @@ def model_spec_from_config(config: Mapping[str, Any],
         # vLLM reads the pattern's character for each of num_hidden_layers layers
         raise ConfigError(f"hybrid_override_pattern has {len(pattern)} layers, num_hidden_layers is {num_layers}")
     hidden = cfg.int_("hidden_size", "n_embd", "d_model")
-    num_heads = cfg.int_("num_attention_heads", "n_head", "n_heads", "num_heads")
+    # Pure Mamba models have no attention (Mamba2Config's num_heads are SSM heads): nothing to read or check.
+    attention_free = MODEL_TYPE_LAYOUTS.get(text_type) in ATTENTION_FREE_LAYOUTS
+    num_heads = 0 if attention_free else cfg.int_("num_attention_heads", "n_head", "n_heads", "num_heads")
     if num_layers == 0:
         raise ConfigError("config has num_hidden_layers 0")
     if num_layers > MAX_LAYERS:  # kvplan lays out every layer: a typo here would exhaust memory, not fail
         raise ConfigError(f"config has num_hidden_layers {num_layers}: more than {MAX_LAYERS:,}, not a real model")
-    kv = _kv_heads(cfg, num_heads)
+    kv = 0 if attention_free else _kv_heads(cfg, num_heads)
     uses_mla = text_type in MLA_MODEL_TYPES and cfg.get("kv_lora_rank") is not None
-    head = 0 if uses_mla else _head_size(cfg, hidden, num_heads)
-    if not uses_mla and (kv <= 0 or head <= 0) and text_type not in ("mamba", "mamba2"):
+    head = 0 if uses_mla or attention_free else _head_size(cfg, hidden, num_heads)
+    if not uses_mla and (kv <= 0 or head <= 0) and not attention_free:
         raise ConfigError(f"config gives {kv} KV heads of size {head}; both must be positive")
     if not uses_mla and num_heads and kv and num_heads % kv:
         raise ConfigError(f"config has {num_heads} attention heads and {kv} KV heads: the KV heads must divide "
@@ -450,13 +426,14 @@ def model_spec_from_config(config: Mapping[str, Any],
         layers = _jamba_layers(cfg, num_layers, kv, head, hidden)
     elif text_type == "nemotron_h":
         layers = _nemotron_h_layers(cfg, pattern[:num_layers], kv, head)  # vLLM reads one character a layer
-    elif text_type == "granitemoehybrid":
-        layers = _granite_hybrid_layers(cfg, num_layers, kv, head, hidden)
     elif text_type == "qwen3_next" or (
         isinstance(cfg.data.get("layer_types"), list) and "linear_attention" in cfg.data["layer_types"]
         and cfg.get("linear_num_value_heads") is not None
     ):
-        layers = _qwen3_next_layers(cfg, num_layers, kv, head)  # gated delta net hybrids (Qwen3-Next, Qwen3.5)
+        # gated delta net hybrids of other model types (Qwen3-Next's layout)
+        dims = BaseDims(num_layers=num_layers, hidden_size=hidden, num_attention_heads=num_heads, num_kv_heads=kv,
+                        head_size=head)
+        layers = list(LAYOUT_BUILDERS["qwen3_next"](cfg, dims).layers)
     elif text_type == "nemotron-nas":
         layers = _nas_layers(cfg, num_layers, num_heads, head)
     else:

@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 AttentionKind = Literal["full", "sliding", "chunked", "mla"]
-MambaKind = Literal["mamba1", "mamba2", "gdn"]
+# short_conv: LFM2 ShortConv (one conv state); kda: Kimi delta attention (conv + fp32 recurrent state);
+# linear: lightning attention (MiniMax-Text-01), one (heads, head_dim, head_dim) state
+MambaKind = Literal["mamba1", "mamba2", "gdn", "short_conv", "kda", "linear"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,9 +41,12 @@ class MambaLayer:
     num_v_heads: int = 0
     head_k_dim: int = 0
     head_v_dim: int = 0
+    conv_dim: int = 0  # short_conv: the conv width (LFM2's conv_dim)
     conv_dtype: str | None = None  # None: the model dtype
     ssm_dtype: str | None = None  # None: the conv dtype (a dtype the config names, e.g. Qwen3.5's float32)
     nemotron_h_ssm_default: bool = False  # NemotronH: vLLM's config hook picks the SSM dtype by release
+    # Qwen's gated delta net (not OLMo's): FlashInfer's GDN prefill keeps a prefill checkpoint block (0.33+)
+    flashinfer_gdn: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,7 +56,19 @@ class NoKvLayer:
     kind: Literal["none"] = "none"
 
 
-LayerSpec = AttentionLayer | MambaLayer | NoKvLayer
+@dataclass(frozen=True, kw_only=True)
+class ParallelLayer:
+    """One decoder layer holding attention and a Mamba mixer side by side (Falcon-H1): two KV cache specs.
+
+    vLLM registers them as two layers (the mixer named ``layers.{num_hidden_layers + i}``), each in its own
+    KV cache group; both sit on the PP stage of decoder layer i."""
+
+    attention: AttentionLayer
+    mamba: MambaLayer
+    kind: Literal["parallel"] = "parallel"
+
+
+LayerSpec = AttentionLayer | MambaLayer | NoKvLayer | ParallelLayer
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,11 +123,13 @@ class ModelSpec:
 
     @property
     def attention_layers(self) -> tuple[AttentionLayer, ...]:
-        return tuple(layer for layer in self.layers if isinstance(layer, AttentionLayer))
+        return tuple(layer.attention if isinstance(layer, ParallelLayer) else layer
+                     for layer in self.layers if isinstance(layer, (AttentionLayer, ParallelLayer)))
 
     @property
     def mamba_layers(self) -> tuple[MambaLayer, ...]:
-        return tuple(layer for layer in self.layers if isinstance(layer, MambaLayer))
+        return tuple(layer.mamba if isinstance(layer, ParallelLayer) else layer
+                     for layer in self.layers if isinstance(layer, (MambaLayer, ParallelLayer)))
 
     @property
     def uses_mla(self) -> bool:

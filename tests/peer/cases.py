@@ -200,6 +200,22 @@ CASES: tuple[PeerCase, ...] = (
     _c("qwen3_next_mtp_k2_L2000", "qwen3_next + MTP (1 module)", "qwen3_next_mtp", 2000, 300 * MiB,
        speculative={"method": "mtp", "num_speculative_tokens": 2}),
 )
+# State-space / recurrent / short-conv families (issue 15), at a length that is not a multiple of the block.
+STATE_CASES: tuple[PeerCase, ...] = (
+    _c("falcon_h1_L2000", "falcon_h1 (attention + Mamba-2 in every layer)", "falcon_h1", 2000, 300 * MiB),
+    _c("granite_hybrid_L2000", "granitemoehybrid (layer_types, transformers 5 words)", "granite_hybrid", 2000,
+       300 * MiB),
+    _c("granite_hybrid_legacy_L2000", "granitemoehybrid (layer_types mamba / attention)", "granite_hybrid_legacy",
+       2000, 300 * MiB),
+    _c("zamba2_L2000", "zamba2 (mamba / hybrid)", "zamba2", 2000, 300 * MiB),
+    _c("zamba2_v5_L2000", "zamba2 (linear_attention / hybrid)", "zamba2_v5", 2000, 300 * MiB),
+    _c("mamba1_L2000", "mamba (attention-free)", "mamba1", 2000, 300 * MiB),
+    _c("mamba2_L2000", "mamba2 (attention-free)", "mamba2", 2000, 300 * MiB),
+    _c("lfm2_L2000", "lfm2 (short conv + attention)", "lfm2", 2000, 300 * MiB),
+    _c("lfm2_moe_L2000", "lfm2_moe (short conv + attention)", "lfm2_moe", 2000, 300 * MiB),
+    _c("kimi_linear_L2000", "kimi_linear (KDA + MLA)", "kimi_linear", 2000, 300 * MiB, dtype="bfloat16"),
+)
+CASES = CASES + STATE_CASES
 CASES_BY_NAME = {case.name: case for case in CASES}
 
 
