@@ -485,6 +485,13 @@ def layer_specs(model: ModelSpec, engine: EngineConfig) -> list[tuple[int, KVCac
     bs = engine.block_size
     mamba_page_padded: int | None = None
     v0 = engine.behaviour.engine == "v0"
+    if v0 and model.mamba_layers and (model.is_attention_free
+                                      or any(isinstance(layer, ParallelLayer) for layer in model.layers)):
+        # V0 sized these through get_num_layers_by_block_type and a MambaCacheManager per model class, which
+        # kvplan has not read for attention-free models nor for attention beside a mixer in one layer
+        raise UnsupportedModelError(f"{model.architecture} on vLLM {engine.behaviour.version}'s V0 engine: kvplan "
+                                    "plans this layout on V1 only",
+                                    hint="Plan a V1 release (0.10.2 or later)")
     if model.is_hybrid and not v0:
         mamba_page_padded = bs * _attention_page_one_token(model.attention_layers[0], tp, kv_bytes)
     out: list[tuple[int, KVCacheSpec]] = []
