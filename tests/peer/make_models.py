@@ -284,9 +284,20 @@ STATE_MODELS["kimi_linear"] = (
      "num_experts": None, "torch_dtype": "bfloat16",
      "linear_attn_config": {"kda_layers": [1, 2, 3], "full_attn_layers": [4], "num_heads": 4, "head_dim": 64,
                             "short_conv_kernel_size": 4}})
+# OLMo hybrid: 3 gated-delta-net layers (2 key heads, 4 value heads, 64 wide) and one attention layer.
+STATE_MODELS["olmo_hybrid"] = (
+    "OlmoHybridConfig", "OlmoHybridForCausalLM",
+    {"num_hidden_layers": 4, "num_key_value_heads": 2,
+     "layer_types": ["linear_attention", "linear_attention", "linear_attention", "full_attention"],
+     "linear_num_key_heads": 2, "linear_num_value_heads": 4, "linear_key_head_dim": 64, "linear_value_head_dim": 64,
+     "linear_conv_kernel_dim": 4})
 MODELS.update(STATE_MODELS)
 # The spellings Hub checkpoints write, which transformers 5 renames on load (mamba -> linear_attention,
 # attention -> full_attention): the same model to vLLM.
+# Falcon-H1 with d_state 64: the mixer's state (138,752 B) outgrows a 128-token attention page (131,072 B), so
+# vLLM raises the attention block (to 160 tokens on the CPU build).
+MODELS["falcon_h1_big_state"] = ("FalconH1Config", "FalconH1ForCausalLM",
+                                 {**STATE_MODELS["falcon_h1"][2], "mamba_d_state": 64})
 MODELS["granite_hybrid_legacy"] = STATE_MODELS["granite_hybrid"]
 MODELS["zamba2_v5"] = STATE_MODELS["zamba2"]
 EXTRA_KEYS.update({
