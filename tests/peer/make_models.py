@@ -295,7 +295,7 @@ MODELS.update(STATE_MODELS)
 # The spellings Hub checkpoints write, which transformers 5 renames on load (mamba -> linear_attention,
 # attention -> full_attention): the same model to vLLM.
 # Falcon-H1 with d_state 64: the mixer's state (138,752 B) outgrows a 128-token attention page (131,072 B), so
-# vLLM raises the attention block (to 160 tokens on the CPU build).
+# vLLM raises the attention block (to 256 tokens: a multiple of the 128 asked).
 MODELS["falcon_h1_big_state"] = ("FalconH1Config", "FalconH1ForCausalLM",
                                  {**STATE_MODELS["falcon_h1"][2], "mamba_d_state": 64})
 MODELS["granite_hybrid_legacy"] = STATE_MODELS["granite_hybrid"]

@@ -19,6 +19,13 @@ STATE_WORDS = frozenset({"mamba", "linear_attention"})
 ATTENTION_WORDS = frozenset({"attention", "full_attention"})
 
 
+def kv_heads(cfg: ConfigView, dims: BaseDims, class_default: int | None) -> int:
+    """``num_key_value_heads``: left out, the class default (8 for Falcon-H1, Bamba, LFM2); null, the heads."""
+    if "num_key_value_heads" not in cfg.data and class_default is not None:
+        return class_default
+    return cfg.int_("num_key_value_heads", default=0) or dims.num_attention_heads
+
+
 def full_attention(dims: BaseDims, *, kv: int | None = None, head: int | None = None) -> AttentionLayer:
     size = dims.head_size if head is None else head
     return AttentionLayer(kind="full", num_kv_heads=dims.num_kv_heads if kv is None else kv, head_size=size,
@@ -47,17 +54,18 @@ def pick(words: Sequence[str], by_word: Mapping[str, T], key: str) -> list[T]:
     return [by_word[w] for w in words]
 
 
-def positive(cfg: ConfigView, *names: str) -> int:
-    value = cfg.int_(*names)
+def positive(cfg: ConfigView, *names: str, default: int | None = None) -> int:
+    value = cfg.int_(*names, default=default)
     if value <= 0:
         raise ConfigError(f"config field {names[0]} must be positive, got {value}")
     return value
 
 
 def head_dim_or_auto(cfg: ConfigView, key: str, intermediate: int, heads: int) -> int:
-    """``mamba_d_head`` may still read "auto" (transformers resolves it to intermediate // heads)."""
+    """``mamba_d_head`` may still read "auto", or be left out (the class default, "auto"): transformers resolves
+    it to intermediate // heads."""
     value = cfg.get(key)
-    if value == "auto":
+    if value is None or value == "auto":
         return intermediate // heads
     return positive(cfg, key)
 

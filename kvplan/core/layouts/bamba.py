@@ -11,7 +11,7 @@ from __future__ import annotations
 from kvplan.core.config_view import ConfigView
 from kvplan.core.errors import ConfigError
 from kvplan.core.layouts import BaseDims, Layout, register
-from kvplan.core.layouts._state import ATTENTION_WORDS, STATE_WORDS, full_attention, layer_words, pick
+from kvplan.core.layouts._state import ATTENTION_WORDS, STATE_WORDS, full_attention, kv_heads, layer_words, pick
 from kvplan.core.layouts.granite_hybrid import granite_style_mixer
 from kvplan.core.model import LayerSpec
 
@@ -26,6 +26,7 @@ def bamba(cfg: ConfigView, dims: BaseDims) -> Layout:
     else:
         words = layer_words(cfg, dims.num_layers, "layers_block_type", "layer_types")
     mixer = granite_style_mixer(cfg, dims)
-    attention = full_attention(dims, head=dims.hidden_size // dims.num_attention_heads)
+    # BambaConfig: num_key_value_heads 8 when left out
+    attention = full_attention(dims, kv=kv_heads(cfg, dims, 8), head=dims.hidden_size // dims.num_attention_heads)
     by_word: dict[str, LayerSpec] = {**dict.fromkeys(STATE_WORDS, mixer), **dict.fromkeys(ATTENTION_WORDS, attention)}
     return Layout(layers=tuple(pick(words, by_word, "layers_block_type")))

@@ -24,15 +24,20 @@ from kvplan.core.layouts._state import (
 )
 from kvplan.core.model import LayerSpec, MambaLayer
 
+# GraniteMoeHybridConfig's and BambaConfig's Mamba defaults (transformers 5.x), checked against the classes.
+MIXER_DEFAULTS = {"mamba_n_heads": 128, "mamba_n_groups": 1, "mamba_d_state": 256, "mamba_d_conv": 4,
+                  "mamba_expand": 2}
+
 
 def granite_style_mixer(cfg: ConfigView, dims: BaseDims) -> MambaLayer:
     """The Mamba-2 mixer of Granite-4.0-H and Bamba (same config keys, same MambaMixer2 arguments)."""
-    intermediate = positive(cfg, "mamba_expand") * dims.hidden_size
-    heads = positive(cfg, "mamba_n_heads")
-    return mamba2(intermediate=intermediate, state=positive(cfg, "mamba_d_state"),
-                  groups=positive(cfg, "mamba_n_groups"), heads=heads,
+    d = MIXER_DEFAULTS
+    intermediate = positive(cfg, "mamba_expand", default=d["mamba_expand"]) * dims.hidden_size
+    heads = positive(cfg, "mamba_n_heads", default=d["mamba_n_heads"])
+    return mamba2(intermediate=intermediate, state=positive(cfg, "mamba_d_state", default=d["mamba_d_state"]),
+                  groups=positive(cfg, "mamba_n_groups", default=d["mamba_n_groups"]), heads=heads,
                   head_dim=head_dim_or_auto(cfg, "mamba_d_head", intermediate, heads),
-                  conv_kernel=positive(cfg, "mamba_d_conv"))
+                  conv_kernel=positive(cfg, "mamba_d_conv", default=d["mamba_d_conv"]))
 
 
 @register("granite_hybrid", "granitemoehybrid")

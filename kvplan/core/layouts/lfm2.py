@@ -14,7 +14,7 @@ from __future__ import annotations
 from kvplan.core.config_view import ConfigView
 from kvplan.core.errors import ConfigError
 from kvplan.core.layouts import BaseDims, Layout, register
-from kvplan.core.layouts._state import full_attention, layer_words, pick, positive
+from kvplan.core.layouts._state import full_attention, kv_heads, layer_words, pick, positive
 from kvplan.core.model import LayerSpec, MambaLayer
 
 
@@ -36,7 +36,8 @@ def lfm2(cfg: ConfigView, dims: BaseDims) -> Layout:
         width = 0
     else:
         width = positive(cfg, "conv_dim")
-    conv = MambaLayer(kind="short_conv", conv_dim=width, conv_kernel=positive(cfg, "conv_L_cache"))
-    attention = full_attention(dims, head=dims.hidden_size // dims.num_attention_heads)
+    # Lfm2Config / Lfm2MoeConfig: conv_L_cache 3 and num_key_value_heads 8 when left out
+    conv = MambaLayer(kind="short_conv", conv_dim=width, conv_kernel=positive(cfg, "conv_L_cache", default=3))
+    attention = full_attention(dims, kv=kv_heads(cfg, dims, 8), head=dims.hidden_size // dims.num_attention_heads)
     by_word: dict[str, LayerSpec] = {"conv": conv, "full_attention": attention}
     return Layout(layers=tuple(pick(words, by_word, "layer_types")))

@@ -15,18 +15,29 @@ from kvplan.core.layouts._state import mamba2 as mamba2_layer
 from kvplan.core.layouts._state import positive
 from kvplan.core.model import MambaLayer
 
+# MambaConfig's and Mamba2Config's defaults (transformers 5.x), checked against the classes.
+MAMBA1_DEFAULTS = {"state_size": 16, "expand": 2, "conv_kernel": 4}
+MAMBA2_DEFAULTS = {"num_heads": 128, "head_dim": 64, "state_size": 128, "expand": 2, "conv_kernel": 4, "n_groups": 8}
+
 
 @register("mamba", "mamba", "falcon_mamba", attention_free=True)
 def mamba(cfg: ConfigView, dims: BaseDims) -> Layout:
-    intermediate = cfg.int_("intermediate_size", default=positive(cfg, "expand") * dims.hidden_size)
-    layer = MambaLayer(kind="mamba1", intermediate_size=intermediate, state_size=positive(cfg, "state_size"),
-                       conv_kernel=positive(cfg, "conv_kernel"))
+    d = MAMBA1_DEFAULTS
+    intermediate = cfg.int_("intermediate_size",
+                            default=positive(cfg, "expand", default=d["expand"]) * dims.hidden_size)
+    layer = MambaLayer(kind="mamba1", intermediate_size=intermediate,
+                       state_size=positive(cfg, "state_size", default=d["state_size"]),
+                       conv_kernel=positive(cfg, "conv_kernel", default=d["conv_kernel"]))
     return Layout(layers=(layer,) * dims.num_layers)
 
 
 @register("mamba2", "mamba2", attention_free=True)
 def mamba2(cfg: ConfigView, dims: BaseDims) -> Layout:
-    layer = mamba2_layer(intermediate=positive(cfg, "expand") * dims.hidden_size, state=positive(cfg, "state_size"),
-                         groups=positive(cfg, "n_groups"), heads=positive(cfg, "num_heads"),
-                         head_dim=positive(cfg, "head_dim"), conv_kernel=positive(cfg, "conv_kernel"))
+    d = MAMBA2_DEFAULTS
+    layer = mamba2_layer(intermediate=positive(cfg, "expand", default=d["expand"]) * dims.hidden_size,
+                         state=positive(cfg, "state_size", default=d["state_size"]),
+                         groups=positive(cfg, "n_groups", default=d["n_groups"]),
+                         heads=positive(cfg, "num_heads", default=d["num_heads"]),
+                         head_dim=positive(cfg, "head_dim", default=d["head_dim"]),
+                         conv_kernel=positive(cfg, "conv_kernel", default=d["conv_kernel"]))
     return Layout(layers=(layer,) * dims.num_layers)

@@ -18,11 +18,13 @@ from kvplan.core.model import LayerSpec, MambaLayer
 @register("olmo_hybrid", "olmo_hybrid")
 def olmo_hybrid(cfg: ConfigView, dims: BaseDims) -> Layout:
     words = layer_words(cfg, dims.num_layers, "layer_types")
-    gdn = MambaLayer(kind="gdn", num_k_heads=positive(cfg, "linear_num_key_heads"),
-                     num_v_heads=positive(cfg, "linear_num_value_heads"),
-                     head_k_dim=positive(cfg, "linear_key_head_dim"),
-                     head_v_dim=positive(cfg, "linear_value_head_dim"),
-                     conv_kernel=positive(cfg, "linear_conv_kernel_dim"))
+    # OlmoHybridConfig.__post_init__ (transformers 5.x) fills what a config leaves out or nulls
+    k_heads = positive(cfg, "linear_num_key_heads", default=dims.num_attention_heads)
+    k_dim = positive(cfg, "linear_key_head_dim", default=int(0.75 * dims.hidden_size / k_heads))
+    gdn = MambaLayer(kind="gdn", num_k_heads=k_heads,
+                     num_v_heads=positive(cfg, "linear_num_value_heads", default=dims.num_attention_heads),
+                     head_k_dim=k_dim, head_v_dim=positive(cfg, "linear_value_head_dim", default=2 * k_dim),
+                     conv_kernel=positive(cfg, "linear_conv_kernel_dim", default=4))
     kv = cfg.int_("num_key_value_heads", default=0) or dims.num_attention_heads
     attention = full_attention(dims, kv=kv, head=dims.hidden_size // dims.num_attention_heads)
     by_word: dict[str, LayerSpec] = {"linear_attention": gdn, **dict.fromkeys(ATTENTION_WORDS, attention)}

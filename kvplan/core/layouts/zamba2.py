@@ -17,19 +17,23 @@ from kvplan.core.layouts import BaseDims, Layout, register
 from kvplan.core.layouts._state import STATE_WORDS, full_attention, layer_words, mamba2, pick, positive
 from kvplan.core.model import LayerSpec, ParallelLayer
 
+# Zamba2Config's defaults (transformers 5.x), checked against the class.
+DEFAULTS = {"num_attention_heads": 32, "mamba_d_state": 64, "mamba_d_conv": 4, "mamba_expand": 2, "mamba_ngroups": 1,
+            "n_mamba_heads": 8}
+
 
 @register("zamba2", "zamba2")
 def zamba2(cfg: ConfigView, dims: BaseDims) -> Layout:
     words = layer_words(cfg, dims.num_layers, "layers_block_type", "layer_types")
-    heads = positive(cfg, "num_attention_heads")
-    head = cfg.int_("attention_head_dim", default=2 * dims.hidden_size // heads)
-    mixer = mamba2(intermediate=positive(cfg, "mamba_expand") * dims.hidden_size,
-                   state=positive(cfg, "mamba_d_state"), groups=positive(cfg, "mamba_ngroups"),
-                   heads=positive(cfg, "n_mamba_heads"),
-                   head_dim=cfg.int_("mamba_headdim",
-                                     default=positive(cfg, "mamba_expand") * dims.hidden_size
-                                     // positive(cfg, "n_mamba_heads")),
-                   conv_kernel=positive(cfg, "mamba_d_conv"))
+    d = DEFAULTS
+    heads = positive(cfg, "num_attention_heads", default=d["num_attention_heads"])
+    head = cfg.int_("attention_head_dim", default=2 * dims.hidden_size // heads)  # transformers derives both
+    intermediate = positive(cfg, "mamba_expand", default=d["mamba_expand"]) * dims.hidden_size
+    mamba_heads = positive(cfg, "n_mamba_heads", default=d["n_mamba_heads"])
+    mixer = mamba2(intermediate=intermediate, state=positive(cfg, "mamba_d_state", default=d["mamba_d_state"]),
+                   groups=positive(cfg, "mamba_ngroups", default=d["mamba_ngroups"]), heads=mamba_heads,
+                   head_dim=cfg.int_("mamba_headdim", default=intermediate // mamba_heads),
+                   conv_kernel=positive(cfg, "mamba_d_conv", default=d["mamba_d_conv"]))
     hybrid = ParallelLayer(attention=full_attention(dims, kv=heads, head=head), mamba=mixer)
     by_word: dict[str, LayerSpec] = {**dict.fromkeys(STATE_WORDS, mixer), "hybrid": hybrid}
     return Layout(layers=tuple(pick(words, by_word, "layers_block_type")))
