@@ -244,8 +244,6 @@ def _mamba_shapes(layer: MambaLayer, tp: int, num_spec: int = 0) -> tuple[tuple[
         conv_dim = 3 * layer.num_heads * layer.head_dim
         return ((layer.conv_kernel - 1 + num_spec, conv_dim // tp),
                 (layer.num_heads // tp, layer.head_dim, layer.head_dim))
-    if layer.kind == "linear":  # linear_attention_state_shape: one state, no conv
-        return ((layer.num_heads // tp, layer.head_dim, layer.head_dim),)
     conv_dim = layer.head_k_dim * layer.num_k_heads * 2 + layer.head_v_dim * layer.num_v_heads
     return ((layer.conv_kernel - 1 + num_spec, conv_dim // tp),
             (layer.num_v_heads // tp, layer.head_v_dim, layer.head_k_dim))
@@ -256,11 +254,11 @@ def mamba_state_dtypes(layer: MambaLayer, settings: DeploySettings, model_dtype:
 
     The flags win; "auto" takes what the config names (Qwen3.5's mamba_ssm_dtype; NemotronH's
     mamba_ssm_cache_dtype, read only from 0.13), then NemotronH's per-release default, then the conv dtype.
-    Short convolutions and lightning attention keep one state in the conv dtype (short_conv_state_dtype,
-    linear_attention_state_dtype); Kimi Linear's KDA recurrent state is always float32 (kda_state_dtype).
+    Short convolutions keep one state in the conv dtype (short_conv_state_dtype); Kimi Linear's KDA recurrent
+    state is always float32 (kda_state_dtype).
     """
     conv = settings.mamba_cache_dtype if settings.mamba_cache_dtype != "auto" else layer.conv_dtype or model_dtype
-    if layer.kind in ("short_conv", "linear"):
+    if layer.kind == "short_conv":
         return (conv,)
     if layer.kind == "kda":
         # Kimi Linear's KimiGatedDeltaNetAttention.get_state_dtype passes no SSM dtype: "auto", float32, whatever

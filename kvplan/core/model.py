@@ -9,9 +9,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 AttentionKind = Literal["full", "sliding", "chunked", "mla"]
-# short_conv: LFM2 ShortConv (one conv state); kda: Kimi delta attention (conv + fp32 recurrent state);
-# linear: lightning attention (MiniMax-Text-01), one (heads, head_dim, head_dim) state
-MambaKind = Literal["mamba1", "mamba2", "gdn", "short_conv", "kda", "linear"]
+# short_conv: LFM2 ShortConv (one conv state); kda: Kimi delta attention (conv + fp32 recurrent state)
+MambaKind = Literal["mamba1", "mamba2", "gdn", "short_conv", "kda"]
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -122,6 +122,11 @@ def validate_settings(model: ModelSpec, settings: DeploySettings) -> None:
         if mamba.kind == "mamba2" and mamba.n_groups % tp and mamba.n_groups != 1:
             raise UsageError("If tensor parallel world size does not divide num_groups, then num_groups must "
                              f"equal 1 ({mamba.n_groups} groups, tensor parallel size {tp})")
+        # mamba_utils.py divide(): short_conv_state_shape splits conv_dim, kda_state_shape the heads
+        split = {"short_conv": mamba.conv_dim, "kda": mamba.num_heads}.get(mamba.kind)
+        if split and split % tp:
+            raise UsageError(f"{split} is not divisible by {tp} ({mamba.kind} state split over tensor parallel "
+                             f"size {tp})")
     requested = settings.max_model_len
     if requested not in (None, AUTO_MAX_MODEL_LEN) and requested > model.max_position_tokens:
         raise UsageError(vllm_text.long_max_model_len(requested, model.max_position_key,
