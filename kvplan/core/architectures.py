@@ -45,7 +45,6 @@ UNSUPPORTED_MODEL_TYPES: dict[str, str] = {
     "deepseek_v4": "compressed sparse attention with per-layer compression ratios",
     "deepseek_ref": "compressed sparse attention with per-layer compression ratios",
     "minimax_m3": "mixed lightning/softmax attention",
-    "minimax_m1": "lightning attention state layers",
     "gemma4_text": "global layers with their own head size and KV heads, and KV-sharing layers",
     "step3p7": "mixed attention layer kinds",
     "muse_glimmer_text": "an attention layout not read from vLLM yet",
@@ -410,6 +409,7 @@ def model_spec_from_config(config: Mapping[str, Any],
 
     layers: list[LayerSpec]
     notes: tuple[str, ...] = ()
+    requires_release: tuple[str, str] | None = None
     if text_type in ENCODER_ONLY_MODEL_TYPES:
         layers = [NoKvLayer() for _ in range(num_layers)]
         notes = (f"{text_type} is encoder-only: vLLM allocates no KV cache for it (EncoderOnlyAttention)",)
@@ -418,6 +418,7 @@ def model_spec_from_config(config: Mapping[str, Any],
                         head_size=head)
         layout = LAYOUT_BUILDERS[MODEL_TYPE_LAYOUTS[text_type]](cfg, dims)
         layers, notes = list(layout.layers), notes + layout.notes
+        requires_release = layout.requires_release
     elif uses_mla:
         layers = _mla_layers(cfg, num_layers)
     elif text_type == "llama4_text":
@@ -475,4 +476,5 @@ def model_spec_from_config(config: Mapping[str, Any],
         # Only gpt-oss needs this today (MXFP4 expert padding), and every gpt-oss layer is MoE.
         num_moe_layers=num_layers if experts and text_type == "gpt_oss" else 0,
         notes=notes,
+        requires_release=requires_release,
     )

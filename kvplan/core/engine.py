@@ -244,6 +244,8 @@ def _mamba_shapes(layer: MambaLayer, tp: int, num_spec: int = 0) -> tuple[tuple[
         conv_dim = 3 * layer.num_heads * layer.head_dim
         return ((layer.conv_kernel - 1 + num_spec, conv_dim // tp),
                 (layer.num_heads // tp, layer.head_dim, layer.head_dim))
+    if layer.kind == "linear":  # linear_attention_state_shape (0.11-0.22): one state, no conv
+        return ((layer.num_heads // tp, layer.head_dim, layer.head_dim),)
     conv_dim = layer.head_k_dim * layer.num_k_heads * 2 + layer.head_v_dim * layer.num_v_heads
     return ((layer.conv_kernel - 1 + num_spec, conv_dim // tp),
             (layer.num_v_heads // tp, layer.head_v_dim, layer.head_k_dim))
@@ -258,7 +260,7 @@ def mamba_state_dtypes(layer: MambaLayer, settings: DeploySettings, model_dtype:
     state is always float32 (kda_state_dtype).
     """
     conv = settings.mamba_cache_dtype if settings.mamba_cache_dtype != "auto" else layer.conv_dtype or model_dtype
-    if layer.kind == "short_conv":
+    if layer.kind in ("short_conv", "linear"):  # short_conv_state_dtype, linear_attention_state_dtype
         return (conv,)
     if layer.kind == "kda":
         # Kimi Linear's KimiGatedDeltaNetAttention.get_state_dtype passes no SSM dtype: "auto", float32, whatever
@@ -364,6 +366,9 @@ def _mamba_prefix_caching(model: ModelSpec, behaviour: VllmBehaviour,
 
 
 def resolve_engine(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None) -> EngineConfig:
+    if model.requires_release and version_tuple(settings.vllm_version) < version_tuple(model.requires_release[0]):
+        raise UsageError(f"vLLM {settings.vllm_version} cannot load this config: {model.requires_release[1]}",
+                         hint=f"Plan vLLM {model.requires_release[0]} or later")
     model_dtype = resolve_model_dtype(model, settings, gpu)
     behaviour, engine_note = engine_for_model(model, settings, model_dtype=model_dtype,
                                               compute_capability=gpu.compute_capability if gpu else None)

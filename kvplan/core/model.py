@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 AttentionKind = Literal["full", "sliding", "chunked", "mla"]
-# short_conv: LFM2 ShortConv (one conv state); kda: Kimi delta attention (conv + fp32 recurrent state)
-MambaKind = Literal["mamba1", "mamba2", "gdn", "short_conv", "kda"]
+# short_conv: LFM2 ShortConv (one conv state); kda: Kimi delta attention (conv + fp32 recurrent state);
+# linear: MiniMax-Text-01's lightning attention, one (heads, head_dim, head_dim) state
+MambaKind = Literal["mamba1", "mamba2", "gdn", "short_conv", "kda", "linear"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -115,6 +116,8 @@ class ModelSpec:
     # A speculative drafter's attention layers, hosted beside the model's (speculative.with_drafter): they
     # hold KV like the model's own and sit on the last PP stage.
     draft_layers: tuple[AttentionLayer, ...] = ()
+    # (first vLLM release that loads this config, why older ones do not), from the layout builder
+    requires_release: tuple[str, str] | None = None
 
     @property
     def num_layers(self) -> int:

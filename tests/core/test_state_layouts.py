@@ -252,3 +252,31 @@ def test_speculative_tokens_lengthen_the_gdn_conv_state() -> None:
     kv = plan(model, _cpu(block_size=32, speculative=ngram)).kv_cache
     assert plain.block_size == 288
     assert (kv.tokens, kv.num_blocks, kv.block_size, round(kv.max_concurrency, 2)) == (76_800, 960, 320, 38.4)
+
+
+def test_minimax_text_01_lightning_layers_from_source() -> None:
+    """minimax_text_01.py (0.11.0, 0.22.0): attn_type_list 0 = MiniMaxText01LinearAttention, state (heads, head_dim,
+    head_dim) in the model dtype (linear_attention_state_shape / _dtype); 1 = attention with num_key_value_heads.
+    MiniMax-Text-01's shape (64 heads of 128, 8 KV heads, 7 linear : 1 full) on an H100 at 0.22, bf16: a linear
+    state is 64 x 128 x 128 x 2 B = 2 MiB, an attention token 8 x 128 x 2 x 2 B = 4 KiB, so the block is 512."""
+    config = {"model_type": "minimax_text_01", "architectures": ["MiniMaxText01ForCausalLM"], "hidden_size": 6144,
+              "num_hidden_layers": 8, "num_attention_heads": 64, "num_key_value_heads": 8, "head_dim": 128,
+              "attn_type_list": [0, 0, 0, 0, 0, 0, 0, 1], "vocab_size": 200064, "max_position_embeddings": 10_240_000,
+              "torch_dtype": "bfloat16"}
+    model = model_spec_from_config(config)
+    assert (len(model.mamba_layers), len(model.attention_layers)) == (7, 1)
+    engine = resolve_engine(model, DeploySettings(vllm_version="0.22.0", max_model_len=8000), H100)
+    assert engine.block_size == 512
+    spec = next(g.spec for g in kv_cache_groups(model, engine) if g.spec.kind == "mamba")
+    assert spec.shapes == ((64, 128, 128),) and spec.state_bytes == 2 * 1024 * 1024  # type: ignore[union-attr]
+    with pytest.raises(UnsupportedModelError, match="V0"):
+        plan(model, DeploySettings(vllm_version="0.10.1", max_model_len=8000, kv_cache_memory_bytes=10 * 1024 * MiB),
+             H100)
+
+
+def test_minimax_hf_class_alternates_when_the_config_names_no_layers() -> None:
+    config = {"model_type": "minimax", "architectures": ["MiniMaxForCausalLM"], "hidden_size": 256,
+              "num_hidden_layers": 4, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 64,
+              "vocab_size": 1024, "max_position_embeddings": 4096}
+    model = model_spec_from_config(config)
+    assert [type(layer).__name__ for layer in model.layers] == ["AttentionLayer", "MambaLayer"] * 2
