@@ -367,7 +367,7 @@ def _mamba_prefix_caching(model: ModelSpec, behaviour: VllmBehaviour,
 
 def resolve_engine(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None) -> EngineConfig:
     if model.requires_release and version_tuple(settings.vllm_version) < version_tuple(model.requires_release[0]):
-        raise UsageError(f"vLLM {settings.vllm_version} cannot load this config: {model.requires_release[1]}",
+        raise UsageError(f"vLLM {settings.vllm_version}: {model.requires_release[1]}",
                          hint=f"Plan vLLM {model.requires_release[0]} or later")
     model_dtype = resolve_model_dtype(model, settings, gpu)
     behaviour, engine_note = engine_for_model(model, settings, model_dtype=model_dtype,

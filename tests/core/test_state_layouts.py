@@ -280,3 +280,20 @@ def test_minimax_hf_class_alternates_when_the_config_names_no_layers() -> None:
               "vocab_size": 1024, "max_position_embeddings": 4096}
     model = model_spec_from_config(config)
     assert [type(layer).__name__ for layer in model.layers] == ["AttentionLayer", "MambaLayer"] * 2
+
+
+def test_plamo2_from_source() -> None:
+    """plamo2.py (0.22.0): is_mamba = i % mamba_step != mamba_step // 2; the mixer's state is mamba2_state_shape with
+    n_groups=0: conv (3, 8 x 64) and SSM (8, 64, 16); attention 1 KV head of hidden_size_per_head. V1 only."""
+    config = {"model_type": "plamo2", "architectures": ["Plamo2ForCausalLM"], "hidden_size": 256,
+              "num_hidden_layers": 4, "num_attention_heads": 4, "num_key_value_heads": 1, "hidden_size_per_head": 64,
+              "mamba_step": 2, "mamba_num_heads": 8, "mamba_d_state": 16, "mamba_d_conv": 4, "vocab_size": 1024,
+              "max_position_embeddings": 4096, "torch_dtype": "bfloat16"}
+    model = model_spec_from_config(config)
+    assert [isinstance(layer, MambaLayer) for layer in model.layers] == [True, False, True, False]
+    assert model.attention_layers[0] == AttentionLayer(kind="full", num_kv_heads=1, head_size=64, head_size_v=64)
+    engine = resolve_engine(model, DeploySettings(vllm_version="0.22.0", max_model_len=2000), H100)
+    spec = next(g.spec for g in kv_cache_groups(model, engine) if g.spec.kind == "mamba")
+    assert spec.shapes == ((3, 512), (8, 64, 16))  # type: ignore[union-attr]
+    with pytest.raises(UsageError, match="V1 engine only"):
+        resolve_engine(model, DeploySettings(vllm_version="0.10.1", max_model_len=2000), H100)

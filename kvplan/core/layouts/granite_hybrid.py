@@ -50,7 +50,8 @@ def granite_hybrid(cfg: ConfigView, dims: BaseDims) -> Layout:
     if set(words) & {"linear_attention", "full_attention"}:
         # 0.22 knows "attention" / "mamba" only (KeyError on the new words); 0.26, 0.29 and 0.32+ take them (0.23-0.25
         # not read, so not assumed)
-        requires = ("0.26.0", "its GraniteMoeHybrid model code reads layer_types 'mamba' / 'attention' only "
+        requires = ("0.26.0", "cannot load this config: its GraniteMoeHybrid model code reads layer_types "
+                              "'mamba' / 'attention' only "
                               "(read in 0.22), and this config writes transformers 5's 'linear_attention' / "
                               "'full_attention'")
     return Layout(layers=tuple(pick(words, by_word, "layer_types")), requires_release=requires)
