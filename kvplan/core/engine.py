@@ -268,10 +268,25 @@ def mamba_state_dtypes(layer: MambaLayer, settings: DeploySettings, model_dtype:
         return conv, "float32"
     if settings.mamba_ssm_cache_dtype != "auto":
         return conv, settings.mamba_ssm_cache_dtype
+    if cpu_ssm_float32(layer, settings, model_dtype):
+        return conv, "float32"
     if layer.nemotron_h_ssm_default:
         release_default = settings.behaviour.nemotron_h_ssm_default
         return conv, (layer.ssm_dtype or release_default) if release_default else conv
     return conv, layer.ssm_dtype or conv
+
+
+def cpu_ssm_float32(layer: MambaLayer, settings: DeploySettings, model_dtype: str) -> bool:
+    """vLLM's CPU build sets an "auto" SSM cache dtype to float32 on hosts with AVX512-BF16 ("Reset SSM cache type
+    to float32 for accelerated GDN mamba backend", platforms/cpu.py check_and_update_config, 0.32-0.34), after the
+    model hooks (NemotronH's and Qwen3.5's name their own). kvplan assumes such a host (Sapphire Rapids / Zen 4 and
+    later; the CPU engine kvplan is tested on): measured, Falcon-H1 in bf16 keeps 138,752 B of state, not 69,376."""
+    if settings.platform != "cpu" or version_tuple(settings.vllm_version) < (0, 32, 0):
+        return False
+    if layer.kind not in ("mamba1", "mamba2", "gdn") or layer.ssm_dtype or layer.nemotron_h_ssm_default:
+        return False
+    conv = settings.mamba_cache_dtype if settings.mamba_cache_dtype != "auto" else layer.conv_dtype or model_dtype
+    return conv != "float32"
 
 
 def _gdn_prefill_checkpoint(layer: MambaLayer, settings: DeploySettings,

@@ -9,7 +9,14 @@ from typing import Any, Literal
 
 from kvplan.core import capacity as cap
 from kvplan.core import vllm_text
-from kvplan.core.engine import EngineConfig, as_served, float16_refused, kv_cache_groups, resolve_engine
+from kvplan.core.engine import (
+    EngineConfig,
+    as_served,
+    cpu_ssm_float32,
+    float16_refused,
+    kv_cache_groups,
+    resolve_engine,
+)
 from kvplan.core.errors import GpuError, UsageError
 from kvplan.core.estimate import Estimate
 from kvplan.core.hardware import GpuSpec
@@ -253,6 +260,9 @@ def plan(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None = None,
                      f"({DEFAULT_VLLM_VERSION}): planned with {DEFAULT_VLLM_VERSION}'s arithmetic")
     if engine.block_size_note:
         notes.append(f"block size {engine.block_size}: {engine.block_size_note}")
+    if any(cpu_ssm_float32(layer, settings, engine.model_dtype) for layer in model.mamba_layers):
+        notes.append("SSM state in float32: vLLM's CPU build sets it so on hosts with AVX512-BF16, as assumed here "
+                     "(on others it stays in the model dtype)")
 
     if engine.auto_max_model_len:
         fit = cap.max_model_len_fit(layout, available, model.max_position_tokens)

