@@ -40,7 +40,7 @@ from kvplan.core.estimate import Estimate
 from kvplan.core.hardware import GpuSpec
 from kvplan.core.overheads import estimate_overheads
 from kvplan.core.params import count_params
-from kvplan.core.plan import PlanResult, plan
+from kvplan.core.plan import PlanResult, plan, replan
 from kvplan.core.settings import DeploySettings, SpeculativeSettings, version_tuple
 from kvplan.core.speculative import with_drafter
 from kvplan.core.units import GiB
@@ -84,13 +84,39 @@ def _norm(name: str) -> str:
     return re.sub(r"[\s_]+", "-", name.strip().lower())
 
 
+# Folders of ``<org>__<name>/config.json`` searched after the catalog: --configs DIR first, then the fixture's.
+CONFIG_DIRS: list[Path] = [FIXTURE_CONFIGS]
+
+
 def _fixture_configs() -> dict[str, tuple[str, dict[str, Any]]]:
     out: dict[str, tuple[str, dict[str, Any]]] = {}
-    if FIXTURE_CONFIGS.is_dir():
-        for path in sorted(FIXTURE_CONFIGS.glob("*/config.json")):
-            ref = path.parent.name.replace("__", "/", 1)
-            out[_norm(ref.split("/")[-1])] = (ref, json.loads(path.read_text()))
+    for folder in reversed(CONFIG_DIRS):  # earlier folders win
+        if folder.is_dir():
+            for path in sorted(folder.glob("*/config.json")):
+                ref = path.parent.name.replace("__", "/", 1)
+                out[_norm(ref.split("/")[-1])] = (ref, json.loads(path.read_text()))
     return out
+
+
+def _local_or_cached(name: str) -> tuple[str, dict[str, Any], int | None, list[str]] | None:
+    """The model as `kvplan check` finds it before the catalog: a local directory, then the huggingface_hub
+    cache (HF_HOME / HF_HUB_CACHE honoured). The Hub itself is not asked: the benchmark runs offline."""
+    from kvplan.sources.hf_cache import read_hf_cache
+    from kvplan.sources.local import read_local_model
+
+    found = None
+    if Path(name).expanduser().exists():
+        found = read_local_model(Path(name).expanduser(), ref=name)
+    elif re.fullmatch(r"[\w.-]+/[\w.-]+", name):
+        found = read_hf_cache(name)
+    if found is None:
+        return None
+    weights = found.weights.total_bytes if found.weights is not None else None
+    config = dict(found.config)
+    extra = (found.extra_configs or {}).get("hf_quant_config.json")
+    if extra is not None:
+        config["_hf_quant_config"] = extra
+    return found.ref, config, weights, [f"{found.ref} from {found.location}"]
 
 
 def _tokens(name: str) -> set[str]:
@@ -118,6 +144,12 @@ def resolve_model(raw: str, quant_hint: str = "") -> tuple[str, dict[str, Any], 
     notes: list[str] = []
     name = _clean_name(raw)
     base = name.split("/")[-1]
+    try:
+        local = _local_or_cached(name)
+    except KvplanError as exc:
+        raise Skip(f"model '{name}' found locally but unreadable: {exc}") from None
+    if local is not None:
+        return local
     quant: dict[str, Any] | None = None
     for suffix, qconfig in _QUANT_SUFFIX.items():
         if _norm(base).endswith("-" + suffix):
@@ -149,7 +181,8 @@ def resolve_model(raw: str, quant_hint: str = "") -> tuple[str, dict[str, Any], 
     else:
         fixture = _fixture_configs().get(_norm(base))
         if fixture is None:
-            raise Skip(f"model '{name}' is in neither the catalog nor the fixture configs")
+            raise Skip(f"model '{name}' is in neither a local folder, the HF cache, the catalog nor the config "
+                       "folders (--configs)")
         ref, config = fixture
     if quant is not None:
         config = dict(config, quantization_config=quant)
@@ -292,7 +325,27 @@ def _predicted_tokens(result: PlanResult, line: dict[str, Any]) -> int:
     return result.kv_cache.tokens
 
 
-def _row(result: PlanResult, line: dict[str, Any], started: bool) -> dict[str, Any]:
+def _token_bounds(result: PlanResult, line: dict[str, Any], slack_bytes: int) -> tuple[int, int]:
+    """kvplan's token figure at the low and high end of its stated KV-memory error (plus ``slack_bytes``: the
+    log's 0.01 GiB rounding when the logged memory was given): the same plan with the KV memory fixed at each
+    end (the exact part then turns bytes into tokens)."""
+    memory = result.memory
+    error = memory.kv_cache_error_bytes + slack_bytes
+    if error == 0:
+        tokens = _predicted_tokens(result, line)
+        return tokens, tokens
+    bounds = []
+    for sign in (-1, 1):
+        kv = max(memory.kv_cache_bytes + sign * error, 0)
+        try:
+            bound = replan(result, kv_cache_memory_bytes=kv) if kv > 0 else None
+        except KvplanError:
+            bound = None
+        bounds.append(_predicted_tokens(bound, line) if bound is not None else 0)
+    return bounds[0], bounds[1]
+
+
+def _row(result: PlanResult, line: dict[str, Any], started: bool, *, given: bool = False) -> dict[str, Any]:
     memory = result.memory
     tokens, how = _measured_tokens(line, result.engine.block_size)
     if _METRICS_TOKENS.search(str(line.get("notes") or "")):
@@ -316,8 +369,13 @@ def _row(result: PlanResult, line: dict[str, Any], started: bool) -> dict[str, A
     }
     if meas_kv:
         row["kv_err_pct"] = round(100 * (pred_kv - float(meas_kv)) / abs(float(meas_kv)), 2)
+        # Is the logged figure inside kvplan's stated +- error? The log rounds to 0.01 GiB: half of that counts.
+        row["kv_covered"] = abs(pred_kv - float(meas_kv)) <= memory.kv_cache_error_bytes / GiB + 0.005
+        row["kv_stated_err_pct"] = round(100 * memory.kv_cache_error_bytes / GiB / abs(float(meas_kv)), 2)
     if tokens and started:
         row["tokens_err_pct"] = round(100 * (pred_tokens - tokens) / tokens, 2)
+        low, high = _token_bounds(result, line, GiB // 200 if given else 0)
+        row["tokens_covered"] = low <= tokens <= high
     estimate = re.search(r"estimated maximum model length is (\d+)", str(line.get("error_text") or ""))
     if estimate and not started:
         logged_fit = int(estimate.group(1))
@@ -382,7 +440,7 @@ def run_line(index: int, line: dict[str, Any], assumed_version: str | None = Non
     try:
         if given_bytes is not None:
             given = replace(settings, kv_cache_memory_bytes=given_bytes)
-            row = _row(plan(model, given, gpu, None, with_remedies=False), line, started)
+            row = _row(plan(model, given, gpu, None, with_remedies=False), line, started, given=True)
             row.pop("kv_err_pct", None)  # given, not predicted
             row["pred_weights_gib"] = None
             case.rows["kv_given"] = row
@@ -444,6 +502,9 @@ def _summary(cases: list[Case], mode: str, skipped: int) -> dict[str, Any]:
     wt = [abs(r["weights_err_pct"]) for r in rows if "weights_err_pct" in r]
     verdicts = [r["verdict_ok"] for r in rows]
     fit = [abs(r["max_len_estimate_err_pct"]) for r in rows if "max_len_estimate_err_pct" in r]
+    kv_cov = [r["kv_covered"] for r in rows if "kv_covered" in r]
+    tok_cov = [r["tokens_covered"] for r in rows if "tokens_covered" in r]
+    stated = [r["kv_stated_err_pct"] for r in rows if "kv_stated_err_pct" in r]
     return {
         "cases_used": len(rows),
         "cases_skipped": skipped,
@@ -453,6 +514,11 @@ def _summary(cases: list[Case], mode: str, skipped: int) -> dict[str, Any]:
         "kv_memory_max_abs_err_pct": round(max(kv), 2) if kv else None,
         "weights_median_abs_err_pct": round(statistics.median(wt), 3) if wt else None,
         "verdict_agreement": round(sum(verdicts) / len(verdicts), 3) if verdicts else None,
+        # coverage: the share of lines whose logged figure lies inside kvplan's stated +- error (calibration of
+        # the error bars); the stated error's median shows how sharp they are
+        "kv_memory_coverage": round(sum(kv_cov) / len(kv_cov), 3) if kv_cov else None,
+        "kv_tokens_coverage": round(sum(tok_cov) / len(tok_cov), 3) if tok_cov else None,
+        "kv_memory_stated_error_median_pct": round(statistics.median(stated), 2) if stated else None,
         # failed start-ups: vLLM's "estimated maximum model length is N" against kvplan's
         "max_len_estimate_cases": len(fit),
         "max_len_estimate_max_abs_err_pct": round(max(fit), 2) if fit else None,
@@ -542,7 +608,9 @@ def _print_modes(modes: dict[str, dict[str, Any]]) -> None:
     for mode, s in modes.items():
         print(f"  {mode:13} used {s['cases_used']}, skipped {s['cases_skipped']}; KV memory |err| median "
               f"{s['kv_memory_median_abs_err_pct']}% max {s['kv_memory_max_abs_err_pct']}%; KV tokens |err| "
-              f"median {s['kv_tokens_median_abs_err_pct']}% max {s['kv_tokens_max_abs_err_pct']}%; weights "
+              f"median {s['kv_tokens_median_abs_err_pct']}% max {s['kv_tokens_max_abs_err_pct']}%; coverage KV "
+              f"memory {s['kv_memory_coverage']} tokens {s['kv_tokens_coverage']} (stated error median "
+              f"{s['kv_memory_stated_error_median_pct']}%); weights "
               f"median {s['weights_median_abs_err_pct']}%; verdict agreement {s['verdict_agreement']}; "
               f"vLLM's max-length estimate on {s['max_len_estimate_cases']} failures: max |err| "
               f"{s['max_len_estimate_max_abs_err_pct']}%")
@@ -552,6 +620,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("file", nargs="?", type=Path, default=DEFAULT_FILE)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--configs", type=Path, action="append", default=[], metavar="DIR",
+                        help="a folder of <org>__<name>/config.json to resolve models from (repeatable; searched "
+                             "after local folders, the HF cache and the catalog, before the fixture's configs)")
     parser.add_argument("--assume-version", metavar="VER",
                         help="vLLM release for lines that state none (default: 0.10.0 for logs of 2024-2025, else "
                              "the newest modelled); the summary of lines whose release is known is unaffected")
@@ -565,6 +636,11 @@ def main(argv: list[str] | None = None) -> int:
         except KvplanError:
             print(f"--assume-version: cannot read {args.assume_version!r}; write it like 0.30.0", file=sys.stderr)
             return 2
+    for folder in args.configs:
+        if not folder.is_dir():
+            print(f"--configs: no such folder: {folder}", file=sys.stderr)
+            return 2
+    CONFIG_DIRS[:0] = args.configs
     report = evaluate(args.file, args.assume_version)
     if args.json:
         print(json.dumps(report, indent=1, default=str))

@@ -12,7 +12,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 KEYS = {"cases_used", "cases_skipped", "kv_tokens_median_abs_err_pct", "kv_tokens_max_abs_err_pct",
-        "kv_memory_median_abs_err_pct", "kv_memory_max_abs_err_pct", "verdict_agreement"}
+        "kv_memory_median_abs_err_pct", "kv_memory_max_abs_err_pct", "verdict_agreement", "kv_memory_coverage",
+        "kv_tokens_coverage", "kv_memory_stated_error_median_pct"}
 
 
 def _module() -> ModuleType:
@@ -196,3 +197,42 @@ def test_assume_version_moves_only_lines_without_a_release(capsys: pytest.Captur
     assert moved and all(case["label"].endswith("0.30.0") for case in moved)
     assert accuracy.main(["--assume-version", "soon"]) == 2
     assert "--assume-version" in capsys.readouterr().err
+
+
+def test_coverage_counts_lines_inside_the_stated_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Coverage is the share of lines whose logged KV memory / tokens lie inside kvplan's stated +- error. The same
+    Qwen3-14B L40S start-up (vLLM 0.28: 11.57 GiB, 75,824 tokens) with its true figures, and with figures far
+    outside any error bar: covered once out of two; the stated error's median is reported beside."""
+    base = {"engine": "V1", "vllm_version": "0.28.0", "model": "Qwen/Qwen3-14B", "gpu": "NVIDIA L40S",
+            "max_model_len": 40960}
+    lines = [dict(base, available_kv_cache_gib=11.57, kv_cache_tokens=75824),
+             dict(base, available_kv_cache_gib=20.0, kv_cache_tokens=150000)]
+    path = tmp_path / "logs.jsonl"
+    path.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    accuracy = _module()
+    assert accuracy.main([str(path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["kv_memory_coverage"] == 0.5 and report["kv_tokens_coverage"] == 0.5
+    assert 0 < report["kv_memory_stated_error_median_pct"] < 10
+    rows = [case["end_to_end"] for case in report["cases"]]
+    assert [row["kv_covered"] for row in rows] == [True, False]
+    # the logged memory given (kv_given): the real line's tokens lie within the log's 0.01 GiB rounding
+    assert [case["kv_given"]["tokens_covered"] for case in report["cases"]] == [True, False]
+
+
+def test_configs_folder_resolves_models_the_catalog_lacks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = json.loads((ROOT / "tests" / "data" / "catalog_sources" / "Qwen__Qwen3-8B" / "config.json").read_text())
+    folder = tmp_path / "configs" / "someorg__Private-Model-8B"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps(config))
+    line = {"engine": "V1", "vllm_version": "0.33.0", "model": "someorg/Private-Model-8B", "gpu": "NVIDIA L4",
+            "max_model_len": 8192, "available_kv_cache_gib": 3.0}
+    path = tmp_path / "logs.jsonl"
+    path.write_text(json.dumps(line) + "\n")
+    accuracy = _module()
+    assert accuracy.main([str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["skipped"][0]["reason"].startswith("model 'someorg/Private-Model-8B'")
+    assert accuracy.main([str(path), "--json", "--configs", str(tmp_path / "configs")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["lines_used_any_mode"] == 1 and report["cases"][0]["label"].startswith("someorg/Private-Model-8B")
+    assert accuracy.main([str(path), "--configs", str(tmp_path / "nope")]) == 2

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
-from kvplan.cli.options import JsonListOpt
+from kvplan.cli.options import JsonListOpt, VersionOpt
+
+CoverageOpt = Annotated[bool, typer.Option(
+    "--coverage", help="For each architecture the vLLM release serves: proven on the CPU engine, derived from "
+                       "vLLM's source, or refused (and why), with counts.")]
 
 
 def register(app: typer.Typer) -> None:
@@ -34,10 +40,17 @@ def register(app: typer.Typer) -> None:
         Console().print(table)
 
     @app.command("models")
-    def models_command(json_output: JsonListOpt = False) -> None:
-        """List the bundled model catalog (works offline)."""
+    def models_command(json_output: JsonListOpt = False, coverage: CoverageOpt = False,
+                       vllm_version: VersionOpt = None) -> None:
+        """List the bundled model catalog (works offline), or with --coverage what kvplan knows of each vLLM
+        architecture."""
         import json
 
+        if coverage:
+            from kvplan.cli.app import guarded
+
+            guarded(lambda: _print_coverage(vllm_version, json_output))
+            return
         from kvplan.sources.catalog import names
 
         listed = names()
@@ -45,3 +58,36 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps(listed, indent=2))
         else:
             typer.echo("\n".join(listed))
+
+
+def _print_coverage(vllm_version: str | None, json_output: bool) -> None:
+    import json
+    from importlib import resources
+
+    from kvplan.core.coverage import STATUS_WORDS, counts, coverage
+    from kvplan.core.settings import DEFAULT_VLLM_VERSION, version_tuple
+    from kvplan.core.vllm_archs import registry_release
+
+    version = vllm_version or DEFAULT_VLLM_VERSION
+    version_tuple(version)  # a version kvplan cannot read is a usage error
+    proven = json.loads(resources.files("kvplan").joinpath("data/engine_proven.json").read_text(encoding="utf-8"))
+    rows = coverage(version, proven)
+    if json_output:
+        typer.echo(json.dumps([{"architecture": r.architecture, "kind": r.kind, "status": r.status,
+                                "layout": r.layout, "detail": r.detail, "vllm_version": version} for r in rows],
+                              indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(show_edge=False)
+    for column in ("architecture", "kind", "status", "layout", "detail"):
+        table.add_column(column, overflow="fold")
+    for r in rows:
+        table.add_row(r.architecture, r.kind, STATUS_WORDS[r.status], r.layout, r.detail)
+    console = Console()
+    console.print(table)
+    found = counts(rows)
+    console.print(f"vLLM {version} (registry of {registry_release(version)}): {len(rows)} text-generating "
+                  f"architectures: {found['proven']} {STATUS_WORDS['proven']}, {found['derived']} "
+                  f"{STATUS_WORDS['derived']}, {found['refused']} {STATUS_WORDS['refused']}", highlight=False)

@@ -58,7 +58,11 @@ LoadFormatOpt = Annotated[str, typer.Option(
     "--load-format", help="vLLM's load_format; 'dummy' needs only config.json (random weights, same memory).")]
 SkipTokenizerOpt = Annotated[bool | None, typer.Option(
     "--skip-tokenizer-init/--with-tokenizer",
-    help="Start vLLM without a tokenizer (the probe sends token ids). Default: only with --load-format dummy.")]
+    help="Start vLLM without a tokenizer (the probe sends token ids). Default: with --load-format dummy, or "
+    "when a model directory holds no tokenizer files.")]
+ProbeEntrypointOpt = Annotated[str, typer.Option(
+    "--entrypoint", help="llm: the probe starts vLLM's Python LLM class, whose defaults `kvplan check --entrypoint "
+    "llm` plans (the only value the probe takes).")]
 LogFileOpt = Annotated[str | None, typer.Option(
     "--log-file", metavar="PATH", help="Also write vLLM's whole output there, line by line (a new file).")]
 ExecutorOpt = Annotated[str | None, typer.Option(
@@ -207,6 +211,7 @@ def register(app: typer.Typer) -> None:
         mamba_ssm_cache_dtype: MambaSsmOpt = "auto",
         speculative_config: SpeculativeOpt = None,
         enable_prefix_caching: PrefixCachingOpt = None,
+        entrypoint: ProbeEntrypointOpt = "llm",
         log_file: LogFileOpt = None,
         json_output: JsonOpt = False,
     ) -> None:
@@ -217,6 +222,9 @@ def register(app: typer.Typer) -> None:
             from kvplan.core.errors import UsageError
             from kvplan.core.units import parse_size
 
+            if entrypoint != "llm":
+                raise UsageError(f"--entrypoint {entrypoint}: the probe starts vLLM's Python LLM class, so it "
+                                 "measures --entrypoint llm only (compare with `kvplan check --entrypoint llm`)")
             if not math.isfinite(timeout) or timeout <= 0:
                 raise UsageError(f"--timeout must be a positive number of seconds, got {timeout:g}")
             log_path = Path(log_file).expanduser() if log_file else None
@@ -231,7 +239,7 @@ def register(app: typer.Typer) -> None:
                 dtype=dtype, kv_cache_dtype=kv_cache_dtype, block_size=block_size, max_num_seqs=max_num_seqs,
                 max_num_batched_tokens=max_num_batched_tokens, kv_cache_memory=kv_cache_memory,
                 enforce_eager=enforce_eager, quantization=quantization, platform=platform,
-                entrypoint="llm", vllm_version=None,
+                entrypoint=entrypoint, vllm_version=None,
                 disable_hybrid_kv_cache_manager=disable_hybrid_kv_cache_manager,
                 mamba_ssm_cache_dtype=mamba_ssm_cache_dtype, speculative_config=speculative_config,
                 enable_prefix_caching=enable_prefix_caching,

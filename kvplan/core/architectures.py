@@ -17,10 +17,12 @@ from kvplan.core.config_defaults import CONFIG_DEFAULTS as CONFIG_DEFAULTS  # re
 from kvplan.core.config_view import DTYPE_NAMES as _DTYPE_NAMES
 from kvplan.core.config_view import ConfigView as _Cfg
 from kvplan.core.errors import ConfigError, UnsupportedModelError, config_values_checked
-from kvplan.core.layouts import ATTENTION_FREE_LAYOUTS, LAYOUT_BUILDERS, MODEL_TYPE_LAYOUTS, BaseDims
+from kvplan.core.layouts import LAYOUT_BUILDERS, MODEL_TYPE_LAYOUTS, BaseDims
 from kvplan.core.layouts import families as _families  # noqa: F401  (registers every layout builder)
 from kvplan.core.model import AttentionLayer, LayerSpec, MambaLayer, MlaProjections, ModelSpec, NoKvLayer
 from kvplan.core.params import attention_weight_layout
+from kvplan.core.state_keys import refuse_unread_state
+from kvplan.core.vllm_archs import layout_for_architectures
 
 _MODEL_TYPE_ALIASES = {"RefinedWebModel": "falcon", "RefinedWeb": "falcon"}
 
@@ -37,22 +39,45 @@ _ROPE_NOT_SCALED = {"su", "longrope", "llama3", "yarn", "deepseek_yarn", "deepse
 MLA_MODEL_TYPES = {
     "deepseek_v2", "deepseek_v3", "deepseek_v32", "deepseek_mtp", "kimi_k2", "kimi_vl", "glm_moe_dsa",
     "longcat_flash", "pangu_ultra_moe", "pangu_ultra_moe_mtp", "mistral_large_3", "eagle",
+    "glm4_moe_lite", "glm4_moe_lite_mtp",  # GLM-4.7-Flash (is_deepseek_mla in 0.32-0.34)
 }
 MLA_MODEL_TYPES |= {"kimi_linear"}  # its full-attention layers (layouts/kimi_linear.py)
 
 # Families whose KV layout vLLM builds in ways kvplan does not model yet: said plainly, never guessed.
 UNSUPPORTED_MODEL_TYPES: dict[str, str] = {
-    "deepseek_v4": "compressed sparse attention with per-layer compression ratios",
+    "deepseek_v4": "compressed sparse attention (per-layer compression ratios: compressed MLA pages with "
+                   "tokens_per_state > 1, a sliding-window MLA cache, compressor state caches and a compressed "
+                   "indexer, each with its own block size)",
     "deepseek_ref": "compressed sparse attention with per-layer compression ratios",
-    "minimax_m3": "mixed lightning/softmax attention",
-    "gemma4_text": "global layers with their own head size and KV heads, and KV-sharing layers",
-    "step3p7": "mixed attention layer kinds",
-    "muse_glimmer_text": "an attention layout not read from vLLM yet",
-    "laguna": "an attention layout not read from vLLM yet",
-    "mimo_v2_flash": "hybrid sliding/global attention with different head sizes",
-    "deepseek_v32": "sparse MLA with a per-layer indexer cache (DeepseekV32IndexerCache)",
-    "glm_moe_dsa": "sparse MLA with a per-layer indexer cache (DeepseekV32IndexerCache)",
+    "deepseek_v41": "compressed sparse attention (DeepSeek-V4.1), not read from vLLM yet",
+    # Families vLLM runs as MLA (is_deepseek_mla, 0.32-0.34) whose layouts differ from DeepSeek-V2/V3's (sliding
+    # windows, their own indexers, hybrids): refused by name rather than sized as plain attention.
+    "glm5_next": "an MLA variant with its own sparse indexer (vllm/models/glm5next), not read from vLLM yet",
+    "glm5_next_text": "an MLA variant with its own sparse indexer (vllm/models/glm5next), not read from vLLM yet",
+    "dots3_note": "MLA with sliding windows and an indexer (vllm/models/dots3_note), not read from vLLM yet",
+    "hy_v4": "an MLA variant (vllm/models/hy_v4) not read from vLLM yet",
+    "axk1": "an MLA variant (model_executor/models/AXK1.py) not read from vLLM yet",
+    "k3_dspark": "an MLA drafter (DSpark) not read from vLLM yet",
+    "mistral_large_4": "an MLA variant not read from vLLM yet",
+    "bailing_hybrid": "MLA beside linear-attention layers, not read from vLLM yet",
 }
+
+# The layout each refused model type needs, for configs without ``architectures`` (a builder registered under
+# that name in kvplan.core.layouts lifts the refusal).
+UNSUPPORTED_TYPE_LAYOUTS: dict[str, str] = {
+    "deepseek_v4": "deepseek_v4", "deepseek_ref": "deepseek_v4", "kimi_linear": "kimi_linear",
+    "minimax_m3": "minimax_m2", "minimax_m1": "minimax_linear", "gemma4_text": "gemma4", "step3p7": "step3p7",
+    "muse_glimmer_text": "muse_glimmer", "laguna": "laguna", "mimo_v2_flash": "mimo_v2_flash",
+    "deepseek_v32": "deepseek_v32", "glm_moe_dsa": "deepseek_v32",
+    "mamba": "mamba", "falcon_mamba": "mamba", "mamba2": "mamba2", "falcon_h1": "falcon_h1", "bamba": "bamba",
+    "zamba2": "zamba2", "lfm2": "lfm2", "lfm2_moe": "lfm2", "gemma3n_text": "gemma3n", "plamo2": "plamo",
+    "plamo3": "plamo", "olmo_hybrid": "olmo_hybrid", "minimax": "minimax_linear",
+}
+
+# Layouts model_spec_from_config builds itself (the rest are kvplan.core.layouts families).
+BUILTIN_LAYOUTS = frozenset({"attention", "mla", "llama4", "jamba", "nemotron_h", "nemotron_nas", "encoder_only"})
+# Layouts with no attention at all: a config without heads is not an error for them.
+STATE_ONLY_LAYOUTS = frozenset({"mamba", "mamba2"})
 
 # Encoder-only families: vLLM's EncoderOnlyAttention returns no KV cache spec, so nothing is allocated.
 ENCODER_ONLY_MODEL_TYPES = {
@@ -66,6 +91,9 @@ def _text_level(config: Mapping[str, Any]) -> tuple[Mapping[str, Any], str, bool
     """vLLM's ``hf_text_config``: the nested text config of multimodal models, else the config itself."""
     top_type = str(config.get("model_type") or "")
     nested = config.get("text_config")
+    if nested is None and isinstance(config.get("llm_config"), Mapping):
+        # InternVL-style: vllm/transformers_utils/config.py _CONFIG_ATTRS_MAPPING remaps llm_config to text_config
+        nested = config["llm_config"]
     thinker = config.get("thinker_config")
     if nested is None and isinstance(thinker, Mapping) and isinstance(thinker.get("text_config"), Mapping):
         # Qwen2.5/3-Omni: vLLM serves the thinker; its hf_text_config is thinker_config.text_config
@@ -225,6 +253,13 @@ def _attention_layers(cfg: _Cfg, num_layers: int, kv: int, head: int) -> list[La
         elif mt in ("qwen2", "qwen3", "qwen2_moe", "qwen3_moe") and window:
             first = int(cfg.get("max_window_layers", default=0))
             layer_types = ["sliding_attention" if i >= first else "full_attention" for i in range(num_layers)]
+    if layer_types is None and window and cfg.defaults.get("_derives_layer_types"):
+        # transformers' class builds layer_types from other keys when the config has none (Cohere2 from
+        # sliding_window_pattern): windowing every layer would be a guess
+        raise UnsupportedModelError(
+            f"{mt} config has a sliding window but no layer_types, and transformers derives them for {mt} by a "
+            "rule kvplan does not know", hint="Add the model's layer_types to config.json, or measure it with "
+                                             "`kvplan probe` on a machine with vLLM")
     if layer_types is not None and len(layer_types) < num_layers:
         raise ConfigError(f"layer_types lists {len(layer_types)} layers, num_hidden_layers is {num_layers}")
     unknown = sorted({str(t) for t in (layer_types or [])[:num_layers]} - {"sliding_attention", "full_attention"})
@@ -344,6 +379,50 @@ def _nemotron_h_layers(cfg: _Cfg, pattern: str, kv: int, head: int) -> list[Laye
         raise ConfigError(f"unknown layer code {err.args[0]!r} in hybrid_override_pattern") from None
 
 
+def _layout_by_model_type(cfg: _Cfg, text_type: str) -> str:
+    """The layout of a config whose ``architectures`` name nothing kvplan's table holds (the old routing)."""
+    if text_type in MODEL_TYPE_LAYOUTS:
+        return MODEL_TYPE_LAYOUTS[text_type]
+    if text_type in UNSUPPORTED_TYPE_LAYOUTS:
+        return UNSUPPORTED_TYPE_LAYOUTS[text_type]
+    if text_type in ENCODER_ONLY_MODEL_TYPES:
+        return "encoder_only"
+    if text_type in MLA_MODEL_TYPES and cfg.get("kv_lora_rank") is not None:
+        return "mla"
+    layer_types = cfg.data.get("layer_types")
+    by_type = {"llama4_text": "llama4", "jamba": "jamba", "nemotron_h": "nemotron_h",
+               "granitemoehybrid": "granite_hybrid", "qwen3_next": "qwen3_next", "nemotron-nas": "nemotron_nas"}
+    if text_type in by_type:
+        return by_type[text_type]
+    if isinstance(layer_types, list) and "linear_attention" in layer_types and (
+            cfg.get("linear_num_value_heads") is not None):
+        return "qwen3_next"  # gated delta net hybrids (Qwen3.5)
+    return "attention"
+
+
+def choose_layout(config: Mapping[str, Any], text: Mapping[str, Any], cfg: _Cfg) -> tuple[str, str, str]:
+    """(layout, architecture, why): by ``architectures`` as vLLM picks the class, else by text model type."""
+    text_type = cfg.model_type
+    choice = layout_for_architectures(config, text)
+    if not choice.layout:
+        return _layout_by_model_type(cfg, text_type), "", ""
+    layout = choice.layout
+    if layout == "attention" and text_type in MODEL_TYPE_LAYOUTS:
+        layout = MODEL_TYPE_LAYOUTS[text_type]  # a family module that knows this model type knows better
+    if layout == "unknown":
+        raise UnsupportedModelError(
+            f"kvplan has no KV layout for {choice.architecture} yet (vLLM {choice.module}: {choice.why})",
+            hint="Measure it with `kvplan probe` on a machine with vLLM")
+    if layout == "mla" and cfg.get("kv_lora_rank") is None:
+        layout = "attention"  # DeepseekV2Attention without latents (DeepSeek-V1, dense Pangu)
+    elif layout == "mla" and text_type not in MLA_MODEL_TYPES:
+        raise UnsupportedModelError(
+            f"{choice.architecture} ({text_type}) has kv_lora_rank, but kvplan does not know whether vLLM runs "
+            f"{text_type} as MLA (is_deepseek_mla lists model types)",
+            hint="Measure it with `kvplan probe` on a machine with vLLM")
+    return layout, choice.architecture, choice.why
+
+
 def _quantization(config: Mapping[str, Any], text: Mapping[str, Any],
                   extra: Mapping[str, Mapping[str, Any]]) -> tuple[str | None, str | None]:
     """(quant_method, KV cache dtype the checkpoint asks for) from quantization_config / hf_quant_config.json."""
@@ -374,15 +453,19 @@ def model_spec_from_config(config: Mapping[str, Any],
     text, text_type, multimodal = _text_level(config)
     if not text_type:
         raise ConfigError("config has no model_type")
-    if text_type in UNSUPPORTED_MODEL_TYPES:
-        raise UnsupportedModelError(
-            f"kvplan cannot size {text_type} models faithfully yet ({UNSUPPORTED_MODEL_TYPES[text_type]})",
-            hint="Measure it with `kvplan probe` on a machine with vLLM",
-        )
     cfg = _Cfg(text, text_type)
     archs = config.get("architectures")
     architecture = str(archs[0]) if isinstance(archs, list) and archs else text_type
-    pattern = _nemotron_h_pattern(cfg) if text_type == "nemotron_h" else ""
+    layout_name, chosen_arch, why = choose_layout(config, text, cfg)
+    cfg.read.clear()  # choosing looked at keys; only what the layout itself reads counts (state_keys)
+    builder = LAYOUT_BUILDERS.get(layout_name)
+    if builder is None and layout_name not in BUILTIN_LAYOUTS:
+        reason = why or UNSUPPORTED_MODEL_TYPES.get(text_type) or "a KV layout kvplan has not read from vLLM yet"
+        raise UnsupportedModelError(
+            f"kvplan cannot size {chosen_arch or text_type} models faithfully yet: no '{layout_name}' layout "
+            f"({reason})", hint="Measure it with `kvplan probe` on a machine with vLLM")
+    state_only = layout_name in STATE_ONLY_LAYOUTS
+    pattern = _nemotron_h_pattern(cfg) if layout_name == "nemotron_h" else ""
     if pattern and cfg.get("num_hidden_layers") is None:
         num_layers = len(pattern)
     else:
@@ -391,17 +474,16 @@ def model_spec_from_config(config: Mapping[str, Any],
         # vLLM reads the pattern's character for each of num_hidden_layers layers
         raise ConfigError(f"hybrid_override_pattern has {len(pattern)} layers, num_hidden_layers is {num_layers}")
     hidden = cfg.int_("hidden_size", "n_embd", "d_model")
-    # Pure Mamba models have no attention (Mamba2Config's num_heads are SSM heads): nothing to read or check.
-    attention_free = MODEL_TYPE_LAYOUTS.get(text_type) in ATTENTION_FREE_LAYOUTS
-    num_heads = 0 if attention_free else cfg.int_("num_attention_heads", "n_head", "n_heads", "num_heads")
+    # A state-only model has no attention heads (Mamba2Config's num_heads are SSM heads): none to read or check
+    num_heads = 0 if state_only else cfg.int_("num_attention_heads", "n_head", "n_heads", "num_heads")
     if num_layers == 0:
         raise ConfigError("config has num_hidden_layers 0")
     if num_layers > MAX_LAYERS:  # kvplan lays out every layer: a typo here would exhaust memory, not fail
         raise ConfigError(f"config has num_hidden_layers {num_layers}: more than {MAX_LAYERS:,}, not a real model")
-    kv = 0 if attention_free else _kv_heads(cfg, num_heads)
+    kv = 0 if state_only else _kv_heads(cfg, num_heads)
     uses_mla = text_type in MLA_MODEL_TYPES and cfg.get("kv_lora_rank") is not None
-    head = 0 if uses_mla or attention_free else _head_size(cfg, hidden, num_heads)
-    if not uses_mla and (kv <= 0 or head <= 0) and not attention_free:
+    head = 0 if uses_mla or (state_only and not num_heads) else _head_size(cfg, hidden, num_heads)
+    if not uses_mla and not state_only and (kv <= 0 or head <= 0):
         raise ConfigError(f"config gives {kv} KV heads of size {head}; both must be positive")
     if not uses_mla and num_heads and kv and num_heads % kv:
         raise ConfigError(f"config has {num_heads} attention heads and {kv} KV heads: the KV heads must divide "
@@ -410,35 +492,29 @@ def model_spec_from_config(config: Mapping[str, Any],
     layers: list[LayerSpec]
     notes: tuple[str, ...] = ()
     requires_release: tuple[str, str] | None = None
-    if text_type in ENCODER_ONLY_MODEL_TYPES:
-        layers = [NoKvLayer() for _ in range(num_layers)]
-        notes = (f"{text_type} is encoder-only: vLLM allocates no KV cache for it (EncoderOnlyAttention)",)
-    elif text_type in MODEL_TYPE_LAYOUTS:
+    if builder is not None:
         dims = BaseDims(num_layers=num_layers, hidden_size=hidden, num_attention_heads=num_heads, num_kv_heads=kv,
                         head_size=head)
-        layout = LAYOUT_BUILDERS[MODEL_TYPE_LAYOUTS[text_type]](cfg, dims)
+        layout = builder(cfg, dims)
         layers, notes = list(layout.layers), notes + layout.notes
         requires_release = layout.requires_release
+    elif layout_name == "encoder_only":
+        layers = [NoKvLayer() for _ in range(num_layers)]
+        notes = (f"{text_type} is encoder-only: vLLM allocates no KV cache for it (EncoderOnlyAttention)",)
     elif uses_mla:
         layers = _mla_layers(cfg, num_layers)
-    elif text_type == "llama4_text":
+    elif layout_name == "llama4":
         layers = _llama4_layers(cfg, num_layers, kv, head)
-    elif text_type == "jamba":
+    elif layout_name == "jamba":
         layers = _jamba_layers(cfg, num_layers, kv, head, hidden)
-    elif text_type == "nemotron_h":
+    elif layout_name == "nemotron_h":
         layers = _nemotron_h_layers(cfg, pattern[:num_layers], kv, head)  # vLLM reads one character a layer
-    elif text_type == "qwen3_next" or (
-        isinstance(cfg.data.get("layer_types"), list) and "linear_attention" in cfg.data["layer_types"]
-        and cfg.get("linear_num_value_heads") is not None
-    ):
-        # gated delta net hybrids of other model types (Qwen3-Next's layout)
-        dims = BaseDims(num_layers=num_layers, hidden_size=hidden, num_attention_heads=num_heads, num_kv_heads=kv,
-                        head_size=head)
-        layers = list(LAYOUT_BUILDERS["qwen3_next"](cfg, dims).layers)
-    elif text_type == "nemotron-nas":
+    elif layout_name == "nemotron_nas":
         layers = _nas_layers(cfg, num_layers, num_heads, head)
     else:
         layers = _attention_layers(cfg, num_layers, kv, head)
+    refuse_unread_state(text, cfg.read, layout=layout_name, architecture=chosen_arch or architecture,
+                        builtin_layout=builder is None)
 
     max_len, max_key = _max_len(cfg)
     method, kv_dtype = _quantization(config, text, extra_configs or {})
@@ -454,6 +530,7 @@ def model_spec_from_config(config: Mapping[str, Any],
     return ModelSpec(
         model_type=text_type,
         architecture=architecture,
+        architectures=tuple(str(a) for a in archs) if isinstance(archs, list) else (),
         layers=tuple(layers),
         config_dtype=_dtype_of(config, text),
         max_position_tokens=max_len,

@@ -115,6 +115,8 @@ def resolve_kv_cache_dtype(model: ModelSpec, settings: DeploySettings, model_dty
 
 def _default_block_size(model: ModelSpec, settings: DeploySettings, kv_dtype: str,
                         gpu: GpuSpec | None = None) -> tuple[int, str | None]:
+    if model.sparse_block_tokens:
+        return _sparse_block_size(settings, model.sparse_block_tokens, sparse_mla=model.uses_sparse_mla)
     if settings.platform == "cpu":
         if model.uses_mla:
             # platforms/cpu.py: the reference CPU MLA kernel compiles with block 16 only (AMX hosts differ)
@@ -129,6 +131,42 @@ def _default_block_size(model: ModelSpec, settings: DeploySettings, kv_dtype: st
     if model.uses_mla and kv_dtype.startswith("fp8"):
         return 64, "FLASHMLA with fp8 KV uses 64-token blocks (Hopper)"
     return 16, None
+
+
+FP8_DS_MLA_BYTES_PER_TOKEN = 656  # 512 fp8 NoPE + 4 float32 scales + 64 bf16 RoPE (flashmla_sparse.py)
+
+
+def _sparse_block_size(settings: DeploySettings, granularity: int, *, sparse_mla: bool) -> tuple[int, str | None]:
+    """Sparse attention with an indexer. platforms/cpu.py (0.32-0.34) raises "Sparse Attention is not supported
+    on CPU." On CUDA the indexer backends take one kernel block size only (DeepseekV32IndexerBackend: 64,
+    v1/attention/backends/mla/indexer.py; MiniMaxM3IndexerBackend and the MiniMax-M3 sparse backend: 128,
+    models/minimax_m3/common), which _preferred_block_size_for_backends settles on; a larger --block-size
+    must split into such kernel blocks."""
+    if settings.platform == "cpu" and sparse_mla:
+        raise UsageError("vLLM's CPU build cannot run this model: Sparse Attention is not supported on CPU "
+                         "(platforms/cpu.py)")
+    if settings.platform == "cpu":
+        # MiniMax-M3 picks its sparse backend itself (select_main_backend_and_impl_cls), CUDA/ROCm kernels only
+        raise UsageError("kvplan does not size this model's sparse attention on CPU: vLLM's kernels for it "
+                         "are CUDA/ROCm ones", hint="Plan it with --platform cuda")
+    if settings.block_size:
+        if settings.block_size % granularity:
+            raise UsageError(f"--block-size {settings.block_size}: this model's sparse-attention kernels take "
+                             f"blocks of a multiple of {granularity} tokens")
+        return settings.block_size, None
+    return granularity, f"sparse attention: the indexer's kernels take {granularity}-token blocks"
+
+
+def sparse_mla_entry_bytes(latent: int, kv_dtype: str, compute_capability: tuple[int, int] | None) -> int:
+    """Bytes one token's latent takes in a sparse MLA cache (mla_attention.py ``get_kv_cache_spec``: an fp8
+    cache on FLASHMLA_SPARSE is the fp8_ds_mla layout, ``state_content_bytes`` 656; the FlashInfer sparse
+    backend Blackwell prefers for fp8 keeps plain fp8, and bf16 caches are latent x 2)."""
+    if kv_dtype.startswith("fp8"):
+        if compute_capability is not None and compute_capability >= (10, 0):
+            return latent  # platforms/cuda.py: FLASHINFER_MLA_SPARSE first for quantized KV on SM10x
+        # SM90: FLASH_ATTN_MLA_SPARSE takes no fp8, FLASHMLA_SPARSE canonicalises fp8 to fp8_ds_mla
+        return FP8_DS_MLA_BYTES_PER_TOKEN
+    return latent * dtype_bytes(kv_dtype)
 
 
 def as_served(model: ModelSpec, settings: DeploySettings) -> ModelSpec:
@@ -545,13 +583,24 @@ def layer_specs(model: ModelSpec, engine: EngineConfig) -> list[tuple[int, KVCac
             head_size = round_up(head_size, align // dtype_bytes(engine.model_dtype))
         common = dict(block_size=bs, num_kv_heads=heads, head_size=head_size,
                       head_size_v=layer.head_size_v, dtype_bytes=kv_bytes, mla=layer.kind == "mla")
-        if engine.hybrid_manager and layer.kind == "sliding" and layer.sliding_window:
+        if layer.sparse_mla:
+            # one opaque entry per token (fp8_ds_mla) or the latent in the cache dtype
+            common.update(head_size=sparse_mla_entry_bytes(layer.head_size, engine.kv_cache_dtype,
+                                                           engine.compute_capability), dtype_bytes=1)
+            out.append((index, FullAttentionSpec(**common)))  # type: ignore[arg-type]
+        elif engine.hybrid_manager and layer.kind == "sliding" and layer.sliding_window:
             out.append((index, SlidingWindowSpec(sliding_window=layer.sliding_window, **common)))  # type: ignore[arg-type]
         elif engine.hybrid_manager and layer.kind == "chunked" and layer.attention_chunk_size:
             out.append((index, ChunkedLocalAttentionSpec(attention_chunk_size=layer.attention_chunk_size,
                                                          **common)))  # type: ignore[arg-type]
         else:
             out.append((index, FullAttentionSpec(**common)))  # type: ignore[arg-type]
+        if layer.indexer_head_bytes:
+            # the indexer's key cache (an MLAAttentionSpec of one head) sits beside the layer's own cache, at the
+            # same index; MLAAttentionSpec groups with FullAttentionSpec (single_type_kv_cache_manager.py
+            # register_all_kvcache_specs), so one uniform-type group holds both
+            out.append((index, FullAttentionSpec(block_size=bs, num_kv_heads=1, head_size=layer.indexer_head_bytes,
+                                                 head_size_v=0, dtype_bytes=1, mla=True)))
     return out
 
 

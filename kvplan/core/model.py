@@ -24,6 +24,13 @@ class AttentionLayer:
     head_size_v: int  # MLA: 0 (one latent, no separate V)
     sliding_window: int | None = None
     attention_chunk_size: int | None = None
+    # Sparse attention with a lightning indexer (DeepSeek-V3.2, GLM-5, MiniMax-M3): a layer with its own indexer
+    # also caches one key of ``indexer_head_bytes`` per token (DeepseekV32IndexerCache: 132 B uint8;
+    # MiniMaxM3IndexerCache: 128 bf16), and the sparse kernels take blocks of a multiple of
+    # ``sparse_block_tokens``. ``sparse_mla``: the MLA latent itself sits on a sparse backend (fp8_ds_mla).
+    sparse_mla: bool = False
+    indexer_head_bytes: int = 0
+    sparse_block_tokens: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,6 +99,8 @@ class ModelSpec:
     model_type: str
     architecture: str
     layers: tuple[LayerSpec, ...]
+    # config.json's ``architectures``, in order: vLLM serves the first its registry holds (empty: none listed)
+    architectures: tuple[str, ...] = ()
     config_dtype: str | None  # as written in the config (torch_dtype / dtype), normalised
     max_position_tokens: int  # vLLM's derived max_model_len for this config
     max_position_key: str  # which config key gave it, for vLLM's error wording
@@ -141,6 +150,16 @@ class ModelSpec:
     def is_hybrid(self) -> bool:
         """Attention and state-space layers together (vLLM's ``model_config.is_hybrid``)."""
         return bool(self.mamba_layers) and bool(self.attention_layers)
+
+    @property
+    def uses_sparse_mla(self) -> bool:
+        """DeepSeek sparse attention (an indexer beside the MLA latent): block 64 on CUDA, refused on CPU."""
+        return any(layer.sparse_mla for layer in self.attention_layers)
+
+    @property
+    def sparse_block_tokens(self) -> int:
+        """Block granularity the sparse-attention kernels need (0: no sparse attention)."""
+        return max((layer.sparse_block_tokens for layer in self.attention_layers), default=0)
 
     @property
     def is_attention_free(self) -> bool:

@@ -30,6 +30,7 @@ from kvplan.core.settings import (
     version_tuple,
 )
 from kvplan.core.units import format_gib, largest_where
+from kvplan.core.vllm_archs import check_release_serves
 from kvplan.core.weights import WeightsInfo, cast_to_served_dtype
 
 Status = Literal["ok", "warn", "fail"]
@@ -110,6 +111,7 @@ def _act_dtypes(quant: str) -> tuple[str, ...]:
 
 def validate_settings(model: ModelSpec, settings: DeploySettings) -> None:
     """The start-up refusals that come before any memory is counted (check, probe and inspect share them)."""
+    check_release_serves(model.architectures, settings.vllm_version)  # vLLM's registry of the targeted release
     tp = settings.tensor_parallel_size
     if model.num_attention_heads and model.num_attention_heads % tp:
         raise UsageError(

@@ -69,6 +69,21 @@ def record_measurement(model: str, revision: str | None, settings: DeploySetting
     return str(append_record(record, environ))
 
 
+# Files any of which lets transformers build a tokenizer (fast, SentencePiece, BPE vocab, or a config naming one).
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "tokenizer_config.json", "vocab.json", "vocab.txt",
+                   "spiece.model", "qwen.tiktoken", "tokenizer.tiktoken")
+
+
+def local_dir_without_tokenizer(model: str) -> bool:
+    """A local model directory (or a config.json inside one) that holds no tokenizer file."""
+    path = Path(model).expanduser()
+    if path.is_file():
+        path = path.parent
+    if not path.is_dir():
+        return False  # a Hub id: vLLM fetches the tokenizer with the weights
+    return not any((path / name).exists() for name in TOKENIZER_FILES)
+
+
 def run_probe(model: str, settings: DeploySettings, *, gpu: str | None, gpu_memory_bytes: int | None,
               revision: str | None, vllm_python: str | None, timeout_s: float, verify_long_prompt: bool,
               load_format: str, skip_tokenizer_init: bool | None, executor: str | None,
@@ -96,12 +111,19 @@ def run_probe(model: str, settings: DeploySettings, *, gpu: str | None, gpu_memo
         report, kvplan_s = predict(settings)
     except GpuError as err:  # e.g. no NVML here and --platform not given: the engine will say where it runs
         deferred = err
+    if skip_tokenizer_init is None and local_dir_without_tokenizer(model):
+        # vLLM would stop with "Couldn't instantiate the backend tokenizer"; the probe sends token ids only.
+        skip_tokenizer_init = True
+        notes_before = ["no tokenizer files in the model directory: vLLM starts with skip_tokenizer_init"]
+    else:
+        notes_before = []
     args = engine_args(model_for_vllm(model), settings, revision=revision, load_format=load_format,
                        skip_tokenizer_init=skip_tokenizer_init, distributed_executor_backend=executor)
     request = {"model": args["model"], "engine_args": args, "verify_long_prompt": verify_long_prompt}
     child = run_engine(python, request, timeout_s)
 
     ran_with, notes = replan(settings, child)
+    notes = notes_before + notes
     if report is None or ran_with != settings:
         try:
             report, kvplan_s = predict(ran_with)

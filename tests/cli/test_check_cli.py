@@ -13,6 +13,7 @@ from kvplan.cli.app import app
 from tests.conftest import CATALOG_SOURCES
 
 runner = CliRunner()
+QWEN_RELEASE = "0.23.0"  # QWenLMHeadModel is registered in vLLM 0.5.4 to 0.23.0 (kvplan.core.vllm_registry)
 
 
 @pytest.fixture()
@@ -30,23 +31,24 @@ def _run(*args: str) -> tuple[int, str, str]:
 
 def test_classic_failure_json(qwen_dir: Path) -> None:
     code, out, _ = _run("check", str(qwen_dir), "--max-model-len", "8192", "--kv-cache-memory", "2264MiB",
-                        "--block-size", "16", "--json")
+                        "--block-size", "16", "--vllm-version", QWEN_RELEASE, "--json")
     assert code == 1
     data = json.loads(out)
     assert data["schema_version"] == 1
-    assert data["kv_cache"]["max_model_len_fit"] == 4512
+    assert data["kv_cache"]["max_model_len_fit"] == 4528
     assert data["kv_cache"]["num_blocks"] == 283
     assert data["verdict"]["status"] == "fail"
-    assert "estimated maximum model length is 4512" in data["verdict"]["vllm_errors"][0]
+    assert "estimated maximum model length is 4528" in data["verdict"]["vllm_errors"][0]
     kinds = {r["kind"] for r in data["verdict"]["remedies"]}
     assert {"max_model_len", "kv_cache_memory", "kv_cache_dtype"} <= kinds
     flags = next(r["flags"] for r in data["verdict"]["remedies"] if r["kind"] == "max_model_len")
-    assert flags == {"--max-model-len": "4512", "CONTEXT_LEN": "4512"}
+    assert flags == {"--max-model-len": "4528", "CONTEXT_LEN": "4528"}
     assert data["memory"]["free_check"] == "not checked"
 
 
 def test_json_has_the_documented_keys(qwen_dir: Path) -> None:
-    code, out, _ = _run("check", str(qwen_dir), "--gpu", "a10g", "--max-model-len", "4096", "--json")
+    code, out, _ = _run("check", str(qwen_dir), "--gpu", "a10g", "--max-model-len", "4096", "--vllm-version",
+                        QWEN_RELEASE, "--json")
     assert code == 0
     data = json.loads(out)
     for key in ("tokens", "num_blocks", "block_size", "max_concurrency", "max_model_len_fit"):
@@ -60,9 +62,9 @@ def test_json_has_the_documented_keys(qwen_dir: Path) -> None:
 
 def test_human_view_is_on_stdout(qwen_dir: Path) -> None:
     code, out, _ = _run("check", str(qwen_dir), "--max-model-len", "8192", "--kv-cache-memory", "2264MiB",
-                        "--block-size", "16")
+                        "--block-size", "16", "--vllm-version", QWEN_RELEASE)
     assert code == 1
-    assert "FAIL" in out and "4,512" in out and "CONTEXT_LEN=4512" in out
+    assert "FAIL" in out and "4,528" in out and "CONTEXT_LEN=4528" in out
 
 
 @pytest.mark.parametrize("args", [
@@ -99,7 +101,8 @@ def test_no_gpu_message_names_the_flags(qwen_dir: Path) -> None:
 @pytest.mark.parametrize(("content", "expect"), [
     ("{not json", "config.json"),
     ("[1, 2]", "config.json"),
-    ('{"model_type": "llama", "hidden_size": 256}', "num_hidden_layers"),
+    # a model type transformers has no class for: nothing fills the layer count in
+    ('{"model_type": "custom_llama", "hidden_size": 256}', "num_hidden_layers"),
 ])
 def test_bad_configs_exit_2(tmp_path: Path, content: str, expect: str) -> None:
     (tmp_path / "config.json").write_text(content)
@@ -120,19 +123,19 @@ def test_version_flag() -> None:
 
 def test_classic_failure_from_the_catalog_offline() -> None:
     code, out, err = _run("check", "Qwen/Qwen-7B-Chat", "--max-model-len", "8192", "--kv-cache-memory", "2264MiB",
-                          "--block-size", "16", "--json")
+                          "--block-size", "16", "--vllm-version", QWEN_RELEASE, "--json")
     assert code == 1
     data = json.loads(out)
     assert data["model"]["source"] == "catalog"
     assert data["model"]["max_position_tokens"] == 8192  # the v1.1 form
-    assert data["kv_cache"]["max_model_len_fit"] == 4512
+    assert data["kv_cache"]["max_model_len_fit"] == 4528
     assert "bundled catalog" in err  # the fallback is said, not silent
 
 
 def test_unsupported_family_says_so() -> None:
     code, _, err = _run("check", "deepseek-ai/DeepSeek-V4-Flash", "--kv-cache-memory", "10GiB")
     assert code == 2
-    assert "cannot size deepseek_v4" in err and "kvplan probe" in err
+    assert "cannot size DeepseekV4ForCausalLM" in err and "'deepseek_v4' layout" in err and "kvplan probe" in err
 
 
 def test_encoder_only_model_holds_no_kv_cache(tmp_path: Path) -> None:

@@ -16,12 +16,13 @@ from kvplan.cli.app import app
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 CASES = {
+    # QWenLMHeadModel is registered in vLLM 0.5.4 to 0.23.0 (kvplan.core.vllm_registry)
     "check_qwen7b_classic.json": ["check", "Qwen/Qwen-7B-Chat", "--max-model-len", "8192", "--kv-cache-memory",
-                                  "2264MiB", "--block-size", "16", "--json"],
+                                  "2264MiB", "--block-size", "16", "--vllm-version", "0.23.0", "--json"],
     "check_gemma3_27b_h100.json": ["check", "google/gemma-3-27b-it", "--gpu", "h100", "--max-model-len", "32768",
                                    "--json"],
     "check_qwen7b_classic.txt": ["check", "Qwen/Qwen-7B-Chat", "--max-model-len", "8192", "--kv-cache-memory",
-                                 "2264MiB", "--block-size", "16"],
+                                 "2264MiB", "--block-size", "16", "--vllm-version", "0.23.0"],
     "check_llama70b_tp2_fp8.txt": ["check", "meta-llama/Llama-3.3-70B-Instruct", "--gpu", "h100", "-tp", "2",
                                    "--kv-cache-dtype", "fp8", "--max-model-len", "16384"],
 }

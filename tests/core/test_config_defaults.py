@@ -6,12 +6,16 @@ kvplan carries them so that `check` never imports transformers. If transformers 
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from kvplan.core.architectures import CONFIG_DEFAULTS, model_spec_from_config
+from kvplan.core.config_defaults import TRANSFORMERS_VERSION
 from kvplan.core.model import AttentionLayer
 from tests.conftest import CATALOG_SOURCES
 
@@ -27,7 +31,8 @@ CLASSES = {
     "falcon": "FalconConfig",
 }
 # Keys kvplan derives differently from the class attribute of the same name.
-DERIVED = {"sliding_window_pattern", "no_rope_layer_interval", "full_attention_interval"}
+DERIVED = {"sliding_window_pattern", "no_rope_layer_interval", "full_attention_interval",
+           "_derives_layer_types"}  # the last is a marker: the class builds layer_types from other keys
 
 
 @pytest.mark.parametrize("model_type", sorted(CLASSES))
@@ -78,3 +83,39 @@ def test_heads_windows_and_lengths_agree_with_transformers(name: str) -> None:
         assert all(layer.kind == "sliding" and layer.sliding_window == window for layer in attention)
     else:
         assert all(layer.kind == "full" for layer in attention)
+
+
+def _generator() -> Any:
+    path = Path(__file__).resolve().parents[2] / "tools" / "gen_config_defaults.py"
+    spec = importlib.util.spec_from_file_location("gen_config_defaults", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["gen_config_defaults"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_config_class_is_in_the_table() -> None:
+    """The generated table is what tools/gen_config_defaults.py reads from the installed transformers (590 model
+    types from 5.24.0). Another transformers release may differ: regenerate, then review the diff."""
+    if transformers.__version__ != TRANSFORMERS_VERSION:
+        pytest.skip(f"table generated from transformers {TRANSFORMERS_VERSION}, {transformers.__version__} installed")
+    assert _generator().table() == CONFIG_DEFAULTS
+    assert len(CONFIG_DEFAULTS) >= 590
+
+
+@pytest.mark.parametrize("model_type", ["llama", "qwen2", "mistral", "deepseek_v3", "falcon_h1", "mamba2",
+                                        "granitemoehybrid", "lfm2", "nemotron_h", "gemma3n_text"])
+def test_the_table_holds_what_an_instance_holds(model_type: str) -> None:
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+    instance = CONFIG_MAPPING[model_type]()
+    for key, value in CONFIG_DEFAULTS[model_type].items():
+        if key not in DERIVED:
+            assert getattr(instance, key) == value, f"{model_type}.{key}"
+
+
+def test_the_marker_of_derived_layer_types() -> None:
+    assert CONFIG_DEFAULTS["cohere2"]["_derives_layer_types"] is True
+    assert set(transformers.Cohere2Config(num_hidden_layers=8).layer_types) == {"sliding_attention", "full_attention"}
+    assert "_derives_layer_types" not in CONFIG_DEFAULTS["llama"]

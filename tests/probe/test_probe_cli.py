@@ -440,3 +440,34 @@ def test_a_release_kvplan_cannot_plan_keeps_the_measurement(tmp_path: Path) -> N
     assert data["status"] == "unplanned" and data["predicted"] is None
     assert data["measured"]["kv_cache"]["num_blocks"] == 40
     assert any("Mamba cache mode 'all'" in note for note in data["notes"])
+
+
+def test_a_model_directory_without_tokenizer_starts_without_one(tmp_path: Path) -> None:
+    """Real weights (load_format auto) but no tokenizer files: vLLM would stop with "Couldn't instantiate the
+    backend tokenizer", so the probe asks for skip_tokenizer_init (it sends token ids only) and says so."""
+    model = _model_dir(tmp_path)
+    exe = _fake_python(tmp_path, "ok", _cpu_payload(1024))
+    args = ["probe", str(model), "--vllm-python", str(exe), "--kv-cache-memory", "0.5GiB", "--dtype", "float32",
+            "--max-model-len", "4096", "--platform", "cpu", "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.stderr
+    request = json.loads((tmp_path / "request.json").read_text())
+    assert request["engine_args"]["load_format"] == "auto"
+    assert request["engine_args"]["skip_tokenizer_init"] is True
+    assert "no tokenizer files" in result.stderr
+
+    (model / "tokenizer.json").write_text("{}")  # with a tokenizer, vLLM's default stands
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.stderr
+    assert "skip_tokenizer_init" not in json.loads((tmp_path / "request.json").read_text())["engine_args"]
+
+
+def test_probe_takes_the_llm_entrypoint_and_refuses_serve(tmp_path: Path) -> None:
+    model = _model_dir(tmp_path)
+    exe = _fake_python(tmp_path, "ok", _cpu_payload(1024))
+    code, data, err = _probe(model, exe, "--platform", "cpu", "--entrypoint", "llm")
+    assert code == 0, err
+    assert data is not None and data["predicted"]["settings"]["entrypoint"] == "llm"
+    code, data, err = _probe(model, exe, "--platform", "cpu", "--entrypoint", "serve")
+    assert code == 2 and data is None
+    assert "measures --entrypoint llm only" in err and "Traceback" not in err

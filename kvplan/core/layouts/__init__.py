@@ -39,17 +39,13 @@ Builder = Callable[[ConfigView, BaseDims], Layout]
 # layout name -> builder; text model_type -> layout name. Family modules add themselves via ``register``.
 LAYOUT_BUILDERS: dict[str, Builder] = {}
 MODEL_TYPE_LAYOUTS: dict[str, str] = {}
-# Layouts with no attention at all (pure Mamba): no attention heads to read or check before the builder runs.
-ATTENTION_FREE_LAYOUTS: set[str] = set()
 
 
-def register(name: str, *model_types: str, attention_free: bool = False) -> Callable[[Builder], Builder]:
+def register(name: str, *model_types: str) -> Callable[[Builder], Builder]:
     """Decorator: ``@register("falcon_h1", "falcon_h1")`` names a layout and the model types that use it."""
 
     def add(builder: Builder) -> Builder:
         LAYOUT_BUILDERS[name] = builder
-        if attention_free:
-            ATTENTION_FREE_LAYOUTS.add(name)
         for model_type in model_types:
             MODEL_TYPE_LAYOUTS[model_type] = name
         return builder

@@ -20,7 +20,7 @@ MAMBA1_DEFAULTS = {"state_size": 16, "expand": 2, "conv_kernel": 4}
 MAMBA2_DEFAULTS = {"num_heads": 128, "head_dim": 64, "state_size": 128, "expand": 2, "conv_kernel": 4, "n_groups": 8}
 
 
-@register("mamba", "mamba", "falcon_mamba", attention_free=True)
+@register("mamba", "mamba", "falcon_mamba")
 def mamba(cfg: ConfigView, dims: BaseDims) -> Layout:
     d = MAMBA1_DEFAULTS
     intermediate = cfg.int_("intermediate_size",
@@ -31,7 +31,7 @@ def mamba(cfg: ConfigView, dims: BaseDims) -> Layout:
     return Layout(layers=(layer,) * dims.num_layers)
 
 
-@register("mamba2", "mamba2", attention_free=True)
+@register("mamba2", "mamba2")
 def mamba2(cfg: ConfigView, dims: BaseDims) -> Layout:
     d = MAMBA2_DEFAULTS
     layer = mamba2_layer(intermediate=positive(cfg, "expand", default=d["expand"]) * dims.hidden_size,

@@ -11,7 +11,7 @@ with ``n_groups=0`` (no B/C groups in the conv state), intermediate ``mamba_num_
 from __future__ import annotations
 
 from kvplan.core.config_view import ConfigView
-from kvplan.core.errors import ConfigError
+from kvplan.core.errors import ConfigError, UnsupportedModelError
 from kvplan.core.layouts import BaseDims, Layout, register
 from kvplan.core.layouts._state import full_attention, positive
 from kvplan.core.model import LayerSpec, MambaLayer
@@ -25,6 +25,11 @@ def _is_mamba(i: int, num_layers: int, step: int) -> bool:
 
 @register("plamo", "plamo2")
 def plamo2(cfg: ConfigView, dims: BaseDims) -> Layout:
+    if cfg.model_type != "plamo2":
+        # Plamo3ForCausalLM: per-layer windows (interleaved_sliding_window) from a remote-code config class
+        raise UnsupportedModelError(f"kvplan cannot size {cfg.model_type} models faithfully yet: PLaMo 3's "
+                                    "per-layer sliding windows come from its remote-code config class, not read",
+                                    hint="Measure it with `kvplan probe` on a machine with vLLM")
     step = positive(cfg, "mamba_step")
     if step <= 1:
         raise ConfigError(f"config field mamba_step must be above 1, got {step}")  # vLLM asserts it

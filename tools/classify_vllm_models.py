@@ -1,0 +1,211 @@
+"""Classify each vLLM architecture by KV layout, from the newest release's model files; write layout_table.py.
+
+    python tools/classify_vllm_models.py /work/wheels/v0.34.0 /work/wheels/models-src/v* [--signals]
+
+For every text-generation, multimodal and Transformers-served architecture of ``kvplan.core.vllm_registry``
+this reads the vLLM module that implements it, in the last release that registers it (each argument is an
+unpacked release named ``vX.Y.Z``; ``vllm/model_executor/models/<module>.py`` or the
+``vllm/models/<package>/`` tree; text only, nothing is imported) and looks for the signals that make a KV layout
+other than plain full/sliding attention: Mamba / short-conv / linear-attention / KDA state, MLA, DeepSeek's
+indexer cache, DeepSeek-V4 compression, KV sharing, chunked local attention, cross-attention, encoder-only
+attention. ``rule`` turns the signals into a first guess; ``REVIEWED`` holds the decisions made by reading the
+files (they win). The result is written to kvplan/core/layout_table.py; ``--signals`` prints the evidence.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from kvplan.core.vllm_registry import ARCHITECTURES, RELEASES  # noqa: E402
+
+OUT = ROOT / "kvplan" / "core" / "layout_table.py"
+
+SIGNALS: dict[str, str] = {
+    "mamba": r"\bMambaBase\b|MambaMixer2?\b|mamba_mixer",
+    "short_conv": r"ShortConv|short_conv|ConvState",
+    "own_spec": r"def get_kv_cache_spec",
+    "kda": r"KimiDeltaAttention|\bKDA\b",
+    "gdn": r"GatedDeltaNet|gated_delta",
+    "linear_attn": r"LinearAttention|lightning_attention|MiniMaxText01LinearAttention",
+    "mla": r"MLAAttention|MultiHeadLatentAttention|kv_lora_rank",
+    "indexer": r"IndexerCache|\bIndexer\b|index_n_heads",
+    "compressor": r"compress_ratio|Compressor\b",
+    "kv_sharing": r"kv_sharing_target_layer_name",
+    "chunked": r"ChunkedLocalAttention|attention_chunk_size",
+    "cross": r"CrossAttention\b|AttentionType\.ENCODER_DECODER",
+    "encoder_only": r"EncoderOnlyAttention",
+    "sliding": r"sliding_window",
+}
+
+# Layouts kvplan names (kvplan.core.architectures and the kvplan.core.layouts families).
+PLAIN = "attention"
+
+# Decisions made by reading the 0.34 model files: architecture -> (layout, why). They override ``rule``.
+REVIEWED: dict[str, tuple[str, str]] = {
+    # MLA families (deepseek_v2.py DeepseekV2MLAAttention and its users)
+    "DeepseekV2ForCausalLM": ("mla", "deepseek_v2.py: MLA when kv_lora_rank is set"),
+    "DeepseekV3ForCausalLM": ("mla", "deepseek_v2.py: MLA"),
+    "DeepseekV32ForCausalLM": ("deepseek_v32", "vllm/models/deepseek_v32: MLA + DeepseekV32IndexerCache"),
+    "GlmMoeDsaForCausalLM": ("deepseek_v32", "vllm/models/deepseek_v32: MLA + indexer (GLM-5)"),
+    "DeepseekV4ForCausalLM": ("deepseek_v4", "vllm/models/deepseek_v4: compressed sparse attention"),
+    "DeepseekV4ForConditionalGeneration": ("deepseek_v4", "vllm/models/deepseek_v4: compressed sparse attention"),
+    "Glm4MoeLiteForCausalLM": ("mla", "glm4_moe_lite.py: DeepSeek-style MLA"),
+    "KimiK2ForCausalLM": ("mla", "deepseek_v2.py: MLA"),
+    "KimiVLForConditionalGeneration": ("mla", "kimi_vl.py: DeepseekV2 text model, MLA"),
+    "KimiLinearForCausalLM": ("kimi_linear", "kimi_linear.py: KDA state layers beside MLA"),
+    "LongcatFlashForCausalLM": ("mla", "longcat_flash.py: MLA"),
+    "PanguUltraMoEForCausalLM": ("mla", "openpangu.py: MLA"),
+    "MistralLarge3ForCausalLM": ("mla", "mistral_large_3.py: DeepseekV3 MLA"),
+    # Attention variants
+    "Gemma3nForCausalLM": ("gemma3n", "gemma3n.py: KV-sharing layers allocate nothing"),
+    "Gemma3nForConditionalGeneration": ("gemma3n", "gemma3n_mm.py: Gemma 3n text model, KV sharing"),
+    "Gemma4ForCausalLM": ("gemma4", "gemma4.py: global layers with their own head size, KV sharing"),
+    "Gemma4ForConditionalGeneration": ("gemma4", "gemma4_mm.py: Gemma 4 text model"),
+    "Gemma4UnifiedForConditionalGeneration": ("gemma4", "gemma4_unified.py: Gemma 4 text model"),
+    "Llama4ForCausalLM": ("llama4", "llama4.py: chunked local attention on RoPE layers"),
+    "Llama4ForConditionalGeneration": ("llama4", "mllama4.py: Llama 4 text model"),
+    "DeciLMForCausalLM": ("nemotron_nas", "nemotron_nas.py: per-block KV heads, no-op blocks"),
+    "MiniMaxM2ForCausalLM": (PLAIN, "minimax_m2.py: full attention (attn_window_size is never passed)"),
+    "MiniMaxM3SparseForCausalLM": ("unknown", "vllm/models/minimax_m3: MLA with an indexer and windows, not read"),
+    "MiniMaxM3SparseForConditionalGeneration": ("unknown", "vllm/models/minimax_m3: MLA with an indexer, not read"),
+    "MiniMaxText01ForCausalLM": ("minimax_linear", "minimax_text_01.py: lightning attention state"),
+    "MiniMaxM1ForCausalLM": ("minimax_linear", "minimax_text_01.py: lightning attention state"),
+    "MiniMaxForCausalLM": ("minimax_linear", "minimax_text_01.py: lightning attention state"),
+    "MiniMaxVL01ForConditionalGeneration": ("minimax_linear", "minimax_vl_01.py: MiniMax-Text-01 text model"),
+    "Step3p7ForConditionalGeneration": ("step3p7", "step3p7.py: mixed attention layer kinds"),
+    "Step3p5ForCausalLM": ("unknown", "step3p5.py: compressed attention, not read"),
+    "Step5ForCausalLM": ("unknown", "vllm/models/step5: indexer, KV sharing and windows, not read"),
+    "Step5ForConditionalGeneration": ("unknown", "vllm/models/step5: indexer, KV sharing and windows, not read"),
+    "MiMoV2FlashForCausalLM": ("mimo_v2_flash", "mimo_v2.py: sliding/global layers, own head sizes"),
+    "MiMoV2ForCausalLM": ("mimo_v2_flash", "mimo_v2.py: the MiMo-V2-Flash layers (swa head sizes, sinks)"),
+    "LagunaForCausalLM": ("laguna", "laguna.py"),
+    "MuseGlimmerForCausalLM": ("muse_glimmer", "muse_glimmer.py"),
+    "MuseGlimmerForConditionalGeneration": ("muse_glimmer", "muse_glimmer.py (the same class)"),
+    "DeepseekForCausalLM": ("mla", "deepseek_v2.py: plain attention (no kv_lora_rank)"),
+    "MiniCPM3ForCausalLM": ("unknown", "minicpm3.py: latent projections decompressed into full heads, not read"),
+    "HYV4ForCausalLM": ("unknown", "vllm/models/hy_v4: MLA with an indexer, KV sharing and windows, not read"),
+    "Dots3NoteForCausalLM": ("unknown", "vllm/models/dots3_note: MLA with KV sharing and windows, not read"),
+    "MistralLarge4ForCausalLM": ("unknown", "vllm/models/mistral: MLA with sliding windows, not read"),
+    "DeepseekV41ForCausalLM": ("deepseek_v4", "vllm/models/deepseek_v41: DeepSeek-V4 compressed attention"),
+    "KimiK3ForConditionalGeneration": ("kimi_linear", "vllm/models/kimi_k3: a kimi_linear text model (KDA + MLA)"),
+    "KimiK31ForConditionalGeneration": ("kimi_linear", "vllm/models/kimi_k3: a kimi_linear text model"),
+    # State-space and hybrids
+    "FalconH1ForCausalLM": ("falcon_h1", "falcon_h1.py: Mamba-2 beside attention in every layer"),
+    "GraniteMoeHybridForCausalLM": ("granite_hybrid", "granitemoehybrid.py: Mamba-2 / attention layers"),
+    "BambaForCausalLM": ("bamba", "bamba.py: Mamba-2 / attention layers"),
+    "Zamba2ForCausalLM": ("zamba2", "zamba2.py: Mamba-2 with shared attention blocks"),
+    "Lfm2ForCausalLM": ("lfm2", "lfm2.py: short-conv state layers"),
+    "Lfm2MoeForCausalLM": ("lfm2", "lfm2_moe.py: short-conv state layers"),
+    "Lfm2VlForConditionalGeneration": ("lfm2", "lfm2_vl.py: LFM2 text model"),
+    "Plamo2ForCausalLM": ("plamo", "plamo2.py: Mamba state"),
+    "Plamo3ForCausalLM": ("plamo", "plamo3.py"),
+    "MambaForCausalLM": ("mamba", "mamba.py: Mamba-1 state only"),
+    "FalconMambaForCausalLM": ("mamba", "mamba.py: Mamba-1 state only"),
+    "Mamba2ForCausalLM": ("mamba2", "mamba2.py: Mamba-2 state only"),
+    "JambaForCausalLM": ("jamba", "jamba.py: Mamba-1 / attention layers"),
+    "JambaForSequenceClassification": ("jamba", "jamba.py"),
+    "NemotronHForCausalLM": ("nemotron_h", "nemotron_h.py: hybrid_override_pattern"),
+    "NemotronHPuzzleForCausalLM": ("nemotron_h", "nemotron_h.py"),
+    "NemotronH_Nano_VL_V2": ("nemotron_h", "nano_nemotron_vl.py: Nemotron-H text model"),
+    "Qwen3NextForCausalLM": ("qwen3_next", "qwen3_next.py: gated delta net / attention"),
+    "Qwen3_5ForCausalLM": ("qwen3_next", "vllm/models/qwen3_5: gated delta net / attention"),
+    "Qwen3_5MoeForCausalLM": ("qwen3_next", "vllm/models/qwen3_5: gated delta net / attention"),
+    "Qwen3_5ForConditionalGeneration": ("qwen3_next", "vllm/models/qwen3_5: gated delta net text model"),
+    "Qwen3_5MoeForConditionalGeneration": ("qwen3_next", "vllm/models/qwen3_5: gated delta net text model"),
+    "OlmoHybridForCausalLM": ("olmo_hybrid", "olmo_hybrid.py: linear-attention / attention layers"),
+}
+
+
+def module_files(vllm_root: Path, module: str) -> list[Path]:
+    if module.startswith("vllm."):
+        base = vllm_root / Path(*module.split(".")[1:])
+    else:
+        base = vllm_root / "model_executor" / "models" / module
+    if base.with_suffix(".py").is_file():
+        return [base.with_suffix(".py")]
+    if base.is_dir():
+        return sorted(base.rglob("*.py"))
+    return []
+
+
+def signals_of(files: list[Path]) -> set[str]:
+    text = "\n".join(f.read_text(errors="replace") for f in files)
+    return {name for name, pattern in SIGNALS.items() if re.search(pattern, text)}
+
+
+def rule(kind: str, module: str, found: set[str]) -> tuple[str, str]:
+    """The first guess from the signals; REVIEWED corrects it."""
+    if module == "transformers":
+        return PLAIN, "Transformers backend: vLLM attention per layer (full/sliding from the config)"
+    state = found & {"mamba", "short_conv", "kda", "gdn", "linear_attn"}
+    if state:
+        return "unknown", f"state layers ({', '.join(sorted(state))}) not read yet"
+    if "cross" in found:
+        return "unknown", "encoder-decoder cross-attention, not read yet"
+    if "kv_sharing" in found:
+        return "unknown", "KV-sharing layers, not read yet"
+    if "own_spec" in found:
+        return "unknown", "layers that build their own KV cache spec, not read yet"
+    for signal, layout in (("compressor", "deepseek_v4"), ("indexer", "deepseek_v32"), ("mla", "mla"),
+                           ("chunked", "llama4")):
+        if signal in found:
+            return layout, f"signal {signal}"
+    if kind == "multimodal":
+        return "text_config", "multimodal: the layout of its text model"
+    return PLAIN, "full/sliding attention" if "sliding" in found else "full attention"
+
+
+def main(argv: list[str]) -> int:
+    if not argv:
+        print(__doc__, file=sys.stderr)
+        return 2
+    show = "--signals" in argv
+    roots = {Path(a).name.lstrip("v"): Path(a) / "vllm" for a in argv if not a.startswith("--")}
+    newest = RELEASES[-1]
+    rows: list[tuple[str, str, str, str]] = []
+    for arch, (module, _cls, kind, spans) in sorted(ARCHITECTURES.items(), key=lambda kv: kv[0].lower()):
+        if kind not in ("text-generation", "multimodal", "transformers"):
+            continue
+        last = spans[-1][1]
+        if last not in roots:
+            raise SystemExit(f"{arch}: last registered in {last}; give that release's unpacked wheel too")
+        files = module_files(roots[last], module) if module != "transformers" else []
+        found = signals_of(files) if files else set()
+        layout, why = REVIEWED.get(arch) or rule(kind, module, found)
+        if show:
+            print(f"{arch:55} {layout:16} {','.join(sorted(found)):40} {why}")
+        rows.append((arch, layout, module, why))
+    lines = [
+        "# ruff: noqa: E501",
+        '"""vLLM architecture -> kvplan KV layout. GENERATED by tools/classify_vllm_models.py: do not edit.',
+        "",
+        f"Classified from vLLM {newest}'s model files (signals: Mamba/short-conv/linear/KDA state, MLA, indexer,",
+        "compression, KV sharing, chunked attention, cross-attention), then reviewed by reading the files",
+        "(REVIEWED in the tool). A layout is a builder name: 'attention' (full/sliding), the built-in families of",
+        "kvplan.core.architectures, or a family registered in kvplan.core.layouts; 'text_config' means the layout",
+        "of the nested text model (vLLM builds it with init_vllm_registered_model); 'unknown' is refused.",
+        '"""',
+        "",
+        "from __future__ import annotations",
+        "",
+        "# architecture -> (layout, vLLM module, why)",
+        "LAYOUT_OF_ARCHITECTURE: dict[str, tuple[str, str, str]] = {",
+    ]
+    lines += [f"    {arch!r}: ({layout!r}, {module!r}, {why!r})," for arch, layout, module, why in rows]
+    lines += ["}", ""]
+    OUT.write_text("\n".join(lines).replace("'", '"'))
+    counts: dict[str, int] = {}
+    for _arch, layout, _m, _w in rows:
+        counts[layout] = counts.get(layout, 0) + 1
+    print(f"wrote {OUT}: {len(rows)} architectures; " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())),
+          file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
