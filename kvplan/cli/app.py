@@ -68,7 +68,7 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 
 
 def _register() -> None:
-    from kvplan.cli import calibration_cmd, check, gate, inspect_cmd, listing, probe, recommend
+    from kvplan.cli import calibration_cmd, check, explain, gate, inspect_cmd, listing, probe, recommend
 
     check.register(app)
     recommend.register(app)
@@ -77,6 +77,7 @@ def _register() -> None:
     probe.register(app)
     listing.register(app)
     calibration_cmd.register(app)
+    explain.register(app)
 
 
 _register()

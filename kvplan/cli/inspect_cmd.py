@@ -15,6 +15,7 @@ from kvplan.cli.options import (
     KvDtypeOpt,
     MaxModelLenOpt,
     ModelArg,
+    PlanVllmPythonOpt,
     PlatformOpt,
     PpOpt,
     RevisionOpt,
@@ -37,6 +38,7 @@ def register(app: typer.Typer) -> None:
         platform: PlatformOpt = "cuda",
         entrypoint: EntrypointOpt = "serve",
         vllm_version: VersionOpt = None,
+        vllm_python: PlanVllmPythonOpt = None,
         json_output: JsonOpt = False,
     ) -> None:
         """Show how vLLM lays out MODEL's KV cache: layer groups, pages, blocks per request (no GPU needed)."""
@@ -57,7 +59,7 @@ def register(app: typer.Typer) -> None:
                 pipeline_parallel_size=pipeline_parallel_size, dtype=dtype, kv_cache_dtype=kv_cache_dtype,
                 block_size=block_size, max_num_seqs=None, max_num_batched_tokens=None, kv_cache_memory=None,
                 enforce_eager=False, quantization=None, platform=platform, entrypoint=entrypoint,
-                vllm_version=vllm_version)
+                vllm_version=vllm_version, vllm_python=vllm_python)
             if settings.max_model_len == AUTO_MAX_MODEL_LEN:
                 from kvplan.core.errors import UsageError
 

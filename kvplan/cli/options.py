@@ -12,13 +12,14 @@ MaxModelLenOpt = Annotated[str | None, typer.Option(
     "--max-model-len", help="Context length to serve; 'auto' fits the largest (vLLM's -1). Default: the model's.")]
 GpuUtilOpt = Annotated[float | None, typer.Option(
     "--gpu-memory-utilization", "--gpu-util",
-    help="Fraction of the GPU's total memory vLLM may use. Default: the version's (0.92 from 0.20, 0.90 before).")]
+    help="Fraction of the GPU's total memory vLLM may use. Default: the version's (1.0 with 0.34's extensible KV "
+         "cache, else 0.92 from 0.20, 0.90 before).")]
 TpOpt = Annotated[int, typer.Option("--tensor-parallel-size", "-tp", help="Tensor-parallel GPUs.")]
 PpOpt = Annotated[int, typer.Option("--pipeline-parallel-size", "-pp", help="Pipeline-parallel stages.")]
 DtypeOpt = Annotated[str, typer.Option("--dtype", help="Model dtype: auto, bfloat16, float16, float32.")]
 KvDtypeOpt = Annotated[str, typer.Option("--kv-cache-dtype", help="auto, fp8, fp8_e4m3, fp8_e5m2, bfloat16, float16.")]
 BlockSizeOpt = Annotated[int | None, typer.Option(
-    "--block-size", help="Tokens per KV block. Default: 16 on CUDA, 128 on the CPU build.")]
+    "--block-size", help="Tokens per KV block. Default: 64 on CUDA from 0.34 (16 before), 128 on the CPU build.")]
 MaxSeqsOpt = Annotated[int | None, typer.Option("--max-num-seqs", help="Default: vLLM's for GPU and entry point.")]
 MaxBatchedOpt = Annotated[int | None, typer.Option(
     "--max-num-batched-tokens", help="Default: vLLM's for GPU and entry point.")]
@@ -35,7 +36,15 @@ PlatformOpt = Annotated[str, typer.Option("--platform", help="cuda, or cpu for v
 EntrypointOpt = Annotated[str, typer.Option(
     "--entrypoint", help="serve (vllm serve) or llm (the Python LLM class): their defaults differ.")]
 VersionOpt = Annotated[str | None, typer.Option(
-    "--vllm-version", help="vLLM release to mirror (V0 for 0.5-0.7). Default: the newest modelled.")]
+    "--vllm-version", help="vLLM release to mirror (V0 for 0.5-0.7). Default: the vllm installed beside kvplan or "
+                           "under --vllm-python, else the newest modelled.")]
+ExtensibleOpt = Annotated[bool | None, typer.Option(
+    "--enable-extensible-kv-cache/--no-enable-extensible-kv-cache", show_default=False,
+    help="vLLM's flag (0.34+): size the KV cache from memory measured after warm-up. Default: vLLM's (on with CUDA, "
+         "off with --kv-cache-memory).")]
+PlanVllmPythonOpt = Annotated[str | None, typer.Option(
+    "--vllm-python", help="Plan for the vLLM installed under this Python interpreter (reads its package metadata; "
+                          "vLLM is not imported).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object (schema in README).")]
 JsonListOpt = Annotated[bool, typer.Option("--json", help="Print a JSON array, one entry per catalog row.")]
 MambaSsmOpt = Annotated[str, typer.Option(

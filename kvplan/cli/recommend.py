@@ -15,6 +15,7 @@ from kvplan.cli.options import (
     DtypeOpt,
     EagerOpt,
     EntrypointOpt,
+    ExtensibleOpt,
     GpuMemoryOpt,
     GpuOpt,
     GpuUtilOpt,
@@ -26,6 +27,7 @@ from kvplan.cli.options import (
     MaxSeqsOpt,
     ModelArg,
     NoHybridOpt,
+    PlanVllmPythonOpt,
     PlatformOpt,
     PpOpt,
     PrefixCachingOpt,
@@ -75,11 +77,13 @@ def register(app: typer.Typer) -> None:
         platform: PlatformOpt = "cuda",
         entrypoint: EntrypointOpt = "serve",
         vllm_version: VersionOpt = None,
+        vllm_python: PlanVllmPythonOpt = None,
         disable_hybrid_kv_cache_manager: NoHybridOpt = False,
         mamba_ssm_cache_dtype: MambaSsmOpt = "auto",
         speculative_config: SpeculativeOpt = None,
         vllm_use_v1: UseV1Opt = None,
         enable_prefix_caching: PrefixCachingOpt = None,
+        enable_extensible_kv_cache: ExtensibleOpt = None,
         json_output: JsonOpt = False,
     ) -> None:
         """Recommend settings for MODEL on this GPU: longest context, concurrency by length, flags to use."""
@@ -111,11 +115,12 @@ def register(app: typer.Typer) -> None:
                 dtype=dtype, kv_cache_dtype=kv_cache_dtype, block_size=block_size, max_num_seqs=max_num_seqs,
                 max_num_batched_tokens=max_num_batched_tokens, kv_cache_memory=kv_cache_memory,
                 enforce_eager=enforce_eager, quantization=quantization, platform=platform,
-                entrypoint=entrypoint, vllm_version=vllm_version,
+                entrypoint=entrypoint, vllm_version=vllm_version, vllm_python=vllm_python,
                 disable_hybrid_kv_cache_manager=disable_hybrid_kv_cache_manager,
                 mamba_ssm_cache_dtype=mamba_ssm_cache_dtype, speculative_config=speculative_config,
                 vllm_use_v1=vllm_use_v1,
                 enable_prefix_caching=enable_prefix_caching,
+                enable_extensible_kv_cache=enable_extensible_kv_cache,
             )
             inputs = api.plan_inputs(model, settings, revision=revision, environ=os.environ)
             source = inputs.source

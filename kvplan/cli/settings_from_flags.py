@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from kvplan.core.errors import UsageError
-from kvplan.core.settings import AUTO_MAX_MODEL_LEN, DEFAULT_VLLM_VERSION, DeploySettings, SpeculativeSettings
+from kvplan.core.settings import AUTO_MAX_MODEL_LEN, DeploySettings, SpeculativeSettings
 from kvplan.core.units import parse_size
 
 
@@ -86,9 +86,14 @@ def build_settings(*, max_model_len: str | None, gpu_memory_utilization: float |
                    mamba_ssm_cache_dtype: str = "auto",
                    speculative_config: str | dict[str, Any] | None = None,
                    vllm_use_v1: str | int | bool | None = None,
-                   enable_prefix_caching: bool | None = None) -> DeploySettings:
+                   enable_prefix_caching: bool | None = None, vllm_python: str | None = None,
+                   enable_extensible_kv_cache: bool | None = None) -> DeploySettings:
+    from kvplan.sources.installed_vllm import choose_vllm_version
+
+    chosen = choose_vllm_version(vllm_version, vllm_python)
     return DeploySettings(
-        vllm_version=vllm_version or DEFAULT_VLLM_VERSION,
+        vllm_version=chosen.version,
+        version_note=chosen.note,
         platform=platform.lower(),  # type: ignore[arg-type]  # validated in DeploySettings
         entrypoint=entrypoint.lower(),  # type: ignore[arg-type]
         max_model_len=parse_max_model_len(max_model_len),
@@ -108,6 +113,7 @@ def build_settings(*, max_model_len: str | None, gpu_memory_utilization: float |
         speculative=parse_speculative_config(speculative_config),
         use_v1=parse_use_v1(vllm_use_v1),
         enable_prefix_caching=enable_prefix_caching,
+        enable_extensible_kv_cache=enable_extensible_kv_cache,
     )
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from kvplan.core.errors import UnsupportedModelError, UsageError
 from kvplan.core.groups import KVCacheGroup, form_groups
 from kvplan.core.hardware import GpuSpec
+from kvplan.core.kv_sizing import default_utilization, sizing_path
 from kvplan.core.kv_spec import (
     ChunkedLocalAttentionSpec,
     FullAttentionSpec,
@@ -57,6 +58,8 @@ class EngineConfig:
     engine_note: str | None = None  # why the engine is not the release's default (V0 fallback)
     prefix_caching_note: str | None = None  # why vLLM turned off the prefix caching that was asked for
     compute_capability: tuple[int, int] | None = None  # the GPU's, when known (CUDA graph sizes on SM100)
+    kv_sizing: str = "profiled"  # kv_sizing.KvSizing: "extensible" (0.34+ default), "profiled" or "fixed"
+    kv_sizing_reason: str = ""
 
     def request_shape(self, max_model_len: int | None = None) -> RequestShape:
         return RequestShape(max_model_len=max_model_len or self.max_model_len, inflight_tokens=self.inflight_tokens,
@@ -125,12 +128,14 @@ def _default_block_size(model: ModelSpec, settings: DeploySettings, kv_dtype: st
     if settings.block_size:
         return settings.block_size, None
     capability = gpu.compute_capability if gpu else None
-    if model.uses_mla and capability is not None and capability >= (10, 0):
+    default = settings.behaviour.default_block_size  # CacheConfig.DEFAULT_BLOCK_SIZE: 16, 64 from 0.34
+    if model.uses_mla and capability is not None and capability >= (10, 0) and default < 32:
         # platforms/cuda.py backend priorities: FLASHINFER_MLA first on SM10x, whose kernels take 32-token blocks
+        # (32 or 64: from 0.34 the default 64 stands)
         return 32, "FLASHINFER_MLA on Blackwell uses 32-token blocks"
-    if model.uses_mla and kv_dtype.startswith("fp8"):
+    if model.uses_mla and kv_dtype.startswith("fp8") and default < 64:
         return 64, "FLASHMLA with fp8 KV uses 64-token blocks (Hopper)"
-    return 16, None
+    return default, None
 
 
 FP8_DS_MLA_BYTES_PER_TOKEN = 656  # 512 fp8 NoPE + 4 float32 scales + 64 bf16 RoPE (flashmla_sparse.py)
@@ -495,7 +500,8 @@ def resolve_engine(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | No
     # Chunked local attention keeps the hybrid manager: VLLM_ALLOW_CHUNKED_LOCAL_ATTN_WITH_HYBRID_KV_CACHE
     # defaults to 1 in 0.32/0.33 (vllm/envs.py), confirmed on the real CPU engine (Llama 4 peer case).
     hybrid_manager = behaviour.hybrid_allocator and not settings.disable_hybrid_kv_cache_manager
-    util = settings.gpu_memory_utilization or behaviour.default_gpu_memory_utilization
+    sizing = sizing_path(settings, behaviour)
+    util = settings.gpu_memory_utilization or default_utilization(sizing, behaviour)
     return EngineConfig(
         behaviour=behaviour, settings=settings, platform=settings.platform, model_dtype=model_dtype,
         kv_cache_dtype=kv_dtype,
@@ -505,7 +511,8 @@ def resolve_engine(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | No
         chunked_prefill=chunked_prefill,
         hybrid_manager=hybrid_manager,
         mamba_align_mode=bool(model.mamba_layers) and prefix_caching and behaviour.engine == "v1",
-        gpu_memory_utilization=util, tensor_parallel_size=settings.tensor_parallel_size,
+        gpu_memory_utilization=util, kv_sizing=sizing.kind, kv_sizing_reason=sizing.reason,
+        tensor_parallel_size=settings.tensor_parallel_size,
         pipeline_parallel_size=settings.pipeline_parallel_size,
         model_runner=default_model_runner(model, version=behaviour.version, engine=behaviour.engine,
                                           platform=settings.platform,

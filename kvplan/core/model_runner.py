@@ -11,7 +11,8 @@ Rules read in the official wheels, ``config/vllm.py`` ``use_v2_model_runner`` an
 * 0.25-0.26: every model that is not MoE, plus the MoE architectures listed below; never hybrid
   (attention + Mamba) or attention-free models.
 * 0.27-0.28: as 0.25, but a hybrid in the list may use V2.
-* 0.29 and later: every model.
+* 0.29 and later: every model (speculative methods V2 did not run yet stay on V1 to 0.33).
+* 0.34: Model Runner V1 is gone; V2 runs everything.
 
 Only CUDA: the CPU build has its own runner.
 
@@ -173,8 +174,8 @@ _V2_SPEC_UNSUPPORTED = {(0, 30): {"ngram", "ngram_gpu", "draft_model", "suffix"}
 
 
 def _v2_runs_speculation(method: str | None, minor: tuple[int, int]) -> bool:
-    if method is None:
-        return True
+    if method is None or minor >= (0, 34):
+        return True  # 0.34 removed Model Runner V1 (platforms/interface.py validate_environ): V2 runs everything
     if minor <= (0, 29):
         return method in ("eagle", "eagle3", "mtp")
     return method not in _V2_SPEC_UNSUPPORTED.get(minor, {"suffix"})

@@ -17,9 +17,10 @@ from kvplan.core.engine import (
     kv_cache_groups,
     resolve_engine,
 )
-from kvplan.core.errors import GpuError, UsageError
+from kvplan.core.errors import GpuError, KvplanError, UsageError
 from kvplan.core.estimate import Estimate
 from kvplan.core.hardware import GpuSpec
+from kvplan.core.kv_sizing import ExtensibleSizing, estimate_extensible
 from kvplan.core.model import ModelSpec
 from kvplan.core.overheads import Overheads, estimate_overheads, weights_per_gpu
 from kvplan.core.settings import (
@@ -29,7 +30,7 @@ from kvplan.core.settings import (
     DeploySettings,
     version_tuple,
 )
-from kvplan.core.units import format_gib, largest_where
+from kvplan.core.units import cdiv, format_gib, largest_where
 from kvplan.core.vllm_archs import check_release_serves
 from kvplan.core.weights import WeightsInfo, cast_to_served_dtype
 
@@ -47,6 +48,8 @@ class MemoryPlan:
     kv_cache_source: str
     free_bytes: int | None
     free_check: Literal["ok", "fail", "not checked"]
+    kv_sizing: str = "profiled"  # kv_sizing.KvSizing, as EngineConfig.kv_sizing
+    extensible: ExtensibleSizing | None = None  # the extensible path's terms (vLLM 0.34+), when it sizes the KV
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -195,7 +198,8 @@ def _memory(model: ModelSpec, settings: DeploySettings, engine: EngineConfig, gp
             raise GpuError("No GPU given", hint="Pass --gpu NAME, --gpu-memory SIZE or --kv-cache-memory SIZE")
         return MemoryPlan(total_bytes=None, gpu_memory_utilization=util, budget_bytes=None, overheads=None,
                           kv_cache_bytes=settings.kv_cache_memory_bytes, kv_cache_error_bytes=0,
-                          kv_cache_source="--kv-cache-memory (exact)", free_bytes=None, free_check="not checked")
+                          kv_cache_source="--kv-cache-memory (exact)", free_bytes=None, free_check="not checked",
+                          kv_sizing="fixed")
     budget = ceil(gpu.total_bytes * util)
     overheads: Overheads | None = None
     if weights is not None:
@@ -213,7 +217,7 @@ def _memory(model: ModelSpec, settings: DeploySettings, engine: EngineConfig, gp
         return MemoryPlan(total_bytes=gpu.total_bytes, gpu_memory_utilization=util, budget_bytes=budget,
                           overheads=overheads, kv_cache_bytes=settings.kv_cache_memory_bytes,
                           kv_cache_error_bytes=0, kv_cache_source="--kv-cache-memory (exact)",
-                          free_bytes=free_at_init, free_check=free_check)
+                          free_bytes=free_at_init, free_check=free_check, kv_sizing="fixed")
     if overheads is None and not holds_kv:
         return MemoryPlan(total_bytes=gpu.total_bytes, gpu_memory_utilization=util, budget_bytes=budget,
                           overheads=None, kv_cache_bytes=0, kv_cache_error_bytes=0,
@@ -222,6 +226,10 @@ def _memory(model: ModelSpec, settings: DeploySettings, engine: EngineConfig, gp
     if overheads is None:
         raise UsageError("The model's weight size is unknown, so the KV budget cannot be estimated",
                          hint="Pass --kv-cache-memory SIZE, or a model directory with safetensors files")
+    if engine.kv_sizing == "extensible":
+        # A calibration record holds the non-KV memory of a profiled start-up; the extensible cache is sized
+        # after warm-up from other measurements, so kvplan's estimates of those size it.
+        return _extensible_memory(model, engine, gpu, overheads, budget, free_at_init)
     if measured_overhead is not None:
         available = budget - measured_overhead.value_bytes
         error = measured_overhead.error_bytes
@@ -234,6 +242,32 @@ def _memory(model: ModelSpec, settings: DeploySettings, engine: EngineConfig, gp
     return MemoryPlan(total_bytes=gpu.total_bytes, gpu_memory_utilization=util, budget_bytes=budget,
                       overheads=overheads, kv_cache_bytes=available, kv_cache_error_bytes=error,
                       kv_cache_source=source, free_bytes=free_at_init, free_check=free_check)
+
+
+def _extensible_memory(model: ModelSpec, engine: EngineConfig, gpu: GpuSpec, overheads: Overheads, budget: int,
+                       free_at_init: int | None) -> MemoryPlan:
+    """vLLM 0.34's extensible KV cache (kvplan.core.kv_sizing): sized after warm-up from the free memory, so
+    the start-up free-memory check is gone and other processes' memory comes off the KV cache."""
+    context = Estimate(value_bytes=gpu.total_bytes - CUDA_CONTEXT_BYTES,
+                       error_bytes=int((CUDA_CONTEXT_ERROR_BYTES**2 + gpu.total_error_bytes**2) ** 0.5),
+                       source="estimate: total less vLLM's CUDA context")
+    init_free = context if free_at_init is None else Estimate(
+        value_bytes=free_at_init, error_bytes=CUDA_CONTEXT_ERROR_BYTES,
+        source="NVML free memory less vLLM's CUDA context")
+    resident_terms = (overheads.weights, overheads.non_torch, overheads.cudagraph, overheads.mamba_cache)
+    resident = Estimate(value_bytes=overheads.resident_bytes,
+                        error_bytes=int(sum(e.error_bytes**2 for e in resident_terms) ** 0.5),
+                        source="weights + non-torch + CUDA graphs")
+    other = gpu.total_bytes - gpu.free_bytes if gpu.free_bytes is not None and gpu.source == "nvml" else None
+    sizing = estimate_extensible(
+        total_bytes=gpu.total_bytes, utilization=engine.gpu_memory_utilization, init_free=init_free,
+        resident=resident, activation=overheads.activation, cudagraph=overheads.cudagraph,
+        profiled_capacity_bytes=budget - overheads.total_bytes, empty_init_free_bytes=context.value_bytes,
+        other_processes_bytes=other, segments=cdiv(model.num_layers, engine.pipeline_parallel_size))
+    return MemoryPlan(total_bytes=gpu.total_bytes, gpu_memory_utilization=engine.gpu_memory_utilization,
+                      budget_bytes=budget, overheads=overheads, kv_cache_bytes=sizing.kv_cache_bytes,
+                      kv_cache_error_bytes=sizing.error_bytes, kv_cache_source=sizing.source,
+                      free_bytes=free_at_init, free_check="not checked", kv_sizing="extensible", extensible=sizing)
 
 
 def plan(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None = None,
@@ -257,6 +291,9 @@ def plan(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None = None,
         notes.append(engine.engine_note)
     if engine.prefix_caching_note:
         notes.append(engine.prefix_caching_note)
+    if settings.version_note:
+        notes.append(settings.version_note)
+    notes.extend(_sizing_notes(memory, settings))
     if version_tuple(settings.vllm_version) > version_tuple(DEFAULT_VLLM_VERSION):
         notes.append(f"vLLM {settings.vllm_version} is newer than the newest release kvplan models "
                      f"({DEFAULT_VLLM_VERSION}): planned with {DEFAULT_VLLM_VERSION}'s arithmetic")
@@ -269,7 +306,7 @@ def plan(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None = None,
     if engine.auto_max_model_len:
         fit = cap.max_model_len_fit(layout, available, model.max_position_tokens)
         if fit == 0:
-            errors.append(vllm_text.AUTO_FIT_FAILED)
+            errors.append(vllm_text.auto_fit_failed(engine))
         elif fit < model.max_position_tokens:
             notes.append(f"auto-fit max_model_len: reduced from {model.max_position_tokens} to {fit}")
         engine = _with_max_model_len(engine, max(fit, 1))
@@ -396,6 +433,64 @@ def plan(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None = None,
 
         result = _replace_verdict(result, remedies(result, measured_overhead=measured_overhead))
     return result
+
+
+def _sizing_notes(memory: MemoryPlan, settings: DeploySettings) -> list[str]:
+    """The extensible path's notes: vLLM's utilisation warning, and what other processes cost the KV cache."""
+    sizing = memory.extensible
+    if sizing is None:
+        return []
+    notes = []
+    if sizing.warning:
+        notes.append(f"vLLM {settings.vllm_version} warns: {sizing.warning}")
+    if sizing.other_processes_bytes:
+        notes.append(f"other processes hold {format_gib(sizing.other_processes_bytes)} GiB on the GPU (NVML): the "
+                     f"KV cache is {format_gib(sizing.other_processes_cost_bytes)} GiB smaller than on an idle GPU "
+                     f"(vLLM {settings.vllm_version} sizes it from the memory free after warm-up)")
+    return notes
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReleaseComparison:
+    planned: PlanResult  # the release asked for
+    other: PlanResult  # the default release, same deployment
+    note: str
+
+
+def release_comparison(result: PlanResult) -> ReleaseComparison | None:
+    """The same deployment on the default release, when the plan is for another one on a known GPU and the KV
+    cache is not given outright; None otherwise (or when the default release refuses the deployment)."""
+    settings = result.settings
+    if (result.gpu is None or settings.platform != "cuda" or settings.kv_cache_memory_bytes is not None
+            or version_tuple(settings.vllm_version) >= version_tuple(DEFAULT_VLLM_VERSION)):
+        return None
+    try:
+        other = replan(result, vllm_version=DEFAULT_VLLM_VERSION, version_note=None)
+    except KvplanError:
+        return None
+    return ReleaseComparison(planned=result, other=other, note=_comparison_note(result, other))
+
+
+def _comparison_note(planned: PlanResult, other: PlanResult) -> str:
+    """Why the two releases' KV caches differ: for profiled -> extensible, term by term."""
+    old_version, new_version = planned.settings.vllm_version, other.settings.vllm_version
+    delta = other.memory.kv_cache_bytes - planned.memory.kv_cache_bytes
+    head = (f"vLLM {new_version} gives the KV cache {'+' if delta >= 0 else '-'}{format_gib(abs(delta))} GiB "
+            f"against {old_version}")
+    sizing = other.memory.extensible
+    if sizing is None or planned.memory.budget_bytes is None or planned.memory.overheads is None:
+        return f"{head} ({other.memory.kv_sizing} vs {planned.memory.kv_sizing} sizing)."
+    old_budget = planned.memory.budget_bytes
+    graphs = other.memory.overheads.cudagraph.value_bytes if other.memory.overheads else 0
+    parts = [f"{old_version} budgets total x {planned.memory.gpu_memory_utilization} = {format_gib(old_budget)} GiB "
+             f"and takes the profiled non-KV memory from it; {new_version} sizes the cache after warm-up and "
+             f"CUDA-graph capture from the memory free at start ({format_gib(sizing.init_free_bytes)} GiB, "
+             f"utilisation {other.memory.gpu_memory_utilization}), less a margin of "
+             f"{format_gib(sizing.margin_bytes)} GiB (max(1 GiB, 0.75 x transient peak)) and the transient peak "
+             f"kept free, which counts the CUDA graphs ({format_gib(graphs)} GiB) a second time"]
+    if planned.kv_cache.block_size != other.kv_cache.block_size:
+        parts.append(f"blocks hold {other.kv_cache.block_size} tokens instead of {planned.kv_cache.block_size}")
+    return f"{head}: " + "; ".join(parts) + "."
 
 
 def utilization_for(non_kv_bytes: int, kv_bytes: int, total_bytes: int) -> float:

@@ -111,6 +111,11 @@ def _kv_budget_remedy(result: PlanResult) -> tuple[Remedy | None, dict[str, obje
     util = utilization_for(non_kv, needed_kv + _margin_bytes(result), memory.total_bytes)
     if util <= memory.gpu_memory_utilization:
         return None, {}
+    if util > 1.0 and memory.extensible is not None:
+        # vLLM 0.34's hint (kv_cache_planning.py _more_kv_cache_memory_hint, after warm-up)
+        return Remedy(kind="gpu_memory_utilization", fits=False,
+                      summary="no gpu_memory_utilization helps: the extensible KV cache already takes all device "
+                              "memory left after the model, its activations, CUDA graphs and warmup"), {}
     if util > 1.0:
         return Remedy(kind="gpu_memory_utilization", fits=False,
                       summary=f"no gpu_memory_utilization fits max_model_len {result.kv_cache.max_model_len} "

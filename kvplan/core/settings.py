@@ -40,21 +40,29 @@ class VllmBehaviour:
     # V0 0.7.2/0.7.3 (worker/cache_engine.py _align_cache, VLLM_CUDA_MEM_ALIGN_KV_CACHE=1): on CUDA each MLA
     # cache entry is padded to 256 bytes (576 -> 640 bf16 values); gone in 0.8.0.
     mla_entry_align_bytes: int = 0
+    # 0.34+ (config/vllm.py _resolve_extensible_kv_cache, v1/worker/extensible_kv_cache.py): on CUDA the KV cache
+    # is sized after warm-up and CUDA-graph capture from measured memory, unless something rules it out
+    # (kvplan.core.kv_sizing); its default gpu_memory_utilization is then 1.0 (resolved_gpu_memory_utilization).
+    extensible_kv_cache: bool = False
+    # CacheConfig.DEFAULT_BLOCK_SIZE: 16 up to 0.33, 64 from 0.34; update_block_size_for_backend keeps it when
+    # the attention backend takes it (FlashAttention: multiples of 16; FlashMLA: 64; FlashInfer MLA: 32 or 64).
+    default_block_size: int = 16
 
 
-DEFAULT_VLLM_VERSION = "0.33.0"
+DEFAULT_VLLM_VERSION = "0.34.0"
 
-# Every name a vLLM release from 0.5.4 to 0.33.0 accepts for --quantization (QuantizationMethods / the
-# QUANTIZATION_METHODS table, read in 0.5.4, 0.8.5, 0.10.1.1, 0.14, 0.20, 0.26, 0.33): a name outside this set
-# is refused by every release ("Unknown quantization method").
+# Every name a vLLM release from 0.5.4 to 0.34.0 accepts for --quantization (QuantizationMethods / the
+# QUANTIZATION_METHODS table, read in 0.5.4, 0.8.5, 0.10.1.1, 0.14, 0.20, 0.26, 0.33, 0.34): a name outside this
+# set is refused by every release ("Unknown quantization method"). 0.34 added lut_b_moe, mxfp4_hadamard32 and
+# w4afp8 (and dropped fp_quant, which older releases take).
 QUANTIZATION_METHODS = frozenset({
     "aqlm", "auto-round", "auto_awq", "auto_gptq", "awq", "awq_marlin", "bitblas", "bitsandbytes",
     "compressed-tensors", "cpu_awq", "deepseek_v4_fp8", "deepspeedfp", "experts_int8", "fbgemm_fp8", "fp8",
-    "fp8_per_block", "fp8_per_channel", "fp8_per_tensor", "fp_quant", "gguf", "gpt_oss_mxfp4", "gptq",
-    "gptq_bitblas", "gptq_marlin", "gptq_marlin_24", "hqq", "humming", "inc", "int8_per_channel_weight_only",
-    "ipex", "marlin", "modelopt", "modelopt_fp4", "modelopt_mixed", "modelopt_mxfp8", "moe_wna16", "mxfp4",
-    "mxfp8", "neuron_quant", "nvfp4", "nvfp4_per_token", "online", "petit_nvfp4", "ptpc_fp8", "qqq", "quark",
-    "rtn", "squeezellm", "torchao", "tpu_int8",
+    "fp8_per_block", "fp8_per_channel", "fp8_per_tensor", "fp_quant", "gguf", "gpt_oss_mxfp4", "gptq", "gptq_bitblas",
+    "gptq_marlin", "gptq_marlin_24", "hqq", "humming", "inc", "int8_per_channel_weight_only", "ipex", "lut_b_moe",
+    "marlin", "modelopt", "modelopt_fp4", "modelopt_mixed", "modelopt_mxfp8", "moe_wna16", "mxfp4",
+    "mxfp4_hadamard32", "mxfp8", "neuron_quant", "nvfp4", "nvfp4_per_token", "online", "petit_nvfp4", "ptpc_fp8",
+    "qqq", "quark", "rtn", "squeezellm", "torchao", "tpu_int8", "w4afp8",
 })
 MAMBA_CACHE_DTYPES = ("auto", "float32", "bfloat16", "float16")  # config/cache.py MambaDType
 
@@ -83,7 +91,7 @@ def v0_behaviour(version: str) -> VllmBehaviour:
 
 
 def vllm_behaviour(version: str) -> VllmBehaviour:
-    """Map a vLLM release to the arithmetic kvplan models for it (read in the 0.5.4, 0.6.6, 0.11-0.33 wheels).
+    """Map a vLLM release to the arithmetic kvplan models for it (read in the 0.5.4, 0.6.6, 0.11-0.34 wheels).
 
     0.8-0.10.1 default to V1 but fall back to V0 for some models: ``model_runner.engine_for_model``."""
     v = version_tuple(version)
@@ -102,6 +110,8 @@ def vllm_behaviour(version: str) -> VllmBehaviour:
         mamba_blocks_check=v >= (0, 19, 0),
         hybrid_prefix_caching=v >= (0, 28, 0),
         mamba2_prefill_checkpoint=v >= (0, 32, 0),
+        extensible_kv_cache=v >= (0, 34, 0),
+        default_block_size=64 if v >= (0, 34, 0) else 16,
     )
 
 
@@ -168,6 +178,13 @@ class DeploySettings:
     num_gpu_blocks_override: int | None = None
     speculative: SpeculativeSettings | None = None
     use_v1: bool | None = None  # VLLM_USE_V1 (0.8-0.10.2): None unset, vLLM's own choice
+    # --enable-extensible-kv-cache (0.34+): None is vLLM's own choice (on where supported)
+    enable_extensible_kv_cache: bool | None = None
+    # Why this host cannot back an extensible KV cache although vLLM would pick it (0.34+: a driver without
+    # VMM support, a NIXL connector without an IMEX channel); vLLM then falls back to the profiled sizing.
+    extensible_unavailable: str | None = None
+    # How the release was chosen when --vllm-version was not given (a note for the report); changes no number.
+    version_note: str | None = field(default=None, compare=False)
 
     @property
     def num_speculative_tokens(self) -> int:

@@ -231,8 +231,9 @@ def lookup_overhead(model_ref: str, revision: str | None, gpu: GpuSpec, settings
     values = [int(r["non_kv_bytes"]) for r in exact]
     # Repeated probes of one deployment differ by allocator noise: keep that spread as the error bar.
     error = max(max(values) - min(values), int(newest.get("non_kv_error_bytes") or 0))
-    source = f"measured: kvplan probe {newest.get('created', '?')}, vLLM {newest.get('vllm_version')}"
-    note = (f"calibrated: non-KV memory {newest['non_kv_bytes'] / GiB:.2f} GiB measured by kvplan probe "
+    origin = str(newest.get("source") or "kvplan probe")  # `kvplan explain --record` writes "kvplan explain"
+    source = f"measured: {origin} {newest.get('created', '?')}, vLLM {newest.get('vllm_version')}"
+    note = (f"calibrated: non-KV memory {newest['non_kv_bytes'] / GiB:.2f} GiB measured by {origin} "
             f"({newest.get('created', '?')}, vLLM {newest.get('vllm_version')}, {newest.get('gpu')}) replaces "
             f"kvplan's estimate; {len(exact)} record(s) in {path}")
     return Estimate(value_bytes=int(newest["non_kv_bytes"]), error_bytes=error, source=source), note

@@ -63,7 +63,7 @@ def print_check(report: CheckReport, console: Console) -> None:
                             f"max_num_batched_tokens {engine.max_num_batched_tokens} · "
                             f"max_num_seqs {engine.max_num_seqs}"
                             + (" · Model Runner V2" if engine.model_runner == "v2" else "")
-                            + _prefix_caching(result) + _speculation(result))
+                            + _prefix_caching(result) + _speculation(result) + _kv_sizing(result))
     console.print(facts)
 
     table = Table(title="Memory per GPU (GiB)", title_justify="left", show_edge=False)
@@ -82,9 +82,19 @@ def print_check(report: CheckReport, console: Console) -> None:
         if overheads.mamba_cache.value_bytes:  # V0 only: shown when there is one
             table.add_row("Mamba state cache", _gib(overheads.mamba_cache.value_bytes), "",
                           overheads.mamba_cache.source)
+    sizing = memory.extensible
+    if sizing is not None:
+        other = (f"NVML free less vLLM's CUDA context; other processes hold "
+                 f"{sizing.other_processes_bytes / GiB:.2f} GiB" if sizing.other_processes_bytes is not None
+                 else "total less vLLM's CUDA context (estimate; no GPU measured)")
+        table.add_row("free at start", _gib(sizing.init_free_bytes), "", other)
+        table.add_row("kept free: transient", _gib(sizing.transient_peak_bytes), "",
+                      "activation peak + CUDA-graph estimate (vLLM keeps both free)")
+        table.add_row("kept free: margin", _gib(sizing.margin_bytes), "", "max(1 GiB, 0.75 x transient peak)")
     kv_err = f"± {memory.kv_cache_error_bytes / GiB:.2f}" if memory.kv_cache_error_bytes else ""
     table.add_row(Text("KV cache", style="bold"), _gib(memory.kv_cache_bytes), kv_err, memory.kv_cache_source)
     console.print(table)
+    _print_release_comparison(result, console)
 
     cache = Table(title="KV cache", title_justify="left", show_edge=False, show_header=False)
     cache.add_column(style="bold")
@@ -128,6 +138,38 @@ def _prefix_caching(result: PlanResult) -> str:
     if not result.model.mamba_layers or engine.behaviour.engine != "v1":
         return ""
     return " · prefix caching " + ("on" if engine.enable_prefix_caching else "off")
+
+
+def _kv_sizing(result: PlanResult) -> str:
+    """From 0.34, which way vLLM sizes the KV cache (and why, off the default path)."""
+    engine = result.engine
+    if not engine.behaviour.extensible_kv_cache:
+        return ""
+    if engine.kv_sizing == "extensible":
+        return " · KV sizing extensible (measured after warm-up)"
+    return f" · KV sizing {engine.kv_sizing} ({engine.kv_sizing_reason})"
+
+
+def _print_release_comparison(result: PlanResult, console: Console) -> None:
+    """The KV cache of this release and of the default one side by side, with what makes them differ."""
+    from rich.table import Table
+
+    from kvplan.core.plan import release_comparison
+
+    comparison = release_comparison(result)
+    if comparison is None:
+        return
+    table = Table(title="KV cache by release (per GPU)", title_justify="left", show_edge=False)
+    for column in ("vLLM", "KV sizing", "utilisation", "KV cache GiB", "±", "tokens", "block"):
+        table.add_column(column, justify="left" if column in ("vLLM", "KV sizing") else "right")
+    for side in (comparison.planned, comparison.other):
+        memory = side.memory
+        table.add_row(side.settings.vllm_version, memory.kv_sizing, f"{memory.gpu_memory_utilization}",
+                      _gib(memory.kv_cache_bytes),
+                      f"{memory.kv_cache_error_bytes / GiB:.2f}" if memory.kv_cache_error_bytes else "",
+                      f"{side.kv_cache.tokens:,}", str(side.kv_cache.block_size))
+    console.print(table)
+    console.print(f"  {comparison.note}", markup=False, highlight=False)
 
 
 def _speculation(result: PlanResult) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 from kvplan import __version__
 from kvplan.api import CheckReport
 from kvplan.core.estimate import Estimate
+from kvplan.core.kv_sizing import ExtensibleSizing
 from kvplan.render.summary import group_rows, layers_by_kind, speculative_object
 
 SCHEMA_VERSION = 1
@@ -18,6 +19,26 @@ def _estimate(prefix: str, estimate: Estimate | None) -> dict[str, Any]:
         return {f"{prefix}_bytes": None, f"{prefix}_error_bytes": None, f"{prefix}_source": None}
     return {f"{prefix}_bytes": estimate.value_bytes, f"{prefix}_error_bytes": estimate.error_bytes,
             f"{prefix}_source": estimate.source}
+
+
+def _extensible(sizing: ExtensibleSizing | None) -> dict[str, Any] | None:
+    """The terms of vLLM 0.34's measured sizing (kvplan.core.kv_sizing), null on other paths."""
+    if sizing is None:
+        return None
+    return {
+        "init_free_bytes": sizing.init_free_bytes,
+        "requested_bytes": sizing.requested_bytes,
+        "non_kv_bytes": sizing.non_kv_bytes,
+        "transient_peak_bytes": sizing.transient_peak_bytes,
+        "margin_bytes": sizing.margin_bytes,
+        "measured_bytes": sizing.measured_bytes,
+        "capacity_bytes": sizing.capacity_bytes,
+        "mm_ipc_reserve_bytes": sizing.mm_ipc_reserve_bytes,
+        "withheld_bytes": sizing.withheld_bytes,
+        "other_processes_bytes": sizing.other_processes_bytes,
+        "other_processes_cost_bytes": sizing.other_processes_cost_bytes,
+        "warning": sizing.warning,
+    }
 
 
 def check_object(report: CheckReport) -> dict[str, Any]:
@@ -57,6 +78,8 @@ def check_object(report: CheckReport) -> dict[str, Any]:
             "entrypoint": result.settings.entrypoint,
             "max_model_len": engine.max_model_len,
             "gpu_memory_utilization": engine.gpu_memory_utilization,
+            "kv_sizing": engine.kv_sizing,
+            "kv_sizing_reason": engine.kv_sizing_reason,
             "tensor_parallel_size": engine.tensor_parallel_size,
             "pipeline_parallel_size": engine.pipeline_parallel_size,
             "dtype": engine.model_dtype,
@@ -93,6 +116,7 @@ def check_object(report: CheckReport) -> dict[str, Any]:
             "kv_cache_source": memory.kv_cache_source,
             "free_bytes": memory.free_bytes,
             "free_check": memory.free_check,
+            "extensible": _extensible(memory.extensible),
         },
         "kv_cache": {
             "tokens": kv.tokens,

@@ -25,6 +25,9 @@ def qwen_dir(tmp_path: Path) -> Path:
 
 
 def _run(*args: str) -> tuple[int, str, str]:
+    # The figures here were read in vLLM 0.33's code: pinned there (0.34, the default, has tests of its own).
+    if args and args[0] in ("check", "recommend", "inspect") and "--vllm-version" not in args:
+        args = (*args, "--vllm-version", "0.33.0")
     result = runner.invoke(app, list(args))
     return result.exit_code, result.stdout, result.stderr
 
@@ -508,3 +511,34 @@ def test_v0_alternatives_report_the_longest_length_that_starts() -> None:
     code, out, _ = _run("check", "meta-llama/Llama-3.1-8B", "--gpu", "l4", "--vllm-version", "0.5.4", "--json")
     fp8 = next(r for r in json.loads(out)["verdict"]["remedies"] if r["kind"] == "kv_cache_dtype")
     assert code == 1 and not fp8["fits"] and "largest max_model_len 0)" not in fp8["summary"]
+
+
+def test_034_states_its_sizing_path_and_033_sits_beside_it() -> None:
+    """Llama-3.1-8B on an H100 at defaults: --json on 0.34 names the sizing path; planning 0.33 puts its KV cache
+    beside 0.34's, with a note that says why they differ."""
+    code, out, _ = _run("check", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100", "--vllm-version", "0.34.0",
+                        "--json")
+    data = json.loads(out)
+    assert code == 0 and data["settings"]["kv_sizing"] == "extensible"
+    assert data["settings"]["gpu_memory_utilization"] == 1.0 and data["settings"]["block_size"] == 64
+    assert data["memory"]["extensible"]["margin_bytes"] >= 2**30
+    code, out, _ = _run("check", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100", "--vllm-version", "0.33.0")
+    assert code == 0 and "KV cache by release" in out
+    rows = [line.split() for line in out.splitlines() if line.strip().startswith(("0.33.0", "0.34.0"))]
+    assert [row[:3] for row in rows] == [["0.33.0", "│", "profiled"], ["0.34.0", "│", "extensible"]]
+    assert "vLLM 0.34.0 gives the KV cache +3.04 GiB against 0.33.0" in " ".join(out.split())
+    code, out, _ = _run("check", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100", "--vllm-version", "0.34.0")
+    assert "KV cache by release" not in out and "KV sizing extensible (measured after warm-up)" in " ".join(out.split())
+
+
+def test_extensible_kv_cache_flag() -> None:
+    """--no-enable-extensible-kv-cache: 0.34 falls back to the profiled sizing and 0.92; asking for it beside
+    --kv-cache-memory is vLLM's refusal."""
+    code, out, _ = _run("check", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100", "--vllm-version", "0.34.0",
+                        "--no-enable-extensible-kv-cache", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["settings"]["kv_sizing"] == "profiled"
+    assert data["settings"]["gpu_memory_utilization"] == 0.92 and data["memory"]["extensible"] is None
+    code, _, err = _run("check", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100", "--vllm-version", "0.34.0",
+                        "--enable-extensible-kv-cache", "--kv-cache-memory", "10GiB")
+    assert code == 2 and "which kv_cache_memory_bytes overrides" in err

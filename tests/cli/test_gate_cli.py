@@ -16,6 +16,7 @@ runner = CliRunner()
 MANIFEST = """
 [defaults]
 kv_cache_memory = "4GiB"
+vllm_version = "0.33.0"
 
 [[deployment]]
 name = "fits"
@@ -94,7 +95,8 @@ def test_gate_takes_the_hybrid_flags(tmp_path: Path) -> None:
     memory = 150 * 6 * 4176 * 512
     manifest = _write(tmp_path, json.dumps({"defaults": {"model": "nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-NVFP4",
                                                          "max_model_len": 4096, "kv_cache_memory": str(memory),
-                                                         "mamba_ssm_cache_dtype": "float32"},
+                                                         "mamba_ssm_cache_dtype": "float32",
+                                                         "vllm_version": "0.33.0"},
                                             "deployment": [{"name": "many", "max_num_seqs": 256},
                                                            {"name": "enough", "max_num_seqs": 150}]}), "deploy.json")
     code, data = _gate_by_name(manifest)

@@ -16,7 +16,8 @@ from kvplan.cli.app import app
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 README = Path(__file__).resolve().parents[2] / "README.md"
-COMMANDS = [[], ["check"], ["recommend"], ["gate"], ["inspect"], ["probe"], ["gpus"], ["models"], ["calibration"]]
+COMMANDS = [[], ["check"], ["recommend"], ["gate"], ["inspect"], ["probe"], ["gpus"], ["models"], ["calibration"],
+            ["explain"]]
 
 
 def _help(args: list[str]) -> str:

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 
 from kvplan.core.architectures import model_spec_from_config
 from kvplan.core.engine import kv_cache_groups, pp_stage_ranges, resolve_engine
 from kvplan.core.hardware import GpuSpec
 from kvplan.core.plan import plan
-from kvplan.core.settings import DeploySettings
+from kvplan.core.settings import DeploySettings as _DeploySettings
 from kvplan.core.units import GiB, MiB
 from tests.conftest import load_config
+
+# The figures here were read in vLLM 0.33's code: every plan pins 0.33.0 (0.34, the default since, has its own
+# tests in test_kv_sizing.py); a test naming another release still wins.
+DeploySettings = partial(_DeploySettings, vllm_version="0.33.0")
 
 H100 = GpuSpec(name="NVIDIA H100 80GB HBM3", total_bytes=int(79.22 * GiB), source="catalog")
 

@@ -35,8 +35,13 @@ H100 = GpuSpec(name="NVIDIA H100 80GB HBM3", total_bytes=int(79.08 * 2**30), sou
                compute_capability=(9, 0))
 
 
+# The figures below were read at 0.33's defaults (block 16); 0.34 raised the default block to 64.
+V033 = "0.33.0"
+
+
 def _plan(config: dict[str, object], **settings: object) -> tuple[int, list[tuple[str, int, int, int]], int, int]:
     model = model_spec_from_config(config)
+    settings.setdefault("vllm_version", V033)
     engine = resolve_engine(model, DeploySettings(max_model_len=8192, **settings), H100)  # type: ignore[arg-type]
     groups = kv_cache_groups(model, engine)
     layout = build_layout(groups, model.num_layers, engine)
@@ -194,7 +199,7 @@ def test_deepseek_v32_fp8_is_the_fp8_ds_mla_entry_on_hopper() -> None:
     # Blackwell: platforms/cuda.py puts FLASHINFER_MLA_SPARSE first for quantized KV; it keeps plain fp8
     # (576 B a token): 64 x 576 = 36,864
     model = model_spec_from_config(load_config("deepseek-ai__DeepSeek-V3.2"))
-    engine = resolve_engine(model, DeploySettings(max_model_len=8192, kv_cache_dtype="fp8"), B200)
+    engine = resolve_engine(model, DeploySettings(max_model_len=8192, kv_cache_dtype="fp8", vllm_version=V033), B200)
     groups = kv_cache_groups(model, engine)
     assert build_layout(groups, model.num_layers, engine).bytes_per_block == 61 * (36864 + 8448)
 
@@ -225,9 +230,9 @@ def test_sparse_mla_on_cpu_is_refused_in_vllms_words() -> None:
 
     model = model_spec_from_config(load_config("deepseek-ai__DeepSeek-V3.2"))
     with pytest.raises(UsageError, match="Sparse Attention is not supported on CPU"):
-        resolve_engine(model, DeploySettings(max_model_len=8192, platform="cpu"), None)
+        resolve_engine(model, DeploySettings(max_model_len=8192, platform="cpu", vllm_version=V033), None)
     with pytest.raises(UsageError, match="multiple of 64"):
-        resolve_engine(model, DeploySettings(max_model_len=8192, block_size=16), H100)
+        resolve_engine(model, DeploySettings(max_model_len=8192, block_size=16, vllm_version=V033), H100)
 
 
 GLM47_FLASH = {

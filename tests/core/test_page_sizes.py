@@ -6,14 +6,20 @@ _align_hybrid_block_size, kv_cache_utils.py grouping) — see the comment on eac
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 
 from kvplan.core.architectures import model_spec_from_config
 from kvplan.core.capacity import build_layout
 from kvplan.core.engine import kv_cache_groups, resolve_engine
 from kvplan.core.hardware import GpuSpec
-from kvplan.core.settings import DeploySettings
+from kvplan.core.settings import DeploySettings as _DeploySettings
 from tests.conftest import load_config
+
+# The figures here were read in vLLM 0.33's code: every plan pins 0.33.0 (0.34, the default since, has its own
+# tests in test_kv_sizing.py); a test naming another release still wins.
+DeploySettings = partial(_DeploySettings, vllm_version="0.33.0")
 
 H100 = GpuSpec(name="NVIDIA H100 80GB HBM3", total_bytes=int(79.08 * 2**30), source="catalog")
 

@@ -4,6 +4,7 @@ check of 0.19+, and V0 0.7.x's 256-byte MLA cache entries. Numbers by hand from 
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 
 import pytest
 
@@ -14,9 +15,13 @@ from kvplan.core.hardware import GpuSpec
 from kvplan.core.kv_spec import MambaSpec
 from kvplan.core.model import MambaLayer
 from kvplan.core.plan import plan
-from kvplan.core.settings import DeploySettings
+from kvplan.core.settings import DeploySettings as _DeploySettings
 from kvplan.core.units import GiB
 from tests.conftest import load_config
+
+# The figures here were read in vLLM 0.33's code: every plan pins 0.33.0 (0.34, the default since, has its own
+# tests in test_kv_sizing.py); a test naming another release still wins.
+DeploySettings = partial(_DeploySettings, vllm_version="0.33.0")
 
 H100 = GpuSpec(name="NVIDIA H100 80GB HBM3", total_bytes=int(79.22 * GiB), source="catalog")
 H200 = GpuSpec(name="NVIDIA H200", total_bytes=int(139.81 * GiB), source="catalog", compute_capability=(9, 0))
