@@ -103,7 +103,7 @@ REVIEWED: dict[str, tuple[str, str]] = {
     "Lfm2MoeForCausalLM": ("lfm2", "lfm2_moe.py: short-conv state layers"),
     "Lfm2VlForConditionalGeneration": ("lfm2", "lfm2_vl.py: LFM2 text model"),
     "Plamo2ForCausalLM": ("plamo", "plamo2.py: Mamba state"),
-    "Plamo3ForCausalLM": ("plamo", "plamo3.py"),
+    "Plamo3ForCausalLM": ("unknown", "plamo3.py: per-layer windows from a remote-code config class, not read yet"),
     "MambaForCausalLM": ("mamba", "mamba.py: Mamba-1 state only"),
     "FalconMambaForCausalLM": ("mamba", "mamba.py: Mamba-1 state only"),
     "Mamba2ForCausalLM": ("mamba2", "mamba2.py: Mamba-2 state only"),

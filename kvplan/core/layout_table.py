@@ -284,7 +284,7 @@ LAYOUT_OF_ARCHITECTURE: dict[str, tuple[str, str, str]] = {
     "PhiMoEForCausalLM": ("attention", "phimoe", "full/sliding attention"),
     "PixtralForConditionalGeneration": ("text_config", "pixtral", "multimodal: the layout of its text model"),
     "Plamo2ForCausalLM": ("plamo", "plamo2", "plamo2.py: Mamba state"),
-    "Plamo3ForCausalLM": ("plamo", "plamo3", "plamo3.py"),
+    "Plamo3ForCausalLM": ("unknown", "plamo3", "plamo3.py: per-layer windows from a remote-code config class, not read yet"),
     "QianfanOCRForConditionalGeneration": ("text_config", "qianfan_ocr", "multimodal: the layout of its text model"),
     "QuantMixtralForCausalLM": ("attention", "mixtral_quant", "full attention"),
     "Qwen2_5_VLForConditionalGeneration": ("text_config", "qwen2_5_vl", "multimodal: the layout of its text model"),

@@ -10,7 +10,9 @@ from functools import cached_property
 from typing import Literal
 
 AttentionKind = Literal["full", "sliding", "chunked", "mla"]
-MambaKind = Literal["mamba1", "mamba2", "gdn"]
+# short_conv: LFM2 ShortConv (one conv state); kda: Kimi delta attention (conv + fp32 recurrent state);
+# linear: MiniMax-Text-01's lightning attention, one (heads, head_dim, head_dim) state
+MambaKind = Literal["mamba1", "mamba2", "gdn", "short_conv", "kda", "linear"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,9 +49,12 @@ class MambaLayer:
     num_v_heads: int = 0
     head_k_dim: int = 0
     head_v_dim: int = 0
+    conv_dim: int = 0  # short_conv: the conv width (LFM2's conv_dim)
     conv_dtype: str | None = None  # None: the model dtype
     ssm_dtype: str | None = None  # None: the conv dtype (a dtype the config names, e.g. Qwen3.5's float32)
     nemotron_h_ssm_default: bool = False  # NemotronH: vLLM's config hook picks the SSM dtype by release
+    # Qwen's gated delta net (not OLMo's): FlashInfer's GDN prefill keeps a prefill checkpoint block (0.33+)
+    flashinfer_gdn: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,7 +64,19 @@ class NoKvLayer:
     kind: Literal["none"] = "none"
 
 
-LayerSpec = AttentionLayer | MambaLayer | NoKvLayer
+@dataclass(frozen=True, kw_only=True)
+class ParallelLayer:
+    """One decoder layer holding attention and a Mamba mixer side by side (Falcon-H1): two KV cache specs.
+
+    vLLM registers them as two layers (the mixer named ``layers.{num_hidden_layers + i}``), each in its own
+    KV cache group; both sit on the PP stage of decoder layer i."""
+
+    attention: AttentionLayer
+    mamba: MambaLayer
+    kind: Literal["parallel"] = "parallel"
+
+
+LayerSpec = AttentionLayer | MambaLayer | NoKvLayer | ParallelLayer
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,6 +126,8 @@ class ModelSpec:
     # A speculative drafter's attention layers, hosted beside the model's (speculative.with_drafter): they
     # hold KV like the model's own and sit on the last PP stage.
     draft_layers: tuple[AttentionLayer, ...] = ()
+    # (first vLLM release that loads this config, why older ones do not), from the layout builder
+    requires_release: tuple[str, str] | None = None
 
     @property
     def num_layers(self) -> int:
@@ -116,11 +135,13 @@ class ModelSpec:
 
     @cached_property  # read many times a plan; the model is frozen (the cache is no field: eq/hash ignore it)
     def attention_layers(self) -> tuple[AttentionLayer, ...]:
-        return tuple(layer for layer in self.layers if isinstance(layer, AttentionLayer))
+        return tuple(layer.attention if isinstance(layer, ParallelLayer) else layer
+                     for layer in self.layers if isinstance(layer, (AttentionLayer, ParallelLayer)))
 
     @cached_property
     def mamba_layers(self) -> tuple[MambaLayer, ...]:
-        return tuple(layer for layer in self.layers if isinstance(layer, MambaLayer))
+        return tuple(layer.mamba if isinstance(layer, ParallelLayer) else layer
+                     for layer in self.layers if isinstance(layer, (MambaLayer, ParallelLayer)))
 
     @property
     def uses_mla(self) -> bool:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 
 from kvplan.core.engine import EngineConfig, mamba_state_bytes, pp_stage_ranges
 from kvplan.core.estimate import Estimate
-from kvplan.core.model import AttentionLayer, MambaLayer, ModelSpec
+from kvplan.core.model import AttentionLayer, LayerSpec, MambaLayer, ModelSpec, ParallelLayer
 from kvplan.core.settings import release, version_tuple
 from kvplan.core.units import GiB, MiB, cdiv, dtype_bytes, round_up
 
@@ -458,12 +458,17 @@ def v0_mamba_cache_slots(engine: EngineConfig, enforce_eager: bool) -> int:
     return v0_graph_batch_size(seqs)
 
 
+def _mamba_of(layer: LayerSpec) -> MambaLayer | None:
+    """The layer's Mamba mixer: itself, or the one beside a Falcon-H1 layer's attention."""
+    return layer.mamba if isinstance(layer, ParallelLayer) else layer if isinstance(layer, MambaLayer) else None
+
+
 def estimate_mamba_cache(model: ModelSpec, engine: EngineConfig, enforce_eager: bool) -> Estimate:
     """V0's Mamba state cache on the binding PP stage (exact: shapes and slots are deterministic)."""
     if engine.behaviour.engine != "v0" or not model.mamba_layers:
         return NO_MAMBA_CACHE
     stages = pp_stage_ranges(model.num_layers, engine.pipeline_parallel_size)
-    stage_layers = [[layer for i in stage if isinstance(layer := model.layers[i], MambaLayer)] for stage in stages]
+    stage_layers = [[mamba for i in stage if (mamba := _mamba_of(model.layers[i])) is not None] for stage in stages]
     per_stage = [sum(mamba_state_bytes(layer, engine) for layer in layers) for layers in stage_layers]
     layers = len(stage_layers[per_stage.index(max(per_stage))])
     slots = v0_mamba_cache_slots(engine, enforce_eager)

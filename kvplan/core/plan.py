@@ -9,7 +9,14 @@ from typing import Any, Literal
 
 from kvplan.core import capacity as cap
 from kvplan.core import vllm_text
-from kvplan.core.engine import EngineConfig, as_served, float16_refused, kv_cache_groups, resolve_engine
+from kvplan.core.engine import (
+    EngineConfig,
+    as_served,
+    cpu_ssm_float32,
+    float16_refused,
+    kv_cache_groups,
+    resolve_engine,
+)
 from kvplan.core.errors import GpuError, KvplanError, UsageError
 from kvplan.core.estimate import Estimate
 from kvplan.core.hardware import GpuSpec
@@ -127,6 +134,11 @@ def validate_settings(model: ModelSpec, settings: DeploySettings) -> None:
         if mamba.kind == "mamba2" and mamba.n_groups % tp and mamba.n_groups != 1:
             raise UsageError("If tensor parallel world size does not divide num_groups, then num_groups must "
                              f"equal 1 ({mamba.n_groups} groups, tensor parallel size {tp})")
+        # mamba_utils.py divide(): short_conv_state_shape splits conv_dim, kda_state_shape the heads
+        split = {"short_conv": mamba.conv_dim, "kda": mamba.num_heads}.get(mamba.kind)
+        if split and split % tp:
+            raise UsageError(f"{split} is not divisible by {tp} ({mamba.kind} state split over tensor parallel "
+                             f"size {tp})")
     requested = settings.max_model_len
     if requested not in (None, AUTO_MAX_MODEL_LEN) and requested > model.max_position_tokens:
         raise UsageError(vllm_text.long_max_model_len(requested, model.max_position_key,
@@ -287,6 +299,9 @@ def plan(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None = None,
                      f"({DEFAULT_VLLM_VERSION}): planned with {DEFAULT_VLLM_VERSION}'s arithmetic")
     if engine.block_size_note:
         notes.append(f"block size {engine.block_size}: {engine.block_size_note}")
+    if any(cpu_ssm_float32(layer, settings, engine.model_dtype) for layer in model.mamba_layers):
+        notes.append("SSM state in float32: vLLM's CPU build sets it so on hosts with AVX512-BF16, as assumed here "
+                     "(on others it stays in the model dtype)")
 
     if engine.auto_max_model_len:
         fit = cap.max_model_len_fit(layout, available, model.max_position_tokens)

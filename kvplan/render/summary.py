@@ -6,14 +6,22 @@ from collections import Counter
 from typing import Any
 
 from kvplan.core.kv_spec import ChunkedLocalAttentionSpec, MambaSpec, SlidingWindowSpec
-from kvplan.core.model import AttentionLayer, MambaLayer, ModelSpec
+from kvplan.core.model import AttentionLayer, MambaLayer, ModelSpec, NoKvLayer, ParallelLayer
 from kvplan.core.plan import PlanResult
 from kvplan.core.settings import DeploySettings
 
 
+def _flat_layers(model: ModelSpec) -> list[AttentionLayer | MambaLayer | NoKvLayer]:
+    """Each layer, a Falcon-H1 layer as its attention and its mixer (counted once under each kind)."""
+    out: list[AttentionLayer | MambaLayer | NoKvLayer] = []
+    for layer in model.layers:
+        out += [layer.attention, layer.mamba] if isinstance(layer, ParallelLayer) else [layer]
+    return out
+
+
 def layers_by_kind(model: ModelSpec) -> dict[str, int]:
     counts: Counter[str] = Counter()
-    for layer in model.layers:
+    for layer in _flat_layers(model):
         if isinstance(layer, AttentionLayer):
             counts[{"full": "full_attention", "sliding": "sliding_window", "chunked": "chunked_local",
                     "mla": "mla"}[layer.kind]] += 1

@@ -52,9 +52,20 @@ def test_default_by_release(version: str, prefix_caching: bool, mamba_blocks: in
     assert _mamba_blocks_per_request(NANO_9B, vllm_version=version) == {mamba_blocks}
 
 
-def test_gated_delta_net_has_no_checkpoint_block() -> None:
-    assert _mamba_blocks_per_request(QWEN3_NEXT, vllm_version="0.33.0") == {2}
+def test_gated_delta_net_checkpoint_block_from_0_33_with_flashinfer() -> None:
+    """Qwen's GDN keeps a prefill checkpoint block in align mode only where FlashInfer runs its prefill: 0.33+
+    (0.33.0 layers/mamba/gdn/qwen_gdn_linear_attn.py get_kv_cache_spec, _resolve_gdn_prefill_backend: SM 9.0,
+    or SM 10.x / 12.x with 128-wide keys on CUDA 13); 0.32 has no such block."""
+    assert _mamba_blocks_per_request(QWEN3_NEXT, vllm_version="0.32.0") == {2}
+    assert _mamba_blocks_per_request(QWEN3_NEXT, vllm_version="0.33.0") == {3}
+    assert _mamba_blocks_per_request(QWEN3_NEXT, vllm_version="0.34.0") == {3}
     assert _mamba_blocks_per_request(QWEN3_NEXT, vllm_version="0.26.0") == {1}
+    a100 = GpuSpec(name="NVIDIA A100-SXM4-80GB", total_bytes=85_899_345_920, source="catalog",
+                   compute_capability=(8, 0))
+    model = model_spec_from_config(load_config(QWEN3_NEXT))
+    engine = resolve_engine(model, DeploySettings(vllm_version="0.34.0"), a100)
+    shape = engine.request_shape(engine.max_model_len)
+    assert {g.spec.blocks_per_request(shape) for g in kv_cache_groups(model, engine) if g.spec.kind == "mamba"} == {2}
 
 
 def test_matches_the_h100_exactly() -> None:

