@@ -98,33 +98,17 @@ def _is_own_report(path: Path, flag: str) -> bool:
 
 def _check_one(deployment: Deployment) -> GateResult:
     from kvplan import api
-    from kvplan.cli.settings_from_flags import build_settings
     from kvplan.core.errors import KvplanError
     from kvplan.core.gate import GateResult, Policy, judge
     from kvplan.core.units import parse_size
+    from kvplan.inputs.settings_values import settings_from_values
 
     if deployment.problem:
         return GateResult(name=deployment.name, status="error", reasons=(), error=deployment.problem,
                           manifest=deployment.source)
     s = deployment.settings  # typed by the manifest reader (inputs/manifest.py)
     try:
-        settings = build_settings(
-            max_model_len=None if s.get("max_model_len") is None else str(s["max_model_len"]),
-            gpu_memory_utilization=s.get("gpu_memory_utilization"),
-            tensor_parallel_size=s.get("tensor_parallel_size", 1),
-            pipeline_parallel_size=s.get("pipeline_parallel_size", 1), dtype=s.get("dtype", "auto"),
-            kv_cache_dtype=s.get("kv_cache_dtype", "auto"), block_size=s.get("block_size"),
-            max_num_seqs=s.get("max_num_seqs"), max_num_batched_tokens=s.get("max_num_batched_tokens"),
-            kv_cache_memory=None if s.get("kv_cache_memory") is None else str(s["kv_cache_memory"]),
-            enforce_eager=s.get("enforce_eager", False), quantization=s.get("quantization"),
-            platform=s.get("platform", "cuda"), entrypoint=s.get("entrypoint", "serve"),
-            vllm_version=s.get("vllm_version"),
-            disable_hybrid_kv_cache_manager=s.get("disable_hybrid_kv_cache_manager", False),
-            mamba_ssm_cache_dtype=s.get("mamba_ssm_cache_dtype", "auto"),
-            speculative_config=s.get("speculative_config"),  # a table/object, or vLLM's JSON string
-            vllm_use_v1=s.get("vllm_use_v1"),
-            enable_prefix_caching=s.get("enable_prefix_caching"),
-        )
+        settings = settings_from_values(s)
         gpu_bytes = parse_size(deployment.gpu_memory, flag="gpu_memory") if deployment.gpu_memory else None
         report = api.check(deployment.model, settings, gpu=deployment.gpu, gpu_memory_bytes=gpu_bytes,
                            revision=deployment.revision, environ=os.environ)

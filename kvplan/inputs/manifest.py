@@ -34,6 +34,7 @@ SETTING_KEYS = {
     "kv_cache_dtype", "block_size", "max_num_seqs", "max_num_batched_tokens", "kv_cache_memory", "enforce_eager",
     "quantization", "platform", "entrypoint", "vllm_version", "disable_hybrid_kv_cache_manager",
     "mamba_ssm_cache_dtype", "speculative_config", "vllm_use_v1", "enable_prefix_caching",
+    "mamba_cache_dtype", "enable_chunked_prefill", "num_gpu_blocks_override",
 }
 OTHER_KEYS = {"name", "model", "revision", "gpu", "gpu_memory", "min_concurrency", "fail_on_warn"}
 TOP_LEVEL_KEYS = {"defaults", "deployment", "deployments"}
@@ -41,11 +42,12 @@ TOP_LEVEL_KEYS = {"defaults", "deployment", "deployments"}
 # The type each value must have. A value of another type is an error, never coerced: bool("false") is True,
 # int(1.7) is 1, and a policy that silently reads as something else would let a deploy through.
 _WHOLE_NUMBER_KEYS = {"tensor_parallel_size", "pipeline_parallel_size", "block_size", "max_num_seqs",
-                      "max_num_batched_tokens"}
+                      "max_num_batched_tokens", "num_gpu_blocks_override"}
 _NUMBER_KEYS = {"gpu_memory_utilization", "min_concurrency"}
-_BOOL_KEYS = {"enforce_eager", "disable_hybrid_kv_cache_manager", "enable_prefix_caching", "fail_on_warn"}
+_BOOL_KEYS = {"enforce_eager", "disable_hybrid_kv_cache_manager", "enable_prefix_caching", "fail_on_warn",
+              "enable_chunked_prefill"}
 _TEXT_KEYS = {"name", "model", "revision", "gpu", "dtype", "kv_cache_dtype", "quantization", "platform",
-              "entrypoint", "vllm_version", "mamba_ssm_cache_dtype"}
+              "entrypoint", "vllm_version", "mamba_ssm_cache_dtype", "mamba_cache_dtype"}
 _TEXT_OR_WHOLE_KEYS = {"max_model_len", "kv_cache_memory", "gpu_memory"}  # "32K" / 32768, "24GiB" / bytes
 
 
