@@ -20,10 +20,18 @@ if TYPE_CHECKING:
     from kvplan.core.gate import GateResult
     from kvplan.inputs.manifest import Deployment
 
-FilesArg = Annotated[list[Path], typer.Argument(help="Manifests (.toml or .json) listing deployments.",
-                                                show_default=False)]
+FilesArg = Annotated[list[Path], typer.Argument(
+    help="Deploy files: kvplan manifests (.toml, .json, .yaml), vLLM --config YAML, .env, shell scripts, "
+         "Dockerfiles, docker-compose, Kubernetes manifests, production-stack Helm values.", show_default=False)]
 JunitOpt = Annotated[Path | None, typer.Option("--junit", help="Also write a JUnit XML report here.")]
 MarkdownOpt = Annotated[Path | None, typer.Option("--markdown", help="Also write a Markdown table here.")]
+GateGpuOpt = Annotated[str | None, typer.Option(
+    "--gpu", help="GPU for deployments whose file names none (see `kvplan gpus`).")]
+GateGpuMemoryOpt = Annotated[str | None, typer.Option(
+    "--gpu-memory", help="Total GPU memory for deployments whose file names no GPU, e.g. 24GiB.")]
+GithubOpt = Annotated[bool, typer.Option(
+    "--github", help="GitHub Actions: ::error annotations on the line to change, and the Markdown table "
+                     "appended to $GITHUB_STEP_SUMMARY.")]
 
 EXAMPLES = """Manifest (TOML):
 
@@ -36,25 +44,34 @@ EXAMPLES = """Manifest (TOML):
   max_model_len = 32768
   min_concurrency = 4
 
+Or the files you deploy with, each deployment traced to its line:
+
+  kvplan gate k8s/vllm.yaml values.yaml docker-compose.yml .env --gpu a10g --github
+
 Exit codes: 0 all pass, 1 a deployment fails, 2 unusable input."""
 
 
 def register(app: typer.Typer) -> None:
     @app.command("gate", epilog=EXAMPLES)
     def gate_command(files: FilesArg, junit: JunitOpt = None, markdown_file: MarkdownOpt = None,
-                     json_output: JsonOpt = False) -> None:
-        """Gate a deploy: check every deployment in the manifests; exit 1 if any would not start."""
+                     json_output: JsonOpt = False, gpu: GateGpuOpt = None, gpu_memory: GateGpuMemoryOpt = None,
+                     github: GithubOpt = False) -> None:
+        """Gate a deploy: check every deployment in the files; exit 1 if any would not start."""
 
         def run() -> int:
+            from kvplan.core.errors import UsageError
             from kvplan.core.gate import exit_code
-            from kvplan.inputs.manifest import load_manifest
+            from kvplan.inputs.deploy_files import load_deploy_file, with_defaults
 
-            deployments = [d for path in files for d in load_manifest(path)]
+            if github and json_output:
+                raise UsageError("--github and --json both write to stdout: give one")
+            deployments = with_defaults([d for path in files for d in load_deploy_file(path)], gpu=gpu,
+                                        gpu_memory=gpu_memory)
             # Refuse a report path before minutes of checks, not after them.
             _check_report_paths({"--junit": junit, "--markdown": markdown_file}, files)
-            results: list[GateResult] = [_check_one(d) for d in deployments]
+            results = check_all(deployments)
             code = exit_code(results)
-            _report(results, code, junit, markdown_file, json_output)
+            _report(results, code, junit, markdown_file, json_output, github)
             return code
 
         raise typer.Exit(guarded(run))
@@ -96,27 +113,60 @@ def _is_own_report(path: Path, flag: str) -> bool:
     return head == "" or head.startswith(_REPORT_HEADS[flag])
 
 
-def _check_one(deployment: Deployment) -> GateResult:
+def check_all(deployments: list[Deployment]) -> list[GateResult]:
+    """Each deployment's result; each distinct (model, revision, GPU, settings) is planned once."""
+    cache: dict[tuple[object, ...], object] = {}
+    return [_check_one(d, cache) for d in deployments]
+
+
+def _check_one(deployment: Deployment, cache: dict[tuple[object, ...], object]) -> GateResult:
     from kvplan import api
     from kvplan.core.errors import KvplanError
-    from kvplan.core.gate import GateResult, Policy, judge
+    from kvplan.core.gate import GateResult, Policy, judge, settings_to_blame
     from kvplan.core.units import parse_size
     from kvplan.inputs.settings_values import settings_from_values
 
+    if deployment.problem and deployment.unresolved:  # as written it cannot be checked: it fails, naming why
+        return GateResult(name=deployment.name, status="fail", reasons=(deployment.problem,),
+                          manifest=deployment.source, line=deployment.line,
+                          value_line=deployment.lines.get("problem", deployment.line),
+                          notes=deployment.notes)
     if deployment.problem:
         return GateResult(name=deployment.name, status="error", reasons=(), error=deployment.problem,
-                          manifest=deployment.source)
-    s = deployment.settings  # typed by the manifest reader (inputs/manifest.py)
+                          manifest=deployment.source, line=deployment.line,
+                          value_line=deployment.lines.get("problem", deployment.line),
+                          notes=deployment.notes)
     try:
-        settings = settings_from_values(s)
+        settings = settings_from_values(deployment.settings)
         gpu_bytes = parse_size(deployment.gpu_memory, flag="gpu_memory") if deployment.gpu_memory else None
-        report = api.check(deployment.model, settings, gpu=deployment.gpu, gpu_memory_bytes=gpu_bytes,
-                           revision=deployment.revision, environ=os.environ)
+        key = (deployment.model, deployment.revision, deployment.gpu, gpu_bytes, settings)
+        report = cache.get(key)
+        if report is None:
+            try:
+                report = api.check(deployment.model, settings, gpu=deployment.gpu, gpu_memory_bytes=gpu_bytes,
+                                   revision=deployment.revision, environ=os.environ)
+            except KvplanError as err:
+                report = err
+            cache[key] = report
+        if isinstance(report, KvplanError):
+            raise report
     except KvplanError as err:
-        return GateResult(name=deployment.name, status="error", reasons=(), error=err.one_line(),
-                          manifest=deployment.source)
-    policy = Policy(min_concurrency=deployment.min_concurrency, fail_on_warn=deployment.fail_on_warn)
-    return replace(judge(deployment.name, report.result, policy), manifest=deployment.source)
+        # A model kvplan cannot find or read is the model's line; anything else the deployment's.
+        about_model = bool(deployment.model) and deployment.model in err.message
+        line = deployment.lines.get("model", deployment.line) if about_model else deployment.line
+        message = err.one_line()
+        if deployment.source and deployment.source not in message:
+            message = f"{deployment.source}{f':{line}' if line else ''}: {message}"
+        return GateResult(name=deployment.name, status="error", reasons=(), error=message, value_line=line,
+                          manifest=deployment.source, line=deployment.line, notes=deployment.notes)
+    assert isinstance(report, api.CheckReport)
+    policy = Policy(min_concurrency=deployment.min_concurrency, fail_on_warn=deployment.fail_on_warn,
+                    gpu_count=deployment.gpu_count)
+    judged = replace(judge(deployment.name, report.result, policy), manifest=deployment.source,
+                     line=deployment.line, notes=deployment.notes)
+    blamed = deployment.line if judged.status == "pass" else next(
+        (deployment.lines[k] for k in settings_to_blame(judged, policy) if k in deployment.lines), deployment.line)
+    return replace(judged, value_line=blamed)
 
 
 def _write_report(path: Path, text: str) -> None:
@@ -133,27 +183,44 @@ def _write_report(path: Path, text: str) -> None:
 
 
 def _report(results: list[GateResult], code: int, junit: Path | None, markdown_file: Path | None,
-            json_output: bool) -> None:
+            json_output: bool, github: bool = False) -> None:
     import json
 
-    from kvplan.render.gate_reports import gate_object, junit_xml, markdown
+    from kvplan.render.gate_reports import gate_object, github_annotations, junit_xml, markdown
 
-    typed = results
-    for path, text in ((junit, junit_xml(typed)), (markdown_file, markdown(typed))):
+    for path, text in ((junit, junit_xml(results)), (markdown_file, markdown(results))):
         if path is not None:
             _write_report(path, text)
+    for r in results:
+        for note in r.notes:
+            typer.echo(f"kvplan: note: {r.name}: {note}", err=True)
     if json_output:
-        typer.echo(json.dumps(gate_object(typed, code), indent=2))
+        typer.echo(json.dumps(gate_object(results, code), indent=2))
+        return
+    if github:
+        for line in github_annotations(results):
+            typer.echo(line)
+        summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if summary:
+            try:
+                with open(summary, "a", encoding="utf-8") as handle:
+                    handle.write("### kvplan gate\n\n" + markdown(results) + "\n")
+            except OSError as err:
+                from kvplan.core.errors import UsageError
+
+                raise UsageError(f"cannot append to $GITHUB_STEP_SUMMARY {summary}: {err.strerror or err}") from None
         return
     from rich.console import Console
     from rich.table import Table
 
     table = Table(show_edge=False)
-    for column in ("deployment", "gate", "verdict", "max_model_len", "KV tokens", "concurrency", "why"):
+    for column in ("deployment", "gate", "verdict", "max_model_len", "KV tokens", "concurrency", "where", "why"):
         table.add_column(column, overflow="fold")
-    for r in typed:
+    for r in results:
         kv = r.plan.kv_cache if r.plan else None
+        where = f"{r.manifest}:{r.value_line}" if r.value_line else r.manifest
         table.add_row(r.name, r.status.upper(), r.plan.verdict.status if r.plan else "-",
                       f"{kv.max_model_len:,}" if kv else "-", f"{kv.tokens:,}" if kv else "-",
-                      f"{kv.max_concurrency:.2f}x" if kv else "-", "; ".join(r.reasons) or (r.error or ""))
+                      f"{kv.max_concurrency:.2f}x" if kv else "-", where,
+                      "; ".join(r.reasons) or (r.error or ""))
     Console(highlight=False).print(table)

@@ -41,6 +41,13 @@ _OLD_VALUED = {"swap_space", "max_context_len_to_capture", "max_seq_len_to_captu
 class CommandError(UsageError):
     """A vLLM command kvplan cannot plan: no vLLM in it, a value it cannot read, a template it cannot resolve."""
 
+    line: int | None = None  # the line that holds what cannot be read, where known
+
+
+class UnresolvedError(CommandError):
+    """A value written as a template (Helm's {{ .Values.x }}, ${VAR} not set in the file): the deployment as
+    written cannot be checked, so it fails the gate (exit 1) naming the template; it is not malformed input."""
+
 
 @dataclass(frozen=True)
 class Token:
@@ -201,8 +208,10 @@ def resolve_text(text: str, env: Mapping[str, EnvValue], what: str, origin: Orig
     becomes the variable's line when the value is that variable alone."""
     template = _TEMPLATE.search(text)
     if template:
-        raise CommandError(f"{origin.where()}: {what} is the template {template.group(0)}, which kvplan cannot "
-                           "resolve", hint="Gate the rendered file (helm template ... > rendered.yaml)")
+        err = UnresolvedError(f"{origin.where()}: {what} is the template {template.group(0)}, which kvplan cannot "
+                              "resolve", hint="Gate the rendered file (helm template ... > rendered.yaml)")
+        err.line = origin.line
+        raise err
     if "$" not in text:
         return text, origin
     whole: list[Origin] = []
@@ -217,8 +226,10 @@ def resolve_text(text: str, env: Mapping[str, EnvValue], what: str, origin: Orig
             return known.text
         if op in ("-", ":-", "=", ":="):
             return default
-        raise CommandError(f"{origin.where()}: {what} is {match.group(0)}, which is not set in this file",
-                           hint=f"Set {name} in the file, or gate the rendered deployment")
+        err = UnresolvedError(f"{origin.where()}: {what} is {match.group(0)}, which is not set in this file",
+                              hint=f"Set {name} in the file, or gate the rendered deployment")
+        err.line = origin.line
+        raise err
 
     resolved = _VAR.sub(substitute, text)
     return resolved, whole[0] if whole else origin
@@ -337,7 +348,9 @@ class _Parser:
         try:
             self.values[rule.key] = convert(rule, value, flag)
         except CommandError as err:
-            raise CommandError(f"{origin.where()}: {err.message}") from None
+            located = CommandError(f"{origin.where()}: {err.message}")
+            located.line = origin.line
+            raise located from None
         self.origins[rule.key] = origin
 
     def run(self, tokens: list[Token]) -> VllmCommand:
