@@ -39,6 +39,9 @@ from kvplan.cli.options import (
 
 ConcurrencyOpt = Annotated[float | None, typer.Option(
     "--concurrency", help="Target number of full-length requests in flight: find the longest context that keeps it.")]
+ServeFormatOpt = Annotated[str | None, typer.Option(
+    "--format", help="Print the recommended deployment as yaml (vLLM --config), env (api-for-open-llm .env) or "
+                     "helm (production-stack values), ready to paste in and gate.")]
 LengthsOpt = Annotated[str | None, typer.Option(
     "--lengths", help="Context lengths for the table, e.g. 4k,8K,32768. Default: 2K, 4K, ... up to the model's.")]
 
@@ -81,6 +84,7 @@ def register(app: typer.Typer) -> None:
         vllm_use_v1: UseV1Opt = None,
         enable_prefix_caching: PrefixCachingOpt = None,
         json_output: JsonOpt = False,
+        output_format: ServeFormatOpt = None,
     ) -> None:
         """Recommend settings for MODEL on this GPU: longest context, concurrency by length, flags to use."""
 
@@ -123,6 +127,11 @@ def register(app: typer.Typer) -> None:
             gpu_spec = api.resolve_gpu_for(settings, gpu=gpu, gpu_memory_bytes=gpu_bytes, environ=os.environ)
             result = sweep(inputs.model, settings, gpu_spec, inputs.weights,
                            lengths=[x for x in wanted if x] if wanted else None, target_concurrency=concurrency)
+            if output_format is not None:  # the deployment as a file to paste in (render/serve_formats.py)
+                from kvplan.render.serve_formats import render
+
+                typer.echo(render(output_format, source.ref, result, result.recommended), nl=False)
+                return 0 if result.recommended > 0 else 1
             data = recommend_object(source, result)
             for note in source.notes:
                 typer.echo(f"kvplan: note: {note}", err=True)
