@@ -130,24 +130,6 @@ def register(app: typer.Typer) -> None:
 
 
 def emit_report(report: object, json_output: bool) -> None:
-    from kvplan.api import CheckReport
+    from kvplan.render.check_output import emit_report as emit
 
-    assert isinstance(report, CheckReport)
-    notes = list(report.source.notes) + ([report.calibration_note] if report.calibration_note else [])
-    if json_output:
-        from kvplan.render.json_out import render_check_json
-
-        typer.echo(render_check_json(report))
-        for note in notes:
-            typer.echo(f"kvplan: note: {note}", err=True)
-        return
-    from rich.console import Console
-
-    from kvplan.render.human import print_check
-
-    err = Console(stderr=True)
-    for note in notes:
-        err.print(f"[yellow]note:[/] {note}", highlight=False)
-    print_check(report, Console(highlight=False))
-    for note in report.result.notes:
-        err.print(f"[dim]note: {note}[/]", highlight=False)
+    emit(report, json_output)

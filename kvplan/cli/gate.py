@@ -7,9 +7,10 @@ Exit codes: 0 every deployment passes, 1 at least one fails (does not start, or 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
@@ -17,8 +18,12 @@ from kvplan.cli.app import guarded
 from kvplan.cli.options import JsonOpt
 
 if TYPE_CHECKING:
+    from kvplan.api import CheckReport
     from kvplan.core.gate import GateResult
+    from kvplan.core.settings import DeploySettings
     from kvplan.inputs.manifest import Deployment
+
+T = TypeVar("T")
 
 FilesArg = Annotated[list[Path], typer.Argument(
     help="Deploy files: kvplan manifests (.toml, .json, .yaml), vLLM --config YAML, .env, shell scripts, "
@@ -114,13 +119,61 @@ def _is_own_report(path: Path, flag: str) -> bool:
 
 
 def check_all(deployments: list[Deployment]) -> list[GateResult]:
-    """Each deployment's result; each distinct (model, revision, GPU, settings) is planned once."""
-    cache: dict[tuple[object, ...], object] = {}
-    return [_check_one(d, cache) for d in deployments]
+    """Each deployment's result; each distinct (model, revision, GPU, settings) is planned once, and the model
+    and GPU behind many deployments are resolved once."""
+    planner = _Planner()
+    return [_check_one(d, planner) for d in deployments]
 
 
-def _check_one(deployment: Deployment, cache: dict[tuple[object, ...], object]) -> GateResult:
-    from kvplan import api
+class _Planner:
+    """``api.check`` with its steps cached for a gate run: the model inputs by (model, revision, drafter,
+    quantization), the GPU by what resolves it, the calibration lookup and the plan by everything."""
+
+    def __init__(self) -> None:
+        self.inputs: dict[tuple[object, ...], object] = {}
+        self.gpus: dict[tuple[object, ...], object] = {}
+        self.reports: dict[tuple[object, ...], object] = {}
+
+    def _cached(self, table: dict[tuple[object, ...], object], key: tuple[object, ...], make: Callable[[], T]) -> T:
+        from kvplan.core.errors import KvplanError
+
+        if key not in table:
+            try:
+                table[key] = make()
+            except KvplanError as err:
+                table[key] = err
+        value = table[key]
+        if isinstance(value, KvplanError):
+            raise value
+        return value  # type: ignore[return-value]
+
+    def check(self, deployment: Deployment, settings: DeploySettings, gpu_bytes: int | None) -> CheckReport:
+        from kvplan import api
+        from kvplan.core.plan import plan
+
+        env = os.environ
+        key = (deployment.model, deployment.revision, deployment.gpu, gpu_bytes, settings)
+
+        def report() -> CheckReport:
+            inputs = self._cached(
+                self.inputs, (deployment.model, deployment.revision, settings.speculative, settings.quantization),
+                lambda: api.plan_inputs(deployment.model, settings, revision=deployment.revision, environ=env))
+            gpu = self._cached(
+                self.gpus, (deployment.gpu, gpu_bytes, settings.world_size, settings.platform,
+                            settings.kv_cache_memory_bytes is not None),
+                lambda: api.resolve_gpu_for(settings, gpu=deployment.gpu, gpu_memory_bytes=gpu_bytes, environ=env))
+            measured, note = None, None
+            if gpu is not None and settings.kv_cache_memory_bytes is None:  # as api.check does
+                from kvplan.probe.calibration import lookup_overhead
+
+                measured, note = lookup_overhead(deployment.model, deployment.revision, gpu, settings, env)
+            result = plan(inputs.model, settings, gpu, inputs.weights, measured_overhead=measured)
+            return api.CheckReport(source=inputs.source, result=result, calibration_note=note)
+
+        return self._cached(self.reports, key, report)
+
+
+def _check_one(deployment: Deployment, planner: _Planner) -> GateResult:
     from kvplan.core.errors import KvplanError
     from kvplan.core.gate import GateResult, Policy, judge, settings_to_blame
     from kvplan.core.units import parse_size
@@ -139,17 +192,7 @@ def _check_one(deployment: Deployment, cache: dict[tuple[object, ...], object]) 
     try:
         settings = settings_from_values(deployment.settings)
         gpu_bytes = parse_size(deployment.gpu_memory, flag="gpu_memory") if deployment.gpu_memory else None
-        key = (deployment.model, deployment.revision, deployment.gpu, gpu_bytes, settings)
-        report = cache.get(key)
-        if report is None:
-            try:
-                report = api.check(deployment.model, settings, gpu=deployment.gpu, gpu_memory_bytes=gpu_bytes,
-                                   revision=deployment.revision, environ=os.environ)
-            except KvplanError as err:
-                report = err
-            cache[key] = report
-        if isinstance(report, KvplanError):
-            raise report
+        report = planner.check(deployment, settings, gpu_bytes)
     except KvplanError as err:
         # A model kvplan cannot find or read is the model's line; anything else the deployment's.
         about_model = bool(deployment.model) and deployment.model in err.message
@@ -159,7 +202,6 @@ def _check_one(deployment: Deployment, cache: dict[tuple[object, ...], object]) 
             message = f"{deployment.source}{f':{line}' if line else ''}: {message}"
         return GateResult(name=deployment.name, status="error", reasons=(), error=message, value_line=line,
                           manifest=deployment.source, line=deployment.line, notes=deployment.notes)
-    assert isinstance(report, api.CheckReport)
     policy = Policy(min_concurrency=deployment.min_concurrency, fail_on_warn=deployment.fail_on_warn,
                     gpu_count=deployment.gpu_count)
     judged = replace(judge(deployment.name, report.result, policy), manifest=deployment.source,
