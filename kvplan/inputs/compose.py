@@ -38,8 +38,9 @@ def _environment(service: Mapping[str, Any], file: Path) -> dict[str, EnvValue]:
 
 
 def _gpu_count(service: Mapping[str, Any]) -> tuple[int | None, int | None]:
-    devices = service.get("deploy", {}).get("resources", {}).get("reservations", {}).get("devices") \
-        if isinstance(service.get("deploy"), Mapping) else None
+    from kvplan.inputs.k8s import _get
+
+    devices = _get(service, "deploy", "resources", "reservations", "devices")
     if not isinstance(devices, list):
         return None, None
     for index, device in enumerate(devices):

@@ -184,7 +184,7 @@ def _unknown_key_message(path: Path, index: int, unknown: set[str], lines: dict[
     for key in sorted(unknown, key=lambda k: lines.get(k, 0)):
         close = difflib.get_close_matches(key, sorted(SETTING_KEYS | OTHER_KEYS), n=1, cutoff=0.75)
         where = f" (line {lines[key]})" if key in lines else ""
-        parts.append(f"{key!r}{where}" + (f", did you mean {close[0]!r}?" if close else ""))
+        parts.append(f"{key!r}{where}" + (f" (did you mean {close[0]!r})" if close else ""))
     at = f":{lines[sorted(unknown, key=lambda k: lines.get(k, 0))[0]]}" if any(k in lines for k in unknown) else ""
     return f"{path}{at}: deployment {index + 1}: unknown key {'; '.join(parts)}"
 

@@ -11,6 +11,8 @@ from xml.etree import ElementTree as ET
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from kvplan.cli.app import app
@@ -195,8 +197,8 @@ def test_yaml_manifest_misspelt_key_is_one_line_with_its_line(tmp_path: Path) ->
     result = runner.invoke(app, ["gate", str(path)], env=OFFLINE)
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines() == [
-        f"kvplan: error: {path}:4: deployment 1: unknown key 'max_model_lenn' (line 4), did you mean "
-        "'max_model_len'?."]
+        f"kvplan: error: {path}:4: deployment 1: unknown key 'max_model_lenn' (line 4) (did you mean "
+        "'max_model_len')."]
 
 
 def test_api_for_open_llm_env_with_gpu_gives_a_verdict_and_json() -> None:
@@ -274,3 +276,71 @@ def test_documented_github_actions_job_runs(tmp_path: Path, monkeypatch: pytest.
     result = runner.invoke(app, ["gate", *mine, *flags], env=OFFLINE)
     assert result.exit_code == 0, result.output
     assert (tmp_path / "kvplan-gate.xml").exists() and "::error" not in result.stdout
+
+
+_scalars = st.one_of(st.none(), st.booleans(), st.integers(-3, 10**6), st.floats(allow_nan=True),
+                     st.sampled_from(["vllm", "serve", "--model", "Qwen/Qwen2.5-7B-Instruct", "-tp", "2", "{{ .x }}",
+                                      "${X}", "$(Y)", "nvidia.com/gpu", "sh", "-c", "vllm serve m --max-model-len 4k",
+                                      "vllm/vllm-openai:v0.8.5", ""]))
+_keys = st.sampled_from(["kind", "apiVersion", "spec", "template", "containers", "command", "args", "env", "name",
+                         "value", "resources", "limits", "nvidia.com/gpu", "services", "image", "deploy",
+                         "servingEngineSpec", "modelSpec", "modelURL", "vllmConfig", "extraArgs", "deployment",
+                         "model", "max_model_len", "nodeSelector", "predictor", "leaderWorkerTemplate",
+                         "leaderTemplate", "environment", "entrypoint", "requestGPU", "metadata"])
+_trees = st.recursive(_scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                                         st.dictionaries(_keys, inner, max_size=5)), max_leaves=25)
+
+
+@given(st.dictionaries(_keys, _trees, min_size=1, max_size=5))
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_yaml_shape_is_deployments_or_one_usage_error(tmp_path: Path, tree: dict[str, Any]) -> None:
+    """Whatever the YAML holds, the readers return deployments or raise one UsageError: no traceback."""
+    path = tmp_path / "fuzz.yaml"
+    path.write_text(yaml.safe_dump(tree))
+    try:
+        found = load_deploy_file(path)
+    except UsageError:
+        return
+    assert all(d.problem or d.model for d in found)
+
+
+def _skeletons(leaf: Any) -> list[Any]:
+    return [
+        {"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"template": {"spec": {
+            "nodeSelector": leaf, "containers": [{"name": "v", "image": "vllm/vllm-openai:v0.9.0", "args": leaf,
+                                                  "env": leaf, "resources": leaf}]}}}},
+        {"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"template": {"spec": {"containers": [
+            {"command": ["vllm", "serve", "m", "--max-model-len", leaf], "resources": {"limits": {
+                "nvidia.com/gpu": leaf}}, "env": [{"name": "X", "value": leaf}]}]}}}},
+        {"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet",
+         "spec": {"leaderWorkerTemplate": {"size": leaf, "leaderTemplate": leaf}}},
+        {"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
+         "spec": {"predictor": {"model": {"modelFormat": {"name": "huggingface"}, "args": leaf,
+                                          "storageUri": leaf, "resources": leaf}}}},
+        {"services": {"a": {"image": "vllm/vllm-openai", "command": leaf, "environment": leaf, "deploy": leaf}}},
+        {"services": {"a": {"entrypoint": ["vllm", "serve", leaf], "deploy": {"resources": {"reservations": {
+            "devices": leaf}}}}}},
+        {"servingEngineSpec": {"modelSpec": [{"modelURL": "m", "vllmConfig": leaf, "requestGPU": leaf,
+                                              "nodeSelectorTerms": leaf, "env": leaf}]}},
+        {"deployment": [{"model": "meta-llama/Llama-3.1-8B-Instruct", "max_model_len": leaf}], "defaults": leaf},
+        {"model": leaf, "max-model-len": leaf, "tensor-parallel-size": leaf, "speculative-config": leaf},
+    ]
+
+
+@given(_trees, st.integers(0, 8))
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_value_in_a_known_shape_is_a_deployment_or_one_usage_error(tmp_path: Path, leaf: Any,
+                                                                       which: int) -> None:
+    path = tmp_path / "fuzz.yaml"
+    path.write_text(yaml.safe_dump(_skeletons(leaf)[which]))
+    try:
+        found = load_deploy_file(path)
+    except UsageError:
+        return
+    from unittest import mock
+
+    from kvplan.cli.gate import check_all
+
+    with mock.patch.dict("os.environ", OFFLINE):
+        for result in check_all(found):  # planning what was read raises nothing either
+            assert result.status in ("pass", "fail", "error")
