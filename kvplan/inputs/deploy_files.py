@@ -175,6 +175,11 @@ def _load_yaml(path: Path, text: str) -> list[Deployment]:
         from kvplan.inputs.helm_values import load_production_stack
 
         return load_production_stack(first, path)
+    if len(documents) == 1 and isinstance(first, YamlMap) and "modelArtifacts" in first and (
+            "decode" in first or "prefill" in first):
+        from kvplan.inputs.helm_values import load_llm_d
+
+        return load_llm_d(first, path)
     if len(documents) == 1 and isinstance(first, YamlMap) and isinstance(first.get("services"), Mapping):
         from kvplan.inputs.compose import load_compose
 

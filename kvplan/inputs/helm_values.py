@@ -80,3 +80,54 @@ def load_production_stack(values: Mapping[str, Any], file: Path) -> list[Deploym
                                 gpu_count=count, gpu_count_line=line_of(spec, "requestGPU") if count else None,
                                 image=image, notes=notes))
     return out
+
+
+def load_llm_d(values: Mapping[str, Any], file: Path) -> list[Deployment]:
+    """llm-d-incubation/llm-d-modelservice values: one deployment per decode / prefill container whose
+    modelCommand is vllmServe (the chart renders `vllm serve <modelArtifacts.name> --port ... <args>`, as its
+    examples/output-*.yaml show). What the chart adds itself (parallelism, other model commands) is not guessed:
+    such a deployment is an error asking for the rendered manifest."""
+    artifacts = values.get("modelArtifacts")
+    name = artifacts.get("name") if isinstance(artifacts, Mapping) else None
+    out: list[Deployment] = []
+    for role in ("decode", "prefill"):
+        section = values.get(role)
+        if not isinstance(section, Mapping) or section.get("create") is False:
+            continue
+        containers = section.get("containers")
+        if not isinstance(containers, list):
+            continue
+        for index, container in enumerate(containers):
+            if not isinstance(container, Mapping):
+                continue
+            label = f"{role}/{container.get('name', index + 1)}"
+            line = line_of(containers, index)
+            parallel = section.get("parallelism")
+            problem = None
+            if container.get("modelCommand") != "vllmServe":
+                problem = f"modelCommand {container.get('modelCommand')!r}: the chart builds that command itself"
+            elif not isinstance(name, str) or not name:
+                problem = "modelArtifacts.name is not set"
+            elif isinstance(parallel, Mapping) and any(v not in (None, 1) for v in parallel.values()):
+                problem = "parallelism is applied by the chart"
+            if problem:
+                out.append(problem_deployment(label, file, line, f"{file}:{line}: llm-d {problem}: gate the rendered "
+                                                                 "manifest (helm template ... > rendered.yaml)"))
+                continue
+            given = container.get("args")
+            args: list[Any] = given if isinstance(given, list) else []
+            words = [Token(str(name), line_of(artifacts, "name")),
+                     *(Token(str(a), line_of(args, i)) for i, a in enumerate(args))]
+            try:
+                from kvplan.inputs.k8s import gpu_count_of, gpu_product
+
+                count, count_line = gpu_count_of(container.get("resources"), file)
+                gpu, gpu_line = gpu_product(section, file)
+                command = parse_vllm_command(words, file=str(file), env=env_of(container, file),
+                                             base_dir=file.parent, entry_found=True)
+            except CommandError as err:
+                out.append(problem_deployment(label, file, line, err))
+                continue
+            out.append(from_command(command, name=label, file=file, line=line, gpu=gpu, gpu_line=gpu_line,
+                                    gpu_count=count, gpu_count_line=count_line))
+    return out

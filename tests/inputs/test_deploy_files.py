@@ -62,6 +62,8 @@ REAL_FILES: dict[tuple[str, str], dict[str, tuple[str, str | None, int, int]]] =
     ("api-for-open-llm/.env.vllm.example", "a10g"): {".env.vllm.example": ("fail", "fail", 6, 6)},
     ("api-for-open-llm/.env.vllm.example", "rtx3090"): {".env.vllm.example": ("pass", "warn", 6, 6)},
     ("api-for-open-llm-minicpm/.env", "a10g"): {".env": ("error", None, 6, 6)},
+    # llm-d modelservice values (modelCommand vllmServe): decode and prefill, the model named on line 11
+    ("llm-d/values-pd.yaml", "l4"): {"decode/vllm": ("error", None, 55, 11), "prefill/vllm": ("error", None, 94, 11)},
 }
 
 
@@ -94,6 +96,9 @@ def test_what_the_readers_take_from_real_files() -> None:
                             "max_num_seqs": 256}  # api-for-open-llm's defaults are passed to vLLM
     docker = load_deploy_file(DATA / "bq1024-Dockerfile")[0]
     assert docker.settings["tensor_parallel_size"] == 4 and docker.settings["max_model_len"] == "8128"
+    llm_d = load_deploy_file(DATA / "llm-d" / "values-pd.yaml")
+    assert [(d.model, d.settings, d.gpu_count) for d in llm_d] == [
+        ("facebook/opt-125m", {"enforce_eager": True}, 1)] * 2
     compose = load_deploy_file(DATA / "nastp-docker-compose.yml")[0]
     assert compose.settings == {"max_model_len": "8192", "vllm_version": "0.8.0"}
     assert compose.lines["max_model_len"] == 17
