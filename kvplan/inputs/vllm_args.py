@@ -393,12 +393,12 @@ class _Parser:
             raise CommandError(f"{path}: a vLLM --config file is one YAML mapping of flag names to values")
         self.read_config_mapping(documents[0], str(path))
 
-    def read_config_mapping(self, data: Mapping[str, Any], file: str) -> None:
+    def read_config_mapping(self, data: Mapping[str, Any], file: str, line: int | None = None) -> None:
         from kvplan.inputs.safe_yaml import line_of
 
         for key, value in data.items():
             name = _flag_name(str(key))
-            origin = Origin(file=file, line=line_of(data, key), text=f"{key}: {value}")
+            origin = Origin(file=file, line=line_of(data, key) or line, text=f"{key}: {value}")
             if name == "model":
                 self.set_model(str(value), origin)
             elif name in ENGINE_ARG_SETTINGS:
@@ -465,6 +465,16 @@ class _Parser:
                 self.set_model(str(value), self.origin(token, shown))
             elif base in ENGINE_ARG_SETTINGS:
                 self.set_value(base, value, self.origin(token, shown), head)
+
+
+def parse_engine_args(args: Mapping[str, Any], *, file: str = "vLLM's non-default args",
+                      line: int | None = None) -> VllmCommand:
+    """vLLM's engine arguments as a mapping (the "non-default args: {...}" dict vLLM logs at start-up, or a
+    --config file's data): the same settings, origins and unknown names as the command line gives."""
+    parser = _Parser(file, {}, None, "serve")
+    parser.read_config_mapping(args, file, line)
+    return VllmCommand(model=parser.model, values=parser.values, origins=parser.origins,
+                       unknown_flags=tuple(dict.fromkeys(parser.unknown)))
 
 
 def parse_command_line(text: str, *, file: str = "<command line>", first_line: int | None = None,

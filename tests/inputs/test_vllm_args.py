@@ -98,6 +98,17 @@ def test_engine_arg_mapping_for_explain() -> None:
     assert set(ENGINE_ARG_SETTINGS) >= {"max_model_len", "gpu_memory_utilization", "speculative_config"}
 
 
+def test_engine_args_dict_as_vllm_logs_it() -> None:
+    """explain's "non-default args: {...}" line reads through the same table."""
+    from kvplan.inputs.vllm_args import parse_engine_args
+
+    c = parse_engine_args({"model": "Qwen/Qwen3-8B", "max_model_len": 40960, "enable_prefix_caching": False,
+                           "kv_cache_memory_bytes": 2**33, "disable_log_stats": True, "frob": 1}, line=12)
+    assert c.model == "Qwen/Qwen3-8B" and c.unknown_flags == ("frob",)
+    assert c.values == {"max_model_len": "40960", "enable_prefix_caching": False, "kv_cache_memory": 2**33}
+    assert c.origins["max_model_len"].line == 12
+
+
 def test_check_plans_the_command_as_written() -> None:
     env = {"HF_HUB_OFFLINE": "1"}
     direct = runner.invoke(app, ["check", "Qwen/Qwen2.5-7B-Instruct", "--gpu", "a10g", "--max-model-len", "32768",
