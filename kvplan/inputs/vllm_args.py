@@ -14,6 +14,7 @@ The result is kvplan's setting values (the names and types of a gate manifest: `
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -353,6 +354,24 @@ class _Parser:
             raise located from None
         self.origins[rule.key] = origin
 
+    def set_nested(self, name: str, path: str, text: str, token: Token, word: str) -> None:
+        """One dotted key of a JSON-valued flag; other dotted flags change nothing kvplan plans."""
+        rule = ENGINE_ARG_SETTINGS.get(name)
+        if rule is None or rule.kind != "json":
+            return
+        current = self.values.get(rule.key)
+        data: dict[str, Any] = dict(current) if isinstance(current, dict) else {}
+        value: Any = text
+        with contextlib.suppress(ValueError):
+            value = json.loads(text)  # numbers and JSON values as vLLM's nested-dict parsing reads them
+        target = data
+        keys = path.split(".")
+        for key in keys[:-1]:
+            target = target.setdefault(key, {})
+        target[keys[-1]] = value
+        self.values[rule.key] = data
+        self.origins[rule.key] = self.origin(token, f"{word} {text}")
+
     def run(self, tokens: list[Token]) -> VllmCommand:
         config_at = next((i for i, t in enumerate(tokens) if t.text == "--config" or t.text.startswith("--config=")),
                          None)
@@ -422,10 +441,25 @@ class _Parser:
             if word == "--":
                 positional_only = True
                 continue
-            if re.fullmatch(r"-O\d?|-O\.\S*|--?O\S*", word) and not word.startswith("--O"):
-                continue  # -O3: vLLM's optimisation level (compilation config), no memory kvplan models
+            if word.startswith("-O") and not word.startswith("--"):
+                # -O3, -O=3, -Odecode, -O 3: vLLM's --optimization-level (argparse_utils.py, 0.33)
+                if word == "-O" and i < len(tokens) and tokens[i].text in {"0", "1", "2", "3"}:
+                    i += 1
+                continue
             head, eq, inline = word.partition("=")
             name = SHORT_FLAGS.get(head, _flag_name(head)) if not head.startswith("--") else _flag_name(head)
+            if "." in name and name.split(".", 1)[0] in FLAG_KINDS:
+                # --speculative-config.method ngram: one key of a JSON-valued flag (vLLM nests them)
+                base_name, _, path = name.partition(".")
+                if eq:
+                    dotted = inline
+                elif i < len(tokens) and not tokens[i].text.startswith("--"):
+                    dotted = tokens[i].text
+                    i += 1
+                else:
+                    raise CommandError(f"{self.origin(token, word).where()}: {head} needs a value")
+                self.set_nested(base_name, path, dotted, token, word)
+                continue
             negated = name.startswith("no_") and (FLAG_KINDS.get(name[3:]) == "switch" or name[3:] in _OLD_SWITCHES)
             base = name[3:] if negated else name
             kind = FLAG_KINDS.get(base) or ("switch" if base in _OLD_SWITCHES else

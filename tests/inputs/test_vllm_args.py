@@ -45,6 +45,15 @@ def test_vllm_serve_forms() -> None:
     assert c.origins["tensor_parallel_size"].text == "-tp 2" and c.origins["max_model_len"].line == 7
 
 
+def test_dotted_and_optimisation_flags() -> None:
+    c = parse_command_line("vllm serve m --speculative-config.method ngram "
+                           "--speculative-config.num_speculative_tokens=3 -O 3 -O3 --compilation-config.mode 3 "
+                           "--max-model-len 4096")
+    assert c.values == {"speculative_config": {"method": "ngram", "num_speculative_tokens": 3},
+                        "max_model_len": "4096"}
+    assert not c.unknown_flags
+
+
 def test_api_server_module_and_shell_wrapping() -> None:
     c = parse_vllm_command(["/bin/sh", "-c", "pip list && exec python3 -m vllm.entrypoints.openai.api_server "
                             "--model m/x --dtype half --max-model-len 4096; sleep 1"])
