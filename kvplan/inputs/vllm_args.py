@@ -213,8 +213,14 @@ def resolve_text(text: str, env: Mapping[str, EnvValue], what: str, origin: Orig
                               "resolve", hint="Gate the rendered file (helm template ... > rendered.yaml)")
         err.line = origin.line
         raise err
-    if "$" not in text:
+    if "$" not in text and "`" not in text:
         return text, origin
+    substitution = re.search(r"\$\([^)]*\)?|`[^`]*`?", text)
+    if substitution:  # $(command) / `command`: its output is not in the file
+        err = UnresolvedError(f"{origin.where()}: {what} is the command substitution {substitution.group(0)}, "
+                              "which kvplan cannot resolve", hint="Write the value, or gate the rendered deployment")
+        err.line = origin.line
+        raise err
     whole: list[Origin] = []
 
     def substitute(match: re.Match[str]) -> str:
@@ -252,6 +258,25 @@ def find_entry(tokens: Sequence[Token]) -> tuple[int, str] | None:
     return None
 
 
+def _without_comment(line: str) -> str:
+    """The line up to a shell comment: a `#` at the start of a word, outside quotes (`abc#def` is one word)."""
+    quote = ""
+    previous = " "
+    for index, char in enumerate(line):
+        if quote:
+            if char == quote:
+                quote = ""
+            elif char == "\\" and quote == '"':
+                previous = char
+                continue
+        elif char in ("'", '"') and previous != "\\":
+            quote = char
+        elif char == "#" and previous in " \t;&|(":
+            return line[:index]
+        previous = char
+    return line
+
+
 def shell_words(text: str, first_line: int | None) -> list[Token]:
     """A shell command's words with their lines: backslash-newline joins lines, comments end one, operators
     (&&, ;, |) are words of their own. A quote left open at a line's end is read with the lines after it."""
@@ -265,9 +290,9 @@ def shell_words(text: str, first_line: int | None) -> list[Token]:
         chunk = pending + piece
         start = pending_line if pending else line_no
         try:
-            lexer = shlex.shlex(chunk, posix=True, punctuation_chars=";&|<>")
+            lexer = shlex.shlex(_without_comment(chunk), posix=True, punctuation_chars=";&|<>")
             lexer.whitespace_split = True
-            lexer.commenters = "#"
+            lexer.commenters = ""  # `#` starts a comment only at a word's start: _without_comment cuts it
             words = list(lexer)
         except ValueError:  # an open quote: carry on with the next line
             pending, pending_line = chunk + "\n", start

@@ -45,6 +45,11 @@ def test_vllm_serve_forms() -> None:
     assert c.origins["tensor_parallel_size"].text == "-tp 2" and c.origins["max_model_len"].line == 7
 
 
+def test_shell_comments_start_only_at_a_word() -> None:
+    c = parse_command_line('vllm serve m --api-key abc#def --chat-template "a # b" --max-model-len 4k # --dtype half')
+    assert c.values == {"max_model_len": "4k"}
+
+
 def test_dotted_and_optimisation_flags() -> None:
     c = parse_command_line("vllm serve m --speculative-config.method ngram "
                            "--speculative-config.num_speculative_tokens=3 -O 3 -O3 --compilation-config.mode 3 "
@@ -80,6 +85,7 @@ def test_line_continuations_and_variables_keep_their_lines() -> None:
     ("vllm serve m --gpu-memory-utilization nan", "finite"),
     ("vllm serve m --max-model-len", "needs a value"),
     ("echo vllm", "no `vllm serve`"),
+    ("vllm serve $(cat model.txt)", "command substitution $(cat"),
 ])
 def test_unusable_commands_are_one_line_with_the_line(command: str, words: str) -> None:
     with pytest.raises(CommandError) as err:
