@@ -108,6 +108,10 @@ def load_deploy_file(path: Path) -> list[Deployment]:
     from kvplan.inputs.safe_yaml import read_text_bounded
 
     kind = _kind_of(path)
+    if kind == "manifest" and path.suffix.lower() == ".json":
+        head = read_text_bounded(path)[:4096]
+        if ('"apiVersion"' in head and '"kind"' in head) or '"servingEngineSpec"' in head:
+            kind = "yaml"  # a Kubernetes object or Helm values written as JSON (JSON is YAML: lines kept)
     if kind == "manifest":
         from kvplan.inputs.manifest import load_manifest
 

@@ -167,6 +167,14 @@ def test_kubernetes_gpu_product_count_and_template(tmp_path: Path) -> None:
     assert "{{ .Values.maxLen }}" in small["reasons"][0]
 
 
+def test_kubernetes_manifest_written_as_json(tmp_path: Path) -> None:
+    document = next(iter(yaml.safe_load_all((DATA / "vllm-docs-k8s-cpu.yaml").read_text())))
+    path = tmp_path / "deploy.json"
+    path.write_text(json.dumps(document, indent=2))
+    code, results, _ = gate(str(path), "--gpu", "l4")
+    assert code == 0 and results["Deployment/vllm-server"]["line"] == 22  # JSON is YAML: lines kept
+
+
 MANIFEST_YAML = """defaults:
   kv_cache_memory: 4GiB
 deployment:
