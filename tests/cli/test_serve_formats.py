@@ -52,3 +52,4 @@ def test_helm_writes_prefix_caching_and_extra_args(tmp_path: Path) -> None:
     (deployment,) = load_deploy_file(path)
     assert deployment.settings["kv_cache_dtype"] == "fp8" and deployment.settings["enable_prefix_caching"] is False
     assert deployment.settings["vllm_version"] == "0.33.0" and deployment.gpu_count == 1
+

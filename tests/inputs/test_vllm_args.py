@@ -216,3 +216,34 @@ def test_remedy_flags_parse_back_to_the_changed_setting(s: DeploySettings) -> No
         for flag, value in flags.items():
             key = flag[2:].replace("-", "_")
             assert str(parsed.values[ENGINE_ARG_SETTINGS[key].key]) == value
+
+
+NAMES = {"yaml": "vllm-config.yaml", "env": ".env", "helm": "values.yaml"}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(deploy_settings, st.sampled_from(["yaml", "env", "helm"]))
+def test_printed_formats_read_back_to_the_planned_settings(tmp_path: Path, s: DeploySettings, kind: str) -> None:
+    """recommend --format yaml|env|helm, read back by gate's deploy-file readers, is the deployment planned."""
+    from kvplan.inputs.deploy_files import load_deploy_file
+    from kvplan.render.serve_formats import render
+
+    try:
+        result = _plan(s)
+        length = result.kv_cache.max_model_len
+        text = render(kind, _MODEL, SimpleNamespace(base=result, max_num_seqs_cap=None), length)  # type: ignore[arg-type]
+    except UsageError:
+        assume(False)  # settings vLLM refuses, or a format that cannot carry them (said in one line)
+    path = tmp_path / NAMES[kind]
+    path.write_text(text)
+    (deployment,) = load_deploy_file(path)
+    assert not deployment.notes and deployment.model == _MODEL
+    back = settings_from_values({**deployment.settings, "vllm_version": s.vllm_version})
+    expected = replace(s, max_model_len=length, gpu_memory_utilization=None if s.kv_cache_memory_bytes
+                       else result.engine.gpu_memory_utilization)
+    if kind == "env":  # api-for-open-llm passes its defaults: the .env writes what vLLM would have used
+        expected = replace(expected, max_num_seqs=s.max_num_seqs or result.engine.max_num_seqs)
+    if kind == "helm" and s.enable_prefix_caching is None:  # the chart always sets it: written as planned
+        expected = replace(expected, enable_prefix_caching=result.engine.enable_prefix_caching)
+    assert back == expected, text
