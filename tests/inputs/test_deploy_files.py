@@ -175,6 +175,45 @@ def test_kubernetes_manifest_written_as_json(tmp_path: Path) -> None:
     assert code == 0 and results["Deployment/vllm-server"]["line"] == 22  # JSON is YAML: lines kept
 
 
+COMPOSE = """services:
+  qwen:
+    image: vllm/vllm-openai:v0.11.0
+    entrypoint: [
+      "vllm", "serve", "${MODEL}",
+      "--enable-prefix-caching", "--enable-chunked-prefill",
+      "--gpu-memory-utilization", "0.98",
+      "--max-model-len", "${CONTEXT:-32768}",
+      "--enable-auto-tool-choice", "--tool-call-parser", "hermes"
+    ]
+    environment:
+      - HUGGING_FACE_HUB_TOKEN=${HUGGINGFACE_TOKEN:?error}
+    deploy:
+      resources:
+        reservations:
+          devices:
+            - driver: nvidia
+              device_ids: ["0", "1"]
+              capabilities: [gpu]
+  web:
+    image: nginx
+"""
+
+
+def test_compose_entrypoint_dotenv_and_devices(tmp_path: Path) -> None:
+    """A service written as public compose files write vLLM (entrypoint list, ${VAR} from the .env beside it)."""
+    (tmp_path / "docker-compose.yml").write_text(COMPOSE)
+    (tmp_path / ".env").write_text("MODEL=Qwen/Qwen2.5-7B-Instruct\n")
+    (deployment,) = load_deploy_file(tmp_path / "docker-compose.yml")
+    assert deployment.name == "service/qwen" and deployment.gpu_count == 2
+    # the model is set in the .env (another file: its messages name that file); the length on line 8
+    assert "model" not in deployment.lines and deployment.lines["max_model_len"] == 8
+    assert deployment.settings == {"enable_prefix_caching": True, "enable_chunked_prefill": True,
+                                   "gpu_memory_utilization": 0.98, "max_model_len": "32768",
+                                   "vllm_version": "0.11.0"}
+    code, results, _ = gate(str(tmp_path / "docker-compose.yml"), "--gpu", "l4")
+    assert code == 0 and results["service/qwen"]["status"] == "pass"
+
+
 MANIFEST_YAML = """defaults:
   kv_cache_memory: 4GiB
 deployment:
