@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Annotated
 
 import typer
 
@@ -37,6 +38,10 @@ from kvplan.cli.options import (
     VersionOpt,
 )
 
+VllmArgv = Annotated[list[str] | None, typer.Argument(
+    metavar="[-- vllm serve MODEL FLAGS...]", show_default=False,
+    help="Or plan a vLLM command as written, after --: kvplan's own flags (--gpu ...) still apply.")]
+
 EXAMPLES = """Examples:
 
   kvplan check Qwen/Qwen2.5-7B-Instruct --gpu a10g --max-model-len 32768
@@ -45,6 +50,8 @@ EXAMPLES = """Examples:
 
   kvplan check meta-llama/Llama-3.3-70B-Instruct --gpu h100 -tp 2 --kv-cache-dtype fp8
 
+  kvplan check --gpu a10g -- vllm serve Qwen/Qwen2.5-7B-Instruct --max-model-len 32768
+
 Exit codes: 0 fits, 1 would not start, 2 unusable input or environment."""
 
 
@@ -52,6 +59,7 @@ def register(app: typer.Typer) -> None:
     @app.command("check", epilog=EXAMPLES)
     def check_command(
         model: ModelArg,
+        vllm_argv: VllmArgv = None,
         max_model_len: MaxModelLenOpt = None,
         gpu_memory_utilization: GpuUtilOpt = None,
         tensor_parallel_size: TpOpt = 1,
@@ -86,6 +94,7 @@ def register(app: typer.Typer) -> None:
             from kvplan.cli.settings_from_flags import build_settings
             from kvplan.core.units import parse_size
 
+            flags = locals_of_check()
             settings = build_settings(
                 max_model_len=max_model_len, gpu_memory_utilization=gpu_memory_utilization,
                 tensor_parallel_size=tensor_parallel_size, pipeline_parallel_size=pipeline_parallel_size,
@@ -99,35 +108,33 @@ def register(app: typer.Typer) -> None:
                 enable_prefix_caching=enable_prefix_caching,
                 enable_extensible_kv_cache=enable_extensible_kv_cache,
             )
+            ref = model
+            if vllm_argv:  # kvplan check -- vllm serve MODEL ...: MODEL is the command's first word
+                from kvplan.inputs.argv_check import settings_for_argv
+
+                ref, settings = settings_for_argv([model, *vllm_argv], flags)
             gpu_bytes = parse_size(gpu_memory, flag="--gpu-memory") if gpu_memory else None
-            report = api.check(model, settings, gpu=gpu, gpu_memory_bytes=gpu_bytes, revision=revision,
+            report = api.check(ref, settings, gpu=gpu, gpu_memory_bytes=gpu_bytes, revision=revision,
                                environ=os.environ)
             emit_report(report, json_output)
             return report.exit_code
+
+        def locals_of_check() -> dict[str, object]:
+            return {"max_model_len": max_model_len, "gpu_memory_utilization": gpu_memory_utilization,
+                    "tensor_parallel_size": tensor_parallel_size, "pipeline_parallel_size": pipeline_parallel_size,
+                    "dtype": dtype, "kv_cache_dtype": kv_cache_dtype, "block_size": block_size,
+                    "max_num_seqs": max_num_seqs, "max_num_batched_tokens": max_num_batched_tokens,
+                    "kv_cache_memory": kv_cache_memory, "enforce_eager": enforce_eager, "quantization": quantization,
+                    "platform": platform, "entrypoint": entrypoint, "vllm_version": vllm_version,
+                    "disable_hybrid_kv_cache_manager": disable_hybrid_kv_cache_manager,
+                    "mamba_ssm_cache_dtype": mamba_ssm_cache_dtype, "speculative_config": speculative_config,
+                    "vllm_use_v1": vllm_use_v1, "enable_prefix_caching": enable_prefix_caching}
 
         code = guarded(run)
         raise typer.Exit(code)
 
 
 def emit_report(report: object, json_output: bool) -> None:
-    from kvplan.api import CheckReport
+    from kvplan.render.check_output import emit_report as emit
 
-    assert isinstance(report, CheckReport)
-    notes = list(report.source.notes) + ([report.calibration_note] if report.calibration_note else [])
-    if json_output:
-        from kvplan.render.json_out import render_check_json
-
-        typer.echo(render_check_json(report))
-        for note in notes:
-            typer.echo(f"kvplan: note: {note}", err=True)
-        return
-    from rich.console import Console
-
-    from kvplan.render.human import print_check
-
-    err = Console(stderr=True)
-    for note in notes:
-        err.print(f"[yellow]note:[/] {note}", highlight=False)
-    print_check(report, Console(highlight=False))
-    for note in report.result.notes:
-        err.print(f"[dim]note: {note}[/]", highlight=False)
+    emit(report, json_output)

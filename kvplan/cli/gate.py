@@ -7,9 +7,10 @@ Exit codes: 0 every deployment passes, 1 at least one fails (does not start, or 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
@@ -17,13 +18,25 @@ from kvplan.cli.app import guarded
 from kvplan.cli.options import JsonOpt
 
 if TYPE_CHECKING:
+    from kvplan.api import CheckReport
     from kvplan.core.gate import GateResult
+    from kvplan.core.settings import DeploySettings
     from kvplan.inputs.manifest import Deployment
 
-FilesArg = Annotated[list[Path], typer.Argument(help="Manifests (.toml or .json) listing deployments.",
-                                                show_default=False)]
+T = TypeVar("T")
+
+FilesArg = Annotated[list[Path], typer.Argument(
+    help="Deploy files: kvplan manifests (.toml, .json, .yaml), vLLM --config YAML, .env, shell scripts, "
+         "Dockerfiles, docker-compose, Kubernetes manifests, production-stack Helm values.", show_default=False)]
 JunitOpt = Annotated[Path | None, typer.Option("--junit", help="Also write a JUnit XML report here.")]
 MarkdownOpt = Annotated[Path | None, typer.Option("--markdown", help="Also write a Markdown table here.")]
+GateGpuOpt = Annotated[str | None, typer.Option(
+    "--gpu", help="GPU for deployments whose file names none (see `kvplan gpus`).")]
+GateGpuMemoryOpt = Annotated[str | None, typer.Option(
+    "--gpu-memory", help="Total GPU memory for deployments whose file names no GPU, e.g. 24GiB.")]
+GithubOpt = Annotated[bool, typer.Option(
+    "--github", help="GitHub Actions: ::error annotations on the line to change, and the Markdown table "
+                     "appended to $GITHUB_STEP_SUMMARY.")]
 
 EXAMPLES = """Manifest (TOML):
 
@@ -36,25 +49,34 @@ EXAMPLES = """Manifest (TOML):
   max_model_len = 32768
   min_concurrency = 4
 
+Or the files you deploy with, each deployment traced to its line:
+
+  kvplan gate k8s/vllm.yaml values.yaml docker-compose.yml .env --gpu a10g --github
+
 Exit codes: 0 all pass, 1 a deployment fails, 2 unusable input."""
 
 
 def register(app: typer.Typer) -> None:
     @app.command("gate", epilog=EXAMPLES)
     def gate_command(files: FilesArg, junit: JunitOpt = None, markdown_file: MarkdownOpt = None,
-                     json_output: JsonOpt = False) -> None:
-        """Gate a deploy: check every deployment in the manifests; exit 1 if any would not start."""
+                     json_output: JsonOpt = False, gpu: GateGpuOpt = None, gpu_memory: GateGpuMemoryOpt = None,
+                     github: GithubOpt = False) -> None:
+        """Gate a deploy: check every deployment in the files; exit 1 if any would not start."""
 
         def run() -> int:
+            from kvplan.core.errors import UsageError
             from kvplan.core.gate import exit_code
-            from kvplan.inputs.manifest import load_manifest
+            from kvplan.inputs.deploy_files import load_deploy_file, with_defaults
 
-            deployments = [d for path in files for d in load_manifest(path)]
+            if github and json_output:
+                raise UsageError("--github and --json both write to stdout: give one")
+            deployments = with_defaults([d for path in files for d in load_deploy_file(path)], gpu=gpu,
+                                        gpu_memory=gpu_memory)
             # Refuse a report path before minutes of checks, not after them.
             _check_report_paths({"--junit": junit, "--markdown": markdown_file}, files)
-            results: list[GateResult] = [_check_one(d) for d in deployments]
+            results = check_all(deployments)
             code = exit_code(results)
-            _report(results, code, junit, markdown_file, json_output)
+            _report(results, code, junit, markdown_file, json_output, github)
             return code
 
         raise typer.Exit(guarded(run))
@@ -96,43 +118,97 @@ def _is_own_report(path: Path, flag: str) -> bool:
     return head == "" or head.startswith(_REPORT_HEADS[flag])
 
 
-def _check_one(deployment: Deployment) -> GateResult:
-    from kvplan import api
-    from kvplan.cli.settings_from_flags import build_settings
-    from kvplan.core.errors import KvplanError
-    from kvplan.core.gate import GateResult, Policy, judge
-    from kvplan.core.units import parse_size
+def check_all(deployments: list[Deployment]) -> list[GateResult]:
+    """Each deployment's result; each distinct (model, revision, GPU, settings) is planned once, and the model
+    and GPU behind many deployments are resolved once."""
+    planner = _Planner()
+    return [_check_one(d, planner) for d in deployments]
 
+
+class _Planner:
+    """``api.check`` with its steps cached for a gate run: the model inputs by (model, revision, drafter,
+    quantization), the GPU by what resolves it, the calibration lookup and the plan by everything."""
+
+    def __init__(self) -> None:
+        self.inputs: dict[tuple[object, ...], object] = {}
+        self.gpus: dict[tuple[object, ...], object] = {}
+        self.reports: dict[tuple[object, ...], object] = {}
+
+    def _cached(self, table: dict[tuple[object, ...], object], key: tuple[object, ...], make: Callable[[], T]) -> T:
+        from kvplan.core.errors import KvplanError
+
+        if key not in table:
+            try:
+                table[key] = make()
+            except KvplanError as err:
+                table[key] = err
+        value = table[key]
+        if isinstance(value, KvplanError):
+            raise value
+        return value  # type: ignore[return-value]
+
+    def check(self, deployment: Deployment, settings: DeploySettings, gpu_bytes: int | None) -> CheckReport:
+        from kvplan import api
+        from kvplan.core.plan import plan
+
+        env = os.environ
+        key = (deployment.model, deployment.revision, deployment.gpu, gpu_bytes, settings)
+
+        def report() -> CheckReport:
+            inputs = self._cached(
+                self.inputs, (deployment.model, deployment.revision, settings.speculative, settings.quantization),
+                lambda: api.plan_inputs(deployment.model, settings, revision=deployment.revision, environ=env))
+            gpu = self._cached(
+                self.gpus, (deployment.gpu, gpu_bytes, settings.world_size, settings.platform,
+                            settings.kv_cache_memory_bytes is not None),
+                lambda: api.resolve_gpu_for(settings, gpu=deployment.gpu, gpu_memory_bytes=gpu_bytes, environ=env))
+            measured, note = None, None
+            if gpu is not None and settings.kv_cache_memory_bytes is None:  # as api.check does
+                from kvplan.probe.calibration import lookup_overhead
+
+                measured, note = lookup_overhead(deployment.model, deployment.revision, gpu, settings, env)
+            result = plan(inputs.model, settings, gpu, inputs.weights, measured_overhead=measured)
+            return api.CheckReport(source=inputs.source, result=result, calibration_note=note)
+
+        return self._cached(self.reports, key, report)
+
+
+def _check_one(deployment: Deployment, planner: _Planner) -> GateResult:
+    from kvplan.core.errors import KvplanError
+    from kvplan.core.gate import GateResult, Policy, judge, settings_to_blame
+    from kvplan.core.units import parse_size
+    from kvplan.inputs.settings_values import settings_from_values
+
+    if deployment.problem and deployment.unresolved:  # as written it cannot be checked: it fails, naming why
+        return GateResult(name=deployment.name, status="fail", reasons=(deployment.problem,),
+                          manifest=deployment.source, line=deployment.line,
+                          value_line=deployment.lines.get("problem", deployment.line),
+                          notes=deployment.notes)
     if deployment.problem:
         return GateResult(name=deployment.name, status="error", reasons=(), error=deployment.problem,
-                          manifest=deployment.source)
-    s = deployment.settings  # typed by the manifest reader (inputs/manifest.py)
+                          manifest=deployment.source, line=deployment.line,
+                          value_line=deployment.lines.get("problem", deployment.line),
+                          notes=deployment.notes)
     try:
-        settings = build_settings(
-            max_model_len=None if s.get("max_model_len") is None else str(s["max_model_len"]),
-            gpu_memory_utilization=s.get("gpu_memory_utilization"),
-            tensor_parallel_size=s.get("tensor_parallel_size", 1),
-            pipeline_parallel_size=s.get("pipeline_parallel_size", 1), dtype=s.get("dtype", "auto"),
-            kv_cache_dtype=s.get("kv_cache_dtype", "auto"), block_size=s.get("block_size"),
-            max_num_seqs=s.get("max_num_seqs"), max_num_batched_tokens=s.get("max_num_batched_tokens"),
-            kv_cache_memory=None if s.get("kv_cache_memory") is None else str(s["kv_cache_memory"]),
-            enforce_eager=s.get("enforce_eager", False), quantization=s.get("quantization"),
-            platform=s.get("platform", "cuda"), entrypoint=s.get("entrypoint", "serve"),
-            vllm_version=s.get("vllm_version"),
-            disable_hybrid_kv_cache_manager=s.get("disable_hybrid_kv_cache_manager", False),
-            mamba_ssm_cache_dtype=s.get("mamba_ssm_cache_dtype", "auto"),
-            speculative_config=s.get("speculative_config"),  # a table/object, or vLLM's JSON string
-            vllm_use_v1=s.get("vllm_use_v1"),
-            enable_prefix_caching=s.get("enable_prefix_caching"),
-        )
+        settings = settings_from_values(deployment.settings)
         gpu_bytes = parse_size(deployment.gpu_memory, flag="gpu_memory") if deployment.gpu_memory else None
-        report = api.check(deployment.model, settings, gpu=deployment.gpu, gpu_memory_bytes=gpu_bytes,
-                           revision=deployment.revision, environ=os.environ)
+        report = planner.check(deployment, settings, gpu_bytes)
     except KvplanError as err:
-        return GateResult(name=deployment.name, status="error", reasons=(), error=err.one_line(),
-                          manifest=deployment.source)
-    policy = Policy(min_concurrency=deployment.min_concurrency, fail_on_warn=deployment.fail_on_warn)
-    return replace(judge(deployment.name, report.result, policy), manifest=deployment.source)
+        # A model kvplan cannot find or read is the model's line; anything else the deployment's.
+        about_model = bool(deployment.model) and deployment.model in err.message
+        line = deployment.lines.get("model", deployment.line) if about_model else deployment.line
+        message = err.one_line()
+        if deployment.source and deployment.source not in message:
+            message = f"{deployment.source}{f':{line}' if line else ''}: {message}"
+        return GateResult(name=deployment.name, status="error", reasons=(), error=message, value_line=line,
+                          manifest=deployment.source, line=deployment.line, notes=deployment.notes)
+    policy = Policy(min_concurrency=deployment.min_concurrency, fail_on_warn=deployment.fail_on_warn,
+                    gpu_count=deployment.gpu_count)
+    judged = replace(judge(deployment.name, report.result, policy), manifest=deployment.source,
+                     line=deployment.line, notes=deployment.notes)
+    blamed = deployment.line if judged.status == "pass" else next(
+        (deployment.lines[k] for k in settings_to_blame(judged, policy) if k in deployment.lines), deployment.line)
+    return replace(judged, value_line=blamed)
 
 
 def _write_report(path: Path, text: str) -> None:
@@ -149,27 +225,44 @@ def _write_report(path: Path, text: str) -> None:
 
 
 def _report(results: list[GateResult], code: int, junit: Path | None, markdown_file: Path | None,
-            json_output: bool) -> None:
+            json_output: bool, github: bool = False) -> None:
     import json
 
-    from kvplan.render.gate_reports import gate_object, junit_xml, markdown
+    from kvplan.render.gate_reports import gate_object, github_annotations, junit_xml, markdown
 
-    typed = results
-    for path, text in ((junit, junit_xml(typed)), (markdown_file, markdown(typed))):
+    for path, text in ((junit, junit_xml(results)), (markdown_file, markdown(results))):
         if path is not None:
             _write_report(path, text)
+    for r in results:
+        for note in r.notes:
+            typer.echo(f"kvplan: note: {r.name}: {note}", err=True)
     if json_output:
-        typer.echo(json.dumps(gate_object(typed, code), indent=2))
+        typer.echo(json.dumps(gate_object(results, code), indent=2))
+        return
+    if github:
+        for line in github_annotations(results):
+            typer.echo(line)
+        summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if summary:
+            try:
+                with open(summary, "a", encoding="utf-8") as handle:
+                    handle.write("### kvplan gate\n\n" + markdown(results) + "\n")
+            except OSError as err:
+                from kvplan.core.errors import UsageError
+
+                raise UsageError(f"cannot append to $GITHUB_STEP_SUMMARY {summary}: {err.strerror or err}") from None
         return
     from rich.console import Console
     from rich.table import Table
 
     table = Table(show_edge=False)
-    for column in ("deployment", "gate", "verdict", "max_model_len", "KV tokens", "concurrency", "why"):
+    for column in ("deployment", "gate", "verdict", "max_model_len", "KV tokens", "concurrency", "where", "why"):
         table.add_column(column, overflow="fold")
-    for r in typed:
+    for r in results:
         kv = r.plan.kv_cache if r.plan else None
+        where = f"{r.manifest}:{r.value_line}" if r.value_line else r.manifest
         table.add_row(r.name, r.status.upper(), r.plan.verdict.status if r.plan else "-",
                       f"{kv.max_model_len:,}" if kv else "-", f"{kv.tokens:,}" if kv else "-",
-                      f"{kv.max_concurrency:.2f}x" if kv else "-", "; ".join(r.reasons) or (r.error or ""))
+                      f"{kv.max_concurrency:.2f}x" if kv else "-", where,
+                      "; ".join(r.reasons) or (r.error or ""))
     Console(highlight=False).print(table)

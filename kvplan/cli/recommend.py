@@ -49,6 +49,9 @@ if TYPE_CHECKING:
 
 ConcurrencyOpt = Annotated[float | None, typer.Option(
     "--concurrency", help="Target number of full-length requests in flight: find the longest context that keeps it.")]
+ServeFormatOpt = Annotated[str | None, typer.Option(
+    "--format", help="Print the recommended deployment as yaml (vLLM --config), env (api-for-open-llm .env) or "
+                     "helm (production-stack values), ready to paste in and gate.")]
 LengthsOpt = Annotated[str | None, typer.Option(
     "--lengths", help="Context lengths for the table, e.g. 4k,8K,32768. Default: 2K, 4K, ... up to the model's. "
                       "Without a GPU: the target length (the largest given).")]
@@ -130,6 +133,7 @@ def register(app: typer.Typer) -> None:
         family: FamilyOpt = None,
         output_format: FormatOpt = "human",
         json_output: JsonOpt = False,
+        output_format: ServeFormatOpt = None,
     ) -> None:
         """Recommend settings for MODEL on this GPU: longest context, concurrency by length, flags to use.
 
@@ -213,6 +217,11 @@ def register(app: typer.Typer) -> None:
             gpu_spec = api.resolve_gpu_for(settings, gpu=gpu, gpu_memory_bytes=gpu_bytes, environ=os.environ)
             result = sweep(inputs.model, settings, gpu_spec, inputs.weights,
                            lengths=[x for x in wanted if x] if wanted else None, target_concurrency=concurrency)
+            if output_format is not None:  # the deployment as a file to paste in (render/serve_formats.py)
+                from kvplan.render.serve_formats import render
+
+                typer.echo(render(output_format, source.ref, result, result.recommended), nl=False)
+                return 0 if result.recommended > 0 else 1
             data = recommend_object(source, result)
             for note in source.notes:
                 typer.echo(f"kvplan: note: {note}", err=True)

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ SETTING_KEYS = {
     "kv_cache_dtype", "block_size", "max_num_seqs", "max_num_batched_tokens", "kv_cache_memory", "enforce_eager",
     "quantization", "platform", "entrypoint", "vllm_version", "disable_hybrid_kv_cache_manager",
     "mamba_ssm_cache_dtype", "speculative_config", "vllm_use_v1", "enable_prefix_caching",
+    "mamba_cache_dtype", "enable_chunked_prefill", "num_gpu_blocks_override",
 }
 OTHER_KEYS = {"name", "model", "revision", "gpu", "gpu_memory", "min_concurrency", "fail_on_warn"}
 TOP_LEVEL_KEYS = {"defaults", "deployment", "deployments"}
@@ -41,11 +43,13 @@ TOP_LEVEL_KEYS = {"defaults", "deployment", "deployments"}
 # The type each value must have. A value of another type is an error, never coerced: bool("false") is True,
 # int(1.7) is 1, and a policy that silently reads as something else would let a deploy through.
 _WHOLE_NUMBER_KEYS = {"tensor_parallel_size", "pipeline_parallel_size", "block_size", "max_num_seqs",
-                      "max_num_batched_tokens"}
+                      "max_num_batched_tokens", "num_gpu_blocks_override"}
 _NUMBER_KEYS = {"gpu_memory_utilization", "min_concurrency"}
-_BOOL_KEYS = {"enforce_eager", "disable_hybrid_kv_cache_manager", "enable_prefix_caching", "fail_on_warn"}
+_BOOL_KEYS = {"enforce_eager", "disable_hybrid_kv_cache_manager", "enable_prefix_caching", "fail_on_warn",
+              "enable_chunked_prefill"}
 _TEXT_KEYS = {"name", "model", "revision", "gpu", "dtype", "kv_cache_dtype", "quantization", "platform",
-              "entrypoint", "vllm_version", "mamba_ssm_cache_dtype"}
+              "entrypoint", "vllm_version", "mamba_ssm_cache_dtype", "mamba_cache_dtype"}
+_TEMPLATE = re.compile(r"\{\{.*?\}\}|\$\{[A-Za-z_][A-Za-z0-9_]*[^}]*\}|\{%.*?%\}")  # Helm/Jinja, ${VAR}
 _TEXT_OR_WHOLE_KEYS = {"max_model_len", "kv_cache_memory", "gpu_memory"}  # "32K" / 32768, "24GiB" / bytes
 
 
@@ -61,6 +65,11 @@ class Deployment:
     fail_on_warn: bool = False
     source: str = ""  # file it came from
     problem: str | None = None  # a value of the wrong type: the deployment is reported as an error
+    line: int | None = None  # the line the deployment starts on (None: not known, e.g. JSON)
+    lines: dict[str, int] = field(default_factory=dict)  # setting (and model, gpu) -> the line that sets it
+    notes: tuple[str, ...] = ()  # what the reader wants said (unknown flags, defaults it applied)
+    gpu_count: int | None = None  # GPUs the deployment gets (k8s nvidia.com/gpu, compose, Helm requestGPU)
+    unresolved: bool = False  # the problem is a template kvplan cannot resolve: the gate fails (1), not 2
 
 
 def _is_whole(value: object) -> bool:
@@ -138,8 +147,52 @@ def _model_ref(model: str, manifest: Path) -> str:
     return model
 
 
+def _toml_lines(text: str) -> tuple[dict[str, int], list[tuple[int, dict[str, int]]]]:
+    """Lines of a TOML manifest's keys (tomllib keeps none): the [defaults] keys, and per [[deployment]] its
+    header line and keys' lines. Inline tables and arrays of tables written another way get the header line."""
+    defaults: dict[str, int] = {}
+    blocks: list[tuple[int, dict[str, int]]] = []
+    current: dict[str, int] | None = None
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if line.startswith("[[") and line.strip("[] ").strip() in ("deployment", "deployments"):
+            current = {}
+            blocks.append((number, current))
+        elif line.startswith("["):
+            current = defaults if line.strip("[] ") == "defaults" else None
+        elif current is not None and "=" in line and not line.startswith("#"):
+            current.setdefault(line.split("=", 1)[0].strip().strip('"'), number)
+    return defaults, blocks
+
+
 def load_manifest(path: Path) -> list[Deployment]:
     data = _parse(path)
+    toml_lines = None
+    if path.suffix.lower() == ".toml":
+        toml_lines = _toml_lines(path.read_text(encoding="utf-8-sig"))
+    return deployments_from_data(data, path, toml_lines=toml_lines)
+
+
+def _key_lines(container: object) -> dict[str, int]:
+    return dict(getattr(container, "key_lines", {}))
+
+
+def _unknown_key_message(path: Path, index: int, unknown: set[str], lines: dict[str, int]) -> str:
+    import difflib
+
+    parts = []
+    for key in sorted(unknown, key=lambda k: lines.get(k, 0)):
+        close = difflib.get_close_matches(key, sorted(SETTING_KEYS | OTHER_KEYS), n=1, cutoff=0.75)
+        where = f" (line {lines[key]})" if key in lines else ""
+        parts.append(f"{key!r}{where}" + (f" (did you mean {close[0]!r})" if close else ""))
+    at = f":{lines[sorted(unknown, key=lambda k: lines.get(k, 0))[0]]}" if any(k in lines for k in unknown) else ""
+    return f"{path}{at}: deployment {index + 1}: unknown key {'; '.join(parts)}"
+
+
+def deployments_from_data(data: Mapping[str, Any], path: Path,
+                          toml_lines: tuple[dict[str, int], list[tuple[int, dict[str, int]]]] | None = None,
+                          ) -> list[Deployment]:
+    """The deployments of a parsed manifest (TOML, JSON or YAML), with the lines YAML or TOML give."""
     unknown_top = set(data) - TOP_LEVEL_KEYS
     if unknown_top:
         raise UsageError(f"{path}: unknown top-level key(s) {', '.join(sorted(unknown_top))} "
@@ -150,24 +203,46 @@ def load_manifest(path: Path) -> list[Deployment]:
     entries = data.get("deployment") or data.get("deployments")
     if not isinstance(defaults, Mapping) or not isinstance(entries, list) or not entries:
         raise UsageError(f"{path}: needs a non-empty 'deployment' list (and optionally 'defaults')")
+    default_lines = toml_lines[0] if toml_lines else _key_lines(defaults)
     out: list[Deployment] = []
     names: set[str] = set()
     for index, entry in enumerate(entries):
         if not isinstance(entry, Mapping):
             raise UsageError(f"{path}: deployment {index + 1} is not a table/object")
+        start: int | None
+        if toml_lines and index < len(toml_lines[1]):
+            start, entry_lines = toml_lines[1][index]
+        else:
+            start = getattr(entry, "line", None) or None
+            entry_lines = _key_lines(entry)
+        lines = {**default_lines, **entry_lines}
         # JSON null means "not set", as a key left out does.
         merged = {k: v for k, v in {**defaults, **entry}.items() if v is not None}
         unknown = set(merged) - SETTING_KEYS - OTHER_KEYS
         if unknown:
-            raise UsageError(f"{path}: deployment {index + 1}: unknown key(s) {', '.join(sorted(unknown))}")
+            raise UsageError(_unknown_key_message(path, index, unknown, lines))
         if not isinstance(merged.get("model"), str) or not merged["model"].strip():
-            raise UsageError(f"{path}: deployment {index + 1} has no 'model'")
+            raise UsageError(f"{path}{f':{start}' if start else ''}: deployment {index + 1} has no 'model'")
         name = merged.get("name") if isinstance(merged.get("name"), str) and merged["name"] else None
         name = name or f"{merged['model']}#{index + 1}"
         if name in names:
             raise UsageError(f"{path}: two deployments are named {name!r}: give each its own name")
         names.add(name)
         problem = next((p for k, v in merged.items() if (p := _value_problem(k, v))), None)
+        problem_at: int | None = None
+        if problem is not None:
+            bad = next(k for k, v in merged.items() if _value_problem(k, v))
+            problem_at = lines.get(bad)
+            problem = f"{path}:{lines[bad]}: {problem}" if bad in lines else problem
+        unresolved = False
+        if problem is None:
+            template = next(((k, v) for k, v in merged.items() if isinstance(v, str) and _TEMPLATE.search(v)), None)
+            if template is not None:
+                key, value = template
+                where = f"{path}:{lines[key]}" if key in lines else str(path)
+                problem = f"{where}: {key} is the template {value!r}, which kvplan cannot resolve"
+                problem_at = lines.get(key)
+                unresolved = True
         concurrency = merged.get("min_concurrency") if problem is None else None
         out.append(Deployment(
             name=name, model=_model_ref(merged["model"], path), revision=merged.get("revision"),
@@ -175,5 +250,8 @@ def load_manifest(path: Path) -> list[Deployment]:
             min_concurrency=None if concurrency is None else float(concurrency),
             fail_on_warn=merged.get("fail_on_warn") is True,
             settings={k: v for k, v in merged.items() if k in SETTING_KEYS}, source=str(path), problem=problem,
+            line=start, unresolved=unresolved,
+            lines={**{k: v for k, v in lines.items() if k in merged},
+                   **({"problem": problem_at} if problem_at else {})},
         ))
     return out

@@ -36,7 +36,11 @@ def resolve_model(
     if not ref.strip():  # Path("") is the current directory: never read it by accident
         raise ModelNotFoundError("no model given", hint="Pass a model directory, a config.json or a Hub id")
     path = Path(os.path.expanduser(ref))  # unlike Path.expanduser, leaves "~nosuchuser" as it is
-    if path.exists():
+    try:
+        exists = path.exists()
+    except OSError:  # a name too long for a path (ENAMETOOLONG) is no local model: say so, not a traceback
+        exists = False
+    if exists:
         model = read_local_model(path, ref=ref)
         if revision:
             model = _with_note(model, f"--revision {revision} ignored: {ref} is a local path")

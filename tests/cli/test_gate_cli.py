@@ -203,7 +203,7 @@ def test_manifest_shape_errors_are_one_line(tmp_path: Path) -> None:
         "both.json": (f'{{"deployment": [{entry}], "deployments": [{entry}]}}', "both 'deployment' and"),
         "twice.json": ('{"deployment": [{"name": "a", "model": "m"}, {"name": "a", "model": "m"}]}',
                        "two deployments are named 'a'"),
-        "deploy.yaml": ("deployment: []", ".yaml manifests are not read"),
+        "deploy.yaml": ("deployment: []", "needs a non-empty 'deployment' list"),  # YAML is read (issue 18)
     }
     for name, (text, expect) in cases.items():
         result = runner.invoke(app, ["gate", str(_write(tmp_path, text, name))])

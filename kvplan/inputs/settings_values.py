@@ -1,0 +1,41 @@
+"""kvplan setting values (a gate manifest's keys and types, or what the vLLM argv parser read) -> DeploySettings.
+
+One conversion for `check -- vllm serve ...` and every deployment `gate` reads, through the same
+``build_settings`` that check's flags go through, so a value means the same wherever it is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from kvplan.core.settings import DeploySettings
+
+
+def settings_from_values(values: Mapping[str, Any]) -> DeploySettings:
+    from kvplan.cli.settings_from_flags import build_settings
+
+    v = values
+    settings = build_settings(
+        max_model_len=None if v.get("max_model_len") is None else str(v["max_model_len"]),
+        gpu_memory_utilization=v.get("gpu_memory_utilization"),
+        tensor_parallel_size=v.get("tensor_parallel_size", 1),
+        pipeline_parallel_size=v.get("pipeline_parallel_size", 1), dtype=v.get("dtype", "auto"),
+        kv_cache_dtype=v.get("kv_cache_dtype", "auto"), block_size=v.get("block_size"),
+        max_num_seqs=v.get("max_num_seqs"), max_num_batched_tokens=v.get("max_num_batched_tokens"),
+        kv_cache_memory=None if v.get("kv_cache_memory") is None else str(v["kv_cache_memory"]),
+        enforce_eager=v.get("enforce_eager", False), quantization=v.get("quantization"),
+        platform=v.get("platform", "cuda"), entrypoint=v.get("entrypoint", "serve"),
+        vllm_version=v.get("vllm_version"),
+        disable_hybrid_kv_cache_manager=v.get("disable_hybrid_kv_cache_manager", False),
+        mamba_ssm_cache_dtype=v.get("mamba_ssm_cache_dtype", "auto"),
+        speculative_config=v.get("speculative_config"),  # a table/object, or vLLM's JSON string
+        vllm_use_v1=v.get("vllm_use_v1"),
+        enable_prefix_caching=v.get("enable_prefix_caching"),
+    )
+    # Settings vLLM takes that check has no flag for: carried as given.
+    extra: dict[str, Any] = {k: v[k] for k in ("num_gpu_blocks_override", "enable_chunked_prefill") if k in v}
+    if "mamba_cache_dtype" in v:
+        extra["mamba_cache_dtype"] = str(v["mamba_cache_dtype"]).lower()
+    return replace(settings, **extra) if extra else settings

@@ -1,0 +1,55 @@
+"""`recommend --format yaml|env|helm`: what is printed can be pasted in and gated, and reads back as planned."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from kvplan.cli.app import app
+from kvplan.inputs.deploy_files import load_deploy_file
+
+runner = CliRunner()
+OFFLINE = {"HF_HUB_OFFLINE": "1"}
+NAMES = {"yaml": "vllm-config.yaml", "env": ".env", "helm": "values.yaml"}
+
+
+@pytest.mark.parametrize("kind", ["yaml", "env", "helm"])
+@pytest.mark.parametrize("flags", [[], ["-tp", "2", "--dtype", "float16", "--max-num-seqs", "64"]])
+def test_recommended_file_gates_back_to_the_same_settings(tmp_path: Path, kind: str, flags: list[str]) -> None:
+    result = runner.invoke(app, ["recommend", "Qwen/Qwen2.5-7B-Instruct", "--gpu", "l4", *flags, "--format", kind],
+                           env=OFFLINE)
+    assert result.exit_code == 0, result.output
+    path = tmp_path / NAMES[kind]
+    path.write_text(result.stdout)
+    (deployment,) = load_deploy_file(path)
+    assert deployment.model == "Qwen/Qwen2.5-7B-Instruct" and not deployment.notes
+    values = deployment.settings
+    assert values["max_model_len"] == "32768" and values["gpu_memory_utilization"] == 0.92
+    assert values.get("tensor_parallel_size", 1) == (2 if flags else 1)
+    assert values.get("dtype", "auto") == ("float16" if flags else "auto")
+    if flags:
+        assert values["max_num_seqs"] == 64
+    gated = runner.invoke(app, ["gate", str(path), "--gpu", "l4", "--json"], env=OFFLINE)
+    assert gated.exit_code == 0, gated.output
+
+
+def test_env_refuses_what_api_for_open_llm_cannot_carry() -> None:
+    result = runner.invoke(app, ["recommend", "Qwen/Qwen2.5-7B-Instruct", "--gpu", "l4", "--kv-cache-dtype", "fp8",
+                                 "--format", "env"], env=OFFLINE)
+    assert result.exit_code == 2
+    assert "api-for-open-llm's .env cannot set --kv-cache-dtype" in result.stderr
+
+
+def test_helm_writes_prefix_caching_and_extra_args(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["recommend", "Qwen/Qwen2.5-7B-Instruct", "--gpu", "l4", "--kv-cache-dtype", "fp8",
+                                 "--no-enable-prefix-caching", "--format", "helm"], env=OFFLINE)
+    assert result.exit_code == 0, result.output
+    assert "enablePrefixCaching: false" in result.stdout and '- "--kv-cache-dtype"' in result.stdout
+    path = tmp_path / "values.yaml"
+    path.write_text(result.stdout)
+    (deployment,) = load_deploy_file(path)
+    assert deployment.settings["kv_cache_dtype"] == "fp8" and deployment.settings["enable_prefix_caching"] is False
+    assert deployment.settings["vllm_version"] == "0.33.0" and deployment.gpu_count == 1
+
