@@ -49,9 +49,6 @@ if TYPE_CHECKING:
 
 ConcurrencyOpt = Annotated[float | None, typer.Option(
     "--concurrency", help="Target number of full-length requests in flight: find the longest context that keeps it.")]
-ServeFormatOpt = Annotated[str | None, typer.Option(
-    "--format", help="Print the recommended deployment as yaml (vLLM --config), env (api-for-open-llm .env) or "
-                     "helm (production-stack values), ready to paste in and gate.")]
 LengthsOpt = Annotated[str | None, typer.Option(
     "--lengths", help="Context lengths for the table, e.g. 4k,8K,32768. Default: 2K, 4K, ... up to the model's. "
                       "Without a GPU: the target length (the largest given).")]
@@ -74,7 +71,8 @@ FamilyOpt = Annotated[str | None, typer.Option(
     "--family", help="Without MODEL: only models whose type or id contains this, e.g. qwen3, llama.")]
 FormatOpt = Annotated[str, typer.Option(
     "--format", metavar="FORMAT",
-    help="human, json, markdown or csv (the tables); yaml, env or helm (one model on a GPU).")]
+    help="human, json, markdown or csv (the tables); yaml (vLLM --config), env (api-for-open-llm .env) or helm "
+         "(production-stack values): one model's recommended deployment on a GPU, ready to paste in and gate.")]
 FORMATS = ("human", "json", "markdown", "csv", "yaml", "env", "helm")
 SERVE_FORMATS = ("yaml", "env", "helm")  # the single-model recommendation as deploy files
 DEFAULT_MIN_CONTEXT = 4096  # a model that starts only with a few hundred tokens of context does not "fit"
@@ -133,7 +131,6 @@ def register(app: typer.Typer) -> None:
         family: FamilyOpt = None,
         output_format: FormatOpt = "human",
         json_output: JsonOpt = False,
-        output_format: ServeFormatOpt = None,
     ) -> None:
         """Recommend settings for MODEL on this GPU: longest context, concurrency by length, flags to use.
 
@@ -211,16 +208,13 @@ def register(app: typer.Typer) -> None:
             if fmt in ("markdown", "csv"):
                 raise UsageError(f"--format {fmt}: the tables of `recommend` without MODEL or without a GPU",
                                  hint="For one model on a GPU use --format human or json")
-            if fmt in SERVE_FORMATS:
-                # the deploy-file renderers (kvplan/render/serve_formats.py) plug in here
-                raise UsageError(f"--format {fmt} is not available in this build")
             gpu_spec = api.resolve_gpu_for(settings, gpu=gpu, gpu_memory_bytes=gpu_bytes, environ=os.environ)
             result = sweep(inputs.model, settings, gpu_spec, inputs.weights,
                            lengths=[x for x in wanted if x] if wanted else None, target_concurrency=concurrency)
-            if output_format is not None:  # the deployment as a file to paste in (render/serve_formats.py)
+            if fmt in SERVE_FORMATS:  # the deployment as a file to paste in (render/serve_formats.py)
                 from kvplan.render.serve_formats import render
 
-                typer.echo(render(output_format, source.ref, result, result.recommended), nl=False)
+                typer.echo(render(fmt, source.ref, result, result.recommended), nl=False)
                 return 0 if result.recommended > 0 else 1
             data = recommend_object(source, result)
             for note in source.notes:
