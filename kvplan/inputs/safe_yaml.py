@@ -14,7 +14,7 @@ from typing import Any
 
 from kvplan.core.errors import UsageError
 
-MAX_FILE_BYTES = 10 * 2**20  # the largest Helm values or k8s bundle seen is well under 1 MiB
+MAX_FILE_BYTES = 2 * 2**20  # deploy files are KiBs; the pure-Python safe parser takes ~2 s a MiB of worst-case YAML
 MAX_DEPTH = 64
 MAX_ALIASES = 1000
 
