@@ -58,8 +58,10 @@ class Box:
 
 
 def resolve_box(*, gpu: str | None, gpu_memory_bytes: int | None, gpu_count: int | None, utilization: float,
-                environ: Mapping[str, str]) -> Box:
-    """--gpu-memory > --gpu NAME > NVML (every visible device); none of them is a GpuError naming the flags."""
+                environ: Mapping[str, str], free_check: bool = True) -> Box:
+    """--gpu-memory > --gpu NAME > NVML (every visible device); none of them is a GpuError naming the flags.
+    ``free_check``: vLLM's start-up free-memory check applies (the profiled sizing path; 0.34's extensible KV
+    cache has none: other processes' memory comes off the KV cache instead)."""
     from kvplan.gpu.catalog import catalog_gpu_spec, get_gpu
     from kvplan.gpu.nvml import read_visible_gpus, to_gpu_spec
     from kvplan.gpu.resolve import resolve_gpu
@@ -96,7 +98,8 @@ def resolve_box(*, gpu: str | None, gpu_memory_bytes: int | None, gpu_count: int
     for position, nvml_device in enumerate(found):
         own = to_gpu_spec([nvml_device], 1)
         devices.append(Device(index=position, name=nvml_device.name, total_bytes=own.total_bytes,
-                              free_bytes=nvml_device.free_bytes, busy=busy_device_error(position, own, utilization)))
+                              free_bytes=nvml_device.free_bytes,
+                              busy=busy_device_error(position, own, utilization) if free_check else None))
 
     def spec_for(n: int) -> GpuSpec:
         # vLLM takes the first n visible devices; a TP larger than the box is planned on all of them, alike

@@ -34,6 +34,9 @@ GateGpuOpt = Annotated[str | None, typer.Option(
     "--gpu", help="GPU for deployments whose file names none (see `kvplan gpus`).")]
 GateGpuMemoryOpt = Annotated[str | None, typer.Option(
     "--gpu-memory", help="Total GPU memory for deployments whose file names no GPU, e.g. 24GiB.")]
+GateVersionOpt = Annotated[str | None, typer.Option(
+    "--vllm-version", help="vLLM release for deployments whose file names none (an image tag, vllm_version). "
+                           "Default: the release `kvplan check` plans for.")]
 GithubOpt = Annotated[bool, typer.Option(
     "--github", help="GitHub Actions: ::error annotations on the line to change, and the Markdown table "
                      "appended to $GITHUB_STEP_SUMMARY.")]
@@ -60,7 +63,7 @@ def register(app: typer.Typer) -> None:
     @app.command("gate", epilog=EXAMPLES)
     def gate_command(files: FilesArg, junit: JunitOpt = None, markdown_file: MarkdownOpt = None,
                      json_output: JsonOpt = False, gpu: GateGpuOpt = None, gpu_memory: GateGpuMemoryOpt = None,
-                     github: GithubOpt = False) -> None:
+                     github: GithubOpt = False, vllm_version: GateVersionOpt = None) -> None:
         """Gate a deploy: check every deployment in the files; exit 1 if any would not start."""
 
         def run() -> int:
@@ -70,8 +73,12 @@ def register(app: typer.Typer) -> None:
 
             if github and json_output:
                 raise UsageError("--github and --json both write to stdout: give one")
+            if vllm_version is not None:
+                from kvplan.core.settings import version_tuple
+
+                version_tuple(vllm_version)  # one line, exit 2, for a release that cannot be read
             deployments = with_defaults([d for path in files for d in load_deploy_file(path)], gpu=gpu,
-                                        gpu_memory=gpu_memory)
+                                        gpu_memory=gpu_memory, vllm_version=vllm_version)
             # Refuse a report path before minutes of checks, not after them.
             _check_report_paths({"--junit": junit, "--markdown": markdown_file}, files)
             results = check_all(deployments)

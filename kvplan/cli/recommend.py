@@ -314,9 +314,14 @@ class _Tables:
         context = parse_max_model_len(min_context) if min_context else DEFAULT_MIN_CONTEXT
         if context is not None and context <= 0:
             raise UsageError(f"--min-context: give a token count, got '{min_context}'")
-        util = self.settings.gpu_memory_utilization or self.settings.behaviour.default_gpu_memory_utilization
+        from kvplan.core.kv_sizing import default_utilization, sizing_path
+
+        # the utilisation every row is planned at: the release's default for its sizing path (1.0 with 0.34's
+        # extensible KV cache, which also drops the start-up free-memory check)
+        sizing = sizing_path(self.settings)
+        util = self.settings.gpu_memory_utilization or default_utilization(sizing, self.settings.behaviour)
         box = resolve_box(gpu=gpu, gpu_memory_bytes=gpu_bytes, gpu_count=gpu_count, utilization=util,
-                          environ=os.environ)
+                          environ=os.environ, free_check=sizing.kind == "profiled")
         refs = names() + (cached_model_ids(os.environ) if include_cache else [])
         result = run_box(box, self.settings, refs, os.environ, min_context=context, concurrency=self.concurrency,
                          max_params=parse_params(max_params) if max_params else None, family=family,

@@ -167,7 +167,13 @@ def _shortfall(result: PlanResult | KvplanError) -> tuple[int | None, str | None
     if isinstance(result, KvplanError):
         return None, result.one_line()
     needed = cap.min_available_for(result.layout, result.kv_cache.max_model_len)
-    missing = needed + result.memory.kv_cache_error_bytes - result.memory.kv_cache_bytes
+    memory = result.memory
+    available = memory.kv_cache_bytes
+    if available <= 0 and memory.overheads is not None and memory.budget_bytes is not None:
+        # vLLM 0.34's measured sizing clamps the KV cache at 0 (measure_kv_cache_bytes); the shortfall is what the
+        # budget lacks beside the weights and overheads, as on the profiled path
+        available = min(available, memory.budget_bytes - memory.overheads.total_bytes)
+    missing = needed + memory.kv_cache_error_bytes - available
     reason = result.verdict.reasons[0] if result.verdict.reasons else None
     return (missing if missing > 0 else None), reason
 

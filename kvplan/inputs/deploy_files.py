@@ -214,8 +214,15 @@ def _vllm_config(data: Any, path: Path) -> list[Deployment]:
     return [from_command(command, name=path.name, file=path, line=1)]
 
 
-def with_defaults(deployments: list[Deployment], *, gpu: str | None, gpu_memory: str | None) -> list[Deployment]:
-    """`gate --gpu` / `--gpu-memory` for deployments whose file names no GPU."""
-    if gpu is None and gpu_memory is None:
-        return deployments
-    return [d if d.gpu or d.gpu_memory else replace(d, gpu=gpu, gpu_memory=gpu_memory) for d in deployments]
+def with_defaults(deployments: list[Deployment], *, gpu: str | None, gpu_memory: str | None,
+                  vllm_version: str | None = None) -> list[Deployment]:
+    """`gate --gpu` / `--gpu-memory` for deployments whose file names no GPU, `--vllm-version` for those whose
+    file names no release (an image tag, a manifest's vllm_version)."""
+    out = []
+    for d in deployments:
+        if (gpu is not None or gpu_memory is not None) and not (d.gpu or d.gpu_memory):
+            d = replace(d, gpu=gpu, gpu_memory=gpu_memory)
+        if vllm_version is not None and "vllm_version" not in d.settings:
+            d = replace(d, settings={**d.settings, "vllm_version": vllm_version})
+        out.append(d)
+    return out

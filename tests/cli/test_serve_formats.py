@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from kvplan.cli.app import app
+from kvplan.core.settings import DEFAULT_VLLM_VERSION
 from kvplan.inputs.deploy_files import load_deploy_file
 
 runner = CliRunner()
@@ -26,7 +27,8 @@ def test_recommended_file_gates_back_to_the_same_settings(tmp_path: Path, kind: 
     (deployment,) = load_deploy_file(path)
     assert deployment.model == "Qwen/Qwen2.5-7B-Instruct" and not deployment.notes
     values = deployment.settings
-    assert values["max_model_len"] == "32768" and values["gpu_memory_utilization"] == 0.92
+    # the default release's utilisation: 1.0 with 0.34's extensible KV cache
+    assert values["max_model_len"] == "32768" and values["gpu_memory_utilization"] == 1.0
     assert values.get("tensor_parallel_size", 1) == (2 if flags else 1)
     assert values.get("dtype", "auto") == ("float16" if flags else "auto")
     if flags:
@@ -51,5 +53,5 @@ def test_helm_writes_prefix_caching_and_extra_args(tmp_path: Path) -> None:
     path.write_text(result.stdout)
     (deployment,) = load_deploy_file(path)
     assert deployment.settings["kv_cache_dtype"] == "fp8" and deployment.settings["enable_prefix_caching"] is False
-    assert deployment.settings["vllm_version"] == "0.33.0" and deployment.gpu_count == 1
+    assert deployment.settings["vllm_version"] == DEFAULT_VLLM_VERSION and deployment.gpu_count == 1
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -232,11 +234,14 @@ def test_rocm_gpus_plan_mla_with_vllms_rocm_block_size() -> None:
     from kvplan import api
     from kvplan.core.settings import DeploySettings
 
-    settings = DeploySettings(kv_cache_dtype="fp8")
+    settings = DeploySettings(kv_cache_dtype="fp8", vllm_version="0.33.0")
     env = {"HF_HUB_OFFLINE": "1"}
     on_h100 = api.check("deepseek-ai/DeepSeek-V2-Lite", settings, gpu="h100", environ=env).result
     on_mi300x = api.check("deepseek-ai/DeepSeek-V2-Lite", settings, gpu="mi300x", environ=env).result
     assert (on_h100.engine.block_size, on_mi300x.engine.block_size) == (64, 16)
+    # 0.34: CacheConfig.DEFAULT_BLOCK_SIZE is 64, which both platforms keep
+    at_034 = replace(settings, vllm_version="0.34.0")
+    assert api.check("deepseek-ai/DeepSeek-V2-Lite", at_034, gpu="mi300x", environ=env).result.engine.block_size == 64
     assert on_h100.layout.bytes_per_block // 64 == on_mi300x.layout.bytes_per_block // 16  # same bytes per token
     assert catalog_gpu_spec("mi355x", 1).rocm and not catalog_gpu_spec("h100", 1).rocm
     flagged = api.check("deepseek-ai/DeepSeek-V2-Lite", settings, gpu="mi300x", gpu_memory_bytes=100 * GiB,

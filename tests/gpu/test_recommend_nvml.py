@@ -14,7 +14,9 @@ L4 = dict(name="NVIDIA L4", total=23034 * MiB, reserved=465 * MiB, cc=(8, 9))
 def test_two_kinds_in_one_box_are_reported_per_device_and_a_busy_one_is_flagged(stub_nvml: StubNvml) -> None:
     h100 = StubGpu(uuid=UUIDS[0])
     busy_l4 = StubGpu(uuid=UUIDS[1], used=18 * GiB, **L4)  # another process holds 18 GiB of it
-    done = stub_nvml.cli(["recommend", "--gpu-util", "0.9", "--family", "llama-3.2", "--json"], [h100, busy_l4])
+    # vLLM 0.33 (the profiled sizing path) refuses to start where free memory is below the budget
+    done = stub_nvml.cli(["recommend", "--gpu-util", "0.9", "--family", "llama-3.2", "--json", "--vllm-version",
+                          "0.33.0"], [h100, busy_l4])
     assert done.returncode in (0, 1), done.stderr
     data = json.loads(done.stdout)
     gpus = data["gpus"]
@@ -31,19 +33,23 @@ def test_two_kinds_in_one_box_are_reported_per_device_and_a_busy_one_is_flagged(
     rows = {r["model"]: r for r in data["rows"]}
     assert rows["meta-llama/Llama-3.2-3B-Instruct"]["fits"]
     assert rows["meta-llama/Llama-3.2-3B-Instruct"]["tensor_parallel_size"] == 1
+    # 0.34's extensible KV cache has no such start-up check (other processes' memory comes off the KV cache)
+    later = stub_nvml.cli(["recommend", "--gpu-util", "0.9", "--family", "llama-3.2", "--json"], [h100, busy_l4])
+    assert [d["busy"] for d in json.loads(later.stdout)["gpus"]["devices"]] == [None, None]
 
 
 def test_cuda_visible_devices_picks_the_devices(stub_nvml: StubNvml) -> None:
     h100 = StubGpu(uuid=UUIDS[0])
     busy_l4 = StubGpu(uuid=UUIDS[1], used=18 * GiB, **L4)
-    done = stub_nvml.cli(["recommend", "--gpu-util", "0.9", "--family", "llama-3.2", "--json"], [h100, busy_l4],
-                         cuda_visible_devices="1")
+    done = stub_nvml.cli(["recommend", "--gpu-util", "0.9", "--family", "llama-3.2", "--json", "--vllm-version",
+                          "0.33.0"], [h100, busy_l4], cuda_visible_devices="1")
     data = json.loads(done.stdout)
     assert [d["name"] for d in data["gpus"]["devices"]] == ["NVIDIA L4"]
     assert data["gpus"]["devices"][0]["busy"].startswith("Free memory on device cuda:0 (")
     # the only visible GPU is busy: vLLM's start-up check fails for every model
     assert done.returncode == 1 and not any(r["fits"] for r in data["rows"])
-    human = stub_nvml.cli(["recommend", "--gpu-util", "0.9", "--family", "llama-3.2"], [h100, busy_l4])
+    human = stub_nvml.cli(["recommend", "--gpu-util", "0.9", "--family", "llama-3.2", "--vllm-version", "0.33.0"],
+                          [h100, busy_l4])
     assert "cuda:0 NVIDIA H100 80GB HBM3: 79.11 GiB" in human.stdout
     assert "cuda:1 NVIDIA L4: 22.04 GiB" in human.stdout and "busy: Free memory on device cuda:1" in human.stdout
 
