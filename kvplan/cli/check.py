@@ -19,6 +19,7 @@ from kvplan.cli.options import (
     GpuUtilOpt,
     JsonOpt,
     KvDtypeOpt,
+    KvMemoryBytesOpt,
     KvMemoryOpt,
     MambaSsmOpt,
     MaxBatchedOpt,
@@ -70,6 +71,7 @@ def register(app: typer.Typer) -> None:
         max_num_seqs: MaxSeqsOpt = None,
         max_num_batched_tokens: MaxBatchedOpt = None,
         kv_cache_memory: KvMemoryOpt = None,
+        kv_cache_memory_bytes: KvMemoryBytesOpt = None,
         enforce_eager: EagerOpt = False,
         quantization: QuantOpt = None,
         gpu: GpuOpt = None,
@@ -106,7 +108,7 @@ def register(app: typer.Typer) -> None:
                 mamba_ssm_cache_dtype=mamba_ssm_cache_dtype, speculative_config=speculative_config,
                 vllm_use_v1=vllm_use_v1,
                 enable_prefix_caching=enable_prefix_caching,
-                enable_extensible_kv_cache=enable_extensible_kv_cache,
+                enable_extensible_kv_cache=enable_extensible_kv_cache, kv_cache_memory_bytes=kv_cache_memory_bytes,
             )
             ref = model
             if vllm_argv:  # kvplan check -- vllm serve MODEL ...: MODEL is the command's first word
@@ -124,7 +126,8 @@ def register(app: typer.Typer) -> None:
                     "tensor_parallel_size": tensor_parallel_size, "pipeline_parallel_size": pipeline_parallel_size,
                     "dtype": dtype, "kv_cache_dtype": kv_cache_dtype, "block_size": block_size,
                     "max_num_seqs": max_num_seqs, "max_num_batched_tokens": max_num_batched_tokens,
-                    "kv_cache_memory": kv_cache_memory, "enforce_eager": enforce_eager, "quantization": quantization,
+                    "kv_cache_memory": kv_cache_memory or _bytes_text(kv_cache_memory_bytes),
+                    "enforce_eager": enforce_eager, "quantization": quantization,
                     "platform": platform, "entrypoint": entrypoint, "vllm_version": vllm_version,
                     "disable_hybrid_kv_cache_manager": disable_hybrid_kv_cache_manager,
                     "mamba_ssm_cache_dtype": mamba_ssm_cache_dtype, "speculative_config": speculative_config,
@@ -138,3 +141,12 @@ def emit_report(report: object, json_output: bool) -> None:
     from kvplan.render.check_output import emit_report as emit
 
     emit(report, json_output)
+
+
+def _bytes_text(value: str | None) -> str | None:
+    """--kv-cache-memory-bytes as the byte count a gate manifest's kv_cache_memory takes."""
+    if value is None:
+        return None
+    from kvplan.inputs.engine_args import human_readable_int
+
+    return str(human_readable_int(value, "--kv-cache-memory-bytes"))

@@ -25,6 +25,9 @@ MaxBatchedOpt = Annotated[int | None, typer.Option(
     "--max-num-batched-tokens", help="Default: vLLM's for GPU and entry point.")]
 KvMemoryOpt = Annotated[str | None, typer.Option(
     "--kv-cache-memory", help="Size the KV cache directly (vLLM's kv_cache_memory_bytes), e.g. 20GiB.")]
+KvMemoryBytesOpt = Annotated[str | None, typer.Option(
+    "--kv-cache-memory-bytes", help="The same, as vLLM's flag reads it: bytes, or 20G / 512M (powers of two), "
+                                    "20g (powers of ten).")]
 EagerOpt = Annotated[bool, typer.Option("--enforce-eager", help="No CUDA graphs (no graph memory).")]
 QuantOpt = Annotated[str | None, typer.Option("--quantization", help="Quantization method passed to vLLM.")]
 GpuOpt = Annotated[str | None, typer.Option("--gpu", help="Plan for a GPU from the catalog (see `kvplan gpus`).")]

@@ -23,6 +23,7 @@ from kvplan.cli.options import (
     GpuUtilOpt,
     JsonOpt,
     KvDtypeOpt,
+    KvMemoryBytesOpt,
     KvMemoryOpt,
     MambaSsmOpt,
     MaxBatchedOpt,
@@ -108,6 +109,7 @@ def register(app: typer.Typer) -> None:
         max_num_seqs: MaxSeqsOpt = None,
         max_num_batched_tokens: MaxBatchedOpt = None,
         kv_cache_memory: KvMemoryOpt = None,
+        kv_cache_memory_bytes: KvMemoryBytesOpt = None,
         enforce_eager: EagerOpt = False,
         quantization: QuantOpt = None,
         gpu: GpuOpt = None,
@@ -177,7 +179,7 @@ def register(app: typer.Typer) -> None:
                 mamba_ssm_cache_dtype=mamba_ssm_cache_dtype, speculative_config=speculative_config,
                 vllm_use_v1=vllm_use_v1,
                 enable_prefix_caching=enable_prefix_caching,
-                enable_extensible_kv_cache=enable_extensible_kv_cache,
+                enable_extensible_kv_cache=enable_extensible_kv_cache, kv_cache_memory_bytes=kv_cache_memory_bytes,
             )
             gpu_bytes = parse_size(gpu_memory, flag="--gpu-memory") if gpu_memory else None
             tables = _Tables(settings=settings, fmt=fmt, concurrency=concurrency,
@@ -199,7 +201,7 @@ def register(app: typer.Typer) -> None:
                                  hint="Leave MODEL out to plan every catalog model on this GPU")
             inputs = api.plan_inputs(model, settings, revision=revision, environ=os.environ)
             source = inputs.source
-            if gpus is not None or not _gpu_known(settings, gpu, gpu_bytes, kv_cache_memory):
+            if gpus is not None or not _gpu_known(settings, gpu, gpu_bytes, kv_cache_memory or kv_cache_memory_bytes):
                 if gpu is not None or gpu_bytes is not None:
                     raise UsageError("--gpus plans the fleet table; --gpu / --gpu-memory plan one GPU: give one")
                 for note in source.notes:

@@ -87,8 +87,19 @@ def build_settings(*, max_model_len: str | None, gpu_memory_utilization: float |
                    speculative_config: str | dict[str, Any] | None = None,
                    vllm_use_v1: str | int | bool | None = None,
                    enable_prefix_caching: bool | None = None, vllm_python: str | None = None,
-                   enable_extensible_kv_cache: bool | None = None) -> DeploySettings:
+                   enable_extensible_kv_cache: bool | None = None,
+                   kv_cache_memory_bytes: str | None = None) -> DeploySettings:
     from kvplan.sources.installed_vllm import choose_vllm_version
+
+    kv_bytes = parse_size(kv_cache_memory, flag="--kv-cache-memory") if kv_cache_memory else None
+    if kv_cache_memory_bytes:
+        from kvplan.inputs.engine_args import human_readable_int
+
+        if kv_bytes is not None:
+            raise UsageError("--kv-cache-memory and --kv-cache-memory-bytes set the same thing: give one")
+        kv_bytes = human_readable_int(kv_cache_memory_bytes, "--kv-cache-memory-bytes")
+        if kv_bytes <= 0:
+            raise UsageError(f"--kv-cache-memory-bytes: must be more than zero bytes (got '{kv_cache_memory_bytes}')")
 
     chosen = choose_vllm_version(vllm_version, vllm_python)
     return DeploySettings(
@@ -105,7 +116,7 @@ def build_settings(*, max_model_len: str | None, gpu_memory_utilization: float |
         block_size=block_size,
         max_num_seqs=max_num_seqs,
         max_num_batched_tokens=max_num_batched_tokens,
-        kv_cache_memory_bytes=parse_size(kv_cache_memory, flag="--kv-cache-memory") if kv_cache_memory else None,
+        kv_cache_memory_bytes=kv_bytes,
         enforce_eager=enforce_eager,
         quantization=quantization,
         disable_hybrid_kv_cache_manager=disable_hybrid_kv_cache_manager,

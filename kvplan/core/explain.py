@@ -552,7 +552,7 @@ def _plan_fixes(result: PlanResult, cause: str, kv_bytes: int | None, gpu: GpuSp
                 source: str | None) -> list[Fix]:
     fixes: list[Fix] = []
     for remedy in result.verdict.remedies:
-        if "--kv-cache-memory" in remedy.flags and kv_bytes is not None and result.settings.kv_cache_memory_bytes:
+        if remedy.kind == "kv_cache_memory" and kv_bytes is not None and result.settings.kv_cache_memory_bytes:
             needed = cap.min_available_for(result.layout, result.kv_cache.max_model_len)
             more = needed - kv_bytes
             fixes.append(Fix(kind="gpu_memory_utilization", fits=None,

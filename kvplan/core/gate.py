@@ -54,7 +54,8 @@ def judge(name: str, result: PlanResult, policy: Policy) -> GateResult:
 
 # A remedy's flag -> the setting whose line a report points at.
 _FLAG_SETTINGS = {"--max-model-len": "max_model_len", "--gpu-memory-utilization": "gpu_memory_utilization",
-                  "--kv-cache-memory": "kv_cache_memory", "--tensor-parallel-size": "tensor_parallel_size",
+                  "--kv-cache-memory": "kv_cache_memory", "--kv-cache-memory-bytes": "kv_cache_memory",
+                  "--tensor-parallel-size": "tensor_parallel_size",
                   "--kv-cache-dtype": "kv_cache_dtype", "--max-num-seqs": "max_num_seqs",
                   "--dtype": "dtype", "--quantization": "quantization", "--block-size": "block_size",
                   "--max-num-batched-tokens": "max_num_batched_tokens"}

@@ -9,10 +9,20 @@ from kvplan.core import capacity as cap
 from kvplan.core.engine import V0_LONG_CONTEXT_TOKENS
 from kvplan.core.errors import KvplanError
 from kvplan.core.estimate import Estimate
+from kvplan.core.settings import version_tuple
 from kvplan.core.units import format_gib, largest_where, largest_where_by_segment
 
 if TYPE_CHECKING:
     from kvplan.core.plan import PlanResult, Remedy
+
+
+def kv_memory_flag(result: PlanResult, mib: int) -> dict[str, str]:
+    """The flag that gives vLLM this much KV memory: ``--kv-cache-memory-bytes 4104M`` from 0.10.2 (vLLM's
+    human_readable_int: M is 2**20; kvplan check takes it too), else kvplan's own ``--kv-cache-memory`` (older
+    releases have no such flag: the launch line pins blocks with --num-gpu-blocks-override instead)."""
+    if version_tuple(result.settings.vllm_version) >= (0, 10, 2):
+        return {"--kv-cache-memory-bytes": f"{mib}M"}
+    return {"--kv-cache-memory": f"{mib}MiB"}
 
 
 def _margin_bytes(result: PlanResult) -> int:
@@ -97,14 +107,14 @@ def _kv_budget_remedy(result: PlanResult) -> tuple[Remedy | None, dict[str, obje
         return Remedy(kind="kv_cache_memory",
                       summary=f"give the KV cache at most {mib} MiB ({format_gib(mib * 2**20)} GiB: what the GPU "
                               "holds beside the weights and runtime memory, less the estimates' error)",
-                      flags={"--kv-cache-memory": f"{mib}MiB"}), {"kv_cache_memory_bytes": mib * 2**20}
+                      flags=kv_memory_flag(result, mib)), {"kv_cache_memory_bytes": mib * 2**20}
     if given is not None:
         if given >= needed_kv + _margin_bytes(result):
             return None, {}  # the KV cache given is not what is short
         mib = ceil(needed_kv / 2**20)
         return Remedy(kind="kv_cache_memory",
                       summary=f"give the KV cache at least {mib} MiB ({format_gib(needed_kv)} GiB)",
-                      flags={"--kv-cache-memory": f"{mib}MiB"}), {"kv_cache_memory_bytes": mib * 2**20}
+                      flags=kv_memory_flag(result, mib)), {"kv_cache_memory_bytes": mib * 2**20}
     if memory.total_bytes is None or memory.budget_bytes is None:
         return None, {}
     non_kv = memory.budget_bytes - memory.kv_cache_bytes

@@ -288,7 +288,7 @@ def test_a_kv_cache_larger_than_the_gpu_does_not_start() -> None:
     ceiling = next(r for r in data["verdict"]["remedies"] if r["kind"] == "kv_cache_memory")
     assert ceiling["summary"].startswith("give the KV cache at most")
     # The ceiling it offers starts; a little more is inside the estimates' error.
-    code, out, _ = _run(*base, "--kv-cache-memory", ceiling["flags"]["--kv-cache-memory"])
+    code, out, _ = _run(*base, "--kv-cache-memory-bytes", ceiling["flags"]["--kv-cache-memory-bytes"])  # vLLM's flag
     assert code == 0 and json.loads(out)["verdict"]["status"] == "ok"
     code, out, _ = _run(*base, "--kv-cache-memory", "63500MiB")
     assert code == 0 and json.loads(out)["verdict"]["status"] == "warn"
@@ -542,3 +542,27 @@ def test_extensible_kv_cache_flag() -> None:
     code, _, err = _run("check", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100", "--vllm-version", "0.34.0",
                         "--enable-extensible-kv-cache", "--kv-cache-memory", "10GiB")
     assert code == 2 and "which kv_cache_memory_bytes overrides" in err
+
+
+def test_kv_cache_memory_bytes_reads_as_vllm_reads_it() -> None:
+    """vLLM's --kv-cache-memory-bytes (human_readable_int, utils/argparse_utils.py): 4G is 4 GiB, 4g is 4e9 bytes.
+    kvplan check takes it beside its own --kv-cache-memory, and the remedies print it from 0.10.2, so a remedy's
+    flag pastes into `vllm serve` as it is."""
+    model = "meta-llama/Llama-3.1-8B-Instruct"
+    as_vllm = json.loads(_run("check", model, "--kv-cache-memory-bytes", "4G", "--json")[1])
+    as_kvplan = json.loads(_run("check", model, "--kv-cache-memory", "4GiB", "--json")[1])
+    assert as_vllm["settings"]["kv_cache_memory_bytes"] == 4 * 2**30 == as_kvplan["settings"]["kv_cache_memory_bytes"]
+    decimal = json.loads(_run("check", model, "--kv-cache-memory-bytes", "4g", "--json")[1])
+    assert decimal["settings"]["kv_cache_memory_bytes"] == 4 * 10**9
+    code, _, err = _run("check", model, "--kv-cache-memory-bytes", "4G", "--kv-cache-memory", "4GiB")
+    assert code == 2 and "give one" in err
+    code, _, err = _run("check", model, "--kv-cache-memory-bytes", "four")
+    assert code == 2 and "--kv-cache-memory-bytes" in err and "Traceback" not in err
+    # the remedy of a too-long context: vLLM's flag, with vLLM's suffix
+    code, out, _ = _run("check", model, "--kv-cache-memory-bytes", "4G", "--max-model-len", "131072", "--json")
+    remedy = next(r for r in json.loads(out)["verdict"]["remedies"] if r["kind"] == "kv_cache_memory")
+    assert code == 1 and remedy["flags"] == {"--kv-cache-memory-bytes": "16386M"}  # 8,192 blocks + the null one
+    old = _run("check", model, "--kv-cache-memory", "4GiB", "--max-model-len", "131072", "--vllm-version", "0.8.5",
+               "--json")[1]
+    assert next(r for r in json.loads(old)["verdict"]["remedies"] if r["kind"] == "kv_cache_memory")["flags"] == {
+        "--kv-cache-memory": "16384MiB"}  # no such vLLM flag before 0.10.2 (and no null block held back on V0)
