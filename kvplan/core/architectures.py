@@ -65,7 +65,7 @@ UNSUPPORTED_MODEL_TYPES: dict[str, str] = {
 # The layout each refused model type needs, for configs without ``architectures`` (a builder registered under
 # that name in kvplan.core.layouts lifts the refusal).
 UNSUPPORTED_TYPE_LAYOUTS: dict[str, str] = {
-    "deepseek_v4": "deepseek_v4", "deepseek_ref": "deepseek_v4", "kimi_linear": "kimi_linear",
+    "deepseek_v4": "deepseek_v4", "deepseek_ref": "deepseek_ref", "kimi_linear": "kimi_linear",
     "minimax_m3": "minimax_m2", "minimax_m1": "minimax_linear", "gemma4_text": "gemma4", "step3p7": "step3p7",
     "muse_glimmer_text": "muse_glimmer", "laguna": "laguna", "mimo_v2_flash": "mimo_v2_flash",
     "deepseek_v32": "deepseek_v32", "glm_moe_dsa": "deepseek_v32",

@@ -41,6 +41,8 @@ def unify_page_sizes(specs: Sequence[KVCacheSpec]) -> list[KVCacheSpec]:
             unified.append(spec)
         elif isinstance(spec, MambaSpec):
             unified.append(replace(spec, page_size_padded=max_page))
+        elif isinstance(spec, PackedStateSpec):
+            raise UnsupportedModelError("compressed sparse attention is grouped by packing only")
         elif max_page % page == 0:
             unified.append(spec.with_block_size(spec.block_size * (max_page // page)))
         elif not spec.mla:

@@ -37,12 +37,13 @@ def _packed_specs(result: PlanResult, group: KVCacheGroup) -> list[PackedStateSp
     from kvplan.core.engine import deepseek_v4_specs
 
     layers = result.model.layers
+    key = group.spec.bucket_key() if isinstance(group.spec, PackedStateSpec) else None
     found: list[PackedStateSpec] = []
     for index in set(group.layer_indices):
         layer = layers[index] if index < len(layers) else None
         if isinstance(layer, AttentionLayer) and layer.compress_ratio:
             found += [s for s in deepseek_v4_specs(layer, result.engine.block_size)
-                      if s.bucket_key() == group.spec.bucket_key()]
+                      if s.bucket_key() == key]
     return found
 
 
