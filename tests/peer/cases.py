@@ -218,6 +218,8 @@ CASES = (
        dtype="bfloat16"),
     _c("deepseek_v4_L7001_1GiB", "deepseek_v4 (compressed sparse attention, fp8_ds_mla)", "deepseek_v4", 7001, GiB,
        dtype="bfloat16"),
+    _c("deepseek_v4_nofit_L60000_64MiB", "deepseek_v4 (compressed sparse attention, fp8_ds_mla)", "deepseek_v4",
+       60000, 64 * MiB, dtype="bfloat16", expect_fit=False),
 )
 # State-space / recurrent / short-conv families (issue 15), at a length that is not a multiple of the block.
 STATE_CASES: tuple[PeerCase, ...] = (
