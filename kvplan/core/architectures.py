@@ -45,9 +45,6 @@ MLA_MODEL_TYPES |= {"kimi_linear"}  # its full-attention layers (layouts/kimi_li
 
 # Families whose KV layout vLLM builds in ways kvplan does not model yet: said plainly, never guessed.
 UNSUPPORTED_MODEL_TYPES: dict[str, str] = {
-    "deepseek_v4": "compressed sparse attention (per-layer compression ratios: compressed MLA pages with "
-                   "tokens_per_state > 1, a sliding-window MLA cache, compressor state caches and a compressed "
-                   "indexer, each with its own block size)",
     "deepseek_ref": "compressed sparse attention with per-layer compression ratios",
     "deepseek_v41": "compressed sparse attention (DeepSeek-V4.1), not read from vLLM yet",
     # Families vLLM runs as MLA (is_deepseek_mla, 0.32-0.34) whose layouts differ from DeepSeek-V2/V3's (sliding
