@@ -91,7 +91,7 @@ REVIEWED: dict[str, tuple[str, str]] = {
     "HYV4ForCausalLM": ("unknown", "vllm/models/hy_v4: MLA with an indexer, KV sharing and windows, not read"),
     "Dots3NoteForCausalLM": ("unknown", "vllm/models/dots3_note: MLA with KV sharing and windows, not read"),
     "MistralLarge4ForCausalLM": ("unknown", "vllm/models/mistral: MLA with sliding windows, not read"),
-    "DeepseekV41ForCausalLM": ("deepseek_v4", "vllm/models/deepseek_v41: DeepSeek-V4 compressed attention"),
+    "DeepseekV41ForCausalLM": ("deepseek_v41", "vllm/models/deepseek_v41: DeepSeek-V4.1, not read yet"),
     "KimiK3ForConditionalGeneration": ("kimi_linear", "vllm/models/kimi_k3: a kimi_linear text model (KDA + MLA)"),
     "KimiK31ForConditionalGeneration": ("kimi_linear", "vllm/models/kimi_k3: a kimi_linear text model"),
     # State-space and hybrids

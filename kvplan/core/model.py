@@ -32,6 +32,11 @@ class AttentionLayer:
     sparse_mla: bool = False
     indexer_head_bytes: int = 0
     sparse_block_tokens: int = 0
+    # DeepSeek-V4 compressed sparse attention (layouts/deepseek_v4.py): vLLM's ``max(1, ratio)`` for the layer
+    # (1: the sliding-window cache only; 4 or 128: a compressed latent, a compressor state and, at 4, an indexer);
+    # 0: not such a layer. ``indexer_head_dim``: the indexer key width before fp8 packing (its compressor state).
+    compress_ratio: int = 0
+    indexer_head_dim: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -156,6 +161,11 @@ class ModelSpec:
     def uses_sparse_mla(self) -> bool:
         """DeepSeek sparse attention (an indexer beside the MLA latent): block 64 on CUDA, refused on CPU."""
         return any(layer.sparse_mla for layer in self.attention_layers)
+
+    @property
+    def uses_compressed_mla(self) -> bool:
+        """DeepSeek-V4's compressed sparse attention (per-layer compress ratios, packed block-outermost pages)."""
+        return any(layer.compress_ratio for layer in self.attention_layers)
 
     @property
     def sparse_block_tokens(self) -> int:

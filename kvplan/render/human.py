@@ -110,11 +110,14 @@ def print_check(report: CheckReport, console: Console) -> None:
     for column in ("kind", "layers", "page bytes", "block", "blocks/request", "detail"):
         groups.add_column(column, justify="left" if column in ("kind", "detail") else "right")
     for row in group_rows(result):
-        detail = (f"window {row['sliding_window']}" if "sliding_window" in row
-                  else f"chunk {row['attention_chunk_size']}" if "attention_chunk_size" in row
-                  else f"state {row['state_bytes']:,} B" if "state_bytes" in row
-                  else f"{row['num_kv_heads_per_rank']} heads × {row['head_size']}")
-        groups.add_row(row["kind"], str(row["num_layers"]), f"{row['page_size_bytes']:,}", str(row["block_size"]),
+        roles = f"{', '.join(row['roles'])}: " if "roles" in row else ""  # DeepSeek-V4's packed caches
+        detail = roles + (f"window {row['sliding_window']}" if "sliding_window" in row
+                          else f"{row['tokens_per_state']} tokens a state" if "tokens_per_state" in row
+                          else f"chunk {row['attention_chunk_size']}" if "attention_chunk_size" in row
+                          else f"state {row['state_bytes']:,} B" if "state_bytes" in row
+                          else f"{row['num_kv_heads_per_rank']} heads × {row['head_size']}")
+        page = row.get("group_page_bytes", row["page_size_bytes"])  # a packed group: all its layers' pages
+        groups.add_row(row["kind"], str(row["num_layers"]), f"{page:,}", str(row["block_size"]),
                        f"{row['blocks_per_request']:,}", detail)
     console.print(groups)
 

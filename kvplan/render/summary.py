@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from kvplan.core.kv_spec import ChunkedLocalAttentionSpec, MambaSpec, SlidingWindowSpec
+from kvplan.core.groups import KVCacheGroup
+from kvplan.core.kv_spec import ChunkedLocalAttentionSpec, MambaSpec, PackedStateSpec, SlidingWindowSpec
 from kvplan.core.model import AttentionLayer, MambaLayer, ModelSpec, NoKvLayer, ParallelLayer
 from kvplan.core.plan import PlanResult
 from kvplan.core.settings import DeploySettings
@@ -32,6 +33,20 @@ def layers_by_kind(model: ModelSpec) -> dict[str, int]:
     return dict(counts)
 
 
+def _packed_specs(result: PlanResult, group: KVCacheGroup) -> list[PackedStateSpec]:
+    from kvplan.core.engine import deepseek_v4_specs
+
+    layers = result.model.layers
+    key = group.spec.bucket_key() if isinstance(group.spec, PackedStateSpec) else None
+    found: list[PackedStateSpec] = []
+    for index in set(group.layer_indices):
+        layer = layers[index] if index < len(layers) else None
+        if isinstance(layer, AttentionLayer) and layer.compress_ratio:
+            found += [s for s in deepseek_v4_specs(layer, result.engine.block_size)
+                      if s.bucket_key() == key]
+    return found
+
+
 def group_rows(result: PlanResult) -> list[dict[str, Any]]:
     shape = result.engine.request_shape()
     rows: list[dict[str, Any]] = []
@@ -51,6 +66,13 @@ def group_rows(result: PlanResult) -> list[dict[str, Any]]:
         if isinstance(spec, MambaSpec):
             row["state_bytes"] = spec.state_bytes
             row["state_shapes"] = [list(s) for s in spec.shapes]
+        elif isinstance(spec, PackedStateSpec):
+            # DeepSeek-V4: a group packs caches of several page sizes; its block costs their sum
+            row["roles"] = sorted({s_.role for s_ in _packed_specs(result, group)})
+            row["tokens_per_state"] = spec.tokens_per_state
+            row["group_page_bytes"] = group.page_sum_bytes()
+            if spec.sliding_window:
+                row["sliding_window"] = spec.sliding_window
         else:
             row["num_kv_heads_per_rank"] = spec.num_kv_heads
             row["head_size"] = spec.head_size

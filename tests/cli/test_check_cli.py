@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from kvplan.cli.app import app
-from tests.conftest import CATALOG_SOURCES
+from tests.conftest import CATALOG_SOURCES, load_config
 
 runner = CliRunner()
 QWEN_RELEASE = "0.23.0"  # QWenLMHeadModel is registered in vLLM 0.5.4 to 0.23.0 (kvplan.core.vllm_registry)
@@ -135,10 +135,20 @@ def test_classic_failure_from_the_catalog_offline() -> None:
     assert "bundled catalog" in err  # the fallback is said, not silent
 
 
-def test_unsupported_family_says_so() -> None:
-    code, _, err = _run("check", "deepseek-ai/DeepSeek-V4-Flash", "--kv-cache-memory", "10GiB")
+def test_unsupported_family_says_so(tmp_path: Path) -> None:
+    config = {**load_config("deepseek-ai__DeepSeek-V4-Flash"), "architectures": ["DeepseekV41ForCausalLM"],
+              "model_type": "deepseek_v41"}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    code, _, err = _run("check", str(tmp_path), "--kv-cache-memory", "10GiB")
     assert code == 2
-    assert "cannot size DeepseekV4ForCausalLM" in err and "'deepseek_v4' layout" in err and "kvplan probe" in err
+    assert "cannot size DeepseekV41ForCausalLM" in err and "'deepseek_v41' layout" in err and "kvplan probe" in err
+
+
+def test_deepseek_v4_is_sized() -> None:
+    code, out, _ = _run("check", "deepseek-ai/DeepSeek-V4-Flash", "--kv-cache-memory", "10GiB", "--gpu", "H100",
+                        "--max-model-len", "8192", "--json")
+    assert code == 0
+    assert json.loads(out)["kv_cache"]["bytes_per_block"] == 1_002_240
 
 
 def test_encoder_only_model_holds_no_kv_cache(tmp_path: Path) -> None:

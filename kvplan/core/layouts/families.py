@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from kvplan.core.layouts import bamba as bamba
+from kvplan.core.layouts import deepseek_v4 as deepseek_v4
 from kvplan.core.layouts import deepseek_v32 as deepseek_v32
 from kvplan.core.layouts import falcon_h1 as falcon_h1
 from kvplan.core.layouts import gemma3n as gemma3n
