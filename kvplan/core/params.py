@@ -329,29 +329,62 @@ def _deepseek_layer(p: _Parts, c: _Cfg, n: int, sparse: bool, v3: bool) -> None:
 
 
 def _deepseek(c: _Cfg, mt: str) -> _Parts:
-    """DeepSeek-V2/V3, Kimi-K2: MLA attention; the first ``first_k_dense_replace`` layers dense, the rest
+    """DeepSeek-V2/V3/V3.2, GLM-5, Kimi-K2: MLA attention (V3.2 and GLM-5 add the DSA indexer); the first ``first_k_dense_replace`` layers dense, the rest
     (every ``moe_layer_freq``) routed experts + shared experts (one MLP n_shared x moe_intermediate wide).
     V3 adds a float32 router bias (noaux_tc). ``num_nextn_predict_layers`` MTP layers are in the
     checkpoint: each one decoder layer + enorm/hnorm + eh_proj (2h -> h) + its own embedding, norm and head."""
     p, h, n = _Parts(), c.hidden, c.layers
-    v3 = mt in ("deepseek_v3", "kimi_k2") or c.get("topk_method") == "noaux_tc"
+    v3 = mt in ("deepseek_v3", "deepseek_v32", "glm_moe_dsa", "kimi_k2") or c.get("topk_method") == "noaux_tc"
     _embeddings(p, c, tied_default=False)
     k, freq = c.num("first_k_dense_replace", default=0), c.num("moe_layer_freq", default=1)
     sparse_n = sum(1 for i in range(n) if i >= k and i % freq == 0)
     _deepseek_layer(p, c, n - sparse_n, False, v3)
     _deepseek_layer(p, c, sparse_n, True, v3)
+    _dsa_indexers(p, c, sum(1 for i in range(n) if not _skips_topk(c, i)))
     p.plain += h
     mtp_n = c.num("num_nextn_predict_layers", default=0)
     if mtp_n:
         before, holding = p.total(), dict(p.layers_of)  # MTP layers sit past num_hidden_layers
         _deepseek_layer(p, c, mtp_n, True, v3)
+        _dsa_indexers(p, c, mtp_n)  # MTP layers always build a full indexer
         p.lin("attn", 2 * h, h, mtp_n, names=("eh_proj",))
-        p.lin("embed", c.vocab, h, mtp_n)
-        p.lin("head", h, c.vocab, mtp_n)
+        if mt != "glm_moe_dsa":  # GLM-5's MTP layer holds eh_proj, enorm, hnorm, shared_head.norm only:
+            p.lin("embed", c.vocab, h, mtp_n)  # it reuses the main embedding and LM head
+            p.lin("head", h, c.vocab, mtp_n)
         p.plain += 3 * h * mtp_n  # enorm, hnorm, shared_head.norm
         p.mtp = p.total() - before
         p.layers_of = holding
     return p
+
+
+def _skips_topk(c: _Cfg, layer: int) -> bool:
+    """Whether decoder layer ``layer`` of a DSA model reuses another layer's top-k and so has no indexer
+    (IndexCache: vLLM 0.34 ``DeepseekV2MLAAttention.__init__`` in model_executor/models/deepseek_v2.py builds
+    an Indexer only where ``_skip_topk`` is False; ``index_topk_pattern`` "S" marks a skipping layer, else
+    ``max(layer - index_skip_topk_offset + 1, 0) % index_topk_freq != 0``)."""
+    if c.get("index_topk") is None:
+        return True
+    pattern = c.get("index_topk_pattern")
+    if isinstance(pattern, (list, str)) and pattern:
+        return 0 <= layer < len(pattern) and pattern[layer] == "S"
+    freq, offset = c.num("index_topk_freq", default=1), c.num("index_skip_topk_offset", default=2)
+    return max(layer - offset + 1, 0) % max(freq, 1) != 0
+
+
+def _dsa_indexers(p: _Parts, c: _Cfg, n: int) -> None:
+    """DeepSeek Sparse Attention's lightning indexer (DeepSeek-V3.2, GLM-5 ``glm_moe_dsa``), on the ``n``
+    layers that build one (vLLM 0.34 ``Indexer`` in deepseek_v2.py): ``wq_b`` (q_lora_rank -> index_n_heads x
+    index_head_dim, quantized with the model) and ``wk`` (hidden -> index_head_dim; fp8 in the checkpoints,
+    vLLM upcasts it to fuse with weights_proj), ``weights_proj`` (hidden -> index_n_heads, bf16, built without
+    a quant config) and ``k_norm`` (a LayerNorm of index_head_dim: weight and bias). Nothing when the config
+    has no ``index_topk`` (plain V3: vLLM's ``is_v32`` is False)."""
+    if c.get("index_topk") is None or n <= 0:
+        return
+    heads, dim = c.num("index_n_heads"), c.num("index_head_dim")
+    p.lin("attn", c.num("q_lora_rank"), heads * dim, n, names=("wq_b",))
+    p.lin("attn", c.hidden, dim, n, names=("wk",))
+    p.lin("router", c.hidden, heads, n)
+    p.plain += 2 * dim * n
 
 
 def _gpt_oss(c: _Cfg) -> _Parts:
@@ -525,6 +558,53 @@ def _qwen3_next(c: _Cfg) -> _Parts:
     return p
 
 
+# -------------------------------------------------------------------------------- newer MoE / MTP families
+
+
+def _mimo(c: _Cfg) -> _Parts:
+    """MiMo-7B: a Qwen2 decoder (q/k/v biases) plus ``num_nextn_predict_layers`` MTP layers stored as
+    ``model.mtp_layers.N`` (vLLM 0.34 mimo_mtp.py ``MiMoMultiTokenPredictorLayer``): token_layernorm,
+    hidden_layernorm, input_proj (2h -> h, no bias), one Qwen2 decoder layer, final_layernorm. The main
+    model's loader drops them (mimo.py maps ``model.mtp_layers.`` to None)."""
+    p = _llama_like(c, "qwen2")
+    mtp_n = c.num("num_nextn_predict_layers", default=0)
+    if mtp_n:
+        h = c.hidden
+        before, holding = p.total(), dict(p.layers_of)
+        _gqa(p, c, mtp_n, bias=bool(c.get("attention_bias", default=True)))
+        _swiglu(p, h, c.num("intermediate_size"), mtp_n)
+        p.lin("attn", 2 * h, h, mtp_n, names=("input_proj",))
+        p.plain += 5 * h * mtp_n  # input/post-attention norms of the block + token/hidden/final norms
+        p.mtp = p.total() - before
+        p.layers_of = holding
+    return p
+
+
+def _minimax_m2(c: _Cfg) -> _Parts:
+    """MiniMax-M2 / M2.x (vLLM 0.34 minimax_m2.py): GQA attention with per-layer q/k RMSNorms over the whole
+    q (heads x head_dim) and k (kv_heads x head_dim) projections (``qk_norm_type`` per_layer; per_head: one
+    head_dim norm each); every layer MoE: router (hidden -> experts), float32 ``e_score_correction_bias``
+    when ``use_routing_bias``, experts w1/w3/w2 of ``intermediate_size``; no shared expert. The
+    ``num_mtp_modules`` MTP layers the loader skips are not counted (their shapes are not in the config)."""
+    p, h, n = _Parts(), c.hidden, c.layers
+    _embeddings(p, c, tied_default=False)
+    per_head = str(c.get("qk_norm_type", default="per_layer")) == "per_head"
+    qk = 0
+    if c.get("use_qk_norm", default=True):
+        qk = 2 * c.head_dim if per_head else (c.heads + c.kv_heads) * c.head_dim
+    _gqa(p, c, n)
+    p.plain += qk * n
+    e = c.num("num_local_experts")
+    p.lin("router", h, e, n)
+    if c.get("use_routing_bias", default=False):
+        p.fp32 += e * n
+    _swiglu(p, h, c.num("intermediate_size"), n, kind="expert", experts=e)
+    p.plain += 2 * h * n + h
+    if c.get("num_mtp_modules") or c.get("use_mtp"):
+        p.notes.append("MTP weights shipped in the checkpoint are not counted")
+    return p
+
+
 # ------------------------------------------------------------------------------------------ vision towers
 
 
@@ -592,8 +672,12 @@ _FAMILIES: dict[str, Callable[[_Cfg, str], _Parts]] = {
     "phimoe": lambda c, mt: _mixtral(c),
     "deepseek_v2": _deepseek,
     "deepseek_v3": _deepseek,
+    "deepseek_v32": _deepseek,
+    "glm_moe_dsa": _deepseek,
     "kimi_k2": _deepseek,
     "gpt_oss": lambda c, mt: _gpt_oss(c),
+    "mimo": lambda c, mt: _mimo(c),
+    "minimax_m2": lambda c, mt: _minimax_m2(c),
     "llama4_text": lambda c, mt: _llama4_text(c),
     "jamba": lambda c, mt: _jamba(c),
     "nemotron_h": lambda c, mt: _nemotron_h(c),
@@ -605,6 +689,7 @@ _FAMILIES: dict[str, Callable[[_Cfg, str], _Parts]] = {
 }
 _TEXT_OF = {
     "gemma3": "gemma3_text",
+    "kimi_k25": "kimi_k2",
     "llama4": "llama4_text",
     "qwen3_vl": "qwen3_vl_text",
     "qwen3_vl_moe": "qwen3_vl_moe_text",
