@@ -605,6 +605,140 @@ def _minimax_m2(c: _Cfg) -> _Parts:
     return p
 
 
+def _v4_compress_ratios(c: _Cfg, n: int) -> list[int]:
+    """Per-layer compress ratios of DeepSeek-V4 (0: sliding window only), as vLLM 0.34
+    transformers_utils/deepseek_v4_utils.py ``get_compress_ratios`` reads them: the legacy
+    ``compress_ratios`` list, else ``compress_rates`` by ``layer_types``."""
+    ratios = c.get("compress_ratios")
+    if not isinstance(ratios, list):
+        rates, types = c.get("compress_rates"), c.get("layer_types")
+        if not isinstance(rates, Mapping) or not isinstance(types, list):
+            raise UnsupportedModelError("DeepSeek-V4 config without compress_ratios or compress_rates")
+        ratios = [int(rates.get(t, 0)) for t in types]
+    return [int(r) for r in ratios[:n]] + [0] * max(0, n - len(ratios))
+
+
+def _v4_block(p: _Parts, c: _Cfg, ratios: list[int], hash_layers: int) -> None:
+    """DeepSeek-V4 decoder layers, one per entry of ``ratios`` (vLLM 0.34 models/deepseek_v4: attention.py,
+    compressor.py, nvidia/model.py). Attention: wq_a (hidden -> q_lora) and wkv (hidden -> head_dim), their
+    q_norm / kv_norm, wq_b (q_lora -> heads x head_dim), grouped wo_a (o_groups blocks of
+    heads x head_dim / o_groups -> o_lora), wo_b (o_groups x o_lora -> hidden), a float32 sink per head.
+    Compressed layers (ratio > 1) add a compressor: wkv and wgate (hidden -> coff x head_dim, coff 2 when the
+    ratio is 4), its norm and a float32 ``ape`` (ratio x coff x head_dim); ratio-4 layers also an indexer:
+    wq_b (q_lora -> index heads x index_head_dim), weights_proj (hidden -> index heads, unquantized) and its
+    own ratio-4 compressor of index_head_dim. MoE: router, float32 bias (hash layers hold an int32
+    vocab x top-k ``tid2eid`` table instead), routed experts and shared experts of moe_intermediate_size.
+    Hyper-connections (hc_mult streams): hc_attn/hc_ffn fn ((2 + m) m x m hidden), base and scale, float32."""
+    h, nh, hd = c.hidden, c.heads, c.head_dim
+    ql, ol, g = c.num("q_lora_rank"), c.num("o_lora_rank"), c.num("o_groups", default=1)
+    m = c.num("hc_mult", default=1)
+    e, mi = c.num("n_routed_experts"), c.num("moe_intermediate_size")
+    n = len(ratios)
+    p.lin("attn", h, ql + hd, n, names=("fused_wqa_wkv",))
+    p.lin("attn", ql, nh * hd, n, names=("wq_b",))
+    p.lin("attn", nh * hd // g, g * ol, n, names=("wo_a",))
+    p.lin("attn", g * ol, h, n, names=("wo_b",))
+    p.holds("attn", n)
+    p.plain += (ql + hd) * n
+    p.fp32 += nh * n
+    idx_heads, idx_dim = c.num("index_n_heads", default=0), c.num("index_head_dim", default=0)
+    for r in ratios:
+        if r > 1:
+            coff = 2 if r == 4 else 1
+            p.lin("attn", h, 2 * coff * hd, 1, names=("compressor",))
+            p.plain += hd
+            p.fp32 += r * coff * hd
+        if r == 4 and idx_heads:
+            p.lin("attn", ql, idx_heads * idx_dim, 1, names=("indexer",))
+            p.lin("router", h, idx_heads, 1)
+            p.lin("attn", h, 2 * 2 * idx_dim, 1, names=("indexer",))
+            p.plain += idx_dim
+            p.fp32 += 4 * 2 * idx_dim
+    p.lin("router", h, e, n)
+    hashed = min(hash_layers, n)
+    p.fp32 += e * (n - hashed) + c.vocab * c.num("num_experts_per_tok") * hashed
+    _swiglu(p, h, mi, n, kind="expert", experts=e)
+    _swiglu(p, h, mi * c.num("n_shared_experts", default=1), n, kind="shared")
+    mix = (2 + m) * m
+    p.fp32 += (2 * mix * m * h + 2 * mix + 2 * 3) * n
+    p.plain += 2 * h * n
+
+
+def _deepseek_v4(c: _Cfg) -> _Parts:
+    """DeepSeek-V4 (``deepseek_v4``; sgl-project's ``deepseek_ref`` spells the same config): embedding,
+    :func:`_v4_block` layers, final norm, LM head and the hyper-connection head (hc_head fn m x m hidden,
+    base m, scale 1: float32). The ``num_nextn_predict_layers`` MTP layers (vLLM nvidia/mtp.py) are one
+    uncompressed block each plus e_proj and h_proj (hidden -> hidden), enorm, hnorm, shared_head.norm and
+    their own hc head; they share the main embedding and head (not counted twice: an assumption, the
+    checkpoint index was not seen)."""
+    p, h, n = _Parts(), c.hidden, c.layers
+    m = c.num("hc_mult", default=1)
+    _embeddings(p, c, tied_default=False)
+    _v4_block(p, c, _v4_compress_ratios(c, n), c.num("num_hash_layers", default=0))
+    p.plain += h
+    p.fp32 += m * m * h + m + 1
+    mtp_n = c.num("num_nextn_predict_layers", default=0)
+    if mtp_n:
+        before, holding = p.total(), dict(p.layers_of)
+        _v4_block(p, c, [0] * mtp_n, 0)
+        p.lin("attn", h, h, 2 * mtp_n, names=("e_proj", "h_proj"))
+        p.plain += 3 * h * mtp_n
+        p.fp32 += (m * m * h + m + 1) * mtp_n
+        p.mtp = p.total() - before
+        p.layers_of = holding
+    p.notes.append("DeepSeek-V4 layout counted from vLLM's modules; MTP layers assumed to share the embedding")
+    return p
+
+
+def _gemma4_text(c: _Cfg) -> _Parts:
+    """Gemma 4 text tower (vLLM 0.34 gemma4.py ``Gemma4DecoderLayer``): sliding layers use head_dim and
+    num_key_value_heads, full-attention layers global_head_dim and num_global_key_value_heads, with K only
+    (no v_proj) when ``attention_k_eq_v``; q_norm and k_norm of the head width (v_norm has no weight); a
+    gated GELU MLP of intermediate_size on every layer (twice as wide on KV-shared layers with
+    ``use_double_wide_mlp``), KV-shared layers (the last ``num_kv_shared_layers``) hold q/o only; four
+    RMSNorms per layer. With ``num_experts`` each layer adds a MoE block: router (scale of hidden,
+    per-expert scale, hidden -> experts projection), experts gate_up/down of moe_intermediate_size and three
+    more norms. Tied embeddings; per-layer-input embeddings when ``hidden_size_per_layer_input``."""
+    p, h, n = _Parts(), c.hidden, c.layers
+    _embeddings(p, c, tied_default=True)
+    types = c.get("layer_types") or ["sliding_attention"] * n
+    k_eq_v = bool(c.get("attention_k_eq_v", default=False))
+    shared_from = n - c.num("num_kv_shared_layers", default=0)
+    inter = c.num("intermediate_size")
+    for i in range(n):
+        full = str(types[i]) == "full_attention"
+        d = c.num("global_head_dim", default=c.head_dim) if full else c.head_dim
+        kv = c.num("num_global_key_value_heads", default=c.kv_heads) if full else c.kv_heads
+        shared = i >= shared_from > 0
+        p.lin("attn", h, c.heads * d, 1, names=("q_proj",))
+        if not shared:
+            p.lin("attn", h, kv * d, 1 if (k_eq_v and full) else 2, names=("k_proj", "v_proj"))
+            p.plain += d
+        p.lin("attn", c.heads * d, h, 1, names=("o_proj",))
+        p.plain += d
+        wide = 2 if (shared and c.get("use_double_wide_mlp")) else 1
+        p.lin("mlp", h, inter * wide, 2, names=("gate_proj", "up_proj"))
+        p.lin("mlp", inter * wide, h, 1, names=("down_proj",))
+    p.holds("attn", n)
+    p.holds("mlp", n)
+    p.plain += 4 * h * n + h
+    e = c.get("num_experts")
+    if e:
+        e = int(e)
+        mi = c.num("moe_intermediate_size", "expert_intermediate_size")
+        p.lin("router", h, e, n)
+        p.plain += (h + e + 3 * h) * n
+        _swiglu(p, h, mi, n, kind="expert", experts=e)
+    per_layer = c.num("hidden_size_per_layer_input", default=0)
+    if per_layer:
+        p.lin("embed", c.num("vocab_size_per_layer_input", default=c.vocab), n * per_layer)
+        p.lin("mlp", h, n * per_layer, 1)
+        p.plain += per_layer
+        p.lin("mlp", h, per_layer, 2 * n)
+        p.plain += h * n
+    return p
+
+
 # ------------------------------------------------------------------------------------------ vision towers
 
 
@@ -676,6 +810,9 @@ _FAMILIES: dict[str, Callable[[_Cfg, str], _Parts]] = {
     "glm_moe_dsa": _deepseek,
     "kimi_k2": _deepseek,
     "gpt_oss": lambda c, mt: _gpt_oss(c),
+    "gemma4_text": lambda c, mt: _gemma4_text(c),
+    "deepseek_v4": lambda c, mt: _deepseek_v4(c),
+    "deepseek_ref": lambda c, mt: _deepseek_v4(c),
     "mimo": lambda c, mt: _mimo(c),
     "minimax_m2": lambda c, mt: _minimax_m2(c),
     "llama4_text": lambda c, mt: _llama4_text(c),
@@ -689,6 +826,7 @@ _FAMILIES: dict[str, Callable[[_Cfg, str], _Parts]] = {
 }
 _TEXT_OF = {
     "gemma3": "gemma3_text",
+    "gemma4": "gemma4_text",
     "kimi_k25": "kimi_k2",
     "llama4": "llama4_text",
     "qwen3_vl": "qwen3_vl_text",
@@ -803,7 +941,9 @@ def _lin_bytes(x: _Lin, q: dict[str, Any] | None, w: int) -> tuple[int, str]:
         if x.kind != "expert":
             return n * w * x.count, ""
         return (n // 2 + n // 32) * x.count, "mxfp4 experts"
-    if method == "fp8":
+    if method == "fp8" and x.kind == "expert" and q.get("expert_dtype") == "fp4":
+        return (n // 2 + n // 32) * x.count, "fp4 experts (ue8m0 scale per 32)"
+    if method == "fp8" and not mixed:
         blk = q.get("weight_block_size") or [x.out_f, x.in_f]
         blocks = math.ceil(x.out_f / blk[0]) * math.ceil(x.in_f / blk[1])
         return (n + 4 * blocks) * x.count, f"fp8 block {list(blk)}"
@@ -982,6 +1122,9 @@ def count_params(config: Mapping[str, Any], *, hf_quant_config: Mapping[str, Any
     q = _quant_config(config)
     if (q is None or not q.get("quant_method")) and hf_quant_config:
         q = _modelopt(hf_quant_config)
+    if q is not None and config.get("expert_dtype") == "fp4" and q.get("quant_method") == "fp8":
+        # DeepSeek-V4 ships its routed experts in FP4 (MXFP4 layout: ue8m0 scale per 32) beside fp8 blocks
+        q = {**q, "expert_dtype": "fp4"}
     total_bytes = (parts.plain) * w + parts.fp32 * 4
     labels: set[str] = set()
     excluded = _excluded_layers(q)
