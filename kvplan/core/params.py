@@ -739,6 +739,117 @@ def _gemma4_text(c: _Cfg) -> _Parts:
     return p
 
 
+def _attn_layer(p: _Parts, h: int, heads: int, kv: int, d: int, *, v_dim: int | None = None, qk_norm: bool = False,
+                gate_out: int = 0, sinks: bool = False) -> None:
+    """One attention layer of a model whose layers differ: q (heads x d), k (kv x d), v (kv x v_dim), o
+    (heads x v_dim -> hidden), optional q/k norms of d, an output-gate projection (hidden -> gate_out) and
+    one sink per head."""
+    v = d if v_dim is None else v_dim
+    p.lin("attn", h, heads * d, 1, names=("q_proj",))
+    p.lin("attn", h, kv * d, 1, names=("k_proj",))
+    p.lin("attn", h, kv * v, 1, names=("v_proj",))
+    p.lin("attn", heads * v, h, 1, names=("o_proj",))
+    if gate_out:
+        p.lin("attn", h, gate_out, 1, names=("g_proj",))
+    p.plain += (2 * d if qk_norm else 0) + (heads if sinks else 0)
+
+
+def _sparse_mlp(p: _Parts, c: _Cfg, n: int, experts: int, inter: int, shared: int) -> None:
+    """``n`` MoE layers: router (hidden -> experts) with a float32 score-correction bias, experts x gated
+    MLP of ``inter``, a shared gated MLP of ``shared`` (none when 0)."""
+    h = c.hidden
+    p.lin("router", h, experts, n)
+    p.fp32 += experts * n
+    _swiglu(p, h, inter, n, kind="expert", experts=experts)
+    if shared:
+        _swiglu(p, h, shared, n, kind="shared")
+
+
+def _step3p5(c: _Cfg) -> _Parts:
+    """Step-3.5 / Step-3.7 Flash text (vLLM 0.34 step3p5.py): GQA with num_attention_groups (or
+    num_key_value_heads) KV heads, Gemma-style q/k norms of head_dim, a head-wise output gate (hidden ->
+    heads) when ``use_head_wise_attn_gate``; the first ``first_k_dense_replace`` layers (or
+    ``mlp_layer_types`` "dense" / outside ``moe_layers_enum``) a dense gated MLP, the others a MoE with a
+    float32 ``router_bias``, experts of moe_intermediate_size and a ``share_expert`` of share_expert_dim.
+    The ``num_nextn_predict_layers`` MTP layers shipped in the checkpoint are not counted."""
+    p, h, n = _Parts(), c.hidden, c.layers
+    _embeddings(p, c, tied_default=False)
+    kv = c.num("num_attention_groups", "num_key_value_heads")
+    gate = c.heads if c.get("use_head_wise_attn_gate") else 0
+    for _ in range(n):
+        _attn_layer(p, h, c.heads, kv, c.head_dim, qk_norm=True, gate_out=gate)
+    p.holds("attn", n)
+    types, enum = c.get("mlp_layer_types"), c.get("moe_layers_enum")
+    if isinstance(types, list):
+        sparse = [str(t) == "sparse" for t in types[:n]]
+    elif isinstance(enum, str):
+        ids = {int(i) for i in enum.strip().split(",") if i.strip()}
+        sparse = [i in ids for i in range(n)]
+    else:
+        sparse = [i >= c.num("first_k_dense_replace", default=0) for i in range(n)]
+    sn = sum(sparse)
+    _sparse_mlp(p, c, sn, c.num("num_experts", "moe_num_experts"), c.num("moe_intermediate_size"),
+                c.num("share_expert_dim", default=0) * c.num("n_shared_experts", default=1))
+    _swiglu(p, h, c.num("intermediate_size"), n - sn)
+    p.plain += 2 * h * n + h
+    if c.get("num_nextn_predict_layers"):
+        p.notes.append("MTP weights shipped in the checkpoint are not counted")
+    return p
+
+
+def _laguna(c: _Cfg) -> _Parts:
+    """Laguna (vLLM 0.34 laguna.py): per-layer query head counts (``num_attention_heads_per_layer``), GQA
+    with q/k norms of head_dim, a softplus output gate (``gating``: per head, hidden -> heads; per element,
+    hidden -> heads x head_dim); ``mlp_layer_types`` dense layers a gated MLP of intermediate_size, sparse
+    ones a sigmoid-routed MoE (float32 score-correction bias, experts of moe_intermediate_size, a shared
+    expert of shared_expert_intermediate_size)."""
+    p, h, n = _Parts(), c.hidden, c.layers
+    _embeddings(p, c, tied_default=False)
+    per_layer = c.get("num_attention_heads_per_layer") or [c.heads] * n
+    gating = c.get("gating", default=False)
+    for i in range(n):
+        heads = int(per_layer[i])
+        gate = 0 if not gating else heads if gating is True or gating == "per-head" else heads * c.head_dim
+        _attn_layer(p, h, heads, c.kv_heads, c.head_dim, qk_norm=True, gate_out=gate)
+    p.holds("attn", n)
+    types = c.get("mlp_layer_types") or ["sparse"] * n
+    sn = sum(1 for t in types[:n] if str(t) == "sparse")
+    _sparse_mlp(p, c, sn, c.num("num_experts"), c.num("moe_intermediate_size"),
+                c.num("shared_expert_intermediate_size", default=0))
+    _swiglu(p, h, c.num("intermediate_size"), n - sn)
+    p.plain += 2 * h * n + h
+    return p
+
+
+def _mimo_v2(c: _Cfg) -> _Parts:
+    """MiMo-V2-Flash (vLLM 0.34 mimo_v2.py): ``hybrid_layer_pattern`` 1 marks sliding-window layers
+    (swa_num_attention_heads, swa_num_key_value_heads, swa_head_dim, swa_v_head_dim and, with
+    ``add_swa_attention_sink_bias``, one sink per head), 0 full-attention layers (head_dim, v_head_dim,
+    ``add_full_attention_sink_bias``); ``moe_layer_freq`` 1 marks MoE layers (router with float32
+    correction bias, experts of moe_intermediate_size, no shared expert), the rest a dense gated MLP. MTP
+    weights shipped in the checkpoint are not counted."""
+    p, h, n = _Parts(), c.hidden, c.layers
+    _embeddings(p, c, tied_default=False)
+    pattern = c.get("hybrid_layer_pattern") or [0] * n
+    for i in range(n):
+        if int(pattern[i]) == 1:
+            _attn_layer(p, h, c.num("swa_num_attention_heads"), c.num("swa_num_key_value_heads"),
+                        c.num("swa_head_dim"), v_dim=c.num("swa_v_head_dim", "swa_head_dim"),
+                        sinks=bool(c.get("add_swa_attention_sink_bias")))
+        else:
+            _attn_layer(p, h, c.heads, c.kv_heads, c.head_dim, v_dim=c.num("v_head_dim", "head_dim"),
+                        sinks=bool(c.get("add_full_attention_sink_bias")))
+    p.holds("attn", n)
+    freq = c.get("moe_layer_freq")
+    sparse = [bool(x) for x in freq[:n]] if isinstance(freq, list) else [True] * n
+    sn = sum(sparse)
+    _sparse_mlp(p, c, sn, c.num("n_routed_experts"), c.num("moe_intermediate_size"), 0)
+    _swiglu(p, h, c.num("intermediate_size"), n - sn)
+    p.plain += 2 * h * n + h
+    p.notes.append("MTP weights shipped in the checkpoint are not counted")
+    return p
+
+
 # ------------------------------------------------------------------------------------------ vision towers
 
 
@@ -810,6 +921,10 @@ _FAMILIES: dict[str, Callable[[_Cfg, str], _Parts]] = {
     "glm_moe_dsa": _deepseek,
     "kimi_k2": _deepseek,
     "gpt_oss": lambda c, mt: _gpt_oss(c),
+    "step3p5": lambda c, mt: _step3p5(c),
+    "step3p7": lambda c, mt: _step3p5(c),
+    "laguna": lambda c, mt: _laguna(c),
+    "mimo_v2_flash": lambda c, mt: _mimo_v2(c),
     "gemma4_text": lambda c, mt: _gemma4_text(c),
     "deepseek_v4": lambda c, mt: _deepseek_v4(c),
     "deepseek_ref": lambda c, mt: _deepseek_v4(c),
