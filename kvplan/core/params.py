@@ -850,6 +850,75 @@ def _mimo_v2(c: _Cfg) -> _Parts:
     return p
 
 
+def _nemotron_nas(c: _Cfg) -> _Parts:
+    """Nemotron-NAS / DeciLM (Llama-3.x-Nemotron Super/Ultra; vLLM 0.34 nemotron_nas.py
+    ``DeciLMDecoderLayer``): one ``block_configs`` entry per layer. Attention, unless ``no_op``: q/o of
+    heads x head_dim, k/v of heads / n_heads_in_group KV heads, and its input RMSNorm; ``replace_with_linear``
+    (transformers' DeciLM): one hidden x hidden matrix instead. FFN, unless ``no_op``: a gated MLP of
+    ``_ffn_mult_to_intermediate_size`` (int(2 x ffn_mult x hidden / 3) rounded up to 256, or the block's
+    intermediate_size) and its RMSNorm; ``replace_with_linear``: hidden x hidden."""
+    p, h = _Parts(), c.hidden
+    blocks = c.get("block_configs")
+    if not isinstance(blocks, list) or not blocks:
+        raise UnsupportedModelError("nemotron-nas config without block_configs")
+    _embeddings(p, c, tied_default=False)
+    d = c.head_dim
+    bias = bool(c.get("attention_bias", default=False))
+    for block in blocks:
+        attn, ffn = block.get("attention") or {}, block.get("ffn") or {}
+        if attn.get("replace_with_linear"):
+            p.lin("attn", h, h, 1)
+            p.plain += h
+        elif not attn.get("no_op"):
+            kv = c.heads // int(attn["n_heads_in_group"])
+            p.lin("attn", h, c.heads * d, 1, bias, names=("q_proj",))
+            p.lin("attn", h, kv * d, 2, bias, names=("k_proj", "v_proj"))
+            p.lin("attn", c.heads * d, h, 1, bias, names=("o_proj",))
+            p.holds("attn", 1)
+            p.plain += h
+        if ffn.get("replace_with_linear"):
+            p.lin("mlp", h, h, 1)
+            p.plain += h
+        elif not ffn.get("no_op"):
+            if ffn.get("ffn_mult") is not None:
+                inter = int(2 * float(ffn["ffn_mult"]) * h / 3)
+                inter += (-inter) % 256
+            else:
+                inter = int(ffn["intermediate_size"])
+            _swiglu(p, h, inter, 1, bias=bool(c.get("mlp_bias", default=False)))
+            p.plain += h
+    p.plain += h
+    return p
+
+
+def _muse_glimmer_text(c: _Cfg) -> _Parts:
+    """Muse-Glimmer text tower (vLLM 0.34 muse_glimmer.py ``MuseGlimmerDecoderLayer``): GQA q/k/v/o without
+    bias, weightless q/k norm, an output gate (hidden -> heads x head_dim), a gated MLP of intermediate_size,
+    four Gemma RMSNorms per layer; weightless embedding norm, final norm, untied LM head."""
+    p, h, n = _Parts(), c.hidden, c.layers
+    _embeddings(p, c, tied_default=False)
+    _gqa(p, c, n)
+    p.lin("attn", h, c.heads * c.head_dim, n, names=("output_gate_proj",))
+    _swiglu(p, h, c.num("intermediate_size"), n)
+    p.plain += 4 * h * n + h
+    return p
+
+
+def _muse_glimmer_vision(config: Mapping[str, Any], text_hidden: int) -> int:
+    """Muse-Glimmer vision encoder + adapter + projection (vLLM 0.34 muse_glimmer.py): conv1_linear
+    (patch_temporal x 3 x patch^2 -> d, no bias), learned positions (pos_emb_height x width x d), ln_pre and
+    ln_post LayerNorms; per block two LayerNorms, qkv and o with biases, c_fc/c_proj with biases; the adapter
+    c_fc (out_hidden -> projector_hidden) and c_proj (projector_hidden^2) and vision_projection
+    (projector_hidden -> text hidden), all without bias."""
+    vc = _Cfg(config["vision_config"])
+    d, inter, n = vc.hidden, vc.num("intermediate_size"), vc.layers
+    patch_dim = vc.num("patch_temporal", default=1) * 3 * vc.num("patch_size") ** 2
+    block = 4 * d + (3 * d * d + 3 * d) + (d * d + d) + (d * inter + inter) + (inter * d + d)
+    out, proj = int(config["out_hidden_size"]), int(config["projector_hidden_size"])
+    return (patch_dim * d + vc.num("pos_emb_height") * vc.num("pos_emb_width") * d + 4 * d + n * block
+            + out * proj + proj * proj + proj * text_hidden)
+
+
 # ------------------------------------------------------------------------------------------ vision towers
 
 
@@ -921,6 +990,9 @@ _FAMILIES: dict[str, Callable[[_Cfg, str], _Parts]] = {
     "glm_moe_dsa": _deepseek,
     "kimi_k2": _deepseek,
     "gpt_oss": lambda c, mt: _gpt_oss(c),
+    "muse_glimmer_text": lambda c, mt: _muse_glimmer_text(c),
+    "qwen3_omni_moe_text": _qwen_moe,
+    "nemotron-nas": lambda c, mt: _nemotron_nas(c),
     "step3p5": lambda c, mt: _step3p5(c),
     "step3p7": lambda c, mt: _step3p5(c),
     "laguna": lambda c, mt: _laguna(c),
@@ -941,6 +1013,7 @@ _FAMILIES: dict[str, Callable[[_Cfg, str], _Parts]] = {
 }
 _TEXT_OF = {
     "gemma3": "gemma3_text",
+    "muse_glimmer": "muse_glimmer_text",
     "gemma4": "gemma4_text",
     "kimi_k25": "kimi_k2",
     "llama4": "llama4_text",
@@ -953,6 +1026,12 @@ _TEXT_OF = {
 
 def _model_parts(config: Mapping[str, Any]) -> _Parts:
     mt = str(config.get("model_type", ""))
+    thinker = config.get("thinker_config")
+    if mt == "qwen3_omni_moe" and isinstance(thinker, dict):
+        # vLLM 0.34 qwen3_omni_moe_thinker.py loads the thinker only ("talker." and "code2wav." map to None)
+        parts = _model_parts({**thinker, "model_type": "qwen3_vl_moe"})
+        parts.notes.append("audio encoder not counted; the talker and code2wav weights vLLM skips are left out")
+        return parts
     text = config.get("text_config")
     if isinstance(text, dict) and mt in _TEXT_OF:
         inner = dict(text)
@@ -968,6 +1047,9 @@ def _model_parts(config: Mapping[str, Any]) -> _Parts:
             vc = dict(_SIGLIP_DEFAULTS)
             vc.update(vision)
             parts.vision = _siglip(_Cfg(vc), _Cfg(inner).hidden)
+            parts.plain += parts.vision
+        elif mt == "muse_glimmer" and isinstance(vision, dict):
+            parts.vision = _muse_glimmer_vision(config, _Cfg(inner).hidden)
             parts.plain += parts.vision
         elif mt in _QWEN3_VISION_TYPES and isinstance(vision, dict):
             parts.vision = _qwen3_vision(_Cfg(vision))
