@@ -329,7 +329,8 @@ def _deepseek_layer(p: _Parts, c: _Cfg, n: int, sparse: bool, v3: bool) -> None:
 
 
 def _deepseek(c: _Cfg, mt: str) -> _Parts:
-    """DeepSeek-V2/V3/V3.2, GLM-5, Kimi-K2: MLA attention (V3.2 and GLM-5 add the DSA indexer); the first ``first_k_dense_replace`` layers dense, the rest
+    """DeepSeek-V2/V3/V3.2, GLM-5, Kimi-K2: MLA attention (V3.2 and GLM-5 add the DSA indexer); the first
+    ``first_k_dense_replace`` layers dense, the rest
     (every ``moe_layer_freq``) routed experts + shared experts (one MLP n_shared x moe_intermediate wide).
     V3 adds a float32 router bias (noaux_tc). ``num_nextn_predict_layers`` MTP layers are in the
     checkpoint: each one decoder layer + enorm/hnorm + eh_proj (2h -> h) + its own embedding, norm and head."""
@@ -354,6 +355,8 @@ def _deepseek(c: _Cfg, mt: str) -> _Parts:
         p.plain += 3 * h * mtp_n  # enorm, hnorm, shared_head.norm
         p.mtp = p.total() - before
         p.layers_of = holding
+        if mt == "glm_moe_dsa":
+            p.notes.append("GLM-5 MTP layer taken to reuse the main embedding and LM head (no index seen)")
     return p
 
 
@@ -1051,6 +1054,7 @@ def _model_parts(config: Mapping[str, Any]) -> _Parts:
         elif mt == "muse_glimmer" and isinstance(vision, dict):
             parts.vision = _muse_glimmer_vision(config, _Cfg(inner).hidden)
             parts.plain += parts.vision
+            parts.notes.append("vision tower counted from vLLM's modules, not checked against a checkpoint")
         elif mt in _QWEN3_VISION_TYPES and isinstance(vision, dict):
             parts.vision = _qwen3_vision(_Cfg(vision))
             parts.plain += parts.vision

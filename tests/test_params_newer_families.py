@@ -1,0 +1,251 @@
+"""Parameter counts of the families added for issue 15's catalog models (DSA, DeepSeek-V4, Gemma 4, MiniMax-M2,
+MiMo, Step-3.x, Laguna, Muse-Glimmer, Nemotron-NAS, Qwen3-Omni), each checked against a real checkpoint size where
+one is known and otherwise against a hand count written here from the config (and the published total in the
+model card, to the precision it is published)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kvplan.core.params import count_params
+
+SOURCES = Path(__file__).parent / "data" / "catalog_sources"
+
+
+def _cfg(name: str) -> dict[str, Any]:
+    return json.loads((SOURCES / name / "config.json").read_text())  # type: ignore[no-any-return]
+
+
+def _quant(name: str) -> dict[str, Any] | None:
+    path = SOURCES / name / "hf_quant_config.json"
+    return json.loads(path.read_text()) if path.exists() else None  # type: ignore[no-any-return]
+
+
+def _swiglu(h: int, inter: int) -> int:
+    return 3 * h * inter
+
+
+def test_mimo_7b_equals_the_real_index_total_size() -> None:
+    """MiMo-7B: a Qwen2 decoder plus one MTP layer (model.mtp_layers.0). A vendored MiMo-7B index
+    (github.com/jj8127/mimo_kor, model.safetensors.index.json) says total_size 15,666,819,072: error 0.000 %."""
+    r = count_params(_cfg("XiaomiMiMo__MiMo-7B-Base"))
+    assert r.bytes == 15_666_819_072
+    assert r.exact and r.dtype == "bfloat16"
+    h, inter = 4096, 11008
+    block = h * 4096 + 4096 + 2 * (h * 1024 + 1024) + 4096 * h + _swiglu(h, inter) + 2 * h
+    assert r.mtp_param_count == block + 2 * h * h + 3 * h
+
+
+def _mla_v3(h: int, heads: int, q_lora: int, nope: int, rope: int, v: int, kv_lora: int = 512) -> int:
+    return (h * q_lora + q_lora + q_lora * heads * (nope + rope) + h * (kv_lora + rope) + kv_lora
+            + kv_lora * heads * (nope + v) + heads * v * h)
+
+
+def test_deepseek_v32_is_v3_plus_one_indexer_per_layer() -> None:
+    """V3.2 = V3 + the lightning indexer in each of the 61 layers and the MTP layer (vLLM 0.34 ``Indexer``:
+    wq_b 1536 -> 64 x 128, wk 7168 -> 128, weights_proj 7168 -> 64, k_norm weight and bias of 128)."""
+    v3 = count_params(_cfg("deepseek-ai__DeepSeek-V3"))
+    v32 = count_params(_cfg("deepseek-ai__DeepSeek-V3.2"))
+    indexer = 1536 * 64 * 128 + 7168 * 128 + 7168 * 64 + 2 * 128
+    assert v32.param_count - v3.param_count == 62 * indexer
+    assert v32.mtp_param_count - v3.mtp_param_count == indexer
+
+
+def _glm5_hand_count(indexers: int) -> int:
+    """GLM-5 (glm_moe_dsa) from its config: 78 layers (3 dense), 256 experts + 1 shared of 2048, MLA with
+    q_lora 2048, nope 192, rope 64, v 256; fp32 router bias; one MTP layer without embedding or head."""
+    h, vocab, n, dense = 6144, 154880, 78, 3
+    attn = _mla_v3(h, 64, 2048, 192, 64, 256)
+    moe = h * 256 + 256 + 256 * _swiglu(h, 2048) + _swiglu(h, 2048)
+    indexer = 2048 * 32 * 128 + h * 128 + h * 32 + 2 * 128
+    main = 2 * vocab * h + n * (attn + 2 * h) + dense * _swiglu(h, 12288) + (n - dense) * moe + h
+    mtp = attn + 2 * h + moe + indexer + 2 * h * h + 3 * h
+    return main + indexers * indexer + mtp
+
+
+def test_glm5_hand_count_and_published_total() -> None:
+    """GLM-5: 753,864,139,008 parameters; the Hub lists GLM-5-FP8 at 753.9B (its fp8 scales add ~0.05B)."""
+    r = count_params(_cfg("zai-org__GLM-5"))
+    assert r.param_count == _glm5_hand_count(78) == 753_864_139_008
+    assert abs(r.param_count / 753.9e9 - 1) < 0.0005
+    assert not r.exact  # the MTP layout is taken, not read from an index
+
+
+def test_glm52_index_cache_layers_have_no_indexer() -> None:
+    """GLM-5.2: index_topk_freq 4, offset 3 -> 21 layers build an indexer, 57 reuse a neighbour's top-k
+    (vLLM 0.34 ``DeepseekV2MLAAttention``; the config's ``indexer_types`` says the same: 21 full, 57 shared)."""
+    cfg = _cfg("zai-org__GLM-5.2")
+    assert cfg["indexer_types"].count("full") == 21
+    assert count_params(cfg).param_count == _glm5_hand_count(21)
+
+
+def test_glm5_fp8_bytes_are_block_quantized() -> None:
+    r = count_params(_cfg("zai-org__GLM-5-FP8"))
+    assert "fp8 block" in r.dtype and 0.5 < r.bytes / (2 * r.param_count) < 0.51
+
+
+def test_kimi_k25_counts_its_text_tower() -> None:
+    """Kimi-K2.5 wraps a Kimi-K2 text tower (same shapes as Kimi-K2-Instruct, no MTP) and a MoonViT tower not
+    counted; the INT4 (compressed-tensors, group 32) checkpoint is about 0.58 of bf16."""
+    k25 = count_params(_cfg("moonshotai__Kimi-K2.5"))
+    k2 = count_params(_cfg("moonshotai__Kimi-K2-Instruct"))
+    assert k25.param_count == k2.param_count - k2.mtp_param_count
+    assert "vision tower not counted" in k25.notes and not k25.exact
+    assert 0.25 < k25.bytes / (2 * k25.param_count) < 0.35
+
+
+def test_minimax_m2_hand_count() -> None:
+    """MiniMax-M2.5: 62 layers, hidden 3072, 48/8 heads of 128, per-layer q/k norms over the whole projections,
+    256 experts of 1536, fp32 routing bias. Published: 229B total."""
+    h, n = 3072, 62
+    attn = h * 48 * 128 + 2 * h * 8 * 128 + 48 * 128 * h + (48 + 8) * 128
+    moe = h * 256 + 256 + 256 * _swiglu(h, 1536)
+    expected = 2 * 200064 * h + n * (attn + moe + 2 * h) + h
+    r = count_params(_cfg("MiniMaxAI__MiniMax-M2.5"))
+    assert r.param_count == expected
+    assert abs(r.param_count / 229e9 - 1) < 0.005
+
+
+def test_deepseek_v4_against_published_totals() -> None:
+    """DeepSeek-V4-Flash (published 284B, 13B active) and -Pro (1.6T): the main model (MTP layer apart) lands
+    on the published totals; routed experts ship in FP4, the rest in fp8 blocks."""
+    flash = count_params(_cfg("deepseek-ai__DeepSeek-V4-Flash"))
+    assert abs((flash.param_count - flash.mtp_param_count) / 284e9 - 1) < 0.005
+    assert "fp4 experts" in flash.dtype and flash.bytes < 0.6 * flash.param_count
+    pro = count_params(_cfg("deepseek-ai__DeepSeek-V4-Pro"))
+    assert abs(pro.param_count / 1.6e12 - 1) < 0.005
+    fp8 = count_params(_cfg("sgl-project__DeepSeek-V4-Flash-FP8"))
+    assert fp8.param_count == flash.param_count and fp8.bytes > 1.8 * flash.bytes
+
+
+def test_deepseek_v4_attention_hand_count() -> None:
+    """One V4-Flash layer's attention (hidden 4096, 64 heads of 512, q_lora 1024, 8 groups of o_lora 1024):
+    a compress-128 layer adds the compressor (wkv + wgate 4096 -> 512, norm, fp32 ape 128 x 512), a compress-4
+    layer the overlapped compressor (x2) and the indexer (wq_b 1024 -> 64 x 128, weights_proj 4096 -> 64, its
+    own compressor of 128)."""
+    cfg = _cfg("deepseek-ai__DeepSeek-V4-Flash")
+    base = dict(cfg, num_hidden_layers=1, num_nextn_predict_layers=0, num_hash_layers=0)
+    swa = count_params(dict(base, compress_ratios=[0])).param_count
+    c128 = count_params(dict(base, compress_ratios=[128])).param_count
+    c4 = count_params(dict(base, compress_ratios=[4])).param_count
+    assert c128 - swa == 4096 * 2 * 512 + 512 + 128 * 512
+    indexer = 1024 * 64 * 128 + 4096 * 64 + 4096 * 4 * 128 + 128 + 4 * 2 * 128
+    assert c4 - swa == 4096 * 4 * 512 + 512 + 4 * 2 * 512 + indexer
+
+
+def test_gemma4_31b_text_hand_count() -> None:
+    """Gemma-4-31B text tower: 60 layers, 50 sliding (16 KV heads of 256) and 10 full (4 KV heads of 512,
+    K shared with V), 32 query heads, q/k norms, a gated MLP of 21504, four norms, tied embeddings."""
+    cfg = _cfg("nvidia__Gemma-4-31B-IT-NVFP4")
+    text = cfg["text_config"]
+    types = text["layer_types"]
+    h = 5376
+    total = 262144 * h + h
+    for t in types:
+        d, kv, kmats = (512, 4, 1) if t == "full_attention" else (256, 16, 2)
+        total += h * 32 * d + kmats * h * kv * d + 32 * d * h + 2 * d + _swiglu(h, 21504) + 4 * h
+    plain = {k: v for k, v in cfg.items() if k not in ("quantization_config", "vision_config")}
+    r = count_params(plain)
+    assert r.param_count == total
+    assert types.count("full_attention") == 10
+
+
+def test_step37_flash_hand_count() -> None:
+    """Step-3.7-Flash: 45 layers (3 dense of 11264), 64/8 heads of 128 with q/k norms, 288 experts of 1280 and a
+    shared expert of 1280, fp32 router bias. Published: 196B."""
+    h, n = 4096, 45
+    attn = h * 64 * 128 + 2 * h * 8 * 128 + 64 * 128 * h + 2 * 128
+    moe = h * 288 + 288 + 288 * _swiglu(h, 1280) + _swiglu(h, 1280)
+    expected = 2 * 128896 * h + n * (attn + 2 * h) + 3 * _swiglu(h, 11264) + 42 * moe + h
+    r = count_params(_cfg("stepfun-ai__Step-3.7-Flash"))
+    assert r.param_count == expected
+    assert abs(r.param_count / 196e9 - 1) < 0.005
+
+
+def test_laguna_xs2_hand_count() -> None:
+    """Laguna-XS.2: per-layer query heads (48 on full, 64 on sliding layers), 8 KV heads of 128, q/k norms,
+    per-head softplus gate (hidden -> heads); layer 0 dense (8192), 39 MoE layers (256 experts of 512 + a shared
+    expert of 512, fp32 bias). Published: 33B total."""
+    cfg = _cfg("poolside__Laguna-XS.2-FP8")
+    h = 2048
+    total = 2 * 100352 * h + h
+    for heads, kind in zip(cfg["num_attention_heads_per_layer"], cfg["mlp_layer_types"], strict=True):
+        total += h * heads * 128 + 2 * h * 8 * 128 + heads * 128 * h + h * heads + 2 * 128 + 2 * h
+        total += _swiglu(h, 8192) if kind == "dense" else h * 256 + 256 + 257 * _swiglu(h, 512)
+    r = count_params(_cfg("poolside__Laguna-XS.2-FP8"))
+    assert r.param_count == total
+    assert abs(r.param_count / 33e9 - 1) < 0.02
+
+
+def test_mimo_v2_flash_hand_count() -> None:
+    """MiMo-V2-Flash: 48 layers; sliding layers 64 heads / 8 KV of 192 (v 128) with sinks, full layers 64 / 4 of
+    192 (v 128); layer 0 dense (16384), 47 MoE (256 experts of 2048, fp32 bias). Published: 309B."""
+    cfg = _cfg("XiaomiMiMo__MiMo-V2-Flash")
+    h = 4096
+    total = 2 * 152576 * h + h
+    for swa, moe in zip(cfg["hybrid_layer_pattern"], cfg["moe_layer_freq"], strict=True):
+        kv, sink = (8, 64) if swa else (4, 0)
+        total += h * 64 * 192 + h * kv * 192 + h * kv * 128 + 64 * 128 * h + sink + 2 * h
+        total += h * 256 + 256 + 256 * _swiglu(h, 2048) if moe else _swiglu(h, 16384)
+    r = count_params(cfg)
+    assert r.param_count == total
+    assert abs(r.param_count / 309e9 - 1) < 0.005
+
+
+def test_nemotron_nas_super_49b() -> None:
+    """Llama-3.3-Nemotron-Super-49B-v1: 80 blocks, 49 with attention (8 KV heads), 31 attention no-ops, FFN
+    widths from ffn_mult (int(2 x mult x 8192 / 3) rounded up to 256). Published: 49.9B."""
+    cfg = _cfg("nvidia__Llama-3_3-Nemotron-Super-49B-v1")
+    h = 8192
+    total = 2 * 128256 * h + h
+    for block in cfg["block_configs"]:
+        if not block["attention"]["no_op"]:
+            total += 2 * h * h + 2 * h * 1024 + h
+        inter = int(2 * block["ffn"]["ffn_mult"] * h / 3)
+        inter += (-inter) % 256
+        total += _swiglu(h, inter) + h
+    r = count_params(cfg)
+    assert r.param_count == total
+    assert abs(r.param_count / 49.9e9 - 1) < 0.001
+
+
+def test_muse_glimmer_text_hand_count() -> None:
+    """Muse-Glimmer-30B text: 52 layers, 32/2 heads of 128, output gate hidden -> 32 x 128, gated MLP of 19968,
+    four norms, untied head; the vision encoder (50 blocks of 1536) comes on top."""
+    h = 6656
+    layer = h * 4096 + 2 * h * 256 + 4096 * h + h * 4096 + _swiglu(h, 19968) + 4 * h
+    text = 2 * 202048 * h + 52 * layer + h
+    r = count_params(_cfg("meta-models__Muse-Glimmer-30B"))
+    assert r.param_count - r.vision_param_count == text
+    assert 1.8e9 < r.vision_param_count < 2.0e9
+    assert abs(r.param_count / 30e9 - 1) < 0.01
+
+
+def test_qwen3_omni_thinker_matches_qwen3_vl_30b() -> None:
+    """Qwen3-Omni-30B-A3B's thinker has Qwen3-VL-30B-A3B's text and vision shapes but a vocabulary of 152,064
+    (151,936 there): transformers counts those at 30,532,122,624 + 538,631,408, plus 2 x 128 x 2048 for the
+    128 more rows of the embedding and the head. The audio encoder (and the talker vLLM skips) is not counted:
+    an estimate."""
+    r = count_params(_cfg("Qwen__Qwen3-Omni-30B-A3B-Instruct"))
+    assert r.param_count == 30_532_122_624 + 538_631_408 + 2 * 128 * 2048
+    assert r.vision_param_count == 538_631_408
+    assert not r.exact
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "nvidia__GLM-5-NVFP4",
+        "nvidia__DeepSeek-V3.2-NVFP4",
+        "nvidia__Kimi-K2.5-NVFP4",
+        "nvidia__MiniMax-M2.5-NVFP4",
+        "nvidia__Gemma-4-26B-A4B-NVFP4",
+    ],
+)
+def test_nvfp4_variants_are_smaller_estimates(name: str) -> None:
+    r = count_params(_cfg(name), hf_quant_config=_quant(name))
+    assert not r.exact and "nvfp4" in r.dtype and r.bytes < 0.75 * 2 * r.param_count
