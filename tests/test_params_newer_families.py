@@ -249,3 +249,92 @@ def test_qwen3_omni_thinker_matches_qwen3_vl_30b() -> None:
 def test_nvfp4_variants_are_smaller_estimates(name: str) -> None:
     r = count_params(_cfg(name), hf_quant_config=_quant(name))
     assert not r.exact and "nvfp4" in r.dtype and r.bytes < 0.75 * 2 * r.param_count
+
+
+# --- SSM and hybrid families outside the catalog: configs as published (fields that size weights), hand counts.
+
+MAMBA_130M = {  # state-spaces/mamba-130m-hf config.json (sizing fields)
+    "model_type": "mamba", "hidden_size": 768, "num_hidden_layers": 24, "intermediate_size": 1536, "state_size": 16,
+    "conv_kernel": 4, "time_step_rank": 48, "vocab_size": 50280, "use_bias": False, "use_conv_bias": True,
+    "tie_word_embeddings": True,
+}
+
+
+def test_mamba1_hand_count() -> None:
+    """Mamba-130m: in_proj 768 -> 2 x 1536, conv 1536 x 4 + bias, x_proj 1536 -> 48 + 2 x 16, dt_proj 48 -> 1536
+    + bias, A_log 1536 x 16, D, out_proj, a norm; tied embeddings. 129,135,360 (the published "130m")."""
+    layer = 768 * 3072 + 1536 * 5 + 1536 * 80 + 48 * 1536 + 1536 + 1536 * 16 + 1536 + 1536 * 768 + 768
+    expected = 50280 * 768 + 24 * layer + 768
+    r = count_params(MAMBA_130M)
+    assert r.param_count == expected == 129_135_360 and r.exact
+    untied = count_params({**MAMBA_130M, "tie_word_embeddings": False})
+    assert untied.param_count - r.param_count == 50280 * 768
+    falcon = count_params({**MAMBA_130M, "model_type": "falcon_mamba"})
+    assert falcon.param_count == r.param_count  # its dt/B/C RMSNorms have no weight
+
+
+def test_mamba1_auto_time_step_rank() -> None:
+    r = count_params({**MAMBA_130M, "time_step_rank": "auto"})
+    assert r.param_count == count_params(MAMBA_130M).param_count  # ceil(768 / 16) = 48
+
+
+def test_mamba2_hand_count() -> None:
+    """A Mamba-2 of 2 layers: hidden 256, 8 heads of 64 (inner 512), 1 group of state 128, conv 4."""
+    cfg = {"model_type": "mamba2", "hidden_size": 256, "num_hidden_layers": 2, "num_heads": 8, "head_dim": 64,
+           "expand": 2, "n_groups": 1, "state_size": 128, "conv_kernel": 4, "vocab_size": 1000, "use_bias": False,
+           "use_conv_bias": True, "tie_word_embeddings": True}
+    conv_dim = 512 + 2 * 128
+    layer = 256 * (512 + conv_dim + 8) + conv_dim * 5 + 3 * 8 + 512 + 512 * 256 + 256
+    assert count_params(cfg).param_count == 1000 * 256 + 2 * layer + 256
+
+
+def test_falcon_h1_hand_count() -> None:
+    """Falcon-H1: attention and Mamba-2 in every layer (d_ssm 1536, 24 heads of 64, 1 group of state 128),
+    a gated MLP of 2048, two norms; untied head."""
+    cfg = {"model_type": "falcon_h1", "hidden_size": 1024, "num_hidden_layers": 4, "num_attention_heads": 8,
+           "num_key_value_heads": 2, "head_dim": 64, "intermediate_size": 2048, "vocab_size": 32768,
+           "mamba_d_ssm": 1536, "mamba_n_heads": 24, "mamba_d_head": 64, "mamba_n_groups": 1, "mamba_d_state": 128,
+           "mamba_d_conv": 4, "mamba_expand": 2, "mamba_conv_bias": True, "mamba_proj_bias": False,
+           "mamba_rms_norm": False, "mlp_bias": False, "tie_word_embeddings": False}
+    h = 1024
+    attn = h * 512 + 2 * h * 128 + 512 * h
+    conv_dim = 1536 + 256
+    mamba = h * (1536 + conv_dim + 24) + conv_dim * 5 + 3 * 24 + 1536 * h
+    expected = 2 * 32768 * h + 4 * (attn + mamba + _swiglu(h, 2048) + 2 * h) + h
+    assert count_params(cfg).param_count == expected
+
+
+def test_granite_4_h_hand_count() -> None:
+    """Granite-4.0-H shape (h-small: hidden 4096, 32/8 heads, 72 experts of 768, shared MLP of 1536, Mamba-2 of
+    128 heads x 64, state 128), cut to 4 layers (3 Mamba, 1 attention); tied embeddings."""
+    cfg = {"model_type": "granitemoehybrid", "hidden_size": 4096, "num_hidden_layers": 4, "num_attention_heads": 32,
+           "num_key_value_heads": 8, "layer_types": ["mamba", "mamba", "mamba", "attention"],
+           "num_local_experts": 72, "num_experts_per_tok": 10, "intermediate_size": 768,
+           "shared_intermediate_size": 1536, "mamba_n_heads": 128, "mamba_d_head": 64, "mamba_n_groups": 1,
+           "mamba_d_state": 128, "mamba_d_conv": 4, "mamba_expand": 2, "mamba_conv_bias": True,
+           "mamba_proj_bias": False, "attention_bias": False, "vocab_size": 100352, "tie_word_embeddings": True}
+    h = 4096
+    attn = h * h + 2 * h * 1024 + h * h
+    conv_dim = 8192 + 256
+    mamba = h * (8192 + conv_dim + 128) + conv_dim * 5 + 3 * 128 + 8192 + 8192 * h
+    moe = h * 72 + 72 * _swiglu(h, 768) + _swiglu(h, 1536)
+    expected = 100352 * h + attn + 3 * mamba + 4 * (moe + 2 * h) + h
+    assert count_params(cfg).param_count == expected
+
+
+def test_lfm2_1_2b_hand_count() -> None:
+    """LFM2-1.2B (LiquidAI config.json sizing fields): 16 layers, 6 attention (32/8 heads of 64, q/k norms),
+    10 short-conv (in_proj 2048 -> 6144, conv 2048 x 3, out_proj); MLP block_ff_dim 12288 auto-adjusted to
+    int(2 x 12288 / 3) = 8192 (multiple of 256); tied embeddings. 1,170,340,608 (published: 1.17B)."""
+    attn_idx = [2, 5, 8, 10, 12, 14]
+    cfg = {"model_type": "lfm2", "hidden_size": 2048, "num_hidden_layers": 16, "num_attention_heads": 32,
+           "num_key_value_heads": 8, "intermediate_size": 12288, "block_ff_dim": 12288, "block_multiple_of": 256,
+           "block_ffn_dim_multiplier": 1.0, "block_auto_adjust_ff_dim": True, "conv_L_cache": 3,
+           "conv_bias": False, "vocab_size": 65536, "tie_word_embeddings": True,
+           "layer_types": ["full_attention" if i in attn_idx else "conv" for i in range(16)]}
+    h = 2048
+    attn = h * h + 2 * h * 512 + h * h + 2 * 64
+    conv = h * 3 * h + h * 3 + h * h
+    expected = 65536 * h + 6 * attn + 10 * conv + 16 * (_swiglu(h, 8192) + 2 * h) + h
+    r = count_params(cfg)
+    assert r.param_count == expected == 1_170_340_608

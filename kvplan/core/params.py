@@ -475,6 +475,140 @@ def _mamba2(p: _Parts, c: _Cfg, m: int) -> None:
     p.holds("ssm", m)
 
 
+def _mamba2_mixer(p: _Parts, h: int, m: int, *, heads: int, head_dim: int, groups: int, state: int, kernel: int,
+                  bias: bool, conv_bias: bool, inner: int | None = None, gated_norm: bool = True) -> None:
+    """``m`` Mamba-2 mixers (vLLM 0.34 layers/mamba/mamba_mixer2.py ``MambaMixer2``) with explicit shapes:
+    in_proj hidden -> inner + conv_dim + heads, conv1d over conv_dim = inner + 2 x groups x state, dt_bias,
+    A_log and D per head, the gated RMSNorm of inner (``use_rms_norm``), out_proj inner -> hidden."""
+    di = heads * head_dim if inner is None else inner
+    conv_dim = di + 2 * groups * state
+    p.lin("ssm", h, di + conv_dim + heads, m, bias, names=("in_proj",))
+    p.plain += (conv_dim * kernel + (conv_dim if conv_bias else 0) + 3 * heads + (di if gated_norm else 0)) * m
+    p.lin("ssm", di, h, m, bias, names=("out_proj",))
+    p.holds("ssm", m)
+
+
+def _mamba(c: _Cfg, mt: str) -> _Parts:
+    """Mamba-1 / FalconMamba (vLLM 0.34 mamba.py, layers/mamba/mamba_mixer.py ``MambaMixer``): per layer an
+    RMSNorm and a mixer: in_proj hidden -> 2 x intermediate (bias ``use_bias``), depthwise conv1d
+    (intermediate x conv_kernel, bias ``use_conv_bias``), x_proj intermediate -> time_step_rank + 2 x
+    state_size, dt_proj time_step_rank -> intermediate with bias, A_log (intermediate x state) and D,
+    out_proj; FalconMamba's extra dt/B/C RMSNorms carry no weight. Embeddings tied unless the config says
+    otherwise; final norm_f."""
+    p, h, n = _Parts(), c.hidden, c.layers
+    _embeddings(p, c, tied_default=True)
+    di = c.num("intermediate_size", default=2 * h)
+    ds, kernel = c.num("state_size"), c.num("conv_kernel", default=4)
+    rank = c.get("time_step_rank", default="auto")
+    dt = math.ceil(h / 16) if rank == "auto" else int(rank)
+    bias = bool(c.get("use_bias", default=False))
+    p.lin("ssm", h, 2 * di, n, bias, names=("in_proj",))
+    p.plain += (di * kernel + (di if c.get("use_conv_bias", default=True) else 0)) * n
+    p.lin("ssm", di, dt + 2 * ds, n, names=("x_proj",))
+    p.lin("ssm", dt, di, n, bias=True, names=("dt_proj",))
+    p.plain += (di * ds + di) * n
+    p.lin("ssm", di, h, n, bias, names=("out_proj",))
+    p.holds("ssm", n)
+    p.plain += h * n + h
+    return p
+
+
+def _mamba2_model(c: _Cfg) -> _Parts:
+    """Mamba-2 (vLLM 0.34 mamba2.py): per layer an RMSNorm and a :func:`_mamba2_mixer` of num_heads x
+    head_dim (intermediate_size, or expand x hidden), n_groups, state_size, conv_kernel; final norm_f;
+    embeddings tied when ``tie_word_embeddings``."""
+    p, h, n = _Parts(), c.hidden, c.layers
+    _embeddings(p, c, tied_default=False)
+    inner = c.num("intermediate_size", default=c.num("expand", default=2) * h)
+    _mamba2_mixer(p, h, n, heads=c.num("num_heads"), head_dim=c.num("head_dim"), groups=c.num("n_groups", default=1),
+                  state=c.num("state_size"), kernel=c.num("conv_kernel", default=4),
+                  bias=bool(c.get("use_bias", default=False)), conv_bias=bool(c.get("use_conv_bias", default=True)),
+                  inner=inner)
+    p.plain += h * n + h
+    return p
+
+
+def _falcon_h1(c: _Cfg) -> _Parts:
+    """Falcon-H1 (vLLM 0.34 falcon_h1.py): every layer runs attention (GQA, no bias) and a Mamba-2 mixer
+    side by side (d_ssm = mamba_d_ssm or mamba_expand x hidden, mamba_n_heads x mamba_d_head, mamba_n_groups,
+    mamba_d_state, mamba_d_conv; gated norm when ``mamba_rms_norm``), then a gated MLP of intermediate_size
+    (bias ``mlp_bias``); input_layernorm and pre_ff_layernorm; final_layernorm."""
+    p, h, n = _Parts(), c.hidden, c.layers
+    _embeddings(p, c, tied_default=False)
+    _gqa(p, c, n)
+    d_ssm = c.get("mamba_d_ssm")
+    inner = int(d_ssm) if d_ssm is not None else int(c.num("mamba_expand", default=2) * h)
+    heads = c.num("mamba_n_heads")
+    head_dim = c.get("mamba_d_head")
+    head_dim = inner // heads if head_dim in (None, "auto") else int(head_dim)
+    _mamba2_mixer(p, h, n, heads=heads, head_dim=head_dim, groups=c.num("mamba_n_groups", default=1),
+                  state=c.num("mamba_d_state"), kernel=c.num("mamba_d_conv", default=4),
+                  bias=bool(c.get("mamba_proj_bias", default=False)),
+                  conv_bias=bool(c.get("mamba_conv_bias", default=True)), inner=inner,
+                  gated_norm=bool(c.get("mamba_rms_norm", default=False)))
+    _swiglu(p, h, c.num("intermediate_size"), n, bias=bool(c.get("mlp_bias", default=False)))
+    p.plain += 2 * h * n + h
+    return p
+
+
+def _granite_hybrid(c: _Cfg) -> _Parts:
+    """Granite-4.0-H (``granitemoehybrid``; vLLM 0.34 granitemoehybrid.py): ``layer_types`` "mamba" layers a
+    Mamba-2 mixer (mamba_n_heads x mamba_d_head, mamba_n_groups, mamba_d_state, mamba_d_conv, inner
+    mamba_expand x hidden), "attention" layers GQA (o_proj hidden -> hidden, bias ``attention_bias``); every
+    layer a MoE when num_local_experts > 0 (router, experts input_linear hidden -> 2 x intermediate_size and
+    output_linear) and a shared MLP of shared_intermediate_size; two RMSNorms per layer; tied embeddings."""
+    p, h, n = _Parts(), c.hidden, c.layers
+    _embeddings(p, c, tied_default=True)
+    types = c.get("layer_types") or ["mamba"] * n
+    n_attn = sum(1 for t in types[:n] if str(t) == "attention")
+    bias = bool(c.get("attention_bias", default=False))
+    _gqa(p, c, n_attn, bias=bias, o_bias=bias)
+    _mamba2_mixer(p, h, n - n_attn, heads=c.num("mamba_n_heads"), head_dim=c.num("mamba_d_head"),
+                  groups=c.num("mamba_n_groups", default=1), state=c.num("mamba_d_state"),
+                  kernel=c.num("mamba_d_conv", default=4), bias=bool(c.get("mamba_proj_bias", default=False)),
+                  conv_bias=bool(c.get("mamba_conv_bias", default=True)),
+                  inner=c.num("mamba_expand", default=2) * h)
+    e = c.num("num_local_experts", default=0)
+    if e:
+        p.lin("router", h, e, n)
+        _swiglu(p, h, c.num("intermediate_size"), n, kind="expert", experts=e)
+    shared = c.num("shared_intermediate_size", default=0)
+    if shared:
+        _swiglu(p, h, shared, n, kind="shared" if e else "mlp")
+    p.plain += 2 * h * n + h
+    return p
+
+
+def _lfm2(c: _Cfg) -> _Parts:
+    """LFM2 (vLLM 0.34 lfm2.py, layers/mamba/short_conv.py): ``layer_types`` "full_attention" layers GQA with
+    q/k layernorms of head_dim, the others a short convolution (in_proj hidden -> 3 x hidden, depthwise conv of
+    conv_L_cache, out_proj; bias ``conv_bias``); every layer a gated MLP whose width, with
+    ``block_auto_adjust_ff_dim``, is int(2 x ff / 3), times block_ffn_dim_multiplier, rounded up to
+    block_multiple_of; operator_norm and ffn_norm per layer, a final embedding_norm; tied embeddings."""
+    p, h, n = _Parts(), c.hidden, c.layers
+    _embeddings(p, c, tied_default=True)
+    types = c.get("layer_types") or []
+    n_attn = sum(1 for t in types[:n] if str(t) == "full_attention")
+    _gqa(p, c, n_attn, qk_norm=c.head_dim)
+    conv_n = n - n_attn
+    bias = bool(c.get("conv_bias", default=False))
+    p.lin("ssm", h, 3 * h, conv_n, bias, names=("in_proj",))
+    p.plain += (h * c.num("conv_L_cache") + (h if bias else 0)) * conv_n
+    p.lin("ssm", h, h, conv_n, bias, names=("out_proj",))
+    p.holds("ssm", conv_n)
+    inter = c.num("intermediate_size", "block_ff_dim")
+    if c.get("block_auto_adjust_ff_dim", default=False):
+        inter = int(2 * inter / 3)
+        mult = c.get("block_ffn_dim_multiplier")
+        if mult is not None:
+            inter = int(float(mult) * inter)
+        of = c.num("block_multiple_of", default=1)
+        inter = of * ((inter + of - 1) // of)
+    _swiglu(p, h, inter, n)
+    p.plain += 2 * h * n + h
+    return p
+
+
 def _nemotron_h(c: _Cfg) -> _Parts:
     """Nemotron-H / Nemotron-3: one mixer per layer by ``hybrid_override_pattern`` (M Mamba-2, * attention,
     - squared-ReLU MLP up/down, E MoE: router with float32 correction bias, experts up/down of
@@ -993,6 +1127,12 @@ _FAMILIES: dict[str, Callable[[_Cfg, str], _Parts]] = {
     "glm_moe_dsa": _deepseek,
     "kimi_k2": _deepseek,
     "gpt_oss": lambda c, mt: _gpt_oss(c),
+    "mamba": _mamba,
+    "falcon_mamba": _mamba,
+    "mamba2": lambda c, mt: _mamba2_model(c),
+    "falcon_h1": lambda c, mt: _falcon_h1(c),
+    "granitemoehybrid": lambda c, mt: _granite_hybrid(c),
+    "lfm2": lambda c, mt: _lfm2(c),
     "muse_glimmer_text": lambda c, mt: _muse_glimmer_text(c),
     "qwen3_omni_moe_text": _qwen_moe,
     "nemotron-nas": lambda c, mt: _nemotron_nas(c),
