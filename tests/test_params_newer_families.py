@@ -338,3 +338,34 @@ def test_lfm2_1_2b_hand_count() -> None:
     expected = 65536 * h + 6 * attn + 10 * conv + 16 * (_swiglu(h, 8192) + 2 * h) + h
     r = count_params(cfg)
     assert r.param_count == expected == 1_170_340_608
+
+
+def test_kimi_k3_text_hand_count() -> None:
+    """Kimi-K3 (kimi_linear text tower, vLLM 0.34 models/kimi_k3): 93 layers, 69 KDA (96 heads of 128, full-rank
+    gate: in_proj 7168 -> 4 x 12288 + 128 + 96, f_b 128 -> 12288, fp32 dt_bias 12288 and A_log 96, conv
+    3 x 12288 x 4, o_norm, o_proj) and 24 MLA with an output gate (7168 -> 96 x 128); layer 0 a gated MLP of
+    33792, 92 latent-MoE layers (router 896 + fp32 bias, 7168 <-> 3584 projections and a latent norm, 896 experts
+    of 3072 in the latent, 2 shared experts of 3072); attn_res norms and 1-wide projections. Vision not counted."""
+    cfg = _cfg("moonshotai__Kimi-K3")
+    text = cfg["text_config"]
+    assert len(text["linear_attn_config"]["kda_layers"]) == 69
+    h, n = 7168, 93
+    kda = h * (4 * 12288 + 128 + 96) + 128 * 12288 + 12288 * h + 12288 + 96 + 3 * 12288 * 4 + 128
+    mla = _mla_v3(h, 96, 1536, 128, 64, 128) + h * 96 * 128
+    moe = h * 896 + 896 + 2 * h * 3584 + 3584 + 896 * _swiglu(3584, 3072) + _swiglu(h, 2 * 3072)
+    attn_res = 2 * h + 2 * h
+    expected = 2 * 163840 * h + 69 * kda + 24 * mla + _swiglu(h, 33792) + 92 * moe + n * (2 * h + attn_res) + 2 * h + h
+    r = count_params(cfg)
+    assert r.param_count == expected
+    assert "vision tower not counted" in r.notes
+    # MXFP4 experts (uint8 scale per 32): about a quarter of bf16 over the whole model
+    assert 0.26 < r.bytes / (2 * r.param_count) < 0.30
+
+
+def test_kimi_linear_low_rank_gate_is_refused() -> None:
+    from kvplan.core.errors import UnsupportedModelError
+
+    text = dict(_cfg("moonshotai__Kimi-K3")["text_config"])
+    text["linear_attn_config"] = {**text["linear_attn_config"], "use_full_rank_gate": False}
+    with pytest.raises(UnsupportedModelError):
+        count_params(text)

@@ -1056,6 +1056,63 @@ def _muse_glimmer_vision(config: Mapping[str, Any], text_hidden: int) -> int:
             + out * proj + proj * proj + proj * text_hidden)
 
 
+def _kimi_linear(c: _Cfg) -> _Parts:
+    """Kimi-K3's text tower (``kimi_linear`` with a full-rank KDA gate; vLLM 0.34 models/kimi_k3/nvidia:
+    model.py, kda.py, mla.py). KDA layers (``linear_attn_config.kda_layers``, 1-based): in_proj_qkvgfab hidden
+    -> 4 x P + head_dim + heads (P = heads x head_dim), f_b_proj head_dim -> P, float32 dt_bias (P) and A_log
+    (heads), a depthwise conv over q/k/v (3 P x short_conv_kernel_size), o_norm of head_dim, o_proj. Other
+    layers MLA (:func:`_mla`) plus, with ``mla_use_output_gate``, g_proj hidden -> heads x v_head_dim. The
+    first ``first_k_dense_replace`` layers a gated MLP of intermediate_size; MoE layers a router with a float32
+    bias, with ``routed_expert_hidden_size`` a latent down projection (+ RMSNorm when latent_moe_use_norm) and
+    up projection around experts of moe_intermediate_size, and num_shared_experts x moe_intermediate_size
+    shared experts. ``attn_res_block_size``: two RMSNorms and two hidden -> 1 projections per layer, one more
+    of each on the output. Only the full-rank-gate KDA (Kimi-K3) is modelled; Kimi-Linear-48B's low-rank
+    gate is refused."""
+    p, h, n = _Parts(), c.hidden, c.layers
+    lin_cfg = c.get("linear_attn_config") or {}
+    if not isinstance(lin_cfg, Mapping) or not lin_cfg.get("use_full_rank_gate"):
+        raise UnsupportedModelError("kimi_linear without a full-rank KDA gate: no parameter formula")
+    if c.get("dsa_config"):
+        raise UnsupportedModelError("kimi_linear with DSA layers: no parameter formula")
+    _embeddings(p, c, tied_default=False)
+    kda = {int(i) for i in lin_cfg.get("kda_layers") or []}
+    kda_n = sum(1 for i in range(n) if i + 1 in kda)
+    heads, hd = int(lin_cfg["num_heads"]), int(lin_cfg["head_dim"])
+    proj = heads * hd
+    p.lin("attn", h, 4 * proj + hd + heads, kda_n, names=("in_proj_qkvgfab",))
+    p.lin("attn", hd, proj, kda_n, names=("f_b_proj",))
+    p.lin("attn", proj, h, kda_n, names=("o_proj",))
+    p.fp32 += (proj + heads) * kda_n
+    p.plain += (3 * proj * int(lin_cfg.get("short_conv_kernel_size", 4)) + hd) * kda_n
+    p.holds("attn", kda_n)
+    mla_n = n - kda_n
+    _mla(p, c, mla_n)
+    if c.get("mla_use_output_gate"):
+        p.lin("attn", h, c.heads * c.num("v_head_dim"), mla_n, names=("g_proj",))
+    k, freq = c.num("first_k_dense_replace", default=0), c.num("moe_layer_freq", default=1)
+    moe_n = sum(1 for i in range(n) if i >= k and i % freq == 0)
+    _swiglu(p, h, c.num("intermediate_size"), n - moe_n)
+    e, mi = c.num("num_experts"), c.num("moe_intermediate_size")
+    p.lin("router", h, e, moe_n)
+    p.fp32 += e * moe_n
+    latent = c.get("routed_expert_hidden_size")
+    width = int(latent) if latent is not None else h
+    if latent is not None:
+        p.lin("expert", h, width, moe_n)
+        p.lin("expert", width, h, moe_n)
+        if c.get("latent_moe_use_norm", default=False):
+            p.plain += width * moe_n
+    _swiglu(p, width, mi, moe_n, kind="expert", experts=e)
+    _swiglu(p, h, mi * c.num("num_shared_experts", default=0), moe_n, kind="shared")
+    p.plain += 2 * h * n + h
+    if c.get("attn_res_block_size") is not None:
+        p.plain += 2 * h * n + h
+        p.lin("router", h, 1, 2 * n + 1)
+    if c.get("num_nextn_predict_layers"):
+        p.notes.append("MTP weights shipped in the checkpoint are not counted")
+    return p
+
+
 # ------------------------------------------------------------------------------------------ vision towers
 
 
@@ -1127,6 +1184,7 @@ _FAMILIES: dict[str, Callable[[_Cfg, str], _Parts]] = {
     "glm_moe_dsa": _deepseek,
     "kimi_k2": _deepseek,
     "gpt_oss": lambda c, mt: _gpt_oss(c),
+    "kimi_linear": lambda c, mt: _kimi_linear(c),
     "mamba": _mamba,
     "falcon_mamba": _mamba,
     "mamba2": lambda c, mt: _mamba2_model(c),
@@ -1156,6 +1214,7 @@ _FAMILIES: dict[str, Callable[[_Cfg, str], _Parts]] = {
 }
 _TEXT_OF = {
     "gemma3": "gemma3_text",
+    "kimi_k3": "kimi_linear",
     "muse_glimmer": "muse_glimmer_text",
     "gemma4": "gemma4_text",
     "kimi_k25": "kimi_k2",
@@ -1380,7 +1439,9 @@ def _compressed_tensors_bytes(x: _Lin, q: dict[str, Any], n: int, w: int) -> tup
         return n * w * x.count, ""
     gsize = wq.get("group_size") or x.in_f
     scales = x.out_f * math.ceil(x.in_f / int(gsize)) if wq.get("strategy") == "group" else x.out_f
-    return (n * bits // 8 + scales * w) * x.count, f"compressed-tensors {wq.get('type', 'int')}{bits}"
+    # MXFP4 packs (Kimi-K3's "mxfp4-pack-quantized") keep one uint8 (e8m0) scale per group, not model-dtype ones
+    scale_bytes = 1 if str(wq.get("scale_dtype") or "").endswith("uint8") else w
+    return (n * bits // 8 + scales * scale_bytes) * x.count, f"compressed-tensors {wq.get('type', 'int')}{bits}"
 
 
 def _excluded_layers(q: Mapping[str, Any] | None) -> dict[str, dict[int | None, list[str]]]:
