@@ -369,3 +369,12 @@ def test_kimi_linear_low_rank_gate_is_refused() -> None:
     text["linear_attn_config"] = {**text["linear_attn_config"], "use_full_rank_gate": False}
     with pytest.raises(UnsupportedModelError):
         count_params(text)
+
+
+def test_gemma4_26b_a4b_against_published_total() -> None:
+    """Gemma-4-26B-A4B: model cards give 25.2B total parameters (with a ~550M vision encoder described apart);
+    the text tower counts 25,233,141,760 (+0.13 %), the dense MLP beside the 128 experts included."""
+    r = count_params(_cfg("google__gemma-4-26B-A4B"))
+    assert r.param_count == 25_233_141_760
+    assert abs(r.param_count / 25.2e9 - 1) < 0.005
+    assert "vision tower not counted" in r.notes
