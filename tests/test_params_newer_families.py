@@ -378,3 +378,24 @@ def test_gemma4_26b_a4b_against_published_total() -> None:
     assert r.param_count == 25_233_141_760
     assert abs(r.param_count / 25.2e9 - 1) < 0.005
     assert "vision tower not counted" in r.notes
+
+
+def test_zamba2_hand_count() -> None:
+    """Zamba2: 6 layers (2 hybrid) over 2 shared blocks; Mamba-2 of 32 heads (inner 2048, state 64, 1 group) in
+    every layer; each shared block MHA over 2 x hidden, a gated MLP of 4096; each hybrid layer a hidden x hidden
+    linear and its LoRA adapters (rank 128) on gate_up and, with use_shared_attention_adapter, on q/k/v."""
+    cfg = {"model_type": "zamba2", "hidden_size": 1024, "layers_block_type":
+           ["mamba", "hybrid", "mamba", "mamba", "hybrid", "mamba"], "hybrid_layer_ids": [1, 4],
+           "n_mamba_heads": 32, "mamba_expand": 2, "mamba_ngroups": 1, "mamba_d_state": 64, "mamba_d_conv": 4,
+           "add_bias_linear": False, "use_conv_bias": True, "num_mem_blocks": 2, "num_attention_heads": 16,
+           "attention_hidden_size": 2048, "intermediate_size": 4096, "adapter_rank": 128,
+           "use_shared_attention_adapter": True, "vocab_size": 32000, "tie_word_embeddings": True}
+    h, a = 1024, 2048
+    conv_dim = 2048 + 2 * 64
+    mamba = h * (2048 + conv_dim + 32) + conv_dim * 5 + 3 * 32 + 2048 + 2048 * h + h
+    block = 2 * h + 3 * a * a + a * h + h + _swiglu(h, 4096)
+    adapters = h * 128 + 128 * 2 * 4096 + 3 * (a * 128 + 128 * a)
+    expected = 32000 * h + 6 * mamba + 2 * (h * h + adapters) + 2 * block + h
+    assert count_params(cfg).param_count == expected
+    no_attn_adapter = count_params({**cfg, "use_shared_attention_adapter": False}).param_count
+    assert expected - no_attn_adapter == 2 * 3 * (a * 128 + 128 * a)

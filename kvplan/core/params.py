@@ -609,6 +609,47 @@ def _lfm2(c: _Cfg) -> _Parts:
     return p
 
 
+def _zamba2(c: _Cfg) -> _Parts:
+    """Zamba2 (vLLM 0.34 zamba2.py): every layer of ``layers_block_type`` holds a Mamba-2 mixer (n_mamba_heads,
+    inner mamba_expand x hidden, mamba_ngroups, mamba_d_state, mamba_d_conv; bias ``add_bias_linear``) and its
+    RMSNorm; "hybrid" layers add a hidden x hidden ``linear`` and run one of ``num_mem_blocks`` shared
+    transformer blocks, counted once each: a 2 x hidden input norm, MHA over attention_hidden_size (q/k/v A x A,
+    o A -> hidden), pre-FF norm, a gated GELU MLP of intermediate_size. Each hybrid layer owns LoRA adapters in
+    its block: gate_up (hidden -> adapter_rank -> 2 x intermediate) and, with ``use_shared_attention_adapter``,
+    q/k/v (A -> rank -> A). Tied embeddings by default; final_layernorm."""
+    p, h = _Parts(), c.hidden
+    types = c.get("layers_block_type")
+    if not isinstance(types, list) or not types:
+        raise UnsupportedModelError("zamba2 config without layers_block_type")
+    n = len(types)
+    _embeddings(p, c, tied_default=True)
+    heads = c.num("n_mamba_heads")
+    inner = c.num("mamba_expand", default=2) * h
+    _mamba2_mixer(p, h, n, heads=heads, head_dim=inner // heads, groups=c.num("mamba_ngroups", default=1),
+                  state=c.num("mamba_d_state"), kernel=c.num("mamba_d_conv", default=4),
+                  bias=bool(c.get("add_bias_linear", default=False)),
+                  conv_bias=bool(c.get("use_conv_bias", default=True)), inner=inner)
+    p.plain += h * n
+    hybrid = sum(1 for t in types if str(t) == "hybrid")
+    p.lin("mlp", h, h, hybrid, names=("linear",))
+    blocks = c.num("num_mem_blocks", default=1)
+    a = c.num("attention_hidden_size", default=2 * h)
+    inter, rank = c.num("intermediate_size"), c.num("adapter_rank", default=0)
+    p.lin("attn", a, a, 3 * blocks, names=("q_proj", "k_proj", "v_proj"))
+    p.lin("attn", a, h, blocks, names=("o_proj",))
+    p.holds("attn", blocks)
+    _swiglu(p, h, inter, blocks)
+    p.plain += (2 * h + h) * blocks
+    if rank:
+        p.lin("mlp", h, rank, hybrid)
+        p.lin("mlp", rank, 2 * inter, hybrid)
+        if c.get("use_shared_attention_adapter", default=False):
+            p.lin("attn", a, rank, 3 * hybrid)
+            p.lin("attn", rank, a, 3 * hybrid)
+    p.plain += h
+    return p
+
+
 def _nemotron_h(c: _Cfg) -> _Parts:
     """Nemotron-H / Nemotron-3: one mixer per layer by ``hybrid_override_pattern`` (M Mamba-2, * attention,
     - squared-ReLU MLP up/down, E MoE: router with float32 correction bias, experts up/down of
@@ -1191,6 +1232,7 @@ _FAMILIES: dict[str, Callable[[_Cfg, str], _Parts]] = {
     "falcon_h1": lambda c, mt: _falcon_h1(c),
     "granitemoehybrid": lambda c, mt: _granite_hybrid(c),
     "lfm2": lambda c, mt: _lfm2(c),
+    "zamba2": lambda c, mt: _zamba2(c),
     "muse_glimmer_text": lambda c, mt: _muse_glimmer_text(c),
     "qwen3_omni_moe_text": _qwen_moe,
     "nemotron-nas": lambda c, mt: _nemotron_nas(c),
