@@ -399,3 +399,20 @@ def test_zamba2_hand_count() -> None:
     assert count_params(cfg).param_count == expected
     no_attn_adapter = count_params({**cfg, "use_shared_attention_adapter": False}).param_count
     assert expected - no_attn_adapter == 2 * 3 * (a * 128 + 128 * a)
+
+
+def test_compressed_tensors_groups_apply_to_the_layers_they_target() -> None:
+    """RedHatAI/DeepSeek-V4-Flash-NVFP4-FP8 names two groups: fp8 128x128 blocks for the attention projections
+    (``re:.*attn.*(fused_wqa_wkv|wq_b|wo_a|wo_b)$``) and NVFP4 (fp8 scale per 16) for the FFN projections. Taking
+    the first group for every layer gave 292 GB; by target the experts are 4-bit: about the native FP4 release."""
+    r = count_params(_cfg("RedHatAI__DeepSeek-V4-Flash-NVFP4-FP8"))
+    assert r.dtype == "compressed-tensors float4, compressed-tensors float8"
+    native = count_params(_cfg("deepseek-ai__DeepSeek-V4-Flash"))
+    assert 1.0 < r.bytes / native.bytes < 1.1  # NVFP4 carries 1/16 byte of scale per weight, MXFP4 1/32
+    # one layer's expert weights: 256 x 3 x 4096 x 2048, half a byte each plus one float8 scale per 16
+    cfg = dict(_cfg("RedHatAI__DeepSeek-V4-Flash-NVFP4-FP8"), num_hidden_layers=1, num_nextn_predict_layers=0)
+    one = count_params(dict(cfg, compress_ratios=[0])).bytes
+    bf16_experts = count_params(dict(cfg, compress_ratios=[0], quantization_config={
+        **cfg["quantization_config"], "config_groups": {"g": cfg["quantization_config"]["config_groups"]["group_0"]}}))
+    n = 256 * 3 * 4096 * 2048
+    assert bf16_experts.bytes - one == 2 * n - (n // 2 + n // 16) + 2 * (4096 * 2048 * 3) - (4096 * 2048 * 3) * 9 // 16

@@ -1467,22 +1467,61 @@ def _mixed_precision_bits(q: Mapping[str, Any]) -> dict[str, int]:
     return bits
 
 
+# Module names a compressed-tensors ``re:`` target is tried on, per kind of linear layer: the Hugging Face
+# spellings and DeepSeek-V4's reference ones (``attn.wq_b``, ``ffn.experts.N.w1`` / ``gate_proj``).
+_TARGET_PROBES = {
+    "attn": ("model.layers.0.self_attn.q_proj", "model.layers.0.self_attn.o_proj", "layers.0.attn.wq_b",
+             "layers.0.attn.fused_wqa_wkv", "layers.0.attn.wo_b"),
+    "mlp": ("model.layers.0.mlp.gate_proj", "model.layers.0.mlp.down_proj", "layers.0.ffn.gate_proj"),
+    "expert": ("model.layers.0.mlp.experts.0.gate_proj", "model.layers.0.mlp.experts.0.down_proj",
+               "layers.0.ffn.experts.0.gate_proj", "layers.0.ffn.experts.0.down_proj"),
+    "shared": ("model.layers.0.mlp.shared_experts.gate_proj", "model.layers.0.mlp.shared_experts.down_proj",
+               "layers.0.ffn.shared_experts.gate_proj", "layers.0.ffn.shared_experts.down_proj"),
+    "ssm": ("model.layers.0.mixer.in_proj", "model.layers.0.linear_attn.in_proj_qkvz"),
+}
+
+
+def _targets_kind(targets: Any, kind: str) -> bool:
+    """Whether a compressed-tensors config group's ``targets`` take linear layers of ``kind``: "Linear" takes
+    all; an ``re:`` pattern is tried on the usual module names of the kind; a plain name must be one of them."""
+    for target in targets if isinstance(targets, list) else [targets]:
+        t = str(target)
+        if t == "Linear":
+            return True
+        probes = _TARGET_PROBES.get(kind, ())
+        if t.startswith("re:") and any(re.search(t[3:], probe) for probe in probes):
+            return True
+        if t in probes:
+            return True
+    return False
+
+
 def _compressed_tensors_bytes(x: _Lin, q: dict[str, Any], n: int, w: int) -> tuple[int, str]:
-    """compressed-tensors: float-quantized 8-bit weights carry one scale per output channel (dtype of the
-    model); int-quantized 4-bit (pack-quantized) ones half a byte plus a scale per group."""
+    """compressed-tensors: the first config group whose ``targets`` take ``x``'s kind sets its layout (none:
+    kept in the model dtype). Float-quantized 8-bit weights carry one scale per output channel, per block
+    (``block`` strategy, ``block_structure``) or per group; 4-bit packs (int, NVFP4 ``tensor_group``, MXFP4)
+    half a byte plus a scale per group. Scales take the model dtype unless ``scale_dtype`` names a one-byte
+    type (MXFP4's uint8 e8m0, NVFP4's float8)."""
     groups = q.get("config_groups") or {}
     wq: dict[str, Any] = {}
     for gcfg in groups.values():
-        if isinstance(gcfg, dict) and isinstance(gcfg.get("weights"), dict):
+        if isinstance(gcfg, dict) and isinstance(gcfg.get("weights"), dict) and _targets_kind(
+                gcfg.get("targets", ["Linear"]), x.kind):
             wq = gcfg["weights"]
             break
     bits = int(wq.get("num_bits", 16) or 16)
     if bits >= 16:
         return n * w * x.count, ""
-    gsize = wq.get("group_size") or x.in_f
-    scales = x.out_f * math.ceil(x.in_f / int(gsize)) if wq.get("strategy") == "group" else x.out_f
-    # MXFP4 packs (Kimi-K3's "mxfp4-pack-quantized") keep one uint8 (e8m0) scale per group, not model-dtype ones
-    scale_bytes = 1 if str(wq.get("scale_dtype") or "").endswith("uint8") else w
+    strategy = wq.get("strategy")
+    block = wq.get("block_structure")
+    if strategy == "block" and isinstance(block, list) and len(block) == 2:
+        scales = math.ceil(x.out_f / int(block[0])) * math.ceil(x.in_f / int(block[1]))
+    elif strategy in ("group", "tensor_group"):
+        scales = x.out_f * math.ceil(x.in_f / int(wq.get("group_size") or x.in_f))
+    else:
+        scales = x.out_f
+    dtype = str(wq.get("scale_dtype") or "")
+    scale_bytes = 1 if ("uint8" in dtype or "float8" in dtype) else w
     return (n * bits // 8 + scales * scale_bytes) * x.count, f"compressed-tensors {wq.get('type', 'int')}{bits}"
 
 
