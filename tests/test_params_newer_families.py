@@ -362,13 +362,21 @@ def test_kimi_k3_text_hand_count() -> None:
     assert 0.26 < r.bytes / (2 * r.param_count) < 0.30
 
 
-def test_kimi_linear_low_rank_gate_is_refused() -> None:
+def test_kimi_linear_low_rank_gate_hand_count() -> None:
+    """Kimi-Linear's KDA (no full-rank gate): in_proj hidden -> 3 P + heads + head_dim, plus g_a (hidden ->
+    head_dim) and g_b (head_dim -> P) instead of the full-rank gate's 4th P and f_a; DSA layers are refused."""
     from kvplan.core.errors import UnsupportedModelError
 
     text = dict(_cfg("moonshotai__Kimi-K3")["text_config"])
+    text.pop("quantization_config")
+    full = count_params(text).param_count
     text["linear_attn_config"] = {**text["linear_attn_config"], "use_full_rank_gate": False}
+    h, p, hd, heads = 7168, 96 * 128, 128, 96
+    per_layer_full = h * (4 * p + hd + heads)
+    per_layer_low = h * (3 * p + heads + hd) + h * hd + hd * p
+    assert count_params(text).param_count - full == 69 * (per_layer_low - per_layer_full)
     with pytest.raises(UnsupportedModelError):
-        count_params(text)
+        count_params({**text, "dsa_config": {"dsa_layers": [4]}})
 
 
 def test_gemma4_26b_a4b_against_published_total() -> None:

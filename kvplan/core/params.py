@@ -1098,7 +1098,7 @@ def _muse_glimmer_vision(config: Mapping[str, Any], text_hidden: int) -> int:
 
 
 def _kimi_linear(c: _Cfg) -> _Parts:
-    """Kimi-K3's text tower (``kimi_linear`` with a full-rank KDA gate; vLLM 0.34 models/kimi_k3/nvidia:
+    """Kimi-Linear and Kimi-K3's text tower (``kimi_linear``; vLLM 0.34 models/kimi_k3/nvidia:
     model.py, kda.py, mla.py). KDA layers (``linear_attn_config.kda_layers``, 1-based): in_proj_qkvgfab hidden
     -> 4 x P + head_dim + heads (P = heads x head_dim), f_b_proj head_dim -> P, float32 dt_bias (P) and A_log
     (heads), a depthwise conv over q/k/v (3 P x short_conv_kernel_size), o_norm of head_dim, o_proj. Other
@@ -1107,12 +1107,13 @@ def _kimi_linear(c: _Cfg) -> _Parts:
     bias, with ``routed_expert_hidden_size`` a latent down projection (+ RMSNorm when latent_moe_use_norm) and
     up projection around experts of moe_intermediate_size, and num_shared_experts x moe_intermediate_size
     shared experts. ``attn_res_block_size``: two RMSNorms and two hidden -> 1 projections per layer, one more
-    of each on the output. Only the full-rank-gate KDA (Kimi-K3) is modelled; Kimi-Linear-48B's low-rank
-    gate is refused."""
+    of each on the output. Kimi-Linear's low-rank gate (vLLM layers/mamba/gdn/kimi_gdn_linear_attn.py):
+    in_proj hidden -> 3 P + heads + head_dim, g_a_proj hidden -> head_dim, g_b_proj head_dim -> P. DSA layers
+    (``dsa_config``) are refused."""
     p, h, n = _Parts(), c.hidden, c.layers
     lin_cfg = c.get("linear_attn_config") or {}
-    if not isinstance(lin_cfg, Mapping) or not lin_cfg.get("use_full_rank_gate"):
-        raise UnsupportedModelError("kimi_linear without a full-rank KDA gate: no parameter formula")
+    if not isinstance(lin_cfg, Mapping) or not lin_cfg.get("num_heads"):
+        raise UnsupportedModelError("kimi_linear config without linear_attn_config: no parameter formula")
     if c.get("dsa_config"):
         raise UnsupportedModelError("kimi_linear with DSA layers: no parameter formula")
     _embeddings(p, c, tied_default=False)
@@ -1120,7 +1121,12 @@ def _kimi_linear(c: _Cfg) -> _Parts:
     kda_n = sum(1 for i in range(n) if i + 1 in kda)
     heads, hd = int(lin_cfg["num_heads"]), int(lin_cfg["head_dim"])
     proj = heads * hd
-    p.lin("attn", h, 4 * proj + hd + heads, kda_n, names=("in_proj_qkvgfab",))
+    if lin_cfg.get("use_full_rank_gate"):
+        p.lin("attn", h, 4 * proj + hd + heads, kda_n, names=("in_proj_qkvgfab",))
+    else:  # Kimi-Linear: q/k/v + b + f_a, and a low-rank output gate g_a (hidden -> head_dim), g_b (-> P)
+        p.lin("attn", h, 3 * proj + heads + hd, kda_n, names=("in_proj_qkvgfab",))
+        p.lin("attn", h, hd, kda_n, names=("g_a_proj",))
+        p.lin("attn", hd, proj, kda_n, names=("g_b_proj",))
     p.lin("attn", hd, proj, kda_n, names=("f_b_proj",))
     p.lin("attn", proj, h, kda_n, names=("o_proj",))
     p.fp32 += (proj + heads) * kda_n
