@@ -329,29 +329,65 @@ def _deepseek_layer(p: _Parts, c: _Cfg, n: int, sparse: bool, v3: bool) -> None:
 
 
 def _deepseek(c: _Cfg, mt: str) -> _Parts:
-    """DeepSeek-V2/V3, Kimi-K2: MLA attention; the first ``first_k_dense_replace`` layers dense, the rest
+    """DeepSeek-V2/V3/V3.2, GLM-5, Kimi-K2: MLA attention (V3.2 and GLM-5 add the DSA indexer); the first
+    ``first_k_dense_replace`` layers dense, the rest
     (every ``moe_layer_freq``) routed experts + shared experts (one MLP n_shared x moe_intermediate wide).
     V3 adds a float32 router bias (noaux_tc). ``num_nextn_predict_layers`` MTP layers are in the
     checkpoint: each one decoder layer + enorm/hnorm + eh_proj (2h -> h) + its own embedding, norm and head."""
     p, h, n = _Parts(), c.hidden, c.layers
-    v3 = mt in ("deepseek_v3", "kimi_k2") or c.get("topk_method") == "noaux_tc"
+    v3 = mt in ("deepseek_v3", "deepseek_v32", "glm_moe_dsa", "kimi_k2") or c.get("topk_method") == "noaux_tc"
     _embeddings(p, c, tied_default=False)
     k, freq = c.num("first_k_dense_replace", default=0), c.num("moe_layer_freq", default=1)
     sparse_n = sum(1 for i in range(n) if i >= k and i % freq == 0)
     _deepseek_layer(p, c, n - sparse_n, False, v3)
     _deepseek_layer(p, c, sparse_n, True, v3)
+    _dsa_indexers(p, c, sum(1 for i in range(n) if not _skips_topk(c, i)))
     p.plain += h
     mtp_n = c.num("num_nextn_predict_layers", default=0)
     if mtp_n:
         before, holding = p.total(), dict(p.layers_of)  # MTP layers sit past num_hidden_layers
         _deepseek_layer(p, c, mtp_n, True, v3)
+        _dsa_indexers(p, c, mtp_n)  # MTP layers always build a full indexer
         p.lin("attn", 2 * h, h, mtp_n, names=("eh_proj",))
-        p.lin("embed", c.vocab, h, mtp_n)
-        p.lin("head", h, c.vocab, mtp_n)
+        if mt != "glm_moe_dsa":  # GLM-5's MTP layer holds eh_proj, enorm, hnorm, shared_head.norm only:
+            p.lin("embed", c.vocab, h, mtp_n)  # it reuses the main embedding and LM head
+            p.lin("head", h, c.vocab, mtp_n)
         p.plain += 3 * h * mtp_n  # enorm, hnorm, shared_head.norm
         p.mtp = p.total() - before
         p.layers_of = holding
+        if mt == "glm_moe_dsa":
+            p.notes.append("GLM-5 MTP layer taken to reuse the main embedding and LM head (no index seen)")
     return p
+
+
+def _skips_topk(c: _Cfg, layer: int) -> bool:
+    """Whether decoder layer ``layer`` of a DSA model reuses another layer's top-k and so has no indexer
+    (IndexCache: vLLM 0.34 ``DeepseekV2MLAAttention.__init__`` in model_executor/models/deepseek_v2.py builds
+    an Indexer only where ``_skip_topk`` is False; ``index_topk_pattern`` "S" marks a skipping layer, else
+    ``max(layer - index_skip_topk_offset + 1, 0) % index_topk_freq != 0``)."""
+    if c.get("index_topk") is None:
+        return True
+    pattern = c.get("index_topk_pattern")
+    if isinstance(pattern, (list, str)) and pattern:
+        return 0 <= layer < len(pattern) and pattern[layer] == "S"
+    freq, offset = c.num("index_topk_freq", default=1), c.num("index_skip_topk_offset", default=2)
+    return max(layer - offset + 1, 0) % max(freq, 1) != 0
+
+
+def _dsa_indexers(p: _Parts, c: _Cfg, n: int) -> None:
+    """DeepSeek Sparse Attention's lightning indexer (DeepSeek-V3.2, GLM-5 ``glm_moe_dsa``), on the ``n``
+    layers that build one (vLLM 0.34 ``Indexer`` in deepseek_v2.py): ``wq_b`` (q_lora_rank -> index_n_heads x
+    index_head_dim, quantized with the model) and ``wk`` (hidden -> index_head_dim; fp8 in the checkpoints,
+    vLLM upcasts it to fuse with weights_proj), ``weights_proj`` (hidden -> index_n_heads, bf16, built without
+    a quant config) and ``k_norm`` (a LayerNorm of index_head_dim: weight and bias). Nothing when the config
+    has no ``index_topk`` (plain V3: vLLM's ``is_v32`` is False)."""
+    if c.get("index_topk") is None or n <= 0:
+        return
+    heads, dim = c.num("index_n_heads"), c.num("index_head_dim")
+    p.lin("attn", c.num("q_lora_rank"), heads * dim, n, names=("wq_b",))
+    p.lin("attn", c.hidden, dim, n, names=("wk",))
+    p.lin("router", c.hidden, heads, n)
+    p.plain += 2 * dim * n
 
 
 def _gpt_oss(c: _Cfg) -> _Parts:
@@ -437,6 +473,181 @@ def _mamba2(p: _Parts, c: _Cfg, m: int) -> None:
     p.plain += (3 * nh + di) * m
     p.lin("ssm", di, h, m, bias, names=("out_proj",))
     p.holds("ssm", m)
+
+
+def _mamba2_mixer(p: _Parts, h: int, m: int, *, heads: int, head_dim: int, groups: int, state: int, kernel: int,
+                  bias: bool, conv_bias: bool, inner: int | None = None, gated_norm: bool = True) -> None:
+    """``m`` Mamba-2 mixers (vLLM 0.34 layers/mamba/mamba_mixer2.py ``MambaMixer2``) with explicit shapes:
+    in_proj hidden -> inner + conv_dim + heads, conv1d over conv_dim = inner + 2 x groups x state, dt_bias,
+    A_log and D per head, the gated RMSNorm of inner (``use_rms_norm``), out_proj inner -> hidden."""
+    di = heads * head_dim if inner is None else inner
+    conv_dim = di + 2 * groups * state
+    p.lin("ssm", h, di + conv_dim + heads, m, bias, names=("in_proj",))
+    p.plain += (conv_dim * kernel + (conv_dim if conv_bias else 0) + 3 * heads + (di if gated_norm else 0)) * m
+    p.lin("ssm", di, h, m, bias, names=("out_proj",))
+    p.holds("ssm", m)
+
+
+def _mamba(c: _Cfg, mt: str) -> _Parts:
+    """Mamba-1 / FalconMamba (vLLM 0.34 mamba.py, layers/mamba/mamba_mixer.py ``MambaMixer``): per layer an
+    RMSNorm and a mixer: in_proj hidden -> 2 x intermediate (bias ``use_bias``), depthwise conv1d
+    (intermediate x conv_kernel, bias ``use_conv_bias``), x_proj intermediate -> time_step_rank + 2 x
+    state_size, dt_proj time_step_rank -> intermediate with bias, A_log (intermediate x state) and D,
+    out_proj; FalconMamba's extra dt/B/C RMSNorms carry no weight. Embeddings tied unless the config says
+    otherwise; final norm_f."""
+    p, h, n = _Parts(), c.hidden, c.layers
+    _embeddings(p, c, tied_default=True)
+    di = c.num("intermediate_size", default=2 * h)
+    ds, kernel = c.num("state_size"), c.num("conv_kernel", default=4)
+    rank = c.get("time_step_rank", default="auto")
+    dt = math.ceil(h / 16) if rank == "auto" else int(rank)
+    bias = bool(c.get("use_bias", default=False))
+    p.lin("ssm", h, 2 * di, n, bias, names=("in_proj",))
+    p.plain += (di * kernel + (di if c.get("use_conv_bias", default=True) else 0)) * n
+    p.lin("ssm", di, dt + 2 * ds, n, names=("x_proj",))
+    p.lin("ssm", dt, di, n, bias=True, names=("dt_proj",))
+    p.plain += (di * ds + di) * n
+    p.lin("ssm", di, h, n, bias, names=("out_proj",))
+    p.holds("ssm", n)
+    p.plain += h * n + h
+    return p
+
+
+def _mamba2_model(c: _Cfg) -> _Parts:
+    """Mamba-2 (vLLM 0.34 mamba2.py): per layer an RMSNorm and a :func:`_mamba2_mixer` of num_heads x
+    head_dim (intermediate_size, or expand x hidden), n_groups, state_size, conv_kernel; final norm_f;
+    embeddings tied when ``tie_word_embeddings``."""
+    p, h, n = _Parts(), c.hidden, c.layers
+    _embeddings(p, c, tied_default=False)
+    inner = c.num("intermediate_size", default=c.num("expand", default=2) * h)
+    _mamba2_mixer(p, h, n, heads=c.num("num_heads"), head_dim=c.num("head_dim"), groups=c.num("n_groups", default=1),
+                  state=c.num("state_size"), kernel=c.num("conv_kernel", default=4),
+                  bias=bool(c.get("use_bias", default=False)), conv_bias=bool(c.get("use_conv_bias", default=True)),
+                  inner=inner)
+    p.plain += h * n + h
+    return p
+
+
+def _falcon_h1(c: _Cfg) -> _Parts:
+    """Falcon-H1 (vLLM 0.34 falcon_h1.py): every layer runs attention (GQA, no bias) and a Mamba-2 mixer
+    side by side (d_ssm = mamba_d_ssm or mamba_expand x hidden, mamba_n_heads x mamba_d_head, mamba_n_groups,
+    mamba_d_state, mamba_d_conv; gated norm when ``mamba_rms_norm``), then a gated MLP of intermediate_size
+    (bias ``mlp_bias``); input_layernorm and pre_ff_layernorm; final_layernorm."""
+    p, h, n = _Parts(), c.hidden, c.layers
+    _embeddings(p, c, tied_default=False)
+    _gqa(p, c, n)
+    d_ssm = c.get("mamba_d_ssm")
+    inner = int(d_ssm) if d_ssm is not None else int(c.num("mamba_expand", default=2) * h)
+    heads = c.num("mamba_n_heads")
+    head_dim = c.get("mamba_d_head")
+    head_dim = inner // heads if head_dim in (None, "auto") else int(head_dim)
+    _mamba2_mixer(p, h, n, heads=heads, head_dim=head_dim, groups=c.num("mamba_n_groups", default=1),
+                  state=c.num("mamba_d_state"), kernel=c.num("mamba_d_conv", default=4),
+                  bias=bool(c.get("mamba_proj_bias", default=False)),
+                  conv_bias=bool(c.get("mamba_conv_bias", default=True)), inner=inner,
+                  gated_norm=bool(c.get("mamba_rms_norm", default=False)))
+    _swiglu(p, h, c.num("intermediate_size"), n, bias=bool(c.get("mlp_bias", default=False)))
+    p.plain += 2 * h * n + h
+    return p
+
+
+def _granite_hybrid(c: _Cfg) -> _Parts:
+    """Granite-4.0-H (``granitemoehybrid``; vLLM 0.34 granitemoehybrid.py): ``layer_types`` "mamba" layers a
+    Mamba-2 mixer (mamba_n_heads x mamba_d_head, mamba_n_groups, mamba_d_state, mamba_d_conv, inner
+    mamba_expand x hidden), "attention" layers GQA (o_proj hidden -> hidden, bias ``attention_bias``); every
+    layer a MoE when num_local_experts > 0 (router, experts input_linear hidden -> 2 x intermediate_size and
+    output_linear) and a shared MLP of shared_intermediate_size; two RMSNorms per layer; tied embeddings."""
+    p, h, n = _Parts(), c.hidden, c.layers
+    _embeddings(p, c, tied_default=True)
+    types = c.get("layer_types") or ["mamba"] * n
+    n_attn = sum(1 for t in types[:n] if str(t) == "attention")
+    bias = bool(c.get("attention_bias", default=False))
+    _gqa(p, c, n_attn, bias=bias, o_bias=bias)
+    _mamba2_mixer(p, h, n - n_attn, heads=c.num("mamba_n_heads"), head_dim=c.num("mamba_d_head"),
+                  groups=c.num("mamba_n_groups", default=1), state=c.num("mamba_d_state"),
+                  kernel=c.num("mamba_d_conv", default=4), bias=bool(c.get("mamba_proj_bias", default=False)),
+                  conv_bias=bool(c.get("mamba_conv_bias", default=True)),
+                  inner=c.num("mamba_expand", default=2) * h)
+    e = c.num("num_local_experts", default=0)
+    if e:
+        p.lin("router", h, e, n)
+        _swiglu(p, h, c.num("intermediate_size"), n, kind="expert", experts=e)
+    shared = c.num("shared_intermediate_size", default=0)
+    if shared:
+        _swiglu(p, h, shared, n, kind="shared" if e else "mlp")
+    p.plain += 2 * h * n + h
+    return p
+
+
+def _lfm2(c: _Cfg) -> _Parts:
+    """LFM2 (vLLM 0.34 lfm2.py, layers/mamba/short_conv.py): ``layer_types`` "full_attention" layers GQA with
+    q/k layernorms of head_dim, the others a short convolution (in_proj hidden -> 3 x hidden, depthwise conv of
+    conv_L_cache, out_proj; bias ``conv_bias``); every layer a gated MLP whose width, with
+    ``block_auto_adjust_ff_dim``, is int(2 x ff / 3), times block_ffn_dim_multiplier, rounded up to
+    block_multiple_of; operator_norm and ffn_norm per layer, a final embedding_norm; tied embeddings."""
+    p, h, n = _Parts(), c.hidden, c.layers
+    _embeddings(p, c, tied_default=True)
+    types = c.get("layer_types") or []
+    n_attn = sum(1 for t in types[:n] if str(t) == "full_attention")
+    _gqa(p, c, n_attn, qk_norm=c.head_dim)
+    conv_n = n - n_attn
+    bias = bool(c.get("conv_bias", default=False))
+    p.lin("ssm", h, 3 * h, conv_n, bias, names=("in_proj",))
+    p.plain += (h * c.num("conv_L_cache") + (h if bias else 0)) * conv_n
+    p.lin("ssm", h, h, conv_n, bias, names=("out_proj",))
+    p.holds("ssm", conv_n)
+    inter = c.num("intermediate_size", "block_ff_dim")
+    if c.get("block_auto_adjust_ff_dim", default=False):
+        inter = int(2 * inter / 3)
+        mult = c.get("block_ffn_dim_multiplier")
+        if mult is not None:
+            inter = int(float(mult) * inter)
+        of = c.num("block_multiple_of", default=1)
+        inter = of * ((inter + of - 1) // of)
+    _swiglu(p, h, inter, n)
+    p.plain += 2 * h * n + h
+    return p
+
+
+def _zamba2(c: _Cfg) -> _Parts:
+    """Zamba2 (vLLM 0.34 zamba2.py): every layer of ``layers_block_type`` holds a Mamba-2 mixer (n_mamba_heads,
+    inner mamba_expand x hidden, mamba_ngroups, mamba_d_state, mamba_d_conv; bias ``add_bias_linear``) and its
+    RMSNorm; "hybrid" layers add a hidden x hidden ``linear`` and run one of ``num_mem_blocks`` shared
+    transformer blocks, counted once each: a 2 x hidden input norm, MHA over attention_hidden_size (q/k/v A x A,
+    o A -> hidden), pre-FF norm, a gated GELU MLP of intermediate_size. Each hybrid layer owns LoRA adapters in
+    its block: gate_up (hidden -> adapter_rank -> 2 x intermediate) and, with ``use_shared_attention_adapter``,
+    q/k/v (A -> rank -> A). Tied embeddings by default; final_layernorm."""
+    p, h = _Parts(), c.hidden
+    types = c.get("layers_block_type")
+    if not isinstance(types, list) or not types:
+        raise UnsupportedModelError("zamba2 config without layers_block_type")
+    n = len(types)
+    _embeddings(p, c, tied_default=True)
+    heads = c.num("n_mamba_heads")
+    inner = c.num("mamba_expand", default=2) * h
+    _mamba2_mixer(p, h, n, heads=heads, head_dim=inner // heads, groups=c.num("mamba_ngroups", default=1),
+                  state=c.num("mamba_d_state"), kernel=c.num("mamba_d_conv", default=4),
+                  bias=bool(c.get("add_bias_linear", default=False)),
+                  conv_bias=bool(c.get("use_conv_bias", default=True)), inner=inner)
+    p.plain += h * n
+    hybrid = sum(1 for t in types if str(t) == "hybrid")
+    p.lin("mlp", h, h, hybrid, names=("linear",))
+    blocks = c.num("num_mem_blocks", default=1)
+    a = c.num("attention_hidden_size", default=2 * h)
+    inter, rank = c.num("intermediate_size"), c.num("adapter_rank", default=0)
+    p.lin("attn", a, a, 3 * blocks, names=("q_proj", "k_proj", "v_proj"))
+    p.lin("attn", a, h, blocks, names=("o_proj",))
+    p.holds("attn", blocks)
+    _swiglu(p, h, inter, blocks)
+    p.plain += (2 * h + h) * blocks
+    if rank:
+        p.lin("mlp", h, rank, hybrid)
+        p.lin("mlp", rank, 2 * inter, hybrid)
+        if c.get("use_shared_attention_adapter", default=False):
+            p.lin("attn", a, rank, 3 * hybrid)
+            p.lin("attn", rank, a, 3 * hybrid)
+    p.plain += h
+    return p
 
 
 def _nemotron_h(c: _Cfg) -> _Parts:
@@ -525,6 +736,430 @@ def _qwen3_next(c: _Cfg) -> _Parts:
     return p
 
 
+# -------------------------------------------------------------------------------- newer MoE / MTP families
+
+
+def _mimo(c: _Cfg) -> _Parts:
+    """MiMo-7B: a Qwen2 decoder (q/k/v biases) plus ``num_nextn_predict_layers`` MTP layers stored as
+    ``model.mtp_layers.N`` (vLLM 0.34 mimo_mtp.py ``MiMoMultiTokenPredictorLayer``): token_layernorm,
+    hidden_layernorm, input_proj (2h -> h, no bias), one Qwen2 decoder layer, final_layernorm. The main
+    model's loader drops them (mimo.py maps ``model.mtp_layers.`` to None)."""
+    p = _llama_like(c, "qwen2")
+    mtp_n = c.num("num_nextn_predict_layers", default=0)
+    if mtp_n:
+        h = c.hidden
+        before, holding = p.total(), dict(p.layers_of)
+        _gqa(p, c, mtp_n, bias=bool(c.get("attention_bias", default=True)))
+        _swiglu(p, h, c.num("intermediate_size"), mtp_n)
+        p.lin("attn", 2 * h, h, mtp_n, names=("input_proj",))
+        p.plain += 5 * h * mtp_n  # input/post-attention norms of the block + token/hidden/final norms
+        p.mtp = p.total() - before
+        p.layers_of = holding
+    return p
+
+
+def _minimax_m2(c: _Cfg) -> _Parts:
+    """MiniMax-M2 / M2.x (vLLM 0.34 minimax_m2.py): GQA attention with per-layer q/k RMSNorms over the whole
+    q (heads x head_dim) and k (kv_heads x head_dim) projections (``qk_norm_type`` per_layer; per_head: one
+    head_dim norm each); every layer MoE: router (hidden -> experts), float32 ``e_score_correction_bias``
+    when ``use_routing_bias``, experts w1/w3/w2 of ``intermediate_size``; no shared expert. The
+    ``num_mtp_modules`` MTP layers the loader skips are not counted (their shapes are not in the config)."""
+    p, h, n = _Parts(), c.hidden, c.layers
+    _embeddings(p, c, tied_default=False)
+    per_head = str(c.get("qk_norm_type", default="per_layer")) == "per_head"
+    qk = 0
+    if c.get("use_qk_norm", default=True):
+        qk = 2 * c.head_dim if per_head else (c.heads + c.kv_heads) * c.head_dim
+    _gqa(p, c, n)
+    p.plain += qk * n
+    e = c.num("num_local_experts")
+    p.lin("router", h, e, n)
+    if c.get("use_routing_bias", default=False):
+        p.fp32 += e * n
+    _swiglu(p, h, c.num("intermediate_size"), n, kind="expert", experts=e)
+    p.plain += 2 * h * n + h
+    if c.get("num_mtp_modules") or c.get("use_mtp"):
+        p.notes.append("MTP weights shipped in the checkpoint are not counted")
+    return p
+
+
+def _v4_compress_ratios(c: _Cfg, n: int) -> list[int]:
+    """Per-layer compress ratios of DeepSeek-V4 (0: sliding window only), as vLLM 0.34
+    transformers_utils/deepseek_v4_utils.py ``get_compress_ratios`` reads them: the legacy
+    ``compress_ratios`` list, else ``compress_rates`` by ``layer_types``."""
+    ratios = c.get("compress_ratios")
+    if not isinstance(ratios, list):
+        rates, types = c.get("compress_rates"), c.get("layer_types")
+        if not isinstance(rates, Mapping) or not isinstance(types, list):
+            raise UnsupportedModelError("DeepSeek-V4 config without compress_ratios or compress_rates")
+        ratios = [int(rates.get(t, 0)) for t in types]
+    return [int(r) for r in ratios[:n]] + [0] * max(0, n - len(ratios))
+
+
+def _v4_block(p: _Parts, c: _Cfg, ratios: list[int], hash_layers: int) -> None:
+    """DeepSeek-V4 decoder layers, one per entry of ``ratios`` (vLLM 0.34 models/deepseek_v4: attention.py,
+    compressor.py, nvidia/model.py). Attention: wq_a (hidden -> q_lora) and wkv (hidden -> head_dim), their
+    q_norm / kv_norm, wq_b (q_lora -> heads x head_dim), grouped wo_a (o_groups blocks of
+    heads x head_dim / o_groups -> o_lora), wo_b (o_groups x o_lora -> hidden), a float32 sink per head.
+    Compressed layers (ratio > 1) add a compressor: wkv and wgate (hidden -> coff x head_dim, coff 2 when the
+    ratio is 4), its norm and a float32 ``ape`` (ratio x coff x head_dim); ratio-4 layers also an indexer:
+    wq_b (q_lora -> index heads x index_head_dim), weights_proj (hidden -> index heads, unquantized) and its
+    own ratio-4 compressor of index_head_dim. MoE: router, float32 bias (hash layers hold an int32
+    vocab x top-k ``tid2eid`` table instead), routed experts and shared experts of moe_intermediate_size.
+    Hyper-connections (hc_mult streams): hc_attn/hc_ffn fn ((2 + m) m x m hidden), base and scale, float32."""
+    h, nh, hd = c.hidden, c.heads, c.head_dim
+    ql, ol, g = c.num("q_lora_rank"), c.num("o_lora_rank"), c.num("o_groups", default=1)
+    m = c.num("hc_mult", default=1)
+    e, mi = c.num("n_routed_experts"), c.num("moe_intermediate_size")
+    n = len(ratios)
+    p.lin("attn", h, ql + hd, n, names=("fused_wqa_wkv",))
+    p.lin("attn", ql, nh * hd, n, names=("wq_b",))
+    p.lin("attn", nh * hd // g, g * ol, n, names=("wo_a",))
+    p.lin("attn", g * ol, h, n, names=("wo_b",))
+    p.holds("attn", n)
+    p.plain += (ql + hd) * n
+    p.fp32 += nh * n
+    idx_heads, idx_dim = c.num("index_n_heads", default=0), c.num("index_head_dim", default=0)
+    for r in ratios:
+        if r > 1:
+            coff = 2 if r == 4 else 1
+            p.lin("attn", h, 2 * coff * hd, 1, names=("compressor",))
+            p.plain += hd
+            p.fp32 += r * coff * hd
+        if r == 4 and idx_heads:
+            p.lin("attn", ql, idx_heads * idx_dim, 1, names=("indexer",))
+            p.lin("router", h, idx_heads, 1)
+            p.lin("attn", h, 2 * 2 * idx_dim, 1, names=("indexer",))
+            p.plain += idx_dim
+            p.fp32 += 4 * 2 * idx_dim
+    p.lin("router", h, e, n)
+    hashed = min(hash_layers, n)
+    p.fp32 += e * (n - hashed) + c.vocab * c.num("num_experts_per_tok") * hashed
+    _swiglu(p, h, mi, n, kind="expert", experts=e)
+    _swiglu(p, h, mi * c.num("n_shared_experts", default=1), n, kind="shared")
+    mix = (2 + m) * m
+    p.fp32 += (2 * mix * m * h + 2 * mix + 2 * 3) * n
+    p.plain += 2 * h * n
+
+
+def _deepseek_v4(c: _Cfg) -> _Parts:
+    """DeepSeek-V4 (``deepseek_v4``; sgl-project's ``deepseek_ref`` spells the same config): embedding,
+    :func:`_v4_block` layers, final norm, LM head and the hyper-connection head (hc_head fn m x m hidden,
+    base m, scale 1: float32). The ``num_nextn_predict_layers`` MTP layers (vLLM nvidia/mtp.py) are one
+    uncompressed block each plus e_proj and h_proj (hidden -> hidden), enorm, hnorm, shared_head.norm and
+    their own hc head; they share the main embedding and head (not counted twice: an assumption, the
+    checkpoint index was not seen)."""
+    p, h, n = _Parts(), c.hidden, c.layers
+    m = c.num("hc_mult", default=1)
+    _embeddings(p, c, tied_default=False)
+    _v4_block(p, c, _v4_compress_ratios(c, n), c.num("num_hash_layers", default=0))
+    p.plain += h
+    p.fp32 += m * m * h + m + 1
+    mtp_n = c.num("num_nextn_predict_layers", default=0)
+    if mtp_n:
+        before, holding = p.total(), dict(p.layers_of)
+        _v4_block(p, c, [0] * mtp_n, 0)
+        p.lin("attn", h, h, 2 * mtp_n, names=("e_proj", "h_proj"))
+        p.plain += 3 * h * mtp_n
+        p.fp32 += (m * m * h + m + 1) * mtp_n
+        p.mtp = p.total() - before
+        p.layers_of = holding
+    p.notes.append("DeepSeek-V4 layout counted from vLLM's modules; MTP layers assumed to share the embedding")
+    return p
+
+
+def _gemma4_text(c: _Cfg) -> _Parts:
+    """Gemma 4 text tower (vLLM 0.34 gemma4.py ``Gemma4DecoderLayer``): sliding layers use head_dim and
+    num_key_value_heads, full-attention layers global_head_dim and num_global_key_value_heads, with K only
+    (no v_proj) when ``attention_k_eq_v``; q_norm and k_norm of the head width (v_norm has no weight); a
+    gated GELU MLP of intermediate_size on every layer (twice as wide on KV-shared layers with
+    ``use_double_wide_mlp``), KV-shared layers (the last ``num_kv_shared_layers``) hold q/o only; four
+    RMSNorms per layer. With ``num_experts`` each layer adds a MoE block: router (scale of hidden,
+    per-expert scale, hidden -> experts projection), experts gate_up/down of moe_intermediate_size and three
+    more norms. Tied embeddings; per-layer-input embeddings when ``hidden_size_per_layer_input``."""
+    p, h, n = _Parts(), c.hidden, c.layers
+    _embeddings(p, c, tied_default=True)
+    types = c.get("layer_types") or ["sliding_attention"] * n
+    k_eq_v = bool(c.get("attention_k_eq_v", default=False))
+    shared_from = n - c.num("num_kv_shared_layers", default=0)
+    inter = c.num("intermediate_size")
+    for i in range(n):
+        full = str(types[i]) == "full_attention"
+        d = c.num("global_head_dim", default=c.head_dim) if full else c.head_dim
+        kv = c.num("num_global_key_value_heads", default=c.kv_heads) if full else c.kv_heads
+        shared = i >= shared_from > 0
+        p.lin("attn", h, c.heads * d, 1, names=("q_proj",))
+        if not shared:
+            p.lin("attn", h, kv * d, 1 if (k_eq_v and full) else 2, names=("k_proj", "v_proj"))
+            p.plain += d
+        p.lin("attn", c.heads * d, h, 1, names=("o_proj",))
+        p.plain += d
+        wide = 2 if (shared and c.get("use_double_wide_mlp")) else 1
+        p.lin("mlp", h, inter * wide, 2, names=("gate_proj", "up_proj"))
+        p.lin("mlp", inter * wide, h, 1, names=("down_proj",))
+    p.holds("attn", n)
+    p.holds("mlp", n)
+    p.plain += 4 * h * n + h
+    e = c.get("num_experts")
+    if e:
+        e = int(e)
+        mi = c.num("moe_intermediate_size", "expert_intermediate_size")
+        p.lin("router", h, e, n)
+        p.plain += (h + e + 3 * h) * n
+        _swiglu(p, h, mi, n, kind="expert", experts=e)
+    per_layer = c.num("hidden_size_per_layer_input", default=0)
+    if per_layer:
+        p.lin("embed", c.num("vocab_size_per_layer_input", default=c.vocab), n * per_layer)
+        p.lin("mlp", h, n * per_layer, 1)
+        p.plain += per_layer
+        p.lin("mlp", h, per_layer, 2 * n)
+        p.plain += h * n
+    return p
+
+
+def _attn_layer(p: _Parts, h: int, heads: int, kv: int, d: int, *, v_dim: int | None = None, qk_norm: bool = False,
+                gate_out: int = 0, sinks: bool = False) -> None:
+    """One attention layer of a model whose layers differ: q (heads x d), k (kv x d), v (kv x v_dim), o
+    (heads x v_dim -> hidden), optional q/k norms of d, an output-gate projection (hidden -> gate_out) and
+    one sink per head."""
+    v = d if v_dim is None else v_dim
+    p.lin("attn", h, heads * d, 1, names=("q_proj",))
+    p.lin("attn", h, kv * d, 1, names=("k_proj",))
+    p.lin("attn", h, kv * v, 1, names=("v_proj",))
+    p.lin("attn", heads * v, h, 1, names=("o_proj",))
+    if gate_out:
+        p.lin("attn", h, gate_out, 1, names=("g_proj",))
+    p.plain += (2 * d if qk_norm else 0) + (heads if sinks else 0)
+
+
+def _sparse_mlp(p: _Parts, c: _Cfg, n: int, experts: int, inter: int, shared: int) -> None:
+    """``n`` MoE layers: router (hidden -> experts) with a float32 score-correction bias, experts x gated
+    MLP of ``inter``, a shared gated MLP of ``shared`` (none when 0)."""
+    h = c.hidden
+    p.lin("router", h, experts, n)
+    p.fp32 += experts * n
+    _swiglu(p, h, inter, n, kind="expert", experts=experts)
+    if shared:
+        _swiglu(p, h, shared, n, kind="shared")
+
+
+def _step3p5(c: _Cfg) -> _Parts:
+    """Step-3.5 / Step-3.7 Flash text (vLLM 0.34 step3p5.py): GQA with num_attention_groups (or
+    num_key_value_heads) KV heads, Gemma-style q/k norms of head_dim, a head-wise output gate (hidden ->
+    heads) when ``use_head_wise_attn_gate``; the first ``first_k_dense_replace`` layers (or
+    ``mlp_layer_types`` "dense" / outside ``moe_layers_enum``) a dense gated MLP, the others a MoE with a
+    float32 ``router_bias``, experts of moe_intermediate_size and a ``share_expert`` of share_expert_dim.
+    The ``num_nextn_predict_layers`` MTP layers shipped in the checkpoint are not counted."""
+    p, h, n = _Parts(), c.hidden, c.layers
+    _embeddings(p, c, tied_default=False)
+    kv = c.num("num_attention_groups", "num_key_value_heads")
+    gate = c.heads if c.get("use_head_wise_attn_gate") else 0
+    for _ in range(n):
+        _attn_layer(p, h, c.heads, kv, c.head_dim, qk_norm=True, gate_out=gate)
+    p.holds("attn", n)
+    types, enum = c.get("mlp_layer_types"), c.get("moe_layers_enum")
+    if isinstance(types, list):
+        sparse = [str(t) == "sparse" for t in types[:n]]
+    elif isinstance(enum, str):
+        ids = {int(i) for i in enum.strip().split(",") if i.strip()}
+        sparse = [i in ids for i in range(n)]
+    else:
+        sparse = [i >= c.num("first_k_dense_replace", default=0) for i in range(n)]
+    sn = sum(sparse)
+    _sparse_mlp(p, c, sn, c.num("num_experts", "moe_num_experts"), c.num("moe_intermediate_size"),
+                c.num("share_expert_dim", default=0) * c.num("n_shared_experts", default=1))
+    _swiglu(p, h, c.num("intermediate_size"), n - sn)
+    p.plain += 2 * h * n + h
+    if c.get("num_nextn_predict_layers"):
+        p.notes.append("MTP weights shipped in the checkpoint are not counted")
+    return p
+
+
+def _laguna(c: _Cfg) -> _Parts:
+    """Laguna (vLLM 0.34 laguna.py): per-layer query head counts (``num_attention_heads_per_layer``), GQA
+    with q/k norms of head_dim, a softplus output gate (``gating``: per head, hidden -> heads; per element,
+    hidden -> heads x head_dim); ``mlp_layer_types`` dense layers a gated MLP of intermediate_size, sparse
+    ones a sigmoid-routed MoE (float32 score-correction bias, experts of moe_intermediate_size, a shared
+    expert of shared_expert_intermediate_size)."""
+    p, h, n = _Parts(), c.hidden, c.layers
+    _embeddings(p, c, tied_default=False)
+    per_layer = c.get("num_attention_heads_per_layer") or [c.heads] * n
+    gating = c.get("gating", default=False)
+    for i in range(n):
+        heads = int(per_layer[i])
+        gate = 0 if not gating else heads if gating is True or gating == "per-head" else heads * c.head_dim
+        _attn_layer(p, h, heads, c.kv_heads, c.head_dim, qk_norm=True, gate_out=gate)
+    p.holds("attn", n)
+    types = c.get("mlp_layer_types") or ["sparse"] * n
+    sn = sum(1 for t in types[:n] if str(t) == "sparse")
+    _sparse_mlp(p, c, sn, c.num("num_experts"), c.num("moe_intermediate_size"),
+                c.num("shared_expert_intermediate_size", default=0))
+    _swiglu(p, h, c.num("intermediate_size"), n - sn)
+    p.plain += 2 * h * n + h
+    return p
+
+
+def _mimo_v2(c: _Cfg) -> _Parts:
+    """MiMo-V2-Flash (vLLM 0.34 mimo_v2.py): ``hybrid_layer_pattern`` 1 marks sliding-window layers
+    (swa_num_attention_heads, swa_num_key_value_heads, swa_head_dim, swa_v_head_dim and, with
+    ``add_swa_attention_sink_bias``, one sink per head), 0 full-attention layers (head_dim, v_head_dim,
+    ``add_full_attention_sink_bias``); ``moe_layer_freq`` 1 marks MoE layers (router with float32
+    correction bias, experts of moe_intermediate_size, no shared expert), the rest a dense gated MLP. MTP
+    weights shipped in the checkpoint are not counted."""
+    p, h, n = _Parts(), c.hidden, c.layers
+    _embeddings(p, c, tied_default=False)
+    pattern = c.get("hybrid_layer_pattern") or [0] * n
+    for i in range(n):
+        if int(pattern[i]) == 1:
+            _attn_layer(p, h, c.num("swa_num_attention_heads"), c.num("swa_num_key_value_heads"),
+                        c.num("swa_head_dim"), v_dim=c.num("swa_v_head_dim", "swa_head_dim"),
+                        sinks=bool(c.get("add_swa_attention_sink_bias")))
+        else:
+            _attn_layer(p, h, c.heads, c.kv_heads, c.head_dim, v_dim=c.num("v_head_dim", "head_dim"),
+                        sinks=bool(c.get("add_full_attention_sink_bias")))
+    p.holds("attn", n)
+    freq = c.get("moe_layer_freq")
+    sparse = [bool(x) for x in freq[:n]] if isinstance(freq, list) else [True] * n
+    sn = sum(sparse)
+    _sparse_mlp(p, c, sn, c.num("n_routed_experts"), c.num("moe_intermediate_size"), 0)
+    _swiglu(p, h, c.num("intermediate_size"), n - sn)
+    p.plain += 2 * h * n + h
+    p.notes.append("MTP weights shipped in the checkpoint are not counted")
+    return p
+
+
+def _nemotron_nas(c: _Cfg) -> _Parts:
+    """Nemotron-NAS / DeciLM (Llama-3.x-Nemotron Super/Ultra; vLLM 0.34 nemotron_nas.py
+    ``DeciLMDecoderLayer``): one ``block_configs`` entry per layer. Attention, unless ``no_op``: q/o of
+    heads x head_dim, k/v of heads / n_heads_in_group KV heads, and its input RMSNorm; ``replace_with_linear``
+    (transformers' DeciLM): one hidden x hidden matrix instead. FFN, unless ``no_op``: a gated MLP of
+    ``_ffn_mult_to_intermediate_size`` (int(2 x ffn_mult x hidden / 3) rounded up to 256, or the block's
+    intermediate_size) and its RMSNorm; ``replace_with_linear``: hidden x hidden."""
+    p, h = _Parts(), c.hidden
+    blocks = c.get("block_configs")
+    if not isinstance(blocks, list) or not blocks:
+        raise UnsupportedModelError("nemotron-nas config without block_configs")
+    _embeddings(p, c, tied_default=False)
+    d = c.head_dim
+    bias = bool(c.get("attention_bias", default=False))
+    for block in blocks:
+        attn, ffn = block.get("attention") or {}, block.get("ffn") or {}
+        if attn.get("replace_with_linear"):
+            p.lin("attn", h, h, 1)
+            p.plain += h
+        elif not attn.get("no_op"):
+            kv = c.heads // int(attn["n_heads_in_group"])
+            p.lin("attn", h, c.heads * d, 1, bias, names=("q_proj",))
+            p.lin("attn", h, kv * d, 2, bias, names=("k_proj", "v_proj"))
+            p.lin("attn", c.heads * d, h, 1, bias, names=("o_proj",))
+            p.holds("attn", 1)
+            p.plain += h
+        if ffn.get("replace_with_linear"):
+            p.lin("mlp", h, h, 1)
+            p.plain += h
+        elif not ffn.get("no_op"):
+            if ffn.get("ffn_mult") is not None:
+                inter = int(2 * float(ffn["ffn_mult"]) * h / 3)
+                inter += (-inter) % 256
+            else:
+                inter = int(ffn["intermediate_size"])
+            _swiglu(p, h, inter, 1, bias=bool(c.get("mlp_bias", default=False)))
+            p.plain += h
+    p.plain += h
+    return p
+
+
+def _muse_glimmer_text(c: _Cfg) -> _Parts:
+    """Muse-Glimmer text tower (vLLM 0.34 muse_glimmer.py ``MuseGlimmerDecoderLayer``): GQA q/k/v/o without
+    bias, weightless q/k norm, an output gate (hidden -> heads x head_dim), a gated MLP of intermediate_size,
+    four Gemma RMSNorms per layer; weightless embedding norm, final norm, untied LM head."""
+    p, h, n = _Parts(), c.hidden, c.layers
+    _embeddings(p, c, tied_default=False)
+    _gqa(p, c, n)
+    p.lin("attn", h, c.heads * c.head_dim, n, names=("output_gate_proj",))
+    _swiglu(p, h, c.num("intermediate_size"), n)
+    p.plain += 4 * h * n + h
+    return p
+
+
+def _muse_glimmer_vision(config: Mapping[str, Any], text_hidden: int) -> int:
+    """Muse-Glimmer vision encoder + adapter + projection (vLLM 0.34 muse_glimmer.py): conv1_linear
+    (patch_temporal x 3 x patch^2 -> d, no bias), learned positions (pos_emb_height x width x d), ln_pre and
+    ln_post LayerNorms; per block two LayerNorms, qkv and o with biases, c_fc/c_proj with biases; the adapter
+    c_fc (out_hidden -> projector_hidden) and c_proj (projector_hidden^2) and vision_projection
+    (projector_hidden -> text hidden), all without bias."""
+    vc = _Cfg(config["vision_config"])
+    d, inter, n = vc.hidden, vc.num("intermediate_size"), vc.layers
+    patch_dim = vc.num("patch_temporal", default=1) * 3 * vc.num("patch_size") ** 2
+    block = 4 * d + (3 * d * d + 3 * d) + (d * d + d) + (d * inter + inter) + (inter * d + d)
+    out, proj = int(config["out_hidden_size"]), int(config["projector_hidden_size"])
+    return (patch_dim * d + vc.num("pos_emb_height") * vc.num("pos_emb_width") * d + 4 * d + n * block
+            + out * proj + proj * proj + proj * text_hidden)
+
+
+def _kimi_linear(c: _Cfg) -> _Parts:
+    """Kimi-Linear and Kimi-K3's text tower (``kimi_linear``; vLLM 0.34 models/kimi_k3/nvidia:
+    model.py, kda.py, mla.py). KDA layers (``linear_attn_config.kda_layers``, 1-based): in_proj_qkvgfab hidden
+    -> 4 x P + head_dim + heads (P = heads x head_dim), f_b_proj head_dim -> P, float32 dt_bias (P) and A_log
+    (heads), a depthwise conv over q/k/v (3 P x short_conv_kernel_size), o_norm of head_dim, o_proj. Other
+    layers MLA (:func:`_mla`) plus, with ``mla_use_output_gate``, g_proj hidden -> heads x v_head_dim. The
+    first ``first_k_dense_replace`` layers a gated MLP of intermediate_size; MoE layers a router with a float32
+    bias, with ``routed_expert_hidden_size`` a latent down projection (+ RMSNorm when latent_moe_use_norm) and
+    up projection around experts of moe_intermediate_size, and num_shared_experts x moe_intermediate_size
+    shared experts. ``attn_res_block_size``: two RMSNorms and two hidden -> 1 projections per layer, one more
+    of each on the output. Kimi-Linear's low-rank gate (vLLM layers/mamba/gdn/kimi_gdn_linear_attn.py):
+    in_proj hidden -> 3 P + heads + head_dim, g_a_proj hidden -> head_dim, g_b_proj head_dim -> P. DSA layers
+    (``dsa_config``) are refused."""
+    p, h, n = _Parts(), c.hidden, c.layers
+    lin_cfg = c.get("linear_attn_config") or {}
+    if not isinstance(lin_cfg, Mapping) or not lin_cfg.get("num_heads"):
+        raise UnsupportedModelError("kimi_linear config without linear_attn_config: no parameter formula")
+    if c.get("dsa_config"):
+        raise UnsupportedModelError("kimi_linear with DSA layers: no parameter formula")
+    _embeddings(p, c, tied_default=False)
+    kda = {int(i) for i in lin_cfg.get("kda_layers") or []}
+    kda_n = sum(1 for i in range(n) if i + 1 in kda)
+    heads, hd = int(lin_cfg["num_heads"]), int(lin_cfg["head_dim"])
+    proj = heads * hd
+    if lin_cfg.get("use_full_rank_gate"):
+        p.lin("attn", h, 4 * proj + hd + heads, kda_n, names=("in_proj_qkvgfab",))
+    else:  # Kimi-Linear: q/k/v + b + f_a, and a low-rank output gate g_a (hidden -> head_dim), g_b (-> P)
+        p.lin("attn", h, 3 * proj + heads + hd, kda_n, names=("in_proj_qkvgfab",))
+        p.lin("attn", h, hd, kda_n, names=("g_a_proj",))
+        p.lin("attn", hd, proj, kda_n, names=("g_b_proj",))
+    p.lin("attn", hd, proj, kda_n, names=("f_b_proj",))
+    p.lin("attn", proj, h, kda_n, names=("o_proj",))
+    p.fp32 += (proj + heads) * kda_n
+    p.plain += (3 * proj * int(lin_cfg.get("short_conv_kernel_size", 4)) + hd) * kda_n
+    p.holds("attn", kda_n)
+    mla_n = n - kda_n
+    _mla(p, c, mla_n)
+    if c.get("mla_use_output_gate"):
+        p.lin("attn", h, c.heads * c.num("v_head_dim"), mla_n, names=("g_proj",))
+    k, freq = c.num("first_k_dense_replace", default=0), c.num("moe_layer_freq", default=1)
+    moe_n = sum(1 for i in range(n) if i >= k and i % freq == 0)
+    _swiglu(p, h, c.num("intermediate_size"), n - moe_n)
+    e, mi = c.num("num_experts"), c.num("moe_intermediate_size")
+    p.lin("router", h, e, moe_n)
+    p.fp32 += e * moe_n
+    latent = c.get("routed_expert_hidden_size")
+    width = int(latent) if latent is not None else h
+    if latent is not None:
+        p.lin("expert", h, width, moe_n)
+        p.lin("expert", width, h, moe_n)
+        if c.get("latent_moe_use_norm", default=False):
+            p.plain += width * moe_n
+    _swiglu(p, width, mi, moe_n, kind="expert", experts=e)
+    _swiglu(p, h, mi * c.num("num_shared_experts", default=0), moe_n, kind="shared")
+    p.plain += 2 * h * n + h
+    if c.get("attn_res_block_size") is not None:
+        p.plain += 2 * h * n + h
+        p.lin("router", h, 1, 2 * n + 1)
+    if c.get("num_nextn_predict_layers"):
+        p.notes.append("MTP weights shipped in the checkpoint are not counted")
+    return p
+
+
 # ------------------------------------------------------------------------------------------ vision towers
 
 
@@ -592,8 +1227,30 @@ _FAMILIES: dict[str, Callable[[_Cfg, str], _Parts]] = {
     "phimoe": lambda c, mt: _mixtral(c),
     "deepseek_v2": _deepseek,
     "deepseek_v3": _deepseek,
+    "deepseek_v32": _deepseek,
+    "glm_moe_dsa": _deepseek,
     "kimi_k2": _deepseek,
     "gpt_oss": lambda c, mt: _gpt_oss(c),
+    "kimi_linear": lambda c, mt: _kimi_linear(c),
+    "mamba": _mamba,
+    "falcon_mamba": _mamba,
+    "mamba2": lambda c, mt: _mamba2_model(c),
+    "falcon_h1": lambda c, mt: _falcon_h1(c),
+    "granitemoehybrid": lambda c, mt: _granite_hybrid(c),
+    "lfm2": lambda c, mt: _lfm2(c),
+    "zamba2": lambda c, mt: _zamba2(c),
+    "muse_glimmer_text": lambda c, mt: _muse_glimmer_text(c),
+    "qwen3_omni_moe_text": _qwen_moe,
+    "nemotron-nas": lambda c, mt: _nemotron_nas(c),
+    "step3p5": lambda c, mt: _step3p5(c),
+    "step3p7": lambda c, mt: _step3p5(c),
+    "laguna": lambda c, mt: _laguna(c),
+    "mimo_v2_flash": lambda c, mt: _mimo_v2(c),
+    "gemma4_text": lambda c, mt: _gemma4_text(c),
+    "deepseek_v4": lambda c, mt: _deepseek_v4(c),
+    "deepseek_ref": lambda c, mt: _deepseek_v4(c),
+    "mimo": lambda c, mt: _mimo(c),
+    "minimax_m2": lambda c, mt: _minimax_m2(c),
     "llama4_text": lambda c, mt: _llama4_text(c),
     "jamba": lambda c, mt: _jamba(c),
     "nemotron_h": lambda c, mt: _nemotron_h(c),
@@ -605,6 +1262,10 @@ _FAMILIES: dict[str, Callable[[_Cfg, str], _Parts]] = {
 }
 _TEXT_OF = {
     "gemma3": "gemma3_text",
+    "kimi_k3": "kimi_linear",
+    "muse_glimmer": "muse_glimmer_text",
+    "gemma4": "gemma4_text",
+    "kimi_k25": "kimi_k2",
     "llama4": "llama4_text",
     "qwen3_vl": "qwen3_vl_text",
     "qwen3_vl_moe": "qwen3_vl_moe_text",
@@ -615,6 +1276,12 @@ _TEXT_OF = {
 
 def _model_parts(config: Mapping[str, Any]) -> _Parts:
     mt = str(config.get("model_type", ""))
+    thinker = config.get("thinker_config")
+    if mt == "qwen3_omni_moe" and isinstance(thinker, dict):
+        # vLLM 0.34 qwen3_omni_moe_thinker.py loads the thinker only ("talker." and "code2wav." map to None)
+        parts = _model_parts({**thinker, "model_type": "qwen3_vl_moe"})
+        parts.notes.append("audio encoder not counted; the talker and code2wav weights vLLM skips are left out")
+        return parts
     text = config.get("text_config")
     if isinstance(text, dict) and mt in _TEXT_OF:
         inner = dict(text)
@@ -631,6 +1298,10 @@ def _model_parts(config: Mapping[str, Any]) -> _Parts:
             vc.update(vision)
             parts.vision = _siglip(_Cfg(vc), _Cfg(inner).hidden)
             parts.plain += parts.vision
+        elif mt == "muse_glimmer" and isinstance(vision, dict):
+            parts.vision = _muse_glimmer_vision(config, _Cfg(inner).hidden)
+            parts.plain += parts.vision
+            parts.notes.append("vision tower counted from vLLM's modules, not checked against a checkpoint")
         elif mt in _QWEN3_VISION_TYPES and isinstance(vision, dict):
             parts.vision = _qwen3_vision(_Cfg(vision))
             parts.plain += parts.vision
@@ -718,7 +1389,9 @@ def _lin_bytes(x: _Lin, q: dict[str, Any] | None, w: int) -> tuple[int, str]:
         if x.kind != "expert":
             return n * w * x.count, ""
         return (n // 2 + n // 32) * x.count, "mxfp4 experts"
-    if method == "fp8":
+    if method == "fp8" and x.kind == "expert" and q.get("expert_dtype") == "fp4":
+        return (n // 2 + n // 32) * x.count, "fp4 experts (ue8m0 scale per 32)"
+    if method == "fp8" and not mixed:
         blk = q.get("weight_block_size") or [x.out_f, x.in_f]
         blocks = math.ceil(x.out_f / blk[0]) * math.ceil(x.in_f / blk[1])
         return (n + 4 * blocks) * x.count, f"fp8 block {list(blk)}"
@@ -800,21 +1473,62 @@ def _mixed_precision_bits(q: Mapping[str, Any]) -> dict[str, int]:
     return bits
 
 
+# Module names a compressed-tensors ``re:`` target is tried on, per kind of linear layer: the Hugging Face
+# spellings and DeepSeek-V4's reference ones (``attn.wq_b``, ``ffn.experts.N.w1`` / ``gate_proj``).
+_TARGET_PROBES = {
+    "attn": ("model.layers.0.self_attn.q_proj", "model.layers.0.self_attn.o_proj", "layers.0.attn.wq_b",
+             "layers.0.attn.fused_wqa_wkv", "layers.0.attn.wo_b"),
+    "mlp": ("model.layers.0.mlp.gate_proj", "model.layers.0.mlp.down_proj", "layers.0.ffn.gate_proj"),
+    "expert": ("model.layers.0.mlp.experts.0.gate_proj", "model.layers.0.mlp.experts.0.down_proj",
+               "layers.0.ffn.experts.0.gate_proj", "layers.0.ffn.experts.0.down_proj"),
+    "shared": ("model.layers.0.mlp.shared_experts.gate_proj", "model.layers.0.mlp.shared_experts.down_proj",
+               "layers.0.ffn.shared_experts.gate_proj", "layers.0.ffn.shared_experts.down_proj"),
+    "ssm": ("model.layers.0.mixer.in_proj", "model.layers.0.linear_attn.in_proj_qkvz"),
+}
+
+
+def _targets_kind(targets: Any, kind: str) -> bool:
+    """Whether a compressed-tensors config group's ``targets`` take linear layers of ``kind``: "Linear" takes
+    all; an ``re:`` pattern is tried on the usual module names of the kind; a plain name must be one of them."""
+    for target in targets if isinstance(targets, list) else [targets]:
+        t = str(target)
+        if t == "Linear":
+            return True
+        probes = _TARGET_PROBES.get(kind, ())
+        if t.startswith("re:") and any(re.search(t[3:], probe) for probe in probes):
+            return True
+        if t in probes:
+            return True
+    return False
+
+
 def _compressed_tensors_bytes(x: _Lin, q: dict[str, Any], n: int, w: int) -> tuple[int, str]:
-    """compressed-tensors: float-quantized 8-bit weights carry one scale per output channel (dtype of the
-    model); int-quantized 4-bit (pack-quantized) ones half a byte plus a scale per group."""
+    """compressed-tensors: the first config group whose ``targets`` take ``x``'s kind sets its layout (none:
+    kept in the model dtype). Float-quantized 8-bit weights carry one scale per output channel, per block
+    (``block`` strategy, ``block_structure``) or per group; 4-bit packs (int, NVFP4 ``tensor_group``, MXFP4)
+    half a byte plus a scale per group. Scales take the model dtype unless ``scale_dtype`` names a one-byte
+    type (MXFP4's uint8 e8m0, NVFP4's float8)."""
     groups = q.get("config_groups") or {}
     wq: dict[str, Any] = {}
     for gcfg in groups.values():
-        if isinstance(gcfg, dict) and isinstance(gcfg.get("weights"), dict):
+        if isinstance(gcfg, dict) and isinstance(gcfg.get("weights"), dict) and _targets_kind(
+                gcfg.get("targets", ["Linear"]), x.kind):
             wq = gcfg["weights"]
             break
     bits = int(wq.get("num_bits", 16) or 16)
     if bits >= 16:
         return n * w * x.count, ""
-    gsize = wq.get("group_size") or x.in_f
-    scales = x.out_f * math.ceil(x.in_f / int(gsize)) if wq.get("strategy") == "group" else x.out_f
-    return (n * bits // 8 + scales * w) * x.count, f"compressed-tensors {wq.get('type', 'int')}{bits}"
+    strategy = wq.get("strategy")
+    block = wq.get("block_structure")
+    if strategy == "block" and isinstance(block, list) and len(block) == 2:
+        scales = math.ceil(x.out_f / int(block[0])) * math.ceil(x.in_f / int(block[1]))
+    elif strategy in ("group", "tensor_group"):
+        scales = x.out_f * math.ceil(x.in_f / int(wq.get("group_size") or x.in_f))
+    else:
+        scales = x.out_f
+    dtype = str(wq.get("scale_dtype") or "")
+    scale_bytes = 1 if ("uint8" in dtype or "float8" in dtype) else w
+    return (n * bits // 8 + scales * scale_bytes) * x.count, f"compressed-tensors {wq.get('type', 'int')}{bits}"
 
 
 def _excluded_layers(q: Mapping[str, Any] | None) -> dict[str, dict[int | None, list[str]]]:
@@ -897,6 +1611,9 @@ def count_params(config: Mapping[str, Any], *, hf_quant_config: Mapping[str, Any
     q = _quant_config(config)
     if (q is None or not q.get("quant_method")) and hf_quant_config:
         q = _modelopt(hf_quant_config)
+    if q is not None and config.get("expert_dtype") == "fp4" and q.get("quant_method") == "fp8":
+        # DeepSeek-V4 ships its routed experts in FP4 (MXFP4 layout: ue8m0 scale per 32) beside fp8 blocks
+        q = {**q, "expert_dtype": "fp4"}
     total_bytes = (parts.plain) * w + parts.fp32 * 4
     labels: set[str] = set()
     excluded = _excluded_layers(q)

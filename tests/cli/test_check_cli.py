@@ -145,8 +145,9 @@ def test_unsupported_family_says_so(tmp_path: Path) -> None:
 
 
 def test_deepseek_v4_is_sized() -> None:
+    # TP 8: its weights (counted from the config, 18.25 GiB a GPU) leave room for 10 GiB of KV on each H100
     code, out, _ = _run("check", "deepseek-ai/DeepSeek-V4-Flash", "--kv-cache-memory", "10GiB", "--gpu", "H100",
-                        "--max-model-len", "8192", "--json")
+                        "-tp", "8", "--max-model-len", "8192", "--json")
     assert code == 0
     assert json.loads(out)["kv_cache"]["bytes_per_block"] == 1_002_240
 
