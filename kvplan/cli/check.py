@@ -9,8 +9,10 @@ import typer
 from kvplan.cli.app import guarded
 from kvplan.cli.options import (
     BlockSizeOpt,
+    CpuOffloadOpt,
     DtypeOpt,
     EagerOpt,
+    EnableLoraOpt,
     EntrypointOpt,
     GpuMemoryOpt,
     GpuOpt,
@@ -18,10 +20,17 @@ from kvplan.cli.options import (
     JsonOpt,
     KvDtypeOpt,
     KvMemoryOpt,
+    LanguageOnlyOpt,
+    LimitMmOpt,
     MambaSsmOpt,
     MaxBatchedOpt,
+    MaxCpuLorasOpt,
+    MaxLoraRankOpt,
+    MaxLorasOpt,
     MaxModelLenOpt,
     MaxSeqsOpt,
+    MmEncoderTpOpt,
+    MmProcessorOpt,
     ModelArg,
     NoHybridOpt,
     PlatformOpt,
@@ -73,13 +82,22 @@ def register(app: typer.Typer) -> None:
         speculative_config: SpeculativeOpt = None,
         vllm_use_v1: UseV1Opt = None,
         enable_prefix_caching: PrefixCachingOpt = None,
+        limit_mm_per_prompt: LimitMmOpt = None,
+        mm_processor_kwargs: MmProcessorOpt = None,
+        mm_encoder_tp_mode: MmEncoderTpOpt = "weights",
+        language_model_only: LanguageOnlyOpt = False,
+        enable_lora: EnableLoraOpt = False,
+        max_loras: MaxLorasOpt = 1,
+        max_lora_rank: MaxLoraRankOpt = 16,
+        max_cpu_loras: MaxCpuLorasOpt = None,
+        cpu_offload_gb: CpuOffloadOpt = 0.0,
         json_output: JsonOpt = False,
     ) -> None:
         """Check whether MODEL starts on the GPU with these settings, and how many KV tokens fit."""
 
         def run() -> int:
             from kvplan import api
-            from kvplan.cli.settings_from_flags import build_settings
+            from kvplan.cli.settings_from_flags import build_settings, deploy_extras
             from kvplan.core.units import parse_size
 
             settings = build_settings(
@@ -93,6 +111,10 @@ def register(app: typer.Typer) -> None:
                 mamba_ssm_cache_dtype=mamba_ssm_cache_dtype, speculative_config=speculative_config,
                 vllm_use_v1=vllm_use_v1,
                 enable_prefix_caching=enable_prefix_caching,
+                extras=deploy_extras(limit_mm_per_prompt=limit_mm_per_prompt, mm_processor_kwargs=mm_processor_kwargs,
+                                     mm_encoder_tp_mode=mm_encoder_tp_mode, language_model_only=language_model_only,
+                                     enable_lora=enable_lora, max_loras=max_loras, max_lora_rank=max_lora_rank,
+                                     max_cpu_loras=max_cpu_loras, cpu_offload_gb=cpu_offload_gb),
             )
             gpu_bytes = parse_size(gpu_memory, flag="--gpu-memory") if gpu_memory else None
             report = api.check(model, settings, gpu=gpu, gpu_memory_bytes=gpu_bytes, revision=revision,

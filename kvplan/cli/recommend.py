@@ -12,8 +12,10 @@ import typer
 from kvplan.cli.app import guarded
 from kvplan.cli.options import (
     BlockSizeOpt,
+    CpuOffloadOpt,
     DtypeOpt,
     EagerOpt,
+    EnableLoraOpt,
     EntrypointOpt,
     GpuMemoryOpt,
     GpuOpt,
@@ -21,9 +23,16 @@ from kvplan.cli.options import (
     JsonOpt,
     KvDtypeOpt,
     KvMemoryOpt,
+    LanguageOnlyOpt,
+    LimitMmOpt,
     MambaSsmOpt,
     MaxBatchedOpt,
+    MaxCpuLorasOpt,
+    MaxLoraRankOpt,
+    MaxLorasOpt,
     MaxSeqsOpt,
+    MmEncoderTpOpt,
+    MmProcessorOpt,
     ModelArg,
     NoHybridOpt,
     PlatformOpt,
@@ -80,6 +89,15 @@ def register(app: typer.Typer) -> None:
         speculative_config: SpeculativeOpt = None,
         vllm_use_v1: UseV1Opt = None,
         enable_prefix_caching: PrefixCachingOpt = None,
+        limit_mm_per_prompt: LimitMmOpt = None,
+        mm_processor_kwargs: MmProcessorOpt = None,
+        mm_encoder_tp_mode: MmEncoderTpOpt = "weights",
+        language_model_only: LanguageOnlyOpt = False,
+        enable_lora: EnableLoraOpt = False,
+        max_loras: MaxLorasOpt = 1,
+        max_lora_rank: MaxLoraRankOpt = 16,
+        max_cpu_loras: MaxCpuLorasOpt = None,
+        cpu_offload_gb: CpuOffloadOpt = 0.0,
         json_output: JsonOpt = False,
     ) -> None:
         """Recommend settings for MODEL on this GPU: longest context, concurrency by length, flags to use."""
@@ -88,7 +106,7 @@ def register(app: typer.Typer) -> None:
             import json
 
             from kvplan import api
-            from kvplan.cli.settings_from_flags import build_settings, parse_max_model_len
+            from kvplan.cli.settings_from_flags import build_settings, deploy_extras, parse_max_model_len
             from kvplan.core.errors import UsageError
             from kvplan.core.sweep import sweep
             from kvplan.core.units import parse_size
@@ -116,6 +134,10 @@ def register(app: typer.Typer) -> None:
                 mamba_ssm_cache_dtype=mamba_ssm_cache_dtype, speculative_config=speculative_config,
                 vllm_use_v1=vllm_use_v1,
                 enable_prefix_caching=enable_prefix_caching,
+                extras=deploy_extras(limit_mm_per_prompt=limit_mm_per_prompt, mm_processor_kwargs=mm_processor_kwargs,
+                                     mm_encoder_tp_mode=mm_encoder_tp_mode, language_model_only=language_model_only,
+                                     enable_lora=enable_lora, max_loras=max_loras, max_lora_rank=max_lora_rank,
+                                     max_cpu_loras=max_cpu_loras, cpu_offload_gb=cpu_offload_gb),
             )
             inputs = api.plan_inputs(model, settings, revision=revision, environ=os.environ)
             source = inputs.source

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from kvplan.core.vision import VisionTower
+
 AttentionKind = Literal["full", "sliding", "chunked", "mla"]
 MambaKind = Literal["mamba1", "mamba2", "gdn"]
 
@@ -85,6 +87,7 @@ class ModelSpec:
     checkpoint_kv_cache_dtype: str | None = None  # a KV scheme in the checkpoint's quant config
     mla: MlaProjections | None = None  # set when vLLM runs the attention as MLA (``uses_mla``)
     is_multimodal: bool = False
+    vision: VisionTower | None = None  # the vision tower vLLM profiles (kvplan.core.vision)
     # For the memory estimates (activation peak, weight shards, rope cache); 0 / None when the config lacks them.
     intermediate_size: int = 0
     moe_intermediate_size: int = 0

@@ -32,6 +32,8 @@ from dataclasses import dataclass, replace
 
 from kvplan.core.engine import EngineConfig, mamba_state_bytes, pp_stage_ranges
 from kvplan.core.estimate import Estimate
+from kvplan.core.lora_offload import cpu_offload_bytes, estimate_lora
+from kvplan.core.mm_profile import ERR_MM_ENCODER_FLAT, encoder_profile, text_only, tower_weight_bytes
 from kvplan.core.model import AttentionLayer, MambaLayer, ModelSpec
 from kvplan.core.settings import release, version_tuple
 from kvplan.core.units import GiB, MiB, cdiv, dtype_bytes, round_up
@@ -75,12 +77,8 @@ ERR_ACTIVATION_MIN = 64 * MiB
 # 2,048 tokens peaked at 0.51 GiB, which the compiled-embedding term (0.50) now explains. The floor stays: one
 # release measured.
 ERR_ACTIVATION_MIN_V2 = int(0.4 * GiB)
-# Multimodal models: vLLM profiles the encoder on a dummy batch of the largest items (images or video frames,
-# sized by the processor and the --limit-mm-per-prompt limits) before the text forward; kvplan does not model
-# that peak. The two multimodal lines of vllm-gpu-logs.jsonl left 1.17 GiB (Qwen3.6-35B-A3B, line 14) and
-# 3.81 GiB (Qwen3-VL-30B-A3B, line 36) unexplained; one max-size Qwen-VL image (65,536 patches) by reading
-# the ViT is ~1.3 GiB. So the estimate keeps its value and carries this much more error, said in its source.
-ERR_MM_ENCODER_PROFILE = 2 * GiB
+# Multimodal encoders kvplan does not model (kvplan.core.mm_profile names the rest) keep a flat ± 2 GiB.
+ERR_MM_ENCODER_PROFILE = ERR_MM_ENCODER_FLAT
 ERR_NON_TORCH_V1 = int(0.30 * GiB)
 ERR_NON_TORCH_V0 = int(0.15 * GiB)
 ERR_NON_TORCH_V2 = int(0.10 * GiB)
@@ -346,10 +344,14 @@ def estimate_activation(model: ModelSpec, engine: EngineConfig, *, last_stage: b
     else:
         which = f"dummy forward of {tokens} tokens"
     runner = ", Model Runner V2" if engine.model_runner == "v2" else ""
-    encoder = ""
-    if model.is_multimodal:
-        error = int((error**2 + ERR_MM_ENCODER_PROFILE**2) ** 0.5)
-        encoder = "; the multimodal encoder's profile run is not modelled (± 2 GiB)"
+    # Multimodal: the encoder's dummy batch runs first and its outputs stay cached through the text forward
+    # (kvplan.core.mm_profile); encoders kvplan does not model keep a flat ERR_MM_ENCODER_PROFILE.
+    profile = encoder_profile(model, engine)
+    if profile.peak_bytes > value + profile.cached_bytes:
+        which = "multimodal encoder's dummy batch"
+    value = max(value + profile.cached_bytes, profile.peak_bytes)
+    error = int((error**2 + profile.error_bytes**2) ** 0.5)
+    encoder = profile.note
     return Estimate(value_bytes=value, error_bytes=error,
                     source=f"estimate: profile-run peak = {which}{runner}{encoder}")
 
@@ -482,6 +484,7 @@ def estimate_overheads(model: ModelSpec, engine: EngineConfig, weights: Estimate
         extra = f" + MLA weight copies made at load ({copies / GiB:.2f} GiB)" if copies else ""
         weights = replace(weights, value_bytes=weights.value_bytes + buffers + copies,
                           source=f"{weights.source} + rope cache and vocab padding{extra}")
+        weights = _weights_with_extras(model, engine, weights)
     return Overheads(
         weights=weights,
         activation=estimate_activation(model, engine),
@@ -489,3 +492,26 @@ def estimate_overheads(model: ModelSpec, engine: EngineConfig, weights: Estimate
         cudagraph=estimate_cudagraph(model, engine, enforce_eager),
         mamba_cache=estimate_mamba_cache(model, engine, enforce_eager),
     )
+
+
+def _weights_with_extras(model: ModelSpec, engine: EngineConfig, weights: Estimate) -> Estimate:
+    """The weights term with what the deployment flags change: no vision tower when every modality limit is 0
+    (vLLM 0.32+), the LoRA slots (counted in ``Model loading took``), less what --cpu-offload-gb moves."""
+    value, error, notes = weights.value_bytes, weights.error_bytes, []
+    if model.is_multimodal and text_only(model, engine) and (tower := tower_weight_bytes(model, engine)):
+        value -= tower
+        notes.append(f"- vision tower not built ({tower / GiB:.2f} GiB)")
+    lora = estimate_lora(model, engine)
+    if lora.value_bytes:
+        value += lora.value_bytes
+        error = int((error**2 + lora.error_bytes**2) ** 0.5)
+        notes.append(f"+ {lora.source}")
+    moved, moved_error = cpu_offload_bytes(value, model, engine)
+    if moved:
+        value -= moved
+        error = int((error**2 + moved_error**2) ** 0.5)
+        notes.append(f"- {moved / GiB:.2f} GiB moved to CPU (--cpu-offload-gb, UVA offloader)")
+    if not notes:
+        return weights
+    return replace(weights, value_bytes=value, error_bytes=error, exact=weights.exact and error == 0,
+                   source=f"{weights.source} {' '.join(notes)}")

@@ -1,0 +1,137 @@
+"""Multimodal encoder profile, LoRA slots and --cpu-offload-gb, with figures worked out from vLLM 0.33's source."""
+
+from __future__ import annotations
+
+import pytest
+
+from kvplan.cli.settings_from_flags import deploy_extras, parse_limit_mm, parse_mm_max_pixels
+from kvplan.core.architectures import model_spec_from_config
+from kvplan.core.engine import resolve_engine
+from kvplan.core.errors import UsageError
+from kvplan.core.hardware import GpuSpec
+from kvplan.core.lora_offload import cpu_offload_bytes, estimate_lora, lora_slot_bytes
+from kvplan.core.mm_profile import (
+    ERR_MM_ENCODER_FLAT,
+    encoder_profile,
+    items_per_batch,
+    largest_item,
+    text_only,
+)
+from kvplan.core.overheads import estimate_activation
+from kvplan.core.settings import DeploySettings
+from kvplan.core.units import GiB
+from kvplan.sources import catalog
+
+GPU = GpuSpec(name="H100", total_bytes=80 * GiB, source="catalog")
+
+
+def _model(name: str):  # type: ignore[no-untyped-def]
+    return model_spec_from_config(catalog.find(name).config)  # type: ignore[union-attr]
+
+
+def _engine(model, **settings):  # type: ignore[no-untyped-def]
+    return resolve_engine(model, DeploySettings(**settings), GPU)
+
+
+def test_qwen3_vl_profiles_one_image_of_16384_tokens() -> None:
+    """qwen2_vl.py get_image_size_with_most_features (0.33): longest_edge 16,777,216 px // (16 x 2)^2 = 16,384
+    tokens = 65,536 patches; the video (qwen3_vl.py get_max_video_tokens: 2 frames at 25,165,824 / 2 px) is
+    12,288 tokens, so the image wins; budget max(8192, 16384) // 16384 = 1 item (encoder_budget.py)."""
+    vl = _model("Qwen/Qwen3-VL-30B-A3B-Instruct")
+    engine = _engine(vl, max_model_len=32768, max_num_batched_tokens=8192)
+    item = largest_item(vl.vision, engine)  # type: ignore[arg-type]
+    assert item is not None and (item.modality, item.tokens, item.patches) == ("image", 16384, 65536)
+    assert items_per_batch(item, engine) == 1
+    # Peak: patches x (fp32 + bf16 pixels of 3 x 2 x 16 x 16 = 1536 values, 9216 B) + the widest block stage:
+    # MLP 2 x 1152 + 2 x 4304 = 10,912 values x 2 B = 21,824 B -> 65,536 x 31,040 B = 1.89 GiB
+    profile = encoder_profile(vl, engine)
+    assert profile.peak_bytes == 65536 * (1536 * 6 + (2 * 1152 + 2 * 4304) * 2)
+    # Cached outputs during the text forward: 16,384 tokens x 2048 x (1 + 3 deepstack levels) x 2 B = 256 MiB
+    assert profile.cached_bytes == 16384 * 2048 * 4 * 2
+    assert profile.error_bytes == profile.peak_bytes // 2
+
+
+def test_image_limit_zero_leaves_the_qwen_video_and_all_zero_drops_the_profile() -> None:
+    """MultiModalConfig.get_limit_per_prompt: an unnamed modality keeps 999, so '{"image":0}' still profiles
+    the 12,288-token video; every modality 0 (or --language-model-only) runs no encoder (profile_run)."""
+    vl = _model("Qwen/Qwen3-VL-30B-A3B-Instruct")
+    image_off = _engine(vl, max_model_len=32768, limit_mm_per_prompt=(("image", 0),))
+    item = largest_item(vl.vision, image_off)  # type: ignore[arg-type]
+    assert item is not None and (item.modality, item.tokens) == ("video", 12288)
+    for settings in ({"limit_mm_per_prompt": (("image", 0), ("video", 0))}, {"language_model_only": True}):
+        engine = _engine(vl, max_model_len=32768, **settings)
+        assert text_only(vl, engine)
+        profile = encoder_profile(vl, engine)
+        assert profile.peak_bytes == profile.error_bytes == 0 and "text-only" in profile.note
+
+
+def test_gemma3_text_only_drops_the_encoder_error_and_the_siglip_weights() -> None:
+    """Gemma 3 takes images only: '{"image":0}' is text-only; the SigLIP tower (_mark_tower_model, 0.32+)
+    is not built: 0.79 GiB for gemma-3-27b-it."""
+    from kvplan.core.mm_profile import tower_weight_bytes
+
+    gemma = _model("google/gemma-3-27b-it")
+    on = _engine(gemma, max_model_len=8192)
+    off = _engine(gemma, max_model_len=8192, limit_mm_per_prompt=(("image", 0),))
+    assert estimate_activation(gemma, off).error_bytes < estimate_activation(gemma, on).error_bytes
+    assert 0.78 * GiB < tower_weight_bytes(gemma, off) < 0.80 * GiB
+
+
+def test_gemma3_profiles_as_many_256_token_images_as_the_budget_takes() -> None:
+    """gemma3_mm.py: mm_tokens_per_image 256, 896 / 14 = 64 x 64 = 4096 patches; 8192 // 256 = 32 items."""
+    gemma = _model("google/gemma-3-27b-it")
+    engine = _engine(gemma, max_model_len=8192, max_num_batched_tokens=8192)
+    item = largest_item(gemma.vision, engine)  # type: ignore[arg-type]
+    assert item is not None and (item.tokens, item.patches) == (256, 4096)
+    assert items_per_batch(item, engine) == 32
+
+
+def test_releases_not_read_keep_the_flat_named_term() -> None:
+    vl = _model("Qwen/Qwen3-VL-30B-A3B-Instruct")
+    profile = encoder_profile(vl, _engine(vl, max_model_len=32768, vllm_version="0.11.0"))
+    assert profile.error_bytes == ERR_MM_ENCODER_FLAT and "not modelled" in profile.note
+
+
+def test_lora_slot_bytes_for_llama_3_1_8b() -> None:
+    """lora/layers base_linear.py / column_parallel_linear.py / vocab_parallel_embedding.py /
+    logits_processor.py (0.33), rank 64, TP 1, bf16, per slot and layer: qkv A 3 x 64 x 4096 + B 64 x 6144,
+    o_proj A 64 x 4096 + B 4096 x 64, gate_up A 2 x 64 x 4096 + B 2 x 14336 x 64, down A 64 x 14336 + B
+    4096 x 64 = 64 x 81,920; 32 layers, plus embed_tokens (128,256 + 4096) x 64 and lm_head (4096 + 128,256)
+    x 64: 184,713,216 values = 369,426,432 B."""
+    llama = _model("meta-llama/Llama-3.1-8B")
+    engine = _engine(llama, max_model_len=8192, enable_lora=True, max_loras=4, max_lora_rank=64)
+    assert lora_slot_bytes(llama, engine) == 2 * (32 * 64 * 81920 + 2 * 64 * (128256 + 4096))
+    assert estimate_lora(llama, engine).value_bytes == 4 * 369_426_432
+    # TP 2 halves the sharded side only (column B, row A) and lm_head's B
+    tp2 = _engine(llama, max_model_len=8192, enable_lora=True, max_lora_rank=64, tensor_parallel_size=2)
+    per_layer = 64 * (3 * 4096 + 2048 + 2 * 512) + 64 * (2048 + 4096) + 64 * (2 * 4096 + 3 * 7168 + 4096)
+    assert lora_slot_bytes(llama, tp2) == 2 * (32 * per_layer + 64 * (128256 + 4096) + 64 * (4096 + 64128))
+
+
+def test_lora_refuses_mla_by_name() -> None:
+    mla = _model("deepseek-ai/DeepSeek-V3")
+    with pytest.raises(UsageError, match="enable-lora"):
+        lora_slot_bytes(mla, _engine(mla, max_model_len=8192, enable_lora=True, tensor_parallel_size=8))
+
+
+def test_cpu_offload_moves_at_most_the_decoder_layers() -> None:
+    """offloader/uva.py: whole decoder-layer parameters until the limit is reached; embeddings stay."""
+    llama = _model("meta-llama/Llama-3.1-8B")
+    engine = _engine(llama, max_model_len=8192, cpu_offload_gb=4)
+    moved, error = cpu_offload_bytes(16 * GiB, llama, engine)
+    assert moved == 4 * GiB and 0 < error < GiB
+    everything = _engine(llama, max_model_len=8192, cpu_offload_gb=100)
+    tables = 2 * 128256 * 4096 * 2
+    assert cpu_offload_bytes(16 * GiB, llama, everything) == (16 * GiB - tables, 0)
+
+
+def test_flags_parse_as_vllm_takes_them() -> None:
+    assert parse_limit_mm('{"image": 0, "video": {"count": 2}}') == (("image", 0), ("video", 2))
+    assert parse_mm_max_pixels('{"max_pixels": 1003520}') == 1003520
+    assert parse_mm_max_pixels('{"images_kwargs": {"size": {"longest_edge": 50176}}}') == 50176
+    with pytest.raises(UsageError, match="does not model do_pan_and_scan"):
+        parse_mm_max_pixels('{"do_pan_and_scan": true}')
+    with pytest.raises(UsageError, match="max_cpu_loras"):
+        DeploySettings(**deploy_extras(enable_lora=True, max_loras=4, max_cpu_loras=2))
+    with pytest.raises(UsageError, match="max-lora-rank"):
+        DeploySettings(max_lora_rank=24)
