@@ -27,6 +27,7 @@ from kvplan.core.engine import EngineConfig
 from kvplan.core.errors import UsageError
 from kvplan.core.estimate import Estimate
 from kvplan.core.model import ModelSpec
+from kvplan.core.settings import release
 from kvplan.core.units import GiB, cdiv
 
 
@@ -63,16 +64,31 @@ def lora_slot_bytes(model: ModelSpec, engine: EngineConfig) -> int:
     return total * a
 
 
+# The slot shapes were read in the 0.32 and 0.33 wheels (lora/layers identical for the dense linears; 0.22's
+# base_linear / logits_processor give the same shapes). Other releases, and MoE configs without
+# moe_intermediate_size, carry 10 % instead of 1 %.
+LORA_READ_FROM = (0, 32)
+
+
 def estimate_lora(model: ModelSpec, engine: EngineConfig) -> Estimate:
     settings = engine.settings
     if not settings.enable_lora:
         return Estimate.zero("no LoRA")
     slot = lora_slot_bytes(model, engine)
     value = slot * settings.max_loras
-    approx = bool(model.num_experts) and not model.moe_intermediate_size
+    approx = (bool(model.num_experts) and not model.moe_intermediate_size) or \
+        release(engine.behaviour.version) < LORA_READ_FROM
     return Estimate(value_bytes=value, error_bytes=value // 10 if approx else value // 100,
                     source=f"LoRA: {settings.max_loras} slot(s) of rank {settings.max_lora_rank}, "
                            f"{slot / GiB:.3f} GiB each (lora/layers, vLLM 0.33)")
+
+
+def lora_capture_cases(engine: EngineConfig) -> int:
+    """CUDA graph sets captured per size: with LoRA on, ``cudagraph_specialize_lora`` (default True, 0.22-0.33)
+    captures without adapters and with ``max_loras + 1`` active (``CudagraphDispatcher._get_lora_cases``,
+    ``lora/utils.py get_captured_lora_counts``; V2: ``get_lora_capture_cases``): two cases, and one more per
+    power of two up to max_loras with ``specialize_active_lora`` (not modelled: off by default)."""
+    return 2 if engine.settings.enable_lora and release(engine.behaviour.version) >= (0, 22) else 1
 
 
 def decoder_layer_bytes(weights_bytes: int, model: ModelSpec, engine: EngineConfig) -> int:

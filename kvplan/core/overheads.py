@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 
 from kvplan.core.engine import EngineConfig, mamba_state_bytes, pp_stage_ranges
 from kvplan.core.estimate import Estimate
-from kvplan.core.lora_offload import cpu_offload_bytes, estimate_lora
+from kvplan.core.lora_offload import cpu_offload_bytes, estimate_lora, lora_capture_cases
 from kvplan.core.mm_profile import ERR_MM_ENCODER_FLAT, encoder_profile, text_only, tower_weight_bytes
 from kvplan.core.model import AttentionLayer, MambaLayer, ModelSpec
 from kvplan.core.settings import release, version_tuple
@@ -441,6 +441,7 @@ def estimate_cudagraph(model: ModelSpec, engine: EngineConfig, enforce_eager: bo
     if not engine.behaviour.counts_cudagraphs:
         return Estimate.zero(f"vLLM {engine.behaviour.version} does not count CUDA graphs before sizing KV")
     sizes = capture_sizes(engine)
+    cases = lora_capture_cases(engine)  # LoRA: graphs without and with adapters (kvplan.core.lora_offload)
     if engine.model_runner == "v2":
         if release(engine.behaviour.version) <= (0, 28):
             return Estimate.zero(f"Model Runner V2 in vLLM {engine.behaviour.version} does not count CUDA graphs "
@@ -449,16 +450,21 @@ def estimate_cudagraph(model: ModelSpec, engine: EngineConfig, enforce_eager: bo
         # piecewise graphs split at each attention / Mamba / linear-attention op (CompilationConfig._attention_ops),
         # so it is those layers that count; Nemotron-H's MLP- and MoE-only blocks fold into their neighbours' pieces.
         layers = cdiv(len(model.attention_layers) + len(model.mamba_layers), engine.pipeline_parallel_size)
-        value = 2 * len(sizes) * layers * MEASURED_V2_CAPTURE_BYTES_PER_LAYER
+        value = 2 * len(sizes) * cases * layers * MEASURED_V2_CAPTURE_BYTES_PER_LAYER
         return Estimate(value_bytes=value, error_bytes=int(value * ERR_CUDAGRAPH_FRACTION),
-                        source=f"estimate: CUDA graphs, {len(sizes)} sizes x 2 modes as Model Runner V2 "
-                               "captures them (measured: H100, vLLM 0.26)")
+                        source=f"estimate: CUDA graphs, {len(sizes)} sizes x 2 modes{_cases_note(cases)} as Model "
+                               "Runner V2 captures them (measured: H100, vLLM 0.26)")
     first = max(sizes) * forward_bytes_per_token(model, engine)
     # FULL_AND_PIECEWISE (profile_cudagraph_memory, 0.20-0.33): the largest first capture of the two modes
     # (they share the pool) + (n - 1) x max(second, 1 MiB) for each mode.
-    value = first + 2 * (len(sizes) - 1) * MiB
+    value = first + 2 * (len(sizes) * cases - 1) * MiB
     return Estimate(value_bytes=value, error_bytes=int(value * ERR_CUDAGRAPH_FRACTION) + 32 * MiB,
-                    source=f"estimate: CUDA graphs, {len(sizes)} sizes x 2 modes (vLLM's profile formula)")
+                    source=f"estimate: CUDA graphs, {len(sizes)} sizes x 2 modes{_cases_note(cases)} (vLLM's "
+                           "profile formula)")
+
+
+def _cases_note(cases: int) -> str:
+    return f" x {cases} LoRA cases" if cases > 1 else ""
 
 
 V0_CUDAGRAPH_MAX_BATCH = 8192  # V0's capture list: [1, 2, 4] + [8 * i for i in range(1, 1025)]

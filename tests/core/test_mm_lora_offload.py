@@ -157,3 +157,19 @@ def test_v1_sampler_before_0_11_1_is_flashinfer_or_pytorch_sort() -> None:
     assert "optional extra" in estimate_activation(gpt, old).source
     for version in ("0.11.1", "0.24.0"):
         assert not flashinfer_sampler_unknown(_engine(gpt, max_model_len=8192, vllm_version=version))
+
+
+def test_lora_doubles_the_cuda_graph_sets() -> None:
+    """cudagraph_dispatcher.py _get_lora_cases / v1/worker/gpu/lora_utils.py (0.33): with LoRA on, graphs are
+    captured without adapters and with max_loras + 1 active: twice the sets."""
+    from kvplan.core.lora_offload import lora_capture_cases
+    from kvplan.core.overheads import estimate_cudagraph
+
+    llama = _model("meta-llama/Llama-3.1-8B")
+    plain = _engine(llama, max_model_len=8192)
+    lora = _engine(llama, max_model_len=8192, enable_lora=True)
+    assert (lora_capture_cases(plain), lora_capture_cases(lora)) == (1, 2)
+    once = estimate_cudagraph(llama, plain, enforce_eager=False).value_bytes
+    assert estimate_cudagraph(llama, lora, enforce_eager=False).value_bytes == 2 * once
+    assert estimate_lora(llama, _engine(llama, max_model_len=8192, enable_lora=True,
+                                        vllm_version="0.20.0")).error_bytes > 0
