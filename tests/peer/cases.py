@@ -225,6 +225,10 @@ CASES: tuple[PeerCase, ...] = (
     # LoRA: 2 adapter slots of rank 8 on every linear, embedding and lm_head (kvplan.core.lora_offload).
     _c("llama_lora_2x8_L2048", "llama + LoRA (2 slots, rank 8)", "llama_gqa", 2048, GiB, max_loras=2,
        max_lora_rank=8),
+    # Multimodal served text-only: vLLM 0.32 builds no SigLIP tower (_mark_tower_model) and profiles no encoder;
+    # the Gemma text model's KV is what kvplan sizes.
+    _c("paligemma_text_only_L2048", "paligemma (SigLIP + gemma, --language-model-only)", "paligemma", 2048,
+       256 * MiB, language_model_only=True),
 )
 CASES_BY_NAME = {case.name: case for case in CASES}
 
