@@ -181,7 +181,7 @@ NO_ENCODER = EncoderProfile(peak_bytes=0, cached_bytes=0, error_bytes=0, note=""
 def encoder_profile(model: ModelSpec, engine: EngineConfig) -> EncoderProfile:
     if not model.is_multimodal:
         return NO_ENCODER
-    if engine.settings.platform == "cuda" and text_only(model, engine):
+    if text_only(model, engine):
         return EncoderProfile(peak_bytes=0, cached_bytes=0, error_bytes=0,
                               note="; text-only serving: no encoder profile (every modality limit is 0)")
     tower = model.vision
@@ -200,9 +200,24 @@ def encoder_profile(model: ModelSpec, engine: EngineConfig) -> EncoderProfile:
                                f"({item.patches} patches), peak {peak / GiB:.2f} GiB (read, ± 50 %)")
 
 
+def qwen2_vision_params(tower: VisionTower) -> int:
+    """Qwen2-VL / Qwen2.5-VL ViT parameters (qwen2_vl.py / qwen2_5_vl.py, 0.33): Conv3d patch embedding without
+    bias; per block two norms (LayerNorm w + b in Qwen2-VL, RMSNorm in 2.5), qkv and proj with biases, the MLP
+    (fc1 / fc2, or 2.5's gate_up / down, with biases); the merger's norm and 4D -> 4D -> out linears with biases.
+    Qwen2.5-VL-7B (D 1280, I 3420, 32 blocks, out 3584): 676,550,144."""
+    d, inter, out = tower.hidden_size, tower.intermediate_size, tower.out_hidden_size
+    norm = d if tower.gated_mlp else 2 * d
+    mlp = (2 * d * inter + 2 * inter + inter * d + d) if tower.gated_mlp else (d * inter + inter + inter * d + d)
+    block = 2 * norm + 3 * d * d + 3 * d + d * d + d + mlp
+    merged = d * tower.spatial_merge_size ** 2
+    patch = tower.in_channels * tower.temporal_patch_size * tower.patch_size ** 2 * d
+    return patch + tower.num_layers * block + norm + merged * merged + merged + merged * out + out
+
+
 def tower_weight_bytes(model: ModelSpec, engine: EngineConfig) -> int:
-    """The tower's weights on one rank, for the families whose parameters ``kvplan.core.params`` counts (Gemma 3
-    SigLIP, Qwen3-VL / Qwen3.5): vLLM 0.32+ does not build them when every modality limit is 0."""
+    """The tower's weights on one rank (Qwen2-VL / Qwen2.5-VL, Qwen3-VL / Qwen3.5 and Gemma 3's SigLIP, the
+    last two as ``kvplan.core.params`` counts them): vLLM 0.32+ does not build them when every modality limit is
+    0. With --mm-encoder-tp-mode data every rank holds the whole tower."""
     tower = model.vision
     if tower is None or tower.raw is None or release(engine.behaviour.version) < MODELLED_FROM:
         return 0
@@ -211,7 +226,9 @@ def tower_weight_bytes(model: ModelSpec, engine: EngineConfig) -> int:
 
     a = 2 if engine.model_dtype not in ("float32", "float") else 4
     try:
-        if tower.family in QWEN3_FAMILY:
+        if tower.family in QWEN2_FAMILY:
+            params = qwen2_vision_params(tower)
+        elif tower.family in QWEN3_FAMILY:
             params = _qwen3_vision(_Cfg(dict(tower.raw)))
         elif tower.family in GEMMA3_FAMILY:
             params = _siglip(_Cfg({**_SIGLIP_DEFAULTS, **tower.raw}), model.hidden_size)

@@ -531,9 +531,15 @@ def _weights_with_extras(model: ModelSpec, engine: EngineConfig, weights: Estima
     """The weights term with what the deployment flags change: no vision tower when every modality limit is 0
     (vLLM 0.32+), the LoRA slots (counted in ``Model loading took``), less what --cpu-offload-gb moves."""
     value, error, notes = weights.value_bytes, weights.error_bytes, []
+    tp = engine.tensor_parallel_size
     if model.is_multimodal and text_only(model, engine) and (tower := tower_weight_bytes(model, engine)):
         value -= tower
         notes.append(f"- vision tower not built ({tower / GiB:.2f} GiB)")
+    elif model.is_multimodal and tp > 1 and (tower := tower_weight_bytes(model, engine)) and \
+            engine.settings.mm_encoder_tp_mode == "data":
+        # the weight shard split the tower over TP; data mode keeps all of it on every rank
+        value += tower - tower // tp
+        notes.append(f"+ vision tower replicated on every rank (--mm-encoder-tp-mode data, {tower / GiB:.2f} GiB)")
     lora = estimate_lora(model, engine)
     if lora.value_bytes:
         value += lora.value_bytes

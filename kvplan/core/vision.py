@@ -42,6 +42,7 @@ class VisionTower:
     image_size: int = 0  # fixed input side (SigLIP: 896); 0 for dynamic-resolution towers
     tokens_per_image: int = 0  # fixed tokens per image (Gemma 3: mm_tokens_per_image)
     deepstack_layers: int = 0  # Qwen3-VL: extra feature levels kept beside the output
+    out_hidden_size: int = 0  # the merger's output width (the text model's hidden size)
     # the vision_config itself (for the weight formulas); no part of equality or hashing
     raw: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
 
@@ -67,6 +68,8 @@ def vision_tower(config: Mapping[str, Any]) -> VisionTower | None:
         return None
     hidden = _int(vision, "hidden_size", "embed_dim", "vt_hidden_size")
     if family == "qwen2_vl":
+        # Qwen2-VL's vision_config: embed_dim is the ViT width, hidden_size the text width it projects to
+        hidden = _int(vision, "embed_dim", default=hidden)
         inter = hidden * _int(vision, "mlp_ratio", default=4)
     else:
         inter = _int(vision, "intermediate_size", "vt_intermediate_size")
@@ -86,5 +89,7 @@ def vision_tower(config: Mapping[str, Any]) -> VisionTower | None:
         image_size=_int(vision, "image_size", default=896 if family == "gemma3" else 0),
         tokens_per_image=_int(config, "mm_tokens_per_image", default=256 if family == "gemma3" else 0),
         deepstack_layers=len(deepstack) if isinstance(deepstack, list) else 0,
+        out_hidden_size=_int(vision, "out_hidden_size", "hidden_size") if family == "qwen2_vl"
+        else _int(vision, "out_hidden_size"),
         raw=dict(vision),
     )

@@ -173,3 +173,51 @@ def test_lora_doubles_the_cuda_graph_sets() -> None:
     assert estimate_cudagraph(llama, lora, enforce_eager=False).value_bytes == 2 * once
     assert estimate_lora(llama, _engine(llama, max_model_len=8192, enable_lora=True,
                                         vllm_version="0.20.0")).error_bytes > 0
+
+
+# Qwen2.5-VL-7B-Instruct's config.json as published (text fields at the top level, the ViT in vision_config).
+QWEN25_VL_7B = {
+    "architectures": ["Qwen2_5_VLForConditionalGeneration"], "model_type": "qwen2_5_vl", "hidden_size": 3584,
+    "intermediate_size": 18944, "num_attention_heads": 28, "num_hidden_layers": 28, "num_key_value_heads": 4,
+    "max_position_embeddings": 128000, "vocab_size": 152064, "rms_norm_eps": 1e-06, "rope_theta": 1000000.0,
+    "torch_dtype": "bfloat16", "tie_word_embeddings": False,
+    "rope_scaling": {"type": "mrope", "mrope_section": [16, 24, 24]},
+    "vision_config": {"depth": 32, "hidden_act": "silu", "hidden_size": 1280, "intermediate_size": 3420,
+                      "num_heads": 16, "in_chans": 3, "out_hidden_size": 3584, "patch_size": 14,
+                      "spatial_merge_size": 2, "spatial_patch_size": 14, "window_size": 112,
+                      "fullatt_block_indexes": [7, 15, 23, 31], "tokens_per_second": 2, "temporal_patch_size": 2},
+}
+
+
+def test_qwen2_5_vl_profiles_the_video_that_fills_max_model_len() -> None:
+    """qwen2_vl.py (0.33): the image is 12,845,056 px // 28^2 = 16,384 tokens; the dummy video takes as many
+    frames (at most 14) as max_model_len holds: at 32,768, 4 frames = 2 temporal patches = 32,768 tokens and
+    131,072 patches, so the video is profiled, one item (budget max(8192, 32768) // 32768)."""
+    from kvplan.core.mm_profile import qwen2_vision_params
+
+    vl = model_spec_from_config(QWEN25_VL_7B)
+    engine = _engine(vl, max_model_len=32768, max_num_batched_tokens=8192)
+    item = largest_item(vl.vision, engine)  # type: ignore[arg-type]
+    assert item is not None and (item.modality, item.tokens, item.patches) == ("video", 32768, 131072)
+    assert items_per_batch(item, engine) == 1
+    image_only = _engine(vl, max_model_len=32768, limit_mm_per_prompt=(("video", 0),))
+    assert largest_item(vl.vision, image_only).tokens == 16384  # type: ignore[arg-type, union-attr]
+    # ViT parameters (patch embed, 32 blocks with SwiGLU, merger): Qwen2.5-VL-7B's 676,550,144
+    assert qwen2_vision_params(vl.vision) == 676_550_144  # type: ignore[arg-type]
+
+
+def test_encoder_data_parallel_keeps_the_whole_tower_on_every_rank() -> None:
+    """--mm-encoder-tp-mode data (config/multimodal.py, 0.33): the tower's linears are built with disable_tp,
+    so each of 2 ranks holds all of it instead of half; the encoder's own peak then is per rank's items."""
+    from kvplan.core.estimate import Estimate
+    from kvplan.core.mm_profile import tower_weight_bytes
+    from kvplan.core.overheads import _weights_with_extras
+
+    gemma = _model("google/gemma-3-27b-it")
+    weights = Estimate(value_bytes=30 * GiB, error_bytes=0, source="test")
+    split = _engine(gemma, max_model_len=8192, tensor_parallel_size=2)
+    data = _engine(gemma, max_model_len=8192, tensor_parallel_size=2, mm_encoder_tp_mode="data")
+    tower = tower_weight_bytes(gemma, data)
+    assert tower == 2 * tower_weight_bytes(gemma, split)
+    assert _weights_with_extras(gemma, split, weights).value_bytes == 30 * GiB
+    assert _weights_with_extras(gemma, data, weights).value_bytes == 30 * GiB + tower - tower // 2
