@@ -24,6 +24,8 @@ from kvplan.core.settings import release
 from kvplan.core.units import GiB, MiB, cdiv
 from kvplan.core.vision import (
     GEMMA3_FAMILY,
+    LLAMA4_FAMILY,
+    LLAMA4_MAX_TILES,
     QWEN2_FAMILY,
     QWEN2_VL_MAX_FRAMES,
     QWEN2_VL_MAX_PIXELS,
@@ -46,6 +48,7 @@ SUPPORTED_MODALITIES: dict[frozenset[str], tuple[str, ...]] = {
     QWEN2_FAMILY: ("image", "video"),
     QWEN3_FAMILY: ("image", "video"),
     GEMMA3_FAMILY: ("image",),
+    LLAMA4_FAMILY: ("image",),
 }
 
 
@@ -101,6 +104,15 @@ def largest_item(tower: VisionTower, engine: EngineConfig) -> EncoderItem | None
     if tower.family in GEMMA3_FAMILY:
         side = tower.image_size // tower.patch_size
         items.append(EncoderItem(modality="image", tokens=tower.tokens_per_image, patches=side * side))
+    elif tower.family in LLAMA4_FAMILY:
+        # mllama4.py (0.33): the dummy image is 16 tiles tall (get_image_size_with_most_features, h:w = 16:1), so
+        # 16 + 1 global tiles; each tile is (336 / 14)^2 = 576 patches + a class token in the ViT and, after the
+        # pixel shuffle (ratio 0.5: 4 patches a token), 144 embeddings (get_patch_per_chunk).
+        side = tower.image_size // tower.patch_size
+        ratio = float((tower.raw or {}).get("pixel_shuffle_ratio") or 0.5)
+        tiles = LLAMA4_MAX_TILES + 1
+        per_tile = side * side // round(1 / ratio**2)
+        items.append(EncoderItem(modality="image", tokens=tiles * per_tile, patches=tiles * (side * side + 1)))
     elif tower.family in QWEN2_FAMILY:
         image = _qwen_image(tower, max_pixels or QWEN2_VL_MAX_PIXELS)
         items.append(image)

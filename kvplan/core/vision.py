@@ -23,7 +23,11 @@ QWEN2_VL_MAX_FRAMES = 14
 QWEN2_FAMILY = frozenset({"qwen2_vl", "qwen2_5_vl"})
 QWEN3_FAMILY = frozenset({"qwen3_vl", "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe"})
 GEMMA3_FAMILY = frozenset({"gemma3"})
-MODELLED_FAMILIES = QWEN2_FAMILY | QWEN3_FAMILY | GEMMA3_FAMILY
+LLAMA4_FAMILY = frozenset({"llama4"})
+MODELLED_FAMILIES = QWEN2_FAMILY | QWEN3_FAMILY | GEMMA3_FAMILY | LLAMA4_FAMILY
+# Llama 4's image processor (Llama4ImageProcessorFast / preprocessor_config.json): at most 16 tiles of
+# image_size, plus one global tile whenever an image takes more than one.
+LLAMA4_MAX_TILES = 16
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,7 +90,7 @@ def vision_tower(config: Mapping[str, Any]) -> VisionTower | None:
                                  else 1),
         in_channels=_int(vision, "in_channels", "in_chans", "num_channels", default=3),
         gated_mlp=family == "qwen2_5_vl",
-        image_size=_int(vision, "image_size", default=896 if family == "gemma3" else 0),
+        image_size=_int(vision, "image_size", default=896 if family == "gemma3" else 336 if family == "llama4" else 0),
         tokens_per_image=_int(config, "mm_tokens_per_image", default=256 if family == "gemma3" else 0),
         deepstack_layers=len(deepstack) if isinstance(deepstack, list) else 0,
         out_hidden_size=_int(vision, "out_hidden_size", "hidden_size") if family == "qwen2_vl"

@@ -221,3 +221,15 @@ def test_encoder_data_parallel_keeps_the_whole_tower_on_every_rank() -> None:
     assert tower == 2 * tower_weight_bytes(gemma, split)
     assert _weights_with_extras(gemma, split, weights).value_bytes == 30 * GiB
     assert _weights_with_extras(gemma, data, weights).value_bytes == 30 * GiB + tower - tower // 2
+
+
+def test_llama4_profiles_17_tiles_of_144_embeddings() -> None:
+    """mllama4.py (0.33): the dummy image is 16 tiles tall (max_patches 16) plus the global tile; a 336-px tile
+    is 24 x 24 = 576 patches (+ 1 class token) and, after the 0.5 pixel shuffle, 144 embeddings: 2,448 tokens,
+    9,809 ViT positions; 8192 // 2448 = 3 images fill the encoder budget."""
+    scout = _model("meta-llama/Llama-4-Scout-17B-16E-Instruct")
+    engine = _engine(scout, max_model_len=32768, max_num_batched_tokens=8192, tensor_parallel_size=4)
+    item = largest_item(scout.vision, engine)  # type: ignore[arg-type]
+    assert item is not None and (item.modality, item.tokens, item.patches) == ("image", 2448, 9809)
+    assert items_per_batch(item, engine) == 3
+    assert encoder_profile(scout, engine).error_bytes < ERR_MM_ENCODER_FLAT
