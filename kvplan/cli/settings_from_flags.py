@@ -157,9 +157,10 @@ def parse_limit_mm(text: str | dict[str, Any] | None) -> tuple[tuple[str, int], 
 MM_PROCESSOR_KEYS = frozenset({"max_pixels", "min_pixels", "size", "images_kwargs", "videos_kwargs"})
 
 
-def parse_mm_max_pixels(text: str | dict[str, Any] | None) -> int | None:
-    """``--mm-processor-kwargs``: the largest image (max_pixels, size.longest_edge, also under images_kwargs);
-    keys kvplan does not plan with are refused by name rather than ignored."""
+def parse_mm_max_pixels(text: str | dict[str, Any] | None, scope: str = "images_kwargs") -> int | None:
+    """``--mm-processor-kwargs``: the largest image (max_pixels or size.longest_edge) for one scope:
+    ``images_kwargs`` or ``videos_kwargs``, the flat keys applying to both (config/multimodal.py
+    ``_merge_mm_processor_scope``, 0.33). Keys kvplan does not plan with are refused by name rather than ignored."""
     data = _json_object(text, "--mm-processor-kwargs")
     if data is None:
         return None
@@ -167,8 +168,8 @@ def parse_mm_max_pixels(text: str | dict[str, Any] | None) -> int | None:
     if unknown:
         raise UsageError(f"--mm-processor-kwargs: kvplan does not model {', '.join(unknown)}",
                          hint="It plans with max_pixels / min_pixels / size.longest_edge only")
-    images = data.get("images_kwargs")
-    scoped: dict[str, Any] = images if isinstance(images, dict) else {}
+    nested = data.get(scope)
+    scoped: dict[str, Any] = nested if isinstance(nested, dict) else {}
     for source in (scoped, data):
         size = source.get("size")
         value = source.get("max_pixels", size.get("longest_edge") if isinstance(size, dict) else None)
@@ -187,6 +188,7 @@ def deploy_extras(*, limit_mm_per_prompt: str | dict[str, Any] | None = None,
     """The multimodal, LoRA and offload flags as DeploySettings fields (``build_settings(extras=...)``)."""
     return {"limit_mm_per_prompt": parse_limit_mm(limit_mm_per_prompt),
             "mm_max_pixels": parse_mm_max_pixels(mm_processor_kwargs),
+            "mm_video_max_pixels": parse_mm_max_pixels(mm_processor_kwargs, "videos_kwargs"),
             "mm_encoder_tp_mode": mm_encoder_tp_mode.lower(), "language_model_only": language_model_only,
             "enable_lora": enable_lora, "max_loras": max_loras, "max_lora_rank": max_lora_rank,
             "max_cpu_loras": max_cpu_loras, "cpu_offload_gb": cpu_offload_gb}

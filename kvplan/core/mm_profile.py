@@ -99,7 +99,7 @@ def _qwen_image(tower: VisionTower, max_pixels: int) -> EncoderItem:
 def largest_item(tower: VisionTower, engine: EngineConfig) -> EncoderItem | None:
     """The dummy item vLLM 0.33 profiles with (``get_mm_max_tokens_per_item``, the larger modality wins, ties
     to the later name), or None when the family is not modelled or every modality is off."""
-    max_pixels = engine.settings.mm_max_pixels
+    max_pixels, video_pixels = engine.settings.mm_max_pixels, engine.settings.mm_video_max_pixels
     items: list[EncoderItem] = []
     if tower.family in GEMMA3_FAMILY:
         side = tower.image_size // tower.patch_size
@@ -116,18 +116,20 @@ def largest_item(tower: VisionTower, engine: EngineConfig) -> EncoderItem | None
     elif tower.family in QWEN2_FAMILY:
         image = _qwen_image(tower, max_pixels or QWEN2_VL_MAX_PIXELS)
         items.append(image)
+        # get_max_video_tokens: the largest image, resized to the videos_kwargs size (smart_resize caps it)
+        frame = _qwen_image(tower, min(max_pixels or QWEN2_VL_MAX_PIXELS, video_pixels or QWEN2_VL_MAX_PIXELS))
         # get_num_frames_with_most_features: frames filling max_model_len, at most 14; padded to the temporal
         # patch, grid_t = frames / 2, at the image's size (qwen2_vl.py _get_vision_info, 0.33)
         frames = 1
-        while frames < QWEN2_VL_MAX_FRAMES and cdiv(frames + 1, tower.temporal_patch_size) * image.tokens \
+        while frames < QWEN2_VL_MAX_FRAMES and cdiv(frames + 1, tower.temporal_patch_size) * frame.tokens \
                 <= engine.max_model_len:
             frames += 1
         grid_t = cdiv(frames, tower.temporal_patch_size)
-        items.append(EncoderItem(modality="video", tokens=grid_t * image.tokens, patches=grid_t * image.patches))
+        items.append(EncoderItem(modality="video", tokens=grid_t * frame.tokens, patches=grid_t * frame.patches))
     elif tower.family in QWEN3_FAMILY:
         items.append(_qwen_image(tower, max_pixels or QWEN3_VL_MAX_PIXELS))
         # qwen3_vl.py get_max_video_tokens (0.33): two frames (one temporal patch) at video longest_edge / 2
-        video = _qwen_image(tower, (max_pixels or QWEN3_VL_VIDEO_MAX_PIXELS // tower.temporal_patch_size))
+        video = _qwen_image(tower, (video_pixels or QWEN3_VL_VIDEO_MAX_PIXELS) // tower.temporal_patch_size)
         items.append(EncoderItem(modality="video", tokens=video.tokens, patches=video.patches))
     else:
         return None

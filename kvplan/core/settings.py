@@ -174,6 +174,7 @@ class DeploySettings:
     # the encoder uses TP ("weights" split, "data" replicated), and --language-model-only (every limit 0).
     limit_mm_per_prompt: tuple[tuple[str, int], ...] | None = None
     mm_max_pixels: int | None = None
+    mm_video_max_pixels: int | None = None  # the same for videos (videos_kwargs, or the flat keys)
     mm_encoder_tp_mode: str = "weights"
     language_model_only: bool = False
     # LoRA (config/lora.py, 0.33): adapter slots preallocated on each GPU; max_cpu_loras only sizes host memory.
@@ -223,8 +224,9 @@ class DeploySettings:
         for modality, limit in self.limit_mm_per_prompt or ():
             if limit < 0:
                 raise UsageError(f"--limit-mm-per-prompt: {modality} must be 0 or more, got {limit}")
-        if self.mm_max_pixels is not None and self.mm_max_pixels <= 0:
-            raise UsageError(f"--mm-processor-kwargs: max_pixels must be positive, got {self.mm_max_pixels}")
+        for pixels in (self.mm_max_pixels, self.mm_video_max_pixels):
+            if pixels is not None and pixels <= 0:
+                raise UsageError(f"--mm-processor-kwargs: max_pixels must be positive, got {pixels}")
         if self.max_loras < 1:
             raise UsageError(f"--max-loras must be at least 1, got {self.max_loras}")
         if self.max_lora_rank not in LORA_RANKS:

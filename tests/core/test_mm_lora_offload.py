@@ -233,3 +233,19 @@ def test_llama4_profiles_17_tiles_of_144_embeddings() -> None:
     assert item is not None and (item.modality, item.tokens, item.patches) == ("image", 2448, 9809)
     assert items_per_batch(item, engine) == 3
     assert encoder_profile(scout, engine).error_bytes < ERR_MM_ENCODER_FLAT
+
+
+def test_processor_kwargs_size_the_profiled_items() -> None:
+    """config/multimodal.py _merge_mm_processor_scope: flat max_pixels apply to images and videos, scoped ones to
+    their modality. Qwen3-VL with max_pixels 1,003,520 (= 980 x 32^2): images 980 tokens, the two-frame video
+    1,003,520 // 2 // 32^2 = 490 tokens, so the image is profiled; with a videos_kwargs size only, the image
+    keeps its 16,384 tokens."""
+    assert parse_mm_max_pixels('{"videos_kwargs": {"max_pixels": 50176}}', "videos_kwargs") == 50176
+    assert parse_mm_max_pixels('{"videos_kwargs": {"max_pixels": 50176}}') is None
+    vl = _model("Qwen/Qwen3-VL-30B-A3B-Instruct")
+    flat = _engine(vl, max_model_len=32768, **deploy_extras(mm_processor_kwargs='{"max_pixels": 1003520}'))
+    assert largest_item(vl.vision, flat).tokens == 980  # type: ignore[arg-type, union-attr]
+    no_image = _engine(vl, max_model_len=32768, limit_mm_per_prompt=(("image", 0),),
+                       **{k: v for k, v in deploy_extras(mm_processor_kwargs='{"max_pixels": 1003520}').items()
+                          if k.startswith("mm_")})
+    assert largest_item(vl.vision, no_image).tokens == 490  # type: ignore[arg-type, union-attr]
