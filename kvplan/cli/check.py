@@ -38,6 +38,7 @@ from kvplan.cli.options import (
     PrefixCachingOpt,
     QuantOpt,
     RevisionOpt,
+    SkipMmProfilingOpt,
     SpeculativeOpt,
     TpOpt,
     UseV1Opt,
@@ -86,6 +87,7 @@ def register(app: typer.Typer) -> None:
         mm_processor_kwargs: MmProcessorOpt = None,
         mm_encoder_tp_mode: MmEncoderTpOpt = "weights",
         language_model_only: LanguageOnlyOpt = False,
+        skip_mm_profiling: SkipMmProfilingOpt = False,
         enable_lora: EnableLoraOpt = False,
         max_loras: MaxLorasOpt = 1,
         max_lora_rank: MaxLoraRankOpt = 16,
@@ -113,6 +115,7 @@ def register(app: typer.Typer) -> None:
                 enable_prefix_caching=enable_prefix_caching,
                 extras=deploy_extras(limit_mm_per_prompt=limit_mm_per_prompt, mm_processor_kwargs=mm_processor_kwargs,
                                      mm_encoder_tp_mode=mm_encoder_tp_mode, language_model_only=language_model_only,
+                                     skip_mm_profiling=skip_mm_profiling,
                                      enable_lora=enable_lora, max_loras=max_loras, max_lora_rank=max_lora_rank,
                                      max_cpu_loras=max_cpu_loras, cpu_offload_gb=cpu_offload_gb),
             )

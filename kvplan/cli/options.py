@@ -67,6 +67,8 @@ MmEncoderTpOpt = Annotated[str, typer.Option(
     "--mm-encoder-tp-mode", help="vLLM's flag: weights (encoder split over TP) or data (replicated, items split).")]
 LanguageOnlyOpt = Annotated[bool, typer.Option(
     "--language-model-only", help="vLLM's flag: every modality limit 0 (text only).")]
+SkipMmProfilingOpt = Annotated[bool, typer.Option(
+    "--skip-mm-profiling", help="vLLM's flag: profile the text model only (the encoder's peak is not left free).")]
 EnableLoraOpt = Annotated[bool, typer.Option(
     "--enable-lora", help="vLLM's flag: preallocate LoRA adapter slots on each GPU (--max-loras x --max-lora-rank).")]
 MaxLorasOpt = Annotated[int, typer.Option("--max-loras", help="vLLM's flag: adapters in one batch (GPU slots).")]

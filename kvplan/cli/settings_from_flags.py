@@ -182,13 +182,14 @@ def parse_mm_max_pixels(text: str | dict[str, Any] | None, scope: str = "images_
 
 def deploy_extras(*, limit_mm_per_prompt: str | dict[str, Any] | None = None,
                   mm_processor_kwargs: str | dict[str, Any] | None = None, mm_encoder_tp_mode: str = "weights",
-                  language_model_only: bool = False, enable_lora: bool = False, max_loras: int = 1,
-                  max_lora_rank: int = 16, max_cpu_loras: int | None = None,
+                  language_model_only: bool = False, skip_mm_profiling: bool = False, enable_lora: bool = False,
+                  max_loras: int = 1, max_lora_rank: int = 16, max_cpu_loras: int | None = None,
                   cpu_offload_gb: float = 0.0) -> dict[str, Any]:
     """The multimodal, LoRA and offload flags as DeploySettings fields (``build_settings(extras=...)``)."""
     return {"limit_mm_per_prompt": parse_limit_mm(limit_mm_per_prompt),
             "mm_max_pixels": parse_mm_max_pixels(mm_processor_kwargs),
             "mm_video_max_pixels": parse_mm_max_pixels(mm_processor_kwargs, "videos_kwargs"),
             "mm_encoder_tp_mode": mm_encoder_tp_mode.lower(), "language_model_only": language_model_only,
+            "skip_mm_profiling": skip_mm_profiling,
             "enable_lora": enable_lora, "max_loras": max_loras, "max_lora_rank": max_lora_rank,
             "max_cpu_loras": max_cpu_loras, "cpu_offload_gb": cpu_offload_gb}

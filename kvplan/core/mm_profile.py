@@ -198,6 +198,11 @@ def encoder_profile(model: ModelSpec, engine: EngineConfig) -> EncoderProfile:
     if text_only(model, engine):
         return EncoderProfile(peak_bytes=0, cached_bytes=0, error_bytes=0,
                               note="; text-only serving: no encoder profile (every modality limit is 0)")
+    if engine.settings.skip_mm_profiling:
+        # profile_run (0.33): "Skipping memory profiling for multimodal encoder and encoder cache"; the KV
+        # cache takes that memory, and the encoder's peak at run time is the user's to leave room for
+        return EncoderProfile(peak_bytes=0, cached_bytes=0, error_bytes=0,
+                              note="; --skip-mm-profiling: the encoder's peak is not profiled (nor left free)")
     tower = model.vision
     item = largest_item(tower, engine) if tower and release(engine.behaviour.version) >= MODELLED_FROM else None
     if tower is None or item is None or engine.behaviour.engine == "v0":

@@ -177,6 +177,7 @@ class DeploySettings:
     mm_video_max_pixels: int | None = None  # the same for videos (videos_kwargs, or the flat keys)
     mm_encoder_tp_mode: str = "weights"
     language_model_only: bool = False
+    skip_mm_profiling: bool = False  # --skip-mm-profiling: vLLM profiles the text model only
     # LoRA (config/lora.py, 0.33): adapter slots preallocated on each GPU; max_cpu_loras only sizes host memory.
     enable_lora: bool = False
     max_loras: int = 1

@@ -249,3 +249,11 @@ def test_processor_kwargs_size_the_profiled_items() -> None:
                        **{k: v for k, v in deploy_extras(mm_processor_kwargs='{"max_pixels": 1003520}').items()
                           if k.startswith("mm_")})
     assert largest_item(vl.vision, no_image).tokens == 490  # type: ignore[arg-type, union-attr]
+
+
+def test_skip_mm_profiling_leaves_the_encoder_out() -> None:
+    """gpu_model_runner.py profile_run (0.33): with skip_mm_profiling only the text model is profiled."""
+    vl = _model("Qwen/Qwen3-VL-30B-A3B-Instruct")
+    profile = encoder_profile(vl, _engine(vl, max_model_len=32768, skip_mm_profiling=True))
+    assert (profile.peak_bytes, profile.cached_bytes, profile.error_bytes) == (0, 0, 0)
+    assert "--skip-mm-profiling" in profile.note
