@@ -27,8 +27,10 @@ from kvplan.core.engine import EngineConfig
 from kvplan.core.errors import UsageError
 from kvplan.core.estimate import Estimate
 from kvplan.core.model import ModelSpec
-from kvplan.core.settings import release
+from kvplan.core.settings import DeploySettings, release
 from kvplan.core.units import GiB, cdiv
+
+LORA_MAX_VOCAB = 258048
 
 
 def _dtype_bytes(engine: EngineConfig) -> int:
@@ -41,6 +43,10 @@ def lora_slot_bytes(model: ModelSpec, engine: EngineConfig) -> int:
         raise UsageError(f"--enable-lora on {model.model_type}: kvplan models LoRA slots for attention + MLP / MoE "
                          "decoders only (MLA and Mamba layers take other LoRA wrappers)",
                          hint="Measure it with `kvplan probe`")
+    if model.vocab_size > LORA_MAX_VOCAB:
+        # LogitsProcessorWithLoRA.create_lora_weights (lora/layers/logits_processor.py, 0.32 / 0.33)
+        raise UsageError(f"When using LoRA, vocab size must be <= {LORA_MAX_VOCAB} (vLLM refuses "
+                         f"{model.model_type} with {model.vocab_size:,}: --enable-lora)")
     r, t, a = engine.settings.max_lora_rank, engine.tensor_parallel_size, _dtype_bytes(engine)
     hidden = model.hidden_size
     total = 0
@@ -108,3 +114,30 @@ def cpu_offload_bytes(weights_bytes: int, model: ModelSpec, engine: EngineConfig
     per_layer = movable // max(1, model.num_layers)
     moved = min(limit, movable)
     return moved, 0 if moved == movable else per_layer // 2
+
+
+def extra_engine_args(settings: DeploySettings) -> list[tuple[str, object]]:
+    """The multimodal, LoRA and offload settings that differ from vLLM's defaults, as engine arguments (a
+    recommended launch line must start the deployment that was planned)."""
+    args: list[tuple[str, object]] = []
+    if settings.limit_mm_per_prompt is not None:
+        args.append(("limit_mm_per_prompt", dict(settings.limit_mm_per_prompt)))
+    if settings.mm_max_pixels is not None or settings.mm_video_max_pixels is not None:
+        kwargs: dict[str, object] = {}
+        if settings.mm_max_pixels is not None:
+            kwargs["images_kwargs"] = {"max_pixels": settings.mm_max_pixels}
+        if settings.mm_video_max_pixels is not None:
+            kwargs["videos_kwargs"] = {"max_pixels": settings.mm_video_max_pixels}
+        args.append(("mm_processor_kwargs", kwargs))
+    if settings.mm_encoder_tp_mode != "weights":
+        args.append(("mm_encoder_tp_mode", settings.mm_encoder_tp_mode))
+    for name in ("language_model_only", "skip_mm_profiling"):
+        if getattr(settings, name):
+            args.append((name, True))
+    if settings.enable_lora:
+        args += [("enable_lora", True), ("max_loras", settings.max_loras), ("max_lora_rank", settings.max_lora_rank)]
+        if settings.max_cpu_loras is not None:
+            args.append(("max_cpu_loras", settings.max_cpu_loras))
+    if settings.cpu_offload_gb:
+        args.append(("cpu_offload_gb", settings.cpu_offload_gb))
+    return args

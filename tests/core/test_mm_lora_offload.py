@@ -257,3 +257,22 @@ def test_skip_mm_profiling_leaves_the_encoder_out() -> None:
     profile = encoder_profile(vl, _engine(vl, max_model_len=32768, skip_mm_profiling=True))
     assert (profile.peak_bytes, profile.cached_bytes, profile.error_bytes) == (0, 0, 0)
     assert "--skip-mm-profiling" in profile.note
+
+
+def test_lora_refuses_a_vocabulary_vllm_refuses() -> None:
+    """lora/layers/logits_processor.py (0.33): 'When using LoRA, vocab size must be <= 258048' (Gemma 3: 262,208)."""
+    gemma = _model("google/gemma-3-27b-it")
+    with pytest.raises(UsageError, match="vocab size must be <= 258048"):
+        lora_slot_bytes(gemma, _engine(gemma, max_model_len=8192, enable_lora=True))
+
+
+def test_recommended_launch_line_carries_the_new_flags() -> None:
+    from kvplan.core.lora_offload import extra_engine_args
+
+    settings = DeploySettings(**deploy_extras(limit_mm_per_prompt='{"video": 0}', enable_lora=True, max_loras=2,
+                                              cpu_offload_gb=4, mm_processor_kwargs='{"max_pixels": 1003520}'))
+    assert extra_engine_args(settings) == [
+        ("limit_mm_per_prompt", {"video": 0}),
+        ("mm_processor_kwargs", {"images_kwargs": {"max_pixels": 1003520}, "videos_kwargs": {"max_pixels": 1003520}}),
+        ("enable_lora", True), ("max_loras", 2), ("max_lora_rank", 16), ("cpu_offload_gb", 4)]
+    assert extra_engine_args(DeploySettings()) == []
