@@ -67,8 +67,9 @@ def mm_limit(engine: EngineConfig, modality: str) -> int:
 
 
 def text_only(model: ModelSpec, engine: EngineConfig) -> bool:
-    """No encoder profile: --language-model-only, or a limit of 0 for every modality the model takes (for a
-    family kvplan does not model: every modality the flag names is 0 and it names image)."""
+    """No encoder profile: --language-model-only, or a limit of 0 for every modality the model takes. For a
+    family kvplan does not model, whose modalities it does not know, the limits must name image, video and
+    audio, all 0 (an unnamed modality keeps vLLM's 999)."""
     if not model.is_multimodal:
         return True
     settings = engine.settings
@@ -77,7 +78,7 @@ def text_only(model: ModelSpec, engine: EngineConfig) -> bool:
     names = modalities(model.vision) if model.vision else None
     if names is None:
         given = dict(settings.limit_mm_per_prompt or ())
-        return bool(given) and "image" in given and all(v == 0 for v in given.values())
+        return {"image", "video", "audio"} <= set(given) and all(v == 0 for v in given.values())
     return all(mm_limit(engine, name) == 0 for name in names)
 
 

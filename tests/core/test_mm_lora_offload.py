@@ -276,3 +276,19 @@ def test_recommended_launch_line_carries_the_new_flags() -> None:
         ("mm_processor_kwargs", {"images_kwargs": {"max_pixels": 1003520}, "videos_kwargs": {"max_pixels": 1003520}}),
         ("enable_lora", True), ("max_loras", 2), ("max_lora_rank", 16), ("cpu_offload_gb", 4)]
     assert extra_engine_args(DeploySettings()) == []
+
+
+def test_an_unmodelled_family_is_text_only_only_when_every_modality_is_named() -> None:
+    """Gemma 4 takes images, video and audio (gemma4_mm.py get_supported_mm_limits): '{"image": 0}' leaves the
+    others at 999, so the flat encoder term stays; all three at 0, or --language-model-only, drop it. (A text
+    spec with a Gemma 4 tower stands in: kvplan refuses Gemma 4's own layout.)"""
+    from dataclasses import replace
+
+    from kvplan.core.vision import VisionTower
+
+    tower = VisionTower(family="gemma4", hidden_size=1152, intermediate_size=4304, num_layers=27, patch_size=16)
+    gemma4 = replace(_model("meta-llama/Llama-3.1-8B"), is_multimodal=True, vision=tower)
+    assert not text_only(gemma4, _engine(gemma4, max_model_len=8192, limit_mm_per_prompt=(("image", 0),)))
+    every = (("audio", 0), ("image", 0), ("video", 0))
+    assert text_only(gemma4, _engine(gemma4, max_model_len=8192, limit_mm_per_prompt=every))
+    assert text_only(gemma4, _engine(gemma4, max_model_len=8192, language_model_only=True))
