@@ -17,8 +17,8 @@ weights, available KV memory, KV tokens and the verdict with the log, in two mod
 
 Nothing is fitted per line. The global constants of ``kvplan/core/overheads.py`` (``CAL_*``) were set on the
 whole default file, some on named lines of it (``CALIBRATION_LINES``: those lines are no test of them, so a
-"held out" summary leaves them out); the ``MEASURED_*`` ones on ``benchmarks/gpu-runs/h100-vllm-0.26.0.jsonl``, start-ups
-run here on an H100 through ``kvplan probe`` (same format, plus ``entrypoint``: ``llm`` or ``serve``, the
+"held out" summary leaves them out); the ``MEASURED_*`` ones on ``benchmarks/gpu-runs/h100-vllm-0.26.0.jsonl``,
+start-ups run here on an H100 through ``kvplan probe`` (same format, plus ``entrypoint``: ``llm`` or ``serve``, the
 default when absent). Lines that cannot be used are listed with the reason.
 """
 

@@ -36,9 +36,14 @@ from kvplan.core.vision import (
 )
 
 DEFAULT_MM_LIMIT = 999  # MultiModalConfig.get_limit_per_prompt: an unspecified modality
-# The releases whose dummy-item rules were read (0.32, 0.33 wheels); older ones (0.11's Qwen3-VL dummy video
-# grows with max_model_len: _MAX_FRAMES_PER_VIDEO = 24576) keep the flat term below.
-MODELLED_FROM = (0, 32)
+# The releases whose dummy-item rules and profile_run were read: the V1 GPUModelRunner from 0.22 (0.22, 0.32,
+# 0.33 wheels: the same budget, items and encoder run; 0.11's Qwen3-VL dummy video grows with max_model_len,
+# _MAX_FRAMES_PER_VIDEO = 24576, so older releases keep the flat term); Model Runner V2 profiles no encoder up to
+# 0.26 (profile_run in the 0.22 and 0.26 wheels: text forward and sampler only) and does from 0.29 (0.29, 0.32,
+# 0.33); its 0.27 / 0.28 were not read.
+MODELLED_FROM = (0, 22)
+V2_NO_ENCODER_UNTIL = (0, 26)
+V2_ENCODER_FROM = (0, 29)
 # The flat term for encoders kvplan does not model: the two multimodal lines of vllm-gpu-logs.jsonl left
 # 1.17 GiB (line 14) and 3.81 GiB (line 36) unexplained.
 ERR_MM_ENCODER_FLAT = 2 * GiB
@@ -204,8 +209,14 @@ def encoder_profile(model: ModelSpec, engine: EngineConfig) -> EncoderProfile:
         # cache takes that memory, and the encoder's peak at run time is the user's to leave room for
         return EncoderProfile(peak_bytes=0, cached_bytes=0, error_bytes=0,
                               note="; --skip-mm-profiling: the encoder's peak is not profiled (nor left free)")
+    version = release(engine.behaviour.version)
+    if engine.model_runner == "v2" and version <= V2_NO_ENCODER_UNTIL:
+        return EncoderProfile(peak_bytes=0, cached_bytes=0, error_bytes=0,
+                              note=f"; Model Runner V2 in vLLM {engine.behaviour.version} profiles no encoder "
+                                   "(its peak is not left free)")
     tower = model.vision
-    item = largest_item(tower, engine) if tower and release(engine.behaviour.version) >= MODELLED_FROM else None
+    read = version >= MODELLED_FROM and (engine.model_runner != "v2" or version >= V2_ENCODER_FROM)
+    item = largest_item(tower, engine) if tower and read else None
     if tower is None or item is None or engine.behaviour.engine == "v0":
         family = tower.family if tower else model.model_type
         return EncoderProfile(peak_bytes=0, cached_bytes=0, error_bytes=ERR_MM_ENCODER_FLAT,

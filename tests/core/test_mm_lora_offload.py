@@ -292,3 +292,19 @@ def test_an_unmodelled_family_is_text_only_only_when_every_modality_is_named() -
     every = (("audio", 0), ("image", 0), ("video", 0))
     assert text_only(gemma4, _engine(gemma4, max_model_len=8192, limit_mm_per_prompt=every))
     assert text_only(gemma4, _engine(gemma4, max_model_len=8192, language_model_only=True))
+
+
+def test_which_runner_profiles_the_encoder_by_release() -> None:
+    """profile_run: the V1 GPUModelRunner runs the encoder from 0.22 on (0.22, 0.32, 0.33 wheels); Model Runner
+    V2 runs only the text forward and sampler up to 0.26 (0.22, 0.26 wheels) and the encoder from 0.29.
+    Qwen3-VL-8B (dense) runs on V2 from 0.25; Qwen3-VL-30B-A3B (MoE) stays on V1 before 0.29."""
+    dense, moe = _model("Qwen/Qwen3-VL-8B-Instruct"), _model("Qwen/Qwen3-VL-30B-A3B-Instruct")
+    v2_026 = _engine(dense, max_model_len=32768, vllm_version="0.26.0")
+    assert v2_026.model_runner == "v2"
+    profile = encoder_profile(dense, v2_026)
+    assert (profile.peak_bytes, profile.error_bytes) == (0, 0) and "profiles no encoder" in profile.note
+    assert encoder_profile(dense, _engine(dense, max_model_len=32768, vllm_version="0.28.0")).error_bytes \
+        == ERR_MM_ENCODER_FLAT  # 0.27 / 0.28 V2 not read
+    assert encoder_profile(dense, _engine(dense, max_model_len=32768, vllm_version="0.29.0")).peak_bytes > 0
+    v1_024 = _engine(moe, max_model_len=32768, vllm_version="0.24.0")
+    assert v1_024.model_runner == "v1" and encoder_profile(moe, v1_024).peak_bytes > 0
