@@ -1,6 +1,6 @@
 """How close kvplan's memory plan gets to what vLLM measured on real GPUs (offline, no GPU).
 
-    python benchmarks/accuracy.py [FILE.jsonl] [--json] [--assume-version VER]
+    python benchmarks/accuracy.py [FILE.jsonl ...] [--json] [--assume-version VER]
 
 FILE defaults to ``../shared/fixtures/vllm-gpu-logs.jsonl`` (relative to the repository root). Each line is a
 start-up reported in public (fields: see that folder's README). For every line with a model kvplan can
@@ -16,8 +16,9 @@ weights, available KV memory, KV tokens and the verdict with the log, in two mod
   be used here.
 
 Nothing is fitted per line. The global constants of ``kvplan/core/overheads.py`` (``CAL_*``) were set on the
-whole default file; the ``MEASURED_*`` ones on ``benchmarks/gpu-runs/h100-vllm-0.26.0.jsonl``, start-ups
-run here on an H100 through ``kvplan probe`` (same format, plus ``entrypoint``: ``llm`` or ``serve``, the
+whole default file, some on named lines of it (``CALIBRATION_LINES``: those lines are no test of them, so a
+"held out" summary leaves them out); the ``MEASURED_*`` ones on ``benchmarks/gpu-runs/h100-vllm-0.26.0.jsonl``,
+start-ups run here on an H100 through ``kvplan probe`` (same format, plus ``entrypoint``: ``llm`` or ``serve``, the
 default when absent). Lines that cannot be used are listed with the reason.
 """
 
@@ -53,6 +54,17 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_FILE = REPO.parent / "shared" / "fixtures" / "vllm-gpu-logs.jsonl"
 FIXTURE_CONFIGS = REPO.parent / "shared" / "fixtures" / "configs"
 MODES = ("end_to_end", "overhead_only", "kv_given")
+# The lines of the default file that set a constant of kvplan/core/overheads.py for themselves (besides the
+# whole-file CAL_NON_TORCH_* and ERR_* spreads): a term fitted on a line is no test of it, so the summary
+# repeats the end-to-end figures over the other lines ("held out").
+CALIBRATION_LINES: dict[str, dict[str, tuple[int, ...]]] = {
+    "vllm-gpu-logs.jsonl": {
+        "CAL_SAMPLER_SORT_BYTES": (27, 29, 33, 43),  # Qwen3-30B-A3B, Qwen2.5-Math-1.5B, Phi-4
+        "CAL_SAMPLER_FLASHINFER_BYTES": (15, 16, 17),  # Qwen3-14B at 256 vs 8 rows
+        "CAL_NON_TORCH_V2_TOTAL": (15, 16, 17, 18, 19, 20, 21),  # the seven 0.28 lines
+        "ERR_NON_TORCH_V2_TOTAL": (15, 16, 17, 18, 19, 20, 21),  # their largest residual (line 21)
+    },
+}
 # Quantized variants published beside a base model: same architecture, the quant config the publisher uses.
 _QUANT_SUFFIX = {"awq": {"quant_method": "awq", "bits": 4, "group_size": 128, "zero_point": True,
                          "version": "gemm"},
@@ -554,6 +566,8 @@ def evaluate(path: Path, assumed_version: str | None = None) -> dict[str, Any]:
     # KV lines): the others were planned with an assumed release, whose defaults and profile may not be theirs.
     known = [c for c in cases if not c.release_assumed]
     modes_known = {mode: _summary(known, mode, len(skipped)) for mode in MODES}
+    fitted = sorted({i for lines in CALIBRATION_LINES.get(path.name, {}).values() for i in lines})
+    held_out = _summary([c for c in cases if c.index not in fitted], "end_to_end", len(skipped))
     return {
         "file": str(path),
         "lines": len(cases) + len(skipped),
@@ -564,6 +578,8 @@ def evaluate(path: Path, assumed_version: str | None = None) -> dict[str, Any]:
         "modes": modes,
         "release_assumed_lines": [c.index for c in cases if c.release_assumed],
         "modes_release_known": modes_known,
+        "calibration_lines": CALIBRATION_LINES.get(path.name, {}),
+        "end_to_end_held_out": held_out if fitted else None,
         "cases": [{"line": c.index, "label": c.label, "notes": c.notes, **c.rows} for c in cases],
         "skipped": skipped,
     }
@@ -597,6 +613,10 @@ def _print(report: dict[str, Any]) -> None:
         print(f"\nLines whose vLLM release is known (all but {report['release_assumed_lines']}, planned with an "
               "assumed release):")
         _print_modes(report["modes_release_known"])
+    if report.get("end_to_end_held_out"):
+        fitted = sorted({i for lines in report["calibration_lines"].values() for i in lines})
+        print(f"\nHeld out (all but the lines that set a constant for themselves: {fitted}):")
+        _print_modes({"end_to_end": report["end_to_end_held_out"]})
     print(f"\nLines used in some mode: {report['lines_used_any_mode']} of the {report['lines_with_outcome']} "
           "that report an outcome")
     print("\nSkipped:")
@@ -618,7 +638,9 @@ def _print_modes(modes: dict[str, dict[str, Any]]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("file", nargs="?", type=Path, default=DEFAULT_FILE)
+    parser.add_argument("files", nargs="*", type=Path, metavar="FILE",
+                        help="JSONL files of start-ups (default: the shared fixture); with several, a summary of "
+                             "all of them together follows")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--configs", type=Path, action="append", default=[], metavar="DIR",
                         help="a folder of <org>__<name>/config.json to resolve models from (repeatable; searched "
@@ -627,9 +649,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="vLLM release for lines that state none (default: 0.10.0 for logs of 2024-2025, else "
                              "the newest modelled); the summary of lines whose release is known is unaffected")
     args = parser.parse_args(argv)
-    if not args.file.is_file():
-        print(f"no such file: {args.file}", file=sys.stderr)
-        return 2
+    files = args.files or [DEFAULT_FILE]
+    for file in files:
+        if not file.is_file():
+            print(f"no such file: {file}", file=sys.stderr)
+            return 2
     if args.assume_version:
         try:
             version_tuple(args.assume_version)
@@ -641,12 +665,26 @@ def main(argv: list[str] | None = None) -> int:
             print(f"--configs: no such folder: {folder}", file=sys.stderr)
             return 2
     CONFIG_DIRS[:0] = args.configs
-    report = evaluate(args.file, args.assume_version)
+    reports = [evaluate(file, args.assume_version) for file in files]
+    combined = combined_summary(reports) if len(reports) > 1 else None
     if args.json:
-        print(json.dumps(report, indent=1, default=str))
-    else:
+        out = reports[0] if combined is None else {"files": reports, "all_files_end_to_end": combined}
+        print(json.dumps(out, indent=1, default=str))
+        return 0
+    for report in reports:
         _print(report)
+        print()
+    if combined is not None:
+        print(f"All {len(reports)} files together:")
+        _print_modes({"end_to_end": combined})
     return 0
+
+
+def combined_summary(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """The end-to-end figures over the lines of every file at once."""
+    cases = [Case(index=c["line"], label=c["label"], notes=c["notes"], rows={m: c[m] for m in MODES if m in c})
+             for report in reports for c in report["cases"]]
+    return _summary(cases, "end_to_end", sum(len(report["skipped"]) for report in reports))
 
 
 if __name__ == "__main__":

@@ -237,3 +237,21 @@ def test_configs_folder_resolves_models_the_catalog_lacks(tmp_path: Path, capsys
     report = json.loads(capsys.readouterr().out)
     assert report["lines_used_any_mode"] == 1 and report["cases"][0]["label"].startswith("someorg/Private-Model-8B")
     assert accuracy.main([str(path), "--configs", str(tmp_path / "nope")]) == 2
+
+
+def test_several_files_are_summarised_together(capsys: pytest.CaptureFixture[str]) -> None:
+    """The fixture and the H100 runs at once: each file's report, then the end-to-end figures over both; the
+    fixture's lines that set a constant for themselves are left out of its held-out summary."""
+    accuracy = _module_and_fixture()
+    h100 = ROOT / "benchmarks" / "gpu-runs" / "h100-vllm-0.26.0.jsonl"
+    assert accuracy.main([str(accuracy.DEFAULT_FILE), str(h100), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    fixture, runs = data["files"]
+    together = data["all_files_end_to_end"]
+    assert together["cases_used"] == fixture["cases_used"] + runs["cases_used"]
+    assert set(together) >= KEYS
+    held = fixture["end_to_end_held_out"]
+    fitted = {i for lines in fixture["calibration_lines"].values() for i in lines}
+    assert 21 in fitted and held["cases_used"] == fixture["cases_used"] - len(
+        {c["line"] for c in fixture["cases"] if "end_to_end" in c} & fitted)
+    assert runs["end_to_end_held_out"] is None  # nothing in the H100 file is fitted line by line

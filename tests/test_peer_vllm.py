@@ -175,3 +175,29 @@ def _markdown_table(rows: dict[str, dict[str, Any]]) -> str:
 
 def _fmt(value: object) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+@pytest.mark.parametrize("model", ["llama_gqa", "mixtral_moe"])
+def test_lora_slots_are_the_bytes_vllm_allocates(vllm_python: str, tmp_path: Path, model: str) -> None:
+    """vLLM (CPU build) with 2 LoRA slots of rank 8: the stacked A/B buffers of every linear, MoE, embedding and
+    lm_head module it allocated, summed, equal kvplan's LoRA term (kvplan.core.lora_offload) to the byte."""
+    from kvplan.core.architectures import model_spec_from_config
+    from kvplan.core.engine import resolve_engine
+    from kvplan.core.lora_offload import estimate_lora
+    from kvplan.core.settings import DeploySettings
+    from tests.peer.cases import make_models
+
+    model_dir = make_models(vllm_python, tmp_path, [model])[model]
+    args = {"model": str(model_dir), "load_format": "dummy", "skip_tokenizer_init": True, "dtype": "float32",
+            "max_model_len": 2048, "kv_cache_memory_bytes": 1 << 30, "block_size": 128, "enforce_eager": True,
+            "enable_lora": True, "max_loras": 2, "max_lora_rank": 8}
+    proc = subprocess.run([vllm_python, str(REPO / "tests" / "peer" / "lora_bytes.py"), json.dumps(args)],
+                          capture_output=True, text=True, timeout=420, cwd=tmp_path)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    assert lines, proc.stderr[-3000:]
+    measured = json.loads(lines[-1][len("RESULT "):])
+    spec = model_spec_from_config(json.loads((model_dir / "config.json").read_text()))
+    settings = DeploySettings(platform="cpu", entrypoint="llm", dtype="float32", max_model_len=2048,
+                              kv_cache_memory_bytes=1 << 30, block_size=128, vllm_version="0.32.0",
+                              enable_lora=True, max_loras=2, max_lora_rank=8)
+    assert estimate_lora(spec, resolve_engine(spec, settings, None)).value_bytes == measured["total"], measured

@@ -10,8 +10,10 @@ import typer
 from kvplan.cli.app import guarded
 from kvplan.cli.options import (
     BlockSizeOpt,
+    CpuOffloadOpt,
     DtypeOpt,
     EagerOpt,
+    EnableLoraOpt,
     EntrypointOpt,
     ExtensibleOpt,
     GpuMemoryOpt,
@@ -21,10 +23,17 @@ from kvplan.cli.options import (
     KvDtypeOpt,
     KvMemoryBytesOpt,
     KvMemoryOpt,
+    LanguageOnlyOpt,
+    LimitMmOpt,
     MambaSsmOpt,
     MaxBatchedOpt,
+    MaxCpuLorasOpt,
+    MaxLoraRankOpt,
+    MaxLorasOpt,
     MaxModelLenOpt,
     MaxSeqsOpt,
+    MmEncoderTpOpt,
+    MmProcessorOpt,
     ModelArg,
     NoHybridOpt,
     PlanVllmPythonOpt,
@@ -33,6 +42,7 @@ from kvplan.cli.options import (
     PrefixCachingOpt,
     QuantOpt,
     RevisionOpt,
+    SkipMmProfilingOpt,
     SpeculativeOpt,
     TpOpt,
     UseV1Opt,
@@ -87,13 +97,23 @@ def register(app: typer.Typer) -> None:
         vllm_use_v1: UseV1Opt = None,
         enable_prefix_caching: PrefixCachingOpt = None,
         enable_extensible_kv_cache: ExtensibleOpt = None,
+        limit_mm_per_prompt: LimitMmOpt = None,
+        mm_processor_kwargs: MmProcessorOpt = None,
+        mm_encoder_tp_mode: MmEncoderTpOpt = "weights",
+        language_model_only: LanguageOnlyOpt = False,
+        skip_mm_profiling: SkipMmProfilingOpt = False,
+        enable_lora: EnableLoraOpt = False,
+        max_loras: MaxLorasOpt = 1,
+        max_lora_rank: MaxLoraRankOpt = 16,
+        max_cpu_loras: MaxCpuLorasOpt = None,
+        cpu_offload_gb: CpuOffloadOpt = 0.0,
         json_output: JsonOpt = False,
     ) -> None:
         """Check whether MODEL starts on the GPU with these settings, and how many KV tokens fit."""
 
         def run() -> int:
             from kvplan import api
-            from kvplan.cli.settings_from_flags import build_settings
+            from kvplan.cli.settings_from_flags import build_settings, deploy_extras
             from kvplan.core.units import parse_size
 
             flags = locals_of_check()
@@ -109,6 +129,11 @@ def register(app: typer.Typer) -> None:
                 vllm_use_v1=vllm_use_v1,
                 enable_prefix_caching=enable_prefix_caching,
                 enable_extensible_kv_cache=enable_extensible_kv_cache, kv_cache_memory_bytes=kv_cache_memory_bytes,
+                extras=deploy_extras(limit_mm_per_prompt=limit_mm_per_prompt, mm_processor_kwargs=mm_processor_kwargs,
+                                     mm_encoder_tp_mode=mm_encoder_tp_mode, language_model_only=language_model_only,
+                                     skip_mm_profiling=skip_mm_profiling,
+                                     enable_lora=enable_lora, max_loras=max_loras, max_lora_rank=max_lora_rank,
+                                     max_cpu_loras=max_cpu_loras, cpu_offload_gb=cpu_offload_gb),
             )
             ref = model
             if vllm_argv:  # kvplan check -- vllm serve MODEL ...: MODEL is the command's first word

@@ -67,3 +67,25 @@ PrefixCachingOpt = Annotated[bool | None, typer.Option(
     "--enable-prefix-caching/--no-enable-prefix-caching", show_default=False,
     help="vLLM's flag. Default: vLLM's (on, but off for Mamba hybrids before 0.28); on a hybrid each Mamba "
          "group then holds 2 state blocks a request instead of 1 (3 for Mamba-2 from 0.32).")]
+LimitMmOpt = Annotated[str | None, typer.Option(
+    "--limit-mm-per-prompt", metavar="JSON",
+    help='vLLM\'s flag: items per prompt by modality, e.g. \'{"image":0}\'; 0 for every modality serves text only '
+         "(no encoder profile, no vision tower from vLLM 0.32).")]
+MmProcessorOpt = Annotated[str | None, typer.Option(
+    "--mm-processor-kwargs", metavar="JSON",
+    help='vLLM\'s flag: the image processor\'s size, e.g. \'{"max_pixels": 1003520}\' (Qwen-VL), which sets the '
+         "largest item vLLM profiles the encoder with.")]
+MmEncoderTpOpt = Annotated[str, typer.Option(
+    "--mm-encoder-tp-mode", help="vLLM's flag: weights (encoder split over TP) or data (replicated, items split).")]
+LanguageOnlyOpt = Annotated[bool, typer.Option(
+    "--language-model-only", help="vLLM's flag: every modality limit 0 (text only).")]
+SkipMmProfilingOpt = Annotated[bool, typer.Option(
+    "--skip-mm-profiling", help="vLLM's flag: profile the text model only (the encoder's peak is not left free).")]
+EnableLoraOpt = Annotated[bool, typer.Option(
+    "--enable-lora", help="vLLM's flag: preallocate LoRA adapter slots on each GPU (--max-loras x --max-lora-rank).")]
+MaxLorasOpt = Annotated[int, typer.Option("--max-loras", help="vLLM's flag: adapters in one batch (GPU slots).")]
+MaxLoraRankOpt = Annotated[int, typer.Option("--max-lora-rank", help="vLLM's flag: the slots' rank.")]
+MaxCpuLorasOpt = Annotated[int | None, typer.Option(
+    "--max-cpu-loras", help="vLLM's flag: adapters cached in host memory (no GPU memory).")]
+CpuOffloadOpt = Annotated[float, typer.Option(
+    "--cpu-offload-gb", help="vLLM's flag: GiB of weights per GPU moved to CPU memory.")]

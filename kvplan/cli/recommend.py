@@ -14,8 +14,10 @@ import typer
 from kvplan.cli.app import guarded
 from kvplan.cli.options import (
     BlockSizeOpt,
+    CpuOffloadOpt,
     DtypeOpt,
     EagerOpt,
+    EnableLoraOpt,
     EntrypointOpt,
     ExtensibleOpt,
     GpuMemoryOpt,
@@ -25,9 +27,16 @@ from kvplan.cli.options import (
     KvDtypeOpt,
     KvMemoryBytesOpt,
     KvMemoryOpt,
+    LanguageOnlyOpt,
+    LimitMmOpt,
     MambaSsmOpt,
     MaxBatchedOpt,
+    MaxCpuLorasOpt,
+    MaxLoraRankOpt,
+    MaxLorasOpt,
     MaxSeqsOpt,
+    MmEncoderTpOpt,
+    MmProcessorOpt,
     NoHybridOpt,
     PlanVllmPythonOpt,
     PlatformOpt,
@@ -35,6 +44,7 @@ from kvplan.cli.options import (
     PrefixCachingOpt,
     QuantOpt,
     RevisionOpt,
+    SkipMmProfilingOpt,
     SpeculativeOpt,
     TpOpt,
     UseV1Opt,
@@ -132,6 +142,16 @@ def register(app: typer.Typer) -> None:
         max_params: MaxParamsOpt = None,
         family: FamilyOpt = None,
         output_format: FormatOpt = "human",
+        limit_mm_per_prompt: LimitMmOpt = None,
+        mm_processor_kwargs: MmProcessorOpt = None,
+        mm_encoder_tp_mode: MmEncoderTpOpt = "weights",
+        language_model_only: LanguageOnlyOpt = False,
+        skip_mm_profiling: SkipMmProfilingOpt = False,
+        enable_lora: EnableLoraOpt = False,
+        max_loras: MaxLorasOpt = 1,
+        max_lora_rank: MaxLoraRankOpt = 16,
+        max_cpu_loras: MaxCpuLorasOpt = None,
+        cpu_offload_gb: CpuOffloadOpt = 0.0,
         json_output: JsonOpt = False,
     ) -> None:
         """Recommend settings for MODEL on this GPU: longest context, concurrency by length, flags to use.
@@ -146,7 +166,7 @@ def register(app: typer.Typer) -> None:
             import json
 
             from kvplan import api
-            from kvplan.cli.settings_from_flags import build_settings, parse_max_model_len
+            from kvplan.cli.settings_from_flags import build_settings, deploy_extras, parse_max_model_len
             from kvplan.core.errors import UsageError
             from kvplan.core.sweep import sweep
             from kvplan.core.units import parse_size
@@ -180,6 +200,11 @@ def register(app: typer.Typer) -> None:
                 vllm_use_v1=vllm_use_v1,
                 enable_prefix_caching=enable_prefix_caching,
                 enable_extensible_kv_cache=enable_extensible_kv_cache, kv_cache_memory_bytes=kv_cache_memory_bytes,
+                extras=deploy_extras(limit_mm_per_prompt=limit_mm_per_prompt, mm_processor_kwargs=mm_processor_kwargs,
+                                     mm_encoder_tp_mode=mm_encoder_tp_mode, language_model_only=language_model_only,
+                                     skip_mm_profiling=skip_mm_profiling,
+                                     enable_lora=enable_lora, max_loras=max_loras, max_lora_rank=max_lora_rank,
+                                     max_cpu_loras=max_cpu_loras, cpu_offload_gb=cpu_offload_gb),
             )
             gpu_bytes = parse_size(gpu_memory, flag="--gpu-memory") if gpu_memory else None
             tables = _Tables(settings=settings, fmt=fmt, concurrency=concurrency,

@@ -88,7 +88,8 @@ def build_settings(*, max_model_len: str | None, gpu_memory_utilization: float |
                    vllm_use_v1: str | int | bool | None = None,
                    enable_prefix_caching: bool | None = None, vllm_python: str | None = None,
                    enable_extensible_kv_cache: bool | None = None,
-                   kv_cache_memory_bytes: str | None = None) -> DeploySettings:
+                   kv_cache_memory_bytes: str | None = None,
+                   extras: dict[str, Any] | None = None) -> DeploySettings:
     from kvplan.sources.installed_vllm import choose_vllm_version
 
     kv_bytes = parse_size(kv_cache_memory, flag="--kv-cache-memory") if kv_cache_memory else None
@@ -125,6 +126,7 @@ def build_settings(*, max_model_len: str | None, gpu_memory_utilization: float |
         use_v1=parse_use_v1(vllm_use_v1),
         enable_prefix_caching=enable_prefix_caching,
         enable_extensible_kv_cache=enable_extensible_kv_cache,
+        **(extras or {}),
     )
 
 
@@ -138,3 +140,73 @@ def parse_use_v1(value: str | int | bool | None) -> bool | None:
     if text in ("0", "false"):
         return False
     raise UsageError(f"--vllm-use-v1 must be 0 or 1, got '{value}'")
+
+
+def _json_object(text: str | dict[str, Any] | None, flag: str) -> dict[str, Any] | None:
+    if text is None or text == "":
+        return None
+    data: Any = text
+    if isinstance(text, str):
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise UsageError(f"{flag}: not JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{flag}: give a JSON object")
+    return data
+
+
+def parse_limit_mm(text: str | dict[str, Any] | None) -> tuple[tuple[str, int], ...] | None:
+    """``--limit-mm-per-prompt``: {"image": 0, "video": 2}; a modality's value may also be vLLM's dict form
+    with a "count" (the dummy options beside it are not modelled)."""
+    data = _json_object(text, "--limit-mm-per-prompt")
+    if data is None:
+        return None
+    limits = []
+    for modality, value in sorted(data.items()):
+        count = value.get("count") if isinstance(value, dict) else value
+        if not isinstance(count, int) or isinstance(count, bool):
+            raise UsageError(f"--limit-mm-per-prompt: {modality} needs a whole number, got {value!r}")
+        limits.append((str(modality), count))
+    return tuple(limits)
+
+
+MM_PROCESSOR_KEYS = frozenset({"max_pixels", "min_pixels", "size", "images_kwargs", "videos_kwargs"})
+
+
+def parse_mm_max_pixels(text: str | dict[str, Any] | None, scope: str = "images_kwargs") -> int | None:
+    """``--mm-processor-kwargs``: the largest image (max_pixels or size.longest_edge) for one scope:
+    ``images_kwargs`` or ``videos_kwargs``, the flat keys applying to both (config/multimodal.py
+    ``_merge_mm_processor_scope``, 0.33). Keys kvplan does not plan with are refused by name rather than ignored."""
+    data = _json_object(text, "--mm-processor-kwargs")
+    if data is None:
+        return None
+    unknown = sorted(set(data) - MM_PROCESSOR_KEYS)
+    if unknown:
+        raise UsageError(f"--mm-processor-kwargs: kvplan does not model {', '.join(unknown)}",
+                         hint="It plans with max_pixels / min_pixels / size.longest_edge only")
+    nested = data.get(scope)
+    scoped: dict[str, Any] = nested if isinstance(nested, dict) else {}
+    for source in (scoped, data):
+        size = source.get("size")
+        value = source.get("max_pixels", size.get("longest_edge") if isinstance(size, dict) else None)
+        if value is not None:
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise UsageError(f"--mm-processor-kwargs: max_pixels must be a whole number, got {value!r}")
+            return value
+    return None
+
+
+def deploy_extras(*, limit_mm_per_prompt: str | dict[str, Any] | None = None,
+                  mm_processor_kwargs: str | dict[str, Any] | None = None, mm_encoder_tp_mode: str = "weights",
+                  language_model_only: bool = False, skip_mm_profiling: bool = False, enable_lora: bool = False,
+                  max_loras: int = 1, max_lora_rank: int = 16, max_cpu_loras: int | None = None,
+                  cpu_offload_gb: float = 0.0) -> dict[str, Any]:
+    """The multimodal, LoRA and offload flags as DeploySettings fields (``build_settings(extras=...)``)."""
+    return {"limit_mm_per_prompt": parse_limit_mm(limit_mm_per_prompt),
+            "mm_max_pixels": parse_mm_max_pixels(mm_processor_kwargs),
+            "mm_video_max_pixels": parse_mm_max_pixels(mm_processor_kwargs, "videos_kwargs"),
+            "mm_encoder_tp_mode": mm_encoder_tp_mode.lower(), "language_model_only": language_model_only,
+            "skip_mm_profiling": skip_mm_profiling,
+            "enable_lora": enable_lora, "max_loras": max_loras, "max_lora_rank": max_lora_rank,
+            "max_cpu_loras": max_cpu_loras, "cpu_offload_gb": cpu_offload_gb}

@@ -22,6 +22,7 @@ from kvplan.core.layouts import families as _families  # noqa: F401  (registers 
 from kvplan.core.model import AttentionLayer, LayerSpec, MambaLayer, MlaProjections, ModelSpec, NoKvLayer
 from kvplan.core.params import attention_weight_layout
 from kvplan.core.state_keys import refuse_unread_state
+from kvplan.core.vision import vision_tower
 from kvplan.core.vllm_archs import layout_for_architectures
 
 _MODEL_TYPE_ALIASES = {"RefinedWebModel": "falcon", "RefinedWeb": "falcon"}
@@ -539,6 +540,7 @@ def model_spec_from_config(config: Mapping[str, Any],
         checkpoint_kv_cache_dtype=kv_dtype,
         mla=_mla_projections(cfg, config, extra_configs or {}) if uses_mla else None,
         is_multimodal=multimodal,
+        vision=vision_tower(config) if multimodal else None,
         intermediate_size=int(intermediate) if isinstance(intermediate, (int, float)) else 0,
         moe_intermediate_size=int(moe_intermediate) if isinstance(moe_intermediate, (int, float)) else 0,
         num_experts_per_tok=int(experts_per_tok) if isinstance(experts_per_tok, (int, float)) else 0,

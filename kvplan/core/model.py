@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Literal
 
+from kvplan.core.vision import VisionTower
+
 AttentionKind = Literal["full", "sliding", "chunked", "mla"]
 # short_conv: LFM2 ShortConv (one conv state); kda: Kimi delta attention (conv + fp32 recurrent state);
 # linear: MiniMax-Text-01's lightning attention, one (heads, head_dim, head_dim) state
@@ -117,6 +119,7 @@ class ModelSpec:
     checkpoint_kv_cache_dtype: str | None = None  # a KV scheme in the checkpoint's quant config
     mla: MlaProjections | None = None  # set when vLLM runs the attention as MLA (``uses_mla``)
     is_multimodal: bool = False
+    vision: VisionTower | None = None  # the vision tower vLLM profiles (kvplan.core.vision)
     # For the memory estimates (activation peak, weight shards, rope cache); 0 / None when the config lacks them.
     intermediate_size: int = 0
     moe_intermediate_size: int = 0

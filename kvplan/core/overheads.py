@@ -32,6 +32,8 @@ from dataclasses import dataclass, replace
 
 from kvplan.core.engine import EngineConfig, mamba_state_bytes, pp_stage_ranges
 from kvplan.core.estimate import Estimate
+from kvplan.core.lora_offload import cpu_offload_bytes, estimate_lora, lora_capture_cases
+from kvplan.core.mm_profile import ERR_MM_ENCODER_FLAT, encoder_profile, text_only, tower_weight_bytes
 from kvplan.core.model import AttentionLayer, LayerSpec, MambaLayer, ModelSpec, ParallelLayer
 from kvplan.core.settings import release, version_tuple
 from kvplan.core.units import GiB, MiB, cdiv, dtype_bytes, round_up
@@ -75,16 +77,16 @@ ERR_ACTIVATION_MIN = 64 * MiB
 # 2,048 tokens peaked at 0.51 GiB, which the compiled-embedding term (0.50) now explains. The floor stays: one
 # release measured.
 ERR_ACTIVATION_MIN_V2 = int(0.4 * GiB)
-# Multimodal models: vLLM profiles the encoder on a dummy batch of the largest items (images or video frames,
-# sized by the processor and the --limit-mm-per-prompt limits) before the text forward; kvplan does not model
-# that peak. The two multimodal lines of vllm-gpu-logs.jsonl left 1.17 GiB (Qwen3.6-35B-A3B, line 14) and
-# 3.81 GiB (Qwen3-VL-30B-A3B, line 36) unexplained; one max-size Qwen-VL image (65,536 patches) by reading
-# the ViT is ~1.3 GiB. So the estimate keeps its value and carries this much more error, said in its source.
-ERR_MM_ENCODER_PROFILE = 2 * GiB
+# Multimodal encoders kvplan does not model (kvplan.core.mm_profile names the rest) keep a flat ± 2 GiB.
+ERR_MM_ENCODER_PROFILE = ERR_MM_ENCODER_FLAT
 ERR_NON_TORCH_V1 = int(0.30 * GiB)
 ERR_NON_TORCH_V0 = int(0.15 * GiB)
 ERR_NON_TORCH_V2 = int(0.10 * GiB)
-ERR_NON_TORCH_V2_TOTAL = int(0.45 * GiB)
+# Model Runner V2 from 0.27: the calibrated total's error is the largest residual of the seven 0.28 lines that
+# set CAL_NON_TORCH_V2_TOTAL (lines 15-21; line 21, 0.91 GiB, logged 10.33 GiB where the same deployment on
+# line 18 logged 9.10): those lines are no test of it. Their residuals were taken with kvplan's activation
+# estimate in place, so the total already holds the activation's misfit: no V2 activation floor on top.
+ERR_NON_TORCH_V2_TOTAL = int(0.92 * GiB)
 ERR_CUDAGRAPH_FRACTION = 0.5
 
 
@@ -289,12 +291,24 @@ def forward_bytes_per_token(model: ModelSpec, engine: EngineConfig) -> int:
     return dense * dtype
 
 
+def flashinfer_sampler_unknown(engine: EngineConfig) -> bool:
+    """V1 before 0.11.1: ``TopKTopPSampler`` uses FlashInfer only when the package imports (v1/sample/ops/
+    topk_topp_sampler.py, read in 0.10.1.1 and 0.11.0), and flashinfer-python is an optional extra there
+    (``vllm[flashinfer]``, PR #21959; a default dependency from PR #26443, Oct 2025, i.e. 0.11.1): the Docker
+    image has it, a plain pip install falls back to PyTorch's sort. kvplan cannot tell which."""
+    v = version_tuple(engine.behaviour.version)
+    return engine.behaviour.engine == "v1" and engine.model_runner != "v2" and v < (0, 11, 1)
+
+
 def sampler_bytes_per_element(engine: EngineConfig) -> float:
     """Sampler peak per logits element: V0 and V1 0.32+ run PyTorch's sort-based top-k/top-p (0.32+ warms
-    ``forward_native`` after the FlashInfer pass); V1 before 0.32 FlashInfer only."""
+    ``forward_native`` after the FlashInfer pass); V1 0.11.1-0.31 FlashInfer only; V1 before 0.11.1 either
+    (``flashinfer_sampler_unknown``): the midpoint, half the range going into the error."""
     behaviour = engine.behaviour
     if behaviour.engine == "v0" or release(behaviour.version) >= (0, 32):
         return CAL_SAMPLER_SORT_BYTES
+    if flashinfer_sampler_unknown(engine):
+        return (CAL_SAMPLER_SORT_BYTES + CAL_SAMPLER_FLASHINFER_BYTES) / 2
     return CAL_SAMPLER_FLASHINFER_BYTES
 
 
@@ -337,21 +351,36 @@ def estimate_activation(model: ModelSpec, engine: EngineConfig, *, last_stage: b
     embedding = _compiled_embedding_bytes(model, engine)
     value = max(forward, sampler, embedding)
     widen = 1.0 if _int_attr(model, "intermediate_size") or sampler >= forward else 2.0
-    floor = ERR_ACTIVATION_MIN_V2 if engine.model_runner == "v2" else ERR_ACTIVATION_MIN
+    floor = ERR_ACTIVATION_MIN_V2 if _v2_measured_accounting(engine) else ERR_ACTIVATION_MIN
     error = max(int(value * ERR_ACTIVATION_FRACTION * widen), floor)
+    if sampler >= forward and sampler and flashinfer_sampler_unknown(engine):
+        elements = rows * round_up(model.vocab_size, VOCAB_PADDING)
+        spread = int(elements * (CAL_SAMPLER_SORT_BYTES - CAL_SAMPLER_FLASHINFER_BYTES) / 2)
+        error = int((error**2 + spread**2) ** 0.5)
     if embedding > max(forward, sampler):
         which = f"embedding table ({model.vocab_size} x {model.hidden_size}) and 2 x {tokens} hidden states"
     elif sampler >= forward:
         which = f"sampler over {rows} x {model.vocab_size} logits"
+        if flashinfer_sampler_unknown(engine):
+            which += " (FlashInfer or PyTorch top-k/top-p: flashinfer is an optional extra before 0.11.1)"
     else:
         which = f"dummy forward of {tokens} tokens"
     runner = ", Model Runner V2" if engine.model_runner == "v2" else ""
-    encoder = ""
-    if model.is_multimodal:
-        error = int((error**2 + ERR_MM_ENCODER_PROFILE**2) ** 0.5)
-        encoder = "; the multimodal encoder's profile run is not modelled (± 2 GiB)"
+    # Multimodal: the encoder's dummy batch runs first and its outputs stay cached through the text forward
+    # (kvplan.core.mm_profile); encoders kvplan does not model keep a flat ERR_MM_ENCODER_PROFILE.
+    profile = encoder_profile(model, engine)
+    if profile.peak_bytes > value + profile.cached_bytes:
+        which = "multimodal encoder's dummy batch"
+    value = max(value + profile.cached_bytes, profile.peak_bytes)
+    error = int((error**2 + profile.error_bytes**2) ** 0.5)
+    encoder = profile.note
     return Estimate(value_bytes=value, error_bytes=error,
                     source=f"estimate: profile-run peak = {which}{runner}{encoder}")
+
+
+def _v2_measured_accounting(engine: EngineConfig) -> bool:
+    """Model Runner V2 up to 0.26 (measured on the H100); 0.27+ counts a calibrated total instead."""
+    return engine.model_runner == "v2" and release(engine.behaviour.version) <= (0, 26)
 
 
 def estimate_non_torch(engine: EngineConfig) -> Estimate:
@@ -412,6 +441,7 @@ def estimate_cudagraph(model: ModelSpec, engine: EngineConfig, enforce_eager: bo
     if not engine.behaviour.counts_cudagraphs:
         return Estimate.zero(f"vLLM {engine.behaviour.version} does not count CUDA graphs before sizing KV")
     sizes = capture_sizes(engine)
+    cases = lora_capture_cases(engine)  # LoRA: graphs without and with adapters (kvplan.core.lora_offload)
     if engine.model_runner == "v2":
         if release(engine.behaviour.version) <= (0, 28):
             return Estimate.zero(f"Model Runner V2 in vLLM {engine.behaviour.version} does not count CUDA graphs "
@@ -420,16 +450,21 @@ def estimate_cudagraph(model: ModelSpec, engine: EngineConfig, enforce_eager: bo
         # piecewise graphs split at each attention / Mamba / linear-attention op (CompilationConfig._attention_ops),
         # so it is those layers that count; Nemotron-H's MLP- and MoE-only blocks fold into their neighbours' pieces.
         layers = cdiv(len(model.attention_layers) + len(model.mamba_layers), engine.pipeline_parallel_size)
-        value = 2 * len(sizes) * layers * MEASURED_V2_CAPTURE_BYTES_PER_LAYER
+        value = 2 * len(sizes) * cases * layers * MEASURED_V2_CAPTURE_BYTES_PER_LAYER
         return Estimate(value_bytes=value, error_bytes=int(value * ERR_CUDAGRAPH_FRACTION),
-                        source=f"estimate: CUDA graphs, {len(sizes)} sizes x 2 modes as Model Runner V2 "
-                               "captures them (measured: H100, vLLM 0.26)")
+                        source=f"estimate: CUDA graphs, {len(sizes)} sizes x 2 modes{_cases_note(cases)} as Model "
+                               "Runner V2 captures them (measured: H100, vLLM 0.26)")
     first = max(sizes) * forward_bytes_per_token(model, engine)
     # FULL_AND_PIECEWISE (profile_cudagraph_memory, 0.20-0.33): the largest first capture of the two modes
     # (they share the pool) + (n - 1) x max(second, 1 MiB) for each mode.
-    value = first + 2 * (len(sizes) - 1) * MiB
+    value = first + 2 * (len(sizes) * cases - 1) * MiB
     return Estimate(value_bytes=value, error_bytes=int(value * ERR_CUDAGRAPH_FRACTION) + 32 * MiB,
-                    source=f"estimate: CUDA graphs, {len(sizes)} sizes x 2 modes (vLLM's profile formula)")
+                    source=f"estimate: CUDA graphs, {len(sizes)} sizes x 2 modes{_cases_note(cases)} (vLLM's "
+                           "profile formula)")
+
+
+def _cases_note(cases: int) -> str:
+    return f" x {cases} LoRA cases" if cases > 1 else ""
 
 
 V0_CUDAGRAPH_MAX_BATCH = 8192  # V0's capture list: [1, 2, 4] + [8 * i for i in range(1, 1025)]
@@ -487,6 +522,7 @@ def estimate_overheads(model: ModelSpec, engine: EngineConfig, weights: Estimate
         extra = f" + MLA weight copies made at load ({copies / GiB:.2f} GiB)" if copies else ""
         weights = replace(weights, value_bytes=weights.value_bytes + buffers + copies,
                           source=f"{weights.source} + rope cache and vocab padding{extra}")
+        weights = _weights_with_extras(model, engine, weights)
     return Overheads(
         weights=weights,
         activation=estimate_activation(model, engine),
@@ -494,3 +530,32 @@ def estimate_overheads(model: ModelSpec, engine: EngineConfig, weights: Estimate
         cudagraph=estimate_cudagraph(model, engine, enforce_eager),
         mamba_cache=estimate_mamba_cache(model, engine, enforce_eager),
     )
+
+
+def _weights_with_extras(model: ModelSpec, engine: EngineConfig, weights: Estimate) -> Estimate:
+    """The weights term with what the deployment flags change: no vision tower when every modality limit is 0
+    (vLLM 0.32+), the LoRA slots (counted in ``Model loading took``), less what --cpu-offload-gb moves."""
+    value, error, notes = weights.value_bytes, weights.error_bytes, []
+    tp = engine.tensor_parallel_size
+    if model.is_multimodal and text_only(model, engine) and (tower := tower_weight_bytes(model, engine)):
+        value -= tower
+        notes.append(f"- vision tower not built ({tower / GiB:.2f} GiB)")
+    elif model.is_multimodal and tp > 1 and (tower := tower_weight_bytes(model, engine)) and \
+            engine.settings.mm_encoder_tp_mode == "data":
+        # the weight shard split the tower over TP; data mode keeps all of it on every rank
+        value += tower - tower // tp
+        notes.append(f"+ vision tower replicated on every rank (--mm-encoder-tp-mode data, {tower / GiB:.2f} GiB)")
+    lora = estimate_lora(model, engine)
+    if lora.value_bytes:
+        value += lora.value_bytes
+        error = int((error**2 + lora.error_bytes**2) ** 0.5)
+        notes.append(f"+ {lora.source}")
+    moved, moved_error = cpu_offload_bytes(value, model, engine)
+    if moved:
+        value -= moved
+        error = int((error**2 + moved_error**2) ** 0.5)
+        notes.append(f"- {moved / GiB:.2f} GiB moved to CPU (--cpu-offload-gb, UVA offloader)")
+    if not notes:
+        return weights
+    return replace(weights, value_bytes=value, error_bytes=error, exact=weights.exact and error == 0,
+                   source=f"{weights.source} {' '.join(notes)}")

@@ -236,7 +236,8 @@ def _memory(model: ModelSpec, settings: DeploySettings, engine: EngineConfig, gp
         source = f"budget - measured non-KV memory ({measured_overhead.source})"
     else:
         available = budget - overheads.total_bytes
-        error = overheads.error_bytes + gpu.total_error_bytes
+        # independent errors (the GPU's reported total and the overheads): root of the sum of squares
+        error = int((overheads.error_bytes**2 + gpu.total_error_bytes**2) ** 0.5) + 1
         source = "estimate: budget - weights - activation - non-torch - CUDA graphs" + (
             " - Mamba state cache" if overheads.mamba_cache.value_bytes else "")
     return MemoryPlan(total_bytes=gpu.total_bytes, gpu_memory_utilization=util, budget_bytes=budget,

@@ -65,6 +65,7 @@ QUANTIZATION_METHODS = frozenset({
     "mxfp4_hadamard32", "mxfp8", "neuron_quant", "nvfp4", "nvfp4_per_token", "online", "petit_nvfp4", "ptpc_fp8",
     "qqq", "quark", "rtn", "squeezellm", "torchao", "tpu_int8", "w4afp8",
 })
+LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # config/lora.py MaxLoRARanks (0.33)
 MAMBA_CACHE_DTYPES = ("auto", "float32", "bfloat16", "float16")  # config/cache.py MambaDType
 
 
@@ -188,6 +189,21 @@ class DeploySettings:
     extensible_unavailable: str | None = None
     # How the release was chosen when --vllm-version was not given (a note for the report); changes no number.
     version_note: str | None = field(default=None, compare=False)
+    # Multimodal (config/multimodal.py, 0.33): per-modality item limits as (modality, limit) pairs (None: 999
+    # each), the processor's largest image in pixels from --mm-processor-kwargs (None: the publisher's), how
+    # the encoder uses TP ("weights" split, "data" replicated), and --language-model-only (every limit 0).
+    limit_mm_per_prompt: tuple[tuple[str, int], ...] | None = None
+    mm_max_pixels: int | None = None
+    mm_video_max_pixels: int | None = None  # the same for videos (videos_kwargs, or the flat keys)
+    mm_encoder_tp_mode: str = "weights"
+    language_model_only: bool = False
+    skip_mm_profiling: bool = False  # --skip-mm-profiling: vLLM profiles the text model only
+    # LoRA (config/lora.py, 0.33): adapter slots preallocated on each GPU; max_cpu_loras only sizes host memory.
+    enable_lora: bool = False
+    max_loras: int = 1
+    max_lora_rank: int = 16
+    max_cpu_loras: int | None = None
+    cpu_offload_gb: float = 0.0  # --cpu-offload-gb: weight bytes per GPU moved to (pinned) CPU memory
 
     @property
     def num_speculative_tokens(self) -> int:
@@ -215,10 +231,39 @@ class DeploySettings:
             raise UsageError(f"--platform must be cuda or cpu, got {self.platform}")
         if self.entrypoint not in ("serve", "llm"):
             raise UsageError(f"--entrypoint must be serve or llm, got {self.entrypoint}")
+        self._check_mm_lora_offload()
         if self.quantization is not None and self.quantization.lower() not in QUANTIZATION_METHODS:
             raise UsageError(f"Unknown quantization method: {self.quantization}",
                              hint="vLLM takes one of its own methods, e.g. fp8, awq, gptq, compressed-tensors, "
                                   "modelopt, bitsandbytes, gguf, mxfp4")
+
+    def _check_mm_lora_offload(self) -> None:
+        """vLLM's own limits on the multimodal, LoRA and offload flags (config/multimodal.py, config/lora.py,
+        config/offload.py, 0.33)."""
+        if self.mm_encoder_tp_mode not in ("weights", "data"):
+            raise UsageError(f"--mm-encoder-tp-mode must be weights or data, got '{self.mm_encoder_tp_mode}'")
+        for modality, limit in self.limit_mm_per_prompt or ():
+            if limit < 0:
+                raise UsageError(f"--limit-mm-per-prompt: {modality} must be 0 or more, got {limit}")
+        for pixels in (self.mm_max_pixels, self.mm_video_max_pixels):
+            if pixels is not None and pixels <= 0:
+                raise UsageError(f"--mm-processor-kwargs: max_pixels must be positive, got {pixels}")
+        if self.max_loras < 1:
+            raise UsageError(f"--max-loras must be at least 1, got {self.max_loras}")
+        if self.max_lora_rank not in LORA_RANKS:
+            raise UsageError(f"--max-lora-rank must be one of {', '.join(map(str, LORA_RANKS))}, "
+                             f"got {self.max_lora_rank}")
+        if self.max_cpu_loras is not None and self.max_cpu_loras < self.max_loras:
+            raise UsageError(f"max_cpu_loras ({self.max_cpu_loras}) must be >= max_loras ({self.max_loras})")
+        if self.cpu_offload_gb < 0:
+            raise UsageError(f"--cpu-offload-gb must be 0 or more, got {self.cpu_offload_gb}")
+
+    @property
+    def mm_text_only(self) -> bool:
+        """Every modality limited to 0 (or --language-model-only): vLLM profiles no encoder."""
+        limits = self.limit_mm_per_prompt
+        return self.language_model_only or (limits is not None and bool(limits)
+                                            and all(limit == 0 for _, limit in limits))
 
     @property
     def world_size(self) -> int:

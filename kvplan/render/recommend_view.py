@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from kvplan.core.lora_offload import extra_engine_args
 from kvplan.core.plan import utilization_for
 from kvplan.core.settings import version_tuple
 from kvplan.core.sweep import Sweep
@@ -56,7 +57,7 @@ def _engine_args(sweep: Sweep, length: int) -> list[tuple[str, object]]:
     if settings.speculative is not None:
         given = settings.speculative.given_json
         args.append(("speculative_config", json.loads(given) if given else settings.speculative.vllm_config()))
-    return args
+    return args + extra_engine_args(settings)  # multimodal, LoRA and offload flags
 
 
 def _launch_line(ref: str, sweep: Sweep, length: int) -> str:

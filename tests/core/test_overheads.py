@@ -230,8 +230,10 @@ def test_multimodal_models_carry_the_unmodelled_encoder_profile_in_their_error()
     vlm = model_spec_from_config(catalog.find("google/gemma-3-27b-it").config)  # type: ignore[union-attr]
     text = model_spec_from_config(catalog.find("meta-llama/Llama-3.1-8B").config)  # type: ignore[union-attr]
     assert vlm.is_multimodal and not text.is_multimodal
-    vlm_act = estimate_activation(vlm, resolve_engine(vlm, DeploySettings(max_model_len=8192), GPU))
-    text_act = estimate_activation(text, resolve_engine(text, DeploySettings(max_model_len=8192), GPU))
+    # 0.20: a release whose dummy-item rules kvplan has not read (kvplan.core.mm_profile.MODELLED_FROM)
+    old = DeploySettings(max_model_len=8192, vllm_version="0.20.0")
+    vlm_act = estimate_activation(vlm, resolve_engine(vlm, old, GPU))
+    text_act = estimate_activation(text, resolve_engine(text, old, GPU))
     assert vlm_act.error_bytes >= ERR_MM_ENCODER_PROFILE and "encoder" in vlm_act.source
     assert text_act.error_bytes < ERR_MM_ENCODER_PROFILE and "encoder" not in text_act.source
 

@@ -44,6 +44,13 @@ class PeerCase:
     speculative: dict[str, Any] | None = None
     env: dict[str, str] = field(default_factory=dict)
     note: str = ""
+    # LoRA slots (--enable-lora --max-loras --max-lora-rank) and multimodal limits (--limit-mm-per-prompt,
+    # --language-model-only): what vLLM preallocates or profiles changes; with kv_cache_memory_bytes the KV
+    # tokens must not.
+    max_loras: int | None = None  # set: --enable-lora with that many slots
+    max_lora_rank: int | None = None
+    limit_mm_per_prompt: dict[str, int] | None = None
+    language_model_only: bool = False
 
     def engine_args(self, model_dir: Path) -> dict[str, Any]:
         args: dict[str, Any] = {
@@ -66,6 +73,14 @@ class PeerCase:
             args["enable_prefix_caching"] = self.enable_prefix_caching
         if self.speculative:
             args["speculative_config"] = self.speculative_config(model_dir)
+        if self.max_loras:
+            args.update(enable_lora=True, max_loras=self.max_loras)
+            if self.max_lora_rank:
+                args["max_lora_rank"] = self.max_lora_rank
+        if self.limit_mm_per_prompt is not None:
+            args["limit_mm_per_prompt"] = self.limit_mm_per_prompt
+        if self.language_model_only:
+            args["language_model_only"] = True
         return args
 
     def speculative_config(self, model_dir: Path) -> dict[str, Any]:
@@ -109,6 +124,14 @@ class PeerCase:
             args.append("--enable-prefix-caching" if self.enable_prefix_caching else "--no-enable-prefix-caching")
         if self.speculative:
             args += ["--speculative-config", json.dumps(self.speculative_config(model_dir))]
+        if self.max_loras:
+            args += ["--enable-lora", "--max-loras", str(self.max_loras)]
+            if self.max_lora_rank:
+                args += ["--max-lora-rank", str(self.max_lora_rank)]
+        if self.limit_mm_per_prompt is not None:
+            args += ["--limit-mm-per-prompt", json.dumps(self.limit_mm_per_prompt)]
+        if self.language_model_only:
+            args.append("--language-model-only")
         return [*args, "--json"]
 
 
@@ -199,6 +222,13 @@ CASES: tuple[PeerCase, ...] = (
        speculative={"method": "eagle", "model": "llama_eagle_draft", "num_speculative_tokens": 2}),
     _c("qwen3_next_mtp_k2_L2000", "qwen3_next + MTP (1 module)", "qwen3_next_mtp", 2000, 300 * MiB,
        speculative={"method": "mtp", "num_speculative_tokens": 2}),
+    # LoRA: 2 adapter slots of rank 8 on every linear, embedding and lm_head (kvplan.core.lora_offload).
+    _c("llama_lora_2x8_L2048", "llama + LoRA (2 slots, rank 8)", "llama_gqa", 2048, GiB, max_loras=2,
+       max_lora_rank=8),
+    # Multimodal served text-only: vLLM 0.32 builds no SigLIP tower (_mark_tower_model) and profiles no encoder;
+    # the Gemma text model's KV is what kvplan sizes.
+    _c("paligemma_text_only_L2048", "paligemma (SigLIP + gemma, --language-model-only)", "paligemma", 2048,
+       256 * MiB, language_model_only=True),
 )
 # Attention-variant layouts (layouts-attn): per-layer head sizes / KV heads, V narrower than K, KV sharing.
 CASES = (

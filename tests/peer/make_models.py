@@ -416,12 +416,35 @@ RAW_CONFIGS: dict[str, dict[str, Any]] = {
 }
 
 
+# Multimodal: PaliGemma (SigLIP tower + Gemma), the one vision-language model whose vLLM module imports without
+# torchvision (absent from the CPU venv). Served text-only (--language-model-only): its processor needs a tokenizer.
+MULTIMODAL: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "paligemma": (
+        "PaliGemmaConfig",
+        "PaliGemmaForConditionalGeneration",
+        {
+            "text_config": {**_BASE, "model_type": "gemma", "num_hidden_layers": 4, "num_key_value_heads": 1,
+                            "head_dim": 64, "max_position_embeddings": 8192},
+            "vision_config": {"model_type": "siglip_vision_model", "hidden_size": 128, "intermediate_size": 256,
+                              "num_attention_heads": 2, "num_hidden_layers": 2, "patch_size": 14, "image_size": 224,
+                              "projection_dim": 256},
+            "image_token_index": 1000, "vocab_size": 1024, "projection_dim": 256, "hidden_size": 256,
+            "torch_dtype": "float32",
+        },
+    ),
+}
+
+
 def config_dict(name: str) -> dict[str, Any]:
     """The config.json content for ``name``, built with transformers' config class."""
     import transformers
 
     if name in RAW_CONFIGS:
         return dict(RAW_CONFIGS[name])
+    if name in MULTIMODAL:
+        cls_name, arch, kwargs = MULTIMODAL[name]
+        config = getattr(transformers, cls_name)(**kwargs, architectures=[arch])
+        return dict(json.loads(config.to_json_string(use_diff=False)))
     cls_name, arch, overrides = MODELS[name]
     kwargs = {**_BASE, **overrides, "architectures": [arch]}
     config = getattr(transformers, cls_name)(**kwargs)
@@ -440,7 +463,7 @@ def write_model(root: Path, name: str) -> Path:
 
 
 def write_models(root: Path, names: list[str] | None = None) -> dict[str, Path]:
-    return {name: write_model(root, name) for name in (names or [*MODELS, *RAW_CONFIGS])}
+    return {name: write_model(root, name) for name in (names or [*MODELS, *RAW_CONFIGS, *MULTIMODAL])}
 
 
 if __name__ == "__main__":

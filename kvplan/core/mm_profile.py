@@ -1,0 +1,271 @@
+"""vLLM's multimodal encoder profile, the LoRA slots it preallocates and the weights --cpu-offload-gb moves.
+
+Multimodal (``GPUModelRunner.profile_run``, v1/worker/gpu_model_runner.py, 0.33): before the text forward vLLM
+runs the encoder once on a dummy batch of the modality with the most tokens per item
+(``MultiModalBudget.get_modality_with_max_tokens``), ``max_items_per_batch`` copies of the largest item, and
+keeps the outputs in the encoder cache while the text forward and the sampler run. So the profile peak is the
+larger of (a) the encoder's own peak and (b) the text peak plus the cached outputs. The budget
+(``compute_mm_encoder_budget``, v1/core/encoder_cache_manager.py): ``max(max_num_batched_tokens, largest item)``
+tokens (``max_num_encoder_input_tokens`` and ``encoder_cache_size`` both default to max_num_batched_tokens,
+config/scheduler.py); ``MultiModalBudget._get_max_items`` (multimodal/encoder_budget.py) gives
+``max(1, min(budget // item, max_num_seqs x max(1, min(limit, max_model_len // item))))`` items (without
+chunked prefill max_num_seqs is first capped at ``max_num_batched_tokens // item``). Limits of 0 for every
+modality, or --language-model-only, skip the encoder profile and (``_mark_tower_model``, 0.32+) the tower's
+weights. The encoder's own peak is read from the ViT code, not measured: it carries half its value as error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kvplan.core.engine import EngineConfig
+from kvplan.core.model import ModelSpec
+from kvplan.core.settings import release
+from kvplan.core.units import GiB, MiB, cdiv
+from kvplan.core.vision import (
+    GEMMA3_FAMILY,
+    LLAMA4_FAMILY,
+    LLAMA4_MAX_TILES,
+    QWEN2_FAMILY,
+    QWEN2_VL_MAX_FRAMES,
+    QWEN2_VL_MAX_PIXELS,
+    QWEN3_FAMILY,
+    QWEN3_VL_MAX_PIXELS,
+    QWEN3_VL_VIDEO_MAX_PIXELS,
+    VisionTower,
+)
+
+DEFAULT_MM_LIMIT = 999  # MultiModalConfig.get_limit_per_prompt: an unspecified modality
+# The releases whose dummy-item rules and profile_run were read: the V1 GPUModelRunner from 0.22 (0.22, 0.32,
+# 0.33 wheels: the same budget, items and encoder run; 0.11's Qwen3-VL dummy video grows with max_model_len,
+# _MAX_FRAMES_PER_VIDEO = 24576, so older releases keep the flat term); Model Runner V2 profiles no encoder up to
+# 0.26 (profile_run in the 0.22 and 0.26 wheels: text forward and sampler only) and does from 0.29 (0.29, 0.32,
+# 0.33); its 0.27 / 0.28 were not read.
+MODELLED_FROM = (0, 22)
+V2_NO_ENCODER_UNTIL = (0, 26)
+V2_ENCODER_FROM = (0, 29)
+# The flat term for encoders kvplan does not model: the two multimodal lines of vllm-gpu-logs.jsonl left
+# 1.17 GiB (line 14) and 3.81 GiB (line 36) unexplained.
+ERR_MM_ENCODER_FLAT = 2 * GiB
+ERR_MM_ENCODER_FRACTION = 0.5  # the ViT peak is read from the code, not measured
+ERR_MM_ENCODER_MIN = 256 * MiB
+SUPPORTED_MODALITIES: dict[frozenset[str], tuple[str, ...]] = {
+    QWEN2_FAMILY: ("image", "video"),
+    QWEN3_FAMILY: ("image", "video"),
+    GEMMA3_FAMILY: ("image",),
+    LLAMA4_FAMILY: ("image",),
+}
+
+
+def modalities(tower: VisionTower) -> tuple[str, ...] | None:
+    for family, names in SUPPORTED_MODALITIES.items():
+        if tower.family in family:
+            return names
+    return None
+
+
+def mm_limit(engine: EngineConfig, modality: str) -> int:
+    settings = engine.settings
+    if settings.language_model_only:
+        return 0
+    return dict(settings.limit_mm_per_prompt or ()).get(modality, DEFAULT_MM_LIMIT)
+
+
+def text_only(model: ModelSpec, engine: EngineConfig) -> bool:
+    """No encoder profile: --language-model-only, or a limit of 0 for every modality the model takes. For a
+    family kvplan does not model, whose modalities it does not know, the limits must name image, video and
+    audio, all 0 (an unnamed modality keeps vLLM's 999)."""
+    if not model.is_multimodal:
+        return True
+    settings = engine.settings
+    if settings.language_model_only:
+        return True
+    names = modalities(model.vision) if model.vision else None
+    if names is None:
+        given = dict(settings.limit_mm_per_prompt or ())
+        return {"image", "video", "audio"} <= set(given) and all(v == 0 for v in given.values())
+    return all(mm_limit(engine, name) == 0 for name in names)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EncoderItem:
+    modality: str
+    tokens: int  # placeholder tokens the item takes in the prompt (and the encoder cache)
+    patches: int  # ViT sequence length for one item
+
+
+def _qwen_image(tower: VisionTower, max_pixels: int) -> EncoderItem:
+    """``get_image_size_with_most_features`` (qwen2_vl.py): max_pixels // unit^2 merged tokens (the closest
+    factor pair never loses tokens for these sizes), unit = patch x merge; each token is merge^2 patches."""
+    unit = tower.patch_size * tower.spatial_merge_size
+    tokens = max_pixels // (unit * unit)
+    return EncoderItem(modality="image", tokens=tokens, patches=tokens * tower.spatial_merge_size ** 2)
+
+
+def largest_item(tower: VisionTower, engine: EngineConfig) -> EncoderItem | None:
+    """The dummy item vLLM 0.33 profiles with (``get_mm_max_tokens_per_item``, the larger modality wins, ties
+    to the later name), or None when the family is not modelled or every modality is off."""
+    max_pixels, video_pixels = engine.settings.mm_max_pixels, engine.settings.mm_video_max_pixels
+    items: list[EncoderItem] = []
+    if tower.family in GEMMA3_FAMILY:
+        side = tower.image_size // tower.patch_size
+        items.append(EncoderItem(modality="image", tokens=tower.tokens_per_image, patches=side * side))
+    elif tower.family in LLAMA4_FAMILY:
+        # mllama4.py (0.33): the dummy image is 16 tiles tall (get_image_size_with_most_features, h:w = 16:1), so
+        # 16 + 1 global tiles; each tile is (336 / 14)^2 = 576 patches + a class token in the ViT and, after the
+        # pixel shuffle (ratio 0.5: 4 patches a token), 144 embeddings (get_patch_per_chunk).
+        side = tower.image_size // tower.patch_size
+        ratio = float((tower.raw or {}).get("pixel_shuffle_ratio") or 0.5)
+        tiles = LLAMA4_MAX_TILES + 1
+        per_tile = side * side // round(1 / ratio**2)
+        items.append(EncoderItem(modality="image", tokens=tiles * per_tile, patches=tiles * (side * side + 1)))
+    elif tower.family in QWEN2_FAMILY:
+        image = _qwen_image(tower, max_pixels or QWEN2_VL_MAX_PIXELS)
+        items.append(image)
+        # get_max_video_tokens: the largest image, resized to the videos_kwargs size (smart_resize caps it)
+        frame = _qwen_image(tower, min(max_pixels or QWEN2_VL_MAX_PIXELS, video_pixels or QWEN2_VL_MAX_PIXELS))
+        # get_num_frames_with_most_features: frames filling max_model_len, at most 14; padded to the temporal
+        # patch, grid_t = frames / 2, at the image's size (qwen2_vl.py _get_vision_info, 0.33)
+        frames = 1
+        while frames < QWEN2_VL_MAX_FRAMES and cdiv(frames + 1, tower.temporal_patch_size) * frame.tokens \
+                <= engine.max_model_len:
+            frames += 1
+        grid_t = cdiv(frames, tower.temporal_patch_size)
+        items.append(EncoderItem(modality="video", tokens=grid_t * frame.tokens, patches=grid_t * frame.patches))
+    elif tower.family in QWEN3_FAMILY:
+        items.append(_qwen_image(tower, max_pixels or QWEN3_VL_MAX_PIXELS))
+        # qwen3_vl.py get_max_video_tokens (0.33): two frames (one temporal patch) at video longest_edge / 2
+        video = _qwen_image(tower, (video_pixels or QWEN3_VL_VIDEO_MAX_PIXELS) // tower.temporal_patch_size)
+        items.append(EncoderItem(modality="video", tokens=video.tokens, patches=video.patches))
+    else:
+        return None
+    live = [item for item in items if mm_limit(engine, item.modality) > 0]
+    return max(live, key=lambda item: (item.tokens, item.modality)) if live else None
+
+
+def items_per_batch(item: EncoderItem, engine: EngineConfig) -> int:
+    """``MultiModalBudget._get_max_items`` (multimodal/encoder_budget.py, 0.33)."""
+    tokens = engine.max_num_batched_tokens
+    budget = max(tokens, item.tokens)
+    per_prompt = max(1, min(mm_limit(engine, item.modality), engine.max_model_len // item.tokens))
+    reqs = engine.max_num_seqs
+    if not engine.chunked_prefill:
+        reqs = min(reqs, tokens // item.tokens)
+    return max(1, min(budget // item.tokens, reqs * per_prompt))
+
+
+def encoder_peak_bytes(tower: VisionTower, item: EncoderItem, items: int, engine: EngineConfig) -> int:
+    """The encoder forward's torch peak over ``items`` copies of ``item``, by reading the ViT (qwen2_5_vl.py,
+    qwen3_vl.py, siglip.py, 0.33), model dtype a, S patches, width D, MLP width I, TP t:
+
+    * pixel values as the processor gives them, float32 ``[S, C x T x P x P]``, and the model-dtype copy the
+      encoder casts them to (``.type(self.visual.dtype)``), both alive through the forward;
+    * the widest block stage: attention keeps residual, norm, fused qkv (3D / t), q/k/v after rotary (3D / t)
+      and the output (9D with t = 1); the MLP keeps residual, norm, fc1 (I / t; gate_up 2I / t for Qwen2.5-VL)
+      and its activation (I / t).
+    With --mm-encoder-tp-mode data each rank runs its share of the items whole (t = 1)."""
+    a = 2 if engine.model_dtype not in ("float32", "float") else 4
+    tp = engine.tensor_parallel_size
+    if engine.settings.mm_encoder_tp_mode == "data":
+        items, tp = cdiv(items, tp), 1
+    d, inter = tower.hidden_size, tower.intermediate_size
+    frames = tower.temporal_patch_size
+    pixels = tower.in_channels * frames * tower.patch_size ** 2 * (4 + a)
+    attention = 2 * d + 7 * d // tp
+    mlp = 2 * d + (3 if tower.gated_mlp else 2) * inter // tp
+    return items * item.patches * (pixels + max(attention, mlp) * a)
+
+
+def encoder_outputs_bytes(model: ModelSpec, tower: VisionTower, item: EncoderItem, items: int,
+                          engine: EngineConfig) -> int:
+    """The encoder cache during the text forward: one text-width row per token, plus Qwen3-VL's deepstack
+    levels (``embed_multimodal`` returns them concatenated)."""
+    a = 2 if engine.model_dtype not in ("float32", "float") else 4
+    return items * item.tokens * model.hidden_size * (1 + tower.deepstack_layers) * a
+
+
+@dataclass(frozen=True, kw_only=True)
+class EncoderProfile:
+    """What the multimodal profile adds to the activation term: ``peak_bytes`` replaces the text peak when
+    larger, ``cached_bytes`` sits on top of the text peak; ``error_bytes`` joins the activation's error."""
+
+    peak_bytes: int
+    cached_bytes: int
+    error_bytes: int
+    note: str
+
+
+NO_ENCODER = EncoderProfile(peak_bytes=0, cached_bytes=0, error_bytes=0, note="")
+
+
+def encoder_profile(model: ModelSpec, engine: EngineConfig) -> EncoderProfile:
+    if not model.is_multimodal:
+        return NO_ENCODER
+    if text_only(model, engine):
+        return EncoderProfile(peak_bytes=0, cached_bytes=0, error_bytes=0,
+                              note="; text-only serving: no encoder profile (every modality limit is 0)")
+    if engine.settings.skip_mm_profiling:
+        # profile_run (0.33): "Skipping memory profiling for multimodal encoder and encoder cache"; the KV
+        # cache takes that memory, and the encoder's peak at run time is the user's to leave room for
+        return EncoderProfile(peak_bytes=0, cached_bytes=0, error_bytes=0,
+                              note="; --skip-mm-profiling: the encoder's peak is not profiled (nor left free)")
+    version = release(engine.behaviour.version)
+    if engine.model_runner == "v2" and version <= V2_NO_ENCODER_UNTIL:
+        return EncoderProfile(peak_bytes=0, cached_bytes=0, error_bytes=0,
+                              note=f"; Model Runner V2 in vLLM {engine.behaviour.version} profiles no encoder "
+                                   "(its peak is not left free)")
+    tower = model.vision
+    read = version >= MODELLED_FROM and (engine.model_runner != "v2" or version >= V2_ENCODER_FROM)
+    item = largest_item(tower, engine) if tower and read else None
+    if tower is None or item is None or engine.behaviour.engine == "v0":
+        family = tower.family if tower else model.model_type
+        return EncoderProfile(peak_bytes=0, cached_bytes=0, error_bytes=ERR_MM_ENCODER_FLAT,
+                              note=f"; the {family} encoder's profile run in vLLM {engine.behaviour.version} is not "
+                                   "modelled (± 2 GiB)")
+    items = items_per_batch(item, engine)
+    peak = encoder_peak_bytes(tower, item, items, engine)
+    cached = encoder_outputs_bytes(model, tower, item, items, engine)
+    error = max(int(peak * ERR_MM_ENCODER_FRACTION), ERR_MM_ENCODER_MIN)
+    return EncoderProfile(peak_bytes=peak, cached_bytes=cached, error_bytes=error,
+                          note=f"; encoder profile: {items} x {item.modality} of {item.tokens} tokens "
+                               f"({item.patches} patches), peak {peak / GiB:.2f} GiB (read, ± 50 %)")
+
+
+def qwen2_vision_params(tower: VisionTower) -> int:
+    """Qwen2-VL / Qwen2.5-VL ViT parameters (qwen2_vl.py / qwen2_5_vl.py, 0.33): Conv3d patch embedding without
+    bias; per block two norms (LayerNorm w + b in Qwen2-VL, RMSNorm in 2.5), qkv and proj with biases, the MLP
+    (fc1 / fc2, or 2.5's gate_up / down, with biases); the merger's norm and 4D -> 4D -> out linears with biases.
+    Qwen2.5-VL-7B (D 1280, I 3420, 32 blocks, out 3584): 676,550,144."""
+    d, inter, out = tower.hidden_size, tower.intermediate_size, tower.out_hidden_size
+    norm = d if tower.gated_mlp else 2 * d
+    mlp = (2 * d * inter + 2 * inter + inter * d + d) if tower.gated_mlp else (d * inter + inter + inter * d + d)
+    block = 2 * norm + 3 * d * d + 3 * d + d * d + d + mlp
+    merged = d * tower.spatial_merge_size ** 2
+    patch = tower.in_channels * tower.temporal_patch_size * tower.patch_size ** 2 * d
+    return patch + tower.num_layers * block + norm + merged * merged + merged + merged * out + out
+
+
+def tower_weight_bytes(model: ModelSpec, engine: EngineConfig) -> int:
+    """The tower's weights on one rank (Qwen2-VL / Qwen2.5-VL, Qwen3-VL / Qwen3.5 and Gemma 3's SigLIP, the
+    last two as ``kvplan.core.params`` counts them): vLLM 0.32+ does not build them when every modality limit is
+    0. With --mm-encoder-tp-mode data every rank holds the whole tower."""
+    tower = model.vision
+    if tower is None or tower.raw is None or release(engine.behaviour.version) < MODELLED_FROM:
+        return 0
+    from kvplan.core.errors import UnsupportedModelError
+    from kvplan.core.params import _SIGLIP_DEFAULTS, _Cfg, _qwen3_vision, _siglip  # the weight count's formulas
+
+    a = 2 if engine.model_dtype not in ("float32", "float") else 4
+    try:
+        if tower.family in QWEN2_FAMILY:
+            params = qwen2_vision_params(tower)
+        elif tower.family in QWEN3_FAMILY:
+            params = _qwen3_vision(_Cfg(dict(tower.raw)))
+        elif tower.family in GEMMA3_FAMILY:
+            params = _siglip(_Cfg({**_SIGLIP_DEFAULTS, **tower.raw}), model.hidden_size)
+        else:
+            return 0
+    except UnsupportedModelError:  # a vision_config without the keys the formula needs
+        return 0
+    tp = engine.tensor_parallel_size if engine.settings.mm_encoder_tp_mode == "weights" else 1
+    return params * a // tp

@@ -1,0 +1,99 @@
+"""The vision tower of a multimodal checkpoint, as far as vLLM's encoder profile run needs it.
+
+Read from config.json's ``vision_config`` (data only). The processor's image size is not in config.json: each
+family takes its publisher's ``preprocessor_config.json`` default (named per family below), which
+``--mm-processor-kwargs`` (max_pixels / size.longest_edge) overrides, as vLLM's processor does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+# The publisher processors' largest image, in pixels (size.longest_edge / max_pixels):
+# Qwen2-VL / Qwen2.5-VL preprocessor_config.json: max_pixels 12,845,056 (= 16,384 x 28 x 28);
+# Qwen3-VL / Qwen3.5: size.longest_edge 16,777,216 (= 16,384 x 32 x 32), video 25,165,824.
+QWEN2_VL_MAX_PIXELS = 12_845_056
+QWEN3_VL_MAX_PIXELS = 16_777_216
+QWEN3_VL_VIDEO_MAX_PIXELS = 25_165_824
+# qwen2_vl.py _MAX_FRAMES_PER_VIDEO (0.33): the dummy video's frame cap for Qwen2-VL / Qwen2.5-VL
+QWEN2_VL_MAX_FRAMES = 14
+
+QWEN2_FAMILY = frozenset({"qwen2_vl", "qwen2_5_vl"})
+QWEN3_FAMILY = frozenset({"qwen3_vl", "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe"})
+GEMMA3_FAMILY = frozenset({"gemma3"})
+LLAMA4_FAMILY = frozenset({"llama4"})
+MODELLED_FAMILIES = QWEN2_FAMILY | QWEN3_FAMILY | GEMMA3_FAMILY | LLAMA4_FAMILY
+# Llama 4's image processor (Llama4ImageProcessorFast / preprocessor_config.json): at most 16 tiles of
+# image_size, plus one global tile whenever an image takes more than one.
+LLAMA4_MAX_TILES = 16
+
+
+@dataclass(frozen=True, kw_only=True)
+class VisionTower:
+    """One ViT: ``family`` is the checkpoint's top-level model_type (qwen2_5_vl, qwen3_vl, gemma3 ...)."""
+
+    family: str
+    hidden_size: int
+    intermediate_size: int
+    num_layers: int
+    patch_size: int
+    spatial_merge_size: int = 1  # merged patches per output token along each side (Qwen: 2)
+    temporal_patch_size: int = 1  # frames per patch (Qwen: 2; an image is repeated to fill them)
+    in_channels: int = 3
+    gated_mlp: bool = False  # Qwen2.5-VL: SwiGLU gate_up (2I) + act (I); else fc1 (I) + act (I)
+    image_size: int = 0  # fixed input side (SigLIP: 896); 0 for dynamic-resolution towers
+    tokens_per_image: int = 0  # fixed tokens per image (Gemma 3: mm_tokens_per_image)
+    deepstack_layers: int = 0  # Qwen3-VL: extra feature levels kept beside the output
+    out_hidden_size: int = 0  # the merger's output width (the text model's hidden size)
+    # the vision_config itself (for the weight formulas); no part of equality or hashing
+    raw: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
+
+    @property
+    def modelled(self) -> bool:
+        return self.family in MODELLED_FAMILIES
+
+
+def _int(config: Mapping[str, Any], *keys: str, default: int = 0) -> int:
+    for key in keys:
+        value = config.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+            return int(value)
+    return default
+
+
+def vision_tower(config: Mapping[str, Any]) -> VisionTower | None:
+    """The tower of a multimodal config.json, or None for a text-only one. A family kvplan does not model
+    still gets a VisionTower (``modelled`` False): its encoder profile keeps the flat error term."""
+    vision = config.get("vision_config")
+    family = str(config.get("model_type") or "")
+    if not isinstance(vision, Mapping):
+        return None
+    hidden = _int(vision, "hidden_size", "embed_dim", "vt_hidden_size")
+    if family == "qwen2_vl":
+        # Qwen2-VL's vision_config: embed_dim is the ViT width, hidden_size the text width it projects to
+        hidden = _int(vision, "embed_dim", default=hidden)
+        inter = hidden * _int(vision, "mlp_ratio", default=4)
+    else:
+        inter = _int(vision, "intermediate_size", "vt_intermediate_size")
+    deepstack = vision.get("deepstack_visual_indexes")
+    return VisionTower(
+        family=family,
+        hidden_size=hidden,
+        intermediate_size=inter,
+        num_layers=_int(vision, "depth", "num_hidden_layers", "vt_num_hidden_layers"),
+        patch_size=_int(vision, "patch_size", default=14),
+        spatial_merge_size=_int(vision, "spatial_merge_size", default=2 if family in QWEN2_FAMILY | QWEN3_FAMILY
+                                else 1),
+        temporal_patch_size=_int(vision, "temporal_patch_size", default=2 if family in QWEN2_FAMILY | QWEN3_FAMILY
+                                 else 1),
+        in_channels=_int(vision, "in_channels", "in_chans", "num_channels", default=3),
+        gated_mlp=family == "qwen2_5_vl",
+        image_size=_int(vision, "image_size", default=896 if family == "gemma3" else 336 if family == "llama4" else 0),
+        tokens_per_image=_int(config, "mm_tokens_per_image", default=256 if family == "gemma3" else 0),
+        deepstack_layers=len(deepstack) if isinstance(deepstack, list) else 0,
+        out_hidden_size=_int(vision, "out_hidden_size", "hidden_size") if family == "qwen2_vl"
+        else _int(vision, "out_hidden_size"),
+        raw=dict(vision),
+    )
