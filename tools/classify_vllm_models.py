@@ -40,6 +40,14 @@ SIGNALS: dict[str, str] = {
     "cross": r"CrossAttention\b|AttentionType\.ENCODER_DECODER",
     "encoder_only": r"EncoderOnlyAttention",
     "sliding": r"sliding_window",
+    # Plain-attention look-alikes (issue 15, layouts-rest): a window offset in model code, extra cached heads,
+    # per-layer head sizes, several caches per layer (recurrent loops), chunked layers.
+    "window_offset": r"sliding_window \+ 1|window_size \+ 1",
+    "extra_kv_heads": r"num_kv_heads \+ 1",
+    "per_layer_config": r"per_layer_config\[",
+    "loops": r"\bloop_idx\b|attn_per_step",
+    "chunk_lookback": r"chunk_lookback",
+    "attn_list": r"self_attn = nn\.ModuleList",
 }
 
 # Layouts kvplan names (kvplan.core.architectures and the kvplan.core.layouts families).
@@ -58,7 +66,6 @@ REVIEWED: dict[str, tuple[str, str]] = {
     "KimiK2ForCausalLM": ("mla", "deepseek_v2.py: MLA"),
     "KimiVLForConditionalGeneration": ("mla", "kimi_vl.py: DeepseekV2 text model, MLA"),
     "KimiLinearForCausalLM": ("kimi_linear", "kimi_linear.py: KDA state layers beside MLA"),
-    "LongcatFlashForCausalLM": ("mla", "longcat_flash.py: MLA"),
     "PanguUltraMoEForCausalLM": ("mla", "openpangu.py: MLA"),
     "MistralLarge3ForCausalLM": ("mla", "mistral_large_3.py: DeepseekV3 MLA"),
     # Attention variants
@@ -94,6 +101,27 @@ REVIEWED: dict[str, tuple[str, str]] = {
     "DeepseekV41ForCausalLM": ("deepseek_v4", "vllm/models/deepseek_v41: DeepSeek-V4 compressed attention"),
     "KimiK3ForConditionalGeneration": ("kimi_linear", "vllm/models/kimi_k3: a kimi_linear text model (KDA + MLA)"),
     "KimiK31ForConditionalGeneration": ("kimi_linear", "vllm/models/kimi_k3: a kimi_linear text model"),
+    # Read for issue 15 (layouts-rest): attention layouts the plain rule would have got wrong
+    "Cohere2ForCausalLM": ("cohere2", "commandr.py: sliding layers get config.sliding_window + 1"),
+    "Cohere2MoeForCausalLM": ("cohere2", "cohere2_moe.py: sliding layers get config.sliding_window + 1"),
+    "CohereForCausalLM": (PLAIN, "commandr.py: CohereConfig (v1) layers are never windowed per layer"),
+    "ExaoneMoEForCausalLM": ("exaone_moe", "exaone_moe.py: a window per layer from config.sliding_windows"),
+    "ExaoneMoeForCausalLM": ("exaone_moe", "exaone_moe.py: a window per layer from config.sliding_windows"),
+    "LongcatFlashForCausalLM": ("longcat_flash", "longcat_flash.py: two MLA attentions per decoder layer"),
+    "LongcatFlashNgramForCausalLM": ("longcat_flash", "longcat_flash_ngram.py: FlashModel, two MLA attentions "
+                                                      "per decoder layer"),
+    "HCXVisionV2ForCausalLM": ("text_config", "hyperclovax_vision_v2.py: init_vllm_registered_model(text_config)"),
+    "DomynEdgeForCausalLM": ("unknown", "domyn_edge.py: head_dim from per_layer_config[i] and windows of "
+                                        "window_size + 1, not modelled"),
+    "DoryForCausalLM": ("unknown", "dory.py: one KV cache per recurrent loop (recurrent_kv_cache_mode "
+                                   "per_loop) and attention-free mlp layers, not modelled"),
+    "HrmTextForCausalLM": ("unknown", "hrm_text.py: one PrefillPrefixLMAttention cache per recurrence step "
+                                      "(attn_per_step), not modelled"),
+    "IQuestLoopCoderForCausalLM": ("unknown", "iquest_loopcoder.py: loop_num caches per layer, loops after the "
+                                              "first windowed to loop_window_size, not modelled"),
+    "Rnj1ForCausalLM": ("unknown", "rnj1.py: chunked_attention layers (window with chunk_lookback), not modelled"),
+    "UnlimitedOCR2TextForCausalLM": ("unknown", "dash_attention.py DASHAttention: num_key_value_heads + 1 cached "
+                                                "heads and R-SWA (rswa_window), not modelled"),
     # State-space and hybrids
     "FalconH1ForCausalLM": ("falcon_h1", "falcon_h1.py: Mamba-2 beside attention in every layer"),
     "GraniteMoeHybridForCausalLM": ("granite_hybrid", "granitemoehybrid.py: Mamba-2 / attention layers"),
@@ -151,6 +179,9 @@ def rule(kind: str, module: str, found: set[str]) -> tuple[str, str]:
         return "unknown", "KV-sharing layers, not read yet"
     if "own_spec" in found:
         return "unknown", "layers that build their own KV cache spec, not read yet"
+    odd = found & {"window_offset", "extra_kv_heads", "per_layer_config", "loops", "chunk_lookback", "attn_list"}
+    if odd:
+        return "unknown", f"attention that is not plain ({', '.join(sorted(odd))}), not read yet"
     for signal, layout in (("compressor", "deepseek_v4"), ("indexer", "deepseek_v32"), ("mla", "mla"),
                            ("chunked", "llama4")):
         if signal in found:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from kvplan.core.layouts import bamba as bamba
+from kvplan.core.layouts import cohere2 as cohere2
 from kvplan.core.layouts import deepseek_v32 as deepseek_v32
+from kvplan.core.layouts import exaone_moe as exaone_moe
 from kvplan.core.layouts import falcon_h1 as falcon_h1
 from kvplan.core.layouts import gemma3n as gemma3n
 from kvplan.core.layouts import gemma4 as gemma4
@@ -11,6 +13,7 @@ from kvplan.core.layouts import granite_hybrid as granite_hybrid
 from kvplan.core.layouts import kimi_linear as kimi_linear
 from kvplan.core.layouts import laguna as laguna
 from kvplan.core.layouts import lfm2 as lfm2
+from kvplan.core.layouts import longcat_flash as longcat_flash
 from kvplan.core.layouts import mamba as mamba
 from kvplan.core.layouts import mimo_v2_flash as mimo_v2_flash
 from kvplan.core.layouts import minimax_linear as minimax_linear

