@@ -122,6 +122,17 @@ REVIEWED: dict[str, tuple[str, str]] = {
     "Rnj1ForCausalLM": ("unknown", "rnj1.py: chunked_attention layers (window with chunk_lookback), not modelled"),
     "UnlimitedOCR2TextForCausalLM": ("unknown", "dash_attention.py DASHAttention: num_key_value_heads + 1 cached "
                                                 "heads and R-SWA (rswa_window), not modelled"),
+    # Multimodal wrappers that build their own language model (no init_vllm_registered_model)
+    "CohereCompassForConditionalGeneration": ("layer_types_attention", "cohere_compass.py: CohereCompassAttention, "
+                                                                       "config.sliding_window as it is"),
+    "RadioMBartPrefixForCausalLM": ("unknown", "nemotron_parse3_5.py: an MBart decoder from config.decoder "
+                                               "(decoder_layers, self_attention_kv_heads), not modelled"),
+    "UnlimitedOCRForCausalLM": ("unknown", "unlimited_ocr.py: DASHAttention, num_key_value_heads + 1 cached heads "
+                                           "and R-SWA (rswa_window), not modelled"),
+    "HfMoondream": ("unknown", "moondream3.py: its own text model (dim, n_heads, n_kv_heads), not read"),
+    "Moondream3ForCausalLM": ("unknown", "moondream3.py: its own text model (dim, n_heads, n_kv_heads), not read"),
+    "VoxtralRealtimeGeneration": ("unknown", "voxtral_realtime.py: the causal Whisper encoder caches pooled KV in "
+                                             "its own layers (whisper_causal.py get_kv_cache_spec), not modelled"),
     # State-space and hybrids
     "FalconH1ForCausalLM": ("falcon_h1", "falcon_h1.py: Mamba-2 beside attention in every layer"),
     "GraniteMoeHybridForCausalLM": ("granite_hybrid", "granitemoehybrid.py: Mamba-2 / attention layers"),

@@ -119,3 +119,22 @@ def test_table_routes() -> None:
     assert LAYOUT_OF_ARCHITECTURE["LongcatFlashNgramForCausalLM"][0] == "longcat_flash"
     # hyperclovax_vision_v2.py: the language model is init_vllm_registered_model(text_config)
     assert LAYOUT_OF_ARCHITECTURE["HCXVisionV2ForCausalLM"][0] == "text_config"
+
+
+def test_cohere_compass_keeps_the_config_window_even_with_a_cohere2_text_model() -> None:
+    # cohere_compass.py (0.34) lines 2161-2172: per_layer_sliding_window = config.sliding_window (no + 1)
+    text = {k: v for k, v in _cohere2().items() if k != "architectures"}
+    config = {"architectures": ["CohereCompassForConditionalGeneration"], "model_type": "cohere_compass",
+              "text_config": text}
+    assert _windows(config) == [4096, 4096, 4096, None]
+    # the Cohere 2 Vision wrapper builds Cohere2ForCausalLM from its text_config: the + 1 applies
+    vision = {"architectures": ["Cohere2VisionForConditionalGeneration"], "model_type": "cohere2_vision",
+              "text_config": text}
+    assert _windows(vision) == [4097, 4097, 4097, None]
+
+
+@pytest.mark.parametrize("arch", ["RadioMBartPrefixForCausalLM", "UnlimitedOCRForCausalLM", "HfMoondream",
+                                  "Moondream3ForCausalLM", "VoxtralRealtimeGeneration"])
+def test_wrappers_with_their_own_language_model_are_refused_by_name(arch: str) -> None:
+    layout, module, why = LAYOUT_OF_ARCHITECTURE[arch]
+    assert layout == "unknown" and module.replace("_", "") in why.replace("_", "")

@@ -12,6 +12,7 @@ from kvplan.core.layouts import gemma4 as gemma4
 from kvplan.core.layouts import granite_hybrid as granite_hybrid
 from kvplan.core.layouts import kimi_linear as kimi_linear
 from kvplan.core.layouts import laguna as laguna
+from kvplan.core.layouts import layer_types_attention as layer_types_attention
 from kvplan.core.layouts import lfm2 as lfm2
 from kvplan.core.layouts import longcat_flash as longcat_flash
 from kvplan.core.layouts import mamba as mamba
