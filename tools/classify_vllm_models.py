@@ -14,6 +14,7 @@ files (they win). The result is written to kvplan/core/layout_table.py; ``--sign
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from pathlib import Path
@@ -133,6 +134,15 @@ REVIEWED: dict[str, tuple[str, str]] = {
     "Moondream3ForCausalLM": ("unknown", "moondream3.py: its own text model (dim, n_heads, n_kv_heads), not read"),
     "VoxtralRealtimeGeneration": ("unknown", "voxtral_realtime.py: the causal Whisper encoder caches pooled KV in "
                                              "its own layers (whisper_causal.py get_kv_cache_spec), not modelled"),
+    # Refused architectures read for issue 15 (layouts-rest)
+    "Lfm3ForCausalLM": ("lfm3", "lfm3.py: short-conv (hidden_size wide) / full / sliding layers by layer_types"),
+    "Lfm3VlForConditionalGeneration": ("text_config", "lfm3_vl.py: init_vllm_registered_model(Lfm3ForCausalLM)"),
+    "Lfm3AudioForConditionalGeneration": ("text_config", "lfm3_audio.py: init_vllm_registered_model("
+                                                         "Lfm3ForCausalLM); the LFM2 audio encoder caches nothing"),
+    "MiniCPMV4_6ForConditionalGeneration": ("qwen3_5_unhooked", "minicpmv4_6.py: Qwen3_5ForCausalLM on its "
+                                                                "text_config, without Qwen3.5's config hook"),
+    "InternS2MobiusForConditionalGeneration": ("qwen3_5_unhooked", "interns2_mobius.py: Qwen3.5 GDN / attention "
+                                                                   "layers, without Qwen3.5's config hook"),
     # State-space and hybrids
     "FalconH1ForCausalLM": ("falcon_h1", "falcon_h1.py: Mamba-2 beside attention in every layer"),
     "GraniteMoeHybridForCausalLM": ("granite_hybrid", "granitemoehybrid.py: Mamba-2 / attention layers"),
@@ -238,9 +248,13 @@ def main(argv: list[str]) -> int:
         "# architecture -> (layout, vLLM module, why)",
         "LAYOUT_OF_ARCHITECTURE: dict[str, tuple[str, str, str]] = {",
     ]
-    lines += [f"    {arch!r}: ({layout!r}, {module!r}, {why!r})," for arch, layout, module, why in rows]
-    lines += ["}", ""]
-    OUT.write_text("\n".join(lines).replace("'", '"'))
+    head = "\n".join(lines).replace("'", '"')
+
+    def q(text: str) -> str:  # a double-quoted literal, apostrophes kept
+        return json.dumps(text, ensure_ascii=False)
+
+    body = [f"    {q(arch)}: ({q(layout)}, {q(module)}, {q(why)})," for arch, layout, module, why in rows]
+    OUT.write_text("\n".join([head, *body, "}", ""]))
     counts: dict[str, int] = {}
     for _arch, layout, _m, _w in rows:
         counts[layout] = counts.get(layout, 0) + 1

@@ -15,7 +15,7 @@ import pytest
 from kvplan.core.architectures import model_spec_from_config
 from kvplan.core.errors import ConfigError, UnsupportedModelError
 from kvplan.core.layout_table import LAYOUT_OF_ARCHITECTURE
-from kvplan.core.model import AttentionLayer
+from kvplan.core.model import AttentionLayer, MambaLayer
 
 
 def _windows(config: dict[str, Any]) -> list[int | None]:
@@ -138,3 +138,42 @@ def test_cohere_compass_keeps_the_config_window_even_with_a_cohere2_text_model()
 def test_wrappers_with_their_own_language_model_are_refused_by_name(arch: str) -> None:
     layout, module, why = LAYOUT_OF_ARCHITECTURE[arch]
     assert layout == "unknown" and module.replace("_", "") in why.replace("_", "")
+
+
+def test_lfm3_layers_from_vllms_own_config_defaults() -> None:
+    # transformers_utils/configs/lfm3.py (0.34) line 61: full when i % 4 == 2, sliding when i % 4 == 0 and i > 0;
+    # lfm3.py line 222: ShortConv(dim=config.hidden_size); head_dim 128, 4 KV heads, window 256, conv_L_cache 7
+    model = model_spec_from_config({"architectures": ["Lfm3ForCausalLM"], "model_type": "lfm3",
+                                    "num_hidden_layers": 8})
+    kinds = [layer.kind for layer in model.layers]
+    assert kinds == ["short_conv", "short_conv", "full", "short_conv", "sliding", "short_conv", "full", "short_conv"]
+    conv = model.layers[0]
+    assert isinstance(conv, MambaLayer) and (conv.conv_dim, conv.conv_kernel) == (2048, 7)
+    sliding = model.layers[4]
+    assert isinstance(sliding, AttentionLayer)
+    assert (sliding.num_kv_heads, sliding.head_size, sliding.sliding_window) == (4, 128, 256)
+    # the VL wrapper builds Lfm3ForCausalLM from its text_config
+    vl = model_spec_from_config({"architectures": ["Lfm3VlForConditionalGeneration"], "model_type": "lfm3_vl",
+                                 "text_config": {"model_type": "lfm3", "num_hidden_layers": 4,
+                                                 "layer_types": ["conv", "full_attention", "conv", "conv"]}})
+    assert [layer.kind for layer in vl.layers] == ["short_conv", "full", "short_conv", "short_conv"]
+
+
+_QWEN35_TEXT: dict[str, Any] = {
+    "model_type": "qwen3_5_text", "num_hidden_layers": 4, "hidden_size": 256, "num_attention_heads": 4,
+    "num_key_value_heads": 2, "head_dim": 64, "layer_types": ["linear_attention"] * 3 + ["full_attention"],
+    "linear_num_key_heads": 2, "linear_num_value_heads": 4, "linear_key_head_dim": 64, "linear_value_head_dim": 64,
+    "linear_conv_kernel_dim": 4, "mamba_ssm_dtype": "float32", "vocab_size": 1024}
+
+
+@pytest.mark.parametrize("arch", ["MiniCPMV4_6ForConditionalGeneration", "InternS2MobiusForConditionalGeneration"])
+def test_qwen3_5_layers_without_the_qwen3_5_config_hook(arch: str) -> None:
+    # models/config.py (0.34) lines 1603-1606: only the Qwen3_5* architectures copy mamba_ssm_dtype into the cache
+    # config; these wrappers keep "auto" (the model dtype)
+    hooked = model_spec_from_config({"architectures": ["Qwen3_5ForConditionalGeneration"], "model_type": "qwen3_5",
+                                     "text_config": _QWEN35_TEXT})
+    model = model_spec_from_config({"architectures": [arch], "model_type": "x", "text_config": _QWEN35_TEXT})
+    assert [layer.kind for layer in model.layers] == [layer.kind for layer in hooked.layers] == ["gdn"] * 3 + ["full"]
+    assert {layer.ssm_dtype for layer in hooked.layers if isinstance(layer, MambaLayer)} == {"float32"}
+    assert {layer.ssm_dtype for layer in model.layers if isinstance(layer, MambaLayer)} == {None}
+    assert any("mamba_ssm_dtype (float32) is not applied" in note for note in model.notes)

@@ -14,6 +14,7 @@ from kvplan.core.layouts import kimi_linear as kimi_linear
 from kvplan.core.layouts import laguna as laguna
 from kvplan.core.layouts import layer_types_attention as layer_types_attention
 from kvplan.core.layouts import lfm2 as lfm2
+from kvplan.core.layouts import lfm3 as lfm3
 from kvplan.core.layouts import longcat_flash as longcat_flash
 from kvplan.core.layouts import mamba as mamba
 from kvplan.core.layouts import mimo_v2_flash as mimo_v2_flash
@@ -24,6 +25,7 @@ from kvplan.core.layouts import mla as mla
 from kvplan.core.layouts import muse_glimmer as muse_glimmer
 from kvplan.core.layouts import olmo_hybrid as olmo_hybrid
 from kvplan.core.layouts import plamo as plamo
+from kvplan.core.layouts import qwen3_5_unhooked as qwen3_5_unhooked
 from kvplan.core.layouts import qwen3_next as qwen3_next
 from kvplan.core.layouts import step3p7 as step3p7
 from kvplan.core.layouts import zamba2 as zamba2
