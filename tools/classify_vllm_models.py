@@ -86,7 +86,8 @@ REVIEWED: dict[str, tuple[str, str]] = {
     "MiniMaxForCausalLM": ("minimax_linear", "minimax_text_01.py: lightning attention state"),
     "MiniMaxVL01ForConditionalGeneration": ("minimax_linear", "minimax_vl_01.py: MiniMax-Text-01 text model"),
     "Step3p7ForConditionalGeneration": ("step3p7", "step3p7.py: mixed attention layer kinds"),
-    "Step3p5ForCausalLM": ("unknown", "step3p5.py: compressed attention, not read"),
+    "Step3p5ForCausalLM": ("step3p5", "step3p5.py: num_attention_groups KV heads of head_dim, windows by "
+                                      "layer_types"),
     "Step5ForCausalLM": ("unknown", "vllm/models/step5: indexer, KV sharing and windows, not read"),
     "Step5ForConditionalGeneration": ("unknown", "vllm/models/step5: indexer, KV sharing and windows, not read"),
     "MiMoV2FlashForCausalLM": ("mimo_v2_flash", "mimo_v2.py: sliding/global layers, own head sizes"),
@@ -95,7 +96,7 @@ REVIEWED: dict[str, tuple[str, str]] = {
     "MuseGlimmerForCausalLM": ("muse_glimmer", "muse_glimmer.py"),
     "MuseGlimmerForConditionalGeneration": ("muse_glimmer", "muse_glimmer.py (the same class)"),
     "DeepseekForCausalLM": ("mla", "deepseek_v2.py: plain attention (no kv_lora_rank)"),
-    "MiniCPM3ForCausalLM": ("unknown", "minicpm3.py: latent projections decompressed into full heads, not read"),
+    "MiniCPM3ForCausalLM": ("minicpm3", "minicpm3.py: latents decompressed into num_attention_heads full heads"),
     "HYV4ForCausalLM": ("unknown", "vllm/models/hy_v4: MLA with an indexer, KV sharing and windows, not read"),
     "Dots3NoteForCausalLM": ("unknown", "vllm/models/dots3_note: MLA with KV sharing and windows, not read"),
     "MistralLarge4ForCausalLM": ("unknown", "vllm/models/mistral: MLA with sliding windows, not read"),

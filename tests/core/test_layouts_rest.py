@@ -177,3 +177,36 @@ def test_qwen3_5_layers_without_the_qwen3_5_config_hook(arch: str) -> None:
     assert {layer.ssm_dtype for layer in hooked.layers if isinstance(layer, MambaLayer)} == {"float32"}
     assert {layer.ssm_dtype for layer in model.layers if isinstance(layer, MambaLayer)} == {None}
     assert any("mamba_ssm_dtype (float32) is not applied" in note for note in model.notes)
+
+
+def test_minicpm3_caches_full_heads_of_nope_plus_rope() -> None:
+    # minicpm3.py (0.34) lines 126-134: Attention(heads, qk_nope + qk_rope, num_kv_heads=heads); V padded to the
+    # same width (line 172). MiniCPM3-4B: 62 layers x 40 heads x (64 + 32) -> 2 x 40 x 96 x 2 B = 15,360 B/token
+    config = {"architectures": ["MiniCPM3ForCausalLM"], "model_type": "minicpm3", "num_key_value_heads": 40,
+              "qk_nope_head_dim": 64, "qk_rope_head_dim": 32, "v_head_dim": 64, "kv_lora_rank": 256}
+    model = model_spec_from_config(config)
+    assert len(model.layers) == 62
+    assert {(layer.kind, layer.num_kv_heads, layer.head_size, layer.head_size_v) for layer in model.layers
+            if isinstance(layer, AttentionLayer)} == {("full", 40, 96, 96)}
+    # num_key_value_heads is not what vLLM reads: the heads are
+    fewer = model_spec_from_config({**config, "num_key_value_heads": 8})
+    assert {layer.num_kv_heads for layer in fewer.layers if isinstance(layer, AttentionLayer)} == {40}
+
+
+def _step3p5(**over: Any) -> dict[str, Any]:
+    return {"architectures": ["Step3p5ForCausalLM"], "model_type": "step3p5", "hidden_size": 256,
+            "num_attention_heads": 4, "num_attention_groups": 2, "head_dim": 64, "num_hidden_layers": 4,
+            "sliding_window": 512, "vocab_size": 1024,
+            "layer_types": ["full_attention"] + ["sliding_attention"] * 3, **over}
+
+
+def test_step3p5_reads_num_attention_groups_and_needs_head_dim() -> None:
+    # step3p5.py (0.34) line 443: num_kv_heads=config.num_attention_groups; line 449: head_dim from the config
+    model = model_spec_from_config(_step3p5(num_key_value_heads=4))
+    layers = [layer for layer in model.layers if isinstance(layer, AttentionLayer)]
+    assert [(layer.num_kv_heads, layer.head_size, layer.sliding_window) for layer in layers] == [
+        (2, 64, None), (2, 64, 512), (2, 64, 512), (2, 64, 512)]
+    config = _step3p5()
+    del config["head_dim"]
+    with pytest.raises(UnsupportedModelError, match="step3p5 config has no head_dim"):
+        model_spec_from_config(config)

@@ -18,6 +18,7 @@ from kvplan.core.layouts import lfm3 as lfm3
 from kvplan.core.layouts import longcat_flash as longcat_flash
 from kvplan.core.layouts import mamba as mamba
 from kvplan.core.layouts import mimo_v2_flash as mimo_v2_flash
+from kvplan.core.layouts import minicpm3 as minicpm3
 from kvplan.core.layouts import minimax_linear as minimax_linear
 from kvplan.core.layouts import minimax_m2 as minimax_m2
 from kvplan.core.layouts import minimax_m3 as minimax_m3
@@ -27,5 +28,6 @@ from kvplan.core.layouts import olmo_hybrid as olmo_hybrid
 from kvplan.core.layouts import plamo as plamo
 from kvplan.core.layouts import qwen3_5_unhooked as qwen3_5_unhooked
 from kvplan.core.layouts import qwen3_next as qwen3_next
+from kvplan.core.layouts import step3p5 as step3p5
 from kvplan.core.layouts import step3p7 as step3p7
 from kvplan.core.layouts import zamba2 as zamba2
