@@ -144,6 +144,44 @@ REVIEWED: dict[str, tuple[str, str]] = {
                                                                 "text_config, without Qwen3.5's config hook"),
     "InternS2MobiusForConditionalGeneration": ("qwen3_5_unhooked", "interns2_mobius.py: Qwen3.5 GDN / attention "
                                                                    "layers, without Qwen3.5's config hook"),
+    "FlintForCausalLM": ("flint", "vllm/models/flint: full / sliding layers by layer_types (no KV sharing)"),
+    # Still refused, the reason read from the 0.34 files
+    "AliceAIForCausalLM": ("unknown", "alice_ai.py: KDA state (KimiGatedDeltaNetAttention, linear_attn_config "
+                                      "rewritten in code) beside Qwen3-Next attention, not read"),
+    "BailingMoeV2_5ForCausalLM": ("unknown", "bailing_moe_linear.py: lightning linear-attention state on all but "
+                                             "every layer_group_size-th layer, MLA on those, not read"),
+    "BailingMoeV3ForCausalLM": ("unknown", "bailing_moe_v3.py: KDA state on every layer_group_size-th layer (and "
+                                           "the tail), MLA elsewhere, not read"),
+    "BeamForCausalLM": ("unknown", "vllm/models/beam: per-layer windows and a built-in DFlash2 drafter "
+                                   "(dflash2.py) with its own attention, not read"),
+    "ZayaForCausalLM": ("unknown", "zaya.py: CCA layers keep short-conv-style Mamba state beside hybrid / "
+                                   "hybrid_sliding attention, not read"),
+    "InklingForCausalLM": ("unknown", "vllm/models/inkling: short-conv K/V and sliding attention layers with "
+                                      "their own KV cache spec (sconv_swa_attn.py), not read"),
+    "InklingForConditionalGeneration": ("unknown", "vllm/models/inkling: short-conv K/V and sliding attention "
+                                                   "with their own KV cache spec, not read"),
+    "Qwen4ExpForCausalLM": ("unknown", "vllm/models/qwen4_exp: GDN layers and QSA sparse attention with its own "
+                                       "KV cache specs (qsa.py, ple_layer.py), not read"),
+    "Qwen4ExpForConditionalGeneration": ("unknown", "vllm/models/qwen4_exp: GDN layers and QSA sparse attention "
+                                                    "with their own KV cache specs, not read"),
+    "Glm5NextForCausalLM": ("unknown", "vllm/models/glm5next: KDA state beside MLA with a sparse indexer, each "
+                                       "with its own KV cache spec, not read"),
+    "Glm5NextForConditionalGeneration": ("unknown", "vllm/models/glm5next: KDA state beside MLA with a sparse "
+                                                    "indexer, not read"),
+    "MuseSparkForConditionalGeneration": ("unknown", "vllm/models/muse_spark: its own decoder with optional "
+                                                     "gated_delta_net layers and draft-layer windows, not read"),
+    "WhisperForConditionalGeneration": ("unknown", "whisper.py: encoder-decoder; the decoder's cross-attention "
+                                                   "caches the encoder output (CrossAttentionSpec), not modelled"),
+    "CanaryForConditionalGeneration": ("unknown", "canary.py: encoder-decoder; decoder cross-attention caches the "
+                                                  "encoder output, not modelled"),
+    "CohereAsrForConditionalGeneration": ("unknown", "cohere_asr.py: encoder-decoder; decoder cross-attention "
+                                                     "caches the encoder output, not modelled"),
+    "NemotronParseForConditionalGeneration": ("unknown", "nemotron_parse.py: encoder-decoder (MBart decoder "
+                                                         "with cross-attention), not modelled"),
+    "BartForConditionalGeneration": ("unknown", "bart.py: encoder-decoder; decoder cross-attention caches the "
+                                                "encoder output, not modelled"),
+    "BartModel": ("unknown", "bart.py: encoder-decoder; decoder cross-attention caches the encoder output, "
+                             "not modelled"),
     # State-space and hybrids
     "FalconH1ForCausalLM": ("falcon_h1", "falcon_h1.py: Mamba-2 beside attention in every layer"),
     "GraniteMoeHybridForCausalLM": ("granite_hybrid", "granitemoehybrid.py: Mamba-2 / attention layers"),

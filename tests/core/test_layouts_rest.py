@@ -210,3 +210,17 @@ def test_step3p5_reads_num_attention_groups_and_needs_head_dim() -> None:
     del config["head_dim"]
     with pytest.raises(UnsupportedModelError, match="step3p5 config has no head_dim"):
         model_spec_from_config(config)
+
+
+def test_flint_full_and_sliding_layers_with_vllms_config_defaults() -> None:
+    # models/flint/model.py (0.34) lines 295-305; models/flint/configs.py: 4 KV heads of 128, all full by default,
+    # window 513 unless use_sliding_window is false
+    base = {"architectures": ["FlintForCausalLM"], "model_type": "flint", "hidden_size": 256,
+            "num_attention_heads": 4, "num_hidden_layers": 4, "vocab_size": 1024}
+    model = model_spec_from_config(base)
+    layers = [layer for layer in model.layers if isinstance(layer, AttentionLayer)]
+    assert [(layer.kind, layer.num_kv_heads, layer.head_size) for layer in layers] == [("full", 4, 128)] * 4
+    types = ["sliding_attention"] * 3 + ["full_attention"]
+    assert _windows({**base, "layer_types": types}) == [513, 513, 513, None]
+    assert _windows({**base, "layer_types": types, "sliding_window": 1025}) == [1025, 1025, 1025, None]
+    assert _windows({**base, "layer_types": types, "use_sliding_window": False}) == [None] * 4

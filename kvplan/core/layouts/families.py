@@ -7,6 +7,7 @@ from kvplan.core.layouts import cohere2 as cohere2
 from kvplan.core.layouts import deepseek_v32 as deepseek_v32
 from kvplan.core.layouts import exaone_moe as exaone_moe
 from kvplan.core.layouts import falcon_h1 as falcon_h1
+from kvplan.core.layouts import flint as flint
 from kvplan.core.layouts import gemma3n as gemma3n
 from kvplan.core.layouts import gemma4 as gemma4
 from kvplan.core.layouts import granite_hybrid as granite_hybrid
