@@ -144,6 +144,7 @@ REVIEWED: dict[str, tuple[str, str]] = {
                                                                 "text_config, without Qwen3.5's config hook"),
     "InternS2MobiusForConditionalGeneration": ("qwen3_5_unhooked", "interns2_mobius.py: Qwen3.5 GDN / attention "
                                                                    "layers, without Qwen3.5's config hook"),
+    "Step3TextForCausalLM": ("step3_text", "step3_text.py: Step3TextAttention(num_kv_heads=1) in every layer"),
     "FlintForCausalLM": ("flint", "vllm/models/flint: full / sliding layers by layer_types (no KV sharing)"),
     # Still refused, the reason read from the 0.34 files
     "AliceAIForCausalLM": ("unknown", "alice_ai.py: KDA state (KimiGatedDeltaNetAttention, linear_attn_config "

@@ -328,7 +328,7 @@ LAYOUT_OF_ARCHITECTURE: dict[str, tuple[str, str, str]] = {
     "Step1ForCausalLM": ("attention", "step1", "full attention"),
     "Step3p5ForCausalLM": ("step3p5", "step3p5", "step3p5.py: num_attention_groups KV heads of head_dim, windows by layer_types"),
     "Step3p7ForConditionalGeneration": ("step3p7", "step3p7", "step3p7.py: mixed attention layer kinds"),
-    "Step3TextForCausalLM": ("attention", "step3_text", "full attention"),
+    "Step3TextForCausalLM": ("step3_text", "step3_text", "step3_text.py: Step3TextAttention(num_kv_heads=1) in every layer"),
     "Step3VLForConditionalGeneration": ("text_config", "step3_vl", "multimodal: the layout of its text model"),
     "Step5ForCausalLM": ("unknown", "vllm.models.step5", "vllm/models/step5: indexer, KV sharing and windows, not read"),
     "Step5ForConditionalGeneration": ("unknown", "vllm.models.step5", "vllm/models/step5: indexer, KV sharing and windows, not read"),

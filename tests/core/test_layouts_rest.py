@@ -224,3 +224,17 @@ def test_flint_full_and_sliding_layers_with_vllms_config_defaults() -> None:
     assert _windows({**base, "layer_types": types}) == [513, 513, 513, None]
     assert _windows({**base, "layer_types": types, "sliding_window": 1025}) == [1025, 1025, 1025, None]
     assert _windows({**base, "layer_types": types, "use_sliding_window": False}) == [None] * 4
+
+
+def test_step3_text_has_one_kv_head_whatever_the_groups_say() -> None:
+    # step3_text.py (0.34) line 237: Step3TextAttention(num_kv_heads=1, head_dim=config.head_dim); it raises on
+    # anything else, so num_attention_groups never reaches the cache
+    config = {"architectures": ["Step3TextForCausalLM"], "model_type": "step3_text", "hidden_size": 256,
+              "num_attention_heads": 4, "num_attention_groups": 2, "head_dim": 64, "num_hidden_layers": 3,
+              "vocab_size": 1024}
+    model = model_spec_from_config(config)
+    assert {(layer.num_kv_heads, layer.head_size) for layer in model.layers if isinstance(layer, AttentionLayer)} \
+        == {(1, 64)}
+    vl = model_spec_from_config({"architectures": ["Step3VLForConditionalGeneration"], "model_type": "step3_vl",
+                                 "text_config": {k: v for k, v in config.items() if k != "architectures"}})
+    assert {layer.num_kv_heads for layer in vl.layers if isinstance(layer, AttentionLayer)} == {1}

@@ -144,7 +144,7 @@ def test_every_layout_in_the_table_is_a_known_name() -> None:
              "minimax_m2", "minimax_linear", "step3p7", "mimo_v2_flash", "laguna", "muse_glimmer", "falcon_h1",
              "bamba", "zamba2", "lfm2", "olmo_hybrid", "plamo", "mamba", "mamba2", "kimi_linear",
              "cohere2", "exaone_moe", "longcat_flash", "layer_types_attention", "lfm3", "qwen3_5_unhooked",
-             "minicpm3", "step3p5", "flint"}
+             "minicpm3", "step3p5", "flint", "step3_text"}
     assert {layout for layout, _m, _w in LAYOUT_OF_ARCHITECTURE.values()} <= names
     assert all(arch in ARCHITECTURES for arch in LAYOUT_OF_ARCHITECTURE)
 

@@ -29,6 +29,7 @@ from kvplan.core.layouts import olmo_hybrid as olmo_hybrid
 from kvplan.core.layouts import plamo as plamo
 from kvplan.core.layouts import qwen3_5_unhooked as qwen3_5_unhooked
 from kvplan.core.layouts import qwen3_next as qwen3_next
+from kvplan.core.layouts import step3_text as step3_text
 from kvplan.core.layouts import step3p5 as step3p5
 from kvplan.core.layouts import step3p7 as step3p7
 from kvplan.core.layouts import zamba2 as zamba2
