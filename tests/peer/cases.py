@@ -251,6 +251,8 @@ REST_CASES: tuple[PeerCase, ...] = (
        300 * MiB, block_size=32),
     _c("longcat_flash_L3000", "longcat_flash (2 layers x 2 MLA 64 + 64)", "longcat_flash", 3000, 300 * MiB,
        dtype="bfloat16", block_size=16),
+    _c("step3_text_L3000", "step3_text (1 KV head x 64 though the config says 2 groups)", "step3_text", 3000,
+       300 * MiB, block_size=32),
 )
 CASES = CASES + REST_CASES
 CASES_BY_NAME = {case.name: case for case in CASES}
