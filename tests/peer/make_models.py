@@ -415,7 +415,8 @@ REST_MODELS: dict[str, tuple[str, str, dict[str, Any]]] = {
                        "torch_dtype": "bfloat16"}),
 }
 # Step-3 text: vLLM's own Step3TextConfig (transformers_utils/configs/step3_vl.py); 2 attention groups in the
-# config, one KV head in vLLM's cache (step3_text.py num_kv_heads=1). No MoE layer (moe_layers_enum "5" names none of the 3).
+# config, one KV head in vLLM's cache (step3_text.py num_kv_heads=1). No MoE layer (moe_layers_enum "5" names
+# none of the 3).
 RAW_CONFIG = "raw"
 REST_MODELS["step3_text"] = (RAW_CONFIG, "Step3TextForCausalLM", {
     "model_type": "step3_text", "num_hidden_layers": 3, "num_attention_groups": 2, "head_dim": 64,
