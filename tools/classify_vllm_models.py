@@ -14,6 +14,7 @@ files (they win). The result is written to kvplan/core/layout_table.py; ``--sign
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from pathlib import Path
@@ -40,6 +41,14 @@ SIGNALS: dict[str, str] = {
     "cross": r"CrossAttention\b|AttentionType\.ENCODER_DECODER",
     "encoder_only": r"EncoderOnlyAttention",
     "sliding": r"sliding_window",
+    # Plain-attention look-alikes (issue 15, layouts-rest): a window offset in model code, extra cached heads,
+    # per-layer head sizes, several caches per layer (recurrent loops), chunked layers.
+    "window_offset": r"sliding_window \+ 1|window_size \+ 1",
+    "extra_kv_heads": r"num_kv_heads \+ 1",
+    "per_layer_config": r"per_layer_config\[",
+    "loops": r"\bloop_idx\b|attn_per_step",
+    "chunk_lookback": r"chunk_lookback",
+    "attn_list": r"self_attn = nn\.ModuleList",
 }
 
 # Layouts kvplan names (kvplan.core.architectures and the kvplan.core.layouts families).
@@ -58,7 +67,6 @@ REVIEWED: dict[str, tuple[str, str]] = {
     "KimiK2ForCausalLM": ("mla", "deepseek_v2.py: MLA"),
     "KimiVLForConditionalGeneration": ("mla", "kimi_vl.py: DeepseekV2 text model, MLA"),
     "KimiLinearForCausalLM": ("kimi_linear", "kimi_linear.py: KDA state layers beside MLA"),
-    "LongcatFlashForCausalLM": ("mla", "longcat_flash.py: MLA"),
     "PanguUltraMoEForCausalLM": ("mla", "openpangu.py: MLA"),
     "MistralLarge3ForCausalLM": ("mla", "mistral_large_3.py: DeepseekV3 MLA"),
     # Attention variants
@@ -78,7 +86,8 @@ REVIEWED: dict[str, tuple[str, str]] = {
     "MiniMaxForCausalLM": ("minimax_linear", "minimax_text_01.py: lightning attention state"),
     "MiniMaxVL01ForConditionalGeneration": ("minimax_linear", "minimax_vl_01.py: MiniMax-Text-01 text model"),
     "Step3p7ForConditionalGeneration": ("step3p7", "step3p7.py: mixed attention layer kinds"),
-    "Step3p5ForCausalLM": ("unknown", "step3p5.py: compressed attention, not read"),
+    "Step3p5ForCausalLM": ("step3p5", "step3p5.py: num_attention_groups KV heads of head_dim, windows by "
+                                      "layer_types"),
     "Step5ForCausalLM": ("unknown", "vllm/models/step5: indexer, KV sharing and windows, not read"),
     "Step5ForConditionalGeneration": ("unknown", "vllm/models/step5: indexer, KV sharing and windows, not read"),
     "MiMoV2FlashForCausalLM": ("mimo_v2_flash", "mimo_v2.py: sliding/global layers, own head sizes"),
@@ -87,13 +96,93 @@ REVIEWED: dict[str, tuple[str, str]] = {
     "MuseGlimmerForCausalLM": ("muse_glimmer", "muse_glimmer.py"),
     "MuseGlimmerForConditionalGeneration": ("muse_glimmer", "muse_glimmer.py (the same class)"),
     "DeepseekForCausalLM": ("mla", "deepseek_v2.py: plain attention (no kv_lora_rank)"),
-    "MiniCPM3ForCausalLM": ("unknown", "minicpm3.py: latent projections decompressed into full heads, not read"),
+    "MiniCPM3ForCausalLM": ("minicpm3", "minicpm3.py: latents decompressed into num_attention_heads full heads"),
     "HYV4ForCausalLM": ("unknown", "vllm/models/hy_v4: MLA with an indexer, KV sharing and windows, not read"),
     "Dots3NoteForCausalLM": ("unknown", "vllm/models/dots3_note: MLA with KV sharing and windows, not read"),
     "MistralLarge4ForCausalLM": ("unknown", "vllm/models/mistral: MLA with sliding windows, not read"),
     "DeepseekV41ForCausalLM": ("deepseek_v41", "vllm/models/deepseek_v41: DeepSeek-V4.1, not read yet"),
     "KimiK3ForConditionalGeneration": ("kimi_linear", "vllm/models/kimi_k3: a kimi_linear text model (KDA + MLA)"),
     "KimiK31ForConditionalGeneration": ("kimi_linear", "vllm/models/kimi_k3: a kimi_linear text model"),
+    # Read for issue 15 (layouts-rest): attention layouts the plain rule would have got wrong
+    "Cohere2ForCausalLM": ("cohere2", "commandr.py: sliding layers get config.sliding_window + 1"),
+    "Cohere2MoeForCausalLM": ("cohere2", "cohere2_moe.py: sliding layers get config.sliding_window + 1"),
+    "CohereForCausalLM": (PLAIN, "commandr.py: CohereConfig (v1) layers are never windowed per layer"),
+    "ExaoneMoEForCausalLM": ("exaone_moe", "exaone_moe.py: a window per layer from config.sliding_windows"),
+    "ExaoneMoeForCausalLM": ("exaone_moe", "exaone_moe.py: a window per layer from config.sliding_windows"),
+    "LongcatFlashForCausalLM": ("longcat_flash", "longcat_flash.py: two MLA attentions per decoder layer"),
+    "LongcatFlashNgramForCausalLM": ("longcat_flash", "longcat_flash_ngram.py: FlashModel, two MLA attentions "
+                                                      "per decoder layer"),
+    "HCXVisionV2ForCausalLM": ("text_config", "hyperclovax_vision_v2.py: init_vllm_registered_model(text_config)"),
+    "DomynEdgeForCausalLM": ("unknown", "domyn_edge.py: head_dim from per_layer_config[i] and windows of "
+                                        "window_size + 1, not modelled"),
+    "DoryForCausalLM": ("unknown", "dory.py: one KV cache per recurrent loop (recurrent_kv_cache_mode "
+                                   "per_loop) and attention-free mlp layers, not modelled"),
+    "HrmTextForCausalLM": ("unknown", "hrm_text.py: one PrefillPrefixLMAttention cache per recurrence step "
+                                      "(attn_per_step), not modelled"),
+    "IQuestLoopCoderForCausalLM": ("unknown", "iquest_loopcoder.py: loop_num caches per layer, loops after the "
+                                              "first windowed to loop_window_size, not modelled"),
+    "Rnj1ForCausalLM": ("unknown", "rnj1.py: chunked_attention layers (window with chunk_lookback), not modelled"),
+    "UnlimitedOCR2TextForCausalLM": ("unknown", "dash_attention.py DASHAttention: num_key_value_heads + 1 cached "
+                                                "heads and R-SWA (rswa_window), not modelled"),
+    # Multimodal wrappers that build their own language model (no init_vllm_registered_model)
+    "CohereCompassForConditionalGeneration": ("layer_types_attention", "cohere_compass.py: CohereCompassAttention, "
+                                                                       "config.sliding_window as it is"),
+    "RadioMBartPrefixForCausalLM": ("unknown", "nemotron_parse3_5.py: an MBart decoder from config.decoder "
+                                               "(decoder_layers, self_attention_kv_heads), not modelled"),
+    "UnlimitedOCRForCausalLM": ("unknown", "unlimited_ocr.py: DASHAttention, num_key_value_heads + 1 cached heads "
+                                           "and R-SWA (rswa_window), not modelled"),
+    "HfMoondream": ("unknown", "moondream3.py: its own text model (dim, n_heads, n_kv_heads), not read"),
+    "Moondream3ForCausalLM": ("unknown", "moondream3.py: its own text model (dim, n_heads, n_kv_heads), not read"),
+    "VoxtralRealtimeGeneration": ("unknown", "voxtral_realtime.py: the causal Whisper encoder caches pooled KV in "
+                                             "its own layers (whisper_causal.py get_kv_cache_spec), not modelled"),
+    # Refused architectures read for issue 15 (layouts-rest)
+    "Lfm3ForCausalLM": ("lfm3", "lfm3.py: short-conv (hidden_size wide) / full / sliding layers by layer_types"),
+    "Lfm3VlForConditionalGeneration": ("text_config", "lfm3_vl.py: init_vllm_registered_model(Lfm3ForCausalLM)"),
+    "Lfm3AudioForConditionalGeneration": ("text_config", "lfm3_audio.py: init_vllm_registered_model("
+                                                         "Lfm3ForCausalLM); the LFM2 audio encoder caches nothing"),
+    "MiniCPMV4_6ForConditionalGeneration": ("qwen3_5_unhooked", "minicpmv4_6.py: Qwen3_5ForCausalLM on its "
+                                                                "text_config, without Qwen3.5's config hook"),
+    "InternS2MobiusForConditionalGeneration": ("qwen3_5_unhooked", "interns2_mobius.py: Qwen3.5 GDN / attention "
+                                                                   "layers, without Qwen3.5's config hook"),
+    "Step3TextForCausalLM": ("step3_text", "step3_text.py: Step3TextAttention(num_kv_heads=1) in every layer"),
+    "FlintForCausalLM": ("flint", "vllm/models/flint: full / sliding layers by layer_types (no KV sharing)"),
+    # Still refused, the reason read from the 0.34 files
+    "AliceAIForCausalLM": ("unknown", "alice_ai.py: KDA state (KimiGatedDeltaNetAttention, linear_attn_config "
+                                      "rewritten in code) beside Qwen3-Next attention, not read"),
+    "BailingMoeV2_5ForCausalLM": ("unknown", "bailing_moe_linear.py: lightning linear-attention state on all but "
+                                             "every layer_group_size-th layer, MLA on those, not read"),
+    "BailingMoeV3ForCausalLM": ("unknown", "bailing_moe_v3.py: KDA state on every layer_group_size-th layer (and "
+                                           "the tail), MLA elsewhere, not read"),
+    "BeamForCausalLM": ("unknown", "vllm/models/beam: per-layer windows and a built-in DFlash2 drafter "
+                                   "(dflash2.py) with its own attention, not read"),
+    "ZayaForCausalLM": ("unknown", "zaya.py: CCA layers keep short-conv-style Mamba state beside hybrid / "
+                                   "hybrid_sliding attention, not read"),
+    "InklingForCausalLM": ("unknown", "vllm/models/inkling: short-conv K/V and sliding attention layers with "
+                                      "their own KV cache spec (sconv_swa_attn.py), not read"),
+    "InklingForConditionalGeneration": ("unknown", "vllm/models/inkling: short-conv K/V and sliding attention "
+                                                   "with their own KV cache spec, not read"),
+    "Qwen4ExpForCausalLM": ("unknown", "vllm/models/qwen4_exp: GDN layers and QSA sparse attention with its own "
+                                       "KV cache specs (qsa.py, ple_layer.py), not read"),
+    "Qwen4ExpForConditionalGeneration": ("unknown", "vllm/models/qwen4_exp: GDN layers and QSA sparse attention "
+                                                    "with their own KV cache specs, not read"),
+    "Glm5NextForCausalLM": ("unknown", "vllm/models/glm5next: KDA state beside MLA with a sparse indexer, each "
+                                       "with its own KV cache spec, not read"),
+    "Glm5NextForConditionalGeneration": ("unknown", "vllm/models/glm5next: KDA state beside MLA with a sparse "
+                                                    "indexer, not read"),
+    "MuseSparkForConditionalGeneration": ("unknown", "vllm/models/muse_spark: its own decoder with optional "
+                                                     "gated_delta_net layers and draft-layer windows, not read"),
+    "WhisperForConditionalGeneration": ("unknown", "whisper.py: encoder-decoder; the decoder's cross-attention "
+                                                   "caches the encoder output (CrossAttentionSpec), not modelled"),
+    "CanaryForConditionalGeneration": ("unknown", "canary.py: encoder-decoder; decoder cross-attention caches the "
+                                                  "encoder output, not modelled"),
+    "CohereAsrForConditionalGeneration": ("unknown", "cohere_asr.py: encoder-decoder; decoder cross-attention "
+                                                     "caches the encoder output, not modelled"),
+    "NemotronParseForConditionalGeneration": ("unknown", "nemotron_parse.py: encoder-decoder (MBart decoder "
+                                                         "with cross-attention), not modelled"),
+    "BartForConditionalGeneration": ("unknown", "bart.py: encoder-decoder; decoder cross-attention caches the "
+                                                "encoder output, not modelled"),
+    "BartModel": ("unknown", "bart.py: encoder-decoder; decoder cross-attention caches the encoder output, "
+                             "not modelled"),
     # State-space and hybrids
     "FalconH1ForCausalLM": ("falcon_h1", "falcon_h1.py: Mamba-2 beside attention in every layer"),
     "GraniteMoeHybridForCausalLM": ("granite_hybrid", "granitemoehybrid.py: Mamba-2 / attention layers"),
@@ -151,6 +240,9 @@ def rule(kind: str, module: str, found: set[str]) -> tuple[str, str]:
         return "unknown", "KV-sharing layers, not read yet"
     if "own_spec" in found:
         return "unknown", "layers that build their own KV cache spec, not read yet"
+    odd = found & {"window_offset", "extra_kv_heads", "per_layer_config", "loops", "chunk_lookback", "attn_list"}
+    if odd:
+        return "unknown", f"attention that is not plain ({', '.join(sorted(odd))}), not read yet"
     for signal, layout in (("compressor", "deepseek_v4"), ("indexer", "deepseek_v32"), ("mla", "mla"),
                            ("chunked", "llama4")):
         if signal in found:
@@ -196,9 +288,13 @@ def main(argv: list[str]) -> int:
         "# architecture -> (layout, vLLM module, why)",
         "LAYOUT_OF_ARCHITECTURE: dict[str, tuple[str, str, str]] = {",
     ]
-    lines += [f"    {arch!r}: ({layout!r}, {module!r}, {why!r})," for arch, layout, module, why in rows]
-    lines += ["}", ""]
-    OUT.write_text("\n".join(lines).replace("'", '"'))
+    head = "\n".join(lines).replace("'", '"')
+
+    def q(text: str) -> str:  # a double-quoted literal, apostrophes kept
+        return json.dumps(text, ensure_ascii=False)
+
+    body = [f"    {q(arch)}: ({q(layout)}, {q(module)}, {q(why)})," for arch, layout, module, why in rows]
+    OUT.write_text("\n".join([head, *body, "}", ""]))
     counts: dict[str, int] = {}
     for _arch, layout, _m, _w in rows:
         counts[layout] = counts.get(layout, 0) + 1

