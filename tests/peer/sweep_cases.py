@@ -297,5 +297,12 @@ CASES += (
        engine_only=True, note=_NO_TORCHVISION),
     _c("hy_v4", "HYV4ForCausalLM", "HunYuan V4 (sparse attention)", "HYV4Config", MOE, engine_only=True),
     _c("hrm_text", "HrmTextForCausalLM", "HRM text", "HrmTextConfig"),
+    # More plain groups: learned positions + MHA, partial rotary, multipliers, MoE.
+    _c("opt", "OPTForCausalLM", "plain MHA, learned positions", "OPTConfig",
+       {"ffn_dim": 512, "word_embed_proj_dim": 256, "max_position_embeddings": 4096}, unset=_NO_GQA_KEYS),
+    _c("gptj", "GPTJForCausalLM", "plain MHA, partial rotary", "GPTJConfig",
+       {"n_embd": 256, "n_head": 4, "n_layer": 4, "rotary_dim": 32, "n_positions": 4096}, unset=_NO_GQA_KEYS),
+    _c("granite", "GraniteForCausalLM", "plain GQA, multipliers", "GraniteConfig"),
+    _c("olmoe", "OlmoeForCausalLM", "plain MHA, MoE", "OlmoeConfig", {**MOE, "num_experts": 4}),
 )
 CASES_BY_NAME = {case.name: case for case in CASES}
