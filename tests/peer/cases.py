@@ -23,6 +23,7 @@ GiB = 1 << 30
 MiB = 1 << 20
 CASE_TIMEOUT_S = 420.0
 MAKE_MODELS = Path(__file__).with_name("make_models.py")
+OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -319,7 +320,11 @@ def run_cases(
     dirs = make_models(vllm_python, model_root, [*(c.model for c in cases), *drafts])
 
     def one(case: PeerCase) -> tuple[str, ChildResult]:
-        res = run_child(vllm_python, case.request(dirs[case.model]), timeout_s=timeout_s)
+        request = case.request(dirs[case.model])
+        # No Hub look-ups: each waits out a network timeout (about 8 s an engine start here). Not case.env:
+        # kvplan has nothing to mirror for it.
+        request["env"] = {**OFFLINE_ENV, **request["env"]}
+        res = run_child(vllm_python, request, timeout_s=timeout_s)
         if progress is not None:
             progress(f"{case.name}: {res.status} {res.error_kind or ''} ({res.elapsed_s:.0f} s)")
         return case.name, res
