@@ -217,6 +217,11 @@ def logged_kv_bytes(reading: LogReading, error: LogError | None, layout: cap.KvL
         blocks = error.kv_tokens // layout.engine.block_size
         return blocks * bpb, (f"log: the error's {error.kv_tokens:,} tokens = {blocks:,} blocks of "
                               f"{layout.engine.block_size} x {bpb:,} B")
+    if reading.extensible_kv_gib is not None and reading.gpu_blocks is not None:
+        # 0.34's extensible KV cache: the blocks committed after warm-up are the cache; "Available KV cache
+        # memory" was only the capacity reserved before it
+        return reading.gpu_blocks * bpb, (f"log: Extended KV cache to {reading.gpu_blocks:,} blocks "
+                                          f"({reading.extensible_kv_gib} GiB) x {bpb:,} B a block")
     available = reading.available_kv_cache_gib
     if available is not None and available > 0:
         exact = None
@@ -513,7 +518,9 @@ def _replan(reading: LogReading, error: LogError | None, settings: DeploySetting
             weights: WeightsInfo | None, gpu: GpuSpec | None) -> tuple[PlanResult, int | None, str | None]:
     probe = plan(model, replace(settings, kv_cache_memory_bytes=GiB), None, weights, with_remedies=False)
     kv_bytes, kv_source = logged_kv_bytes(reading, error, probe.layout, probe.engine.max_model_len)
-    if kv_bytes is not None and gpu is not None and settings.kv_cache_memory_bytes is None:
+    measured_extensible = reading.extensible_kv_gib is not None and reading.gpu_blocks is not None
+    if kv_bytes is not None and gpu is not None and settings.kv_cache_memory_bytes is None \
+            and not measured_extensible:
         util = probe.engine.gpu_memory_utilization
         budget = ceil(gpu.total_bytes * util)
         measured = Estimate(value_bytes=budget - kv_bytes, error_bytes=LOG_ROUNDING_BYTES,
