@@ -295,6 +295,26 @@ def test_huge_and_deeply_nested_files_are_refused_quickly(tmp_path: Path) -> Non
     assert MAX_FILE_BYTES < 100 * 2**20
 
 
+
+BILLION_LAUGHS = "".join(f"{name}: &{name} [{', '.join([f'*{prev}'] * 9) if prev else ', '.join(['x'] * 9)}]\n"
+                         for prev, name in zip(["", *"abcdefgh"], "abcdefghi", strict=True))
+
+
+@pytest.mark.parametrize("where", ["config", "gate"])
+def test_a_billion_laughs_under_the_alias_count_is_refused_by_its_expansion(tmp_path: Path, where: str) -> None:
+    """81 aliases (under MAX_ALIASES) that stand for 9^9 strings: `check -- vllm serve M --config bomb.yaml` hung
+    (the --config reader formats each value it reads); now the loader refuses it by the values it expands to."""
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(BILLION_LAUGHS + "max-model-len: 8192\nextra: *i\n")
+    start = time.perf_counter()
+    args = (["check", "--gpu", "h100", "--", "vllm", "serve", "Qwen/Qwen2.5-7B-Instruct", "--config", str(bomb)]
+            if where == "config" else ["gate", str(bomb), "--gpu", "h100"])
+    result = runner.invoke(app, args, env=OFFLINE)
+    assert result.exit_code == 2 and "expand to more than 100,000 values" in result.stderr, result.output
+    assert time.perf_counter() - start < 5
+    shared = "base: &env [{name: A, value: '1'}, {name: B, value: '2'}]\nx: *env\ny: *env\n"
+    assert load_yaml_documents(shared, "ok.yaml")[0]["y"][1]["value"] == "2"  # ordinary anchors still load
+
 def test_github_annotations_and_step_summary(tmp_path: Path) -> None:
     summary = tmp_path / "summary.md"
     summary.write_text("earlier step\n")
