@@ -135,6 +135,20 @@ def _flag_name(word: str) -> str:
     return word.lstrip("-").replace("-", "_")
 
 
+def _abbreviation(name: str) -> str:
+    """argparse's ``allow_abbrev`` (its default, which vLLM's FlexibleArgumentParser keeps, utils/argparse_utils.py
+    0.34): a flag written as a unique prefix of one is that flag (``--kv-cache-memory 10GiB`` is
+    ``--kv-cache-memory-bytes``, ``--max-model`` is ``--max-model-len``). Exact names and ambiguous prefixes stay
+    as they are (an ambiguous one is reported as unknown; vLLM refuses it)."""
+    if name in FLAG_KINDS or name in _OLD_SWITCHES or name in _OLD_VALUED:
+        return name
+    if name.startswith("no_") and FLAG_KINDS.get(name[3:]) == "switch":
+        return name
+    options = [flag for flag in FLAG_KINDS if flag.startswith(name)]
+    options += [f"no_{flag}" for flag, kind in FLAG_KINDS.items() if kind == "switch" and f"no_{flag}".startswith(name)]
+    return options[0] if len(options) == 1 else name
+
+
 def find_entry(tokens: Sequence[Token]) -> tuple[int, str] | None:
     """(index of the first argument after the entry point, entry kind), or None when vLLM is not run here."""
     for i, token in enumerate(tokens):
@@ -314,6 +328,8 @@ class _Parser:
                 continue
             head, eq, inline = word.partition("=")
             name = SHORT_FLAGS.get(head, _flag_name(head)) if not head.startswith("--") else _flag_name(head)
+            if head.startswith("--") and "." not in name:
+                name = _abbreviation(name)
             if "." in name and name.split(".", 1)[0] in FLAG_KINDS:
                 # --speculative-config.method ngram: one key of a JSON-valued flag (vLLM nests them)
                 base_name, _, path = name.partition(".")

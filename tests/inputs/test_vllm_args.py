@@ -45,6 +45,18 @@ def test_vllm_serve_forms() -> None:
     assert c.origins["tensor_parallel_size"].text == "-tp 2" and c.origins["max_model_len"].line == 7
 
 
+
+def test_unique_prefixes_are_the_flag_as_vllm_argparse_reads_them() -> None:
+    """vLLM's FlexibleArgumentParser keeps argparse's allow_abbrev: `--kv-cache-memory 20G` sets
+    kv_cache_memory_bytes and `--max-model 4096` max_model_len (kvplan reported both as unknown and planned the
+    defaults); an ambiguous prefix stays unknown."""
+    c = parse_command_line("vllm serve M --kv-cache-memory 20G --max-model=4096 --gpu-memory-util 0.5 "
+                           "--no-enable-prefix --max 3")
+    assert c.values == {"kv_cache_memory": 20 * 2**30, "max_model_len": "4096", "gpu_memory_utilization": 0.5,
+                        "enable_prefix_caching": False}
+    assert c.unknown_flags == ("--max",)
+    assert c.origins["max_model_len"].text == "--max-model=4096"
+
 def test_shell_comments_start_only_at_a_word() -> None:
     c = parse_command_line('vllm serve m --api-key abc#def --chat-template "a # b" --max-model-len 4k # --dtype half')
     assert c.values == {"max_model_len": "4k"}
