@@ -137,6 +137,9 @@ def planning_version(reading: LogReading, override: str | None, cited: tuple[str
     try:
         v = version_tuple(version)
     except UsageError:
+        if override is not None:  # the user's own flag: bad input (exit 2), as `check --vllm-version` says
+            raise UsageError(f"--vllm-version: cannot read {override!r}", hint="Write it like 0.33.0 or 0.6.6") \
+                from None
         notes.append(f"vLLM version '{version}' not readable: planned with {DEFAULT_VLLM_VERSION}")
         return DEFAULT_VLLM_VERSION, notes
     if v < (0, 5, 0):
@@ -472,6 +475,13 @@ def explain(reading: LogReading, settings: DeploySettings | None, *, model: Mode
         missing_list.append("the model's config (for the block bytes, the re-plan and its fixes)")
     if gpu is None:
         missing_list.append("the GPU's total memory (for gpu_memory_utilization figures): pass --gpu or --gpu-memory")
+    if result is not None and result.engine.kv_sizing == "extensible" and reading.extensible_kv_gib is None \
+            and reading.available_kv_cache_gib is not None:
+        # 0.34 (v1/engine/core.py _initialize_kv_caches): the profile's figure reserves capacity; the cache is
+        # measured after warm-up and CUDA-graph capture (extensible_kv_cache.py measure_kv_cache_blocks)
+        notes_list.append("the log stops before vLLM's extensible KV cache was sized after warm-up (no 'Memory after "
+                          "warmup' / 'Extended KV cache to N blocks' line): its 'Available KV cache memory' is only "
+                          "the capacity reserved before, so the KV figures here are an upper bound")
     if result is not None and cause == "free_memory" and error is not None:
         fix = _free_memory_fix(result, error, source)
         if fix is not None:

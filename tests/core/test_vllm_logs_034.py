@@ -56,3 +56,20 @@ def test_explain_re_plans_0_34_from_the_committed_blocks_with_planning_error_zer
     assert data["classification"]["cause"] == "healthy"
     assert (replan["kv_cache"]["num_blocks"], replan["kv_cache"]["tokens"]) == (7290, 466_560)
     assert replan["planning_error_zero"], replan["agreement"]
+
+
+def test_an_unreadable_vllm_version_flag_is_bad_input() -> None:
+    """It was planned with the default release, with a note, and exit 0; `check --vllm-version banana` exits 2."""
+    result = CliRunner().invoke(app, ["explain", str(LOG), "--vllm-version", "banana"], env={"HF_HUB_OFFLINE": "1"})
+    assert result.exit_code == 2 and "--vllm-version: cannot read 'banana'" in result.stderr, result.output
+
+
+def test_a_0_34_log_cut_before_warm_up_says_its_kv_figure_is_only_the_reserved_capacity() -> None:
+    head = b"".join(line for line in LOG.read_bytes().splitlines(keepends=True) if b"Extended" not in line
+                    and b"after warmup" not in line and b"KV cache size" not in line)
+    result = CliRunner().invoke(app, ["explain", "-", "--gpu", "h100", "--json"], input=head,
+                                env={"HF_HUB_OFFLINE": "1"})
+    data = json.loads(result.stdout)
+    assert any("only the capacity reserved before" in note for note in data["notes"]), data["notes"]
+    full = CliRunner().invoke(app, ["explain", str(LOG), "--gpu", "h100", "--json"], env={"HF_HUB_OFFLINE": "1"})
+    assert not any("capacity reserved" in note for note in json.loads(full.stdout)["notes"])
