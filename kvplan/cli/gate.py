@@ -81,6 +81,9 @@ def register(app: typer.Typer) -> None:
                                         gpu_memory=gpu_memory, vllm_version=vllm_version)
             # Refuse a report path before minutes of checks, not after them.
             _check_report_paths({"--junit": junit, "--markdown": markdown_file}, files)
+            summary = os.environ.get("GITHUB_STEP_SUMMARY") if github else None
+            if summary and Path(summary).resolve() in {f.resolve() for f in files}:
+                raise UsageError(f"$GITHUB_STEP_SUMMARY {summary} is a file being gated: not appended to")
             results = check_all(deployments)
             code = exit_code(results)
             _report(results, code, junit, markdown_file, json_output, github)

@@ -330,6 +330,17 @@ def test_github_annotations_and_step_summary(tmp_path: Path) -> None:
     assert text.startswith("earlier step\n") and "| dagnaputra-serve_7b_model.sh:2 | ❌ fail |" in text
 
 
+
+def test_the_step_summary_is_never_a_file_being_gated(tmp_path: Path) -> None:
+    """$GITHUB_STEP_SUMMARY naming the gated script had the markdown table appended to the script itself."""
+    script = tmp_path / "serve.sh"
+    script.write_text((DATA / "dagnaputra-serve_7b_model.sh").read_text())
+    before = script.read_bytes()
+    result = runner.invoke(app, ["gate", str(script), "--gpu", "a10g", "--github"],
+                           env={**OFFLINE, "GITHUB_STEP_SUMMARY": str(script)})
+    assert result.exit_code == 2 and "is a file being gated: not appended to" in result.stderr, result.output
+    assert script.read_bytes() == before
+
 def test_pre_commit_hook_runs_its_entry() -> None:
     hooks = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
     hook = next(h for h in hooks if h["id"] == "kvplan-gate")
