@@ -71,6 +71,16 @@ def test_dotted_and_optimisation_flags() -> None:
     assert not c.unknown_flags
 
 
+
+def test_a_commented_out_flag_line_ends_the_command_as_the_shell_does() -> None:
+    """bash: a backslash in a comment is comment text, so `vllm serve M \\` / `  # --max-model-len 99 \\` /
+    `  --max-model-len 8192` runs `vllm serve M` with vLLM's default length (kvplan planned 8192)."""
+    c = parse_command_line("vllm serve M \\\n  # --max-model-len 99 \\\n  --max-model-len 8192\n", first_line=1)
+    assert c.model == "M" and "max_model_len" not in c.values
+    c = parse_command_line("vllm serve M \\\n  --max-model-len 8192 \\\n  --enforce-eager  # eager \\\n  -tp 2\n")
+    assert c.values == {"max_model_len": "8192", "enforce_eager": True}
+
+
 def test_api_server_module_and_shell_wrapping() -> None:
     c = parse_vllm_command(["/bin/sh", "-c", "pip list && exec python3 -m vllm.entrypoints.openai.api_server "
                             "--model m/x --dtype half --max-model-len 4096; sleep 1"])
