@@ -260,6 +260,15 @@ def test_yaml_manifest_misspelt_key_is_one_line_with_its_line(tmp_path: Path) ->
         "'max_model_len')."]
 
 
+
+def test_a_dotenv_line_with_spaces_around_the_equals_sign_is_read_as_python_dotenv_reads_it(tmp_path: Path) -> None:
+    """`CONTEXT_LEN = 8192` is CONTEXT_LEN=8192 to python-dotenv (api-for-open-llm's loader); kvplan skipped the line
+    and planned the model's 32,768."""
+    env = tmp_path / ".env"
+    env.write_text('export MODEL_PATH="Qwen/Qwen2.5-7B-Instruct"  # inline\nENGINE=\'vllm\'\nCONTEXT_LEN = 8192\n')
+    deployments = load_deploy_file(env)
+    assert deployments[0].settings["max_model_len"] == "8192" and deployments[0].lines["max_model_len"] == 3
+
 def test_api_for_open_llm_env_with_gpu_gives_a_verdict_and_json() -> None:
     result = runner.invoke(app, ["gate", str(DATA / "api-for-open-llm" / ".env.vllm.example"), "--gpu", "a10g",
                                  "--vllm-version", "0.23.0", "--json"], env=OFFLINE)
