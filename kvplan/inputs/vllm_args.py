@@ -211,6 +211,7 @@ class _Parser:
         self.origins: dict[str, Origin] = {}
         self.unknown: list[str] = []
         self.model: str | None = None
+        self.model_from = ""  # "positional" or "--model" on the command line (a --config's model is neither)
         self.config_file: str | None = None
 
     def origin(self, token: Token, text: str) -> Origin:
@@ -219,6 +220,15 @@ class _Parser:
     def set_model(self, text: str, origin: Origin) -> None:
         self.model, origin = resolve_text(text, self.env, "the model", origin)
         self.origins["model"] = origin
+
+    def refuse_second_model(self, token: Token, words: str) -> None:
+        """`vllm serve M ... --model N`: FlexibleArgumentParser.parse_args (utils/argparse_utils.py, 0.34) moves
+        the first --model's value to the model's place, so M is left over and argparse refuses it."""
+        err = CommandError(f"{self.origin(token, words).where()}: vllm serve is given the model twice ({self.model} "
+                           f"and {words}): vLLM refuses the second as an unrecognized argument",
+                           hint="Give the model once: vllm serve MODEL ...")
+        err.line = token.line
+        raise err
 
     def set_value(self, name: str, value: object, origin: Origin, flag: str) -> None:
         rule = ENGINE_ARG_SETTINGS.get(name)
@@ -313,8 +323,11 @@ class _Parser:
             word = token.text
             i += 1
             if positional_only or not word.startswith("-") or re.fullmatch(r"-\d+(\.\d+)?", word):
+                if self.entry == "serve" and self.model_from == "--model":
+                    self.refuse_second_model(token, word)
                 if self.entry == "serve" and self.model is None and "model" not in self.origins:
                     self.set_model(word, self.origin(token, word))
+                    self.model_from = "positional"
                 else:
                     self.unknown.append(word)
                 continue
@@ -378,7 +391,12 @@ class _Parser:
                     continue
             shown = word if eq or kind == "switch" else f"{word} {value}"
             if base == "model":
+                if self.entry == "serve" and self.model_from == "positional":
+                    self.refuse_second_model(token, shown)
+                if self.entry == "serve" and self.model_from == "--model":
+                    continue  # vllm serve moves the first --model to the model's place; that one is served
                 self.set_model(str(value), self.origin(token, shown))
+                self.model_from = "--model" if self.entry == "serve" else ""
             elif base in ENGINE_ARG_SETTINGS:
                 self.set_value(base, value, self.origin(token, shown), head)
 

@@ -81,6 +81,17 @@ def test_a_commented_out_flag_line_ends_the_command_as_the_shell_does() -> None:
     assert c.values == {"max_model_len": "8192", "enforce_eager": True}
 
 
+
+def test_vllm_serve_takes_the_model_once_and_the_first_model_flag() -> None:
+    """FlexibleArgumentParser moves the first --model to the model's place: with a positional model too, argparse
+    refuses the leftover (kvplan planned the --model one); of two --model flags the first is served (kvplan took
+    the last). The api_server module's --model is a plain option: the last wins."""
+    for line in ("vllm serve M --model N", "vllm serve --model N M -tp 2"):
+        with pytest.raises(CommandError, match="given the model twice"):
+            parse_command_line(line)
+    assert parse_command_line("vllm serve --model N -tp 2 --model O").model == "N"
+    assert parse_command_line("python -m vllm.entrypoints.openai.api_server --model N --model O").model == "O"
+
 def test_api_server_module_and_shell_wrapping() -> None:
     c = parse_vllm_command(["/bin/sh", "-c", "pip list && exec python3 -m vllm.entrypoints.openai.api_server "
                             "--model m/x --dtype half --max-model-len 4096; sleep 1"])
