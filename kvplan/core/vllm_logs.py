@@ -319,7 +319,9 @@ _MAX_LEN_V1 = re.compile(
     r"(?:\. Based on the available memory, the estimated maximum model length is (\d{1,12}))?")
 _MAX_LEN_V0 = re.compile(r"The model's max seq len \((\d{1,12})\) is larger than the maximum number of tokens that "
                          r"can be stored in KV cache \((\d{1,12})\)")
-_NO_MEMORY = re.compile(r"No available memory for the cache blocks[^\n|]{0,300}")
+_NO_MEMORY = re.compile(r"No available memory for the cache blocks[^\n|]{0,300}|"
+                        r"Cannot auto-fit max_model_len: not enough GPU memory available to serve even a single "
+                        r"token[^\n|]{0,300}")  # --max-model-len auto's no-memory error (0.34's wording too)
 _FREE_LOW = re.compile(r"Free memory on device \S{0,40} ?\(" + _NUM + r"/" + _NUM + r" GiB\) on startup is less "
                        r"than desired GPU memory utilization \(" + _NUM + r", " + _NUM + r" GiB\)")
 _MAMBA = re.compile(r"max_num_seqs \((\d{1,9})\) exceeds available Mamba cache blocks(?: \((\d{1,12})\))?"
@@ -537,6 +539,9 @@ def _gpu_name(seg: str, st: _State) -> None:
 
 
 _MAX_MODEL_LEN_USED = re.compile(r"Using max model len (\d{1,12})")
+# --max-model-len auto (-1): the length vLLM fitted to the KV cache, after the engine config line printed the
+# model's own (v1/core/kv_cache_planning.py _auto_fit_max_model_len, 0.34; kv_cache_utils.py before)
+_AUTO_REDUCED = re.compile(r"--max-model-len auto reduced max_model_len from \d{1,12} to (\d{1,12})")
 # SchedulerConfig (V1): "Chunked prefill is enabled with max_num_batched_tokens=16384." - the value vLLM settled on
 _BATCHED_USED = re.compile(r"Chunked prefill is enabled with max_num_batched_tokens=(\d{1,12})")
 
@@ -544,6 +549,8 @@ _BATCHED_USED = re.compile(r"Chunked prefill is enabled with max_num_batched_tok
 def _max_len_used(seg: str, st: _State) -> None:
     if m := _last(_MAX_MODEL_LEN_USED, seg):
         st.setting("max_model_len", m.group(1), "max model len")
+    if m := _last(_AUTO_REDUCED, seg):
+        st.setting("max_model_len", m.group(1), "max model len (auto-fit)")
     if m := _last(_BATCHED_USED, seg):
         st.setting("max_num_batched_tokens", m.group(1), "scheduler config")
 
@@ -593,6 +600,8 @@ _ANCHORS: tuple[tuple[str, tuple[Extractor, ...]], ...] = (
     ("Free memory on device", (_suggestion, _errors)),
     ("max seq len", (_errors,)),
     ("No available memory", (_errors,)),
+    ("Cannot auto-fit", (_errors,)),
+    ("auto reduced", (_max_len_used,)),
     ("Mamba cache blocks", (_errors,)),
     ("out of memory", (_oom,)),
     ("OutOfMemoryError", (_oom,)),

@@ -73,3 +73,21 @@ def test_a_0_34_log_cut_before_warm_up_says_its_kv_figure_is_only_the_reserved_c
     assert any("only the capacity reserved before" in note for note in data["notes"]), data["notes"]
     full = CliRunner().invoke(app, ["explain", str(LOG), "--gpu", "h100", "--json"], env={"HF_HUB_OFFLINE": "1"})
     assert not any("capacity reserved" in note for note in json.loads(full.stdout)["notes"])
+
+
+AUTO_FIT_FAIL = (
+    "(EngineCore pid=9) ERROR 12-07 08:01:02 [core.py:1757] ValueError: Cannot auto-fit max_model_len: not enough GPU "
+    "memory available to serve even a single token. Increase `gpu_memory_utilization` or use more GPUs.\n")
+AUTO_FIT_REDUCED = (
+    "(EngineCore pid=9) INFO 12-07 08:00:14 [core.py:154] Initializing a V1 LLM engine (v0.34.0) with config: "
+    "model='meta-llama/Llama-3.1-8B-Instruct', dtype=torch.bfloat16, max_seq_len=131072, tensor_parallel_size=1\n"
+    "(EngineCore pid=9) INFO 12-07 08:01:21 [kv_cache_planning.py:1494] --max-model-len auto reduced max_model_len "
+    "from 131072 to 65536 (20.1 GiB GPU available for the KV cache).\n")
+
+
+def test_auto_fit_wordings_of_0_34() -> None:
+    """From v1/core/kv_cache_planning.py (0.34) _auto_fit_max_model_len's format strings: its no-memory error is a
+    failure (explain said 'no failure', exit 0), and the fitted length replaces the config line's."""
+    r = parse_log(AUTO_FIT_FAIL)
+    assert [e.kind for e in r.errors] == ["no_memory"]
+    assert parse_log(AUTO_FIT_REDUCED).settings.max_model_len == 65536
