@@ -306,7 +306,7 @@ class _Parser:
         from kvplan.inputs.safe_yaml import line_of
 
         for key, value in data.items():
-            name = _flag_name(str(key))
+            name = _abbreviation(_flag_name(str(key)))  # vLLM turns each key into "--key" for argparse
             origin = Origin(file=file, line=line_of(data, key) or line, text=f"{key}: {value}")
             if name == "model":
                 self.set_model(str(value), origin)
@@ -325,7 +325,8 @@ class _Parser:
             if positional_only or not word.startswith("-") or re.fullmatch(r"-\d+(\.\d+)?", word):
                 if self.entry == "serve" and self.model_from == "--model":
                     self.refuse_second_model(token, word)
-                if self.entry == "serve" and self.model is None and "model" not in self.origins:
+                # vllm serve's MODEL wins over a --config file's model (cli/serve.py: args.model = args.model_tag)
+                if self.entry == "serve" and self.model_from == "":
                     self.set_model(word, self.origin(token, word))
                     self.model_from = "positional"
                 else:

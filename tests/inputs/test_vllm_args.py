@@ -138,6 +138,18 @@ def test_config_yaml_then_command_line_wins(tmp_path: Path) -> None:
     assert c.unknown_flags == ("not-a-flag",)
 
 
+
+def test_vllm_serve_model_wins_over_the_config_files_model(tmp_path: Path) -> None:
+    """cli/serve.py sets args.model = args.model_tag: `vllm serve M --config cfg.yaml` serves M even when the file
+    names a model (kvplan planned the file's and reported M as unknown). Config keys are flags to argparse, so a
+    unique prefix is the flag there too."""
+    (tmp_path / "cfg.yaml").write_text("model: m/x\nmax-model: 4096\n")
+    c = parse_vllm_command(["vllm", "serve", "m/y", "--config", "cfg.yaml"], base_dir=tmp_path)
+    assert (c.model, c.values, c.unknown_flags) == ("m/y", {"max_model_len": "4096"}, ())
+    c = parse_vllm_command(["vllm", "serve", "--config", "cfg.yaml", "m/y"], base_dir=tmp_path)
+    assert c.model == "m/y"
+    assert parse_vllm_command(["vllm", "serve", "--config", "cfg.yaml"], base_dir=tmp_path).model == "m/x"
+
 def test_engine_arg_mapping_for_explain() -> None:
     assert setting_for_engine_arg("max_model_len", 32768) == ("max_model_len", "32768")
     assert setting_for_engine_arg("kv_cache_memory_bytes", 2**30) == ("kv_cache_memory", 2**30)
