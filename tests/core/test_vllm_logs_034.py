@@ -91,3 +91,10 @@ def test_auto_fit_wordings_of_0_34() -> None:
     r = parse_log(AUTO_FIT_FAIL)
     assert [e.kind for e in r.errors] == ["no_memory"]
     assert parse_log(AUTO_FIT_REDUCED).settings.max_model_len == 65536
+
+
+def test_record_says_why_an_extensible_measurement_is_not_stored(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["explain", str(LOG), "--gpu", "h100", "--record"],
+                                env={"HF_HUB_OFFLINE": "1", "HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path)})
+    assert result.exit_code == 0
+    assert "extensible KV cache was sized from the memory free after warm-up" in result.output
