@@ -157,7 +157,7 @@ def _parses_as_manifest(text: str) -> bool:
     for loads in (json.loads, tomllib.loads):
         try:
             data = loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # deep brackets recurse past Python's limit
             continue
         if isinstance(data, dict) and ("deployment" in data or "deployments" in data):
             return True

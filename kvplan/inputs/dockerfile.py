@@ -46,7 +46,7 @@ def _exec_words(rest: str, start: int, physical: list[str]) -> list[Token] | Non
         return None
     try:
         items = json.loads(rest)
-    except ValueError:
+    except (ValueError, RecursionError):  # deep brackets recurse past Python's limit
         return None
     if not isinstance(items, list) or not all(isinstance(x, str) for x in items):
         return None

@@ -94,8 +94,8 @@ def convert(rule: Rule, value: object, flag: str) -> Any:
             return dict(value)
         try:
             data = json.loads(str(value))
-        except ValueError:
-            raise CommandError(f"{flag}: not JSON: {value!r}") from None
+        except (ValueError, RecursionError):  # deep brackets recurse past Python's limit
+            raise CommandError(f"{flag}: not JSON: {str(value)[:80]!r}") from None
         if not isinstance(data, dict):
             raise CommandError(f"{flag}: give a JSON object, got {value!r}")
         return data

@@ -133,6 +133,8 @@ def _parse(path: Path) -> Mapping[str, Any]:
             break
         except ValueError as err:
             errors.append(f"not valid {kind}: {err}")
+        except RecursionError:  # both parsers recurse per bracket: 100,000 of them raise this, not ValueError
+            errors.append(f"not read as {kind}: nested too deeply")
     else:
         raise UsageError(f"{path}: {'; '.join(errors)}")
     if not isinstance(data, Mapping):

@@ -188,8 +188,9 @@ def parse_vllm_command(words: Sequence[Token | str], *, file: str = "<command li
         found = find_entry(tokens)
         if found is None:
             shown = " ".join(t.text for t in tokens[:6])
+            clipped = len(tokens) > 6 or len(shown) > 200  # one line, not a 100 KB word of the file
             raise CommandError(f"{file}: no `vllm serve` or `python -m vllm.entrypoints.openai.api_server` "
-                               f"in the command ({shown}{' ...' if len(tokens) > 6 else ''})")
+                               f"in the command ({shown[:200]}{' ...' if clipped else ''})")
         start, entry = found
         # VAR=value words just before the command set its environment (VLLM_USE_V1=1 vllm serve ...)
         for token in reversed(tokens[:start - 2]):

@@ -458,3 +458,19 @@ def test_gate_vllm_version_fills_only_files_that_name_no_release() -> None:
         "vllm_version"] == "0.8.5"
     result = runner.invoke(app, ["gate", str(DATA / "bq1024-Dockerfile"), "--vllm-version", "zero"])
     assert result.exit_code == 2 and len(result.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("name, text", [
+    ("deep.json", '{"deployment": ' + "[" * 100_000 + "]" * 100_000 + "}"),
+    ("deep.toml", "a = " + "[" * 100_000 + "]" * 100_000),
+    ("Dockerfile", "FROM vllm/vllm-openai:v0.9.2\nCMD " + "[" * 50_000 + "]" * 50_000),
+    ("serve.sh", "vllm serve Qwen/Qwen2.5-7B-Instruct --speculative-config '" + "[" * 50_000 + "]" * 50_000 + "'"),
+])
+def test_deep_json_and_toml_brackets_are_one_short_line_not_a_traceback(tmp_path: Path, name: str, text: str) -> None:
+    """json / tomllib recurse per bracket: 100,000 of them raised RecursionError, a traceback and exit 1."""
+    path = tmp_path / name
+    path.write_text(text)
+    result = runner.invoke(app, ["gate", str(path), "--gpu", "h100", "--json"], env=OFFLINE)
+    assert result.exit_code == 2, result.output[:500]
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output and len(result.output) < 5_000, result.output[:500]
