@@ -492,7 +492,8 @@ def explain(reading: LogReading, settings: DeploySettings | None, *, model: Mode
         fix = _budget_fix(result, source)
         if fix is not None:
             fixes.append(fix)
-    if settings is not None and reading.settings.gpu_memory_utilization is None and result is not None:
+    if settings is not None and reading.settings.gpu_memory_utilization is None and result is not None \
+            and reading.extensible_kv_gib is None:  # 0.34's committed blocks are the cache, whatever the budget
         notes_list.append(f"gpu_memory_utilization is not in the log: planned with vLLM "
                           f"{settings.vllm_version}'s default {result.engine.gpu_memory_utilization}")
     if not any(f.fits for f in fixes) and not (cause == "free_memory" and fixes):
