@@ -54,6 +54,11 @@ _OLD_VALUED = {"swap_space", "max_context_len_to_capture", "max_seq_len_to_captu
                "num_gpu_blocks_override", "reasoning_parser", "preemption_mode"}
 
 
+# 0.32-0.34's shorthands for keys of --speculative-config (EngineArgs.create_speculative_config, engine/arg_utils.py):
+# folded into it after parsing, whatever the order; a key given both ways is vLLM's "mutually exclusive" error.
+_SPEC_FLAGS = {"spec_method": "method", "spec_model": "model", "spec_tokens": "num_speculative_tokens"}
+
+
 @dataclass(frozen=True, kw_only=True)
 class Origin:
     """Where a setting was set: the file, the line, and the words that set it."""
@@ -213,6 +218,7 @@ class _Parser:
         self.unknown: list[str] = []
         self.model: str | None = None
         self.model_from = ""  # "positional" or "--model" on the command line (a --config's model is neither)
+        self.spec: dict[str, tuple[object, Origin]] = {}  # --spec-method / --spec-model / --spec-tokens
         self.config_file: str | None = None
 
     def origin(self, token: Token, text: str) -> Origin:
@@ -276,6 +282,7 @@ class _Parser:
             self.read_config(path_text, token)
             tokens = tokens[:config_at] + tokens[config_at + skip:]
         self.read_words(tokens)
+        self.fold_spec_flags()
         for name, rule in ENV_SETTINGS.items():
             if name in self.env and rule.key not in self.values:
                 known = self.env[name]
@@ -284,6 +291,31 @@ class _Parser:
         return VllmCommand(model=self.model, values=self.values, origins=self.origins,
                            unknown_flags=tuple(dict.fromkeys(self.unknown)), entry=self.entry,
                            config_file=self.config_file)
+
+    def fold_spec_flags(self) -> None:
+        """--spec-method / --spec-model / --spec-tokens into speculative_config, as vLLM folds them."""
+        if not self.spec:
+            return
+        current = self.values.get("speculative_config")
+        data: dict[str, Any] = dict(current) if isinstance(current, dict) else {}
+        for name, (value, origin) in self.spec.items():
+            key = _SPEC_FLAGS[name]
+            flag = "--" + name.replace("_", "-")
+            if key in data:
+                err = CommandError(f"{origin.where()}: {flag} and --speculative-config['{key}'] are mutually "
+                                   "exclusive (vLLM refuses both)")
+                err.line = origin.line
+                raise err
+            if key == "num_speculative_tokens":
+                try:
+                    value = int(str(value))
+                except ValueError:
+                    err = CommandError(f"{origin.where()}: {flag}: expected a whole number, got {value!r}")
+                    err.line = origin.line
+                    raise err from None
+            data[key] = value
+            self.origins["speculative_config"] = origin
+        self.values["speculative_config"] = data
 
     def read_config(self, path_text: str, token: Token) -> None:
         """vLLM's --config YAML: keys are flag names; the command line's own flags win over it."""
@@ -313,6 +345,8 @@ class _Parser:
                 self.set_model(str(value), origin)
             elif name in ENGINE_ARG_SETTINGS:
                 self.set_value(name, value, origin, f"{key}")
+            elif name in _SPEC_FLAGS:
+                self.spec[name] = (value, origin)
             elif name not in FLAG_KINDS and name not in _OLD_SWITCHES | _OLD_VALUED:
                 self.unknown.append(str(key))
 
@@ -401,6 +435,9 @@ class _Parser:
                 self.model_from = "--model" if self.entry == "serve" else ""
             elif base in ENGINE_ARG_SETTINGS:
                 self.set_value(base, value, self.origin(token, shown), head)
+            elif base in _SPEC_FLAGS and isinstance(value, str):
+                resolved, origin = resolve_text(value, self.env, head, self.origin(token, shown))
+                self.spec[base] = (resolved, origin)
 
 
 def parse_engine_args(args: Mapping[str, Any], *, file: str = "vLLM's non-default args",
@@ -409,6 +446,7 @@ def parse_engine_args(args: Mapping[str, Any], *, file: str = "vLLM's non-defaul
     --config file's data): the same settings, origins and unknown names as the command line gives."""
     parser = _Parser(file, {}, None, "serve")
     parser.read_config_mapping(args, file, line)
+    parser.fold_spec_flags()
     return VllmCommand(model=parser.model, values=parser.values, origins=parser.origins,
                        unknown_flags=tuple(dict.fromkeys(parser.unknown)))
 

@@ -24,6 +24,7 @@ from kvplan.inputs.vllm_args import (
     EnvValue,
     Origin,
     parse_command_line,
+    parse_engine_args,
     parse_vllm_command,
     setting_for_engine_arg,
 )
@@ -91,6 +92,20 @@ def test_vllm_serve_takes_the_model_once_and_the_first_model_flag() -> None:
             parse_command_line(line)
     assert parse_command_line("vllm serve --model N -tp 2 --model O").model == "N"
     assert parse_command_line("python -m vllm.entrypoints.openai.api_server --model N --model O").model == "O"
+
+
+def test_spec_shorthand_flags_fold_into_the_speculative_config() -> None:
+    """vLLM 0.32-0.34's --spec-method / --spec-model / --spec-tokens (EngineArgs.create_speculative_config) were
+    known flags kvplan read past: the drafter's KV and weights went unplanned."""
+    c = parse_command_line("vllm serve M --spec-tokens 3 --spec-method eagle3 --spec-model d/e", first_line=4)
+    assert c.values["speculative_config"] == {"num_speculative_tokens": 3, "method": "eagle3", "model": "d/e"}
+    assert c.origins["speculative_config"].line == 4
+    c = parse_command_line("vllm serve M --speculative-config '{\"method\": \"ngram\"}' --spec-tokens 2")
+    assert c.values["speculative_config"] == {"method": "ngram", "num_speculative_tokens": 2}
+    with pytest.raises(CommandError, match="mutually exclusive"):
+        parse_command_line("vllm serve M --spec-method mtp -sc '{\"method\": \"mtp\"}'")
+    args = parse_engine_args({"model": "M", "spec_method": "ngram", "spec_tokens": 5})
+    assert args.values["speculative_config"] == {"method": "ngram", "num_speculative_tokens": 5}
 
 def test_api_server_module_and_shell_wrapping() -> None:
     c = parse_vllm_command(["/bin/sh", "-c", "pip list && exec python3 -m vllm.entrypoints.openai.api_server "
