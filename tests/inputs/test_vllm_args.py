@@ -107,6 +107,16 @@ def test_spec_shorthand_flags_fold_into_the_speculative_config() -> None:
     args = parse_engine_args({"model": "M", "spec_method": "ngram", "spec_tokens": 5})
     assert args.values["speculative_config"] == {"method": "ngram", "num_speculative_tokens": 5}
 
+
+def test_no_enable_extensible_kv_cache_in_the_command_is_planned() -> None:
+    """vLLM 0.34's --no-enable-extensible-kv-cache was a known flag kvplan read past: `check -- vllm serve ...` and
+    gate planned the extensible sizing (1,076,992 tokens for Qwen2.5-7B on an H100) where vLLM profiles
+    (1,020,672)."""
+    c = parse_command_line("vllm serve M --no-enable-extensible-kv-cache")
+    assert c.values == {"enable_extensible_kv_cache": False}
+    settings = settings_from_values({**c.values, "vllm_version": "0.34.0"})
+    assert settings.enable_extensible_kv_cache is False
+
 def test_api_server_module_and_shell_wrapping() -> None:
     c = parse_vllm_command(["/bin/sh", "-c", "pip list && exec python3 -m vllm.entrypoints.openai.api_server "
                             "--model m/x --dtype half --max-model-len 4096; sleep 1"])
