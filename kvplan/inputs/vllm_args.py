@@ -59,6 +59,25 @@ _OLD_VALUED = {"swap_space", "max_context_len_to_capture", "max_seq_len_to_captu
 _SPEC_FLAGS = {"spec_method": "method", "spec_model": "model", "spec_tokens": "num_speculative_tokens"}
 
 
+# Flags that change the memory vLLM gives the KV cache, which kvplan does not model: said, never read past in
+# silence (EngineArgs fields, engine/arg_utils.py 0.34). Their default values say nothing.
+_UNPLANNED = {
+    "cpu_offload_gb": "weights offloaded to the CPU leave GPU memory to the KV cache",
+    "kv_cache_dtype_skip_layers": "the layers it names keep the model dtype in the KV cache",
+    "decode_context_parallel_size": "decode context parallelism shards the KV cache across ranks",
+    "prefill_context_parallel_size": "prefill context parallelism shards the KV cache across ranks",
+    "hf_overrides": "it changes the model config kvplan reads",
+    "kv_offloading_size": "it adds a CPU tier to the KV cache",
+    "mm_ipc_gpu_memory_gb": "it reserves GPU memory out of the KV cache",
+    "compilation_config": "it changes the CUDA graphs vLLM captures",
+    "cudagraph_capture_sizes": "it changes the CUDA graphs vLLM captures",
+    "max_cudagraph_capture_size": "it changes the CUDA graphs vLLM captures",
+    "mamba_cache_mode": "it changes the Mamba state blocks a request holds",
+    "mamba_block_size": "it changes the Mamba state blocks a request holds",
+}
+_NO_EFFECT = {"", "0", "0.0", "1", "none", "null", "false", "{}", "[]"}
+
+
 @dataclass(frozen=True, kw_only=True)
 class Origin:
     """Where a setting was set: the file, the line, and the words that set it."""
@@ -219,6 +238,7 @@ class _Parser:
         self.model: str | None = None
         self.model_from = ""  # "positional" or "--model" on the command line (a --config's model is neither)
         self.spec: dict[str, tuple[object, Origin]] = {}  # --spec-method / --spec-model / --spec-tokens
+        self.unplanned_values: dict[str, tuple[object, Origin]] = {}  # the last value of each _UNPLANNED flag
         self.config_file: str | None = None
 
     def origin(self, token: Token, text: str) -> Origin:
@@ -290,7 +310,15 @@ class _Parser:
                 self.origins[rule.key] = known.origin or Origin(file=self.file, line=None, text=f"{name}={known.text}")
         return VllmCommand(model=self.model, values=self.values, origins=self.origins,
                            unknown_flags=tuple(dict.fromkeys(self.unknown)), entry=self.entry,
-                           config_file=self.config_file)
+                           config_file=self.config_file, notes=self.notes())
+
+    def unplanned(self, name: str, value: object, origin: Origin) -> None:
+        self.unplanned_values[name] = (value, origin)  # the last one given wins, as in argparse
+
+    def notes(self) -> tuple[str, ...]:
+        return tuple(f"--{name.replace('_', '-')} is not planned ({_UNPLANNED[name]}): vLLM's KV cache will differ "
+                     "from these figures" for name, (value, _) in self.unplanned_values.items()
+                     if str(value).strip().lower() not in _NO_EFFECT)
 
     def fold_spec_flags(self) -> None:
         """--spec-method / --spec-model / --spec-tokens into speculative_config, as vLLM folds them."""
@@ -347,6 +375,8 @@ class _Parser:
                 self.set_value(name, value, origin, f"{key}")
             elif name in _SPEC_FLAGS:
                 self.spec[name] = (value, origin)
+            elif name in _UNPLANNED:
+                self.unplanned(name, value, origin)
             elif name not in FLAG_KINDS and name not in _OLD_SWITCHES | _OLD_VALUED:
                 self.unknown.append(str(key))
 
@@ -435,6 +465,8 @@ class _Parser:
                 self.model_from = "--model" if self.entry == "serve" else ""
             elif base in ENGINE_ARG_SETTINGS:
                 self.set_value(base, value, self.origin(token, shown), head)
+            elif base in _UNPLANNED:
+                self.unplanned(base, value, self.origin(token, shown))
             elif base in _SPEC_FLAGS and isinstance(value, str):
                 resolved, origin = resolve_text(value, self.env, head, self.origin(token, shown))
                 self.spec[base] = (resolved, origin)
@@ -448,7 +480,7 @@ def parse_engine_args(args: Mapping[str, Any], *, file: str = "vLLM's non-defaul
     parser.read_config_mapping(args, file, line)
     parser.fold_spec_flags()
     return VllmCommand(model=parser.model, values=parser.values, origins=parser.origins,
-                       unknown_flags=tuple(dict.fromkeys(parser.unknown)))
+                       unknown_flags=tuple(dict.fromkeys(parser.unknown)), notes=parser.notes())
 
 
 def parse_command_line(text: str, *, file: str = "<command line>", first_line: int | None = None,

@@ -117,6 +117,16 @@ def test_no_enable_extensible_kv_cache_in_the_command_is_planned() -> None:
     settings = settings_from_values({**c.values, "vllm_version": "0.34.0"})
     assert settings.enable_extensible_kv_cache is False
 
+
+def test_memory_flags_kvplan_does_not_model_are_said_not_read_past() -> None:
+    """--cpu-offload-gb, -dcp, -cc ... change the memory vLLM gives the KV cache; kvplan read them past in silence.
+    Their last value counts (argparse), and a default value says nothing."""
+    c = parse_command_line("vllm serve M --cpu-offload-gb 10 --cpu-offload-gb=0 -dcp 2 -cc '{\"cudagraph_mode\": 0}'")
+    assert [n.split(" ", 1)[0] for n in c.notes] == ["--decode-context-parallel-size", "--compilation-config"]
+    result = runner.invoke(app, ["check", "--gpu", "h100", "--", "vllm", "serve", "Qwen/Qwen2.5-7B-Instruct",
+                                 "--cpu-offload-gb", "8"], env={"HF_HUB_OFFLINE": "1"})
+    assert result.exit_code == 0 and "--cpu-offload-gb is not planned" in result.stderr
+
 def test_api_server_module_and_shell_wrapping() -> None:
     c = parse_vllm_command(["/bin/sh", "-c", "pip list && exec python3 -m vllm.entrypoints.openai.api_server "
                             "--model m/x --dtype half --max-model-len 4096; sleep 1"])
