@@ -111,8 +111,10 @@ class VllmCommand:
     notes: tuple[str, ...] = field(default=())
 
 
-_VAR = re.compile(r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?P<op>:?[-=?+])?(?P<default>[^}]*)\}"
-                  r"|(?P<plain>[A-Za-z_][A-Za-z0-9_]*))")
+# $NAME, ${NAME:-default}, and the script's own arguments: $1, ${2:-8192}, "$@" (never set in the file: a default
+# is what the script runs with when given none, as for an unset variable)
+_VAR = re.compile(r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*|[0-9]+|[@*#])(?P<op>:?[-=?+])?(?P<default>[^}]*)\}"
+                  r"|(?P<plain>[A-Za-z_][A-Za-z0-9_]*|[0-9@*#]))")
 _TEMPLATE = re.compile(r"\{\{.*?(?:\}\}|$)|\{%.*?(?:%\}|$)")
 
 
@@ -146,6 +148,11 @@ def resolve_text(text: str, env: Mapping[str, EnvValue], what: str, origin: Orig
             return known.text
         if op in ("-", ":-", "=", ":="):
             return default
+        if not (name[0].isalpha() or name[0] == "_"):
+            err = UnresolvedError(f"{origin.where()}: {what} is {match.group(0)}, the script's own arguments, which "
+                                  "kvplan cannot see", hint="Write the value, or give it a default (${1:-value})")
+            err.line = origin.line
+            raise err
         err = UnresolvedError(f"{origin.where()}: {what} is {match.group(0)}, which is not set in this file",
                               hint=f"Set {name} in the file, or gate the rendered deployment")
         err.line = origin.line
@@ -201,14 +208,18 @@ def _expand_shell_strings(tokens: Sequence[Token]) -> list[Token]:
 
 def parse_vllm_command(words: Sequence[Token | str], *, file: str = "<command line>",
                        env: Mapping[str, EnvValue] | None = None, base_dir: Path | None = None,
-                       entry_found: bool = False) -> VllmCommand:
+                       entry_found: bool = False, literal: bool = False) -> VllmCommand:
     """Parse a vLLM launch. ``words`` may hold what comes before vLLM (``VAR=1``, ``exec``, ``sh -c``);
-    ``entry_found`` says they start right after ``vllm serve`` (or the api_server module)."""
+    ``entry_found`` says they start right after ``vllm serve`` (or the api_server module). ``literal``: the words
+    reach vLLM as written, with no shell to substitute ``$VAR`` (a Dockerfile's exec form), unless they run one
+    (``sh -c "vllm serve ..."``)."""
     tokens = [w if isinstance(w, Token) else Token(w) for w in words]
     variables: dict[str, EnvValue] = dict(env or {})
     entry = "serve"
     if not entry_found:
-        tokens = _expand_shell_strings(tokens)
+        expanded = _expand_shell_strings(tokens)
+        literal = literal and expanded == tokens  # a shell string inside: the shell substitutes there
+        tokens = expanded
         found = find_entry(tokens)
         if found is None:
             shown = " ".join(t.text for t in tokens[:6])
@@ -226,12 +237,14 @@ def parse_vllm_command(words: Sequence[Token | str], *, file: str = "<command li
         tokens = tokens[start:]
     cut = next((i for i, t in enumerate(tokens) if t.text in SHELL_OPERATORS), len(tokens))
     tokens = tokens[:cut]
-    return _Parser(file, variables, base_dir, entry).run(tokens)
+    return _Parser(file, variables, base_dir, entry, literal).run(tokens)
 
 
 class _Parser:
-    def __init__(self, file: str, env: dict[str, EnvValue], base_dir: Path | None, entry: str) -> None:
+    def __init__(self, file: str, env: dict[str, EnvValue], base_dir: Path | None, entry: str,
+                 literal: bool = False) -> None:
         self.file, self.env, self.base_dir, self.entry = file, env, base_dir, entry
+        self.literal = literal
         self.values: dict[str, Any] = {}
         self.origins: dict[str, Origin] = {}
         self.unknown: list[str] = []
@@ -244,8 +257,18 @@ class _Parser:
     def origin(self, token: Token, text: str) -> Origin:
         return Origin(file=self.file, line=token.line, text=text)
 
+    def resolve(self, text: str, what: str, origin: Origin) -> tuple[str, Origin]:
+        if self.literal and "$" in text:
+            # Docker's exec form runs no shell: vLLM is handed "${MODEL}" itself and fails on it
+            err = UnresolvedError(f"{origin.where()}: {what} is {text} as written: an exec-form ENTRYPOINT/CMD runs "
+                                  "no shell, so vLLM gets it unexpanded",
+                                  hint='Write the value, or run a shell: ["sh", "-c", "vllm serve ..."]')
+            err.line = origin.line
+            raise err
+        return resolve_text(text, self.env, what, origin)
+
     def set_model(self, text: str, origin: Origin) -> None:
-        self.model, origin = resolve_text(text, self.env, "the model", origin)
+        self.model, origin = self.resolve(text, "the model", origin)
         self.origins["model"] = origin
 
     def refuse_second_model(self, token: Token, words: str) -> None:
@@ -262,7 +285,7 @@ class _Parser:
         if rule is None:
             return
         if isinstance(value, str):
-            value, origin = resolve_text(value, self.env, flag, origin)
+            value, origin = self.resolve(value, flag, origin)
         try:
             self.values[rule.key] = convert(rule, value, flag)
         except CommandError as err:
@@ -350,7 +373,7 @@ class _Parser:
         from kvplan.inputs.safe_yaml import load_yaml_file
 
         origin = self.origin(token, f"--config {path_text}")
-        path_text, origin = resolve_text(path_text, self.env, "--config", origin)
+        path_text, origin = self.resolve(path_text, "--config", origin)
         path = Path(path_text)
         if not path.is_absolute() and self.base_dir is not None:
             path = self.base_dir / path
@@ -468,7 +491,7 @@ class _Parser:
             elif base in _UNPLANNED:
                 self.unplanned(base, value, self.origin(token, shown))
             elif base in _SPEC_FLAGS and isinstance(value, str):
-                resolved, origin = resolve_text(value, self.env, head, self.origin(token, shown))
+                resolved, origin = self.resolve(value, head, self.origin(token, shown))
                 self.spec[base] = (resolved, origin)
 
 

@@ -474,3 +474,21 @@ def test_deep_json_and_toml_brackets_are_one_short_line_not_a_traceback(tmp_path
     assert result.exit_code == 2, result.output[:500]
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert "Traceback" not in result.output and len(result.output) < 5_000, result.output[:500]
+
+
+@pytest.mark.parametrize("instruction, status", [
+    ('CMD ["--model", "${MODEL}", "--max-model-len", "8192"]', "fail"),  # exec form: no shell, no substitution
+    ('ENTRYPOINT ["vllm", "serve", "$MODEL"]', "fail"),
+    ('ENTRYPOINT ["/bin/sh", "-c", "vllm serve $MODEL --max-model-len 8192"]', "pass"),  # a shell substitutes
+    ("CMD vllm serve $MODEL --max-model-len 8192", "pass"),  # shell form
+])
+def test_dockerfile_exec_form_passes_variables_unexpanded(tmp_path: Path, instruction: str, status: str) -> None:
+    """Docker substitutes no variable in an exec-form ENTRYPOINT/CMD (no shell runs): vLLM gets "${MODEL}" and
+    fails on it. kvplan substituted the ENV value and passed the gate."""
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text(f"FROM vllm/vllm-openai:v0.10.1\nENV MODEL=Qwen/Qwen2.5-7B-Instruct\n{instruction}\n")
+    code, data, _ = gate(str(dockerfile), "--gpu", "h100")
+    result = next(iter(data.values()))
+    assert result["status"] == status, result
+    if status == "fail":
+        assert code == 1 and "runs no shell" in result["reasons"][0] and result["line"] == 3

@@ -23,6 +23,7 @@ from kvplan.inputs.vllm_args import (
     CommandError,
     EnvValue,
     Origin,
+    UnresolvedError,
     parse_command_line,
     parse_engine_args,
     parse_vllm_command,
@@ -126,6 +127,20 @@ def test_memory_flags_kvplan_does_not_model_are_said_not_read_past() -> None:
     result = runner.invoke(app, ["check", "--gpu", "h100", "--", "vllm", "serve", "Qwen/Qwen2.5-7B-Instruct",
                                  "--cpu-offload-gb", "8"], env={"HF_HUB_OFFLINE": "1"})
     assert result.exit_code == 0 and "--cpu-offload-gb is not planned" in result.stderr
+
+
+def test_a_scripts_own_arguments_take_their_defaults_or_are_named(tmp_path: Path) -> None:
+    """`MODEL=${1:-Qwen/...}` / `--max-model-len ${2:-8192}`: run with no arguments the script uses the defaults;
+    kvplan kept the text and exited 2 ("cannot read '${2:-8192}'"). `"$@"` is named, as a template is (exit 1)."""
+    from kvplan.inputs.deploy_files import load_deploy_file
+
+    script = tmp_path / "serve.sh"
+    script.write_text('MODEL=${1:-Qwen/Qwen2.5-7B-Instruct}\nvllm serve "$MODEL" --max-model-len ${2:-8192}\n')
+    deployment = load_deploy_file(script)[0]
+    assert (deployment.model, deployment.settings["max_model_len"], deployment.problem) == (
+        "Qwen/Qwen2.5-7B-Instruct", "8192", None)
+    with pytest.raises(UnresolvedError, match="the script's own arguments"):
+        parse_command_line('vllm serve "$@" --max-model-len 8192')
 
 def test_api_server_module_and_shell_wrapping() -> None:
     c = parse_vllm_command(["/bin/sh", "-c", "pip list && exec python3 -m vllm.entrypoints.openai.api_server "
