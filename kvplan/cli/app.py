@@ -7,6 +7,7 @@ shows tracebacks of kvplan errors; an unexpected exception is a bug and is re-ra
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable, Mapping
 from typing import TypeVar
@@ -28,13 +29,18 @@ app = typer.Typer(
 )
 
 
+# The shape of a Hub user token (hf_ and 34 letters and digits), for tokens written in the files kvplan reads
+_HUB_TOKEN_SHAPE = re.compile(r"(?<![A-Za-z0-9])hf_[A-Za-z0-9]{30,}")
+
+
 def redact_tokens(text: str, environ: Mapping[str, str] = os.environ) -> str:
-    """The Hub token never reaches output, even where a library or a URL the user set echoes it."""
+    """The Hub token never reaches output, even where a library or a URL the user set echoes it, or a deploy file
+    holds one where kvplan reads a value (`vllm serve $HF_TOKEN` names the token as the model)."""
     for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
         token = environ.get(name, "")
         if len(token) >= 8:  # shorter values would mask ordinary words
             text = text.replace(token, "***")
-    return text
+    return _HUB_TOKEN_SHAPE.sub("hf_***", text)
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

@@ -253,6 +253,11 @@ def _record(result: Any, model_ref: str | None, revision: str | None, environ: M
     plan = result.plan
     if plan is None or model_ref is None or result.kv_cache_bytes is None:
         return "--record: nothing recorded (the log gives no KV cache figure for a model kvplan resolved)"
+    if result.reading.extensible_kv_gib is not None:
+        # the store holds total x utilization - KV memory, the profiled path's overhead; 0.34's extensible cache is
+        # sized from the memory free after warm-up instead, which that figure does not carry over to
+        return ("--record: nothing recorded (vLLM 0.34's extensible KV cache was sized from the memory free after "
+                "warm-up; the calibration store holds profiled-path overheads only)")
     memory = plan.memory
     if memory.total_bytes is None or memory.budget_bytes is None:
         return "--record: nothing recorded (the GPU's total is not known: pass --gpu or --gpu-memory)"

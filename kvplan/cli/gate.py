@@ -81,6 +81,9 @@ def register(app: typer.Typer) -> None:
                                         gpu_memory=gpu_memory, vllm_version=vllm_version)
             # Refuse a report path before minutes of checks, not after them.
             _check_report_paths({"--junit": junit, "--markdown": markdown_file}, files)
+            summary = os.environ.get("GITHUB_STEP_SUMMARY") if github else None
+            if summary and Path(summary).resolve() in {f.resolve() for f in files}:
+                raise UsageError(f"$GITHUB_STEP_SUMMARY {summary} is a file being gated: not appended to")
             results = check_all(deployments)
             code = exit_code(results)
             _report(results, code, junit, markdown_file, json_output, github)
@@ -181,11 +184,14 @@ class _Planner:
 
 
 def _check_one(deployment: Deployment, planner: _Planner) -> GateResult:
+    from kvplan.cli.app import redact_tokens
     from kvplan.core.errors import KvplanError
     from kvplan.core.gate import GateResult, Policy, judge, settings_to_blame
     from kvplan.core.units import parse_size
     from kvplan.inputs.settings_values import settings_from_values
 
+    if deployment.problem:  # a problem quotes what the file says, which may hold a token
+        deployment = replace(deployment, problem=redact_tokens(deployment.problem))
     if deployment.problem and deployment.unresolved:  # as written it cannot be checked: it fails, naming why
         return GateResult(name=deployment.name, status="fail", reasons=(deployment.problem,),
                           manifest=deployment.source, line=deployment.line,
@@ -204,7 +210,7 @@ def _check_one(deployment: Deployment, planner: _Planner) -> GateResult:
         # A model kvplan cannot find or read is the model's line; anything else the deployment's.
         about_model = bool(deployment.model) and deployment.model in err.message
         line = deployment.lines.get("model", deployment.line) if about_model else deployment.line
-        message = err.one_line()
+        message = redact_tokens(err.one_line())
         if deployment.source and deployment.source not in message:
             message = f"{deployment.source}{f':{line}' if line else ''}: {message}"
         return GateResult(name=deployment.name, status="error", reasons=(), error=message, value_line=line,

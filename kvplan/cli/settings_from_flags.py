@@ -61,6 +61,8 @@ def parse_speculative_config(text: str | dict[str, Any] | None) -> SpeculativeSe
             data = json.loads(text)
         except ValueError as exc:
             raise UsageError(f"--speculative-config: not JSON ({exc})", hint=_SPEC_HINT) from None
+        except RecursionError:
+            raise UsageError("--speculative-config: not JSON (nested too deeply)", hint=_SPEC_HINT) from None
     if not isinstance(data, dict):
         raise UsageError("--speculative-config: give a JSON object")
     model = data.get("model")

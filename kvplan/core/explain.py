@@ -137,6 +137,9 @@ def planning_version(reading: LogReading, override: str | None, cited: tuple[str
     try:
         v = version_tuple(version)
     except UsageError:
+        if override is not None:  # the user's own flag: bad input (exit 2), as `check --vllm-version` says
+            raise UsageError(f"--vllm-version: cannot read {override!r}", hint="Write it like 0.33.0 or 0.6.6") \
+                from None
         notes.append(f"vLLM version '{version}' not readable: planned with {DEFAULT_VLLM_VERSION}")
         return DEFAULT_VLLM_VERSION, notes
     if v < (0, 5, 0):
@@ -217,6 +220,11 @@ def logged_kv_bytes(reading: LogReading, error: LogError | None, layout: cap.KvL
         blocks = error.kv_tokens // layout.engine.block_size
         return blocks * bpb, (f"log: the error's {error.kv_tokens:,} tokens = {blocks:,} blocks of "
                               f"{layout.engine.block_size} x {bpb:,} B")
+    if reading.extensible_kv_gib is not None and reading.gpu_blocks is not None:
+        # 0.34's extensible KV cache: the blocks committed after warm-up are the cache; "Available KV cache
+        # memory" was only the capacity reserved before it
+        return reading.gpu_blocks * bpb, (f"log: Extended KV cache to {reading.gpu_blocks:,} blocks "
+                                          f"({reading.extensible_kv_gib} GiB) x {bpb:,} B a block")
     available = reading.available_kv_cache_gib
     if available is not None and available > 0:
         exact = None
@@ -467,6 +475,13 @@ def explain(reading: LogReading, settings: DeploySettings | None, *, model: Mode
         missing_list.append("the model's config (for the block bytes, the re-plan and its fixes)")
     if gpu is None:
         missing_list.append("the GPU's total memory (for gpu_memory_utilization figures): pass --gpu or --gpu-memory")
+    if result is not None and result.engine.kv_sizing == "extensible" and reading.extensible_kv_gib is None \
+            and reading.available_kv_cache_gib is not None:
+        # 0.34 (v1/engine/core.py _initialize_kv_caches): the profile's figure reserves capacity; the cache is
+        # measured after warm-up and CUDA-graph capture (extensible_kv_cache.py measure_kv_cache_blocks)
+        notes_list.append("the log stops before vLLM's extensible KV cache was sized after warm-up (no 'Memory after "
+                          "warmup' / 'Extended KV cache to N blocks' line): its 'Available KV cache memory' is only "
+                          "the capacity reserved before, so the KV figures here are an upper bound")
     if result is not None and cause == "free_memory" and error is not None:
         fix = _free_memory_fix(result, error, source)
         if fix is not None:
@@ -477,7 +492,8 @@ def explain(reading: LogReading, settings: DeploySettings | None, *, model: Mode
         fix = _budget_fix(result, source)
         if fix is not None:
             fixes.append(fix)
-    if settings is not None and reading.settings.gpu_memory_utilization is None and result is not None:
+    if settings is not None and reading.settings.gpu_memory_utilization is None and result is not None \
+            and reading.extensible_kv_gib is None:  # 0.34's committed blocks are the cache, whatever the budget
         notes_list.append(f"gpu_memory_utilization is not in the log: planned with vLLM "
                           f"{settings.vllm_version}'s default {result.engine.gpu_memory_utilization}")
     if not any(f.fits for f in fixes) and not (cause == "free_memory" and fixes):
@@ -513,7 +529,9 @@ def _replan(reading: LogReading, error: LogError | None, settings: DeploySetting
             weights: WeightsInfo | None, gpu: GpuSpec | None) -> tuple[PlanResult, int | None, str | None]:
     probe = plan(model, replace(settings, kv_cache_memory_bytes=GiB), None, weights, with_remedies=False)
     kv_bytes, kv_source = logged_kv_bytes(reading, error, probe.layout, probe.engine.max_model_len)
-    if kv_bytes is not None and gpu is not None and settings.kv_cache_memory_bytes is None:
+    measured_extensible = reading.extensible_kv_gib is not None and reading.gpu_blocks is not None
+    if kv_bytes is not None and gpu is not None and settings.kv_cache_memory_bytes is None \
+            and not measured_extensible:
         util = probe.engine.gpu_memory_utilization
         budget = ceil(gpu.total_bytes * util)
         measured = Estimate(value_bytes=budget - kv_bytes, error_bytes=LOG_ROUNDING_BYTES,

@@ -1,4 +1,4 @@
-"""A vLLM start-up log (V0 and V1, 0.4 to 0.33) -> the settings it shows and the numbers it measured. Pure.
+"""A vLLM start-up log (V0 and V1, 0.4 to 0.34) -> the settings it shows and the numbers it measured. Pure.
 
 The one log reader of kvplan: ``kvplan explain`` and ``benchmarks/accuracy.py`` both use ``parse_log``. It reads
 logs as ``vllm serve``, the ``LLM`` class, api-for-open-llm and NIM write them, under docker / k8s prefixes
@@ -20,6 +20,9 @@ Lines read (any order, any prefix such as ``INFO 06-23 14:21:48 [gpu_worker.py:2
   GiB for CUDAGraph memory``; ``Graph capturing finished in 2 secs, took 0.11 GiB``
 * ``Available KV cache memory: 51.63 GiB``, ``GPU KV cache size: 410,128 tokens``, ``Maximum concurrency for
   131,072 tokens per request: 3.13x``, ``# GPU blocks: 1952, # CPU blocks: 2048`` (``# cuda blocks``)
+* 0.34's extensible KV cache, sized after warm-up: ``Memory after warmup: 61.56 GiB free, ...; 7290 KV cache blocks
+  (56.95 GiB) fit within the requested 79.18 GiB`` and ``Extended KV cache to 7290 blocks (56.95 GiB).`` (the
+  ``Available KV cache memory`` line before them is only the reserved capacity)
 * the GPU: ``total capacity`` in torch's out-of-memory text, the free-memory messages, ``device_name=...``
 * the errors (``ErrorKind``), in every release's wording.
 
@@ -119,6 +122,8 @@ class LogReading:
     max_concurrency_len: int | None = None
     gpu_blocks: int | None = None
     cpu_blocks: int | None = None
+    extensible_kv_gib: float | None = None  # 0.34's extensible KV cache: what it committed after warm-up
+    free_after_warmup_gib: float | None = None  # 0.34: "Memory after warmup: X GiB free"
     errors: tuple[LogError, ...] = field(default_factory=tuple)
     found: tuple[str, ...] = ()  # the kinds of line read, in the order first seen
     releases_cited: tuple[str, ...] = ()  # releases_from_source_lines of the log's [file:line] prefixes
@@ -262,6 +267,24 @@ def _blocks(seg: str, st: _State) -> None:
         st.v0_wording = True
 
 
+# vLLM 0.34's extensible KV cache (v1/worker/extensible_kv_cache.py: measure_kv_cache_blocks logs the sizing,
+# extend_kv_cache the commit). Its blocks are num_gpu_blocks (GPUWorker.extend_kv_cache sets it), and they, not the
+# earlier "Available KV cache memory" (the capacity reserved before warm-up), are the KV cache vLLM runs with.
+_WARMUP = re.compile(r"Memory after warmup: " + _NUM + r" GiB free,[^;\n]{0,400}; (\d{1,12}) KV cache blocks \("
+                     + _NUM + r" GiB\) fit within the requested " + _NUM + r" GiB")
+_EXTENDED = re.compile(r"Extended KV cache to (\d{1,12}) blocks \(" + _NUM + r" GiB\)")
+
+
+def _extensible(seg: str, st: _State) -> None:
+    if m := _last(_WARMUP, seg):
+        st.put("memory after warm-up (extensible KV cache)", free_after_warmup_gib=_num(m.group(1)),
+               gpu_blocks=int(m.group(2)), extensible_kv_gib=_num(m.group(3)), requested_gib=_num(m.group(4)))
+        st.v1_wording = True
+    if m := _last(_EXTENDED, seg):
+        st.put("extended KV cache", gpu_blocks=int(m.group(1)), extensible_kv_gib=_num(m.group(2)))
+        st.v1_wording = True
+
+
 _GRAPHS = re.compile(r"Graph capturing finished in [0-9.]{1,12} secs?, took " + _NUM + r" ?GiB")
 _GRAPHS_ESTIMATE = re.compile(r"Estimated CUDA graph memory: " + _NUM + r" ?GiB")
 
@@ -296,7 +319,9 @@ _MAX_LEN_V1 = re.compile(
     r"(?:\. Based on the available memory, the estimated maximum model length is (\d{1,12}))?")
 _MAX_LEN_V0 = re.compile(r"The model's max seq len \((\d{1,12})\) is larger than the maximum number of tokens that "
                          r"can be stored in KV cache \((\d{1,12})\)")
-_NO_MEMORY = re.compile(r"No available memory for the cache blocks[^\n|]{0,300}")
+_NO_MEMORY = re.compile(r"No available memory for the cache blocks[^\n|]{0,300}|"
+                        r"Cannot auto-fit max_model_len: not enough GPU memory available to serve even a single "
+                        r"token[^\n|]{0,300}")  # --max-model-len auto's no-memory error (0.34's wording too)
 _FREE_LOW = re.compile(r"Free memory on device \S{0,40} ?\(" + _NUM + r"/" + _NUM + r" GiB\) on startup is less "
                        r"than desired GPU memory utilization \(" + _NUM + r", " + _NUM + r" GiB\)")
 _MAMBA = re.compile(r"max_num_seqs \((\d{1,9})\) exceeds available Mamba cache blocks(?: \((\d{1,12})\))?"
@@ -395,7 +420,9 @@ def _architecture(seg: str, st: _State) -> None:
 
 _ENGINE_LINE = re.compile(r"Initializing an? (?:(V[01]) )?LLM engine(?: \(v([0-9][0-9A-Za-z.+\-]{0,40})\))? "
                           r"with config: ")
-_SERVER_VERSION = re.compile(r"vLLM (?:API server )?version:? v?([0-9]\.[0-9]{1,3}(?:\.[0-9A-Za-z.+\-]{1,40})?)")
+# "vLLM API server version 0.9.2" up to 0.1x; "vLLM server version 0.34.0, serving model ..." from 0.2x
+# (entrypoints/common/startup.py log_version_and_model, 0.33 and 0.34)
+_SERVER_VERSION = re.compile(r"vLLM (?:API )?(?:server )?version:? v?([0-9]\.[0-9]{1,3}(?:\.[0-9A-Za-z.+\-]{1,40})?)")
 
 
 def _engine_config(seg: str, st: _State) -> None:
@@ -512,6 +539,9 @@ def _gpu_name(seg: str, st: _State) -> None:
 
 
 _MAX_MODEL_LEN_USED = re.compile(r"Using max model len (\d{1,12})")
+# --max-model-len auto (-1): the length vLLM fitted to the KV cache, after the engine config line printed the
+# model's own (v1/core/kv_cache_planning.py _auto_fit_max_model_len, 0.34; kv_cache_utils.py before)
+_AUTO_REDUCED = re.compile(r"--max-model-len auto reduced max_model_len from \d{1,12} to (\d{1,12})")
 # SchedulerConfig (V1): "Chunked prefill is enabled with max_num_batched_tokens=16384." - the value vLLM settled on
 _BATCHED_USED = re.compile(r"Chunked prefill is enabled with max_num_batched_tokens=(\d{1,12})")
 
@@ -519,6 +549,8 @@ _BATCHED_USED = re.compile(r"Chunked prefill is enabled with max_num_batched_tok
 def _max_len_used(seg: str, st: _State) -> None:
     if m := _last(_MAX_MODEL_LEN_USED, seg):
         st.setting("max_model_len", m.group(1), "max model len")
+    if m := _last(_AUTO_REDUCED, seg):
+        st.setting("max_model_len", m.group(1), "max model len (auto-fit)")
     if m := _last(_BATCHED_USED, seg):
         st.setting("max_num_batched_tokens", m.group(1), "scheduler config")
 
@@ -560,12 +592,16 @@ _ANCHORS: tuple[tuple[str, tuple[Extractor, ...]], ...] = (
     ("KV cache size:", (_capacity,)),
     ("Maximum concurrency", (_capacity,)),
     (" blocks: ", (_blocks,)),
+    ("Memory after warmup", (_extensible,)),
+    ("Extended KV cache to", (_extensible,)),
     ("Graph capturing", (_graphs,)),
     ("CUDA graph memory", (_graphs,)),
     ("Actual usage is", (_suggestion,)),
     ("Free memory on device", (_suggestion, _errors)),
     ("max seq len", (_errors,)),
     ("No available memory", (_errors,)),
+    ("Cannot auto-fit", (_errors,)),
+    ("auto reduced", (_max_len_used,)),
     ("Mamba cache blocks", (_errors,)),
     ("out of memory", (_oom,)),
     ("OutOfMemoryError", (_oom,)),
@@ -605,7 +641,7 @@ _ORDER = {fn: i for i, fn in enumerate(dict.fromkeys(fn for _, fns in _ANCHORS f
 _GATES: tuple[bytes, ...] = (
     b"emory", b"took ", b"oncurrency", b"cache size", b"blocks", b"max seq len", b"rchitecture",
     b"registered model", b"with config", b"args: ", b"vllm", b"--", b"NIM_", b"SETTINGS: {", b"device_name=",
-    b"Chunked prefill", b"API server",
+    b"Chunked prefill", b"API server", b"server version",
 )
 _ANSI = re.compile(r"\x1b(?:\[[0-9;?]{0,40}[ -/]{0,4}[@-~]|\][^\x07\x1b]{0,400}(?:\x07|\x1b\\)|[@-Z\\-_])")
 
@@ -715,6 +751,8 @@ def _reading(text: str, st: _State) -> LogReading:
         max_concurrency_len=_intv(v.get("max_concurrency_len")),
         gpu_blocks=_intv(v.get("gpu_blocks")),
         cpu_blocks=_intv(v.get("cpu_blocks")),
+        extensible_kv_gib=_float(v.get("extensible_kv_gib")),
+        free_after_warmup_gib=_float(v.get("free_after_warmup_gib")),
         errors=tuple(dict.fromkeys(st.errors)),  # each worker of a TP group prints the same error
         found=tuple(st.found),
         releases_cited=_releases(st.cited),

@@ -26,10 +26,12 @@ def settings_for_argv(argv: list[str], check_flags: Mapping[str, object]) -> tup
     command = parse_vllm_command(argv, file="the vLLM command", env=env, base_dir=Path.cwd())
     if not command.model:
         raise UsageError("the vLLM command names no model", hint="vllm serve MODEL ... or --model MODEL")
-    for flag in command.unknown_flags:
-        import sys
+    import sys
 
+    for flag in command.unknown_flags:
         sys.stderr.write(f"kvplan: warning: {flag} is not a flag vLLM 0.32-0.34 takes: not planned\n")
+    for note in command.notes:
+        sys.stderr.write(f"kvplan: warning: {note}\n")
     values: dict[str, object] = dict(command.values)
     for key, value in check_flags.items():
         if value is None or _CHECK_DEFAULTS.get(key) == value:

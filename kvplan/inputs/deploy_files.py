@@ -84,7 +84,7 @@ def from_command(command: VllmCommand, *, name: str, file: Path, line: int | Non
         model = str((file.parent / model).resolve())
     unknown = tuple(f"{flag} is not a flag vLLM 0.32-0.34 takes: not planned" for flag in command.unknown_flags)
     return Deployment(name=name, model=model, settings=values, gpu=gpu, source=str(file), line=line, lines=lines,
-                      notes=notes + unknown, gpu_count=gpu_count)
+                      notes=notes + unknown + command.notes, gpu_count=gpu_count)
 
 
 def _kind_of(path: Path) -> str:
@@ -157,7 +157,7 @@ def _parses_as_manifest(text: str) -> bool:
     for loads in (json.loads, tomllib.loads):
         try:
             data = loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # deep brackets recurse past Python's limit
             continue
         if isinstance(data, dict) and ("deployment" in data or "deployments" in data):
             return True

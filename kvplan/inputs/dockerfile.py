@@ -46,7 +46,7 @@ def _exec_words(rest: str, start: int, physical: list[str]) -> list[Token] | Non
         return None
     try:
         items = json.loads(rest)
-    except ValueError:
+    except (ValueError, RecursionError):  # deep brackets recurse past Python's limit
         return None
     if not isinstance(items, list) or not all(isinstance(x, str) for x in items):
         return None
@@ -93,13 +93,15 @@ def load_dockerfile(path: Path, text: str) -> list[Deployment]:
     try:
         if entrypoint is not None and words is not None:
             extra = cmd[0] if cmd is not None and cmd[0] is not None else []
-            command = parse_vllm_command([*words, *extra], file=str(path), env=env, base_dir=path.parent)
+            command = parse_vllm_command([*words, *extra], file=str(path), env=env, base_dir=path.parent,
+                                         literal=True)
         elif words is None:  # shell form: /bin/sh -c "..."
             command = parse_vllm_command(shell_words(rest, line), file=str(path), env=env, base_dir=path.parent)
         elif vllm_image(image) and not any(w.text == "vllm" or "vllm.entrypoints" in w.text for w in words):
-            command = parse_vllm_command(words, file=str(path), env=env, base_dir=path.parent, entry_found=True)
+            command = parse_vllm_command(words, file=str(path), env=env, base_dir=path.parent, entry_found=True,
+                                         literal=True)
         else:
-            command = parse_vllm_command(words, file=str(path), env=env, base_dir=path.parent)
+            command = parse_vllm_command(words, file=str(path), env=env, base_dir=path.parent, literal=True)
     except CommandError as err:
         if "no `vllm serve`" in err.message and not vllm_image(image):
             return []

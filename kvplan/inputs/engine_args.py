@@ -54,6 +54,8 @@ ENGINE_ARG_SETTINGS: dict[str, Rule] = {
     "enable_prefix_caching": Rule(key="enable_prefix_caching", kind="bool"),
     "enable_chunked_prefill": Rule(key="enable_chunked_prefill", kind="bool"),
     "num_gpu_blocks_override": Rule(key="num_gpu_blocks_override", kind="int"),
+    # 0.34: off takes the profiled sizing (0.92), as check's --no-enable-extensible-kv-cache plans it
+    "enable_extensible_kv_cache": Rule(key="enable_extensible_kv_cache", kind="bool"),
 }
 # Environment variables vLLM reads that change what kvplan plans.
 ENV_SETTINGS: dict[str, Rule] = {"VLLM_USE_V1": Rule(key="vllm_use_v1", kind="text")}
@@ -94,8 +96,8 @@ def convert(rule: Rule, value: object, flag: str) -> Any:
             return dict(value)
         try:
             data = json.loads(str(value))
-        except ValueError:
-            raise CommandError(f"{flag}: not JSON: {value!r}") from None
+        except (ValueError, RecursionError):  # deep brackets recurse past Python's limit
+            raise CommandError(f"{flag}: not JSON: {str(value)[:80]!r}") from None
         if not isinstance(data, dict):
             raise CommandError(f"{flag}: give a JSON object, got {value!r}")
         return data

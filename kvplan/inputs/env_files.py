@@ -30,6 +30,9 @@ from kvplan.inputs.vllm_args import (
 )
 
 _ASSIGNMENT = re.compile(r"^\s*(?:export\s+)?(?P<name>[A-Za-z_][A-Za-z0-9_]*)=(?P<value>.*)$")
+# A dotenv line may space its `=` (python-dotenv, which api-for-open-llm loads its .env with, reads
+# `CONTEXT_LEN = 8192` as CONTEXT_LEN=8192; so does docker compose's .env); a shell word may not.
+_DOTENV_ASSIGNMENT = re.compile(r"^\s*(?:export\s+)?(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*=(?P<value>.*)$")
 
 # api-for-open-llm's variable -> (vLLM engine argument, the value it passes when the variable is unset or empty;
 # None: not passed). Read in api/config.py and api/models.py create_vllm_engine.
@@ -62,7 +65,7 @@ def read_env(path: Path, text: str) -> dict[str, EnvValue]:
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
-        match = _ASSIGNMENT.match(line)
+        match = _DOTENV_ASSIGNMENT.match(line)
         if match is None:
             continue
         origin = Origin(file=str(path), line=number, text=line.strip())

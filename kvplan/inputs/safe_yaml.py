@@ -2,9 +2,11 @@
 
 Deploy files are data: a tag that constructs an object (``!!python/object``, ``!Ref``) is refused, never
 run. A file over ``MAX_FILE_BYTES`` is refused before it is read, a document nested deeper than ``MAX_DEPTH``
-or with more than ``MAX_ALIASES`` aliases (a "billion laughs" file) while it is composed, so a hostile file
-costs milliseconds. Mappings and lists come back as ``YamlMap`` / ``YamlList``, which remember the line each
-key or item starts on (1-based), so a report can point at the line that sets a value.
+or with more than ``MAX_ALIASES`` aliases, or whose aliases expand to more than ``MAX_EXPANDED_NODES`` values (a
+"billion laughs" file: 81 aliases of 9 x 9 ... make 387 million strings, which any walk over the data or any
+``str()`` of it would build) while it is composed, so a hostile file costs milliseconds. Mappings and lists come
+back as ``YamlMap`` / ``YamlList``, which remember the line each key or item starts on (1-based), so a report can
+point at the line that sets a value.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from kvplan.core.errors import UsageError
 MAX_FILE_BYTES = 2 * 2**20  # deploy files are KiBs; the pure-Python safe parser takes ~2 s a MiB of worst-case YAML
 MAX_DEPTH = 64
 MAX_ALIASES = 1000
+MAX_EXPANDED_NODES = 100_000  # the values the aliases stand for, counted as if copied out: deploy files hold hundreds
 
 
 class YamlMap(dict[str, Any]):
@@ -56,12 +59,34 @@ def _loader_class() -> type[Any]:
 
         _depth = 0
         _aliases = 0
+        _expanded = 0
+        _sizes: dict[int, int] | None = None
+
+        def _size(self, node: Any) -> int:
+            """The values ``node`` stands for, its aliases copied out (memoised: anchors nest, depth is bounded)."""
+            if self._sizes is None:
+                self._sizes = {}
+            known = self._sizes.get(id(node))
+            if known is not None:
+                return known
+            size = 1
+            if isinstance(node, yaml.SequenceNode):
+                size += sum(self._size(item) for item in node.value)
+            elif isinstance(node, yaml.MappingNode):
+                size += sum(self._size(key) + self._size(value) for key, value in node.value)
+            self._sizes[id(node)] = size
+            return size
 
         def compose_node(self, parent: Any, index: Any) -> Any:
             if self.check_event(yaml.AliasEvent):
                 self._aliases += 1
                 if self._aliases > MAX_ALIASES:
                     raise _Refused(f"more than {MAX_ALIASES} YAML aliases")
+                anchored = self.anchors.get(self.peek_event().anchor)
+                if anchored is not None:
+                    self._expanded += self._size(anchored)
+                    if self._expanded > MAX_EXPANDED_NODES:
+                        raise _Refused(f"YAML aliases that expand to more than {MAX_EXPANDED_NODES:,} values")
             self._depth += 1
             try:
                 if self._depth > MAX_DEPTH:

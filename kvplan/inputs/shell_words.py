@@ -39,8 +39,9 @@ def _without_comment(line: str) -> str:
 
 
 def shell_words(text: str, first_line: int | None) -> list[Token]:
-    """A shell command's words with their lines: backslash-newline joins lines, comments end one, operators
-    (&&, ;, |) are words of their own. A quote left open at a line's end is read with the lines after it."""
+    """A shell command's words with their lines: backslash-newline joins lines (not one in a comment), comments end
+    one, operators (&&, ;, |) are words of their own. A quote left open at a line's end is read with the lines after
+    it."""
     out: list[Token] = []
     lines = text.split("\n")
     pending = ""
@@ -50,8 +51,12 @@ def shell_words(text: str, first_line: int | None) -> list[Token]:
         piece = raw[:-1] if raw.endswith("\\") else raw
         chunk = pending + piece
         start = pending_line if pending else line_no
+        code = _without_comment(chunk)
+        # A backslash inside a comment is comment text, not a continuation: `vllm serve M \` then `  # --flag 1 \`
+        # then `  --max-model-len 8192` runs `vllm serve M` alone, and the last line as a command of its own
+        continued = raw.endswith("\\") and len(code) == len(chunk)
         try:
-            lexer = shlex.shlex(_without_comment(chunk), posix=True, punctuation_chars=";&|<>")
+            lexer = shlex.shlex(code, posix=True, punctuation_chars=";&|<>")
             lexer.whitespace_split = True
             lexer.commenters = ""  # `#` starts a comment only at a word's start: _without_comment cuts it
             words = list(lexer)
@@ -60,7 +65,7 @@ def shell_words(text: str, first_line: int | None) -> list[Token]:
             continue
         pending, pending_line = "", None
         out.extend(Token(w, start) for w in words)
-        if not raw.endswith("\\"):
+        if not continued:
             out.append(Token(";", start))  # a line ends a command
     if pending:
         raise CommandError(f"line {pending_line}: unterminated quote in a shell command")

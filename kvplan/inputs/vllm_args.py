@@ -54,6 +54,30 @@ _OLD_VALUED = {"swap_space", "max_context_len_to_capture", "max_seq_len_to_captu
                "num_gpu_blocks_override", "reasoning_parser", "preemption_mode"}
 
 
+# 0.32-0.34's shorthands for keys of --speculative-config (EngineArgs.create_speculative_config, engine/arg_utils.py):
+# folded into it after parsing, whatever the order; a key given both ways is vLLM's "mutually exclusive" error.
+_SPEC_FLAGS = {"spec_method": "method", "spec_model": "model", "spec_tokens": "num_speculative_tokens"}
+
+
+# Flags that change the memory vLLM gives the KV cache, which kvplan does not model: said, never read past in
+# silence (EngineArgs fields, engine/arg_utils.py 0.34). Their default values say nothing.
+_UNPLANNED = {
+    "cpu_offload_gb": "weights offloaded to the CPU leave GPU memory to the KV cache",
+    "kv_cache_dtype_skip_layers": "the layers it names keep the model dtype in the KV cache",
+    "decode_context_parallel_size": "decode context parallelism shards the KV cache across ranks",
+    "prefill_context_parallel_size": "prefill context parallelism shards the KV cache across ranks",
+    "hf_overrides": "it changes the model config kvplan reads",
+    "kv_offloading_size": "it adds a CPU tier to the KV cache",
+    "mm_ipc_gpu_memory_gb": "it reserves GPU memory out of the KV cache",
+    "compilation_config": "it changes the CUDA graphs vLLM captures",
+    "cudagraph_capture_sizes": "it changes the CUDA graphs vLLM captures",
+    "max_cudagraph_capture_size": "it changes the CUDA graphs vLLM captures",
+    "mamba_cache_mode": "it changes the Mamba state blocks a request holds",
+    "mamba_block_size": "it changes the Mamba state blocks a request holds",
+}
+_NO_EFFECT = {"", "0", "0.0", "1", "none", "null", "false", "{}", "[]"}
+
+
 @dataclass(frozen=True, kw_only=True)
 class Origin:
     """Where a setting was set: the file, the line, and the words that set it."""
@@ -87,8 +111,10 @@ class VllmCommand:
     notes: tuple[str, ...] = field(default=())
 
 
-_VAR = re.compile(r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?P<op>:?[-=?+])?(?P<default>[^}]*)\}"
-                  r"|(?P<plain>[A-Za-z_][A-Za-z0-9_]*))")
+# $NAME, ${NAME:-default}, and the script's own arguments: $1, ${2:-8192}, "$@" (never set in the file: a default
+# is what the script runs with when given none, as for an unset variable)
+_VAR = re.compile(r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*|[0-9]+|[@*#])(?P<op>:?[-=?+])?(?P<default>[^}]*)\}"
+                  r"|(?P<plain>[A-Za-z_][A-Za-z0-9_]*|[0-9@*#]))")
 _TEMPLATE = re.compile(r"\{\{.*?(?:\}\}|$)|\{%.*?(?:%\}|$)")
 
 
@@ -122,6 +148,11 @@ def resolve_text(text: str, env: Mapping[str, EnvValue], what: str, origin: Orig
             return known.text
         if op in ("-", ":-", "=", ":="):
             return default
+        if not (name[0].isalpha() or name[0] == "_"):
+            err = UnresolvedError(f"{origin.where()}: {what} is {match.group(0)}, the script's own arguments, which "
+                                  "kvplan cannot see", hint="Write the value, or give it a default (${1:-value})")
+            err.line = origin.line
+            raise err
         err = UnresolvedError(f"{origin.where()}: {what} is {match.group(0)}, which is not set in this file",
                               hint=f"Set {name} in the file, or gate the rendered deployment")
         err.line = origin.line
@@ -133,6 +164,20 @@ def resolve_text(text: str, env: Mapping[str, EnvValue], what: str, origin: Orig
 
 def _flag_name(word: str) -> str:
     return word.lstrip("-").replace("-", "_")
+
+
+def _abbreviation(name: str) -> str:
+    """argparse's ``allow_abbrev`` (its default, which vLLM's FlexibleArgumentParser keeps, utils/argparse_utils.py
+    0.34): a flag written as a unique prefix of one is that flag (``--kv-cache-memory 10GiB`` is
+    ``--kv-cache-memory-bytes``, ``--max-model`` is ``--max-model-len``). Exact names and ambiguous prefixes stay
+    as they are (an ambiguous one is reported as unknown; vLLM refuses it)."""
+    if name in FLAG_KINDS or name in _OLD_SWITCHES or name in _OLD_VALUED:
+        return name
+    if name.startswith("no_") and FLAG_KINDS.get(name[3:]) == "switch":
+        return name
+    options = [flag for flag in FLAG_KINDS if flag.startswith(name)]
+    options += [f"no_{flag}" for flag, kind in FLAG_KINDS.items() if kind == "switch" and f"no_{flag}".startswith(name)]
+    return options[0] if len(options) == 1 else name
 
 
 def find_entry(tokens: Sequence[Token]) -> tuple[int, str] | None:
@@ -163,19 +208,24 @@ def _expand_shell_strings(tokens: Sequence[Token]) -> list[Token]:
 
 def parse_vllm_command(words: Sequence[Token | str], *, file: str = "<command line>",
                        env: Mapping[str, EnvValue] | None = None, base_dir: Path | None = None,
-                       entry_found: bool = False) -> VllmCommand:
+                       entry_found: bool = False, literal: bool = False) -> VllmCommand:
     """Parse a vLLM launch. ``words`` may hold what comes before vLLM (``VAR=1``, ``exec``, ``sh -c``);
-    ``entry_found`` says they start right after ``vllm serve`` (or the api_server module)."""
+    ``entry_found`` says they start right after ``vllm serve`` (or the api_server module). ``literal``: the words
+    reach vLLM as written, with no shell to substitute ``$VAR`` (a Dockerfile's exec form), unless they run one
+    (``sh -c "vllm serve ..."``)."""
     tokens = [w if isinstance(w, Token) else Token(w) for w in words]
     variables: dict[str, EnvValue] = dict(env or {})
     entry = "serve"
     if not entry_found:
-        tokens = _expand_shell_strings(tokens)
+        expanded = _expand_shell_strings(tokens)
+        literal = literal and expanded == tokens  # a shell string inside: the shell substitutes there
+        tokens = expanded
         found = find_entry(tokens)
         if found is None:
             shown = " ".join(t.text for t in tokens[:6])
+            clipped = len(tokens) > 6 or len(shown) > 200  # one line, not a 100 KB word of the file
             raise CommandError(f"{file}: no `vllm serve` or `python -m vllm.entrypoints.openai.api_server` "
-                               f"in the command ({shown}{' ...' if len(tokens) > 6 else ''})")
+                               f"in the command ({shown[:200]}{' ...' if clipped else ''})")
         start, entry = found
         # VAR=value words just before the command set its environment (VLLM_USE_V1=1 vllm serve ...)
         for token in reversed(tokens[:start - 2]):
@@ -187,31 +237,55 @@ def parse_vllm_command(words: Sequence[Token | str], *, file: str = "<command li
         tokens = tokens[start:]
     cut = next((i for i, t in enumerate(tokens) if t.text in SHELL_OPERATORS), len(tokens))
     tokens = tokens[:cut]
-    return _Parser(file, variables, base_dir, entry).run(tokens)
+    return _Parser(file, variables, base_dir, entry, literal).run(tokens)
 
 
 class _Parser:
-    def __init__(self, file: str, env: dict[str, EnvValue], base_dir: Path | None, entry: str) -> None:
+    def __init__(self, file: str, env: dict[str, EnvValue], base_dir: Path | None, entry: str,
+                 literal: bool = False) -> None:
         self.file, self.env, self.base_dir, self.entry = file, env, base_dir, entry
+        self.literal = literal
         self.values: dict[str, Any] = {}
         self.origins: dict[str, Origin] = {}
         self.unknown: list[str] = []
         self.model: str | None = None
+        self.model_from = ""  # "positional" or "--model" on the command line (a --config's model is neither)
+        self.spec: dict[str, tuple[object, Origin]] = {}  # --spec-method / --spec-model / --spec-tokens
+        self.unplanned_values: dict[str, tuple[object, Origin]] = {}  # the last value of each _UNPLANNED flag
         self.config_file: str | None = None
 
     def origin(self, token: Token, text: str) -> Origin:
         return Origin(file=self.file, line=token.line, text=text)
 
+    def resolve(self, text: str, what: str, origin: Origin) -> tuple[str, Origin]:
+        if self.literal and "$" in text:
+            # Docker's exec form runs no shell: vLLM is handed "${MODEL}" itself and fails on it
+            err = UnresolvedError(f"{origin.where()}: {what} is {text} as written: an exec-form ENTRYPOINT/CMD runs "
+                                  "no shell, so vLLM gets it unexpanded",
+                                  hint='Write the value, or run a shell: ["sh", "-c", "vllm serve ..."]')
+            err.line = origin.line
+            raise err
+        return resolve_text(text, self.env, what, origin)
+
     def set_model(self, text: str, origin: Origin) -> None:
-        self.model, origin = resolve_text(text, self.env, "the model", origin)
+        self.model, origin = self.resolve(text, "the model", origin)
         self.origins["model"] = origin
+
+    def refuse_second_model(self, token: Token, words: str) -> None:
+        """`vllm serve M ... --model N`: FlexibleArgumentParser.parse_args (utils/argparse_utils.py, 0.34) moves
+        the first --model's value to the model's place, so M is left over and argparse refuses it."""
+        err = CommandError(f"{self.origin(token, words).where()}: vllm serve is given the model twice ({self.model} "
+                           f"and {words}): vLLM refuses the second as an unrecognized argument",
+                           hint="Give the model once: vllm serve MODEL ...")
+        err.line = token.line
+        raise err
 
     def set_value(self, name: str, value: object, origin: Origin, flag: str) -> None:
         rule = ENGINE_ARG_SETTINGS.get(name)
         if rule is None:
             return
         if isinstance(value, str):
-            value, origin = resolve_text(value, self.env, flag, origin)
+            value, origin = self.resolve(value, flag, origin)
         try:
             self.values[rule.key] = convert(rule, value, flag)
         except CommandError as err:
@@ -251,6 +325,7 @@ class _Parser:
             self.read_config(path_text, token)
             tokens = tokens[:config_at] + tokens[config_at + skip:]
         self.read_words(tokens)
+        self.fold_spec_flags()
         for name, rule in ENV_SETTINGS.items():
             if name in self.env and rule.key not in self.values:
                 known = self.env[name]
@@ -258,14 +333,47 @@ class _Parser:
                 self.origins[rule.key] = known.origin or Origin(file=self.file, line=None, text=f"{name}={known.text}")
         return VllmCommand(model=self.model, values=self.values, origins=self.origins,
                            unknown_flags=tuple(dict.fromkeys(self.unknown)), entry=self.entry,
-                           config_file=self.config_file)
+                           config_file=self.config_file, notes=self.notes())
+
+    def unplanned(self, name: str, value: object, origin: Origin) -> None:
+        self.unplanned_values[name] = (value, origin)  # the last one given wins, as in argparse
+
+    def notes(self) -> tuple[str, ...]:
+        return tuple(f"--{name.replace('_', '-')} is not planned ({_UNPLANNED[name]}): vLLM's KV cache will differ "
+                     "from these figures" for name, (value, _) in self.unplanned_values.items()
+                     if str(value).strip().lower() not in _NO_EFFECT)
+
+    def fold_spec_flags(self) -> None:
+        """--spec-method / --spec-model / --spec-tokens into speculative_config, as vLLM folds them."""
+        if not self.spec:
+            return
+        current = self.values.get("speculative_config")
+        data: dict[str, Any] = dict(current) if isinstance(current, dict) else {}
+        for name, (value, origin) in self.spec.items():
+            key = _SPEC_FLAGS[name]
+            flag = "--" + name.replace("_", "-")
+            if key in data:
+                err = CommandError(f"{origin.where()}: {flag} and --speculative-config['{key}'] are mutually "
+                                   "exclusive (vLLM refuses both)")
+                err.line = origin.line
+                raise err
+            if key == "num_speculative_tokens":
+                try:
+                    value = int(str(value))
+                except ValueError:
+                    err = CommandError(f"{origin.where()}: {flag}: expected a whole number, got {value!r}")
+                    err.line = origin.line
+                    raise err from None
+            data[key] = value
+            self.origins["speculative_config"] = origin
+        self.values["speculative_config"] = data
 
     def read_config(self, path_text: str, token: Token) -> None:
         """vLLM's --config YAML: keys are flag names; the command line's own flags win over it."""
         from kvplan.inputs.safe_yaml import load_yaml_file
 
         origin = self.origin(token, f"--config {path_text}")
-        path_text, origin = resolve_text(path_text, self.env, "--config", origin)
+        path_text, origin = self.resolve(path_text, "--config", origin)
         path = Path(path_text)
         if not path.is_absolute() and self.base_dir is not None:
             path = self.base_dir / path
@@ -282,12 +390,16 @@ class _Parser:
         from kvplan.inputs.safe_yaml import line_of
 
         for key, value in data.items():
-            name = _flag_name(str(key))
+            name = _abbreviation(_flag_name(str(key)))  # vLLM turns each key into "--key" for argparse
             origin = Origin(file=file, line=line_of(data, key) or line, text=f"{key}: {value}")
             if name == "model":
                 self.set_model(str(value), origin)
             elif name in ENGINE_ARG_SETTINGS:
                 self.set_value(name, value, origin, f"{key}")
+            elif name in _SPEC_FLAGS:
+                self.spec[name] = (value, origin)
+            elif name in _UNPLANNED:
+                self.unplanned(name, value, origin)
             elif name not in FLAG_KINDS and name not in _OLD_SWITCHES | _OLD_VALUED:
                 self.unknown.append(str(key))
 
@@ -299,8 +411,12 @@ class _Parser:
             word = token.text
             i += 1
             if positional_only or not word.startswith("-") or re.fullmatch(r"-\d+(\.\d+)?", word):
-                if self.entry == "serve" and self.model is None and "model" not in self.origins:
+                if self.entry == "serve" and self.model_from == "--model":
+                    self.refuse_second_model(token, word)
+                # vllm serve's MODEL wins over a --config file's model (cli/serve.py: args.model = args.model_tag)
+                if self.entry == "serve" and self.model_from == "":
                     self.set_model(word, self.origin(token, word))
+                    self.model_from = "positional"
                 else:
                     self.unknown.append(word)
                 continue
@@ -314,6 +430,8 @@ class _Parser:
                 continue
             head, eq, inline = word.partition("=")
             name = SHORT_FLAGS.get(head, _flag_name(head)) if not head.startswith("--") else _flag_name(head)
+            if head.startswith("--") and "." not in name:
+                name = _abbreviation(name)
             if "." in name and name.split(".", 1)[0] in FLAG_KINDS:
                 # --speculative-config.method ngram: one key of a JSON-valued flag (vLLM nests them)
                 base_name, _, path = name.partition(".")
@@ -362,9 +480,19 @@ class _Parser:
                     continue
             shown = word if eq or kind == "switch" else f"{word} {value}"
             if base == "model":
+                if self.entry == "serve" and self.model_from == "positional":
+                    self.refuse_second_model(token, shown)
+                if self.entry == "serve" and self.model_from == "--model":
+                    continue  # vllm serve moves the first --model to the model's place; that one is served
                 self.set_model(str(value), self.origin(token, shown))
+                self.model_from = "--model" if self.entry == "serve" else ""
             elif base in ENGINE_ARG_SETTINGS:
                 self.set_value(base, value, self.origin(token, shown), head)
+            elif base in _UNPLANNED:
+                self.unplanned(base, value, self.origin(token, shown))
+            elif base in _SPEC_FLAGS and isinstance(value, str):
+                resolved, origin = self.resolve(value, head, self.origin(token, shown))
+                self.spec[base] = (resolved, origin)
 
 
 def parse_engine_args(args: Mapping[str, Any], *, file: str = "vLLM's non-default args",
@@ -373,8 +501,9 @@ def parse_engine_args(args: Mapping[str, Any], *, file: str = "vLLM's non-defaul
     --config file's data): the same settings, origins and unknown names as the command line gives."""
     parser = _Parser(file, {}, None, "serve")
     parser.read_config_mapping(args, file, line)
+    parser.fold_spec_flags()
     return VllmCommand(model=parser.model, values=parser.values, origins=parser.origins,
-                       unknown_flags=tuple(dict.fromkeys(parser.unknown)))
+                       unknown_flags=tuple(dict.fromkeys(parser.unknown)), notes=parser.notes())
 
 
 def parse_command_line(text: str, *, file: str = "<command line>", first_line: int | None = None,

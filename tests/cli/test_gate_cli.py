@@ -255,3 +255,20 @@ def test_reports_escape_what_would_break_them(tmp_path: Path) -> None:
     assert case is not None and case.get("name") == "a|b\ncd" and case.get("classname") == "kvplan.gate.deploy"
     row = md.read_text().splitlines()[2]
     assert row.startswith("| a\\|b c\u0001d | ✅ pass |")
+
+
+def test_a_hub_token_written_in_a_deploy_file_never_reaches_a_report(tmp_path: Path) -> None:
+    """`vllm serve $HF_TOKEN` (the variables swapped) made the model-not-found error quote the token in the table,
+    --json, --junit, --markdown and the ::error annotation; the Hub token's shape is masked there now."""
+    token = "hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYz01234567"
+    script = tmp_path / "serve.sh"
+    script.write_text(f"HF_TOKEN={token}\nvllm serve $HF_TOKEN --max-model-len 8192\n"
+                      f"vllm serve Qwen/Qwen2.5-7B-Instruct --hf-token {token} --max-model-len {{{{ .Values.len }}}}\n")
+    outputs = []
+    for extra in (["--json"], ["--github"], ["--junit", str(tmp_path / "r.xml"), "--markdown", str(tmp_path / "r.md")]):
+        result = runner.invoke(app, ["gate", str(script), "--gpu", "h100", *extra], env={"HF_HUB_OFFLINE": "1"})
+        assert result.exit_code == 2, result.output
+        outputs.append(result.output)
+    outputs += [(tmp_path / "r.xml").read_text(), (tmp_path / "r.md").read_text()]
+    assert all(token not in text for text in outputs)
+    assert "hf_***" in outputs[0]

@@ -260,6 +260,15 @@ def test_yaml_manifest_misspelt_key_is_one_line_with_its_line(tmp_path: Path) ->
         "'max_model_len')."]
 
 
+
+def test_a_dotenv_line_with_spaces_around_the_equals_sign_is_read_as_python_dotenv_reads_it(tmp_path: Path) -> None:
+    """`CONTEXT_LEN = 8192` is CONTEXT_LEN=8192 to python-dotenv (api-for-open-llm's loader); kvplan skipped the line
+    and planned the model's 32,768."""
+    env = tmp_path / ".env"
+    env.write_text('export MODEL_PATH="Qwen/Qwen2.5-7B-Instruct"  # inline\nENGINE=\'vllm\'\nCONTEXT_LEN = 8192\n')
+    deployments = load_deploy_file(env)
+    assert deployments[0].settings["max_model_len"] == "8192" and deployments[0].lines["max_model_len"] == 3
+
 def test_api_for_open_llm_env_with_gpu_gives_a_verdict_and_json() -> None:
     result = runner.invoke(app, ["gate", str(DATA / "api-for-open-llm" / ".env.vllm.example"), "--gpu", "a10g",
                                  "--vllm-version", "0.23.0", "--json"], env=OFFLINE)
@@ -295,6 +304,26 @@ def test_huge_and_deeply_nested_files_are_refused_quickly(tmp_path: Path) -> Non
     assert MAX_FILE_BYTES < 100 * 2**20
 
 
+
+BILLION_LAUGHS = "".join(f"{name}: &{name} [{', '.join([f'*{prev}'] * 9) if prev else ', '.join(['x'] * 9)}]\n"
+                         for prev, name in zip(["", *"abcdefgh"], "abcdefghi", strict=True))
+
+
+@pytest.mark.parametrize("where", ["config", "gate"])
+def test_a_billion_laughs_under_the_alias_count_is_refused_by_its_expansion(tmp_path: Path, where: str) -> None:
+    """81 aliases (under MAX_ALIASES) that stand for 9^9 strings: `check -- vllm serve M --config bomb.yaml` hung
+    (the --config reader formats each value it reads); now the loader refuses it by the values it expands to."""
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(BILLION_LAUGHS + "max-model-len: 8192\nextra: *i\n")
+    start = time.perf_counter()
+    args = (["check", "--gpu", "h100", "--", "vllm", "serve", "Qwen/Qwen2.5-7B-Instruct", "--config", str(bomb)]
+            if where == "config" else ["gate", str(bomb), "--gpu", "h100"])
+    result = runner.invoke(app, args, env=OFFLINE)
+    assert result.exit_code == 2 and "expand to more than 100,000 values" in result.stderr, result.output
+    assert time.perf_counter() - start < 5
+    shared = "base: &env [{name: A, value: '1'}, {name: B, value: '2'}]\nx: *env\ny: *env\n"
+    assert load_yaml_documents(shared, "ok.yaml")[0]["y"][1]["value"] == "2"  # ordinary anchors still load
+
 def test_github_annotations_and_step_summary(tmp_path: Path) -> None:
     summary = tmp_path / "summary.md"
     summary.write_text("earlier step\n")
@@ -309,6 +338,17 @@ def test_github_annotations_and_step_summary(tmp_path: Path) -> None:
     text = summary.read_text()
     assert text.startswith("earlier step\n") and "| dagnaputra-serve_7b_model.sh:2 | ❌ fail |" in text
 
+
+
+def test_the_step_summary_is_never_a_file_being_gated(tmp_path: Path) -> None:
+    """$GITHUB_STEP_SUMMARY naming the gated script had the markdown table appended to the script itself."""
+    script = tmp_path / "serve.sh"
+    script.write_text((DATA / "dagnaputra-serve_7b_model.sh").read_text())
+    before = script.read_bytes()
+    result = runner.invoke(app, ["gate", str(script), "--gpu", "a10g", "--github"],
+                           env={**OFFLINE, "GITHUB_STEP_SUMMARY": str(script)})
+    assert result.exit_code == 2 and "is a file being gated: not appended to" in result.stderr, result.output
+    assert script.read_bytes() == before
 
 def test_pre_commit_hook_runs_its_entry() -> None:
     hooks = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
@@ -418,3 +458,37 @@ def test_gate_vllm_version_fills_only_files_that_name_no_release() -> None:
         "vllm_version"] == "0.8.5"
     result = runner.invoke(app, ["gate", str(DATA / "bq1024-Dockerfile"), "--vllm-version", "zero"])
     assert result.exit_code == 2 and len(result.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("name, text", [
+    ("deep.json", '{"deployment": ' + "[" * 100_000 + "]" * 100_000 + "}"),
+    ("deep.toml", "a = " + "[" * 100_000 + "]" * 100_000),
+    ("Dockerfile", "FROM vllm/vllm-openai:v0.9.2\nCMD " + "[" * 50_000 + "]" * 50_000),
+    ("serve.sh", "vllm serve Qwen/Qwen2.5-7B-Instruct --speculative-config '" + "[" * 50_000 + "]" * 50_000 + "'"),
+])
+def test_deep_json_and_toml_brackets_are_one_short_line_not_a_traceback(tmp_path: Path, name: str, text: str) -> None:
+    """json / tomllib recurse per bracket: 100,000 of them raised RecursionError, a traceback and exit 1."""
+    path = tmp_path / name
+    path.write_text(text)
+    result = runner.invoke(app, ["gate", str(path), "--gpu", "h100", "--json"], env=OFFLINE)
+    assert result.exit_code == 2, result.output[:500]
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output and len(result.output) < 5_000, result.output[:500]
+
+
+@pytest.mark.parametrize("instruction, status", [
+    ('CMD ["--model", "${MODEL}", "--max-model-len", "8192"]', "fail"),  # exec form: no shell, no substitution
+    ('ENTRYPOINT ["vllm", "serve", "$MODEL"]', "fail"),
+    ('ENTRYPOINT ["/bin/sh", "-c", "vllm serve $MODEL --max-model-len 8192"]', "pass"),  # a shell substitutes
+    ("CMD vllm serve $MODEL --max-model-len 8192", "pass"),  # shell form
+])
+def test_dockerfile_exec_form_passes_variables_unexpanded(tmp_path: Path, instruction: str, status: str) -> None:
+    """Docker substitutes no variable in an exec-form ENTRYPOINT/CMD (no shell runs): vLLM gets "${MODEL}" and
+    fails on it. kvplan substituted the ENV value and passed the gate."""
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text(f"FROM vllm/vllm-openai:v0.10.1\nENV MODEL=Qwen/Qwen2.5-7B-Instruct\n{instruction}\n")
+    code, data, _ = gate(str(dockerfile), "--gpu", "h100")
+    result = next(iter(data.values()))
+    assert result["status"] == status, result
+    if status == "fail":
+        assert code == 1 and "runs no shell" in result["reasons"][0] and result["line"] == 3

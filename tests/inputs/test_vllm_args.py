@@ -23,7 +23,9 @@ from kvplan.inputs.vllm_args import (
     CommandError,
     EnvValue,
     Origin,
+    UnresolvedError,
     parse_command_line,
+    parse_engine_args,
     parse_vllm_command,
     setting_for_engine_arg,
 )
@@ -45,6 +47,18 @@ def test_vllm_serve_forms() -> None:
     assert c.origins["tensor_parallel_size"].text == "-tp 2" and c.origins["max_model_len"].line == 7
 
 
+
+def test_unique_prefixes_are_the_flag_as_vllm_argparse_reads_them() -> None:
+    """vLLM's FlexibleArgumentParser keeps argparse's allow_abbrev: `--kv-cache-memory 20G` sets
+    kv_cache_memory_bytes and `--max-model 4096` max_model_len (kvplan reported both as unknown and planned the
+    defaults); an ambiguous prefix stays unknown."""
+    c = parse_command_line("vllm serve M --kv-cache-memory 20G --max-model=4096 --gpu-memory-util 0.5 "
+                           "--no-enable-prefix --max 3")
+    assert c.values == {"kv_cache_memory": 20 * 2**30, "max_model_len": "4096", "gpu_memory_utilization": 0.5,
+                        "enable_prefix_caching": False}
+    assert c.unknown_flags == ("--max",)
+    assert c.origins["max_model_len"].text == "--max-model=4096"
+
 def test_shell_comments_start_only_at_a_word() -> None:
     c = parse_command_line('vllm serve m --api-key abc#def --chat-template "a # b" --max-model-len 4k # --dtype half')
     assert c.values == {"max_model_len": "4k"}
@@ -58,6 +72,75 @@ def test_dotted_and_optimisation_flags() -> None:
                         "max_model_len": "4096"}
     assert not c.unknown_flags
 
+
+
+def test_a_commented_out_flag_line_ends_the_command_as_the_shell_does() -> None:
+    """bash: a backslash in a comment is comment text, so `vllm serve M \\` / `  # --max-model-len 99 \\` /
+    `  --max-model-len 8192` runs `vllm serve M` with vLLM's default length (kvplan planned 8192)."""
+    c = parse_command_line("vllm serve M \\\n  # --max-model-len 99 \\\n  --max-model-len 8192\n", first_line=1)
+    assert c.model == "M" and "max_model_len" not in c.values
+    c = parse_command_line("vllm serve M \\\n  --max-model-len 8192 \\\n  --enforce-eager  # eager \\\n  -tp 2\n")
+    assert c.values == {"max_model_len": "8192", "enforce_eager": True}
+
+
+
+def test_vllm_serve_takes_the_model_once_and_the_first_model_flag() -> None:
+    """FlexibleArgumentParser moves the first --model to the model's place: with a positional model too, argparse
+    refuses the leftover (kvplan planned the --model one); of two --model flags the first is served (kvplan took
+    the last). The api_server module's --model is a plain option: the last wins."""
+    for line in ("vllm serve M --model N", "vllm serve --model N M -tp 2"):
+        with pytest.raises(CommandError, match="given the model twice"):
+            parse_command_line(line)
+    assert parse_command_line("vllm serve --model N -tp 2 --model O").model == "N"
+    assert parse_command_line("python -m vllm.entrypoints.openai.api_server --model N --model O").model == "O"
+
+
+def test_spec_shorthand_flags_fold_into_the_speculative_config() -> None:
+    """vLLM 0.32-0.34's --spec-method / --spec-model / --spec-tokens (EngineArgs.create_speculative_config) were
+    known flags kvplan read past: the drafter's KV and weights went unplanned."""
+    c = parse_command_line("vllm serve M --spec-tokens 3 --spec-method eagle3 --spec-model d/e", first_line=4)
+    assert c.values["speculative_config"] == {"num_speculative_tokens": 3, "method": "eagle3", "model": "d/e"}
+    assert c.origins["speculative_config"].line == 4
+    c = parse_command_line("vllm serve M --speculative-config '{\"method\": \"ngram\"}' --spec-tokens 2")
+    assert c.values["speculative_config"] == {"method": "ngram", "num_speculative_tokens": 2}
+    with pytest.raises(CommandError, match="mutually exclusive"):
+        parse_command_line("vllm serve M --spec-method mtp -sc '{\"method\": \"mtp\"}'")
+    args = parse_engine_args({"model": "M", "spec_method": "ngram", "spec_tokens": 5})
+    assert args.values["speculative_config"] == {"method": "ngram", "num_speculative_tokens": 5}
+
+
+def test_no_enable_extensible_kv_cache_in_the_command_is_planned() -> None:
+    """vLLM 0.34's --no-enable-extensible-kv-cache was a known flag kvplan read past: `check -- vllm serve ...` and
+    gate planned the extensible sizing (1,076,992 tokens for Qwen2.5-7B on an H100) where vLLM profiles
+    (1,020,672)."""
+    c = parse_command_line("vllm serve M --no-enable-extensible-kv-cache")
+    assert c.values == {"enable_extensible_kv_cache": False}
+    settings = settings_from_values({**c.values, "vllm_version": "0.34.0"})
+    assert settings.enable_extensible_kv_cache is False
+
+
+def test_memory_flags_kvplan_does_not_model_are_said_not_read_past() -> None:
+    """--cpu-offload-gb, -dcp, -cc ... change the memory vLLM gives the KV cache; kvplan read them past in silence.
+    Their last value counts (argparse), and a default value says nothing."""
+    c = parse_command_line("vllm serve M --cpu-offload-gb 10 --cpu-offload-gb=0 -dcp 2 -cc '{\"cudagraph_mode\": 0}'")
+    assert [n.split(" ", 1)[0] for n in c.notes] == ["--decode-context-parallel-size", "--compilation-config"]
+    result = runner.invoke(app, ["check", "--gpu", "h100", "--", "vllm", "serve", "Qwen/Qwen2.5-7B-Instruct",
+                                 "--cpu-offload-gb", "8"], env={"HF_HUB_OFFLINE": "1"})
+    assert result.exit_code == 0 and "--cpu-offload-gb is not planned" in result.stderr
+
+
+def test_a_scripts_own_arguments_take_their_defaults_or_are_named(tmp_path: Path) -> None:
+    """`MODEL=${1:-Qwen/...}` / `--max-model-len ${2:-8192}`: run with no arguments the script uses the defaults;
+    kvplan kept the text and exited 2 ("cannot read '${2:-8192}'"). `"$@"` is named, as a template is (exit 1)."""
+    from kvplan.inputs.deploy_files import load_deploy_file
+
+    script = tmp_path / "serve.sh"
+    script.write_text('MODEL=${1:-Qwen/Qwen2.5-7B-Instruct}\nvllm serve "$MODEL" --max-model-len ${2:-8192}\n')
+    deployment = load_deploy_file(script)[0]
+    assert (deployment.model, deployment.settings["max_model_len"], deployment.problem) == (
+        "Qwen/Qwen2.5-7B-Instruct", "8192", None)
+    with pytest.raises(UnresolvedError, match="the script's own arguments"):
+        parse_command_line('vllm serve "$@" --max-model-len 8192')
 
 def test_api_server_module_and_shell_wrapping() -> None:
     c = parse_vllm_command(["/bin/sh", "-c", "pip list && exec python3 -m vllm.entrypoints.openai.api_server "
@@ -104,6 +187,18 @@ def test_config_yaml_then_command_line_wins(tmp_path: Path) -> None:
     assert c.origins["tensor_parallel_size"].line == 3 and c.origins["tensor_parallel_size"].file.endswith("cfg.yaml")
     assert c.unknown_flags == ("not-a-flag",)
 
+
+
+def test_vllm_serve_model_wins_over_the_config_files_model(tmp_path: Path) -> None:
+    """cli/serve.py sets args.model = args.model_tag: `vllm serve M --config cfg.yaml` serves M even when the file
+    names a model (kvplan planned the file's and reported M as unknown). Config keys are flags to argparse, so a
+    unique prefix is the flag there too."""
+    (tmp_path / "cfg.yaml").write_text("model: m/x\nmax-model: 4096\n")
+    c = parse_vllm_command(["vllm", "serve", "m/y", "--config", "cfg.yaml"], base_dir=tmp_path)
+    assert (c.model, c.values, c.unknown_flags) == ("m/y", {"max_model_len": "4096"}, ())
+    c = parse_vllm_command(["vllm", "serve", "--config", "cfg.yaml", "m/y"], base_dir=tmp_path)
+    assert c.model == "m/y"
+    assert parse_vllm_command(["vllm", "serve", "--config", "cfg.yaml"], base_dir=tmp_path).model == "m/x"
 
 def test_engine_arg_mapping_for_explain() -> None:
     assert setting_for_engine_arg("max_model_len", 32768) == ("max_model_len", "32768")
