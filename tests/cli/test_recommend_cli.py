@@ -381,6 +381,9 @@ def test_box_without_a_gpu_is_one_line_exit_2() -> None:
     assert "No GPU found" in result.stderr and "--gpu NAME [--gpu-count N]" in result.stderr
     other = runner.invoke(app, ["recommend", "--gpu-count", "2"])
     assert other.exit_code == 2 and "--gpu-count needs --gpu" in other.stderr
+    # QA: a count past any machine was a traceback (OverflowError) at 10**23, a memory blow-up at 10**9
+    huge = runner.invoke(app, ["recommend", "--gpu", "l4", "--gpu-count", "99999999999999999999999"])
+    assert huge.exit_code == 2 and "--gpu-count must be at most 1,024" in huge.stderr
     yaml = runner.invoke(app, ["recommend", "--gpu", "l4", "--format", "yaml"])
     assert yaml.exit_code == 2 and "one model on one GPU" in yaml.stderr
     bad = runner.invoke(app, ["recommend", "--gpu", "l4", "--max-params", "lots"])
