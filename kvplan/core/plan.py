@@ -548,6 +548,19 @@ def mamba_seqs_limit(result: PlanResult, at_seqs: Callable[[int], PlanResult],
     return max(best, first)
 
 
+def shortest_searched_length(result: PlanResult) -> int:
+    """The shortest max_model_len a search for the longest length that starts looks at: where vLLM keeps this
+    deployment's token budget. Below it EngineArgs caps the default max_num_batched_tokens at max_num_seqs x
+    max_model_len (``_set_default_max_num_seqs_and_batched_tokens_args``, engine/arg_utils.py, 0.34), which
+    shrinks the profile run and the CUDA-graph sizes: a context of a few tokens, too short to serve a prompt and
+    its answer, then "starts" where no real one does (Qwen3-8B on an L4, 0.34: 1 token ok, 9,600 inside the
+    error), and a search from 1 lands there. A token budget the user set is kept at every length."""
+    engine = result.engine
+    if result.settings.max_num_batched_tokens:
+        return 1
+    return max(1, min(cdiv(engine.max_num_batched_tokens, engine.max_num_seqs), engine.max_model_len))
+
+
 def _needed_gib(layout: cap.KvLayout, length: int) -> float:
     return format_gib(max(layout.needed_bytes(length, s) for s in range(len(layout.stage_bytes_per_block))))
 

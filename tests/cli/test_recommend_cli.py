@@ -232,11 +232,12 @@ def test_launch_lines_for_old_releases_and_the_llm_class() -> None:
 
 
 def test_nothing_is_recommended_when_only_the_error_lets_it_start() -> None:
-    """Gemma-2-9B on an L4 at 0.33: -0.31 GiB of KV ± 1.05 at 8K; a 1-token context starts only inside the
-    error. That is reported, not recommended."""
+    """Gemma-2-9B on an L4 at 0.33: -0.31 GiB of KV ± 1.05 at 8K; only a 1-token context started, inside the
+    error, because vLLM shrinks its token budget to max_num_seqs x max_model_len below 8 tokens: no length is
+    reported ("Longest ... starts: 1" before), none recommended."""
     code, data = _json("google/gemma-2-9b-it", "--gpu", "l4")
     assert code == 1 and data["recommended"] is None
-    assert data["longest_max_model_len"] > 0 and data["longest_max_model_len_sure"] == 0
+    assert data["longest_max_model_len"] == 0 and data["longest_max_model_len_sure"] == 0
 
 
 # --- without MODEL: every catalog model on one GPU ----------------------------------------------------------------
@@ -477,3 +478,20 @@ def test_include_cache_adds_the_models_in_the_hf_cache(tmp_path: Path, monkeypat
     _, data = _box("--gpu", "l4", "--family", "small-llama", "--include-cache")
     (row,) = data["rows"]
     assert row["model"] == "acme/small-llama" and row["fits"] and row["max_model_len"] == 131072
+
+
+def test_a_context_of_a_few_tokens_is_no_recommendation() -> None:
+    # QA: Qwen3-8B on an L4 (0.34) starts only inside the estimates' error at 9,600 tokens; below 8 tokens
+    # vLLM caps the token budget at max_num_seqs x max_model_len (256 x 1), which shrinks the profile and the
+    # CUDA graphs, and the searches landed there: `--max-model-len 1` was recommended (exit 0), the fleet row
+    # said "longest context 1" and check's remedy "lower max_model_len to 1".
+    code, data = _json("Qwen/Qwen3-8B", "--gpu", "l4", "--vllm-version", "0.34.0")
+    assert code == 1
+    assert data["longest_max_model_len"] == 9600 and data["longest_max_model_len_sure"] == 0
+    assert data["recommended"] is None or not data["recommended"].get("max_model_len")
+    fleet = runner.invoke(app, ["recommend", "Qwen/Qwen3-8B", "--gpus", "l4", "--json"])
+    rows = {r["tensor_parallel_size"]: r for r in json.loads(fleet.stdout)["rows"]}
+    assert rows[1]["max_model_len"] == 0 and rows[2]["max_model_len"] == 40960
+    check = runner.invoke(app, ["check", "Qwen/Qwen3-8B", "--gpu", "l4", "--json"])
+    flags = [r["flags"].get("--max-model-len") for r in json.loads(check.stdout)["verdict"]["remedies"]]
+    assert "1" not in flags
