@@ -263,7 +263,8 @@ def _extensible_memory(model: ModelSpec, engine: EngineConfig, gpu: GpuSpec, ove
         total_bytes=gpu.total_bytes, utilization=engine.gpu_memory_utilization, init_free=init_free,
         resident=resident, activation=overheads.activation, cudagraph=overheads.cudagraph,
         profiled_capacity_bytes=budget - overheads.total_bytes, empty_init_free_bytes=context.value_bytes,
-        other_processes_bytes=other, segments=cdiv(model.num_layers, engine.pipeline_parallel_size))
+        other_processes_bytes=other, segments=cdiv(model.num_layers, engine.pipeline_parallel_size),
+        rocm=gpu.rocm)  # KV_CACHE_MARGIN_FLOOR_BYTES: 3 GiB on ROCm (v1/worker/extensible_kv_cache.py, 0.34)
     return MemoryPlan(total_bytes=gpu.total_bytes, gpu_memory_utilization=engine.gpu_memory_utilization,
                       budget_bytes=budget, overheads=overheads, kv_cache_bytes=sizing.kv_cache_bytes,
                       kv_cache_error_bytes=sizing.error_bytes, kv_cache_source=sizing.source,
@@ -486,7 +487,7 @@ def _comparison_note(planned: PlanResult, other: PlanResult) -> str:
              f"and takes the profiled non-KV memory from it; {new_version} sizes the cache after warm-up and "
              f"CUDA-graph capture from the memory free at start ({format_gib(sizing.init_free_bytes)} GiB, "
              f"utilisation {other.memory.gpu_memory_utilization}), less a margin of "
-             f"{format_gib(sizing.margin_bytes)} GiB (max(1 GiB, 0.75 x transient peak)) and the transient peak "
+             f"{format_gib(sizing.margin_bytes)} GiB ({sizing.margin_formula}) and the transient peak "
              f"kept free, which counts the CUDA graphs ({format_gib(graphs)} GiB) a second time"]
     if planned.kv_cache.block_size != other.kv_cache.block_size:
         parts.append(f"blocks hold {other.kv_cache.block_size} tokens instead of {planned.kv_cache.block_size}")

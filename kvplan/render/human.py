@@ -90,7 +90,7 @@ def print_check(report: CheckReport, console: Console) -> None:
         table.add_row("free at start", _gib(sizing.init_free_bytes), "", other)
         table.add_row("kept free: transient", _gib(sizing.transient_peak_bytes), "",
                       "activation peak + CUDA-graph estimate (vLLM keeps both free)")
-        table.add_row("kept free: margin", _gib(sizing.margin_bytes), "", "max(1 GiB, 0.75 x transient peak)")
+        table.add_row("kept free: margin", _gib(sizing.margin_bytes), "", sizing.margin_formula)
     kv_err = f"± {memory.kv_cache_error_bytes / GiB:.2f}" if memory.kv_cache_error_bytes else ""
     table.add_row(Text("KV cache", style="bold"), _gib(memory.kv_cache_bytes), kv_err, memory.kv_cache_source)
     console.print(table)

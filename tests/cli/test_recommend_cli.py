@@ -429,7 +429,8 @@ def test_fleet_rows_are_what_check_prints() -> None:
     assert data["smallest"] == {
         "h100": {"tensor_parallel_size": 4, "pipeline_parallel_size": 1, "gpus": 4, "max_concurrency": 26.76},
         "l40s": {"tensor_parallel_size": 8, "pipeline_parallel_size": 1, "gpus": 8, "max_concurrency": 28.98},
-        "mi300x": {"tensor_parallel_size": 2, "pipeline_parallel_size": 1, "gpus": 2, "max_concurrency": 37.64},
+        # 37.64 before the ROCm margin floor of 3 GiB (vLLM 0.34) reached the plan
+        "mi300x": {"tensor_parallel_size": 2, "pipeline_parallel_size": 1, "gpus": 2, "max_concurrency": 37.62},
     }
     assert "mi300x" in data["gpu_notes"] and "e4m3fnuz" in data["gpu_notes"]["mi300x"]
 
