@@ -271,6 +271,11 @@ def run_fleet(ref: str, model: ModelSpec, weights: WeightsInfo | None, settings:
     rows = plan_fleet(model, weights, replace(settings, tensor_parallel_size=1, pipeline_parallel_size=1),
                       [(key, spec) for key, spec, _n, _note in gpus], target_length=length,
                       concurrency=concurrency, measured_for=by_key)
+    refusals = [row.deployment.refused for row in rows]
+    if refusals and all(refusals):
+        # nothing in the table plans (the release does not serve the architecture, say): the input is unusable,
+        # as `check` and `recommend --gpu` say with exit 2 (the table showed one '-' row and exited 1)
+        raise UsageError(str(refusals[0]))
     return FleetResult(ref=ref, max_position_tokens=model.max_position_tokens, target_length=length,
                        concurrency=concurrency, rows=rows, names={k: n for k, _s, n, _note in gpus},
                        notes={k: note for k, _s, _n, note in gpus if note})

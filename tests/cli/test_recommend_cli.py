@@ -496,3 +496,12 @@ def test_a_context_of_a_few_tokens_is_no_recommendation() -> None:
     check = runner.invoke(app, ["check", "Qwen/Qwen3-8B", "--gpu", "l4", "--json"])
     flags = [r["flags"].get("--max-model-len") for r in json.loads(check.stdout)["verdict"]["remedies"]]
     assert "1" not in flags
+
+
+def test_fleet_of_a_model_the_release_does_not_serve_is_exit_2() -> None:
+    # QA: Qwen3 on 0.6.6 across l4,h100 printed two '-' rows with weights '?', no reason, and exited 1; check and
+    # `recommend --gpu` exit 2 with vLLM's words for the same model and release
+    result = runner.invoke(app, ["recommend", "Qwen/Qwen3-8B", "--gpus", "l4,h100", "--vllm-version", "0.6.6"])
+    assert result.exit_code == 2
+    assert "Model architectures ['Qwen3ForCausalLM'] are not supported for now" in result.stderr
+    assert result.stdout == ""
