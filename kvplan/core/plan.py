@@ -476,8 +476,8 @@ def _comparison_note(planned: PlanResult, other: PlanResult) -> str:
     """Why the two releases' KV caches differ: for profiled -> extensible, term by term."""
     old_version, new_version = planned.settings.vllm_version, other.settings.vllm_version
     delta = other.memory.kv_cache_bytes - planned.memory.kv_cache_bytes
-    head = (f"vLLM {new_version} gives the KV cache {'+' if delta >= 0 else '-'}{format_gib(abs(delta))} GiB "
-            f"against {old_version}")
+    head = (f"vLLM {new_version} gives the KV cache {format_gib(abs(delta))} GiB {'more' if delta >= 0 else 'less'} "
+            f"than {old_version}")
     sizing = other.memory.extensible
     if sizing is None or planned.memory.budget_bytes is None or planned.memory.overheads is None:
         return f"{head} ({other.memory.kv_sizing} vs {planned.memory.kv_sizing} sizing)."
