@@ -35,7 +35,7 @@ SETTING_KEYS = {
     "kv_cache_dtype", "block_size", "max_num_seqs", "max_num_batched_tokens", "kv_cache_memory", "enforce_eager",
     "quantization", "platform", "entrypoint", "vllm_version", "disable_hybrid_kv_cache_manager",
     "mamba_ssm_cache_dtype", "speculative_config", "vllm_use_v1", "enable_prefix_caching",
-    "mamba_cache_dtype", "enable_chunked_prefill", "num_gpu_blocks_override",
+    "mamba_cache_dtype", "enable_chunked_prefill", "num_gpu_blocks_override", "enable_extensible_kv_cache",
 }
 OTHER_KEYS = {"name", "model", "revision", "gpu", "gpu_memory", "min_concurrency", "fail_on_warn"}
 TOP_LEVEL_KEYS = {"defaults", "deployment", "deployments"}
@@ -46,7 +46,7 @@ _WHOLE_NUMBER_KEYS = {"tensor_parallel_size", "pipeline_parallel_size", "block_s
                       "max_num_batched_tokens", "num_gpu_blocks_override"}
 _NUMBER_KEYS = {"gpu_memory_utilization", "min_concurrency"}
 _BOOL_KEYS = {"enforce_eager", "disable_hybrid_kv_cache_manager", "enable_prefix_caching", "fail_on_warn",
-              "enable_chunked_prefill"}
+              "enable_chunked_prefill", "enable_extensible_kv_cache"}
 _TEXT_KEYS = {"name", "model", "revision", "gpu", "dtype", "kv_cache_dtype", "quantization", "platform",
               "entrypoint", "vllm_version", "mamba_ssm_cache_dtype", "mamba_cache_dtype"}
 _TEMPLATE = re.compile(r"\{\{.*?\}\}|\$\{[A-Za-z_][A-Za-z0-9_]*[^}]*\}|\{%.*?%\}")  # Helm/Jinja, ${VAR}

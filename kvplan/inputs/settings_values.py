@@ -33,6 +33,7 @@ def settings_from_values(values: Mapping[str, Any]) -> DeploySettings:
         speculative_config=v.get("speculative_config"),  # a table/object, or vLLM's JSON string
         vllm_use_v1=v.get("vllm_use_v1"),
         enable_prefix_caching=v.get("enable_prefix_caching"),
+        enable_extensible_kv_cache=v.get("enable_extensible_kv_cache"),
     )
     # Settings vLLM takes that check has no flag for: carried as given.
     extra: dict[str, Any] = {k: v[k] for k in ("num_gpu_blocks_override", "enable_chunked_prefill") if k in v}
