@@ -167,8 +167,10 @@ def print_recommend(data: dict[str, Any], console: Console) -> None:
     rec = data["recommended"]
     if rec:
         console.print("Recommended:")
-        console.print(f"  {rec['vllm_serve']}", markup=False)
-        console.print(f"  {rec['env']}   # api-for-open-llm .env", markup=False)
+        # one line however narrow the terminal: Rich's wrapping cut the command with a newline, and a pasted
+        # `vllm serve ... 0.92 <newline> --no-enable-extensible-kv-cache` runs without its last flags
+        console.print(f"  {rec['vllm_serve']}", markup=False, soft_wrap=True)
+        console.print(f"  {rec['env']}   # api-for-open-llm .env", markup=False, soft_wrap=True)
     elif data["longest_max_model_len"] > 0 and sure == 0:
         console.print(f"[bold red]Nothing surely starts:[/] the longest context that starts "
                       f"({data['longest_max_model_len']:,} tokens) does so only inside the estimates' error. "
