@@ -76,3 +76,11 @@ def test_the_profiled_path_the_user_asked_for_survives_the_round_trip(tmp_path: 
     planned = json.loads(checked.stdout)
     assert planned["settings"]["kv_sizing"] == "profiled"
     assert row["max_concurrency"] == pytest.approx(planned["kv_cache"]["max_concurrency"])
+
+
+@pytest.mark.parametrize("given", ["v0.34.0", "0.34", " 0.34.0 "])
+def test_a_release_written_loosely_is_vllms_release_name(given: str) -> None:
+    # QA: --vllm-version v0.34.0 wrote the image tag "vv0.34.0", and 0.34 the tag "v0.34": no such images
+    result = runner.invoke(app, ["recommend", "Qwen/Qwen3-8B", "--gpu", "h100", "--vllm-version", given,
+                                 "--format", "helm"], env=OFFLINE)
+    assert result.exit_code == 0 and 'tag: "v0.34.0"' in result.stdout
