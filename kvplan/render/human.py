@@ -114,7 +114,8 @@ def print_check(report: CheckReport, console: Console) -> None:
                   else f"chunk {row['attention_chunk_size']}" if "attention_chunk_size" in row
                   else f"state {row['state_bytes']:,} B" if "state_bytes" in row
                   else f"{row['num_kv_heads_per_rank']} heads × {row['head_size']}")
-        groups.add_row(row["kind"], str(row["num_layers"]), f"{row['page_size_bytes']:,}", str(row["block_size"]),
+        pages = " / ".join(f"{p:,}" for p in row.get("layer_page_sizes_bytes") or [row["page_size_bytes"]])
+        groups.add_row(row["kind"], str(row["num_layers"]), pages, str(row["block_size"]),
                        f"{row['blocks_per_request']:,}", detail)
     console.print(groups)
 

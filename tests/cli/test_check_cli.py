@@ -546,3 +546,18 @@ def test_extensible_kv_cache_flag() -> None:
     code, _, err = _run("check", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100", "--vllm-version", "0.34.0",
                         "--enable-extensible-kv-cache", "--kv-cache-memory", "10GiB")
     assert code == 2 and "which kv_cache_memory_bytes overrides" in err
+
+
+def test_a_group_of_two_page_shapes_shows_both() -> None:
+    # QA: DeepSeek-V3.2 (TP 8) groups 61 MLA latents (73,728 B a page at block 64) with 61 indexer key caches
+    # (132 B a token: 8,448 B); check and inspect showed "122 layers, 73,728" where a block is 5,012,736 B
+    args = ["deepseek-ai/DeepSeek-V3.2", "-tp", "8"]
+    inspected = runner.invoke(app, ["inspect", *args, "--json"])
+    (group,) = json.loads(inspected.stdout)["groups"]
+    assert group["num_layers"] == 122 and group["layer_page_sizes_bytes"] == [73728, 8448]
+    assert 61 * 73728 + 61 * 8448 == json.loads(inspected.stdout)["bytes_per_block"] == 5_012_736
+    checked = runner.invoke(app, ["check", *args, "--gpu", "h200", "--kv-cache-memory", "20GiB"])
+    assert "73,728 / 8,448" in checked.stdout
+    (row,) = json.loads(runner.invoke(app, ["check", *args, "--gpu", "h200", "--kv-cache-memory", "20GiB",
+                                            "--json"]).stdout)["kv_cache"]["groups"]
+    assert row["layer_page_sizes_bytes"] == [73728, 8448]
