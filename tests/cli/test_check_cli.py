@@ -561,3 +561,17 @@ def test_a_group_of_two_page_shapes_shows_both() -> None:
     (row,) = json.loads(runner.invoke(app, ["check", *args, "--gpu", "h200", "--kv-cache-memory", "20GiB",
                                             "--json"]).stdout)["kv_cache"]["groups"]
     assert row["layer_page_sizes_bytes"] == [73728, 8448]
+
+
+def test_inspect_says_its_window_blocks_assume_a_small_gpu() -> None:
+    # QA: inspect showed gemma-3-4b's sliding-window groups at 81 blocks a 32K request (2,048 batched tokens)
+    # as if for any GPU; check on an H100 (8,192 batched tokens) needs 273
+    inspected = runner.invoke(app, ["inspect", "google/gemma-3-4b-it", "--max-model-len", "32768", "--json"])
+    windows = {g["blocks_per_request"] for g in json.loads(inspected.stdout)["groups"] if g["kind"] == "sliding_window"}
+    assert windows == {81} and "window blocks per request assume 2,048 batched tokens" in inspected.stderr
+    checked = runner.invoke(app, ["check", "google/gemma-3-4b-it", "--gpu", "h100", "--max-model-len", "32768",
+                                  "--json"])
+    groups = json.loads(checked.stdout)["kv_cache"]["groups"]
+    assert {g["blocks_per_request"] for g in groups if g["kind"] == "sliding_window"} == {273}
+    plain = runner.invoke(app, ["inspect", "Qwen/Qwen3-8B"])
+    assert "window blocks" not in plain.stderr
