@@ -57,6 +57,9 @@ class Box:
     note: str | None = None  # what kvplan does not mirror for this GPU (ROCm, unified memory)
 
 
+MAX_BOX_GPUS = 1024
+
+
 def resolve_box(*, gpu: str | None, gpu_memory_bytes: int | None, gpu_count: int | None, utilization: float,
                 environ: Mapping[str, str], free_check: bool = True) -> Box:
     """--gpu-memory > --gpu NAME > NVML (every visible device); none of them is a GpuError naming the flags.
@@ -68,6 +71,11 @@ def resolve_box(*, gpu: str | None, gpu_memory_bytes: int | None, gpu_count: int
 
     if gpu_count is not None and gpu_count < 1:
         raise UsageError(f"--gpu-count must be at least 1 (got {gpu_count})")
+    if gpu_count is not None and gpu_count > MAX_BOX_GPUS:
+        # a box is one machine's devices (one per row of the header): a count past any machine is a typo, and
+        # 10**23 overflowed Python's tuple index (a traceback) where 10**9 would have filled the memory
+        raise UsageError(f"--gpu-count must be at most {MAX_BOX_GPUS:,} (got {gpu_count:,})",
+                         hint="Give the GPUs of one machine: vLLM plans one engine across them")
     count = gpu_count or 1
     if gpu_memory_bytes is not None or gpu is not None:
         spec = resolve_gpu(gpu=gpu, gpu_memory_bytes=gpu_memory_bytes, count=1, kv_cache_memory_set=False,
@@ -263,6 +271,11 @@ def run_fleet(ref: str, model: ModelSpec, weights: WeightsInfo | None, settings:
     rows = plan_fleet(model, weights, replace(settings, tensor_parallel_size=1, pipeline_parallel_size=1),
                       [(key, spec) for key, spec, _n, _note in gpus], target_length=length,
                       concurrency=concurrency, measured_for=by_key)
+    refusals = [row.deployment.refused for row in rows]
+    if refusals and all(refusals):
+        # nothing in the table plans (the release does not serve the architecture, say): the input is unusable,
+        # as `check` and `recommend --gpu` say with exit 2 (the table showed one '-' row and exited 1)
+        raise UsageError(str(refusals[0]))
     return FleetResult(ref=ref, max_position_tokens=model.max_position_tokens, target_length=length,
                        concurrency=concurrency, rows=rows, names={k: n for k, _s, n, _note in gpus},
                        notes={k: note for k, _s, _n, note in gpus if note})

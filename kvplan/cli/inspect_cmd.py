@@ -74,6 +74,16 @@ def register(app: typer.Typer) -> None:
             data = inspect_object(source, spec, layout)
             for note in source.notes:
                 typer.echo(f"kvplan: note: {note}", err=True)
+            from kvplan.core.kv_spec import ChunkedLocalAttentionSpec, SlidingWindowSpec
+
+            windowed = any(isinstance(g.spec, (SlidingWindowSpec, ChunkedLocalAttentionSpec)) for g in layout.groups)
+            if windowed and settings.platform == "cuda":
+                # no GPU here: the token budget is the small-GPU default, and a window's blocks grow with it
+                # (gemma-3-4b at 32K: 81 blocks a sliding-window request here, 273 on an H100)
+                typer.echo(f"kvplan: note: window blocks per request assume {engine.max_num_batched_tokens:,} "
+                           "batched tokens, vLLM's default on GPUs under 70 GiB and the A100; an H100 or larger "
+                           "defaults to 8,192 or 16,384 and needs more (`kvplan check MODEL --gpu NAME` sizes them)",
+                           err=True)
             if json_output:
                 typer.echo(json.dumps(data, indent=2))
             else:

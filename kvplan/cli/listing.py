@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from kvplan.cli.options import JsonListOpt, VersionOpt
+from kvplan.cli.options import JsonListOpt, ListVersionOpt
 
 CoverageOpt = Annotated[bool, typer.Option(
     "--coverage", help="For each architecture the vLLM release serves: proven on the CPU engine, derived from "
@@ -41,7 +41,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("models")
     def models_command(json_output: JsonListOpt = False, coverage: CoverageOpt = False,
-                       vllm_version: VersionOpt = None) -> None:
+                       vllm_version: ListVersionOpt = None) -> None:
         """List the bundled model catalog (works offline), or with --coverage what kvplan knows of each vLLM
         architecture."""
         import json
@@ -65,11 +65,17 @@ def _print_coverage(vllm_version: str | None, json_output: bool) -> None:
     from importlib import resources
 
     from kvplan.core.coverage import STATUS_WORDS, counts, coverage
-    from kvplan.core.settings import DEFAULT_VLLM_VERSION, version_tuple
+    from kvplan.core.settings import vllm_behaviour
     from kvplan.core.vllm_archs import registry_release
+    from kvplan.sources.installed_vllm import choose_vllm_version
 
-    version = vllm_version or DEFAULT_VLLM_VERSION
-    version_tuple(version)  # a version kvplan cannot read is a usage error
+    # as check chooses it (the help says so): the installed vllm before the newest modelled; and a release
+    # kvplan does not model is refused as check refuses it (0.3.0 was listed as "registry of 0.5.4")
+    chosen = choose_vllm_version(vllm_version)
+    version = chosen.version
+    vllm_behaviour(version)
+    if chosen.note:
+        typer.echo(f"kvplan: note: {chosen.note}", err=True)
     proven = json.loads(resources.files("kvplan").joinpath("data/engine_proven.json").read_text(encoding="utf-8"))
     rows = coverage(version, proven)
     if json_output:

@@ -38,6 +38,9 @@ RevisionOpt = Annotated[str | None, typer.Option("--revision", help="Hub branch,
 PlatformOpt = Annotated[str, typer.Option("--platform", help="cuda, or cpu for vLLM's CPU build.")]
 EntrypointOpt = Annotated[str, typer.Option(
     "--entrypoint", help="serve (vllm serve) or llm (the Python LLM class): their defaults differ.")]
+ListVersionOpt = Annotated[str | None, typer.Option(
+    "--vllm-version", help="vLLM release to mirror (V0 for 0.5-0.7). Default: the vllm installed beside kvplan, "
+                           "else the newest modelled.")]
 VersionOpt = Annotated[str | None, typer.Option(
     "--vllm-version", help="vLLM release to mirror (V0 for 0.5-0.7). Default: the vllm installed beside kvplan or "
                            "under --vllm-python, else the newest modelled.")]

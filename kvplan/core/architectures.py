@@ -10,6 +10,7 @@ transformers. Configs are data: nothing here executes remote code.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -121,7 +122,11 @@ def _max_len(cfg: _Cfg) -> tuple[int, str]:
     found: list[tuple[int, str]] = []
     for key in MAX_LEN_KEYS:
         value = cfg.data.get(key, cfg.defaults.get(key))
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        if isinstance(value, (str, bool)) or (isinstance(value, float) and not math.isfinite(value)):
+            # vLLM compares it as a number (_get_and_verify_max_len): a string fails there, true reads as 1;
+            # kvplan had skipped it and planned the 2,048 default with no word
+            raise ConfigError(f"config field {key} must be a whole number of tokens, got {value!r}")
+        if isinstance(value, (int, float)) and value > 0:
             found.append((int(value), key))
     if not found:
         # vLLM warns and assumes 2048 (Falcon RW has no length key at all).

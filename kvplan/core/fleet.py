@@ -24,7 +24,7 @@ from kvplan.core.errors import KvplanError
 from kvplan.core.estimate import Estimate
 from kvplan.core.hardware import GpuSpec
 from kvplan.core.model import ModelSpec
-from kvplan.core.plan import CUDA_CONTEXT_BYTES, PlanResult, mamba_seqs_limit, plan, replan
+from kvplan.core.plan import CUDA_CONTEXT_BYTES, PlanResult, mamba_seqs_limit, plan, replan, shortest_searched_length
 from kvplan.core.settings import DeploySettings
 from kvplan.core.units import format_gib, largest_where_by_segment
 from kvplan.core.weights import WeightsInfo
@@ -103,17 +103,20 @@ class _Planner:
         low = base.memory.kv_cache_bytes - base.memory.kv_cache_error_bytes
         guess = cap.max_model_len_fit(base.layout, low, self.limit) if low > 0 else 0
         guess = min(guess, self.limit - 1)
-        if guess > 0 and self.ok(guess) and not self.ok(guess + 1):
+        shortest = shortest_searched_length(base)  # below it vLLM shrinks the token budget: no deployment
+        if guess >= shortest and self.ok(guess) and not self.ok(guess + 1):
             return guess
-        if guess == 0 and not self.ok(1):
+        if guess == 0 and not self.ok(shortest):
             return 0
         # The arithmetic's guess did not hold (the profile moves with the length): search plan by plan. On V1
         # "ok" holds up to one length and not beyond, so the guess's own plan says on which side to look; V0
         # is searched on each side of its 32K chunked-prefill line, as the sweep behind `recommend MODEL` does.
         if base.engine.behaviour.engine == "v1" and guess > 0:
-            lo, hi = (guess + 1, self.limit - 1) if self.ok(guess) else (1, guess - 1)
-            return max(0, largest_where_by_segment(self.ok, lo, hi, ()) if lo <= hi else lo - 1)
-        return max(0, largest_where_by_segment(self.ok, 1, self.limit, (V0_LONG_CONTEXT_TOKENS,)))
+            lo, hi = (guess + 1, self.limit - 1) if self.ok(guess) else (shortest, guess - 1)
+            found = largest_where_by_segment(self.ok, lo, hi, ()) if lo <= hi else lo - 1
+        else:
+            found = largest_where_by_segment(self.ok, shortest, self.limit, (V0_LONG_CONTEXT_TOKENS,))
+        return found if found >= shortest else 0
 
 
 def _capped(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None, weights: WeightsInfo | None,

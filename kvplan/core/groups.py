@@ -25,6 +25,12 @@ class KVCacheGroup:
     def num_layers(self) -> int:
         return len(self.layer_indices)
 
+    @property
+    def page_sizes_bytes(self) -> tuple[int, ...]:
+        """The distinct page sizes, largest first: one unless the group's layers differ in shape (DeepSeek-V3.2's
+        MLA latent beside its indexer keys: 73,728 and 8,448 B at block 64)."""
+        return tuple(sorted(set(self.layer_page_bytes) or {self.spec.page_size_bytes}, reverse=True))
+
     def page_sum_bytes(self, stage_layers: range | None = None) -> int:
         pages = self.layer_page_bytes or (self.spec.page_size_bytes,) * len(self.layer_indices)
         return sum(p for i, p in zip(self.layer_indices, pages, strict=True)

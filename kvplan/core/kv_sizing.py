@@ -170,11 +170,16 @@ class ExtensibleSizing:
     other_processes_bytes: int | None  # memory other processes hold (NVML), None when not measured
     other_processes_cost_bytes: int  # by how much that memory shrinks the KV cache
     warning: str | None
+    margin_floor_bytes: int = KV_CACHE_MARGIN_FLOOR_BYTES  # 3 GiB on ROCm
+
+    @property
+    def margin_formula(self) -> str:
+        return f"max({self.margin_floor_bytes >> 30} GiB, {KV_CACHE_MARGIN_FRACTION} x transient peak)"
 
     @property
     def source(self) -> str:
         return ("estimate (vLLM 0.34 extensible KV cache, verified from source only): min(budget - non-KV, free "
-                "at start - non-KV - margin) - transient peak, margin = max(1 GiB, 0.75 x transient peak)")
+                f"at start - non-KV - margin) - transient peak, margin = {self.margin_formula}")
 
 
 def estimate_extensible(*, total_bytes: int, utilization: float, init_free: Estimate, resident: Estimate,
@@ -218,4 +223,5 @@ def estimate_extensible(*, total_bytes: int, utilization: float, init_free: Esti
         transient_peak_bytes=transient, margin_bytes=margin,
         measured_bytes=measured, capacity_bytes=profiled_capacity_bytes, mm_ipc_reserve_bytes=mm_ipc_reserve_bytes,
         kv_cache_bytes=kv, error_bytes=error, withheld_bytes=max(withheld, 0),
-        other_processes_bytes=other_processes_bytes, other_processes_cost_bytes=max(empty - kv, 0), warning=warning)
+        other_processes_bytes=other_processes_bytes, other_processes_cost_bytes=max(empty - kv, 0), warning=warning,
+        margin_floor_bytes=floor)

@@ -264,7 +264,8 @@ def _extensible_memory(model: ModelSpec, engine: EngineConfig, gpu: GpuSpec, ove
         total_bytes=gpu.total_bytes, utilization=engine.gpu_memory_utilization, init_free=init_free,
         resident=resident, activation=overheads.activation, cudagraph=overheads.cudagraph,
         profiled_capacity_bytes=budget - overheads.total_bytes, empty_init_free_bytes=context.value_bytes,
-        other_processes_bytes=other, segments=cdiv(model.num_layers, engine.pipeline_parallel_size))
+        other_processes_bytes=other, segments=cdiv(model.num_layers, engine.pipeline_parallel_size),
+        rocm=gpu.rocm)  # KV_CACHE_MARGIN_FLOOR_BYTES: 3 GiB on ROCm (v1/worker/extensible_kv_cache.py, 0.34)
     return MemoryPlan(total_bytes=gpu.total_bytes, gpu_memory_utilization=engine.gpu_memory_utilization,
                       budget_bytes=budget, overheads=overheads, kv_cache_bytes=sizing.kv_cache_bytes,
                       kv_cache_error_bytes=sizing.error_bytes, kv_cache_source=sizing.source,
@@ -479,8 +480,8 @@ def _comparison_note(planned: PlanResult, other: PlanResult) -> str:
     """Why the two releases' KV caches differ: for profiled -> extensible, term by term."""
     old_version, new_version = planned.settings.vllm_version, other.settings.vllm_version
     delta = other.memory.kv_cache_bytes - planned.memory.kv_cache_bytes
-    head = (f"vLLM {new_version} gives the KV cache {'+' if delta >= 0 else '-'}{format_gib(abs(delta))} GiB "
-            f"against {old_version}")
+    head = (f"vLLM {new_version} gives the KV cache {format_gib(abs(delta))} GiB {'more' if delta >= 0 else 'less'} "
+            f"than {old_version}")
     sizing = other.memory.extensible
     if sizing is None or planned.memory.budget_bytes is None or planned.memory.overheads is None:
         return f"{head} ({other.memory.kv_sizing} vs {planned.memory.kv_sizing} sizing)."
@@ -490,7 +491,7 @@ def _comparison_note(planned: PlanResult, other: PlanResult) -> str:
              f"and takes the profiled non-KV memory from it; {new_version} sizes the cache after warm-up and "
              f"CUDA-graph capture from the memory free at start ({format_gib(sizing.init_free_bytes)} GiB, "
              f"utilisation {other.memory.gpu_memory_utilization}), less a margin of "
-             f"{format_gib(sizing.margin_bytes)} GiB (max(1 GiB, 0.75 x transient peak)) and the transient peak "
+             f"{format_gib(sizing.margin_bytes)} GiB ({sizing.margin_formula}) and the transient peak "
              f"kept free, which counts the CUDA graphs ({format_gib(graphs)} GiB) a second time"]
     if planned.kv_cache.block_size != other.kv_cache.block_size:
         parts.append(f"blocks hold {other.kv_cache.block_size} tokens instead of {planned.kv_cache.block_size}")
@@ -550,6 +551,19 @@ def mamba_seqs_limit(result: PlanResult, at_seqs: Callable[[int], PlanResult],
 
     best = largest_where(holds, first, result.engine.max_num_seqs - 1)
     return max(best, first)
+
+
+def shortest_searched_length(result: PlanResult) -> int:
+    """The shortest max_model_len a search for the longest length that starts looks at: where vLLM keeps this
+    deployment's token budget. Below it EngineArgs caps the default max_num_batched_tokens at max_num_seqs x
+    max_model_len (``_set_default_max_num_seqs_and_batched_tokens_args``, engine/arg_utils.py, 0.34), which
+    shrinks the profile run and the CUDA-graph sizes: a context of a few tokens, too short to serve a prompt and
+    its answer, then "starts" where no real one does (Qwen3-8B on an L4, 0.34: 1 token ok, 9,600 inside the
+    error), and a search from 1 lands there. A token budget the user set is kept at every length."""
+    engine = result.engine
+    if result.settings.max_num_batched_tokens:
+        return 1
+    return max(1, min(cdiv(engine.max_num_batched_tokens, engine.max_num_seqs), engine.max_model_len))
 
 
 def _needed_gib(layout: cap.KvLayout, length: int) -> float:

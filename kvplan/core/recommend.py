@@ -42,7 +42,7 @@ def _starts(result: PlanResult, measured_overhead: Estimate | None, **changes: o
 
 
 def _max_model_len_remedy(result: PlanResult, measured_overhead: Estimate | None) -> Remedy | None:
-    from kvplan.core.plan import Remedy
+    from kvplan.core.plan import Remedy, shortest_searched_length
 
     margin = _margin_bytes(result)
     length = result.kv_cache.max_model_len
@@ -61,12 +61,14 @@ def _max_model_len_remedy(result: PlanResult, measured_overhead: Estimate | None
 
     # The KV arithmetic's fit is exact where nothing else depends on the length; on V0 the profile shrinks
     # with it too (a longer fit), and a start-up check other than the KV cache's may fail at any length.
-    if candidate > 0 and starts(candidate) and (candidate + 1 >= length or not starts(candidate + 1)):
+    shortest = shortest_searched_length(result)  # shorter: vLLM shrinks the token budget, no deployment
+    if candidate >= shortest and starts(candidate) and (candidate + 1 >= length or not starts(candidate + 1)):
         fit = candidate
     else:
-        fit = largest_where_by_segment(starts, 1, length - 1, (V0_LONG_CONTEXT_TOKENS,))
+        found = largest_where_by_segment(starts, shortest, length - 1, (V0_LONG_CONTEXT_TOKENS,))
+        fit = found if found >= shortest else 0
     if fit <= 0:
-        if candidate > 0 and not kv_holds_length:  # the KV cache would fit, another start-up check does not
+        if candidate >= shortest and not kv_holds_length:  # the KV cache would fit, another start-up check does not
             return _alternative(result, "max_model_len", f"lower max_model_len to {candidate}", measured_overhead,
                                 flags={"--max-model-len": str(candidate), "CONTEXT_LEN": str(candidate)},
                                 max_model_len=candidate)

@@ -13,7 +13,7 @@ from kvplan.core.errors import KvplanError
 from kvplan.core.estimate import Estimate
 from kvplan.core.hardware import GpuSpec
 from kvplan.core.model import ModelSpec
-from kvplan.core.plan import PlanResult, mamba_seqs_limit, plan, replan
+from kvplan.core.plan import PlanResult, mamba_seqs_limit, plan, replan, shortest_searched_length
 from kvplan.core.settings import DeploySettings
 from kvplan.core.units import largest_where_by_segment
 from kvplan.core.weights import WeightsInfo
@@ -104,8 +104,11 @@ def sweep(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None, weigh
     # and V0's chunked prefill above 32K makes the search one per side of that line.
     limit = model.max_position_tokens
     breaks = (V0_LONG_CONTEXT_TOKENS,)
-    longest = largest_where_by_segment(lambda length: status_at(length) != "fail", 1, limit, breaks)
-    sure = largest_where_by_segment(lambda length: status_at(length) == "ok", 1, longest, breaks) if longest else 0
+    shortest = shortest_searched_length(base)
+    found = largest_where_by_segment(lambda length: status_at(length) != "fail", shortest, limit, breaks)
+    longest = found if found >= shortest else 0
+    found = largest_where_by_segment(lambda length: status_at(length) == "ok", shortest, longest, breaks)
+    sure = found if longest and found >= shortest else 0
 
     def concurrency_at(length: int) -> float:
         result = planned_at(length)
@@ -114,9 +117,10 @@ def sweep(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None, weigh
     for_concurrency: int | None = None
     if target_concurrency is not None and longest > 0:
         # Concurrency falls as the length grows: binary search the largest length that still reaches the target.
-        for_concurrency = largest_where_by_segment(
+        found = largest_where_by_segment(
             lambda length: status_at(length) != "fail" and concurrency_at(length) >= target_concurrency,
-            1, longest, breaks)
+            shortest, longest, breaks)
+        for_concurrency = found if found >= shortest else 0
     return Sweep(base=base, rows=tuple(rows), longest_fit=longest, length_for_concurrency=for_concurrency,
                  target_concurrency=target_concurrency, max_num_seqs_cap=cap, longest_sure=sure,
                  dropped_lengths=tuple(length for length in asked if length > limit))

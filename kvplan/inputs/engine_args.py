@@ -52,10 +52,9 @@ ENGINE_ARG_SETTINGS: dict[str, Rule] = {
     "mamba_cache_dtype": Rule(key="mamba_cache_dtype", kind="text"),
     "speculative_config": Rule(key="speculative_config", kind="json"),
     "enable_prefix_caching": Rule(key="enable_prefix_caching", kind="bool"),
+    "enable_extensible_kv_cache": Rule(key="enable_extensible_kv_cache", kind="bool"),  # 0.34: the sizing path
     "enable_chunked_prefill": Rule(key="enable_chunked_prefill", kind="bool"),
     "num_gpu_blocks_override": Rule(key="num_gpu_blocks_override", kind="int"),
-    # 0.34: off takes the profiled sizing (0.92), as check's --no-enable-extensible-kv-cache plans it
-    "enable_extensible_kv_cache": Rule(key="enable_extensible_kv_cache", kind="bool"),
 }
 # Environment variables vLLM reads that change what kvplan plans.
 ENV_SETTINGS: dict[str, Rule] = {"VLLM_USE_V1": Rule(key="vllm_use_v1", kind="text")}

@@ -90,7 +90,7 @@ def print_check(report: CheckReport, console: Console) -> None:
         table.add_row("free at start", _gib(sizing.init_free_bytes), "", other)
         table.add_row("kept free: transient", _gib(sizing.transient_peak_bytes), "",
                       "activation peak + CUDA-graph estimate (vLLM keeps both free)")
-        table.add_row("kept free: margin", _gib(sizing.margin_bytes), "", "max(1 GiB, 0.75 x transient peak)")
+        table.add_row("kept free: margin", _gib(sizing.margin_bytes), "", sizing.margin_formula)
     kv_err = f"± {memory.kv_cache_error_bytes / GiB:.2f}" if memory.kv_cache_error_bytes else ""
     table.add_row(Text("KV cache", style="bold"), _gib(memory.kv_cache_bytes), kv_err, memory.kv_cache_source)
     console.print(table)
@@ -116,8 +116,11 @@ def print_check(report: CheckReport, console: Console) -> None:
                           else f"chunk {row['attention_chunk_size']}" if "attention_chunk_size" in row
                           else f"state {row['state_bytes']:,} B" if "state_bytes" in row
                           else f"{row['num_kv_heads_per_rank']} heads × {row['head_size']}")
-        page = row.get("group_page_bytes", row["page_size_bytes"])  # a packed group: all its layers' pages
-        groups.add_row(row["kind"], str(row["num_layers"]), f"{page:,}", str(row["block_size"]),
+        if "group_page_bytes" in row:  # a packed group: all its layers' pages
+            pages = f"{row['group_page_bytes']:,}"
+        else:  # one page shape, or several in one group (DeepSeek-V3.2's latent and indexer key)
+            pages = " / ".join(f"{p:,}" for p in row.get("layer_page_sizes_bytes") or [row["page_size_bytes"]])
+        groups.add_row(row["kind"], str(row["num_layers"]), pages, str(row["block_size"]),
                        f"{row['blocks_per_request']:,}", detail)
     console.print(groups)
 

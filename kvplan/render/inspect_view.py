@@ -30,7 +30,8 @@ def inspect_object(source: ResolvedModel, model: ModelSpec, layout: KvLayout) ->
         "groups": [
             {"kind": g.spec.kind, "num_layers": g.num_layers, "layers": list(g.layer_indices),
              "block_size": g.spec.block_size, "page_size_bytes": g.spec.page_size_bytes,
-             "blocks_per_request": g.spec.blocks_per_request(shape)}
+             "blocks_per_request": g.spec.blocks_per_request(shape),
+             **({"layer_page_sizes_bytes": list(g.page_sizes_bytes)} if len(g.page_sizes_bytes) > 1 else {})}
             for g in layout.groups
         ],
         "bytes_per_block": layout.bytes_per_block,
@@ -57,7 +58,8 @@ def print_inspect(data: dict[str, Any], console: Console) -> None:
     for column in ("group", "kind", "layers", "block", "page bytes", "blocks/request"):
         table.add_column(column, justify="left" if column == "kind" else "right")
     for i, g in enumerate(data["groups"]):
-        table.add_row(str(i), g["kind"], str(g["num_layers"]), str(g["block_size"]), f"{g['page_size_bytes']:,}",
+        pages = " / ".join(f"{p:,}" for p in g.get("layer_page_sizes_bytes") or [g["page_size_bytes"]])
+        table.add_row(str(i), g["kind"], str(g["num_layers"]), str(g["block_size"]), pages,
                       f"{g['blocks_per_request']:,}")
     console.print(table)
     console.print(f"bytes per block (all groups share one pool): {data['bytes_per_block']:,} · "

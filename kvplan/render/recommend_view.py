@@ -54,6 +54,10 @@ def _engine_args(sweep: Sweep, length: int) -> list[tuple[str, object]]:
         args.append(("disable_hybrid_kv_cache_manager", True))
     if settings.enable_prefix_caching is not None:  # said by the user: it moves hybrids' numbers, so keep it
         args.append(("enable_prefix_caching", settings.enable_prefix_caching))
+    if settings.enable_extensible_kv_cache is not None and settings.kv_cache_memory_bytes is None:
+        # said by the user (0.34+): it picks the sizing path and the default utilisation (0.92 profiled, 1.0
+        # extensible), so the line without it would start vLLM's default path with the other's utilisation
+        args.append(("enable_extensible_kv_cache", settings.enable_extensible_kv_cache))
     if settings.speculative is not None:
         given = settings.speculative.given_json
         args.append(("speculative_config", json.loads(given) if given else settings.speculative.vllm_config()))
@@ -164,8 +168,10 @@ def print_recommend(data: dict[str, Any], console: Console) -> None:
     rec = data["recommended"]
     if rec:
         console.print("Recommended:")
-        console.print(f"  {rec['vllm_serve']}", markup=False)
-        console.print(f"  {rec['env']}   # api-for-open-llm .env", markup=False)
+        # one line however narrow the terminal: Rich's wrapping cut the command with a newline, and a pasted
+        # `vllm serve ... 0.92 <newline> --no-enable-extensible-kv-cache` runs without its last flags
+        console.print(f"  {rec['vllm_serve']}", markup=False, soft_wrap=True)
+        console.print(f"  {rec['env']}   # api-for-open-llm .env", markup=False, soft_wrap=True)
     elif data["longest_max_model_len"] > 0 and sure == 0:
         console.print(f"[bold red]Nothing surely starts:[/] the longest context that starts "
                       f"({data['longest_max_model_len']:,} tokens) does so only inside the estimates' error. "

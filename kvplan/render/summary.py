@@ -59,6 +59,8 @@ def group_rows(result: PlanResult) -> list[dict[str, Any]]:
             "page_size_bytes": spec.page_size_bytes,
             "blocks_per_request": spec.blocks_per_request(shape),
         }
+        if len(group.page_sizes_bytes) > 1:  # layers of one kind but two shapes: page_size_bytes is the first's
+            row["layer_page_sizes_bytes"] = list(group.page_sizes_bytes)
         if isinstance(spec, SlidingWindowSpec):
             row["sliding_window"] = spec.sliding_window
         if isinstance(spec, ChunkedLocalAttentionSpec):

@@ -69,11 +69,19 @@ def vllm_under(python: str) -> tuple[str, str] | None:
     return (words[0], words[1]) if len(words) >= 2 else None
 
 
+def release_name(given: str) -> str:
+    """A release as vLLM names it: ``v0.34.0`` and ``0.34`` are 0.34.0 (the helm file's image tag is ``v`` plus
+    this: ``vv0.34.0`` and ``v0.34`` are no vllm/vllm-openai image). Anything else is kept for the parser."""
+    text = given.strip()
+    text = text[1:] if text[:1] in ("v", "V") and text[1:2].isdigit() else text
+    return f"{text}.0" if re.fullmatch(r"\d+\.\d+", text) else text
+
+
 def choose_vllm_version(given: str | None, vllm_python: str | None = None) -> ChosenVersion:
     """``--vllm-version`` when given; else the vLLM under ``--vllm-python``, else beside kvplan, else the newest
     release kvplan models. The note says which and why."""
     if given:
-        return ChosenVersion(version=given, note=None)
+        return ChosenVersion(version=release_name(given), note=None)
     where = f"under --vllm-python {vllm_python}" if vllm_python else "installed beside kvplan"
     found = vllm_under(vllm_python) if vllm_python else local_vllm()
     if found is None:

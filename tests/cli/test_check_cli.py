@@ -537,7 +537,11 @@ def test_034_states_its_sizing_path_and_033_sits_beside_it() -> None:
     assert code == 0 and "KV cache by release" in out
     rows = [line.split() for line in out.splitlines() if line.strip().startswith(("0.33.0", "0.34.0"))]
     assert [row[:3] for row in rows] == [["0.33.0", "│", "profiled"], ["0.34.0", "│", "extensible"]]
-    assert "vLLM 0.34.0 gives the KV cache +3.04 GiB against 0.33.0" in " ".join(out.split())
+    assert "vLLM 0.34.0 gives the KV cache 3.04 GiB more than 0.33.0" in " ".join(out.split())
+    # QA: a smaller cache read "gives the KV cache -1.15 GiB against 0.32.0" (Qwen3-8B on an L4)
+    less = runner.invoke(app, ["check", "Qwen/Qwen3-8B", "--gpu", "l4", "--max-model-len", "8k",
+                               "--vllm-version", "0.32.0"])
+    assert "vLLM 0.34.0 gives the KV cache 1.15 GiB less than 0.32.0" in " ".join(less.output.split())
     code, out, _ = _run("check", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100", "--vllm-version", "0.34.0")
     assert "KV cache by release" not in out and "KV sizing extensible (measured after warm-up)" in " ".join(out.split())
 
@@ -577,3 +581,32 @@ def test_kv_cache_memory_bytes_reads_as_vllm_reads_it() -> None:
                "--json")[1]
     assert next(r for r in json.loads(old)["verdict"]["remedies"] if r["kind"] == "kv_cache_memory")["flags"] == {
         "--kv-cache-memory": "16384MiB"}  # no such vLLM flag before 0.10.2 (and no null block held back on V0)
+
+
+def test_a_group_of_two_page_shapes_shows_both() -> None:
+    # QA: DeepSeek-V3.2 (TP 8) groups 61 MLA latents (73,728 B a page at block 64) with 61 indexer key caches
+    # (132 B a token: 8,448 B); check and inspect showed "122 layers, 73,728" where a block is 5,012,736 B
+    args = ["deepseek-ai/DeepSeek-V3.2", "-tp", "8"]
+    inspected = runner.invoke(app, ["inspect", *args, "--json"])
+    (group,) = json.loads(inspected.stdout)["groups"]
+    assert group["num_layers"] == 122 and group["layer_page_sizes_bytes"] == [73728, 8448]
+    assert 61 * 73728 + 61 * 8448 == json.loads(inspected.stdout)["bytes_per_block"] == 5_012_736
+    checked = runner.invoke(app, ["check", *args, "--gpu", "h200", "--kv-cache-memory", "20GiB"])
+    assert "73,728 / 8,448" in checked.stdout
+    (row,) = json.loads(runner.invoke(app, ["check", *args, "--gpu", "h200", "--kv-cache-memory", "20GiB",
+                                            "--json"]).stdout)["kv_cache"]["groups"]
+    assert row["layer_page_sizes_bytes"] == [73728, 8448]
+
+
+def test_inspect_says_its_window_blocks_assume_a_small_gpu() -> None:
+    # QA: inspect showed gemma-3-4b's sliding-window groups at 81 blocks a 32K request (2,048 batched tokens)
+    # as if for any GPU; check on an H100 (8,192 batched tokens) needs 273
+    inspected = runner.invoke(app, ["inspect", "google/gemma-3-4b-it", "--max-model-len", "32768", "--json"])
+    windows = {g["blocks_per_request"] for g in json.loads(inspected.stdout)["groups"] if g["kind"] == "sliding_window"}
+    assert windows == {81} and "window blocks per request assume 2,048 batched tokens" in inspected.stderr
+    checked = runner.invoke(app, ["check", "google/gemma-3-4b-it", "--gpu", "h100", "--max-model-len", "32768",
+                                  "--json"])
+    groups = json.loads(checked.stdout)["kv_cache"]["groups"]
+    assert {g["blocks_per_request"] for g in groups if g["kind"] == "sliding_window"} == {273}
+    plain = runner.invoke(app, ["inspect", "Qwen/Qwen3-8B"])
+    assert "window blocks" not in plain.stderr

@@ -68,3 +68,21 @@ def test_the_proven_list_names_real_peer_cases() -> None:
         if row["case"].startswith("tests/peer/cases.py::"):
             case = by_name[row["case"].split("::")[1]]
             assert MODELS[case.model][1] == row["architecture"]
+
+
+def test_coverage_refuses_a_release_kvplan_does_not_model() -> None:
+    # QA: `models --coverage --vllm-version 0.3.0` listed "vLLM 0.3.0 (registry of 0.5.4)" (exit 0) where check
+    # refuses anything before 0.5
+    result = runner.invoke(app, ["models", "--coverage", "--vllm-version", "0.3.0"])
+    assert result.exit_code == 2 and "older than kvplan models (0.5 and later)" in result.stderr
+
+
+def test_coverage_defaults_to_the_installed_vllm_as_its_help_says(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # QA: --help says "Default: the vllm installed beside kvplan"; the coverage listed 0.34.0 regardless
+    import kvplan.sources.installed_vllm as installed
+
+    monkeypatch.setattr(installed, "local_vllm", lambda: ("vllm", "0.23.0"))
+    result = runner.invoke(app, ["models", "--coverage", "--json"])
+    assert result.exit_code == 0
+    assert {row["vllm_version"] for row in json.loads(result.stdout)} == {"0.23.0"}
+    assert "the vllm 0.23.0 installed beside kvplan" in result.stderr

@@ -97,15 +97,18 @@ def test_recommend_says_when_vllm_turns_prefix_caching_off() -> None:
 
 
 def test_hybrid_cap_holds_where_the_error_bar_reaches_zero() -> None:
-    """Nemotron-Nano-9B-v2 on an L4 at 0.9: KV 0.62 +/- 1.10 GiB at 1,024 sequences, so the low end has no
+    """Nemotron-Nano-9B-v2 on an L4 at 0.9 (vLLM 0.33): at 1,024 sequences the low end of the KV estimate has no
     blocks. The sequences are capped (the centre's 30 blocks, then the largest count whose own, smaller profile
-    peak keeps as many blocks: 30) rather than left at a value vLLM 0.19+ refuses; every row then starts, and the
-    serve line carries the cap."""
+    peak keeps as many blocks: 30) rather than left at a value vLLM 0.19+ refuses. No row fails; every one starts
+    only inside the estimates' error, so nothing is recommended (exit 1). At 0.95 lengths surely start and the
+    serve line carries its cap."""
     code, data = _json("nvidia/NVIDIA-Nemotron-Nano-9B-v2", "--gpu", "l4", "--gpu-util", "0.9", "--lengths", "2K,8K")
-    assert code == 0
+    assert code == 1 and data["recommended"] is None
     assert data["max_num_seqs_cap"] == 30
     assert all(r["status"] != "fail" for r in data["lengths"])
-    assert data["recommended"]["vllm_serve"].endswith("--max-num-seqs 30")
+    code, data = _json("nvidia/NVIDIA-Nemotron-Nano-9B-v2", "--gpu", "l4", "--gpu-util", "0.95", "--lengths", "2K,8K")
+    assert code == 0 and data["max_num_seqs_cap"] == 71
+    assert data["recommended"]["vllm_serve"].endswith("--max-num-seqs 71")
 
 
 def test_hybrid_cap_is_the_largest_sequence_count_that_keeps_its_blocks() -> None:
@@ -120,7 +123,7 @@ def test_hybrid_cap_is_the_largest_sequence_count_that_keeps_its_blocks() -> Non
 
     code, data = _json("nvidia/NVIDIA-Nemotron-Nano-9B-v2", "--gpu", "l4", "--vllm-version", "0.33.0",
                        "--lengths", "4K")
-    assert code == 0 and data["max_num_seqs_cap"] == 52
+    assert code == 1 and data["max_num_seqs_cap"] == 52  # capped; nothing surely starts at 0.92 of an L4
     base = api.check("nvidia/NVIDIA-Nemotron-Nano-9B-v2", DeploySettings(vllm_version="0.33.0"), gpu="l4",
                      environ={"HF_HUB_OFFLINE": "1"}).result
     for seqs, passes in ((44, True), (45, False)):
@@ -129,17 +132,17 @@ def test_hybrid_cap_is_the_largest_sequence_count_that_keeps_its_blocks() -> Non
 
 
 def test_the_serve_line_keeps_a_prefix_caching_flag_that_was_given() -> None:
-    """Nemotron-Nano-9B-v2 on an L4, vLLM 0.33: the recommended length holds only without prefix caching, so the
-    serve line must carry the flag (vLLM's default would not start at that length)."""
-    code, data = _json("nvidia/NVIDIA-Nemotron-Nano-9B-v2", "--gpu", "l4", "--vllm-version", "0.33.0",
-                       "--no-enable-prefix-caching", "--lengths", "4K")
+    """Nemotron-Nano-9B-v2 on 0.95 of an L4, vLLM 0.33: the recommended length holds only without prefix caching
+    (82,656 against 64,288 with it), so the serve line must carry the flag (vLLM's default would not start there)."""
+    code, data = _json("nvidia/NVIDIA-Nemotron-Nano-9B-v2", "--gpu", "l4", "--gpu-util", "0.95", "--vllm-version",
+                       "0.33.0", "--no-enable-prefix-caching", "--lengths", "4K")
     assert code == 0
     assert data["settings"]["enable_prefix_caching"] is False
     assert "--no-enable-prefix-caching" in data["recommended"]["vllm_serve"]
-    code, default = _json("nvidia/NVIDIA-Nemotron-Nano-9B-v2", "--gpu", "l4", "--vllm-version", "0.33.0",
-                          "--lengths", "4K")
+    code, default = _json("nvidia/NVIDIA-Nemotron-Nano-9B-v2", "--gpu", "l4", "--gpu-util", "0.95", "--vllm-version",
+                          "0.33.0", "--lengths", "4K")
     assert "prefix-caching" not in default["recommended"]["vllm_serve"]
-    assert default["longest_max_model_len"] < data["longest_max_model_len"]
+    assert default["recommended"]["max_model_len"] < data["recommended"]["max_model_len"]
 
 
 def test_the_serve_line_carries_every_setting_it_was_planned_with() -> None:
@@ -234,11 +237,12 @@ def test_launch_lines_for_old_releases_and_the_llm_class() -> None:
 
 
 def test_nothing_is_recommended_when_only_the_error_lets_it_start() -> None:
-    """Gemma-2-9B on an L4 at 0.33: -0.31 GiB of KV ± 1.05 at 8K; a 1-token context starts only inside the
-    error. That is reported, not recommended."""
+    """Gemma-2-9B on an L4 at 0.33: -0.31 GiB of KV ± 1.05 at 8K; only a 1-token context started, inside the
+    error, because vLLM shrinks its token budget to max_num_seqs x max_model_len below 8 tokens: no length is
+    reported ("Longest ... starts: 1" before), none recommended."""
     code, data = _json("google/gemma-2-9b-it", "--gpu", "l4")
     assert code == 1 and data["recommended"] is None
-    assert data["longest_max_model_len"] > 0 and data["longest_max_model_len_sure"] == 0
+    assert data["longest_max_model_len"] == 0 and data["longest_max_model_len_sure"] == 0
 
 
 # --- without MODEL: every catalog model on one GPU ----------------------------------------------------------------
@@ -386,6 +390,9 @@ def test_box_without_a_gpu_is_one_line_exit_2() -> None:
     assert "No GPU found" in result.stderr and "--gpu NAME [--gpu-count N]" in result.stderr
     other = runner.invoke(app, ["recommend", "--gpu-count", "2"])
     assert other.exit_code == 2 and "--gpu-count needs --gpu" in other.stderr
+    # QA: a count past any machine was a traceback (OverflowError) at 10**23, a memory blow-up at 10**9
+    huge = runner.invoke(app, ["recommend", "--gpu", "l4", "--gpu-count", "99999999999999999999999"])
+    assert huge.exit_code == 2 and "--gpu-count must be at most 1,024" in huge.stderr
     yaml = runner.invoke(app, ["recommend", "--gpu", "l4", "--format", "yaml"])
     assert yaml.exit_code == 2 and "one model on one GPU" in yaml.stderr
     bad = runner.invoke(app, ["recommend", "--gpu", "l4", "--max-params", "lots"])
@@ -430,7 +437,8 @@ def test_fleet_rows_are_what_check_prints() -> None:
     assert data["smallest"] == {
         "h100": {"tensor_parallel_size": 4, "pipeline_parallel_size": 1, "gpus": 4, "max_concurrency": 26.76},
         "l40s": {"tensor_parallel_size": 8, "pipeline_parallel_size": 1, "gpus": 8, "max_concurrency": 28.98},
-        "mi300x": {"tensor_parallel_size": 2, "pipeline_parallel_size": 1, "gpus": 2, "max_concurrency": 37.64},
+        # 37.64 before the ROCm margin floor of 3 GiB (vLLM 0.34) reached the plan
+        "mi300x": {"tensor_parallel_size": 2, "pipeline_parallel_size": 1, "gpus": 2, "max_concurrency": 37.62},
     }
     assert "mi300x" in data["gpu_notes"] and "e4m3fnuz" in data["gpu_notes"]["mi300x"]
 
@@ -479,3 +487,29 @@ def test_include_cache_adds_the_models_in_the_hf_cache(tmp_path: Path, monkeypat
     _, data = _box("--gpu", "l4", "--family", "small-llama", "--include-cache")
     (row,) = data["rows"]
     assert row["model"] == "acme/small-llama" and row["fits"] and row["max_model_len"] == 131072
+
+
+def test_a_context_of_a_few_tokens_is_no_recommendation() -> None:
+    # QA: Qwen3-8B on an L4 (0.34) starts only inside the estimates' error at 9,600 tokens; below 8 tokens
+    # vLLM caps the token budget at max_num_seqs x max_model_len (256 x 1), which shrinks the profile and the
+    # CUDA graphs, and the searches landed there: `--max-model-len 1` was recommended (exit 0), the fleet row
+    # said "longest context 1" and check's remedy "lower max_model_len to 1".
+    code, data = _json("Qwen/Qwen3-8B", "--gpu", "l4", "--vllm-version", "0.34.0")
+    assert code == 1
+    assert data["longest_max_model_len"] == 9600 and data["longest_max_model_len_sure"] == 0
+    assert data["recommended"] is None or not data["recommended"].get("max_model_len")
+    fleet = runner.invoke(app, ["recommend", "Qwen/Qwen3-8B", "--gpus", "l4", "--json"])
+    rows = {r["tensor_parallel_size"]: r for r in json.loads(fleet.stdout)["rows"]}
+    assert rows[1]["max_model_len"] == 0 and rows[2]["max_model_len"] == 40960
+    check = runner.invoke(app, ["check", "Qwen/Qwen3-8B", "--gpu", "l4", "--json"])
+    flags = [r["flags"].get("--max-model-len") for r in json.loads(check.stdout)["verdict"]["remedies"]]
+    assert "1" not in flags
+
+
+def test_fleet_of_a_model_the_release_does_not_serve_is_exit_2() -> None:
+    # QA: Qwen3 on 0.6.6 across l4,h100 printed two '-' rows with weights '?', no reason, and exited 1; check and
+    # `recommend --gpu` exit 2 with vLLM's words for the same model and release
+    result = runner.invoke(app, ["recommend", "Qwen/Qwen3-8B", "--gpus", "l4,h100", "--vllm-version", "0.6.6"])
+    assert result.exit_code == 2
+    assert "Model architectures ['Qwen3ForCausalLM'] are not supported for now" in result.stderr
+    assert result.stdout == ""

@@ -55,3 +55,32 @@ def test_helm_writes_prefix_caching_and_extra_args(tmp_path: Path) -> None:
     assert deployment.settings["kv_cache_dtype"] == "fp8" and deployment.settings["enable_prefix_caching"] is False
     assert deployment.settings["vllm_version"] == DEFAULT_VLLM_VERSION and deployment.gpu_count == 1
 
+
+
+@pytest.mark.parametrize("kind", ["yaml", "helm"])
+def test_the_profiled_path_the_user_asked_for_survives_the_round_trip(tmp_path: Path, kind: str) -> None:
+    # QA: with --no-enable-extensible-kv-cache, recommend planned vLLM 0.34's profiled sizing (utilisation 0.92,
+    # Llama-3.1-8B on an H100: 3.37x at 128K) but its line and files left the flag out, and gate ignored it when
+    # given: the file gated as the extensible path at 0.92 (3.31x)
+    args = ["meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100", "--no-enable-extensible-kv-cache"]
+    line = runner.invoke(app, ["recommend", *args], env=OFFLINE)
+    assert "--gpu-memory-utilization 0.92 --no-enable-extensible-kv-cache" in line.stdout
+    result = runner.invoke(app, ["recommend", *args, "--format", kind], env=OFFLINE)
+    path = tmp_path / NAMES[kind]
+    path.write_text(result.stdout)
+    gated = runner.invoke(app, ["gate", str(path), "--gpu", "h100", "--json"], env=OFFLINE)
+    checked = runner.invoke(app, ["check", *args, "--json"], env=OFFLINE)
+    import json
+
+    (row,) = json.loads(gated.stdout)["deployments"]
+    planned = json.loads(checked.stdout)
+    assert planned["settings"]["kv_sizing"] == "profiled"
+    assert row["max_concurrency"] == pytest.approx(planned["kv_cache"]["max_concurrency"])
+
+
+@pytest.mark.parametrize("given", ["v0.34.0", "0.34", " 0.34.0 "])
+def test_a_release_written_loosely_is_vllms_release_name(given: str) -> None:
+    # QA: --vllm-version v0.34.0 wrote the image tag "vv0.34.0", and 0.34 the tag "v0.34": no such images
+    result = runner.invoke(app, ["recommend", "Qwen/Qwen3-8B", "--gpu", "h100", "--vllm-version", given,
+                                 "--format", "helm"], env=OFFLINE)
+    assert result.exit_code == 0 and 'tag: "v0.34.0"' in result.stdout

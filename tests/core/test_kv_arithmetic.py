@@ -8,6 +8,7 @@ import pytest
 
 from kvplan.core.architectures import model_spec_from_config
 from kvplan.core.engine import kv_cache_groups, pp_stage_ranges, resolve_engine
+from kvplan.core.errors import ConfigError
 from kvplan.core.hardware import GpuSpec
 from kvplan.core.plan import plan
 from kvplan.core.settings import DeploySettings as _DeploySettings
@@ -165,3 +166,14 @@ def test_largest_where_is_a_binary_search_for_the_last_true() -> None:
     assert largest_where(lambda n: False, 1, 50) == 0  # lo - 1: holds nowhere
     assert largest_where(lambda n: True, 1, 50) == 50
     assert largest_where(lambda n: True, 5, 4) == 4  # empty range
+
+
+@pytest.mark.parametrize("value", ["4096", True, float("nan"), float("inf")])
+def test_a_length_key_of_the_wrong_type_is_refused(value: object) -> None:
+    # QA: max_position_embeddings "4096", true or NaN was skipped and the model planned at the 2,048 default
+    # with no word (vLLM compares it as a number: a string fails there, true reads as 1)
+    config = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 4096,
+              "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8, "vocab_size": 32000,
+              "intermediate_size": 11008, "max_position_embeddings": value}
+    with pytest.raises(ConfigError, match="max_position_embeddings must be a whole number of tokens"):
+        model_spec_from_config(config)

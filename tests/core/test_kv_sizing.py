@@ -7,6 +7,8 @@ vllm/config/cache.py of the 0.34.0 wheel. No 0.34 start-up could be run: these p
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from kvplan.core.architectures import model_spec_from_config
@@ -230,3 +232,17 @@ def test_auto_fit_and_kv_errors_in_034s_words() -> None:
                     GpuSpec(name="mid", total_bytes=30 * GiB, source="flag"), weights)
     assert "Try increasing `gpu_memory_utilization` when initializing the engine (this flag also controls CPU " \
            "memory reservation on the CPU backend, despite its name)." in profiled.verdict.vllm_errors[0]
+
+
+def test_rocm_keeps_the_3_gib_margin_floor_in_the_plan() -> None:
+    """QA: estimate_extensible took ``rocm`` but plan never passed it, so an MI300X kept 1 GiB of margin floor
+    where vLLM 0.34 keeps 3 GiB (KV_CACHE_MARGIN_FLOOR_BYTES, v1/worker/extensible_kv_cache.py): Llama-3.1-8B
+    at defaults had a 1.98 GiB margin (0.75 x its 2.64 GiB transient) and ~1 GiB too much KV cache."""
+    mi300x = GpuSpec(name="AMD Instinct MI300X", total_bytes=int(191.45 * GiB), total_error_bytes=int(0.2 * GiB),
+                     source="catalog", compute_capability=(9, 4), rocm=True)
+    rocm, cuda = _llama_plan("0.34.0", mi300x), _llama_plan("0.34.0", replace(mi300x, rocm=False))
+    assert rocm.memory.extensible.margin_bytes == 3 * GiB  # type: ignore[attr-defined]
+    assert cuda.memory.extensible.margin_bytes < 2 * GiB  # type: ignore[attr-defined]
+    assert "max(3 GiB, 0.75 x transient peak)" in rocm.memory.kv_cache_source  # type: ignore[attr-defined]
+    shortfall = cuda.memory.kv_cache_bytes - rocm.memory.kv_cache_bytes  # type: ignore[attr-defined]
+    assert shortfall == 3 * GiB - cuda.memory.extensible.margin_bytes  # type: ignore[attr-defined]
