@@ -30,6 +30,9 @@ ATTENTION_VARIANTS: dict[str, str] = {
 }
 
 
+_COMPILED = {family: re.compile(pattern) for family, pattern in {**STATE_FAMILIES, **ATTENTION_VARIANTS}.items()}
+
+
 def _set(value: Any) -> bool:
     return value not in (None, False, 0, "", [], {})
 
@@ -41,8 +44,9 @@ def unread_state_keys(data: Mapping[str, Any], read: Iterable[str], *, builtin_l
     if builtin_layout:
         families.update(ATTENTION_VARIANTS)
     unread: dict[str, list[str]] = {}
-    for family, pattern in families.items():
-        keys = sorted(k for k, v in data.items() if re.match(pattern, k) and _set(v))
+    for family in families:
+        matches = _COMPILED[family].match
+        keys = sorted(k for k, v in data.items() if matches(k) and _set(v))
         if keys and not seen.intersection(keys):
             unread[family] = keys
     return unread

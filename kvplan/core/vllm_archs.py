@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from kvplan.core.errors import UnsupportedModelError
@@ -22,11 +23,13 @@ from kvplan.core.vllm_registry import ARCHITECTURES, PREVIOUSLY_SUPPORTED, RELEA
 GENERATING_KINDS = ("text-generation", "multimodal", "transformers")
 
 
+@cache  # a handful of release strings, asked for on every plan (gate plans thousands)
 def _version_key(version: str) -> tuple[int, ...]:
     parts = [int(p) for p in re.findall(r"\d+", version.replace(".post", ".0."))]
     return tuple(parts[:3] + [0] * (3 - len(parts[:3])) + parts[3:])
 
 
+@cache
 def registry_release(version: str) -> str:
     """The newest release read that is not newer than ``version`` (the newest read for later versions)."""
     wanted = _version_key(version)
