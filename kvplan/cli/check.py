@@ -116,7 +116,6 @@ def register(app: typer.Typer) -> None:
             from kvplan.cli.settings_from_flags import build_settings, deploy_extras
             from kvplan.core.units import parse_size
 
-            flags = locals_of_check()
             settings = build_settings(
                 max_model_len=max_model_len, gpu_memory_utilization=gpu_memory_utilization,
                 tensor_parallel_size=tensor_parallel_size, pipeline_parallel_size=pipeline_parallel_size,
@@ -135,6 +134,8 @@ def register(app: typer.Typer) -> None:
                                      enable_lora=enable_lora, max_loras=max_loras, max_lora_rank=max_lora_rank,
                                      max_cpu_loras=max_cpu_loras, cpu_offload_gb=cpu_offload_gb),
             )
+            # the flags given to kvplan beside a `--` command; --kv-cache-memory-bytes as build_settings read it
+            flags = locals_of_check(settings.kv_cache_memory_bytes)
             ref = model
             if vllm_argv:  # kvplan check -- vllm serve MODEL ...: MODEL is the command's first word
                 from kvplan.inputs.argv_check import settings_for_argv
@@ -146,12 +147,12 @@ def register(app: typer.Typer) -> None:
             emit_report(report, json_output)
             return report.exit_code
 
-        def locals_of_check() -> dict[str, object]:
+        def locals_of_check(kv_bytes: int | None) -> dict[str, object]:
             return {"max_model_len": max_model_len, "gpu_memory_utilization": gpu_memory_utilization,
                     "tensor_parallel_size": tensor_parallel_size, "pipeline_parallel_size": pipeline_parallel_size,
                     "dtype": dtype, "kv_cache_dtype": kv_cache_dtype, "block_size": block_size,
                     "max_num_seqs": max_num_seqs, "max_num_batched_tokens": max_num_batched_tokens,
-                    "kv_cache_memory": kv_cache_memory or _bytes_text(kv_cache_memory_bytes),
+                    "kv_cache_memory": kv_cache_memory or (str(kv_bytes) if kv_cache_memory_bytes else None),
                     "enforce_eager": enforce_eager, "quantization": quantization,
                     "platform": platform, "entrypoint": entrypoint, "vllm_version": vllm_version,
                     "disable_hybrid_kv_cache_manager": disable_hybrid_kv_cache_manager,
@@ -166,12 +167,3 @@ def emit_report(report: object, json_output: bool) -> None:
     from kvplan.render.check_output import emit_report as emit
 
     emit(report, json_output)
-
-
-def _bytes_text(value: str | None) -> str | None:
-    """--kv-cache-memory-bytes as the byte count a gate manifest's kv_cache_memory takes."""
-    if value is None:
-        return None
-    from kvplan.inputs.engine_args import human_readable_int
-
-    return str(human_readable_int(value, "--kv-cache-memory-bytes"))
