@@ -139,6 +139,16 @@ def measure_kv_cache_bytes(*, init_free_memory: int, free_memory: int, committed
     return max(available, 0)
 
 
+def shortfall_bytes(*, init_free_memory: int, free_memory: int, requested_memory: int, transient_peak_bytes: int,
+                    margin_floor_bytes: int = KV_CACHE_MARGIN_FLOOR_BYTES) -> int:
+    """``measure_kv_cache_bytes`` before its clamp at 0 (nothing committed): negative by the bytes the engine is
+    short. vLLM clamps; an estimate must not, or a plan 0.1 GiB short and one 10 GiB short would read the same
+    and the first would lose the error bar that says it may well start."""
+    margin = max(margin_floor_bytes, int(transient_peak_bytes * KV_CACHE_MARGIN_FRACTION))
+    non_kv_used = init_free_memory - free_memory
+    return min(requested_memory - non_kv_used, free_memory - margin) - transient_peak_bytes
+
+
 def utilization_warning(utilization: float, requested_bytes: int, withheld_bytes: int) -> str | None:
     """``measure_kv_cache_blocks``'s warning (0.34), in vLLM's words, or None where it stays silent."""
     if not WARNING_LOW_UTILIZATION < utilization < 1.0 or withheld_bytes < WARNING_WITHHELD_BYTES:
@@ -204,7 +214,12 @@ def estimate_extensible(*, total_bytes: int, utilization: float, init_free: Esti
                                       margin_floor_bytes=floor)
 
     measured = kv_at(init_free.value_bytes, requested)
-    kv = max(min(measured, profiled_capacity_bytes) - mm_ipc_reserve_bytes, 0)
+    kv = min(measured, profiled_capacity_bytes) - mm_ipc_reserve_bytes
+    if kv <= 0:  # short of memory: keep by how much (the profiled path's plan does the same)
+        kv = min(shortfall_bytes(init_free_memory=init_free.value_bytes,
+                                 free_memory=init_free.value_bytes - resident.value_bytes,
+                                 requested_memory=requested, transient_peak_bytes=transient,
+                                 margin_floor_bytes=floor), profiled_capacity_bytes) - mm_ipc_reserve_bytes
     withheld = kv_at(init_free.value_bytes, init_free.value_bytes) - measured
     warning = utilization_warning(utilization, requested, withheld)
     empty = max(min(kv_at(empty_init_free_bytes, requested), profiled_capacity_bytes) - mm_ipc_reserve_bytes, 0)
@@ -217,7 +232,7 @@ def estimate_extensible(*, total_bytes: int, utilization: float, init_free: Esti
     transient_error = (activation.error_bytes, cudagraph.error_bytes, ERR_WARMUP_TRANSIENT_BYTES)
     squares = (init_free.error_bytes ** 2 if headroom_binds else 0) + resident.error_bytes ** 2 \
         + sum((slope * e) ** 2 for e in transient_error) + (segments * VMM_GRANULE_BYTES / 2) ** 2
-    error = int(squares ** 0.5) + 1 if kv > 0 else 0
+    error = int(squares ** 0.5) + 1
     return ExtensibleSizing(
         init_free_bytes=init_free.value_bytes, requested_bytes=requested, non_kv_bytes=resident.value_bytes,
         transient_peak_bytes=transient, margin_bytes=margin,

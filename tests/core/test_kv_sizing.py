@@ -107,6 +107,29 @@ def test_estimate_extensible_other_processes_cost_the_kv_cache() -> None:
     assert capped.kv_cache_bytes == 26 * GiB and capped.other_processes_cost_bytes == 0 and capped.warning is None
 
 
+def test_estimate_extensible_short_of_memory_keeps_the_shortfall_and_its_error() -> None:
+    """vLLM clamps the measured bytes at 0; the estimate keeps by how much the engine is short, with its error,
+    so a plan 0.1 GiB short (it may well start) and one 10 GiB short no longer read the same (0, exact)."""
+    given = dict(source="given")
+    just_short = estimate_extensible(
+        total_bytes=24 * GiB, utilization=0.9, init_free=Estimate(value_bytes=int(23.5 * GiB), error_bytes=0, **given),
+        resident=Estimate(value_bytes=int(18.6 * GiB), error_bytes=GiB, **given),
+        activation=Estimate(value_bytes=GiB, error_bytes=0, **given),
+        cudagraph=Estimate(value_bytes=GiB, error_bytes=0, **given), profiled_capacity_bytes=GiB,
+        empty_init_free_bytes=int(23.5 * GiB), other_processes_bytes=None)
+    # budget 21.6 GiB - 18.6 resident = 3.0, headroom 4.9 - 1.5 margin = 3.4: min 3.0 - 2 GiB transient = +1.0;
+    # at 0.8 the budget is 19.2 GiB: 0.6 - 2 = -1.4 GiB short, error sqrt(1 + 0.5^2) GiB kept
+    assert just_short.kv_cache_bytes == GiB
+    below = estimate_extensible(
+        total_bytes=24 * GiB, utilization=0.8, init_free=Estimate(value_bytes=int(23.5 * GiB), error_bytes=0, **given),
+        resident=Estimate(value_bytes=int(18.6 * GiB), error_bytes=GiB, **given),
+        activation=Estimate(value_bytes=GiB, error_bytes=0, **given),
+        cudagraph=Estimate(value_bytes=GiB, error_bytes=0, **given), profiled_capacity_bytes=GiB,
+        empty_init_free_bytes=int(23.5 * GiB), other_processes_bytes=None)
+    assert below.kv_cache_bytes == pytest.approx(-1.4 * GiB, abs=1) and below.measured_bytes == 0
+    assert below.error_bytes == pytest.approx((1 + 0.5**2) ** 0.5 * GiB, abs=2)
+
+
 # --- utilisation: resolved_gpu_memory_utilization (config/cache.py) and the warning ----------------------------
 
 def test_resolved_gpu_memory_utilization_by_path() -> None:
