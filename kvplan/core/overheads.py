@@ -454,24 +454,42 @@ def nvls_bytes(ranks: int) -> int:
     return NVLS_COMMUNICATORS_PER_GROUP * per_rank * ranks
 
 
+def nvls_after_snapshot(engine: EngineConfig) -> bool:
+    """Whether vLLM creates its NCCL communicators after its memory snapshot, so that it counts their buffers
+    before sizing the KV cache: V0, and V1 before 0.11 (NVLS_OUTSIDE_KV_FROM)."""
+    return engine.behaviour.engine == "v0" or version_tuple(engine.behaviour.version) < NVLS_OUTSIDE_KV_FROM
+
+
 def estimate_nvls(engine: EngineConfig) -> Estimate:
-    """NCCL NVLink SHARP buffers vLLM counts before sizing the KV cache [estimate].
+    """NCCL NVLink SHARP buffers vLLM counts before sizing the KV cache (V0, V1 before 0.11) [estimate].
 
     On an NVSwitch GPU (``engine.nvswitch``) at TP or PP > 2: ``nvls_bytes`` per group, +- half (the NCCL release
     and its channel count are not known). On a GPU whose fabric is not known (no catalog entry: ``--gpu-memory``
     alone, a card kvplan lacks) of Hopper or later or of unknown generation: 0 +- that size. Nothing on PCIe cards,
-    before Hopper, with NCCL_NVLS_ENABLE=0, off CUDA, or from vLLM 0.11 in V1 (NVLS_OUTSIDE_KV_FROM)."""
+    before Hopper, with NCCL_NVLS_ENABLE=0, off CUDA, or from vLLM 0.11 in V1 (``nvls_before_snapshot``)."""
+    if not nvls_after_snapshot(engine):
+        return Estimate.zero(NO_NVLS)
+    return _nvls_buffers(engine)
+
+
+def nvls_before_snapshot(engine: EngineConfig) -> Estimate:
+    """The NVLS buffers V1 from 0.11 creates before its memory snapshot (PR #25359): not in the profiled non-KV
+    memory, but gone from the free memory its start check reads and 0.34's extensible cache is sized from."""
+    if nvls_after_snapshot(engine):
+        return Estimate.zero(NO_NVLS)
+    return _nvls_buffers(engine)
+
+
+def _nvls_buffers(engine: EngineConfig) -> Estimate:
     groups = nvls_group_sizes(engine)
     none = Estimate.zero(NO_NVLS)
     if not groups or engine.platform != "cuda" or engine.nvswitch is False:
         return none
     if getattr(engine.settings, "nccl_nvls_enable", None) is False:
-        return Estimate.zero(f"no NCCL NVLS buffers (NCCL_NVLS_ENABLE=0; {sum(map(nvls_bytes, groups)) / GiB:.2f} GiB "
-                             "with it on an NVSwitch GPU)")
+        return Estimate.zero(f"no NCCL NVLS buffers (NCCL_NVLS_ENABLE=0; {sum(map(nvls_bytes, groups)) / GiB:.2f} "
+                             "GiB with it on an NVSwitch GPU)")
     capability = engine.compute_capability
     if capability is not None and capability < (9, 0):
-        return none
-    if engine.behaviour.engine == "v1" and version_tuple(engine.behaviour.version) >= NVLS_OUTSIDE_KV_FROM:
         return none
     size = sum(nvls_bytes(ranks) for ranks in groups)
     ranks = " and ".join(str(r) for r in groups)
