@@ -215,8 +215,10 @@ def _gpu(line: dict[str, Any]) -> GpuSpec:
     total = line.get("total_gpu_memory_gib")
     name = str(line.get("gpu") or "")
     if total:
+        known = _catalog_gpu(name) if name else None
         return GpuSpec(name=name or "from log", total_bytes=round(float(total) * GiB), total_error_bytes=GiB // 200,
-                       source="flag")
+                       source="flag", nvswitch=known.nvswitch if known else None,
+                       compute_capability=known.compute_capability if known else None)
     if not name:
         raise Skip("GPU not stated and no total_gpu_memory_gib")
     from kvplan.gpu.catalog import catalog_gpu_spec
@@ -227,6 +229,18 @@ def _gpu(line: dict[str, Any]) -> GpuSpec:
         except KvplanError:
             continue
     raise Skip(f"GPU '{name}' not in kvplan's GPU catalog and no total_gpu_memory_gib")
+
+
+def _catalog_gpu(name: str) -> Any:
+    """The catalog entry the log's GPU text names (its NVSwitch flag and compute capability), or None."""
+    from kvplan.gpu.catalog import get_gpu
+
+    for candidate in (name, _clean_name(name)):
+        try:
+            return get_gpu(candidate.strip())
+        except KvplanError:
+            continue
+    return None
 
 
 def _version(line: dict[str, Any], engine: str, assumed: str | None = None) -> tuple[str, str | None]:

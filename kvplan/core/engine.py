@@ -59,6 +59,7 @@ class EngineConfig:
     engine_note: str | None = None  # why the engine is not the release's default (V0 fallback)
     prefix_caching_note: str | None = None  # why vLLM turned off the prefix caching that was asked for
     compute_capability: tuple[int, int] | None = None  # the GPU's, when known (CUDA graph sizes on SM100)
+    nvswitch: bool | None = None  # GpuSpec.nvswitch: NCCL NVLS buffers at TP > 2 (overheads.estimate_nvls)
     kv_sizing: str = "profiled"  # kv_sizing.KvSizing: "extensible" (0.34+ default), "profiled" or "fixed"
     kv_sizing_reason: str = ""
 
@@ -604,7 +605,21 @@ def resolve_engine(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | No
                                           else None),
         engine_note=engine_note, prefix_caching_note=prefix_caching_note,
         compute_capability=gpu.compute_capability if gpu else None,
+        nvswitch=_nvswitch(gpu),
     )
+
+
+# The smallest NVSwitch (SXM, Hopper or later) board holds 64 GB (H100 SXM5 64GB; the catalog's are 80-288 GB): a
+# card of less, unknown to the catalog, is on no NVSwitch fabric, so it needs no NCCL NVLS allowance.
+NVSWITCH_MIN_TOTAL_BYTES = 59 * 2**30
+
+
+def _nvswitch(gpu: GpuSpec | None) -> bool | None:
+    if gpu is None:
+        return None
+    if gpu.nvswitch is None and gpu.total_bytes < NVSWITCH_MIN_TOTAL_BYTES:
+        return False
+    return gpu.nvswitch
 
 
 def pp_stage_ranges(num_layers: int, pp: int) -> list[range]:

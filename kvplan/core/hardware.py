@@ -24,3 +24,6 @@ class GpuSpec:
     count: int | None = None  # visible devices, when known (NVML)
     compute_capability: tuple[int, int] | None = None
     rocm: bool = False  # an AMD GPU under vLLM's ROCm platform (its attention backends pick other block sizes)
+    # An SXM board on an NVSwitch fabric of Hopper or later, where NCCL sets up NVLink SHARP (NVLS) buffers for
+    # communicators of more than 2 GPUs (kvplan.core.overheads.estimate_nvls); None: not known (no catalog entry).
+    nvswitch: bool | None = None

@@ -181,6 +181,7 @@ class ExtensibleSizing:
     other_processes_cost_bytes: int  # by how much that memory shrinks the KV cache
     warning: str | None
     margin_floor_bytes: int = KV_CACHE_MARGIN_FLOOR_BYTES  # 3 GiB on ROCm
+    init_free_source: str = ""  # how the free memory at the snapshot was found (NVML or the total, less what)
 
     @property
     def margin_formula(self) -> str:
@@ -239,4 +240,4 @@ def estimate_extensible(*, total_bytes: int, utilization: float, init_free: Esti
         measured_bytes=measured, capacity_bytes=profiled_capacity_bytes, mm_ipc_reserve_bytes=mm_ipc_reserve_bytes,
         kv_cache_bytes=kv, error_bytes=error, withheld_bytes=max(withheld, 0),
         other_processes_bytes=other_processes_bytes, other_processes_cost_bytes=max(empty - kv, 0), warning=warning,
-        margin_floor_bytes=floor)
+        margin_floor_bytes=floor, init_free_source=init_free.source)

@@ -51,6 +51,30 @@ CAL_SAMPLER_FLASHINFER_BYTES = 20.0
 CAL_NON_TORCH_V1 = 0.67 * GiB  # V1: allocator slack, runner buffers, kernel modules, workspaces
 CAL_NON_TORCH_V0 = 0.15 * GiB  # V0 profiles printed 0.01-0.35 GiB at TP 1 (non_torch_memory takes ...)
 CAL_NON_TORCH_PER_EXTRA_RANK = 0.02 * GiB  # NCCL / custom all-reduce buffers grow with the group
+# NCCL NVLink SHARP (NVLS) buffers. On NVSwitch systems of Hopper and later (GpuSpec.nvswitch) NCCL sets up NVLS for
+# a communicator of more than 2 GPUs (NCCL_NVLS_ENABLE unset or 1; "NVLS is only enabled for n > 2 GPUs, in H100
+# and above platforms", vllm-project/vllm#9699). NCCL 2.19-2.2x ``ncclNvlsSetup`` (src/transport/nvls.cc) binds
+# nvlsTotalSize = nChannels x 2 x (buffSize + memSize) x nHeads of device memory per rank, buffSize the SIMPLE
+# protocol's 4 MiB (NCCL_BUFFSIZE), memSize NVLS_MEM_ALIGN_SIZE 2 MiB, nHeads the ranks on the node. The log in
+# vllm#9699 (8 x H200): "nHeads 8 buffSize 4194304 memSize 2097152 nvlsPerRankSize 301989888 nvlsTotalSize
+# 2415919104", i.e. 24 channels, 288 MiB a rank, 2.25 GiB per communicator. vLLM holds two communicators on each
+# group (pynccl's and torch.distributed's ProcessGroupNCCL): 4.5 GiB at TP 8, as measured twice: vllm#9699,
+# Llama-3.1-405B -tp 8 on 8 x H200 lost 17,595 vs ~22,7xx GPU blocks of 1,032,192 B (4.91-5.00 GiB) to NVLS;
+# vllm PR #25359, "NCCL buffers (~4.5 GiB for tensor parallelism)", free 78.59 vs 74.07 GiB before / after the
+# NCCL init. Not known per deployment: the NCCL release (newer ones size NVLS by nvlsChunkSize x NCCL_STEPS instead,
+# and NCCL_NVLS_NCHANNELS / the GPU set the channels: 16 on some H100 builds gives 2/3 of this), hence +- half.
+NVLS_CHANNELS = 24
+NVLS_BUFF_BYTES = 4 * MiB
+NVLS_MEM_ALIGN_BYTES = 2 * MiB
+NVLS_COMMUNICATORS_PER_GROUP = 2
+NVLS_MIN_RANKS = 3
+ERR_NVLS_FRACTION = 0.5
+# vLLM counts the NCCL buffers before sizing the KV cache while it takes its memory snapshot before creating the
+# communicators: V0 (worker.py init_device: baseline_snapshot, then init_worker_distributed_environment; 0.7.3)
+# and V1 up to 0.10 (gpu_worker.py, 0.7.3: init_gpu_memory, then the distributed init). From 0.11.0 (vllm PR
+# #25359) V1 creates them first ("Initialize the distributed environment BEFORE taking memory snapshot",
+# gpu_worker.py 0.11-0.34): the buffers only lower the free memory vLLM's start check sees.
+NVLS_OUTSIDE_KV_FROM = (0, 11, 0)
 # Model Runner V2, vLLM 0.22-0.26 accounting (weights + torch peak increase + non-torch increase): "0.22 GiB for
 # non-torch memory" in all five H100 runs (three set it; the two held-out runs gave the same).
 MEASURED_NON_TORCH_V2 = 0.22 * GiB
@@ -384,7 +408,12 @@ def _v2_measured_accounting(engine: EngineConfig) -> bool:
 
 
 def estimate_non_torch(engine: EngineConfig) -> Estimate:
-    """Memory that appears after vLLM's snapshot outside the activation peak (measured or calibrated)."""
+    """Memory that appears after vLLM's snapshot outside the activation peak (measured or calibrated), with the
+    NCCL NVLS buffers where vLLM counts them (``estimate_nvls``)."""
+    return _with_nvls(_non_torch_base(engine), estimate_nvls(engine))
+
+
+def _non_torch_base(engine: EngineConfig) -> Estimate:
     extra = (engine.tensor_parallel_size * engine.pipeline_parallel_size - 1) * CAL_NON_TORCH_PER_EXTRA_RANK
     if engine.behaviour.engine == "v0":
         return Estimate(value_bytes=int(CAL_NON_TORCH_V0 + extra), error_bytes=ERR_NON_TORCH_V0,
@@ -398,6 +427,80 @@ def estimate_non_torch(engine: EngineConfig) -> Estimate:
                                "(calibrated on vLLM 0.28 logs)")
     return Estimate(value_bytes=int(CAL_NON_TORCH_V1 + extra), error_bytes=ERR_NON_TORCH_V1,
                     source="estimate: V1 non-torch and persistent buffers after the snapshot (calibrated)")
+
+
+NO_NVLS = "no NCCL NVLS buffers"
+
+
+def _with_nvls(base: Estimate, nvls: Estimate) -> Estimate:
+    if nvls.source == NO_NVLS:
+        return base
+    error = int((base.error_bytes**2 + nvls.error_bytes**2) ** 0.5)
+    return Estimate(value_bytes=base.value_bytes + nvls.value_bytes, error_bytes=error,
+                    source=f"{base.source} + {nvls.source}")
+
+
+def nvls_group_sizes(engine: EngineConfig) -> tuple[int, ...]:
+    """The NCCL groups of one rank that are large enough for NVLS: its TP group and, past 2 stages, its PP group
+    (both built with a device communicator by parallel_state.py). DP / EP groups are not modelled."""
+    return tuple(size for size in (engine.tensor_parallel_size, engine.pipeline_parallel_size)
+                 if size >= NVLS_MIN_RANKS)
+
+
+def nvls_bytes(ranks: int) -> int:
+    """Device memory one rank binds for the NVLS buffers of all the communicators of a ``ranks``-GPU group (NCCL
+    2.19-2.2x sizes, 24 channels: 2 x 288 MiB x ranks; 4.5 GiB at 8)."""
+    per_rank = NVLS_CHANNELS * 2 * (NVLS_BUFF_BYTES + NVLS_MEM_ALIGN_BYTES)
+    return NVLS_COMMUNICATORS_PER_GROUP * per_rank * ranks
+
+
+def nvls_after_snapshot(engine: EngineConfig) -> bool:
+    """Whether vLLM creates its NCCL communicators after its memory snapshot, so that it counts their buffers
+    before sizing the KV cache: V0, and V1 before 0.11 (NVLS_OUTSIDE_KV_FROM)."""
+    return engine.behaviour.engine == "v0" or version_tuple(engine.behaviour.version) < NVLS_OUTSIDE_KV_FROM
+
+
+def estimate_nvls(engine: EngineConfig) -> Estimate:
+    """NCCL NVLink SHARP buffers vLLM counts before sizing the KV cache (V0, V1 before 0.11) [estimate].
+
+    On an NVSwitch GPU (``engine.nvswitch``) at TP or PP > 2: ``nvls_bytes`` per group, +- half (the NCCL release
+    and its channel count are not known). On a GPU whose fabric is not known (no catalog entry: ``--gpu-memory``
+    alone, a card kvplan lacks) of Hopper or later or of unknown generation: 0 +- that size. Nothing on PCIe cards,
+    before Hopper, with NCCL_NVLS_ENABLE=0, off CUDA, or from vLLM 0.11 in V1 (``nvls_before_snapshot``)."""
+    if not nvls_after_snapshot(engine):
+        return Estimate.zero(NO_NVLS)
+    return _nvls_buffers(engine)
+
+
+def nvls_before_snapshot(engine: EngineConfig) -> Estimate:
+    """The NVLS buffers V1 from 0.11 creates before its memory snapshot (PR #25359): not in the profiled non-KV
+    memory, but gone from the free memory its start check reads and 0.34's extensible cache is sized from."""
+    if nvls_after_snapshot(engine):
+        return Estimate.zero(NO_NVLS)
+    return _nvls_buffers(engine)
+
+
+def _nvls_buffers(engine: EngineConfig) -> Estimate:
+    groups = nvls_group_sizes(engine)
+    none = Estimate.zero(NO_NVLS)
+    if not groups or engine.platform != "cuda" or engine.nvswitch is False:
+        return none
+    if getattr(engine.settings, "nccl_nvls_enable", None) is False:
+        return Estimate.zero(f"no NCCL NVLS buffers (NCCL_NVLS_ENABLE=0; {sum(map(nvls_bytes, groups)) / GiB:.2f} "
+                             "GiB with it on an NVSwitch GPU)")
+    capability = engine.compute_capability
+    if capability is not None and capability < (9, 0):
+        return none
+    size = sum(nvls_bytes(ranks) for ranks in groups)
+    ranks = " and ".join(str(r) for r in groups)
+    if engine.nvswitch is None:
+        return Estimate(value_bytes=0, error_bytes=size,
+                        source=f"NCCL NVLS buffers on NVSwitch GPUs at {ranks} ranks: GPU fabric not known, "
+                               f"not modelled, +- {size / GiB:.2f} GiB")
+    return Estimate(value_bytes=size, error_bytes=int(size * ERR_NVLS_FRACTION),
+                    source=f"NCCL NVLS buffers, {NVLS_COMMUNICATORS_PER_GROUP} communicators x {ranks} ranks on an "
+                           f"NVSwitch GPU ({size / GiB:.2f} GiB, +- half: NCCL release and channels not known; "
+                           "NCCL_NVLS_ENABLE=0 removes them)")
 
 
 def capture_sizes(engine: EngineConfig) -> list[int]:

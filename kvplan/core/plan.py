@@ -22,7 +22,7 @@ from kvplan.core.estimate import Estimate
 from kvplan.core.hardware import GpuSpec
 from kvplan.core.kv_sizing import ExtensibleSizing, estimate_extensible
 from kvplan.core.model import ModelSpec
-from kvplan.core.overheads import Overheads, estimate_overheads, weights_per_gpu
+from kvplan.core.overheads import Overheads, estimate_overheads, nvls_before_snapshot, weights_per_gpu
 from kvplan.core.settings import (
     AUTO_MAX_MODEL_LEN,
     DEFAULT_VLLM_VERSION,
@@ -180,11 +180,13 @@ CUDA_CONTEXT_BYTES = 400 * 2**20
 CUDA_CONTEXT_ERROR_BYTES = 200 * 2**20
 
 
-def free_at_vllm_init(gpu: GpuSpec) -> int | None:
-    """Free memory as vLLM's start-up check sees it: NVML's free less vLLM's own CUDA context."""
+def free_at_vllm_init(gpu: GpuSpec, engine: EngineConfig | None = None) -> int | None:
+    """Free memory as vLLM's start-up check sees it: NVML's free less vLLM's own CUDA context and, from V1 0.11,
+    the NCCL NVLS buffers it creates before its snapshot (kvplan.core.overheads.nvls_before_snapshot)."""
     if gpu.free_bytes is None:
         return None
-    return gpu.free_bytes - CUDA_CONTEXT_BYTES if gpu.source == "nvml" else gpu.free_bytes
+    nvls = nvls_before_snapshot(engine).value_bytes if engine is not None else 0
+    return (gpu.free_bytes - CUDA_CONTEXT_BYTES if gpu.source == "nvml" else gpu.free_bytes) - nvls
 
 
 def _memory(model: ModelSpec, settings: DeploySettings, engine: EngineConfig, gpu: GpuSpec | None,
@@ -210,7 +212,7 @@ def _memory(model: ModelSpec, settings: DeploySettings, engine: EngineConfig, gp
                                    source=weights.source, exact=weights.exact)
         overheads = estimate_overheads(model, engine, weight_estimate, enforce_eager=settings.enforce_eager)
     free_check: Literal["ok", "fail", "not checked"] = "not checked"
-    free_at_init = free_at_vllm_init(gpu)
+    free_at_init = free_at_vllm_init(gpu, engine)
     if free_at_init is not None:
         free_check = "ok" if free_at_init >= budget else "fail"
     if settings.kv_cache_memory_bytes is not None:
@@ -249,12 +251,16 @@ def _extensible_memory(model: ModelSpec, engine: EngineConfig, gpu: GpuSpec, ove
                        free_at_init: int | None) -> MemoryPlan:
     """vLLM 0.34's extensible KV cache (kvplan.core.kv_sizing): sized after warm-up from the free memory, so
     the start-up free-memory check is gone and other processes' memory comes off the KV cache."""
-    context = Estimate(value_bytes=gpu.total_bytes - CUDA_CONTEXT_BYTES,
-                       error_bytes=int((CUDA_CONTEXT_ERROR_BYTES**2 + gpu.total_error_bytes**2) ** 0.5),
-                       source="estimate: total less vLLM's CUDA context")
+    # NCCL NVLS buffers (NVSwitch GPUs at TP/PP > 2) exist before the snapshot from 0.11: less free memory
+    nvls = nvls_before_snapshot(engine)
+    nvls_note = f" and {nvls.source}" if nvls.value_bytes or nvls.error_bytes else ""
+    context = Estimate(value_bytes=gpu.total_bytes - CUDA_CONTEXT_BYTES - nvls.value_bytes,
+                       error_bytes=int((CUDA_CONTEXT_ERROR_BYTES**2 + gpu.total_error_bytes**2
+                                        + nvls.error_bytes**2) ** 0.5),
+                       source=f"estimate: total less vLLM's CUDA context{nvls_note}")
     init_free = context if free_at_init is None else Estimate(
-        value_bytes=free_at_init, error_bytes=CUDA_CONTEXT_ERROR_BYTES,
-        source="NVML free memory less vLLM's CUDA context")
+        value_bytes=free_at_init, error_bytes=int((CUDA_CONTEXT_ERROR_BYTES**2 + nvls.error_bytes**2) ** 0.5),
+        source=f"NVML free memory less vLLM's CUDA context{nvls_note}")
     resident_terms = (overheads.weights, overheads.non_torch, overheads.cudagraph, overheads.mamba_cache)
     resident = Estimate(value_bytes=overheads.resident_bytes,
                         error_bytes=int(sum(e.error_bytes**2 for e in resident_terms) ** 0.5),

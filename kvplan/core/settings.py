@@ -182,6 +182,9 @@ class DeploySettings:
     num_gpu_blocks_override: int | None = None
     speculative: SpeculativeSettings | None = None
     use_v1: bool | None = None  # VLLM_USE_V1 (0.8-0.10.2): None unset, vLLM's own choice
+    # NCCL_NVLS_ENABLE in the deployment's environment: False for 0 (no NVLink SHARP buffers), None otherwise
+    # (NCCL's own choice: NVLS on NVSwitch GPUs for groups of more than 2; kvplan.core.overheads.estimate_nvls)
+    nccl_nvls_enable: bool | None = None
     # --enable-extensible-kv-cache (0.34+): None is vLLM's own choice (on where supported)
     enable_extensible_kv_cache: bool | None = None
     # Why this host cannot back an extensible KV cache although vLLM would pick it (0.34+: a driver without

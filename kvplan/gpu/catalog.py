@@ -58,6 +58,11 @@ class CatalogGpu:
     platform: Literal["cuda", "rocm"] = "cuda"
     unified_memory: bool = False  # CPU and GPU share one pool (GB10): vLLM counts free memory its own way
     note: str | None = None  # what kvplan does not mirror for this card, said wherever it is planned
+    # SXM board of Hopper or later on an NVSwitch fabric (HGX/DGX baseboard, NVL72 rack): NVLink multicast, so
+    # NCCL sets up NVLink SHARP (NVLS) buffers for communicators of more than 2 GPUs. PCIe and NVL (bridge) cards,
+    # GH200 superchips (no NVSwitch in a single node) and everything before Hopper (A100's NVSwitch has no
+    # multicast) are False. Read by kvplan.core.overheads.estimate_nvls.
+    nvswitch: bool = False
 
 
 def _entry(
@@ -74,6 +79,7 @@ def _entry(
     platform: Literal["cuda", "rocm"] = "cuda",
     unified_memory: bool = False,
     note: str | None = None,
+    nvswitch: bool = False,
 ) -> CatalogGpu:
     if error_bytes is None:
         error_bytes = _SEEN_ERROR_BYTES if evidence == "seen" else _DERIVED_ERROR_BYTES
@@ -87,6 +93,7 @@ def _entry(
         platform=platform,
         unified_memory=unified_memory,
         note=note,
+        nvswitch=nvswitch,
         compute_capability=cc,
         evidence=evidence,
         source=source,
@@ -195,7 +202,7 @@ GPUS: tuple[CatalogGpu, ...] = (
         "torch.cuda.mem_get_info on an H100 80GB HBM3 (driver 580.159.04, torch 2.11, 2026-11-26): 85,017,493,504 "
         "B; NVML 85,520,809,984 B (nvidia-smi 81559 MiB), so the driver keeps 480 MiB",
         evidence="seen", nvml_total_bytes=85_520_809_984,
-        aliases=("h100-80g", "h100-sxm", "h100-sxm5", "h100-80g-hbm3"),
+        aliases=("h100-80g", "h100-sxm", "h100-sxm5", "h100-80g-hbm3"), nvswitch=True,
     ),
     _entry(
         "h100-pcie", "NVIDIA H100 PCIe", _H100_NVML_BYTES - _MODELLED_RESERVE_BYTES, (9, 0),
@@ -206,13 +213,13 @@ GPUS: tuple[CatalogGpu, ...] = (
         "h800", "NVIDIA H800", _H100_CUDA_BYTES, (9, 0),
         "the H100 80GB HBM3's measured 85,017,493,504 B: the H800 is that SXM board with NVLink cut to 400 GB/s, "
         "same 80 GB HBM3 (nvidia-smi 81559 MiB)",
-        evidence="derived", nvml_total_bytes=_H100_NVML_BYTES, aliases=("h800-80g", "h800-sxm"),
+        evidence="derived", nvml_total_bytes=_H100_NVML_BYTES, aliases=("h800-80g", "h800-sxm"), nvswitch=True,
     ),
     _entry(
         "h20", "NVIDIA H20", _less_reserve(_HOPPER_96G_NVML_BYTES), (9, 0),
         "nvidia-smi `NVIDIA H20 ... 0MiB / 97871MiB` (public files) less the modelled 576 MiB reserve; a torch OOM "
         "on a '96GB H100' read `total capacity of 94.50 GiB`, inside the wider error",
-        evidence="derived", nvml_total_bytes=_HOPPER_96G_NVML_BYTES, error_bytes=_WIDE_ERROR_BYTES,
+        evidence="derived", nvml_total_bytes=_HOPPER_96G_NVML_BYTES, error_bytes=_WIDE_ERROR_BYTES, nvswitch=True,
     ),
     _entry(
         "gh200", "NVIDIA GH200 480GB", _less_reserve(_HOPPER_96G_NVML_BYTES), (9, 0),
@@ -224,7 +231,7 @@ GPUS: tuple[CatalogGpu, ...] = (
     _entry(
         "h200", "NVIDIA H200", _gib(139.81), (9, 0),
         "`139.81` GiB, 8xH200 DeepSeek-R1 log; nvidia-smi 143771 MiB (gpu-memory.md)",
-        evidence="seen", nvml_total_bytes=143771 * MiB, aliases=("h200-141g", "h200-sxm"),
+        evidence="seen", nvml_total_bytes=143771 * MiB, aliases=("h200-141g", "h200-sxm"), nvswitch=True,
     ),
     _entry(
         "h200-nvl", "NVIDIA H200 NVL", _gib(139.81), (9, 0),
@@ -234,26 +241,26 @@ GPUS: tuple[CatalogGpu, ...] = (
     _entry(
         "b200", "NVIDIA B200", _gib(178.35), (10, 0),
         "Unsloth banner and torch OOM `total capacity of 178.35 GiB`, unslothai/unsloth#3411 (gpu-memory.md)",
-        evidence="seen",
+        evidence="seen", nvswitch=True,
     ),
     _entry(
         "gb200", "NVIDIA GB200", _gib(184.31), (10, 0),
         "per GPU: torch OOM `GPU 0 has a total capacity of 184.31 GiB`, noted as seen on GB200 decode (a public "
         "vLLM patch note; the same figure in three other GB200 logs); nvidia-smi `0MiB / 189471MiB`",
-        evidence="seen", nvml_total_bytes=189471 * MiB,
+        evidence="seen", nvml_total_bytes=189471 * MiB, nvswitch=True,
     ),
     _entry(
         "b300", "NVIDIA B300 SXM6 AC", _gib(267.69), (10, 3),
         "vLLM `Free memory on device (264.8/267.69 GiB)` on 8x B300 SXM6, nvidia-smi 275,040 MiB (a public "
         "DeepSeek-V4.1-Flash benchmark post, 2026-09-11; torch OOMs read the same 267.69); capability 10.3 "
         "printed by torch in public notes",
-        evidence="seen", nvml_total_bytes=_B300_NVML_BYTES, aliases=("b300-sxm",),
+        evidence="seen", nvml_total_bytes=_B300_NVML_BYTES, aliases=("b300-sxm",), nvswitch=True,
     ),
     _entry(
         "gb300", "NVIDIA GB300", _gib(267.69), (10, 3),
         "per GPU: the B300's 267.69 GiB (the same Blackwell Ultra GPU and 288 GB HBM3e); no GB300 print found, "
         "hence the wider error",
-        evidence="derived", nvml_total_bytes=_B300_NVML_BYTES, error_bytes=_WIDE_ERROR_BYTES,
+        evidence="derived", nvml_total_bytes=_B300_NVML_BYTES, error_bytes=_WIDE_ERROR_BYTES, nvswitch=True,
     ),
     _entry(
         "rtx5070ti", "NVIDIA GeForce RTX 5070 Ti", 16303 * MiB, (12, 0),
@@ -380,4 +387,5 @@ def catalog_gpu_spec(name: str, count: int) -> GpuSpec:
         source="catalog",
         compute_capability=gpu.compute_capability,
         rocm=gpu.platform == "rocm",
+        nvswitch=gpu.nvswitch,
     )

@@ -135,7 +135,18 @@ def to_gpu_spec(devices: Sequence[NvmlDevice], count: int) -> GpuSpec:
         source="nvml",
         count=len(devices),
         compute_capability=min(capabilities) if len(capabilities) == len(chosen) else None,
+        nvswitch=_catalog_nvswitch(names[0]) if len(names) == 1 else None,
     )
+
+
+def _catalog_nvswitch(name: str) -> bool | None:
+    """The GPU catalog's NVSwitch flag for the card NVML names (NCCL NVLS buffers); None for a card it lacks."""
+    from kvplan.gpu.catalog import get_gpu
+
+    try:
+        return get_gpu(name).nvswitch
+    except UsageError:
+        return None
 
 
 def _parse_visible(value: str | None) -> list[str] | None:

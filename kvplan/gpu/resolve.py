@@ -56,6 +56,7 @@ def _flag_spec(gpu: str | None, total_bytes: int) -> GpuSpec:
     name = f"custom ({round(total_bytes / GiB, 2):g} GiB)"
     capability: tuple[int, int] | None = None
     rocm = False
+    nvswitch: bool | None = None
     if gpu is not None:
         try:
             known = get_gpu(gpu)
@@ -63,4 +64,6 @@ def _flag_spec(gpu: str | None, total_bytes: int) -> GpuSpec:
             name = gpu
         else:
             name, capability, rocm = known.name, known.compute_capability, known.platform == "rocm"
-    return GpuSpec(name=name, total_bytes=total_bytes, source="flag", compute_capability=capability, rocm=rocm)
+            nvswitch = known.nvswitch
+    return GpuSpec(name=name, total_bytes=total_bytes, source="flag", compute_capability=capability, rocm=rocm,
+                   nvswitch=nvswitch)

@@ -57,7 +57,8 @@ ENGINE_ARG_SETTINGS: dict[str, Rule] = {
     "num_gpu_blocks_override": Rule(key="num_gpu_blocks_override", kind="int"),
 }
 # Environment variables vLLM reads that change what kvplan plans.
-ENV_SETTINGS: dict[str, Rule] = {"VLLM_USE_V1": Rule(key="vllm_use_v1", kind="text")}
+ENV_SETTINGS: dict[str, Rule] = {"VLLM_USE_V1": Rule(key="vllm_use_v1", kind="text"),
+                                 "NCCL_NVLS_ENABLE": Rule(key="nccl_nvls_enable", kind="text")}
 SETTING_TO_ENGINE_ARG = {rule.key: name for name, rule in ENGINE_ARG_SETTINGS.items()}
 
 

@@ -37,6 +37,9 @@ def settings_from_values(values: Mapping[str, Any]) -> DeploySettings:
     )
     # Settings vLLM takes that check has no flag for: carried as given.
     extra: dict[str, Any] = {k: v[k] for k in ("num_gpu_blocks_override", "enable_chunked_prefill") if k in v}
+    if v.get("nccl_nvls_enable") is not None:
+        # NCCL reads it as an integer (ncclParamNvlsEnable): 0 turns NVLS off; 1, 2 (auto) leave it to the fabric
+        extra["nccl_nvls_enable"] = False if str(v["nccl_nvls_enable"]).strip() in ("0", "False", "false") else None
     if "mamba_cache_dtype" in v:
         extra["mamba_cache_dtype"] = str(v["mamba_cache_dtype"]).lower()
     return replace(settings, **extra) if extra else settings

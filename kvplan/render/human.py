@@ -87,6 +87,8 @@ def print_check(report: CheckReport, console: Console) -> None:
         other = (f"NVML free less vLLM's CUDA context; other processes hold "
                  f"{sizing.other_processes_bytes / GiB:.2f} GiB" if sizing.other_processes_bytes is not None
                  else "total less vLLM's CUDA context (estimate; no GPU measured)")
+        if "NVLS" in sizing.init_free_source:  # NCCL NVLS buffers made before vLLM's snapshot (overheads.py)
+            other += "; less " + sizing.init_free_source.partition(" and ")[2]
         table.add_row("free at start", _gib(sizing.init_free_bytes), "", other)
         table.add_row("kept free: transient", _gib(sizing.transient_peak_bytes), "",
                       "activation peak + CUDA-graph estimate (vLLM keeps both free)")

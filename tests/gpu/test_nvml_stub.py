@@ -193,6 +193,7 @@ def test_spec_from_one_gpu_models_the_cuda_total(stub_nvml: StubNvml) -> None:
         "count": 1,
         "compute_capability": [9, 0],
         "rocm": False,  # NVML reads NVIDIA GPUs only
+        "nvswitch": True,  # the catalog's H100 80GB HBM3 is the SXM board (NCCL NVLS at TP > 2)
     }
 
 
