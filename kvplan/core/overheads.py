@@ -62,19 +62,28 @@ CAL_NON_TORCH_PER_EXTRA_RANK = 0.02 * GiB  # NCCL / custom all-reduce buffers gr
 # Llama-3.1-405B -tp 8 on 8 x H200 lost 17,595 vs ~22,7xx GPU blocks of 1,032,192 B (4.91-5.00 GiB) to NVLS;
 # vllm PR #25359, "NCCL buffers (~4.5 GiB for tensor parallelism)", free 78.59 vs 74.07 GiB before / after the
 # NCCL init. Not known per deployment: the NCCL release (newer ones size NVLS by nvlsChunkSize x NCCL_STEPS instead,
-# and NCCL_NVLS_NCHANNELS / the GPU set the channels: 16 on some H100 builds gives 2/3 of this), hence +- half.
+# and NCCL_NVLS_NCHANNELS / the GPU set the channels: 16 on some H100 builds gives 2/3 of this), hence +- a third:
+# 3.0-6.0 GiB at TP 8 holds both measurements (4.5 and 4.91-5.00 GiB) and the 16-channel builds.
 NVLS_CHANNELS = 24
 NVLS_BUFF_BYTES = 4 * MiB
 NVLS_MEM_ALIGN_BYTES = 2 * MiB
 NVLS_COMMUNICATORS_PER_GROUP = 2
 NVLS_MIN_RANKS = 3
-ERR_NVLS_FRACTION = 0.5
+ERR_NVLS_FRACTION = 1 / 3
 # vLLM counts the NCCL buffers before sizing the KV cache while it takes its memory snapshot before creating the
 # communicators: V0 (worker.py init_device: baseline_snapshot, then init_worker_distributed_environment; 0.7.3)
 # and V1 up to 0.10 (gpu_worker.py, 0.7.3: init_gpu_memory, then the distributed init). From 0.11.0 (vllm PR
 # #25359) V1 creates them first ("Initialize the distributed environment BEFORE taking memory snapshot",
 # gpu_worker.py 0.11-0.34): the buffers only lower the free memory vLLM's start check sees.
 NVLS_OUTSIDE_KV_FROM = (0, 11, 0)
+# NCCL's other device buffers on the same groups (ring / tree / P2P channels over NVLink, NCCL_BUFFSIZE per peer and
+# protocol) are not modelled. vllm#9699's 405B run bounds them: with NCCL_NVLS_ENABLE=0, kvplan's plan of that run
+# (vLLM 0.6.3, -tp 8, --max-num-seqs 1024 --max-num-batched-tokens 1024) gives 27,309 GPU blocks where vLLM logged
+# ~22,7xx: 4.34-4.43 GiB more non-KV memory than kvplan counts. Up to 4.43 GiB at 8 ranks, taken as its midpoint,
+# 2.2 +- 2.2 GiB, scaled by the ranks like the NVLS buffers; on the GPUs and releases where NVLS counts (the only
+# ones measured), with or without NVLS. Fixture line 25 (DeepSeek-R1, 0.7.3 V0, 8 x H200) sets nothing: it is the
+# held-out check.
+NCCL_OTHER_BOUND_BYTES_8_RANKS = (27_309 - 22_700) * 1_032_192  # blocks x bytes per block: 4.43 GiB
 # Model Runner V2, vLLM 0.22-0.26 accounting (weights + torch peak increase + non-torch increase): "0.22 GiB for
 # non-torch memory" in all five H100 runs (three set it; the two held-out runs gave the same).
 MEASURED_NON_TORCH_V2 = 0.22 * GiB
@@ -410,7 +419,7 @@ def _v2_measured_accounting(engine: EngineConfig) -> bool:
 def estimate_non_torch(engine: EngineConfig) -> Estimate:
     """Memory that appears after vLLM's snapshot outside the activation peak (measured or calibrated), with the
     NCCL NVLS buffers where vLLM counts them (``estimate_nvls``)."""
-    return _with_nvls(_non_torch_base(engine), estimate_nvls(engine))
+    return _with_nvls(_with_nvls(_non_torch_base(engine), estimate_nvls(engine)), estimate_nccl_other(engine))
 
 
 def _non_torch_base(engine: EngineConfig) -> Estimate:
@@ -463,7 +472,7 @@ def nvls_after_snapshot(engine: EngineConfig) -> bool:
 def estimate_nvls(engine: EngineConfig) -> Estimate:
     """NCCL NVLink SHARP buffers vLLM counts before sizing the KV cache (V0, V1 before 0.11) [estimate].
 
-    On an NVSwitch GPU (``engine.nvswitch``) at TP or PP > 2: ``nvls_bytes`` per group, +- half (the NCCL release
+    On an NVSwitch GPU (``engine.nvswitch``) at TP or PP > 2: ``nvls_bytes`` per group, +- a third (the NCCL release
     and its channel count are not known). On a GPU whose fabric is not known (no catalog entry: ``--gpu-memory``
     alone, a card kvplan lacks) of Hopper or later or of unknown generation: 0 +- that size. Nothing on PCIe cards,
     before Hopper, with NCCL_NVLS_ENABLE=0, off CUDA, or from vLLM 0.11 in V1 (``nvls_before_snapshot``)."""
@@ -473,11 +482,34 @@ def estimate_nvls(engine: EngineConfig) -> Estimate:
 
 
 def nvls_before_snapshot(engine: EngineConfig) -> Estimate:
-    """The NVLS buffers V1 from 0.11 creates before its memory snapshot (PR #25359): not in the profiled non-KV
-    memory, but gone from the free memory its start check reads and 0.34's extensible cache is sized from."""
+    """The NCCL buffers V1 from 0.11 creates before its memory snapshot (PR #25359), NVLS and the others
+    (``estimate_nccl_other``): not in the profiled non-KV memory, but gone from the free memory its start check
+    reads and 0.34's extensible cache is sized from."""
     if nvls_after_snapshot(engine):
         return Estimate.zero(NO_NVLS)
-    return _nvls_buffers(engine)
+    return _with_nvls(_nvls_buffers(engine), _nccl_other_buffers(engine))
+
+
+def estimate_nccl_other(engine: EngineConfig) -> Estimate:
+    """NCCL's buffers besides NVLS where vLLM counts them before sizing the KV cache (V0, V1 before 0.11)
+    [estimate, not modelled: bounded by vllm#9699's 405B run]."""
+    if not nvls_after_snapshot(engine):
+        return Estimate.zero(NO_NVLS)
+    return _nccl_other_buffers(engine)
+
+
+def _nccl_other_buffers(engine: EngineConfig) -> Estimate:
+    """On an NVSwitch GPU of Hopper or later, groups of more than 2 ranks (the NVLS conditions, whatever
+    NCCL_NVLS_ENABLE says): half of NCCL_OTHER_BOUND_BYTES_8_RANKS x ranks / 8, +- half."""
+    groups = nvls_group_sizes(engine)
+    capability = engine.compute_capability
+    if not groups or engine.platform != "cuda" or not engine.nvswitch or (capability is not None
+                                                                          and capability < (9, 0)):
+        return Estimate.zero(NO_NVLS)
+    bound = sum(NCCL_OTHER_BOUND_BYTES_8_RANKS * ranks // 8 for ranks in groups)
+    return Estimate(value_bytes=bound // 2, error_bytes=bound // 2,
+                    source=f"NCCL's other buffers (not modelled: up to {bound / GiB:.2f} GiB, as kvplan missed in "
+                           "vllm#9699's 405B run at TP 8; half +- half)")
 
 
 def _nvls_buffers(engine: EngineConfig) -> Estimate:
@@ -499,7 +531,7 @@ def _nvls_buffers(engine: EngineConfig) -> Estimate:
                                f"not modelled, +- {size / GiB:.2f} GiB")
     return Estimate(value_bytes=size, error_bytes=int(size * ERR_NVLS_FRACTION),
                     source=f"NCCL NVLS buffers, {NVLS_COMMUNICATORS_PER_GROUP} communicators x {ranks} ranks on an "
-                           f"NVSwitch GPU ({size / GiB:.2f} GiB, +- half: NCCL release and channels not known; "
+                           f"NVSwitch GPU ({size / GiB:.2f} GiB, +- a third: NCCL release and channels not known; "
                            "NCCL_NVLS_ENABLE=0 removes them)")
 
 
