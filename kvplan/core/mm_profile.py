@@ -46,21 +46,23 @@ from kvplan.core.vision import (
 
 DEFAULT_MM_LIMIT = 999  # MultiModalConfig.get_limit_per_prompt: an unspecified modality
 # The releases whose dummy-item rules and profile_run were read: the V1 GPUModelRunner from 0.22 (0.22, 0.32,
-# 0.33 wheels: the same budget, items and encoder run; 0.11's Qwen3-VL dummy video grows with max_model_len,
-# _MAX_FRAMES_PER_VIDEO = 24576, so older releases keep the flat term); Model Runner V2 profiles no encoder up to
-# 0.26 (profile_run in the 0.22 and 0.26 wheels: text forward and sampler only) and does from 0.29 (0.29, 0.32,
-# 0.33); its 0.27 / 0.28 were not read.
+# 0.33 wheels: the same budget, items and encoder run; older releases differ, MODELLED_0_11 below); Model
+# Runner V2 profiles no encoder up to 0.26 (profile_run in the 0.22 and 0.26 wheels: text forward and sampler
+# only) and does from 0.29 (0.29, 0.32, 0.33); its 0.27 / 0.28 were not read.
 MODELLED_FROM = (0, 22)
 # The V1 releases before that whose profile_run, MultiModalBudget, compute_mm_encoder_budget and the Qwen dummy
-# rules were read: the 0.11.0, 0.11.2 and 0.12.0 wheels (0.11.1 lies between two identical ones; 0.13-0.21
-# were not read; 0.10.2 has neither Qwen3-VL nor the zero-padded copy of the outputs, and was not modelled).
+# rules were read: the 0.11.0, 0.11.2 and 0.12.0 wheels (0.11.1 lies between two identical ones). Outside it the
+# code differs: 0.10.2 has no Qwen3-VL and no zero-padded copy of the outputs; 0.13.0 drops the copy and the
+# 12.5 factor (its Qwen3-VL video still grows with max_model_len); 0.15.0-0.21.0 take 0.22's two-frame video
+# and 0.18.0 / 0.21.0 0.22's encoder_budget.py and profile_run, but their qwen2_vl / qwen2_5_vl / qwen3_vl
+# were not compared line by line, so 0.13-0.21 keep the flat term.
 # Qwen2-VL / 2.5-VL and Qwen3-VL only: Gemma 3 and Llama 4 have no get_mm_max_tokens_per_item there, so their
 # budget counts the placeholder's tokenized length (start / end of image and newlines), not read here.
 MODELLED_0_11 = ((0, 11), (0, 12))
 V2_NO_ENCODER_UNTIL = (0, 26)
 V2_ENCODER_FROM = (0, 29)
 # The flat term for encoders kvplan does not model: the two multimodal lines of vllm-gpu-logs.jsonl left
-# 1.17 GiB (line 14) and 3.81 GiB (line 36) unexplained.
+# 1.17 GiB (line 14) and 3.81 GiB (line 36, since modelled by _profile_0_11: +0.80 GiB left) unexplained.
 ERR_MM_ENCODER_FLAT = 2 * GiB
 ERR_MM_ENCODER_FRACTION = 0.5  # the ViT peak is read from the code, not measured
 ERR_MM_ENCODER_MIN = 256 * MiB
