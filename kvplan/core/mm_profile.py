@@ -365,9 +365,15 @@ def qwen2_vision_params(tower: VisionTower) -> int:
 def tower_weight_bytes(model: ModelSpec, engine: EngineConfig) -> int:
     """The tower's weights on one rank (Qwen2-VL / Qwen2.5-VL, Qwen3-VL / Qwen3.5 and Gemma 3's SigLIP, the
     last two as ``kvplan.core.params`` counts them): vLLM 0.32+ does not build them when every modality limit is
-    0. With --mm-encoder-tp-mode data every rank holds the whole tower."""
+    0. With --mm-encoder-tp-mode data every rank holds the whole tower. vLLM 0.11.0-0.12.0 already leaves the
+    Qwen towers out (qwen2_vl.py, qwen2_5_vl.py, qwen3_vl.py, qwen3_vl_moe.py: ``self.visual = None`` when the
+    image and video limits are both 0; ``use_data_parallel`` replicates them), not Gemma 3's (gemma3_mm.py
+    builds it whatever the limits)."""
     tower = model.vision
-    if tower is None or tower.raw is None or release(engine.behaviour.version) < MODELLED_FROM:
+    version = release(engine.behaviour.version)
+    qwen_0_11 = tower is not None and tower.family in QWEN2_FAMILY | QWEN3_FAMILY and \
+        MODELLED_0_11[0] <= version <= MODELLED_0_11[1]
+    if tower is None or tower.raw is None or (version < MODELLED_FROM and not qwen_0_11):
         return 0
     from kvplan.core.errors import UnsupportedModelError
     from kvplan.core.params import _SIGLIP_DEFAULTS, _Cfg, _qwen3_vision, _siglip  # the weight count's formulas

@@ -107,3 +107,21 @@ def test_what_0_11_reading_does_not_cover_keeps_the_flat_term() -> None:
     for model, settings in cases:
         profile = encoder_profile(model, _engine(model, **settings))
         assert profile.error_bytes == ERR_MM_ENCODER_FLAT and "not modelled" in profile.note, settings
+
+
+def test_0_11_text_only_qwen_leaves_the_tower_out_gemma_keeps_it() -> None:
+    """qwen3_vl_moe.py (0.11.0-0.12.0): ``self.visual = None`` when the image and video limits are both 0; the
+    Qwen3-VL-30B-A3B ViT (27 blocks of 1152, patch embed, position table, merger and 3 deepstack mergers) is
+    538,631,408 parameters, 1,077,262,816 B in bf16. gemma3_mm.py builds SigLIP whatever the limits."""
+    from kvplan.core.mm_profile import tower_weight_bytes
+
+    vl = _model("Qwen/Qwen3-VL-30B-A3B-Instruct")
+    off = (("image", 0), ("video", 0))
+    for version in ("0.11.0", "0.12.0"):
+        engine = _engine(vl, max_model_len=32768, vllm_version=version, limit_mm_per_prompt=off)
+        assert tower_weight_bytes(vl, engine) == 538_631_408 * 2
+    assert tower_weight_bytes(vl, _engine(vl, max_model_len=32768, vllm_version="0.10.2",
+                                          limit_mm_per_prompt=off)) == 0  # not read
+    gemma = _model("google/gemma-3-27b-it")
+    assert tower_weight_bytes(gemma, _engine(gemma, max_model_len=8192, vllm_version="0.11.0",
+                                             limit_mm_per_prompt=(("image", 0),))) == 0
