@@ -12,11 +12,18 @@ config/scheduler.py); ``MultiModalBudget._get_max_items`` (multimodal/encoder_bu
 chunked prefill max_num_seqs is first capped at ``max_num_batched_tokens // item``). Limits of 0 for every
 modality, or --language-model-only, skip the encoder profile and (``_mark_tower_model``, 0.32+) the tower's
 weights. The encoder's own peak is read from the ViT code, not measured: it carries half its value as error.
+
+vLLM 0.11.0-0.12.0 (``profile_run`` in the 0.11.0, 0.11.2 and 0.12.0 wheels) differs: Qwen3-VL's dummy video
+fills max_model_len up to 24,576 frames and counts 12.5 budget tokens per soft token; the outputs shorter than
+the encoder budget (0.11) or the item's budget tokens (0.12) are copied into zero tensors that long, the
+originals and the dummy pixels staying alive through the text forward (see ``_profile_0_11``).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 from kvplan.core.engine import EngineConfig
 from kvplan.core.model import ModelSpec
@@ -30,22 +37,32 @@ from kvplan.core.vision import (
     QWEN2_VL_MAX_FRAMES,
     QWEN2_VL_MAX_PIXELS,
     QWEN3_FAMILY,
+    QWEN3_VL_MAX_FRAMES_0_11,
     QWEN3_VL_MAX_PIXELS,
     QWEN3_VL_VIDEO_MAX_PIXELS,
+    QWEN3_VL_VIDEO_TOKEN_FACTOR_0_11,
     VisionTower,
 )
 
 DEFAULT_MM_LIMIT = 999  # MultiModalConfig.get_limit_per_prompt: an unspecified modality
 # The releases whose dummy-item rules and profile_run were read: the V1 GPUModelRunner from 0.22 (0.22, 0.32,
-# 0.33 wheels: the same budget, items and encoder run; 0.11's Qwen3-VL dummy video grows with max_model_len,
-# _MAX_FRAMES_PER_VIDEO = 24576, so older releases keep the flat term); Model Runner V2 profiles no encoder up to
-# 0.26 (profile_run in the 0.22 and 0.26 wheels: text forward and sampler only) and does from 0.29 (0.29, 0.32,
-# 0.33); its 0.27 / 0.28 were not read.
+# 0.33 wheels: the same budget, items and encoder run; older releases differ, MODELLED_0_11 below); Model
+# Runner V2 profiles no encoder up to 0.26 (profile_run in the 0.22 and 0.26 wheels: text forward and sampler
+# only) and does from 0.29 (0.29, 0.32, 0.33); its 0.27 / 0.28 were not read.
 MODELLED_FROM = (0, 22)
+# The V1 releases before that whose profile_run, MultiModalBudget, compute_mm_encoder_budget and the Qwen dummy
+# rules were read: the 0.11.0, 0.11.2 and 0.12.0 wheels (0.11.1 lies between two identical ones). Outside it the
+# code differs: 0.10.2 has no Qwen3-VL and no zero-padded copy of the outputs; 0.13.0 drops the copy and the
+# 12.5 factor (its Qwen3-VL video still grows with max_model_len); 0.15.0-0.21.0 take 0.22's two-frame video
+# and 0.18.0 / 0.21.0 0.22's encoder_budget.py and profile_run, but their qwen2_vl / qwen2_5_vl / qwen3_vl
+# were not compared line by line, so 0.13-0.21 keep the flat term.
+# Qwen2-VL / 2.5-VL and Qwen3-VL only: Gemma 3 and Llama 4 have no get_mm_max_tokens_per_item there, so their
+# budget counts the placeholder's tokenized length (start / end of image and newlines), not read here.
+MODELLED_0_11 = ((0, 11), (0, 12))
 V2_NO_ENCODER_UNTIL = (0, 26)
 V2_ENCODER_FROM = (0, 29)
 # The flat term for encoders kvplan does not model: the two multimodal lines of vllm-gpu-logs.jsonl left
-# 1.17 GiB (line 14) and 3.81 GiB (line 36) unexplained.
+# 1.17 GiB (line 14) and 3.81 GiB (line 36, since modelled by _profile_0_11: +0.80 GiB left) unexplained.
 ERR_MM_ENCODER_FLAT = 2 * GiB
 ERR_MM_ENCODER_FRACTION = 0.5  # the ViT peak is read from the code, not measured
 ERR_MM_ENCODER_MIN = 256 * MiB
@@ -92,6 +109,7 @@ class EncoderItem:
     modality: str
     tokens: int  # placeholder tokens the item takes in the prompt (and the encoder cache)
     patches: int  # ViT sequence length for one item
+    rows: int = 0  # encoder output rows when not ``tokens`` (Qwen3-VL's video in 0.11-0.12: tokens x 12.5)
 
 
 def _qwen_image(tower: VisionTower, max_pixels: int) -> EncoderItem:
@@ -154,7 +172,8 @@ def items_per_batch(item: EncoderItem, engine: EngineConfig) -> int:
     return max(1, min(budget // item.tokens, reqs * per_prompt))
 
 
-def encoder_peak_bytes(tower: VisionTower, item: EncoderItem, items: int, engine: EngineConfig) -> int:
+def encoder_peak_bytes(tower: VisionTower, item: EncoderItem, items: int, engine: EngineConfig, *,
+                       model_dtype_pixels: bool = False) -> int:
     """The encoder forward's torch peak over ``items`` copies of ``item``, by reading the ViT (qwen2_5_vl.py,
     qwen3_vl.py, siglip.py, 0.33), model dtype a, S patches, width D, MLP width I, TP t:
 
@@ -163,14 +182,15 @@ def encoder_peak_bytes(tower: VisionTower, item: EncoderItem, items: int, engine
     * the widest block stage: attention keeps residual, norm, fused qkv (3D / t), q/k/v after rotary (3D / t)
       and the output (9D with t = 1); the MLP keeps residual, norm, fc1 (I / t; gate_up 2I / t for Qwen2.5-VL)
       and its activation (I / t).
-    With --mm-encoder-tp-mode data each rank runs its share of the items whole (t = 1)."""
+    With --mm-encoder-tp-mode data each rank runs its share of the items whole (t = 1). ``model_dtype_pixels``:
+    the processor already cast them to the model dtype (0.11-0.12, below), so one copy."""
     a = 2 if engine.model_dtype not in ("float32", "float") else 4
     tp = engine.tensor_parallel_size
     if engine.settings.mm_encoder_tp_mode == "data":
         items, tp = cdiv(items, tp), 1
     d, inter = tower.hidden_size, tower.intermediate_size
     frames = tower.temporal_patch_size
-    pixels = tower.in_channels * frames * tower.patch_size ** 2 * (4 + a)
+    pixels = tower.in_channels * frames * tower.patch_size ** 2 * (a if model_dtype_pixels else 4 + a)
     attention = 2 * d + 7 * d // tp
     mlp = 2 * d + (3 if tower.gated_mlp else 2) * inter // tp
     return items * item.patches * (pixels + max(attention, mlp) * a)
@@ -198,6 +218,100 @@ class EncoderProfile:
 NO_ENCODER = EncoderProfile(peak_bytes=0, cached_bytes=0, error_bytes=0, note="")
 
 
+def _smart_side(side: int, unit: int, max_pixels: int, frames: int = 1, temporal: int = 1) -> int:
+    """transformers' smart_resize for a square (qwen2_vl image_processing; qwen3_vl video_processing with
+    ``frames`` and ``temporal`` = temporal_patch_size): round to the unit, and when t x h x w passes max_pixels
+    scale by beta = sqrt(frames x h x w / max_pixels) and floor to the unit, at least one unit. The min_pixels
+    branch never applies to the dummy items (their sides are the largest the budget allows)."""
+    bar = round(side / unit) * unit
+    t_bar = round(frames / temporal) * temporal if temporal > 1 else 1
+    if t_bar * bar * bar > max_pixels:
+        beta = math.sqrt(frames * side * side / max_pixels)
+        return max(unit, math.floor(side / beta / unit) * unit)
+    return bar
+
+
+@lru_cache(maxsize=64)
+def _qwen3_video_0_11(patch: int, merge: int, temporal: int, image_pixels: int, video_pixels: int,
+                      max_model_len: int) -> tuple[int, int, int]:
+    """(budget tokens, soft tokens, ViT patches) of Qwen3-VL's dummy video in vLLM 0.11.0-0.12.0 (qwen3_vl.py
+    Qwen3VLProcessingInfo, qwen2_vl.py ``_get_max_video_frames``): frames grow from 2 while the video at the
+    largest image's side (``get_image_size_with_most_features``: 9,999,999 px resized to the image's
+    longest_edge) still fits max_model_len in soft tokens, at most ``_MAX_FRAMES_PER_VIDEO`` = 24,576; each
+    frame count is resized by the video processor (longest_edge over all frames); grid_t = (n + n % T) // T.
+    ``get_max_video_tokens`` budgets int(soft tokens x 12.5); the dummy video (``get_dummy_mm_data``, mm_counts
+    {video: 1}, seq_len max_model_len) has those frames at that size."""
+    unit = patch * merge
+    side = _smart_side(9_999_999, unit, image_pixels)
+
+    def grid(frames: int) -> int:  # ViT patches of a video of ``frames`` frames
+        frame = _smart_side(side, unit, video_pixels, frames, temporal)
+        return max((frames + frames % temporal) // temporal, 1) * (frame // patch) ** 2
+
+    frames = 2
+    while frames < QWEN3_VL_MAX_FRAMES_0_11 and grid(frames + 1) // merge**2 <= max_model_len:
+        frames += 1
+    patches = grid(frames)
+    soft = patches // merge**2
+    return int(soft * QWEN3_VL_VIDEO_TOKEN_FACTOR_0_11), soft, patches
+
+
+def largest_item_0_11(tower: VisionTower, engine: EngineConfig) -> EncoderItem | None:
+    """The dummy item of vLLM 0.11.0-0.12.0: Qwen2-VL / 2.5-VL's rules are 0.33's (qwen2_vl.py
+    ``get_mm_max_tokens_per_item``, ``_get_max_video_frames``, 14 frames: the same code); Qwen3-VL's video is
+    ``_qwen3_video_0_11``. None (the flat term) for other families, for processor size overrides (how 0.11's
+    processors take them was not read) and for a modality limited to 0 beside one that is not (0.11.2 and 0.12
+    budget every modality the processor reports, whatever its limit: not followed here)."""
+    settings = engine.settings
+    limits = [mm_limit(engine, name) for name in ("image", "video")]
+    if settings.mm_max_pixels or settings.mm_video_max_pixels or 0 in limits:
+        return None
+    if tower.family in QWEN2_FAMILY:
+        return largest_item(tower, engine)
+    if tower.family not in QWEN3_FAMILY:
+        return None
+    unit = tower.patch_size * tower.spatial_merge_size
+    side = _smart_side(9_999_999, unit, QWEN3_VL_MAX_PIXELS)
+    image_patches = (side // tower.patch_size) ** 2
+    image = EncoderItem(modality="image", tokens=image_patches // tower.spatial_merge_size**2,
+                        patches=image_patches)
+    budget, soft, patches = _qwen3_video_0_11(tower.patch_size, tower.spatial_merge_size,
+                                              tower.temporal_patch_size, QWEN3_VL_MAX_PIXELS,
+                                              QWEN3_VL_VIDEO_MAX_PIXELS, engine.max_model_len)
+    video = EncoderItem(modality="video", tokens=budget, patches=patches, rows=soft)
+    # MultiModalBudget.get_modality_with_max_tokens: max() over {image, video}, the first wins a tie
+    return video if video.tokens > image.tokens else image
+
+
+def _profile_0_11(model: ModelSpec, tower: VisionTower, item: EncoderItem, engine: EngineConfig) -> EncoderProfile:
+    """``profile_run`` of vLLM 0.11.0-0.12.0 (v1/worker/gpu_model_runner.py): ``max_items_per_batch`` items of
+    the dummy modality (``MultiModalBudget.get_max_items``, v1/worker/utils.py: ``items_per_batch``), encoded
+    once; when the first output has fewer rows than the encoder budget (0.11: max(max_num_batched_tokens,
+    largest item's budget tokens), ``compute_mm_encoder_budget``) or, in 0.12, than the item's budget tokens,
+    each output is copied into ``new_zeros`` that long. Through the text forward and the sampler stay: those
+    copies in the encoder cache, the original outputs (the loop variable ``output`` holds a split view of the
+    whole concatenated output) and ``batched_dummy_mm_inputs``, the pixels on the GPU in the model dtype
+    (multimodal/processing.py ``_postprocess_output`` casts the processor's float32)."""
+    a = 2 if engine.model_dtype not in ("float32", "float") else 4
+    items = items_per_batch(item, engine)
+    rows = item.rows or item.tokens
+    budget = max(engine.max_num_batched_tokens, item.tokens)
+    padded_to = budget if release(engine.behaviour.version) < (0, 12) else item.tokens
+    width = model.hidden_size * (1 + tower.deepstack_layers)
+    outputs = items * rows * width * a
+    copies = items * padded_to * width * a if rows < padded_to else 0
+    pixels = items * item.patches * tower.in_channels * tower.temporal_patch_size * tower.patch_size**2 * a
+    cached = copies + outputs + pixels
+    peak = encoder_peak_bytes(tower, item, items, engine, model_dtype_pixels=True)
+    error = max(int(peak * ERR_MM_ENCODER_FRACTION), ERR_MM_ENCODER_MIN)
+    padded = f", outputs padded to {padded_to} rows" if copies else ""
+    return EncoderProfile(peak_bytes=peak, cached_bytes=cached, error_bytes=error,
+                          note=f"; encoder profile (vLLM {engine.behaviour.version}): {items} x {item.modality} of "
+                               f"{item.tokens} budget tokens ({rows} rows, {item.patches} patches){padded}, "
+                               f"{cached / GiB:.2f} GiB kept through the text forward, encoder peak "
+                               f"{peak / GiB:.2f} GiB (read, ± 50 %)")
+
+
 def encoder_profile(model: ModelSpec, engine: EngineConfig) -> EncoderProfile:
     if not model.is_multimodal:
         return NO_ENCODER
@@ -215,7 +329,10 @@ def encoder_profile(model: ModelSpec, engine: EngineConfig) -> EncoderProfile:
                               note=f"; Model Runner V2 in vLLM {engine.behaviour.version} profiles no encoder "
                                    "(its peak is not left free)")
     tower = model.vision
+    old = MODELLED_0_11[0] <= version <= MODELLED_0_11[1] and engine.model_runner != "v2"
     read = version >= MODELLED_FROM and (engine.model_runner != "v2" or version >= V2_ENCODER_FROM)
+    if tower and old and engine.behaviour.engine != "v0" and (item := largest_item_0_11(tower, engine)):
+        return _profile_0_11(model, tower, item, engine)
     item = largest_item(tower, engine) if tower and read else None
     if tower is None or item is None or engine.behaviour.engine == "v0":
         family = tower.family if tower else model.model_type
@@ -248,9 +365,15 @@ def qwen2_vision_params(tower: VisionTower) -> int:
 def tower_weight_bytes(model: ModelSpec, engine: EngineConfig) -> int:
     """The tower's weights on one rank (Qwen2-VL / Qwen2.5-VL, Qwen3-VL / Qwen3.5 and Gemma 3's SigLIP, the
     last two as ``kvplan.core.params`` counts them): vLLM 0.32+ does not build them when every modality limit is
-    0. With --mm-encoder-tp-mode data every rank holds the whole tower."""
+    0. With --mm-encoder-tp-mode data every rank holds the whole tower. vLLM 0.11.0-0.12.0 already leaves the
+    Qwen towers out (qwen2_vl.py, qwen2_5_vl.py, qwen3_vl.py, qwen3_vl_moe.py: ``self.visual = None`` when the
+    image and video limits are both 0; ``use_data_parallel`` replicates them), not Gemma 3's (gemma3_mm.py
+    builds it whatever the limits)."""
     tower = model.vision
-    if tower is None or tower.raw is None or release(engine.behaviour.version) < MODELLED_FROM:
+    version = release(engine.behaviour.version)
+    qwen_0_11 = tower is not None and tower.family in QWEN2_FAMILY | QWEN3_FAMILY and \
+        MODELLED_0_11[0] <= version <= MODELLED_0_11[1]
+    if tower is None or tower.raw is None or (version < MODELLED_FROM and not qwen_0_11):
         return 0
     from kvplan.core.errors import UnsupportedModelError
     from kvplan.core.params import _SIGLIP_DEFAULTS, _Cfg, _qwen3_vision, _siglip  # the weight count's formulas

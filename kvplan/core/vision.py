@@ -19,6 +19,10 @@ QWEN3_VL_MAX_PIXELS = 16_777_216
 QWEN3_VL_VIDEO_MAX_PIXELS = 25_165_824
 # qwen2_vl.py _MAX_FRAMES_PER_VIDEO (0.33): the dummy video's frame cap for Qwen2-VL / Qwen2.5-VL
 QWEN2_VL_MAX_FRAMES = 14
+# qwen3_vl.py (vLLM 0.11.0-0.12.0): the dummy video's frame cap, and the factor get_max_video_tokens multiplies
+# the video's soft tokens by for the encoder budget (timestamps and vision start / end around each frame)
+QWEN3_VL_MAX_FRAMES_0_11 = 24576
+QWEN3_VL_VIDEO_TOKEN_FACTOR_0_11 = 12.5
 
 QWEN2_FAMILY = frozenset({"qwen2_vl", "qwen2_5_vl"})
 QWEN3_FAMILY = frozenset({"qwen3_vl", "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe"})
