@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ import pytest
 
 from kvplan.core.errors import ProbeError
 from kvplan.probe.runner import ChildResult, find_vllm_python
-from tests.peer.cases import CASES, CASES_BY_NAME, PeerCase, raw_records, run_cases
+from tests.peer.cases import CASES, CASES_BY_NAME, MM_CASES, MM_MODULE_ERRORS, PeerCase, raw_records, run_cases
 
 pytestmark = pytest.mark.vllm
 
@@ -64,10 +65,20 @@ def peer_table(request: pytest.FixtureRequest) -> Iterator[dict[str, dict[str, A
         print("\n" + table)
 
 
+def _selected_cases(session: pytest.Session) -> list[PeerCase]:
+    """The cases of the tests this session runs (``-k lora`` starts 1 engine, not all of them)."""
+    names = {item.callspec.params["name"] for item in session.items
+             if isinstance(item, pytest.Function) and "peer_results" in item.fixturenames
+             and hasattr(item, "callspec") and "name" in item.callspec.params}
+    return [case for case in CASES if case.name in names]
+
+
 @pytest.fixture(scope="session")
-def peer_results(vllm_python: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, ChildResult]]:
+def peer_results(
+    vllm_python: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> tuple[Path, dict[str, ChildResult]]:
     model_root = tmp_path_factory.mktemp("peer-models")
-    results = run_cases(vllm_python, model_root, CASES, workers=2)
+    results = run_cases(vllm_python, model_root, _selected_cases(request.session) or CASES, workers=2)
     raw = tmp_path_factory.getbasetemp() / "peer-results.json"
     raw.write_text(json.dumps(raw_records(model_root, results), indent=1) + "\n")
     return model_root, results
@@ -201,3 +212,61 @@ def test_lora_slots_are_the_bytes_vllm_allocates(vllm_python: str, tmp_path: Pat
                               kv_cache_memory_bytes=1 << 30, block_size=128, vllm_version="0.32.0",
                               enable_lora=True, max_loras=2, max_lora_rank=8)
     assert estimate_lora(spec, resolve_engine(spec, settings, None)).value_bytes == measured["total"], measured
+
+
+ENCODER_LINE = re.compile(r"Encoder cache will be initialized with a budget of (\d+) tokens, and profiled with (\d+) "
+                          r"(\w+) items of the maximum feature size")
+
+
+@pytest.mark.parametrize("name", [case.name for case in MM_CASES])
+def test_encoder_profile_is_the_one_vllm_ran(peer_results: tuple[Path, dict[str, ChildResult]], name: str) -> None:
+    """vLLM (CPU build) ran the encoder on its dummy batch (GPUModelRunner.profile_run, which CPUModelRunner
+    inherits): the budget and the number of items it logged are kvplan's (kvplan.core.mm_profile)."""
+    from kvplan.core.architectures import model_spec_from_config
+    from kvplan.core.engine import resolve_engine
+    from kvplan.core.mm_profile import encoder_budget_tokens, encoder_profile, items_per_batch, largest_item
+    from kvplan.core.settings import DeploySettings
+
+    case, model_dir, res = _result(peer_results, name)
+    assert res.status == "ok", _describe(res)
+    lines = [*res.log_tail, *((res.result or {}).get("log_lines") or [])]
+    found = [m for m in map(ENCODER_LINE.search, lines) if m]
+    assert found, "no encoder profile line in vLLM's log:\n" + "\n".join(res.log_tail[-40:])
+    budget, items, modality = int(found[0][1]), int(found[0][2]), found[0][3]
+
+    spec = model_spec_from_config(json.loads((model_dir / "config.json").read_text()))
+    settings = DeploySettings(platform="cpu", entrypoint="llm", dtype=case.dtype, max_model_len=case.max_model_len,
+                              kv_cache_memory_bytes=case.kv_cache_memory_bytes, block_size=case.block_size,
+                              vllm_version=str((res.result or {}).get("vllm_version") or "0.32.0"),
+                              max_num_seqs=case.max_num_seqs)
+    engine = resolve_engine(spec, settings, None)
+    assert spec.vision is not None and spec.vision.modelled
+    item = largest_item(spec.vision, engine)
+    assert item is not None
+    assert (encoder_budget_tokens(item, engine), items_per_batch(item, engine), item.modality) == (
+        budget, items, modality)
+    assert f"encoder profile: {items} x {modality} of {item.tokens} tokens" in encoder_profile(spec, engine).note
+
+
+def test_mm_modules_need_torchvision(vllm_python: str) -> None:
+    """The multimodal families the CPU venv cannot start, in vLLM's words: importing their module (or pixtral.py,
+    which PaliGemma / LLaVA / CLIP / SigLIP processing imports) needs torchvision."""
+    script = (
+        "import importlib, importlib.util, json\n"
+        "if importlib.util.find_spec('torchvision'):\n"
+        "    print(json.dumps(None)); raise SystemExit\n"
+        "out = {}\n"
+        f"for m in {sorted(MM_MODULE_ERRORS)!r}:\n"
+        "    try:\n"
+        "        importlib.import_module('vllm.model_executor.models.' + m); out[m] = None\n"
+        "    except Exception as exc:\n"
+        "        out[m] = str(exc)\n"
+        "print(json.dumps(out))\n"
+    )
+    proc = subprocess.run([vllm_python, "-c", script], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    errors = json.loads(proc.stdout.strip().splitlines()[-1])
+    if errors is None:
+        pytest.skip("torchvision is installed in vLLM's venv: these families may start; make peer cases of them")
+    assert errors == MM_MODULE_ERRORS

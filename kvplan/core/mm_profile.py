@@ -30,6 +30,7 @@ from kvplan.core.model import ModelSpec
 from kvplan.core.settings import release
 from kvplan.core.units import GiB, MiB, cdiv
 from kvplan.core.vision import (
+    BLIP2_FAMILY,
     GEMMA3_FAMILY,
     LLAMA4_FAMILY,
     LLAMA4_MAX_TILES,
@@ -72,6 +73,7 @@ SUPPORTED_MODALITIES: dict[frozenset[str], tuple[str, ...]] = {
     GEMMA3_FAMILY: ("image",),
     LLAMA4_FAMILY: ("image",),
 }
+SUPPORTED_MODALITIES[BLIP2_FAMILY] = ("image",)
 
 
 def modalities(tower: VisionTower) -> tuple[str, ...] | None:
@@ -111,6 +113,10 @@ class EncoderItem:
     patches: int  # ViT sequence length for one item
     rows: int = 0  # encoder output rows when not ``tokens`` (Qwen3-VL's video in 0.11-0.12: tokens x 12.5)
 
+    # the model's own cap on items a prompt (ProcessingInfo.get_supported_mm_limits; allowed_mm_limits takes the
+    # smaller of it and --limit-mm-per-prompt, multimodal/processing/context.py 0.32); None: no cap
+    max_per_prompt: int | None = None
+
 
 def _qwen_image(tower: VisionTower, max_pixels: int) -> EncoderItem:
     """``get_image_size_with_most_features`` (qwen2_vl.py): max_pixels // unit^2 merged tokens (the closest
@@ -123,6 +129,12 @@ def _qwen_image(tower: VisionTower, max_pixels: int) -> EncoderItem:
 def largest_item(tower: VisionTower, engine: EngineConfig) -> EncoderItem | None:
     """The dummy item vLLM 0.33 profiles with (``get_mm_max_tokens_per_item``, the larger modality wins, ties
     to the later name), or None when the family is not modelled or every modality is off."""
+    if tower.family in BLIP2_FAMILY:
+        # blip2.py (0.32, 0.33): one image a prompt (get_supported_mm_limits), num_query_tokens tokens whatever its
+        # size; the dummy image is image_size square, the ViT's sequence (image_size / patch)^2 + a class token
+        side = tower.image_size // tower.patch_size
+        blip = EncoderItem(modality="image", tokens=tower.tokens_per_image, patches=side * side + 1, max_per_prompt=1)
+        return blip if mm_limit(engine, "image") > 0 else None
     max_pixels, video_pixels = engine.settings.mm_max_pixels, engine.settings.mm_video_max_pixels
     items: list[EncoderItem] = []
     if tower.family in GEMMA3_FAMILY:
@@ -161,11 +173,20 @@ def largest_item(tower: VisionTower, engine: EngineConfig) -> EncoderItem | None
     return max(live, key=lambda item: (item.tokens, item.modality)) if live else None
 
 
+def encoder_budget_tokens(item: EncoderItem, engine: EngineConfig) -> int:
+    """``compute_mm_encoder_budget`` (v1/core/encoder_cache_manager.py, 0.32 / 0.33): the "budget of N tokens"
+    profile_run logs ("Encoder cache will be initialized with a budget of ...")."""
+    return max(engine.max_num_batched_tokens, item.tokens)
+
+
 def items_per_batch(item: EncoderItem, engine: EngineConfig) -> int:
     """``MultiModalBudget._get_max_items`` (multimodal/encoder_budget.py, 0.33)."""
     tokens = engine.max_num_batched_tokens
-    budget = max(tokens, item.tokens)
-    per_prompt = max(1, min(mm_limit(engine, item.modality), engine.max_model_len // item.tokens))
+    budget = encoder_budget_tokens(item, engine)
+    limit = mm_limit(engine, item.modality)
+    if item.max_per_prompt is not None:
+        limit = min(limit, item.max_per_prompt)
+    per_prompt = max(1, min(limit, engine.max_model_len // item.tokens))
     reqs = engine.max_num_seqs
     if not engine.chunked_prefill:
         reqs = min(reqs, tokens // item.tokens)

@@ -32,6 +32,12 @@ MODELLED_FAMILIES = QWEN2_FAMILY | QWEN3_FAMILY | GEMMA3_FAMILY | LLAMA4_FAMILY
 # Llama 4's image processor (Llama4ImageProcessorFast / preprocessor_config.json): at most 16 tiles of
 # image_size, plus one global tile whenever an image takes more than one.
 LLAMA4_MAX_TILES = 16
+# BLIP-2 (model_type "blip-2"): a fixed ViT (224 px in every Salesforce checkpoint) whose Q-Former hands the text
+# model num_query_tokens embeddings an image (blip2.py Blip2ProcessingInfo.get_num_image_tokens, 0.32 / 0.33).
+BLIP2_FAMILY = frozenset({"blip-2"})
+BLIP2_IMAGE_SIZE = 224
+BLIP2_QUERY_TOKENS = 32  # Blip2Config.num_query_tokens default
+MODELLED_FAMILIES = MODELLED_FAMILIES | BLIP2_FAMILY
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -94,8 +100,10 @@ def vision_tower(config: Mapping[str, Any]) -> VisionTower | None:
                                  else 1),
         in_channels=_int(vision, "in_channels", "in_chans", "num_channels", default=3),
         gated_mlp=family == "qwen2_5_vl",
-        image_size=_int(vision, "image_size", default=896 if family == "gemma3" else 336 if family == "llama4" else 0),
-        tokens_per_image=_int(config, "mm_tokens_per_image", default=256 if family == "gemma3" else 0),
+        image_size=_int(vision, "image_size", default=896 if family == "gemma3" else 336 if family == "llama4"
+                        else BLIP2_IMAGE_SIZE if family in BLIP2_FAMILY else 0),
+        tokens_per_image=_int(config, "num_query_tokens", default=BLIP2_QUERY_TOKENS) if family in BLIP2_FAMILY
+        else _int(config, "mm_tokens_per_image", default=256 if family == "gemma3" else 0),
         deepstack_layers=len(deepstack) if isinstance(deepstack, list) else 0,
         out_hidden_size=_int(vision, "out_hidden_size", "hidden_size") if family == "qwen2_vl"
         else _int(vision, "out_hidden_size"),

@@ -60,14 +60,14 @@ def test_the_proven_list_names_real_peer_cases() -> None:
     from importlib import resources
 
     from tests.peer.cases import CASES
-    from tests.peer.make_models import MODELS
+    from tests.peer.make_models import MODELS, MULTIMODAL
 
     rows = json.loads(resources.files("kvplan").joinpath("data/engine_proven.json").read_text(encoding="utf-8"))
     by_name = {case.name: case for case in CASES}
     for row in rows:
         if row["case"].startswith("tests/peer/cases.py::"):
             case = by_name[row["case"].split("::")[1]]
-            assert MODELS[case.model][1] == row["architecture"]
+            assert {**MODELS, **MULTIMODAL}[case.model][1] == row["architecture"]
 
 
 def test_coverage_refuses_a_release_kvplan_does_not_model() -> None:

@@ -468,6 +468,45 @@ EXTRA_KEYS["exaone_moe"] = {"sliding_windows": [128, 256, 384, 0]}
 EXTRA_KEYS["longcat_flash"] = {"mla_scale_q_lora": True, "mla_scale_kv_lora": True, "zero_expert_type": "identity"}
 
 
+# Multimodal with the encoder profiled (issue 20): Gemma 3 with a 2-layer SigLIP (224 px, patch 14: 16 x 16 patches,
+# pooled 2 x 2 to mm_tokens_per_image = 64 soft tokens) and a 6-layer gemma3_text (5 sliding 512 : 1 full, 2 KV
+# heads x 64). Special tokens at 1001-1003 (tests/peer/mm_assets.py writes the tokenizer and processor beside it).
+MULTIMODAL["gemma3_mm"] = (
+    "Gemma3Config",
+    "Gemma3ForConditionalGeneration",
+    {
+        "text_config": {**_BASE, "model_type": "gemma3_text", "num_hidden_layers": 6, "num_key_value_heads": 2,
+                        "head_dim": 64, "sliding_window": 512, "sliding_window_pattern": 6,
+                        "max_position_embeddings": 32768},
+        "vision_config": {"model_type": "siglip_vision_model", "hidden_size": 128, "intermediate_size": 256,
+                          "num_attention_heads": 2, "num_hidden_layers": 2, "patch_size": 14, "image_size": 224},
+        "mm_tokens_per_image": 64, "boi_token_index": 1001, "eoi_token_index": 1002, "image_token_index": 1003,
+        "torch_dtype": "float32",
+    },
+)
+# name -> mm_assets.FAMILIES key: models that get a tokenizer and processor files beside their config.json
+MM_ASSETS = {"gemma3_mm": "gemma3", "paligemma_mm": "paligemma"}
+# PaliGemma with its encoder on: the text-only case's config, with a tokenizer and processor beside it.
+MULTIMODAL["paligemma_mm"] = MULTIMODAL["paligemma"]
+# BLIP-2: a 2-layer ViT (224 px, patch 14: 256 patches + class token, width 128), a 2-layer Q-Former of 32 queries
+# (cross-attention every 2nd layer) and a 4-layer OPT (4 heads x 64, MHA). Each image is 32 prompt tokens.
+MULTIMODAL["blip2_mm"] = (
+    "Blip2Config",
+    "Blip2ForConditionalGeneration",
+    {
+        "vision_config": {"hidden_size": 128, "intermediate_size": 256, "num_attention_heads": 2,
+                          "num_hidden_layers": 2, "image_size": 224, "patch_size": 14},
+        "qformer_config": {"hidden_size": 128, "intermediate_size": 256, "num_attention_heads": 2,
+                           "num_hidden_layers": 2, "encoder_hidden_size": 128, "vocab_size": 1024},
+        "text_config": {"model_type": "opt", "hidden_size": 256, "ffn_dim": 512, "num_attention_heads": 4,
+                        "num_hidden_layers": 4, "vocab_size": 1024, "max_position_embeddings": 8192,
+                        "word_embed_proj_dim": 256, "torch_dtype": "float32"},
+        "num_query_tokens": 32, "image_token_index": 1000, "torch_dtype": "float32",
+    },
+)
+MM_ASSETS["blip2_mm"] = "blip2"
+
+
 def config_dict(name: str) -> dict[str, Any]:
     """The config.json content for ``name``, built with transformers' config class."""
     import transformers
@@ -496,6 +535,11 @@ def write_model(root: Path, name: str) -> Path:
     out = root / name
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(config_dict(name), indent=2, sort_keys=True) + "\n")
+    if name in MM_ASSETS:
+        sys.path.insert(0, str(Path(__file__).parent))
+        from mm_assets import write_assets
+
+        write_assets(out, MM_ASSETS[name])
     return out
 
 
