@@ -16,6 +16,7 @@ weights. The encoder's own peak is read from the ViT code, not measured: it carr
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from kvplan.core.engine import EngineConfig
@@ -24,6 +25,12 @@ from kvplan.core.settings import release
 from kvplan.core.units import GiB, MiB, cdiv
 from kvplan.core.vision import (
     GEMMA3_FAMILY,
+    GEMMA4_AUDIO_SEQ_LENGTH,
+    GEMMA4_DUMMY_SIDE,
+    GEMMA4_FAMILY,
+    GEMMA4_FRAME_EXTRA_TOKENS,
+    GEMMA4_VIDEO_FRAMES,
+    GEMMA4_VIDEO_SOFT_TOKENS,
     LLAMA4_FAMILY,
     LLAMA4_MAX_TILES,
     QWEN2_FAMILY,
@@ -58,6 +65,8 @@ SUPPORTED_MODALITIES: dict[frozenset[str], tuple[str, ...]] = {
 
 
 def modalities(tower: VisionTower) -> tuple[str, ...] | None:
+    if tower.family in GEMMA4_FAMILY:  # gemma4_mm.py get_supported_mm_limits: audio only with an audio tower
+        return ("image", "audio", "video") if tower.audio else ("image", "video")
     for family, names in SUPPORTED_MODALITIES.items():
         if tower.family in family:
             return names
@@ -92,6 +101,7 @@ class EncoderItem:
     modality: str
     tokens: int  # placeholder tokens the item takes in the prompt (and the encoder cache)
     patches: int  # ViT sequence length for one item
+    outputs: int = 0  # encoder output rows the dummy item leaves in the cache, where fewer than tokens (0: tokens)
 
 
 def _qwen_image(tower: VisionTower, max_pixels: int) -> EncoderItem:
@@ -119,6 +129,8 @@ def largest_item(tower: VisionTower, engine: EngineConfig) -> EncoderItem | None
         tiles = LLAMA4_MAX_TILES + 1
         per_tile = side * side // round(1 / ratio**2)
         items.append(EncoderItem(modality="image", tokens=tiles * per_tile, patches=tiles * (side * side + 1)))
+    elif tower.family in GEMMA4_FAMILY:
+        return _gemma4_item(tower, engine)
     elif tower.family in QWEN2_FAMILY:
         image = _qwen_image(tower, max_pixels or QWEN2_VL_MAX_PIXELS)
         items.append(image)
@@ -164,6 +176,8 @@ def encoder_peak_bytes(tower: VisionTower, item: EncoderItem, items: int, engine
       and the output (9D with t = 1); the MLP keeps residual, norm, fc1 (I / t; gate_up 2I / t for Qwen2.5-VL)
       and its activation (I / t).
     With --mm-encoder-tp-mode data each rank runs its share of the items whole (t = 1)."""
+    if tower.family in GEMMA4_FAMILY:
+        return gemma4_encoder_peak_bytes(tower, item, items, engine)
     a = 2 if engine.model_dtype not in ("float32", "float") else 4
     tp = engine.tensor_parallel_size
     if engine.settings.mm_encoder_tp_mode == "data":
@@ -181,7 +195,80 @@ def encoder_outputs_bytes(model: ModelSpec, tower: VisionTower, item: EncoderIte
     """The encoder cache during the text forward: one text-width row per token, plus Qwen3-VL's deepstack
     levels (``embed_multimodal`` returns them concatenated)."""
     a = 2 if engine.model_dtype not in ("float32", "float") else 4
-    return items * item.tokens * model.hidden_size * (1 + tower.deepstack_layers) * a
+    return items * (item.outputs or item.tokens) * model.hidden_size * (1 + tower.deepstack_layers) * a
+
+
+def gemma4_soft_tokens(tower: VisionTower, width: int, height: int, max_soft_tokens: int) -> int:
+    """``Gemma4ProcessingInfo._compute_num_soft_tokens`` (gemma4_mm.py, 0.33 / 0.34): the image scaled to
+    max_soft_tokens x k^2 patches, each side floored to a multiple of patch x k, then pooled k x k."""
+    patch, k = tower.patch_size, tower.pooling_kernel_size
+    unit = patch * k
+    scale = math.sqrt(max_soft_tokens * k * k / ((height / patch) * (width / patch)))
+    target_h = max(unit, math.floor(height * scale / unit) * unit)
+    target_w = max(unit, math.floor(width * scale / unit) * unit)
+    return min((target_h // patch) * (target_w // patch) // (k * k), max_soft_tokens)
+
+
+def _gemma4_item(tower: VisionTower, engine: EngineConfig) -> EncoderItem | None:
+    """Gemma 4 (gemma4_mm.py, 0.33 / 0.34). ``get_mm_max_tokens_per_item``: an image default_output_length
+    (280) soft tokens, a video 32 frames x (70 + 8) = 2,496, audio the processor's audio_seq_length (750) when
+    the checkpoint has an audio tower. The processor pads every image to max_soft_tokens x k^2 patches (2,520;
+    a video frame 630), which is what the ViT runs; the dummy is 224 x 224 (256 soft tokens an image, 64 a
+    frame), which is what the cache keeps. Audio as the largest item (video off) is not modelled: None."""
+    k2 = tower.pooling_kernel_size ** 2
+    side = GEMMA4_DUMMY_SIDE
+    # vision_config.default_output_length: 280 in the 26B / 31B configs, and Gemma4VisionConfig's default
+    image_soft = int((tower.raw or {}).get("default_output_length") or 280)
+    frame_soft = GEMMA4_VIDEO_SOFT_TOKENS
+    items = [
+        EncoderItem(modality="image", tokens=image_soft, patches=image_soft * k2,
+                    outputs=gemma4_soft_tokens(tower, side, side, image_soft)),
+        EncoderItem(modality="video", tokens=GEMMA4_VIDEO_FRAMES * (frame_soft + GEMMA4_FRAME_EXTRA_TOKENS),
+                    patches=GEMMA4_VIDEO_FRAMES * frame_soft * k2,
+                    outputs=GEMMA4_VIDEO_FRAMES * gemma4_soft_tokens(tower, side, side, frame_soft)),
+    ]
+    if tower.audio:
+        items.append(EncoderItem(modality="audio", tokens=GEMMA4_AUDIO_SEQ_LENGTH, patches=0))
+    live = [item for item in items if mm_limit(engine, item.modality) > 0]
+    best = max(live, key=lambda item: (item.tokens, item.modality)) if live else None
+    return None if best is None or best.modality == "audio" else best
+
+
+def gemma4_encoder_peak_range(tower: VisionTower, item: EncoderItem, items: int,
+                              engine: EngineConfig) -> tuple[int, int]:
+    """Gemma 4's vision tower (transformers' Gemma4VisionModel, built by AutoModel and replicated on every
+    rank: gemma4_mm.py ``recursive_replace_linear(..., "replicate")``), as (lowest, highest) peak.
+    ``_process_image_input`` / ``_process_video_input`` (0.33) keep the processor's float32 pixel values
+    ``[n, patches, 3 x P x P]`` and run the encoder in chunks of ``min(free / 2, total / 10) // cost`` images
+    (frames), ``cost`` = patches x 4 x position_embedding_size x 8 B (``_encoder_chunk``), keeping each chunk's
+    last hidden states. kvplan knows neither the free nor the total memory there: the highest peak is one chunk
+    of every item, the lowest a chunk of one image (frame) beside the others' kept outputs (D a patch). The
+    widest stage is the gated MLP: residual, norm, act(gate), up and their product (2D + 3I), wider than
+    attention's q/k/v, norms and rotary copies (2D + 7D) for this ViT. With --mm-encoder-tp-mode data (0.34)
+    each rank runs its share of the items."""
+    a = 2 if engine.model_dtype not in ("float32", "float") else 4
+    if engine.settings.mm_encoder_tp_mode == "data":
+        items = cdiv(items, engine.tensor_parallel_size)
+    d, inter = tower.hidden_size, tower.intermediate_size
+    patches = items * item.patches
+    unit = item.patches // GEMMA4_VIDEO_FRAMES if item.modality == "video" else item.patches
+    pixels = patches * tower.in_channels * tower.patch_size ** 2 * 4
+    stage = max(2 * d + 3 * inter, 9 * d) * a
+    return pixels + unit * stage + (patches - unit) * d * a, pixels + patches * stage
+
+
+def gemma4_encoder_peak_bytes(tower: VisionTower, item: EncoderItem, items: int, engine: EngineConfig) -> int:
+    """The highest of ``gemma4_encoder_peak_range`` (a smaller chunk only lowers the peak)."""
+    return gemma4_encoder_peak_range(tower, item, items, engine)[1]
+
+
+def encoder_peak_spread_bytes(tower: VisionTower, item: EncoderItem, items: int, engine: EngineConfig) -> int:
+    """How far below the peak kvplan takes vLLM's may lie where it depends on memory kvplan does not know (the
+    Gemma 4 chunking); 0 elsewhere."""
+    if tower.family in GEMMA4_FAMILY:
+        low, high = gemma4_encoder_peak_range(tower, item, items, engine)
+        return high - low
+    return 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -225,7 +312,8 @@ def encoder_profile(model: ModelSpec, engine: EngineConfig) -> EncoderProfile:
     items = items_per_batch(item, engine)
     peak = encoder_peak_bytes(tower, item, items, engine)
     cached = encoder_outputs_bytes(model, tower, item, items, engine)
-    error = max(int(peak * ERR_MM_ENCODER_FRACTION), ERR_MM_ENCODER_MIN)
+    error = max(int(peak * ERR_MM_ENCODER_FRACTION), ERR_MM_ENCODER_MIN,
+                encoder_peak_spread_bytes(tower, item, items, engine))
     return EncoderProfile(peak_bytes=peak, cached_bytes=cached, error_bytes=error,
                           note=f"; encoder profile: {items} x {item.modality} of {item.tokens} tokens "
                                f"({item.patches} patches), peak {peak / GiB:.2f} GiB (read, ± 50 %)")

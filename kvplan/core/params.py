@@ -1190,6 +1190,23 @@ def _qwen3_vision(vc: _Cfg) -> int:
             + 2 * d + merger_linears + len(deepstack) * (2 * merged + merger_linears))
 
 
+def _gemma4_vision(vc: _Cfg, text_hidden: int) -> int:
+    """Gemma 4 vision tower (transformers' Gemma4VisionModel, which vLLM's gemma4_mm.py builds with AutoModel)
+    and its embedder: a bias-free patch projection of 3 x P x P, a (2, position_embedding_size, D) position
+    table; per layer q/k/v/o of heads x head_dim (no biases), q/k norms of head_dim, four RMSNorms of D and a
+    gated MLP (gate, up, down; no biases); std_bias / std_scale (D each) when standardize; the embedder's
+    D x text_hidden projection (its pre-norm has no weight). Gemma-4-26B-A4B's vision_config: 569,548,080
+    parameters as transformers 5.19 builds them, 572,794,416 with the buffers and the projection."""
+    d, inter, n = vc.hidden, vc.num("intermediate_size"), vc.layers
+    heads, head_dim = vc.heads, vc.num("head_dim")
+    kv = vc.num("num_key_value_heads", default=heads)
+    patch, table = vc.num("patch_size"), vc.num("position_embedding_size")
+    attn = d * heads * head_dim * 2 + d * kv * head_dim * 2 + 2 * head_dim
+    layer = attn + 3 * d * inter + 4 * d
+    std = 2 * d if vc.get("standardize", default=False) else 0
+    return 3 * patch * patch * d + 2 * table * d + n * layer + std + d * text_hidden
+
+
 _QWEN3_VISION_TYPES = frozenset({"qwen3_vl", "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe"})
 
 # ------------------------------------------------------------------------------------------- dispatcher

@@ -28,6 +28,16 @@ MODELLED_FAMILIES = QWEN2_FAMILY | QWEN3_FAMILY | GEMMA3_FAMILY | LLAMA4_FAMILY
 # Llama 4's image processor (Llama4ImageProcessorFast / preprocessor_config.json): at most 16 tiles of
 # image_size, plus one global tile whenever an image takes more than one.
 LLAMA4_MAX_TILES = 16
+# Gemma 4 (gemma4_mm.py, vLLM 0.33 / 0.34): _VIDEO_MAX_FRAMES = 32 frames a video, each at
+# _VIDEO_MAX_SOFT_TOKENS = 70 soft tokens; 2 + 6 prompt tokens a frame beside them (boi, eoi, mm:ss);
+# the dummy image and frames are 224 x 224 (Gemma4ImageProcessor has no size: get_dummy_mm_data's default).
+GEMMA4_FAMILY = frozenset({"gemma4"})
+GEMMA4_VIDEO_FRAMES = 32
+GEMMA4_VIDEO_SOFT_TOKENS = 70
+GEMMA4_FRAME_EXTRA_TOKENS = 2 + 6
+GEMMA4_DUMMY_SIDE = 224
+GEMMA4_AUDIO_SEQ_LENGTH = 750  # Gemma4Processor's audio_seq_length default (transformers 5.x)
+MODELLED_FAMILIES = MODELLED_FAMILIES | GEMMA4_FAMILY  # the families read since (one line each: merges)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,6 +57,8 @@ class VisionTower:
     tokens_per_image: int = 0  # fixed tokens per image (Gemma 3: mm_tokens_per_image)
     deepstack_layers: int = 0  # Qwen3-VL: extra feature levels kept beside the output
     out_hidden_size: int = 0  # the merger's output width (the text model's hidden size)
+    pooling_kernel_size: int = 1  # Gemma 4: k x k patches pooled into one soft token
+    audio: bool = False  # the checkpoint also has an audio tower (a non-null audio_config)
     # the vision_config itself (for the weight formulas); no part of equality or hashing
     raw: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
 
@@ -96,4 +108,16 @@ def vision_tower(config: Mapping[str, Any]) -> VisionTower | None:
         out_hidden_size=_int(vision, "out_hidden_size", "hidden_size") if family == "qwen2_vl"
         else _int(vision, "out_hidden_size"),
         raw=dict(vision),
+        **_gemma4_fields(config, vision),
     )
+
+
+def _gemma4_fields(config: Mapping[str, Any], vision: Mapping[str, Any]) -> dict[str, Any]:
+    """Gemma 4's vision_config (transformers Gemma4VisionConfig): k x k patches pooled into one soft token,
+    pooling_kernel_size (3), and whether an audio tower is built beside it (audio_config not null)."""
+    if str(config.get("model_type") or "") not in GEMMA4_FAMILY:
+        return {}
+    return {
+        "pooling_kernel_size": _int(vision, "pooling_kernel_size", default=3),
+        "audio": isinstance(config.get("audio_config"), Mapping),
+    }

@@ -1,0 +1,119 @@
+"""Encoder profiles read for Gemma 4, InternVL, Kimi-VL and Phi-4-multimodal (vLLM 0.33 / 0.34 model files), on
+the real configs of the models (tests/data/catalog_sources, kvplan's catalog)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from kvplan.core.architectures import model_spec_from_config
+from kvplan.core.engine import resolve_engine
+from kvplan.core.hardware import GpuSpec
+from kvplan.core.mm_profile import (
+    ERR_MM_ENCODER_FLAT,
+    encoder_profile,
+    gemma4_encoder_peak_range,
+    gemma4_soft_tokens,
+    items_per_batch,
+    largest_item,
+    modalities,
+    text_only,
+    tower_weight_bytes,
+)
+from kvplan.core.params import _Cfg, _gemma4_vision, count_params
+from kvplan.core.settings import DeploySettings
+from kvplan.core.units import GiB
+
+GPU = GpuSpec(name="H100", total_bytes=80 * GiB, source="catalog")
+SOURCES = Path(__file__).resolve().parents[1] / "data" / "catalog_sources"
+
+
+def _config(name: str) -> dict[str, Any]:
+    return json.loads((SOURCES / name / "config.json").read_text())  # type: ignore[no-any-return]
+
+
+def _engine(model, **settings):  # type: ignore[no-untyped-def]
+    return resolve_engine(model, DeploySettings(**settings), GPU)
+
+
+# ----------------------------------------------------------------------------------------------------- Gemma 4
+
+
+def test_gemma4_dummy_sizes_follow_compute_num_soft_tokens() -> None:
+    """gemma4_mm.py ``_compute_num_soft_tokens`` (0.33 / 0.34) on the 224 x 224 dummy (get_dummy_mm_data: the
+    image processor has no size): 280 soft tokens -> 768 x 768 px, 48 x 48 patches, 256 tokens; a video
+    frame's 70 -> 384 x 384 px, 24 x 24 patches, 64 tokens (unit 16 x 3 = 48 px)."""
+    gemma = model_spec_from_config(_config("google__gemma-4-26B-A4B"))
+    assert gemma.vision is not None
+    assert gemma4_soft_tokens(gemma.vision, 224, 224, 280) == 256
+    assert gemma4_soft_tokens(gemma.vision, 224, 224, 70) == 64
+    # an extreme aspect ratio is clamped to max_soft_tokens (the comment in _compute_num_soft_tokens)
+    assert gemma4_soft_tokens(gemma.vision, 3, 900, 280) == 280
+
+
+def test_gemma4_26b_profiles_three_32_frame_videos() -> None:
+    """gemma4_mm.py ``get_mm_max_tokens_per_item`` (0.33 / 0.34): image default_output_length = 280, video
+    _VIDEO_MAX_FRAMES x (_VIDEO_MAX_SOFT_TOKENS + 2 + 6) = 32 x 78 = 2,496; no audio_config in the 26B, so no
+    audio. The video wins; budget max(8192, 2496) // 2496 = 3 videos (encoder_budget.py _get_max_items). The
+    processor pads each frame to 70 x 3^2 = 630 patches: 20,160 a video through the ViT; the cache keeps
+    32 x 64 = 2,048 rows of the text width 2816."""
+    gemma = model_spec_from_config(_config("google__gemma-4-26B-A4B"))
+    assert gemma.vision is not None
+    engine = _engine(gemma, max_model_len=32768, max_num_batched_tokens=8192)
+    assert modalities(gemma.vision) == ("image", "video")
+    item = largest_item(gemma.vision, engine)
+    assert item is not None and (item.modality, item.tokens, item.patches, item.outputs) == \
+        ("video", 2496, 20160, 2048)
+    assert items_per_batch(item, engine) == 3
+    profile = encoder_profile(gemma, engine)
+    # highest peak, every frame in one chunk: 60,480 patches x (fp32 pixels 3 x 16 x 16 x 4 = 3,072 B + the
+    # gated MLP (2 x 1152 + 3 x 4304) x 2 B = 30,432 B) = 2,026,321,920 B (1.89 GiB)
+    assert profile.peak_bytes == 60480 * (3072 + (2 * 1152 + 3 * 4304) * 2) == 2_026_321_920
+    low, high = gemma4_encoder_peak_range(gemma.vision, item, 3, engine)
+    # lowest: one 630-patch frame a chunk, the other frames' last hidden states (1152 x 2 B a patch) kept
+    assert (low, high) == (60480 * 3072 + 630 * 30432 + (60480 - 630) * 2304, profile.peak_bytes)
+    assert profile.error_bytes == high - low  # wider than 50 % of the peak
+    assert profile.cached_bytes == 3 * 2048 * 2816 * 2
+
+
+def test_gemma4_images_when_video_is_off_and_text_only_when_both_are() -> None:
+    """'{"video":0}' leaves the 280-token image (2,520 patches, 256 cached rows on the dummy): 2048 // 280 = 7
+    images; image and video both 0 is text-only (get_supported_mm_limits has no audio without audio_config)."""
+    gemma = model_spec_from_config(_config("nvidia__Gemma-4-31B-IT-NVFP4"))
+    assert gemma.vision is not None
+    engine = _engine(gemma, max_model_len=32768, max_num_batched_tokens=2048, limit_mm_per_prompt=(("video", 0),))
+    item = largest_item(gemma.vision, engine)
+    assert item is not None and (item.modality, item.tokens, item.patches, item.outputs) == ("image", 280, 2520, 256)
+    assert items_per_batch(item, engine) == 7
+    assert encoder_profile(gemma, engine).cached_bytes == 7 * 256 * 5376 * 2
+    off = _engine(gemma, max_model_len=32768, limit_mm_per_prompt=(("image", 0), ("video", 0)))
+    assert text_only(gemma, off)
+    image_off = _engine(gemma, max_model_len=32768, limit_mm_per_prompt=(("image", 0),))
+    assert not text_only(gemma, image_off)
+    assert largest_item(gemma.vision, image_off).modality == "video"  # type: ignore[union-attr]
+
+
+def test_gemma4_with_an_audio_tower_keeps_the_flat_term_when_audio_is_largest() -> None:
+    """With an audio_config (the small Gemma 4s) audio is a modality: its 750 tokens (Gemma4Processor
+    audio_seq_length) beat the 280-token image once video is off, and the audio tower is not modelled."""
+    config = {**_config("google__gemma-4-26B-A4B"), "audio_config": {"hidden_size": 1024}}
+    gemma = model_spec_from_config(config)
+    assert gemma.vision is not None and modalities(gemma.vision) == ("image", "audio", "video")
+    no_video = _engine(gemma, max_model_len=32768, limit_mm_per_prompt=(("video", 0),))
+    assert largest_item(gemma.vision, no_video) is None
+    assert encoder_profile(gemma, no_video).error_bytes == ERR_MM_ENCODER_FLAT
+    visual_off = _engine(gemma, max_model_len=32768, limit_mm_per_prompt=(("image", 0), ("video", 0)))
+    assert not text_only(gemma, visual_off)
+
+
+def test_gemma4_vision_weights_match_transformers_and_are_not_in_the_weight_count() -> None:
+    """transformers 5.19 Gemma4VisionModel on the 26B's vision_config: 569,548,080 parameters (counted on the
+    meta device), + std_bias / std_scale 2 x 1152 + the 1152 x 2816 embed_vision projection. The weight count
+    (params.py) leaves the Gemma 4 tower out ("vision tower not counted"), so text-only serving subtracts
+    nothing for it."""
+    config = _config("google__gemma-4-26B-A4B")
+    assert _gemma4_vision(_Cfg(config["vision_config"]), 2816) == 569_548_080 + 2 * 1152 + 1152 * 2816
+    assert "vision tower not counted" in count_params(config).notes
+    gemma = model_spec_from_config(config)
+    assert tower_weight_bytes(gemma, _engine(gemma, max_model_len=32768)) == 0
