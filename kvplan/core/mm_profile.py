@@ -31,6 +31,7 @@ from kvplan.core.vision import (
     GEMMA4_FRAME_EXTRA_TOKENS,
     GEMMA4_VIDEO_FRAMES,
     GEMMA4_VIDEO_SOFT_TOKENS,
+    INTERNVL_FAMILY,
     LLAMA4_FAMILY,
     LLAMA4_MAX_TILES,
     QWEN2_FAMILY,
@@ -67,6 +68,8 @@ SUPPORTED_MODALITIES: dict[frozenset[str], tuple[str, ...]] = {
 def modalities(tower: VisionTower) -> tuple[str, ...] | None:
     if tower.family in GEMMA4_FAMILY:  # gemma4_mm.py get_supported_mm_limits: audio only with an audio tower
         return ("image", "audio", "video") if tower.audio else ("image", "video")
+    if tower.family in INTERNVL_FAMILY:  # internvl.py get_supported_mm_limits: video with a ctx_video_token
+        return ("image", "video") if tower.video else ("image",)
     for family, names in SUPPORTED_MODALITIES.items():
         if tower.family in family:
             return names
@@ -101,7 +104,7 @@ class EncoderItem:
     modality: str
     tokens: int  # placeholder tokens the item takes in the prompt (and the encoder cache)
     patches: int  # ViT sequence length for one item
-    outputs: int = 0  # encoder output rows the dummy item leaves in the cache, where fewer than tokens (0: tokens)
+    outputs: int = 0  # encoder output rows the profiled dummy leaves in the cache, where not tokens (0: tokens)
 
 
 def _qwen_image(tower: VisionTower, max_pixels: int) -> EncoderItem:
@@ -131,6 +134,8 @@ def largest_item(tower: VisionTower, engine: EngineConfig) -> EncoderItem | None
         items.append(EncoderItem(modality="image", tokens=tiles * per_tile, patches=tiles * (side * side + 1)))
     elif tower.family in GEMMA4_FAMILY:
         return _gemma4_item(tower, engine)
+    elif tower.family in INTERNVL_FAMILY:
+        return _internvl_item(tower, engine)
     elif tower.family in QWEN2_FAMILY:
         image = _qwen_image(tower, max_pixels or QWEN2_VL_MAX_PIXELS)
         items.append(image)
@@ -232,6 +237,28 @@ def _gemma4_item(tower: VisionTower, engine: EngineConfig) -> EncoderItem | None
     live = [item for item in items if mm_limit(engine, item.modality) > 0]
     best = max(live, key=lambda item: (item.tokens, item.modality)) if live else None
     return None if best is None or best.modality == "audio" else best
+
+
+def _internvl_item(tower: VisionTower, engine: EngineConfig) -> EncoderItem | None:
+    """InternVLChatModel (internvl.py, 0.33 / 0.34). The image: ``get_image_size_with_most_features`` gives
+    max_dynamic_patch tiles + the thumbnail (13 x 256 = 3,328 tokens, 13 x 1,025 ViT patches). The video (text
+    models in ctx_video_token_map): frames at one tile each (InternVLChatVideoProcessor, max_num=1), as many as
+    ``get_num_frames_with_most_features`` fits in max_model_len. InternVL has no get_mm_max_tokens_per_item, so
+    the budget's tokens come from a dummy built with mm_counts {image: 1, video: 1} (encoder_budget.py
+    get_mm_max_toks_per_item: frames = (max_model_len - 3,328) // 256 while images are on), but the profiled
+    dummy with {video: 1} (get_dummy_encoder_profile_inputs): max_model_len // 256 frames."""
+    per_tile = tower.tokens_per_tile
+    tiles = tower.max_tiles
+    image = EncoderItem(modality="image", tokens=tiles * per_tile, patches=tiles * tower.tile_patches)
+    items = [image]
+    if tower.video and per_tile > 0:
+        beside = image.tokens if mm_limit(engine, "image") > 0 else 0
+        budget_frames = max((engine.max_model_len - beside) // per_tile, 1)
+        frames = max(engine.max_model_len // per_tile, 1)
+        items.append(EncoderItem(modality="video", tokens=budget_frames * per_tile,
+                                 patches=frames * tower.tile_patches, outputs=frames * per_tile))
+    live = [item for item in items if mm_limit(engine, item.modality) > 0]
+    return max(live, key=lambda item: (item.tokens, item.modality)) if live else None
 
 
 def gemma4_encoder_peak_range(tower: VisionTower, item: EncoderItem, items: int,
@@ -351,6 +378,13 @@ def tower_weight_bytes(model: ModelSpec, engine: EngineConfig) -> int:
             params = _qwen3_vision(_Cfg(dict(tower.raw)))
         elif tower.family in GEMMA3_FAMILY:
             params = _siglip(_Cfg({**_SIGLIP_DEFAULTS, **tower.raw}), model.hidden_size)
+        elif tower.family in INTERNVL_FAMILY and tower.tokens_per_tile:
+            from kvplan.core.params import _internvl_vision
+
+            if text_only(model, engine) and mm_limit(engine, "video") > 0:
+                return 0  # _mark_tower_model(vllm_config, {"image", "video"}): built unless both limits are 0
+            merge = (tower.tile_patches - 1) // tower.tokens_per_tile
+            params = _internvl_vision(_Cfg(dict(tower.raw)), tower.built_layers, merge, model.hidden_size)
         else:
             return 0
     except UnsupportedModelError:  # a vision_config without the keys the formula needs

@@ -1207,6 +1207,23 @@ def _gemma4_vision(vc: _Cfg, text_hidden: int) -> int:
     return 3 * patch * patch * d + 2 * table * d + n * layer + std + d * text_hidden
 
 
+def _internvl_vision(vc: _Cfg, layers: int, merge: int, text_hidden: int) -> int:
+    """InternVLChatModel's InternViT and mlp1 (vLLM 0.33 / 0.34 intern_vit.py, internvl.py): class embedding,
+    Conv2d patch embedding with bias, (image_size / patch)^2 + 1 positions; per built layer two norms
+    (LayerNorm w + b, or RMSNorm), qkv (with bias when qkv_bias), q/k RMSNorms when qk_normalization, proj and
+    fc1 / fc2 with biases, ls1 / ls2; mlp1 = LayerNorm(merge x D), Linear(merge x D, text), Linear(text,
+    text), with biases. InternVL3-1B (D 1024, I 4096, 24 layers, text 896): 304,012,288 + 4,482,944."""
+    d, inter = vc.hidden, vc.num("intermediate_size")
+    patch, size = vc.num("patch_size"), vc.num("image_size")
+    norm = 2 * d if vc.get("norm_type", default="rms_norm") == "layer_norm" else d
+    qkv = 3 * d * d + (3 * d if vc.get("qkv_bias", default=True) else 0)
+    qk_norm = 2 * d if vc.get("qk_normalization", default=False) else 0
+    layer = 2 * norm + qkv + qk_norm + d * d + d + d * inter + inter + inter * d + d + 2 * d
+    embed = d + 3 * patch * patch * d + d + ((size // patch) ** 2 + 1) * d
+    wide = merge * d
+    return embed + layers * layer + 2 * wide + wide * text_hidden + text_hidden + text_hidden**2 + text_hidden
+
+
 _QWEN3_VISION_TYPES = frozenset({"qwen3_vl", "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe"})
 
 # ------------------------------------------------------------------------------------------- dispatcher

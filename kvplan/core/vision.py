@@ -38,6 +38,12 @@ GEMMA4_FRAME_EXTRA_TOKENS = 2 + 6
 GEMMA4_DUMMY_SIDE = 224
 GEMMA4_AUDIO_SEQ_LENGTH = 750  # Gemma4Processor's audio_seq_length default (transformers 5.x)
 MODELLED_FAMILIES = MODELLED_FAMILIES | GEMMA4_FAMILY  # the families read since (one line each: merges)
+# InternVL (InternVLChatModel, internvl.py 0.33 / 0.34): 448 px tiles, up to max_dynamic_patch of them plus a
+# thumbnail; video only where ctx_video_token_map names the text model (and its tokenizer has the token: the
+# Qwen2.5 / Qwen3 tokenizers InternVL3 ships list <|video_pad|>)
+INTERNVL_FAMILY = frozenset({"internvl_chat"})
+INTERNVL_VIDEO_TEXT_TYPES = frozenset({"qwen2", "qwen3", "qwen3_moe", "gpt_oss"})
+MODELLED_FAMILIES = MODELLED_FAMILIES | INTERNVL_FAMILY
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,6 +65,11 @@ class VisionTower:
     out_hidden_size: int = 0  # the merger's output width (the text model's hidden size)
     pooling_kernel_size: int = 1  # Gemma 4: k x k patches pooled into one soft token
     audio: bool = False  # the checkpoint also has an audio tower (a non-null audio_config)
+    video: bool = False  # InternVL: the text model takes video (ctx_video_token)
+    tokens_per_tile: int = 0  # InternVL: tokens one 448 px tile gives after the pixel shuffle (256)
+    tile_patches: int = 0  # InternVL: ViT sequence of one tile, class token included (1,025)
+    max_tiles: int = 1  # InternVL: tiles of the largest image, thumbnail included (13)
+    built_layers: int = 0  # InternVL: ViT layers vLLM builds (num_hidden_layers + select_layer + 1)
     # the vision_config itself (for the weight formulas); no part of equality or hashing
     raw: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
 
@@ -109,6 +120,7 @@ def vision_tower(config: Mapping[str, Any]) -> VisionTower | None:
         else _int(vision, "out_hidden_size"),
         raw=dict(vision),
         **_gemma4_fields(config, vision),
+        **_internvl_fields(config, vision),
     )
 
 
@@ -120,4 +132,34 @@ def _gemma4_fields(config: Mapping[str, Any], vision: Mapping[str, Any]) -> dict
     return {
         "pooling_kernel_size": _int(vision, "pooling_kernel_size", default=3),
         "audio": isinstance(config.get("audio_config"), Mapping),
+    }
+
+
+def _internvl_fields(config: Mapping[str, Any], vision: Mapping[str, Any]) -> dict[str, Any]:
+    """InternVLChatModel (internvl.py, 0.33 / 0.34): ``num_image_token`` = (image_size // patch)^2 x
+    downsample_ratio^2 with image_size = force_image_size or vision_config.image_size; the largest image
+    (``get_image_size_with_most_features`` over ``resolve_internvl_min_max_num``) takes max_dynamic_patch tiles
+    plus the thumbnail when use_thumbnail and more than one tile (one tile without dynamic_image_size)."""
+    if str(config.get("model_type") or "") not in INTERNVL_FAMILY:
+        return {}
+    side = _int(config, "force_image_size", default=_int(vision, "image_size", default=448))
+    patch = _int(vision, "patch_size", default=14)
+    ratio = config.get("downsample_ratio")
+    ratio = float(ratio) if isinstance(ratio, (int, float)) and not isinstance(ratio, bool) and ratio > 0 else 0.5
+    # InternVLChatConfig's defaults (OpenGVLab's configuration_internvl_chat.py): dynamic_image_size False,
+    # use_thumbnail False, max_dynamic_patch 6; the InternVL2.5 / 3 configs set True, True, 12
+    tiles = _int(config, "max_dynamic_patch", default=6) if config.get("dynamic_image_size") else 1
+    if config.get("use_thumbnail") and tiles != 1:
+        tiles += 1
+    text = config.get("llm_config") if isinstance(config.get("llm_config"), Mapping) else config.get("text_config")
+    text_type = str(text.get("model_type") or "") if isinstance(text, Mapping) else ""
+    select = config.get("select_layer", -1)
+    select = int(select) if isinstance(select, int) and not isinstance(select, bool) else -1
+    layers = _int(vision, "num_hidden_layers")
+    return {
+        "built_layers": layers + select + 1 if select < 0 else select + 1,
+        "video": text_type in INTERNVL_VIDEO_TEXT_TYPES,
+        "tokens_per_tile": int((side // patch) ** 2 * ratio**2),
+        "tile_patches": (side // patch) ** 2 + 1,
+        "max_tiles": tiles,
     }

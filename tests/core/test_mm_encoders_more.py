@@ -117,3 +117,81 @@ def test_gemma4_vision_weights_match_transformers_and_are_not_in_the_weight_coun
     assert "vision tower not counted" in count_params(config).notes
     gemma = model_spec_from_config(config)
     assert tower_weight_bytes(gemma, _engine(gemma, max_model_len=32768)) == 0
+
+
+# ----------------------------------------------------------------------------------------------------- InternVL
+
+INTERNVL3_1B = Path(__file__).resolve().parents[1] / "data" / "mm_configs" / "OpenGVLab__InternVL3-1B-Pretrained"
+
+
+def _internvl_config() -> dict[str, Any]:
+    return json.loads((INTERNVL3_1B / "config.json").read_text())  # type: ignore[no-any-return]
+
+
+def test_internvl3_tiles_and_the_video_that_fills_max_model_len() -> None:
+    """internvl.py (0.33 / 0.34) on InternVL3-1B (force_image_size 448, patch 14, downsample_ratio 0.5,
+    max_dynamic_patch 12, use_thumbnail, a Qwen2 text model so ctx_video_token_map gives <|video_pad|>):
+    num_image_token (448 / 14)^2 x 0.25 = 256 a tile; the largest image 12 tiles + thumbnail = 3,328 tokens,
+    13 x 1,025 ViT patches. No get_mm_max_tokens_per_item: the budget's video (mm_counts {image: 1, video: 1},
+    get_num_frames_with_most_features) is (32768 - 3328) // 256 = 115 frames = 29,440 tokens, so the video wins;
+    the profiled dummy (mm_counts {video: 1}) has 32768 // 256 = 128 frames of one tile: 131,200 patches and
+    32,768 cached rows. Budget max(8192, 29440) // 29440 = 1 item."""
+    vl = model_spec_from_config(_internvl_config())
+    assert vl.vision is not None and modalities(vl.vision) == ("image", "video")
+    engine = _engine(vl, max_model_len=32768, max_num_batched_tokens=8192)
+    item = largest_item(vl.vision, engine)
+    assert item is not None and (item.modality, item.tokens, item.patches, item.outputs) == \
+        ("video", 29440, 131200, 32768)
+    assert items_per_batch(item, engine) == 1
+    profile = encoder_profile(vl, engine)
+    # InternViT (intern_vit.py): fp32 + bf16 pixels of 3 x 14 x 14 (3,528 B a patch) + the widest stage, the MLP
+    # (residual, norm, fc1, act: 2 x 1024 + 2 x 4096 = 10,240 values x 2 B) -> 131,200 x 24,008 B = 2.93 GiB
+    assert profile.peak_bytes == 131200 * (3 * 14 * 14 * 6 + (2 * 1024 + 2 * 4096) * 2) == 3_149_849_600
+    assert profile.cached_bytes == 32768 * 896 * 2
+    assert profile.error_bytes == profile.peak_bytes // 2
+
+
+def test_internvl3_images_without_video_and_the_tower_without_both() -> None:
+    """'{"video":0}': the 3,328-token image, 8192 // 3328 = 2 of them; image and video 0: text-only, and
+    _mark_tower_model(vllm_config, {"image", "video"}) skips InternViT + mlp1 (308,495,104 parameters, bf16)."""
+    vl = model_spec_from_config(_internvl_config())
+    assert vl.vision is not None
+    engine = _engine(vl, max_model_len=32768, max_num_batched_tokens=8192, limit_mm_per_prompt=(("video", 0),))
+    item = largest_item(vl.vision, engine)
+    assert item is not None and (item.modality, item.tokens, item.patches) == ("image", 3328, 13325)
+    assert items_per_batch(item, engine) == 2
+    assert encoder_profile(vl, engine).peak_bytes == 2 * 13325 * 24008
+    off = _engine(vl, max_model_len=32768, limit_mm_per_prompt=(("image", 0), ("video", 0)))
+    assert text_only(vl, off)
+    assert tower_weight_bytes(vl, off) == 308_495_104 * 2
+    assert tower_weight_bytes(vl, engine) == 308_495_104 * 2
+
+
+def test_internvit_300m_count_matches_transformers() -> None:
+    """transformers 5.19 InternVLVisionModel (hidden 1024, I 4096, 24 layers, 448 px, patch 14, LayerNorm, qkv
+    bias) counts 304,014,336 on the meta device, its final layernorm (2 x 1024) included, which vLLM's
+    InternVisionModel does not build; mlp1 adds LayerNorm(4096) and 4096 x 896 + 896 x 896 with biases."""
+    from kvplan.core.params import _internvl_vision
+
+    config = _internvl_config()
+    vit = 304_014_336 - 2 * 1024
+    mlp1 = 2 * 4096 + 4096 * 896 + 896 + 896 * 896 + 896
+    assert _internvl_vision(_Cfg(config["vision_config"]), 24, 4, 896) == vit + mlp1 == 308_495_104
+
+
+def test_internvl_with_an_internlm2_text_model_takes_images_only() -> None:
+    """ctx_video_token_map has no internlm2 (InternVL2.5 with InternLM2): image only, so '{"image":0}' is
+    text-only for the encoder profile, but the tower is still built (its video limit stays 999); without
+    dynamic_image_size (InternVLChatConfig's default False) an image is one 256-token tile."""
+    config = _internvl_config()
+    internlm2 = {"model_type": "internlm2", "architectures": ["InternLM2ForCausalLM"]}
+    config["llm_config"] = {**config["llm_config"], **internlm2}
+    vl = model_spec_from_config(config)
+    assert vl.vision is not None and modalities(vl.vision) == ("image",)
+    image_off = _engine(vl, max_model_len=32768, limit_mm_per_prompt=(("image", 0),))
+    assert text_only(vl, image_off) and encoder_profile(vl, image_off).error_bytes == 0
+    assert tower_weight_bytes(vl, image_off) == 0
+    del config["dynamic_image_size"]
+    single = model_spec_from_config(config)
+    item = largest_item(single.vision, _engine(single, max_model_len=32768))  # type: ignore[arg-type]
+    assert item is not None and (item.modality, item.tokens, item.patches) == ("image", 256, 1025)
