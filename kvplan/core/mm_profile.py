@@ -32,6 +32,9 @@ from kvplan.core.vision import (
     GEMMA4_VIDEO_FRAMES,
     GEMMA4_VIDEO_SOFT_TOKENS,
     INTERNVL_FAMILY,
+    KIMI_VL_DUMMY_SIDE,
+    KIMI_VL_FAMILY,
+    KIMI_VL_IN_TOKEN_LIMITS,
     LLAMA4_FAMILY,
     LLAMA4_MAX_TILES,
     QWEN2_FAMILY,
@@ -68,6 +71,8 @@ SUPPORTED_MODALITIES: dict[frozenset[str], tuple[str, ...]] = {
 def modalities(tower: VisionTower) -> tuple[str, ...] | None:
     if tower.family in GEMMA4_FAMILY:  # gemma4_mm.py get_supported_mm_limits: audio only with an audio tower
         return ("image", "audio", "video") if tower.audio else ("image", "video")
+    if tower.family in KIMI_VL_FAMILY:  # kimi_vl.py get_supported_mm_limits
+        return ("image",)
     if tower.family in INTERNVL_FAMILY:  # internvl.py get_supported_mm_limits: video with a ctx_video_token
         return ("image", "video") if tower.video else ("image",)
     for family, names in SUPPORTED_MODALITIES.items():
@@ -136,6 +141,9 @@ def largest_item(tower: VisionTower, engine: EngineConfig) -> EncoderItem | None
         return _gemma4_item(tower, engine)
     elif tower.family in INTERNVL_FAMILY:
         return _internvl_item(tower, engine)
+    elif tower.family in KIMI_VL_FAMILY:
+        options = _kimi_vl_items(tower) if mm_limit(engine, "image") > 0 else []
+        return max(options, key=lambda item: items_per_batch(item, engine) * item.patches) if options else None
     elif tower.family in QWEN2_FAMILY:
         image = _qwen_image(tower, max_pixels or QWEN2_VL_MAX_PIXELS)
         items.append(image)
@@ -261,6 +269,35 @@ def _internvl_item(tower: VisionTower, engine: EngineConfig) -> EncoderItem | No
     return max(live, key=lambda item: (item.tokens, item.modality)) if live else None
 
 
+def kimi_vl_grid(tower: VisionTower, side: int, in_token_limit: int | None) -> tuple[int, int]:
+    """``KimiVLProcessingInfo.get_num_image_tokens`` (kimi_vl.py, 0.33 / 0.34) on a side x side image:
+    scaled by sqrt(limit / patches) when it has more than in_token_limit patches (int() of each side), padded
+    to merge x patch, then (ViT patches, tokens after the merge_kernel_size merge)."""
+    patch = tower.patch_size
+    merge = _kimi_vl_merge(tower)
+    if in_token_limit is not None and (side // patch) ** 2 > in_token_limit:
+        side = int(side * math.sqrt(in_token_limit / (side // patch) ** 2))
+    unit = merge * patch
+    padded = side + (unit - side % unit) % unit
+    return (padded // patch) ** 2, (padded // unit) ** 2
+
+
+def _kimi_vl_merge(tower: VisionTower) -> int:
+    kernel = (tower.raw or {}).get("merge_kernel_size")  # MoonViTConfig default (2, 2)
+    return int(kernel[0]) if isinstance(kernel, (list, tuple)) and kernel and isinstance(kernel[0], int) else 2
+
+
+def _kimi_vl_items(tower: VisionTower) -> list[EncoderItem]:
+    """Kimi-VL has no get_mm_max_tokens_per_item: the budget's tokens are the 1024 x 1024 dummy's (73 x 73 =
+    5,329 patches): with in_token_limit 4,096, 897 px -> 924 padded, 66 x 66 = 4,356 patches, 1,089 tokens;
+    under a larger limit 1036 padded, 74 x 74 = 5,476 patches, 1,369 tokens."""
+    items = []
+    for limit in KIMI_VL_IN_TOKEN_LIMITS:
+        patches, tokens = kimi_vl_grid(tower, KIMI_VL_DUMMY_SIDE, limit)
+        items.append(EncoderItem(modality="image", tokens=tokens, patches=patches))
+    return items
+
+
 def gemma4_encoder_peak_range(tower: VisionTower, item: EncoderItem, items: int,
                               engine: EngineConfig) -> tuple[int, int]:
     """Gemma 4's vision tower (transformers' Gemma4VisionModel, built by AutoModel and replicated on every
@@ -295,6 +332,10 @@ def encoder_peak_spread_bytes(tower: VisionTower, item: EncoderItem, items: int,
     if tower.family in GEMMA4_FAMILY:
         low, high = gemma4_encoder_peak_range(tower, item, items, engine)
         return high - low
+    if tower.family in KIMI_VL_FAMILY:  # the in_token_limit kvplan does not know (preprocessor_config.json)
+        peaks = [encoder_peak_bytes(tower, other, items_per_batch(other, engine), engine)
+                 for other in _kimi_vl_items(tower)]
+        return max(peaks) - min(peaks)
     return 0
 
 
@@ -378,6 +419,10 @@ def tower_weight_bytes(model: ModelSpec, engine: EngineConfig) -> int:
             params = _qwen3_vision(_Cfg(dict(tower.raw)))
         elif tower.family in GEMMA3_FAMILY:
             params = _siglip(_Cfg({**_SIGLIP_DEFAULTS, **tower.raw}), model.hidden_size)
+        elif tower.family in KIMI_VL_FAMILY:
+            from kvplan.core.params import _moonvit
+
+            params = _moonvit(_Cfg(dict(tower.raw)), _kimi_vl_merge(tower), model.hidden_size)
         elif tower.family in INTERNVL_FAMILY and tower.tokens_per_tile:
             from kvplan.core.params import _internvl_vision
 

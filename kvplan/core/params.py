@@ -1224,6 +1224,21 @@ def _internvl_vision(vc: _Cfg, layers: int, merge: int, text_hidden: int) -> int
     return embed + layers * layer + 2 * wide + wide * text_hidden + text_hidden + text_hidden**2 + text_hidden
 
 
+def _moonvit(vc: _Cfg, merge: int, text_hidden: int) -> int:
+    """Kimi-VL's MoonViT and projector (vLLM 0.33 / 0.34 moonvit.py, kimi_vl.py): Conv2d patch embedding with
+    bias, a learnable init_pos_emb_height x init_pos_emb_width x D position table; per layer two LayerNorms,
+    wqkv and wo with biases (attn_bias True), fc0 / fc1 with biases; the final LayerNorm; the projector's
+    LayerNorm(D), Linear(m^2 D, m^2 D) and Linear(m^2 D, text) with biases. MoonViTConfig's defaults (D 1152,
+    I 4304, 27 layers, 64 x 64 positions): 416,866,032 for the ViT."""
+    d, inter, n = vc.hidden, vc.num("intermediate_size"), vc.layers
+    patch = vc.num("patch_size")
+    table = vc.num("init_pos_emb_height", default=64) * vc.num("init_pos_emb_width", default=64)
+    layer = 4 * d + 3 * d * d + 3 * d + d * d + d + d * inter + inter + inter * d + d
+    wide = merge * merge * d
+    projector = 2 * d + wide * wide + wide + wide * text_hidden + text_hidden
+    return 3 * patch * patch * d + d + table * d + n * layer + 2 * d + projector
+
+
 _QWEN3_VISION_TYPES = frozenset({"qwen3_vl", "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe"})
 
 # ------------------------------------------------------------------------------------------- dispatcher

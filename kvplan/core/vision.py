@@ -44,6 +44,13 @@ MODELLED_FAMILIES = MODELLED_FAMILIES | GEMMA4_FAMILY  # the families read since
 INTERNVL_FAMILY = frozenset({"internvl_chat"})
 INTERNVL_VIDEO_TEXT_TYPES = frozenset({"qwen2", "qwen3", "qwen3_moe", "gpt_oss"})
 MODELLED_FAMILIES = MODELLED_FAMILIES | INTERNVL_FAMILY
+# Kimi-VL (kimi_vl.py, 0.22-0.34): MoonViT on a 1024 x 1024 dummy image (MaxImageTokenMeta); the processor
+# (remote KimiVLImageProcessor, preprocessor_config.json) scales images of more than in_token_limit patches
+# down: 4,096 in the class and the A3B-Instruct processor, larger in later checkpoints, so both are taken.
+KIMI_VL_FAMILY = frozenset({"kimi_vl"})
+KIMI_VL_DUMMY_SIDE = 1024
+KIMI_VL_IN_TOKEN_LIMITS = (4096, None)  # None: a limit the dummy's 73 x 73 patches stay under
+MODELLED_FAMILIES = MODELLED_FAMILIES | KIMI_VL_FAMILY
 
 
 @dataclass(frozen=True, kw_only=True)

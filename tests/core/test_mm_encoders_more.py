@@ -195,3 +195,55 @@ def test_internvl_with_an_internlm2_text_model_takes_images_only() -> None:
     single = model_spec_from_config(config)
     item = largest_item(single.vision, _engine(single, max_model_len=32768))  # type: ignore[arg-type]
     assert item is not None and (item.modality, item.tokens, item.patches) == ("image", 256, 1025)
+
+
+# ----------------------------------------------------------------------------------------------------- Kimi-VL
+
+# No Kimi-VL config.json is reachable offline: the vision_config is MoonViTConfig's defaults (vLLM 0.33
+# transformers_utils/configs/moonvit.py), which equal the vision_config of moonshotai/MoonViT-SO-400M as vendored
+# in mlx-community/LocateAnything-3B-4bit; the text model is a stand-in (DeepSeek-V2-Lite's real config, the
+# DeepseekV2 text model kimi_vl.py builds; only its hidden size, 2048, enters the encoder figures).
+MOONVIT = {"hidden_size": 1152, "init_pos_emb_height": 64, "init_pos_emb_width": 64, "intermediate_size": 4304,
+           "merge_kernel_size": [2, 2], "model_type": "moonvit", "num_attention_heads": 16,
+           "num_hidden_layers": 27, "patch_size": 14}
+
+
+def _kimi_vl():  # type: ignore[no-untyped-def]
+    return model_spec_from_config({"architectures": ["KimiVLForConditionalGeneration"], "model_type": "kimi_vl",
+                                   "media_placeholder_token_id": 163605, "vision_config": MOONVIT,
+                                   "text_config": _config("deepseek-ai__DeepSeek-V2-Lite")})
+
+
+def test_kimi_vl_dummy_image_under_both_token_limits() -> None:
+    """kimi_vl.py (0.33 / 0.34): the dummy is MaxImageTokenMeta's 1024 x 1024 (73 x 73 = 5,329 patches of 14);
+    get_num_image_tokens with in_token_limit 4,096 scales it by sqrt(4096 / 5329) to 897 px, pads to 28 ->
+    924: 66 x 66 = 4,356 patches, 33 x 33 = 1,089 tokens; a limit above 5,329 pads 1024 -> 1036: 5,476 patches,
+    1,369 tokens. At 8,192 batched tokens that is 7 or 5 images (encoder_budget.py _get_max_items); kvplan
+    takes the larger ViT batch (7 x 4,356) and carries the other in the error."""
+    from kvplan.core.mm_profile import kimi_vl_grid
+
+    kimi = _kimi_vl()
+    assert kimi.vision is not None and modalities(kimi.vision) == ("image",)
+    assert kimi_vl_grid(kimi.vision, 1024, 4096) == (4356, 1089)
+    assert kimi_vl_grid(kimi.vision, 1024, None) == (5476, 1369)
+    engine = _engine(kimi, max_model_len=32768, max_num_batched_tokens=8192)
+    item = largest_item(kimi.vision, engine)
+    assert item is not None and (item.tokens, item.patches) == (1089, 4356)
+    assert items_per_batch(item, engine) == 7
+    profile = encoder_profile(kimi, engine)
+    # MoonViT (moonvit.py): fp32 + bf16 pixels 3 x 14 x 14 x 6 B = 3,528 B a patch; the MLP (2 x 1152 + 2 x 4304
+    # = 10,912 values) outweighs attention (9 x 1152): x 2 B = 21,824 B -> 30,492 x 25,352 B = 0.72 GiB
+    assert profile.peak_bytes == 7 * 4356 * (3528 + 10912 * 2) == 773_033_184
+    assert profile.cached_bytes == 7 * 1089 * 2048 * 2
+    assert profile.error_bytes == profile.peak_bytes // 2  # wider than the 4,096-or-not spread (5 x 5,476)
+    off = _engine(kimi, max_model_len=32768, limit_mm_per_prompt=(("image", 0),))
+    assert text_only(kimi, off) and encoder_profile(kimi, off).error_bytes == 0
+
+
+def test_moonvit_and_projector_weights() -> None:
+    """moonvit.py / kimi_vl.py (0.33): ViT 416,866,032 parameters (MoonViT-SO-400M), projector LayerNorm(1152) +
+    Linear(4608, 4608) + Linear(4608, 2048) with biases = 30,679,808; dropped with '{"image":0}'
+    (_mark_tower_model(vllm_config, "image"))."""
+    kimi = _kimi_vl()
+    off = _engine(kimi, max_model_len=32768, limit_mm_per_prompt=(("image", 0),))
+    assert tower_weight_bytes(kimi, off) == (416_866_032 + 30_679_808) * 2
