@@ -37,6 +37,8 @@ from kvplan.core.vision import (
     KIMI_VL_IN_TOKEN_LIMITS,
     LLAMA4_FAMILY,
     LLAMA4_MAX_TILES,
+    PHI4MM_DYNAMIC_HD,
+    PHI4MM_FAMILY,
     QWEN2_FAMILY,
     QWEN2_VL_MAX_FRAMES,
     QWEN2_VL_MAX_PIXELS,
@@ -71,6 +73,8 @@ SUPPORTED_MODALITIES: dict[frozenset[str], tuple[str, ...]] = {
 def modalities(tower: VisionTower) -> tuple[str, ...] | None:
     if tower.family in GEMMA4_FAMILY:  # gemma4_mm.py get_supported_mm_limits: audio only with an audio tower
         return ("image", "audio", "video") if tower.audio else ("image", "video")
+    if tower.family in PHI4MM_FAMILY:  # phi4mm.py get_supported_mm_limits
+        return ("audio", "image")
     if tower.family in KIMI_VL_FAMILY:  # kimi_vl.py get_supported_mm_limits
         return ("image",)
     if tower.family in INTERNVL_FAMILY:  # internvl.py get_supported_mm_limits: video with a ctx_video_token
@@ -141,6 +145,8 @@ def largest_item(tower: VisionTower, engine: EngineConfig) -> EncoderItem | None
         return _gemma4_item(tower, engine)
     elif tower.family in INTERNVL_FAMILY:
         return _internvl_item(tower, engine)
+    elif tower.family in PHI4MM_FAMILY:
+        return phi4mm_image(tower) if mm_limit(engine, "image") > 0 else None
     elif tower.family in KIMI_VL_FAMILY:
         options = _kimi_vl_items(tower) if mm_limit(engine, "image") > 0 else []
         return max(options, key=lambda item: items_per_batch(item, engine) * item.patches) if options else None
@@ -267,6 +273,20 @@ def _internvl_item(tower: VisionTower, engine: EngineConfig) -> EncoderItem | No
                                  patches=frames * tower.tile_patches, outputs=frames * per_tile))
     live = [item for item in items if mm_limit(engine, item.modality) > 0]
     return max(live, key=lambda item: (item.tokens, item.modality)) if live else None
+
+
+def phi4mm_image(tower: VisionTower, dynamic_hd: int = PHI4MM_DYNAMIC_HD) -> EncoderItem:
+    """Phi-4-multimodal (phi4mm.py, 0.22-0.34). No get_mm_max_tokens_per_item: the budget takes the dummy's
+    tokens. The dummy image (get_image_size_with_most_features) is 448 x (448 x dynamic_hd): dynamic_hd crops
+    in one column, no padding; ``_compute_num_image_tokens`` with f = 448 / 14 / 2 = 16: the global crop
+    f^2 + f newlines, 1 separator, the HD crops f x (f x dynamic_hd) + f x dynamic_hd newlines -> 10,065 tokens
+    for 36. The ViT runs dynamic_hd + 1 crops of 32 x 32 patches (37,888). The audio item
+    (_AUDIO_MAX_SOUNDFILE_SIZE 241,000 samples: 1,504 frames / compression_rate 8 = 188 tokens) is smaller,
+    and its Conformer is not modelled: with images off the profile keeps the flat term."""
+    side = tower.image_size // tower.patch_size
+    f = side // 2  # token_compression_factor 2 (VISION_ENCODER_TO_PROCESSING_CONFIG)
+    tokens = f * f + f + 1 + f * (f * dynamic_hd) + f * dynamic_hd
+    return EncoderItem(modality="image", tokens=tokens, patches=(dynamic_hd + 1) * side * side)
 
 
 def kimi_vl_grid(tower: VisionTower, side: int, in_token_limit: int | None) -> tuple[int, int]:
@@ -419,6 +439,12 @@ def tower_weight_bytes(model: ModelSpec, engine: EngineConfig) -> int:
             params = _qwen3_vision(_Cfg(dict(tower.raw)))
         elif tower.family in GEMMA3_FAMILY:
             params = _siglip(_Cfg({**_SIGLIP_DEFAULTS, **tower.raw}), model.hidden_size)
+        elif tower.family in PHI4MM_FAMILY:
+            from kvplan.core.params import _phi4mm_vision
+
+            if text_only(model, engine) and mm_limit(engine, "video") > 0:
+                return 0  # _mark_tower_model(vllm_config, {"image", "video"}): built unless both limits are 0
+            params = _phi4mm_vision(_Cfg(dict(tower.raw)), tower.num_layers, model.hidden_size)
         elif tower.family in KIMI_VL_FAMILY:
             from kvplan.core.params import _moonvit
 

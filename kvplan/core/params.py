@@ -1239,6 +1239,20 @@ def _moonvit(vc: _Cfg, merge: int, text_hidden: int) -> int:
     return 3 * patch * patch * d + d + table * d + n * layer + 2 * d + projector
 
 
+def _phi4mm_vision(vc: _Cfg, layers: int, text_hidden: int) -> int:
+    """Phi4MMImageEncoder (vLLM 0.33 / 0.34 phi4mm.py, idefics2_vision_model.py): the SigLIP's Conv2d patch
+    embedding with bias and (image_size / patch)^2 positions, ``layers`` encoder layers (two LayerNorms, q/k/v/o
+    and fc1 / fc2 with biases; no post-LayerNorm: require_post_norm False), glb_GN and sub_GN (D each) and
+    img_projection Linear(D, text) + GELU + Linear(text, text) with biases. Phi-4-multimodal (26 layers, text
+    3072): 398,085,280 + 2,304 + 12,982,272 (transformers 5.19 SiglipVisionModel of 26 layers: 398,087,584 with
+    its post-LayerNorm)."""
+    d, inter = vc.hidden, vc.num("intermediate_size")
+    patch, size = vc.num("patch_size"), vc.num("image_size")
+    layer = 4 * (d * d + d) + (d * inter + inter) + (inter * d + d) + 4 * d
+    embed = 3 * patch * patch * d + d + (size // patch) ** 2 * d
+    return embed + layers * layer + 2 * d + d * text_hidden + text_hidden + text_hidden**2 + text_hidden
+
+
 _QWEN3_VISION_TYPES = frozenset({"qwen3_vl", "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe"})
 
 # ------------------------------------------------------------------------------------------- dispatcher

@@ -51,6 +51,15 @@ KIMI_VL_FAMILY = frozenset({"kimi_vl"})
 KIMI_VL_DUMMY_SIDE = 1024
 KIMI_VL_IN_TOKEN_LIMITS = (4096, None)  # None: a limit the dummy's 73 x 73 patches stay under
 MODELLED_FAMILIES = MODELLED_FAMILIES | KIMI_VL_FAMILY
+# Phi-4-multimodal (phi4mm.py, 0.22-0.34): no vision_config; get_navit_vision_model builds a fixed SigLIP
+# so400m at 448 px, cut at img_processor.layer_idx (-2: 26 of its 27 layers). The dummy image is 448 wide and
+# 448 x dynamic_hd tall (get_image_size_with_most_features); dynamic_hd comes from the processor:
+# 36 in Phi-4-multimodal-instruct's preprocessor_config.json.
+PHI4MM_FAMILY = frozenset({"phi4mm"})
+PHI4MM_SIGLIP: dict[str, Any] = {"hidden_size": 1152, "image_size": 448, "intermediate_size": 4304,
+                                 "num_attention_heads": 16, "num_hidden_layers": 27, "patch_size": 14}
+PHI4MM_DYNAMIC_HD = 36
+MODELLED_FAMILIES = MODELLED_FAMILIES | PHI4MM_FAMILY
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,6 +107,8 @@ def vision_tower(config: Mapping[str, Any]) -> VisionTower | None:
     still gets a VisionTower (``modelled`` False): its encoder profile keeps the flat error term."""
     vision = config.get("vision_config")
     family = str(config.get("model_type") or "")
+    if family in PHI4MM_FAMILY and not isinstance(vision, Mapping):
+        return _phi4mm_tower(config)
     if not isinstance(vision, Mapping):
         return None
     hidden = _int(vision, "hidden_size", "embed_dim", "vt_hidden_size")
@@ -170,3 +181,24 @@ def _internvl_fields(config: Mapping[str, Any], vision: Mapping[str, Any]) -> di
         "tile_patches": (side // patch) ** 2 + 1,
         "max_tiles": tiles,
     }
+
+
+def _phi4mm_tower(config: Mapping[str, Any]) -> VisionTower:
+    """Phi4MMImageEncoder (phi4mm.py, 0.33 / 0.34): the SigLIP of PHI4MM_SIGLIP with
+    num_hidden_layers + layer_idx + 1 layers (img_processor.layer_idx, -2 when img_processor is not a dict);
+    the audio tower beside it (embd_layer.audio_embd_layer)."""
+    processor = config.get("img_processor")
+    layer_idx = processor.get("layer_idx", -2) if isinstance(processor, Mapping) else -2
+    layer_idx = int(layer_idx) if isinstance(layer_idx, int) and not isinstance(layer_idx, bool) else -2
+    total = int(PHI4MM_SIGLIP["num_hidden_layers"])
+    embd = config.get("embd_layer")
+    return VisionTower(
+        family="phi4mm",
+        hidden_size=int(PHI4MM_SIGLIP["hidden_size"]),
+        intermediate_size=int(PHI4MM_SIGLIP["intermediate_size"]),
+        num_layers=total + layer_idx + 1 if layer_idx < 0 else layer_idx + 1,
+        patch_size=int(PHI4MM_SIGLIP["patch_size"]),
+        image_size=int(PHI4MM_SIGLIP["image_size"]),
+        audio=isinstance(embd, Mapping) and isinstance(embd.get("audio_embd_layer"), Mapping),
+        raw=dict(PHI4MM_SIGLIP),
+    )

@@ -247,3 +247,58 @@ def test_moonvit_and_projector_weights() -> None:
     kimi = _kimi_vl()
     off = _engine(kimi, max_model_len=32768, limit_mm_per_prompt=(("image", 0),))
     assert tower_weight_bytes(kimi, off) == (416_866_032 + 30_679_808) * 2
+
+
+# ------------------------------------------------------------------------------------------- Phi-4-multimodal
+
+PHI4MM = Path(__file__).resolve().parents[1] / "data" / "mm_configs" / "microsoft__Phi-4-multimodal-instruct"
+
+
+def _phi4mm():  # type: ignore[no-untyped-def]
+    return model_spec_from_config(json.loads((PHI4MM / "config.json").read_text()))
+
+
+def test_phi4mm_is_multimodal_without_a_vision_config() -> None:
+    """phi4mm.py (0.33 / 0.34) builds get_navit_vision_model's SigLIP (1152 wide, 4304 MLP, patch 14, 448 px)
+    cut at layer_idx -2: 26 layers; image and audio (get_supported_mm_limits)."""
+    phi = _phi4mm()
+    assert phi.is_multimodal and phi.vision is not None
+    assert (phi.vision.family, phi.vision.num_layers, phi.vision.hidden_size) == ("phi4mm", 26, 1152)
+    assert modalities(phi.vision) == ("audio", "image")
+
+
+def test_phi4mm_profiles_one_36_crop_image() -> None:
+    """get_image_size_with_most_features: 448 x (448 x 36) with dynamic_hd 36; _compute_num_image_tokens:
+    crops (1, 36), no padding, f = 16: 256 + 16 + 1 + 16 x 576 + 576 = 10,065 tokens; the ViT runs 37 crops of
+    32 x 32 = 37,888 patches; max(8192, 10065) // 10065 = 1 image. Peak: 37,888 x (3,528 B of fp32 + bf16
+    pixels + the MLP's (2 x 1152 + 2 x 4304) x 2 B) = 0.89 GiB; the cache keeps 10,065 x 3072 x 2 B."""
+    from kvplan.core.mm_profile import phi4mm_image
+
+    phi = _phi4mm()
+    assert phi.vision is not None
+    engine = _engine(phi, max_model_len=32768, max_num_batched_tokens=8192)
+    item = largest_item(phi.vision, engine)
+    assert item is not None and (item.modality, item.tokens, item.patches) == ("image", 10065, 37888)
+    assert phi4mm_image(phi.vision, dynamic_hd=1).tokens == 256 + 16 + 1 + 16 * 16 + 16
+    assert items_per_batch(item, engine) == 1
+    profile = encoder_profile(phi, engine)
+    assert profile.peak_bytes == 37888 * (3528 + (2 * 1152 + 2 * 4304) * 2) == 960_536_576
+    assert profile.cached_bytes == 10065 * 3072 * 2
+    assert profile.error_bytes == profile.peak_bytes // 2
+
+
+def test_phi4mm_audio_alone_keeps_the_flat_term_and_both_off_is_text_only() -> None:
+    """'{"image":0}' leaves the audio dummy (241,000 samples, 188 tokens) for the Conformer kvplan does not
+    model: the flat ± 2 GiB; image and audio 0: no encoder profile. The SigLIP + projector (398,085,280 +
+    2 x 1152 + 1152 x 3072 + 3072 + 3072^2 + 3072 parameters) is skipped only when video is 0 as well
+    (_mark_tower_model(vllm_config, {"image", "video"}))."""
+    phi = _phi4mm()
+    assert phi.vision is not None
+    audio = _engine(phi, max_model_len=32768, limit_mm_per_prompt=(("image", 0),))
+    assert largest_item(phi.vision, audio) is None
+    assert encoder_profile(phi, audio).error_bytes == ERR_MM_ENCODER_FLAT
+    off = _engine(phi, max_model_len=32768, limit_mm_per_prompt=(("audio", 0), ("image", 0)))
+    assert text_only(phi, off) and tower_weight_bytes(phi, off) == 0
+    all_off = _engine(phi, max_model_len=32768, limit_mm_per_prompt=(("audio", 0), ("image", 0), ("video", 0)))
+    tower = 398_085_280 + 2 * 1152 + 1152 * 3072 + 3072 + 3072 * 3072 + 3072
+    assert tower_weight_bytes(phi, all_off) == tower * 2
