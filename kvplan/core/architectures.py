@@ -102,7 +102,8 @@ def _text_level(config: Mapping[str, Any]) -> tuple[Mapping[str, Any], str, bool
         if top_type == "gemma3":
             nested_type = "gemma3_text"
         return nested, nested_type, True
-    return config, _MODEL_TYPE_ALIASES.get(top_type, top_type), "vision_config" in config
+    # Phi-4-multimodal has no vision_config: phi4mm.py builds its SigLIP and audio towers from embd_layer
+    return config, _MODEL_TYPE_ALIASES.get(top_type, top_type), "vision_config" in config or top_type == "phi4mm"
 
 
 def _dtype_of(config: Mapping[str, Any], text: Mapping[str, Any]) -> str | None:

@@ -32,8 +32,20 @@ from kvplan.core.units import GiB, MiB, cdiv
 from kvplan.core.vision import (
     BLIP2_FAMILY,
     GEMMA3_FAMILY,
+    GEMMA4_AUDIO_SEQ_LENGTH,
+    GEMMA4_DUMMY_SIDE,
+    GEMMA4_FAMILY,
+    GEMMA4_FRAME_EXTRA_TOKENS,
+    GEMMA4_VIDEO_FRAMES,
+    GEMMA4_VIDEO_SOFT_TOKENS,
+    INTERNVL_FAMILY,
+    KIMI_VL_DUMMY_SIDE,
+    KIMI_VL_FAMILY,
+    KIMI_VL_IN_TOKEN_LIMITS,
     LLAMA4_FAMILY,
     LLAMA4_MAX_TILES,
+    PHI4MM_DYNAMIC_HD,
+    PHI4MM_FAMILY,
     QWEN2_FAMILY,
     QWEN2_VL_MAX_FRAMES,
     QWEN2_VL_MAX_PIXELS,
@@ -77,6 +89,14 @@ SUPPORTED_MODALITIES[BLIP2_FAMILY] = ("image",)
 
 
 def modalities(tower: VisionTower) -> tuple[str, ...] | None:
+    if tower.family in GEMMA4_FAMILY:  # gemma4_mm.py get_supported_mm_limits: audio only with an audio tower
+        return ("image", "audio", "video") if tower.audio else ("image", "video")
+    if tower.family in PHI4MM_FAMILY:  # phi4mm.py get_supported_mm_limits
+        return ("audio", "image")
+    if tower.family in KIMI_VL_FAMILY:  # kimi_vl.py get_supported_mm_limits
+        return ("image",)
+    if tower.family in INTERNVL_FAMILY:  # internvl.py get_supported_mm_limits: video with a ctx_video_token
+        return ("image", "video") if tower.video else ("image",)
     for family, names in SUPPORTED_MODALITIES.items():
         if tower.family in family:
             return names
@@ -116,6 +136,7 @@ class EncoderItem:
     # the model's own cap on items a prompt (ProcessingInfo.get_supported_mm_limits; allowed_mm_limits takes the
     # smaller of it and --limit-mm-per-prompt, multimodal/processing/context.py 0.32); None: no cap
     max_per_prompt: int | None = None
+    outputs: int = 0  # encoder output rows the profiled dummy leaves in the cache, where not tokens (0: tokens)
 
 
 def _qwen_image(tower: VisionTower, max_pixels: int) -> EncoderItem:
@@ -149,6 +170,15 @@ def largest_item(tower: VisionTower, engine: EngineConfig) -> EncoderItem | None
         tiles = LLAMA4_MAX_TILES + 1
         per_tile = side * side // round(1 / ratio**2)
         items.append(EncoderItem(modality="image", tokens=tiles * per_tile, patches=tiles * (side * side + 1)))
+    elif tower.family in GEMMA4_FAMILY:
+        return _gemma4_item(tower, engine)
+    elif tower.family in INTERNVL_FAMILY:
+        return _internvl_item(tower, engine)
+    elif tower.family in PHI4MM_FAMILY:
+        return phi4mm_image(tower) if mm_limit(engine, "image") > 0 else None
+    elif tower.family in KIMI_VL_FAMILY:
+        options = _kimi_vl_items(tower) if mm_limit(engine, "image") > 0 else []
+        return max(options, key=lambda item: items_per_batch(item, engine) * item.patches) if options else None
     elif tower.family in QWEN2_FAMILY:
         image = _qwen_image(tower, max_pixels or QWEN2_VL_MAX_PIXELS)
         items.append(image)
@@ -205,6 +235,8 @@ def encoder_peak_bytes(tower: VisionTower, item: EncoderItem, items: int, engine
       and its activation (I / t).
     With --mm-encoder-tp-mode data each rank runs its share of the items whole (t = 1). ``model_dtype_pixels``:
     the processor already cast them to the model dtype (0.11-0.12, below), so one copy."""
+    if tower.family in GEMMA4_FAMILY:
+        return gemma4_encoder_peak_bytes(tower, item, items, engine)
     a = 2 if engine.model_dtype not in ("float32", "float") else 4
     tp = engine.tensor_parallel_size
     if engine.settings.mm_encoder_tp_mode == "data":
@@ -222,7 +254,149 @@ def encoder_outputs_bytes(model: ModelSpec, tower: VisionTower, item: EncoderIte
     """The encoder cache during the text forward: one text-width row per token, plus Qwen3-VL's deepstack
     levels (``embed_multimodal`` returns them concatenated)."""
     a = 2 if engine.model_dtype not in ("float32", "float") else 4
-    return items * item.tokens * model.hidden_size * (1 + tower.deepstack_layers) * a
+    return items * (item.outputs or item.tokens) * model.hidden_size * (1 + tower.deepstack_layers) * a
+
+
+def gemma4_soft_tokens(tower: VisionTower, width: int, height: int, max_soft_tokens: int) -> int:
+    """``Gemma4ProcessingInfo._compute_num_soft_tokens`` (gemma4_mm.py, 0.33 / 0.34): the image scaled to
+    max_soft_tokens x k^2 patches, each side floored to a multiple of patch x k, then pooled k x k."""
+    patch, k = tower.patch_size, tower.pooling_kernel_size
+    unit = patch * k
+    scale = math.sqrt(max_soft_tokens * k * k / ((height / patch) * (width / patch)))
+    target_h = max(unit, math.floor(height * scale / unit) * unit)
+    target_w = max(unit, math.floor(width * scale / unit) * unit)
+    return min((target_h // patch) * (target_w // patch) // (k * k), max_soft_tokens)
+
+
+def _gemma4_item(tower: VisionTower, engine: EngineConfig) -> EncoderItem | None:
+    """Gemma 4 (gemma4_mm.py, 0.33 / 0.34). ``get_mm_max_tokens_per_item``: an image default_output_length
+    (280) soft tokens, a video 32 frames x (70 + 8) = 2,496, audio the processor's audio_seq_length (750) when
+    the checkpoint has an audio tower. The processor pads every image to max_soft_tokens x k^2 patches (2,520;
+    a video frame 630), which is what the ViT runs; the dummy is 224 x 224 (256 soft tokens an image, 64 a
+    frame), which is what the cache keeps. Audio as the largest item (video off) is not modelled: None."""
+    k2 = tower.pooling_kernel_size ** 2
+    side = GEMMA4_DUMMY_SIDE
+    # vision_config.default_output_length: 280 in the 26B / 31B configs, and Gemma4VisionConfig's default
+    image_soft = int((tower.raw or {}).get("default_output_length") or 280)
+    frame_soft = GEMMA4_VIDEO_SOFT_TOKENS
+    items = [
+        EncoderItem(modality="image", tokens=image_soft, patches=image_soft * k2,
+                    outputs=gemma4_soft_tokens(tower, side, side, image_soft)),
+        EncoderItem(modality="video", tokens=GEMMA4_VIDEO_FRAMES * (frame_soft + GEMMA4_FRAME_EXTRA_TOKENS),
+                    patches=GEMMA4_VIDEO_FRAMES * frame_soft * k2,
+                    outputs=GEMMA4_VIDEO_FRAMES * gemma4_soft_tokens(tower, side, side, frame_soft)),
+    ]
+    if tower.audio:
+        items.append(EncoderItem(modality="audio", tokens=GEMMA4_AUDIO_SEQ_LENGTH, patches=0))
+    live = [item for item in items if mm_limit(engine, item.modality) > 0]
+    best = max(live, key=lambda item: (item.tokens, item.modality)) if live else None
+    return None if best is None or best.modality == "audio" else best
+
+
+def _internvl_item(tower: VisionTower, engine: EngineConfig) -> EncoderItem | None:
+    """InternVLChatModel (internvl.py, 0.33 / 0.34). The image: ``get_image_size_with_most_features`` gives
+    max_dynamic_patch tiles + the thumbnail (13 x 256 = 3,328 tokens, 13 x 1,025 ViT patches). The video (text
+    models in ctx_video_token_map): frames at one tile each (InternVLChatVideoProcessor, max_num=1), as many as
+    ``get_num_frames_with_most_features`` fits in max_model_len. InternVL has no get_mm_max_tokens_per_item, so
+    the budget's tokens come from a dummy built with mm_counts {image: 1, video: 1} (encoder_budget.py
+    get_mm_max_toks_per_item: frames = (max_model_len - 3,328) // 256 while images are on), but the profiled
+    dummy with {video: 1} (get_dummy_encoder_profile_inputs): max_model_len // 256 frames."""
+    per_tile = tower.tokens_per_tile
+    tiles = tower.max_tiles
+    image = EncoderItem(modality="image", tokens=tiles * per_tile, patches=tiles * tower.tile_patches)
+    items = [image]
+    if tower.video and per_tile > 0:
+        beside = image.tokens if mm_limit(engine, "image") > 0 else 0
+        budget_frames = max((engine.max_model_len - beside) // per_tile, 1)
+        frames = max(engine.max_model_len // per_tile, 1)
+        items.append(EncoderItem(modality="video", tokens=budget_frames * per_tile,
+                                 patches=frames * tower.tile_patches, outputs=frames * per_tile))
+    live = [item for item in items if mm_limit(engine, item.modality) > 0]
+    return max(live, key=lambda item: (item.tokens, item.modality)) if live else None
+
+
+def phi4mm_image(tower: VisionTower, dynamic_hd: int = PHI4MM_DYNAMIC_HD) -> EncoderItem:
+    """Phi-4-multimodal (phi4mm.py, 0.22-0.34). No get_mm_max_tokens_per_item: the budget takes the dummy's
+    tokens. The dummy image (get_image_size_with_most_features) is 448 x (448 x dynamic_hd): dynamic_hd crops
+    in one column, no padding; ``_compute_num_image_tokens`` with f = 448 / 14 / 2 = 16: the global crop
+    f^2 + f newlines, 1 separator, the HD crops f x (f x dynamic_hd) + f x dynamic_hd newlines -> 10,065 tokens
+    for 36. The ViT runs dynamic_hd + 1 crops of 32 x 32 patches (37,888). The audio item
+    (_AUDIO_MAX_SOUNDFILE_SIZE 241,000 samples: 1,504 frames / compression_rate 8 = 188 tokens) is smaller,
+    and its Conformer is not modelled: with images off the profile keeps the flat term."""
+    side = tower.image_size // tower.patch_size
+    f = side // 2  # token_compression_factor 2 (VISION_ENCODER_TO_PROCESSING_CONFIG)
+    tokens = f * f + f + 1 + f * (f * dynamic_hd) + f * dynamic_hd
+    return EncoderItem(modality="image", tokens=tokens, patches=(dynamic_hd + 1) * side * side)
+
+
+def kimi_vl_grid(tower: VisionTower, side: int, in_token_limit: int | None) -> tuple[int, int]:
+    """``KimiVLProcessingInfo.get_num_image_tokens`` (kimi_vl.py, 0.33 / 0.34) on a side x side image:
+    scaled by sqrt(limit / patches) when it has more than in_token_limit patches (int() of each side), padded
+    to merge x patch, then (ViT patches, tokens after the merge_kernel_size merge)."""
+    patch = tower.patch_size
+    merge = _kimi_vl_merge(tower)
+    if in_token_limit is not None and (side // patch) ** 2 > in_token_limit:
+        side = int(side * math.sqrt(in_token_limit / (side // patch) ** 2))
+    unit = merge * patch
+    padded = side + (unit - side % unit) % unit
+    return (padded // patch) ** 2, (padded // unit) ** 2
+
+
+def _kimi_vl_merge(tower: VisionTower) -> int:
+    kernel = (tower.raw or {}).get("merge_kernel_size")  # MoonViTConfig default (2, 2)
+    return int(kernel[0]) if isinstance(kernel, (list, tuple)) and kernel and isinstance(kernel[0], int) else 2
+
+
+def _kimi_vl_items(tower: VisionTower) -> list[EncoderItem]:
+    """Kimi-VL has no get_mm_max_tokens_per_item: the budget's tokens are the 1024 x 1024 dummy's (73 x 73 =
+    5,329 patches): with in_token_limit 4,096, 897 px -> 924 padded, 66 x 66 = 4,356 patches, 1,089 tokens;
+    under a larger limit 1036 padded, 74 x 74 = 5,476 patches, 1,369 tokens."""
+    items = []
+    for limit in KIMI_VL_IN_TOKEN_LIMITS:
+        patches, tokens = kimi_vl_grid(tower, KIMI_VL_DUMMY_SIDE, limit)
+        items.append(EncoderItem(modality="image", tokens=tokens, patches=patches))
+    return items
+
+
+def gemma4_encoder_peak_range(tower: VisionTower, item: EncoderItem, items: int,
+                              engine: EngineConfig) -> tuple[int, int]:
+    """Gemma 4's vision tower (transformers' Gemma4VisionModel, built by AutoModel and replicated on every
+    rank: gemma4_mm.py ``recursive_replace_linear(..., "replicate")``), as (lowest, highest) peak.
+    ``_process_image_input`` / ``_process_video_input`` (0.33) keep the processor's float32 pixel values
+    ``[n, patches, 3 x P x P]`` and run the encoder in chunks of ``min(free / 2, total / 10) // cost`` images
+    (frames), ``cost`` = patches x 4 x position_embedding_size x 8 B (``_encoder_chunk``), keeping each chunk's
+    last hidden states. kvplan knows neither the free nor the total memory there: the highest peak is one chunk
+    of every item, the lowest a chunk of one image (frame) beside the others' kept outputs (D a patch). The
+    widest stage is the gated MLP: residual, norm, act(gate), up and their product (2D + 3I), wider than
+    attention's q/k/v, norms and rotary copies (2D + 7D) for this ViT. With --mm-encoder-tp-mode data (0.34)
+    each rank runs its share of the items."""
+    a = 2 if engine.model_dtype not in ("float32", "float") else 4
+    if engine.settings.mm_encoder_tp_mode == "data":
+        items = cdiv(items, engine.tensor_parallel_size)
+    d, inter = tower.hidden_size, tower.intermediate_size
+    patches = items * item.patches
+    unit = item.patches // GEMMA4_VIDEO_FRAMES if item.modality == "video" else item.patches
+    pixels = patches * tower.in_channels * tower.patch_size ** 2 * 4
+    stage = max(2 * d + 3 * inter, 9 * d) * a
+    return pixels + unit * stage + (patches - unit) * d * a, pixels + patches * stage
+
+
+def gemma4_encoder_peak_bytes(tower: VisionTower, item: EncoderItem, items: int, engine: EngineConfig) -> int:
+    """The highest of ``gemma4_encoder_peak_range`` (a smaller chunk only lowers the peak)."""
+    return gemma4_encoder_peak_range(tower, item, items, engine)[1]
+
+
+def encoder_peak_spread_bytes(tower: VisionTower, item: EncoderItem, items: int, engine: EngineConfig) -> int:
+    """How far below the peak kvplan takes vLLM's may lie where it depends on memory kvplan does not know (the
+    Gemma 4 chunking); 0 elsewhere."""
+    if tower.family in GEMMA4_FAMILY:
+        low, high = gemma4_encoder_peak_range(tower, item, items, engine)
+        return high - low
+    if tower.family in KIMI_VL_FAMILY:  # the in_token_limit kvplan does not know (preprocessor_config.json)
+        peaks = [encoder_peak_bytes(tower, other, items_per_batch(other, engine), engine)
+                 for other in _kimi_vl_items(tower)]
+        return max(peaks) - min(peaks)
+    return 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -363,7 +537,8 @@ def encoder_profile(model: ModelSpec, engine: EngineConfig) -> EncoderProfile:
     items = items_per_batch(item, engine)
     peak = encoder_peak_bytes(tower, item, items, engine)
     cached = encoder_outputs_bytes(model, tower, item, items, engine)
-    error = max(int(peak * ERR_MM_ENCODER_FRACTION), ERR_MM_ENCODER_MIN)
+    error = max(int(peak * ERR_MM_ENCODER_FRACTION), ERR_MM_ENCODER_MIN,
+                encoder_peak_spread_bytes(tower, item, items, engine))
     return EncoderProfile(peak_bytes=peak, cached_bytes=cached, error_bytes=error,
                           note=f"; encoder profile: {items} x {item.modality} of {item.tokens} tokens "
                                f"({item.patches} patches), peak {peak / GiB:.2f} GiB (read, ± 50 %)")
@@ -407,6 +582,23 @@ def tower_weight_bytes(model: ModelSpec, engine: EngineConfig) -> int:
             params = _qwen3_vision(_Cfg(dict(tower.raw)))
         elif tower.family in GEMMA3_FAMILY:
             params = _siglip(_Cfg({**_SIGLIP_DEFAULTS, **tower.raw}), model.hidden_size)
+        elif tower.family in PHI4MM_FAMILY:
+            from kvplan.core.params import _phi4mm_vision
+
+            if text_only(model, engine) and mm_limit(engine, "video") > 0:
+                return 0  # _mark_tower_model(vllm_config, {"image", "video"}): built unless both limits are 0
+            params = _phi4mm_vision(_Cfg(dict(tower.raw)), tower.num_layers, model.hidden_size)
+        elif tower.family in KIMI_VL_FAMILY:
+            from kvplan.core.params import _moonvit
+
+            params = _moonvit(_Cfg(dict(tower.raw)), _kimi_vl_merge(tower), model.hidden_size)
+        elif tower.family in INTERNVL_FAMILY and tower.tokens_per_tile:
+            from kvplan.core.params import _internvl_vision
+
+            if text_only(model, engine) and mm_limit(engine, "video") > 0:
+                return 0  # _mark_tower_model(vllm_config, {"image", "video"}): built unless both limits are 0
+            merge = (tower.tile_patches - 1) // tower.tokens_per_tile
+            params = _internvl_vision(_Cfg(dict(tower.raw)), tower.built_layers, merge, model.hidden_size)
         else:
             return 0
     except UnsupportedModelError:  # a vision_config without the keys the formula needs

@@ -1190,6 +1190,69 @@ def _qwen3_vision(vc: _Cfg) -> int:
             + 2 * d + merger_linears + len(deepstack) * (2 * merged + merger_linears))
 
 
+def _gemma4_vision(vc: _Cfg, text_hidden: int) -> int:
+    """Gemma 4 vision tower (transformers' Gemma4VisionModel, which vLLM's gemma4_mm.py builds with AutoModel)
+    and its embedder: a bias-free patch projection of 3 x P x P, a (2, position_embedding_size, D) position
+    table; per layer q/k/v/o of heads x head_dim (no biases), q/k norms of head_dim, four RMSNorms of D and a
+    gated MLP (gate, up, down; no biases); std_bias / std_scale (D each) when standardize; the embedder's
+    D x text_hidden projection (its pre-norm has no weight). Gemma-4-26B-A4B's vision_config: 569,548,080
+    parameters as transformers 5.19 builds them, 572,794,416 with the buffers and the projection."""
+    d, inter, n = vc.hidden, vc.num("intermediate_size"), vc.layers
+    heads, head_dim = vc.heads, vc.num("head_dim")
+    kv = vc.num("num_key_value_heads", default=heads)
+    patch, table = vc.num("patch_size"), vc.num("position_embedding_size")
+    attn = d * heads * head_dim * 2 + d * kv * head_dim * 2 + 2 * head_dim
+    layer = attn + 3 * d * inter + 4 * d
+    std = 2 * d if vc.get("standardize", default=False) else 0
+    return 3 * patch * patch * d + 2 * table * d + n * layer + std + d * text_hidden
+
+
+def _internvl_vision(vc: _Cfg, layers: int, merge: int, text_hidden: int) -> int:
+    """InternVLChatModel's InternViT and mlp1 (vLLM 0.33 / 0.34 intern_vit.py, internvl.py): class embedding,
+    Conv2d patch embedding with bias, (image_size / patch)^2 + 1 positions; per built layer two norms
+    (LayerNorm w + b, or RMSNorm), qkv (with bias when qkv_bias), q/k RMSNorms when qk_normalization, proj and
+    fc1 / fc2 with biases, ls1 / ls2; mlp1 = LayerNorm(merge x D), Linear(merge x D, text), Linear(text,
+    text), with biases. InternVL3-1B (D 1024, I 4096, 24 layers, text 896): 304,012,288 + 4,482,944."""
+    d, inter = vc.hidden, vc.num("intermediate_size")
+    patch, size = vc.num("patch_size"), vc.num("image_size")
+    norm = 2 * d if vc.get("norm_type", default="rms_norm") == "layer_norm" else d
+    qkv = 3 * d * d + (3 * d if vc.get("qkv_bias", default=True) else 0)
+    qk_norm = 2 * d if vc.get("qk_normalization", default=False) else 0
+    layer = 2 * norm + qkv + qk_norm + d * d + d + d * inter + inter + inter * d + d + 2 * d
+    embed = d + 3 * patch * patch * d + d + ((size // patch) ** 2 + 1) * d
+    wide = merge * d
+    return embed + layers * layer + 2 * wide + wide * text_hidden + text_hidden + text_hidden**2 + text_hidden
+
+
+def _moonvit(vc: _Cfg, merge: int, text_hidden: int) -> int:
+    """Kimi-VL's MoonViT and projector (vLLM 0.33 / 0.34 moonvit.py, kimi_vl.py): Conv2d patch embedding with
+    bias, a learnable init_pos_emb_height x init_pos_emb_width x D position table; per layer two LayerNorms,
+    wqkv and wo with biases (attn_bias True), fc0 / fc1 with biases; the final LayerNorm; the projector's
+    LayerNorm(D), Linear(m^2 D, m^2 D) and Linear(m^2 D, text) with biases. MoonViTConfig's defaults (D 1152,
+    I 4304, 27 layers, 64 x 64 positions): 416,866,032 for the ViT."""
+    d, inter, n = vc.hidden, vc.num("intermediate_size"), vc.layers
+    patch = vc.num("patch_size")
+    table = vc.num("init_pos_emb_height", default=64) * vc.num("init_pos_emb_width", default=64)
+    layer = 4 * d + 3 * d * d + 3 * d + d * d + d + d * inter + inter + inter * d + d
+    wide = merge * merge * d
+    projector = 2 * d + wide * wide + wide + wide * text_hidden + text_hidden
+    return 3 * patch * patch * d + d + table * d + n * layer + 2 * d + projector
+
+
+def _phi4mm_vision(vc: _Cfg, layers: int, text_hidden: int) -> int:
+    """Phi4MMImageEncoder (vLLM 0.33 / 0.34 phi4mm.py, idefics2_vision_model.py): the SigLIP's Conv2d patch
+    embedding with bias and (image_size / patch)^2 positions, ``layers`` encoder layers (two LayerNorms, q/k/v/o
+    and fc1 / fc2 with biases; no post-LayerNorm: require_post_norm False), glb_GN and sub_GN (D each) and
+    img_projection Linear(D, text) + GELU + Linear(text, text) with biases. Phi-4-multimodal (26 layers, text
+    3072): 398,085,280 + 2,304 + 12,982,272 (transformers 5.19 SiglipVisionModel of 26 layers: 398,087,584 with
+    its post-LayerNorm)."""
+    d, inter = vc.hidden, vc.num("intermediate_size")
+    patch, size = vc.num("patch_size"), vc.num("image_size")
+    layer = 4 * (d * d + d) + (d * inter + inter) + (inter * d + d) + 4 * d
+    embed = 3 * patch * patch * d + d + (size // patch) ** 2 * d
+    return embed + layers * layer + 2 * d + d * text_hidden + text_hidden + text_hidden**2 + text_hidden
+
+
 _QWEN3_VISION_TYPES = frozenset({"qwen3_vl", "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe"})
 
 # ------------------------------------------------------------------------------------------- dispatcher
