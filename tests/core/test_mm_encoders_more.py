@@ -74,7 +74,8 @@ def test_gemma4_26b_profiles_three_32_frame_videos() -> None:
     # lowest: one 630-patch frame a chunk, the other frames' last hidden states (1152 x 2 B a patch) kept
     assert (low, high) == (60480 * 3072 + 630 * 30432 + (60480 - 630) * 2304, profile.peak_bytes)
     assert profile.error_bytes == high - low  # wider than 50 % of the peak
-    assert profile.cached_bytes == 3 * 2048 * 2816 * 2
+    # cached: the 2,048 output rows a video, plus the dummy batch's bf16 pixels kept alive (dummy_pixel_bytes)
+    assert profile.cached_bytes == 3 * 2048 * 2816 * 2 + 3 * 20160 * 3 * 16 * 16 * 2
 
 
 def test_gemma4_images_when_video_is_off_and_text_only_when_both_are() -> None:
@@ -86,7 +87,7 @@ def test_gemma4_images_when_video_is_off_and_text_only_when_both_are() -> None:
     item = largest_item(gemma.vision, engine)
     assert item is not None and (item.modality, item.tokens, item.patches, item.outputs) == ("image", 280, 2520, 256)
     assert items_per_batch(item, engine) == 7
-    assert encoder_profile(gemma, engine).cached_bytes == 7 * 256 * 5376 * 2
+    assert encoder_profile(gemma, engine).cached_bytes == 7 * 256 * 5376 * 2 + 7 * 2520 * 3 * 16 * 16 * 2
     off = _engine(gemma, max_model_len=32768, limit_mm_per_prompt=(("image", 0), ("video", 0)))
     assert text_only(gemma, off)
     image_off = _engine(gemma, max_model_len=32768, limit_mm_per_prompt=(("image", 0),))
@@ -144,10 +145,11 @@ def test_internvl3_tiles_and_the_video_that_fills_max_model_len() -> None:
         ("video", 29440, 131200, 32768)
     assert items_per_batch(item, engine) == 1
     profile = encoder_profile(vl, engine)
-    # InternViT (intern_vit.py): fp32 + bf16 pixels of 3 x 14 x 14 (3,528 B a patch) + the widest stage, the MLP
-    # (residual, norm, fc1, act: 2 x 1024 + 2 x 4096 = 10,240 values x 2 B) -> 131,200 x 24,008 B = 2.93 GiB
-    assert profile.peak_bytes == 131200 * (3 * 14 * 14 * 6 + (2 * 1024 + 2 * 4096) * 2) == 3_149_849_600
-    assert profile.cached_bytes == 32768 * 896 * 2
+    # InternViT (intern_vit.py): bf16 pixels of 3 x 14 x 14 (1,176 B a patch: the processing context casts them,
+    # multimodal/processing/context.py) + the widest stage, the MLP (residual, norm, fc1, act: 2 x 1024 +
+    # 2 x 4096 = 10,240 values x 2 B) -> 131,200 x 21,656 B = 2.65 GiB
+    assert profile.peak_bytes == 131200 * (3 * 14 * 14 * 2 + (2 * 1024 + 2 * 4096) * 2) == 2_841_267_200
+    assert profile.cached_bytes == 32768 * 896 * 2 + 131200 * 3 * 14 * 14 * 2  # outputs + the dummy's pixels
     assert profile.error_bytes == profile.peak_bytes // 2
 
 
@@ -160,7 +162,7 @@ def test_internvl3_images_without_video_and_the_tower_without_both() -> None:
     item = largest_item(vl.vision, engine)
     assert item is not None and (item.modality, item.tokens, item.patches) == ("image", 3328, 13325)
     assert items_per_batch(item, engine) == 2
-    assert encoder_profile(vl, engine).peak_bytes == 2 * 13325 * 24008
+    assert encoder_profile(vl, engine).peak_bytes == 2 * 13325 * (1176 + 20480)
     off = _engine(vl, max_model_len=32768, limit_mm_per_prompt=(("image", 0), ("video", 0)))
     assert text_only(vl, off)
     assert tower_weight_bytes(vl, off) == 308_495_104 * 2
@@ -231,10 +233,10 @@ def test_kimi_vl_dummy_image_under_both_token_limits() -> None:
     assert item is not None and (item.tokens, item.patches) == (1089, 4356)
     assert items_per_batch(item, engine) == 7
     profile = encoder_profile(kimi, engine)
-    # MoonViT (moonvit.py): fp32 + bf16 pixels 3 x 14 x 14 x 6 B = 3,528 B a patch; the MLP (2 x 1152 + 2 x 4304
-    # = 10,912 values) outweighs attention (9 x 1152): x 2 B = 21,824 B -> 30,492 x 25,352 B = 0.72 GiB
-    assert profile.peak_bytes == 7 * 4356 * (3528 + 10912 * 2) == 773_033_184
-    assert profile.cached_bytes == 7 * 1089 * 2048 * 2
+    # MoonViT (moonvit.py): bf16 pixels 3 x 14 x 14 x 2 B = 1,176 B a patch; the MLP (2 x 1152 + 2 x 4304
+    # = 10,912 values) outweighs attention (9 x 1152): x 2 B = 21,824 B -> 30,492 x 23,000 B = 0.65 GiB
+    assert profile.peak_bytes == 7 * 4356 * (1176 + 10912 * 2) == 701_316_000
+    assert profile.cached_bytes == 7 * 1089 * 2048 * 2 + 7 * 4356 * 1176
     assert profile.error_bytes == profile.peak_bytes // 2  # wider than the 4,096-or-not spread (5 x 5,476)
     off = _engine(kimi, max_model_len=32768, limit_mm_per_prompt=(("image", 0),))
     assert text_only(kimi, off) and encoder_profile(kimi, off).error_bytes == 0
@@ -282,8 +284,8 @@ def test_phi4mm_profiles_one_36_crop_image() -> None:
     assert phi4mm_image(phi.vision, dynamic_hd=1).tokens == 256 + 16 + 1 + 16 * 16 + 16
     assert items_per_batch(item, engine) == 1
     profile = encoder_profile(phi, engine)
-    assert profile.peak_bytes == 37888 * (3528 + (2 * 1152 + 2 * 4304) * 2) == 960_536_576
-    assert profile.cached_bytes == 10065 * 3072 * 2
+    assert profile.peak_bytes == 37888 * (1176 + (2 * 1152 + 2 * 4304) * 2) == 871_424_000  # bf16 pixels
+    assert profile.cached_bytes == 10065 * 3072 * 2 + 37888 * 1176
     assert profile.error_bytes == profile.peak_bytes // 2
 
 
