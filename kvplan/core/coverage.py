@@ -58,6 +58,11 @@ def coverage(version: str, proven: Iterable[Mapping[str, Any]]) -> list[Coverage
         if layout == "unknown":
             rows.append(CoverageRow(architecture=arch, kind=kind, status="refused", layout=layout,
                                     detail=f"{why} ({source})"))
+        elif layout == "text_config" and arch in cases:
+            # the wrapper's own part (its text_config, the tower it drops or profiles) ran on the engine with
+            # one text model; the others take their text model's status
+            rows.append(CoverageRow(architecture=arch, kind=kind, status="proven", layout=layout,
+                                    detail=f"{cases[arch]}; the layout of its text model, chosen from text_config"))
         elif layout == "text_config":
             rows.append(CoverageRow(architecture=arch, kind=kind, status="derived", layout=layout,
                                     detail=f"{source}: the layout of its text model, chosen from text_config"))
