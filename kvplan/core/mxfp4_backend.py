@@ -29,7 +29,9 @@ and ``[H]``. The backends differ in:
     columns to 8.
 
 Which backend runs (``get_mxfp4_backend``, quantization/mxfp4.py 0.10.2-0.18; ``Mxfp4MoEMethod.
-_should_use_marlin`` in 0.10.1; ``select_mxfp4_moe_backend``, oracle/mxfp4.py 0.19-0.34) depends on the GPU
+_should_use_marlin`` in 0.10.1; ``select_mxfp4_moe_backend``, oracle/mxfp4.py 0.19-0.34, named
+``select_gpt_oss_mxfp4_moe_backend`` in 0.20; only the ``mxfp4`` method: DeepSeek-V4 and compressed-tensors
+MXFP4 checkpoints go elsewhere) depends on the GPU
 family and, before 0.12, on optional packages a normal install may or may not have: triton_kernels was no
 dependency before it was vendored (0.12), flashinfer-python an extra (``vllm[flashinfer]``) through 0.11.0.
 There kvplan cannot know the backend, and the buffer is an estimate: the midpoint of the candidates, with an
