@@ -34,8 +34,10 @@ _should_use_marlin`` in 0.10.1; ``select_mxfp4_moe_backend``, oracle/mxfp4.py 0.
 MXFP4 checkpoints go elsewhere) depends on the GPU
 family and, before 0.12, on optional packages a normal install may or may not have: triton_kernels was no
 dependency before it was vendored (0.12), flashinfer-python an extra (``vllm[flashinfer]``) through 0.11.0.
-There kvplan cannot know the backend, and the buffer is an estimate: the midpoint of the candidates, with an
-error of half their spread (``Mxfp4MoeAllocation`` rows with more than one candidate). Environment flags
+There kvplan cannot know the backend, and the buffer is an estimate (``BackendRow`` with more than one
+candidate): the value is what a plain ``pip install vllm==X`` gets, the error reaches the farthest other
+candidate; with the GPU's compute capability unknown, the midpoint of every family's candidates and half
+their spread. Environment flags
 (VLLM_MXFP4_USE_MARLIN, VLLM_USE_FLASHINFER_MOE_MXFP4_*) and ``--moe-backend`` are not modelled: the table is
 the default a start-up without them gets. ROCm and XPU are not kvplan platforms.
 """
