@@ -35,6 +35,7 @@ from kvplan.core.estimate import Estimate
 from kvplan.core.lora_offload import cpu_offload_bytes, estimate_lora, lora_capture_cases
 from kvplan.core.mm_profile import ERR_MM_ENCODER_FLAT, encoder_profile, text_only, tower_weight_bytes
 from kvplan.core.model import AttentionLayer, LayerSpec, MambaLayer, ModelSpec, ParallelLayer
+from kvplan.core.mxfp4_backend import Mxfp4MoeBuffers, mxfp4_moe_buffers
 from kvplan.core.settings import release, version_tuple
 from kvplan.core.units import GiB, MiB, cdiv, dtype_bytes, round_up
 
@@ -187,13 +188,21 @@ def runtime_buffers_bytes(model: ModelSpec, engine: EngineConfig, *, first_stage
     tp = engine.tensor_parallel_size
     tied = bool(getattr(model, "tie_word_embeddings", False))
     matrices = int(first_stage) + int(last_stage and not tied)
-    padding = 0
-    if model.quantization == "mxfp4" and model.num_moe_layers and engine_platform_is_cuda(engine):
-        # Marlin (pre-Blackwell) and TRT-LLM (Blackwell) pad the MXFP4 expert GEMMs; see mxfp4_moe_padding_bytes
-        padding = mxfp4_moe_padding_bytes(
-            num_experts=model.num_experts, moe_layers=model.num_moe_layers // engine.pipeline_parallel_size,
-            hidden_size=model.hidden_size, intermediate_size=model.intermediate_size or model.hidden_size, tp=tp)
+    # MXFP4 experts: padding, float32 biases and swizzled copies of the backend vLLM picks (mxfp4_backend.py)
+    mxfp4 = mxfp4_moe_buffers_for(model, engine)
+    padding = mxfp4.value_bytes if mxfp4 else 0
     return rope + matrices * pad_rows * model.hidden_size * dtype // tp + padding
+
+
+def mxfp4_moe_buffers_for(model: ModelSpec, engine: EngineConfig) -> Mxfp4MoeBuffers | None:
+    """The MXFP4 MoE load-time buffers of the largest PP stage's rank (None: no MXFP4 experts on CUDA)."""
+    if model.quantization != "mxfp4" or not model.num_moe_layers or not engine_platform_is_cuda(engine):
+        return None
+    return mxfp4_moe_buffers(
+        version=version_tuple(engine.behaviour.version), compute_capability=engine.compute_capability,
+        num_experts=model.num_experts, moe_layers=model.num_moe_layers // engine.pipeline_parallel_size,
+        hidden_size=model.hidden_size, intermediate_size=model.intermediate_size or model.hidden_size,
+        tp=engine.tensor_parallel_size, lora=engine.settings.enable_lora)
 
 
 def mla_load_copies_bytes(model: ModelSpec, engine: EngineConfig) -> int:
@@ -256,7 +265,9 @@ OCP_MX_BLOCK = 32  # MXFP4: one e8m0 scale byte per 32 fp4 values
 def mxfp4_moe_padding_bytes(*, num_experts: int, moe_layers: int, hidden_size: int, intermediate_size: int,
                             tp: int = 1, hidden_align: int = 256, intermediate_align: int = 128,
                             with_bias: bool = True) -> int:
-    """Extra bytes an MXFP4 MoE rank allocates over its checkpoint shard because vLLM pads the expert GEMMs.
+    """Extra bytes of the expert padding alone (Marlin's alignment by default). The plan uses
+    ``mxfp4_backend.mxfp4_moe_buffers``, which picks the backend per release and GPU and adds the float32
+    biases and swizzled copies; this stays as the padding arithmetic that fixture line 32 checks.
 
     ``mxfp4_round_up_hidden_size_and_intermediate_size`` (vllm/model_executor/layers/fused_moe/oracle/
     mxfp4.py, 0.33; same in 0.10's mxfp4.py) rounds the per-rank intermediate size up to 128 and the hidden
@@ -655,7 +666,13 @@ def estimate_overheads(model: ModelSpec, engine: EngineConfig, weights: Estimate
         buffers = runtime_buffers_bytes(model, engine)
         copies = mla_load_copies_bytes(model, engine)
         extra = f" + MLA weight copies made at load ({copies / GiB:.2f} GiB)" if copies else ""
-        weights = replace(weights, value_bytes=weights.value_bytes + buffers + copies,
+        error = weights.error_bytes
+        if (mxfp4 := mxfp4_moe_buffers_for(model, engine)) is not None:
+            extra += f" + MXFP4 expert buffers of {' or '.join(mxfp4.backends)} ({mxfp4.value_bytes / GiB:.2f}" + (
+                f" ± {mxfp4.error_bytes / GiB:.2f} GiB, {mxfp4.why})" if mxfp4.error_bytes else " GiB)")
+            error = int((error**2 + mxfp4.error_bytes**2) ** 0.5)
+        weights = replace(weights, value_bytes=weights.value_bytes + buffers + copies, error_bytes=error,
+                          exact=weights.exact and error == 0,
                           source=f"{weights.source} + rope cache and vocab padding{extra}")
         weights = _weights_with_extras(model, engine, weights)
     return Overheads(
