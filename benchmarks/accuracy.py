@@ -371,7 +371,8 @@ def _token_bounds(result: PlanResult, line: dict[str, Any], slack_bytes: int) ->
 
 
 def _pipeline_tokens_logged(line: dict[str, Any]) -> bool:
-    return int(line.get("pipeline_parallel_size") or 1) > 1 and bool(line.get("kv_cache_tokens") or line.get("gpu_blocks"))
+    tokens_logged = bool(line.get("kv_cache_tokens") or line.get("gpu_blocks"))
+    return int(line.get("pipeline_parallel_size") or 1) > 1 and tokens_logged
 
 
 def _binding_worker_kv_gib(result: PlanResult, line: dict[str, Any]) -> float | None:
