@@ -329,7 +329,9 @@ def forward_bytes_per_token(model: ModelSpec, engine: EngineConfig) -> int:
     inter = _int_attr(model, "intermediate_size") or int(3.5 * hidden)
     dense = 3 * hidden + 3 * inter // tp
     top_k = _int_attr(model, "num_experts_per_tok")
-    moe_inter = _int_attr(model, "moe_intermediate_size")
+    # Mixtral, gpt-oss, Llama 4: no moe_intermediate_size, the experts' width is intermediate_size
+    # (MixtralMoE / FusedMoE(intermediate_size=config.intermediate_size) in their vLLM model files)
+    moe_inter = _int_attr(model, "moe_intermediate_size") or (inter if _int_attr(model, "num_experts") else None)
     if top_k and moe_inter:
         dense = max(dense, 2 * hidden + top_k * (3 * moe_inter // tp + hidden))
     return dense * dtype

@@ -23,10 +23,11 @@ H100_CUDA_TOTAL = 85_017_493_504
 OFFLINE = {"HF_HUB_OFFLINE": "1", "KVPLAN_CACHE_DIR": "/nonexistent-kvplan-cache"}
 
 # kvplan's prediction for each run, pinned; vLLM's logged tokens are in the jsonl.
-# The V1 runner's dummy forward is low by ~4 hidden-state rows a token in kvplan's model (forward_bytes_per_token):
-# Nemotron-Nano-9B-v2 peaked at 2.45 GiB here vs 1.95 estimated (sampler, 14 B read from 0.26, now the larger
-# term); public-issues.jsonl shows the same on 0.19 (Llama-3.1-8B PP rank 0: 1.10 / 1.05 vs 0.84; fp32: 2.21 vs
-# 1.69). Not fitted (one release's V2 runner peaks below it); its KV tokens are +0.9 %.
+# Nemotron-Nano-9B-v2 peaked at 2.45 GiB here vs 1.95 estimated: the sampler (14 B a logits element, read from
+# 0.26) is now the larger term, while the peak is the forward's, whose Mamba2 mixers (in_proj [T, 2 x 10,240 +
+# 2 x 8 x 128 + 128], conv and scan outputs at 16,384 tokens: ~2 GiB) kvplan's forward term does not model.
+# public-issues.jsonl shows the dense forward low too on 0.19 (Llama-3.1-8B PP rank 0: 1.10 / 1.05 vs 0.84 GiB;
+# fp32: 2.21 vs 1.69). Not fitted; its KV tokens are +0.9 %.
 KNOWN_FORWARD_MISFIT = {"nemotron9b-default": 0.01}
 PREDICTED_TOKENS = {
     "llama-default": 445_344,  # vLLM 444,528
