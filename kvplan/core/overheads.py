@@ -423,6 +423,35 @@ def _sampler_bytes(model: ModelSpec, engine: EngineConfig, rows: int) -> int:
             + tokens * model.hidden_size * _model_dtype_bytes(engine))
 
 
+# The fused-MoE modular kernel's scratch comes from the worker's WorkspaceManager (v1/worker/workspace.py, from
+# 0.13): grown on the profile's forward and kept, so it is still held when the dummy sampler runs.
+MOE_WORKSPACE_FROM = (0, 13, 0)
+# 0.13-0.17 chunk the experts' tokens (FusedMoEModularKernel._chunk_info: VLLM_FUSED_MOE_CHUNK_SIZE, 16,384); 0.18+
+# size the scratch for all of them (M_chunk = M_full).
+MOE_CHUNK_TOKENS_BEFORE_0_18 = 16 * 1024
+
+
+def _moe_workspace_bytes(model: ModelSpec, engine: EngineConfig) -> int:
+    """TritonExperts' workspace (the unquantized MoE path on CUDA; fused_moe.py 0.13-0.19, experts/triton_moe.py
+    0.22-0.32): ``_allocate_buffers`` takes ``get_simultaneous`` of max(M x top_k x max(I, K), M x K) and
+    M x top_k x max(2I, K) elements in the activation dtype (M tokens, I the experts' width per TP rank, K hidden).
+    Quantized checkpoints take other expert kernels (OAI Triton for mxfp4, CUTLASS / DeepGEMM for fp8, Marlin...)
+    whose workspaces kvplan has not read: 0 there."""
+    top_k = _int_attr(model, "num_experts_per_tok")
+    if (not top_k or not _int_attr(model, "num_experts") or model.quantization or engine.settings.quantization
+            or engine.behaviour.engine == "v0" or not engine_platform_is_cuda(engine)
+            or version_tuple(engine.behaviour.version) < MOE_WORKSPACE_FROM):
+        return 0
+    tp = engine.tensor_parallel_size
+    width = (_int_attr(model, "moe_intermediate_size") or _int_attr(model, "intermediate_size") or 0) // tp
+    hidden = model.hidden_size
+    tokens = engine.max_num_batched_tokens
+    if version_tuple(engine.behaviour.version) < (0, 18, 0):
+        tokens = min(tokens, MOE_CHUNK_TOKENS_BEFORE_0_18)
+    common = max(tokens * top_k * max(width, hidden), tokens * hidden)
+    return (common + tokens * top_k * max(2 * width, hidden)) * _model_dtype_bytes(engine)
+
+
 def _pp_intermediate_bytes(model: ModelSpec, engine: EngineConfig) -> int:
     """V1 runner, PP ranks after the first: ``_dummy_run`` allocates ``self.intermediate_tensors``
     (``make_empty_intermediate_tensors``: hidden states and residual, [max_num_tokens, hidden] each, model dtype)
@@ -455,6 +484,8 @@ def estimate_activation(model: ModelSpec, engine: EngineConfig, *, last_stage: b
     forward = tokens * forward_bytes_per_token(model, engine)
     rows = min(tokens, engine.max_num_seqs)
     sampler = _sampler_bytes(model, engine, rows) if last_stage and model.vocab_size else 0
+    if sampler:
+        sampler += _moe_workspace_bytes(model, engine)
     embedding = _compiled_embedding_bytes(model, engine)
     value = max(forward, sampler, embedding)
     widen = 1.0 if _int_attr(model, "intermediate_size") or sampler >= forward else 2.0
@@ -474,6 +505,8 @@ def estimate_activation(model: ModelSpec, engine: EngineConfig, *, last_stage: b
                       "installed, FlashInfer's in-place path takes less)")
         elif path in ("triton", "flashinfer_then_triton"):
             which += " (in-place FlashInfer / Triton top-k/top-p)"
+        if workspace := _moe_workspace_bytes(model, engine):
+            which += f" + the fused-MoE workspace kept from the forward ({workspace / GiB:.2f} GiB)"
     else:
         which = f"dummy forward of {tokens} tokens"
     if last_stage and (intermediate := _pp_intermediate_bytes(model, engine)):
