@@ -11,7 +11,9 @@ allocates them (VLLM-MEMORY.md §2.3-2.5, §8), with a few global constants cali
   16,060,522,496 checkpoint bytes + 131,072 x 128 x 2 B = 32 MiB rope cache = 14.9888 GiB, as logged.
 * activation: the profile run's transient torch peak: the dummy forward of ``max_num_batched_tokens``
   tokens, or the sampler over ``min(max_num_batched_tokens, max_num_seqs)`` rows of padded-vocab logits on
-  the last PP rank, whichever is larger.
+  the last PP rank, whichever is larger. The sampler's top-k/top-p path follows the release
+  (``V1_SAMPLER_PATHS``: PyTorch's sort, FlashInfer or Triton); from 0.13 the fused-MoE workspace the forward
+  grew is still held while it runs; PP ranks after the first also hold the intermediate-tensor buffers.
 * non-torch: allocator, workspaces and kernels loaded after vLLM's memory snapshot (a calibrated constant).
 * CUDA graphs: vLLM's estimate, the larger first capture of the two modes (they share a pool) plus
   ``(n - 1) * max(second, 1 MiB)`` per mode; 0 with enforce_eager or when the version does not count graphs
