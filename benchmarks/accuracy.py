@@ -60,7 +60,6 @@ MODES = ("end_to_end", "overhead_only", "kv_given")
 CALIBRATION_LINES: dict[str, dict[str, tuple[int, ...]]] = {
     "vllm-gpu-logs.jsonl": {
         "CAL_SAMPLER_SORT_BYTES": (27, 29, 33, 43),  # Qwen3-30B-A3B, Qwen2.5-Math-1.5B, Phi-4
-        "CAL_SAMPLER_FLASHINFER_BYTES": (15, 16, 17),  # Qwen3-14B at 256 vs 8 rows
         "CAL_NON_TORCH_V2_TOTAL": (15, 16, 17, 18, 19, 20, 21),  # the seven 0.28 lines
         "ERR_NON_TORCH_V2_TOTAL": (15, 16, 17, 18, 19, 20, 21),  # their largest residual (line 21)
     },
@@ -371,6 +370,24 @@ def _token_bounds(result: PlanResult, line: dict[str, Any], slack_bytes: int) ->
     return bounds[0], bounds[1]
 
 
+def _pipeline_tokens_logged(line: dict[str, Any]) -> bool:
+    tokens_logged = bool(line.get("kv_cache_tokens") or line.get("gpu_blocks"))
+    return int(line.get("pipeline_parallel_size") or 1) > 1 and tokens_logged
+
+
+def _binding_worker_kv_gib(result: PlanResult, line: dict[str, Any]) -> float | None:
+    """With pipeline parallelism each worker profiles and logs its own "Available KV cache memory"; the log
+    quotes one of them (the first stage's in the 0.19 sweep: no sampler, 1.10 GiB peak), while the KV tokens are
+    the minimum over workers (v1/core/kv_cache_utils.py) and kvplan's KV memory is that binding worker's (its
+    largest stage weights, the last stage's sampler). Like with like: the binding worker's memory, the logged
+    blocks x kvplan's bytes per block (exact; within one block of it)."""
+    if not _pipeline_tokens_logged(line) or result.engine.pipeline_parallel_size < 2:
+        return None
+    blocks = int(line["gpu_blocks"]) if line.get("gpu_blocks") else int(line["kv_cache_tokens"]) // \
+        result.kv_cache.block_size
+    return round(blocks * result.kv_cache.bytes_per_block / GiB, 3)
+
+
 def _row(result: PlanResult, line: dict[str, Any], started: bool, *, given: bool = False) -> dict[str, Any]:
     memory = result.memory
     tokens, how = _measured_tokens(line, result.engine.block_size)
@@ -379,6 +396,9 @@ def _row(result: PlanResult, line: dict[str, Any], started: bool, *, given: bool
     pred_tokens = _predicted_tokens(result, line)
     pred_kv = memory.kv_cache_bytes / GiB
     meas_kv = line.get("available_kv_cache_gib")
+    binding = _binding_worker_kv_gib(result, line) if not given else None
+    if binding is not None:
+        meas_kv = binding
     overheads = memory.overheads
     row: dict[str, Any] = {
         "pred_weights_gib": round(overheads.weights.value_bytes / GiB, 4) if overheads else None,
@@ -393,6 +413,9 @@ def _row(result: PlanResult, line: dict[str, Any], started: bool, *, given: bool
         "meas_started": started,
         "verdict_ok": (result.verdict.status != "fail") == started,
     }
+    if binding is not None:
+        row["meas_kv_gib"] = binding
+        row["meas_kv_logged_gib"] = line.get("available_kv_cache_gib")
     if meas_kv:
         row["kv_err_pct"] = round(100 * (pred_kv - float(meas_kv)) / abs(float(meas_kv)), 2)
         # Is the logged figure inside kvplan's stated +- error? The log rounds to 0.01 GiB: half of that counts.
@@ -463,6 +486,11 @@ def run_line(index: int, line: dict[str, Any], assumed_version: str | None = Non
                      "only kv_given is compared, the draft's weights being unknown")
     case = Case(index=index, label=f"{ref} | {gpu.name[:28] if gpu else 'GPU total unknown'} | {version}",
                 notes=notes, release_assumed=bool(note and note.startswith("vLLM version not stated")))
+    if given_bytes is not None and _pipeline_tokens_logged(line):
+        given_bytes = None
+        notes.append("pipeline parallel: the logged KV memory is one worker's, the tokens the minimum over workers, "
+                     "so kv_given is not compared; the other modes compare with the binding worker's memory "
+                     "(logged blocks x bytes per block)")
     try:
         if given_bytes is not None:
             given = replace(settings, kv_cache_memory_bytes=given_bytes)

@@ -11,7 +11,9 @@ allocates them (VLLM-MEMORY.md §2.3-2.5, §8), with a few global constants cali
   16,060,522,496 checkpoint bytes + 131,072 x 128 x 2 B = 32 MiB rope cache = 14.9888 GiB, as logged.
 * activation: the profile run's transient torch peak: the dummy forward of ``max_num_batched_tokens``
   tokens, or the sampler over ``min(max_num_batched_tokens, max_num_seqs)`` rows of padded-vocab logits on
-  the last PP rank, whichever is larger.
+  the last PP rank, whichever is larger. The sampler's top-k/top-p path follows the release
+  (``V1_SAMPLER_PATHS``: PyTorch's sort, FlashInfer or Triton); from 0.13 the fused-MoE workspace the forward
+  grew is still held while it runs; PP ranks after the first also hold the intermediate-tensor buffers.
 * non-torch: allocator, workspaces and kernels loaded after vLLM's memory snapshot (a calibrated constant).
 * CUDA graphs: vLLM's estimate, the larger first capture of the two modes (they share a pool) plus
   ``(n - 1) * max(second, 1 MiB)`` per mode; 0 with enforce_eager or when the version does not count graphs
@@ -42,13 +44,24 @@ from kvplan.core.units import GiB, MiB, cdiv, dtype_bytes, round_up
 VOCAB_PADDING = 64  # vocab_parallel_embedding.py DEFAULT_VOCAB_PADDING_SIZE
 
 # Calibrated on vllm-gpu-logs.jsonl (whole file, not per case); see benchmarks/accuracy.py.
-# V0 sampler peak per (row x padded vocab) element, PyTorch top-k/top-p sort path: 1.40 GiB over
-# 256 x 151,936 (Qwen3-30B-A3B, Qwen2.5-Math-1.5B), 1.16 GiB over 320 x 100,352 (Phi-4): 38.4-38.8 B.
+# PyTorch sort top-k/top-p peak per (row x padded vocab) element: 1.40 GiB over 256 x 151,936 (Qwen3-30B-A3B,
+# Qwen2.5-Math-1.5B), 1.16 GiB over 320 x 100,352 (Phi-4), all V0: 38.4-38.8 B. V1's ``apply_top_k_top_p`` up to
+# 0.16 is the same algorithm (sort, gather, masked softmax/cumsum, out-of-place scatter); held-out check: the
+# llm-d 0.11.0 H100 report (public-issues.jsonl lines 0-4, 7, 8) logged 38.3-38.6 B on five models.
 CAL_SAMPLER_SORT_BYTES = 38.6
-# FlashInfer top-k/top-p (V1 before the forward_native warm-up pass): model-dtype logits, their fp32 copy and
-# ~3 fp32 [rows, vocab] buffers inside top_k_top_p_sampling_from_logits (2 + 4 + 3 x 4 = 18 B by reading
-# sampler.py / topk_topp_sampler.py); 20 B fits Qwen3-14B at 256 vs 8 rows (lines 15-17) on the whole file.
-CAL_SAMPLER_FLASHINFER_BYTES = 20.0
+# The in-place paths, by reading (not fitted): the model-dtype logits ``_dummy_sampler_run`` holds, their fp32
+# copy (``Sampler.forward``: ``logits.to(torch.float32)``, no copy when already fp32), then either FlashInfer's
+# ``top_k_top_p_sampling_from_logits`` (top_k_mask_logits' fp32 output + its softmax) or the Triton top-k/top-p
+# kernel (in place) followed by ``random_sample``'s softmax probs and exponential ``q``: two fp32 buffers either
+# way. bf16: 2 + 4 + 4 + 4 = 14 B; fp32: 12 B. See ``in_place_sampler_bytes``.
+SAMPLER_FP32_BUFFERS = 2
+# apply_top_k_top_p_triton (v1/sample/ops/topk_topp_triton.py, 0.17-0.34) keeps one fp32 vocab row per Triton
+# program, min(next_power_of_2(rows), SMs) of them (_TRITON_BUFFER_CACHE), allocated during the dummy run. The
+# GPU's SM count is not in kvplan's GPU model: an H100 SXM's 132 (A100 108, L40S 142, B200 148; < 0.03 GiB apart
+# at a 256k vocab).
+TRITON_TOPK_PROGRAMS = 132
+# The Triton path takes 8 rows or more (apply_top_k_top_p, 0.17-0.31); below, the PyTorch sort (in place).
+TRITON_TOPK_MIN_ROWS = 8
 CAL_NON_TORCH_V1 = 0.67 * GiB  # V1: allocator slack, runner buffers, kernel modules, workspaces
 CAL_NON_TORCH_V0 = 0.15 * GiB  # V0 profiles printed 0.01-0.35 GiB at TP 1 (non_torch_memory takes ...)
 CAL_NON_TORCH_PER_EXTRA_RANK = 0.02 * GiB  # NCCL / custom all-reduce buffers grow with the group
@@ -329,44 +342,136 @@ def forward_bytes_per_token(model: ModelSpec, engine: EngineConfig) -> int:
     inter = _int_attr(model, "intermediate_size") or int(3.5 * hidden)
     dense = 3 * hidden + 3 * inter // tp
     top_k = _int_attr(model, "num_experts_per_tok")
-    moe_inter = _int_attr(model, "moe_intermediate_size")
+    # Mixtral, gpt-oss, Llama 4: no moe_intermediate_size, the experts' width is intermediate_size
+    # (MixtralMoE / FusedMoE(intermediate_size=config.intermediate_size) in their vLLM model files)
+    moe_inter = _int_attr(model, "moe_intermediate_size") or (inter if _int_attr(model, "num_experts") else None)
     if top_k and moe_inter:
         dense = max(dense, 2 * hidden + top_k * (3 * moe_inter // tp + hidden))
     return dense * dtype
 
 
+# V1 GPUModelRunner's dummy sampler run on CUDA (``_dummy_sampler_run``, v1/worker/gpu_model_runner.py: rows x
+# padded vocab of random logits, temperature 0.5, top-k vocab - 1, top-p 0.9, no logprobs, no penalties), which
+# top-k/top-p path it takes, by release: (first release, path). Read in each wheel's
+# v1/sample/ops/topk_topp_sampler.py (TopKTopPSampler.__init__, apply_top_k_top_p), envs.py
+# (VLLM_USE_FLASHINFER_SAMPLER) and METADATA (Requires-Dist: flashinfer-python); pinned in
+# tests/core/test_sampler_paths.py.
+V1_SAMPLER_PATHS: tuple[tuple[tuple[int, int, int], str], ...] = (
+    # 0.8-0.11.0: FlashInfer whenever ``flashinfer.sampling`` imports and VLLM_USE_FLASHINFER_SAMPLER is not 0
+    # (None means on in V1), else forward_native's sort. flashinfer-python is no dependency of the wheel (0.9.2:
+    # absent; 0.10.2, 0.11.0: the optional extra vllm[flashinfer]): a plain pip install sorts.
+    ((0, 0, 0), "sort_unless_flashinfer_installed"),
+    # 0.11.1-0.16: flashinfer-python a hard dependency, but the FlashInfer sampler opt-in
+    # (``if envs.VLLM_USE_FLASHINFER_SAMPLER:``, default None): forward_native, sort + out-of-place scatter.
+    ((0, 11, 1), "sort"),
+    # 0.17-0.20: still opt-in; forward_native's apply_top_k_top_p goes to apply_top_k_top_p_triton for >= 8 rows.
+    ((0, 17, 0), "triton"),
+    # 0.21+: VLLM_USE_FLASHINFER_SAMPLER defaults to True (FlashInfer on GPUs its backend supports), and the dummy
+    # run samples twice, the second time with a per-request generator, which forward_cuda hands to forward_native:
+    # Triton (>= 8 rows; any row count from 0.32). Both passes are in place.
+    ((0, 21, 0), "flashinfer_then_triton"),
+)
+
+
+def v1_sampler_path(engine: EngineConfig) -> str:
+    """The V1 runner's top-k/top-p path in the profile's dummy sampler run (``V1_SAMPLER_PATHS``); "sort" for
+    V0 and other platforms than CUDA (forward_native / forward_cpu sort there as far as kvplan models them)."""
+    behaviour = engine.behaviour
+    if behaviour.engine == "v0" or not engine_platform_is_cuda(engine):
+        return "sort"
+    v = version_tuple(behaviour.version)
+    path = V1_SAMPLER_PATHS[0][1]
+    for first, name in V1_SAMPLER_PATHS:
+        if v >= first:
+            path = name
+    rows = min(engine.max_num_batched_tokens, engine.max_num_seqs)
+    if path in ("triton", "flashinfer_then_triton") and rows < TRITON_TOPK_MIN_ROWS and v < (0, 32, 0):
+        return "sort"  # (the 0.21+ generator pass sorts below 8 rows)
+    return path
+
+
 def flashinfer_sampler_unknown(engine: EngineConfig) -> bool:
-    """V1 before 0.11.1: ``TopKTopPSampler`` uses FlashInfer only when the package imports (v1/sample/ops/
-    topk_topp_sampler.py, read in 0.10.1.1 and 0.11.0), and flashinfer-python is an optional extra there
-    (``vllm[flashinfer]``, PR #21959; a default dependency from PR #26443, Oct 2025, i.e. 0.11.1): the Docker
-    image has it, a plain pip install falls back to PyTorch's sort. kvplan cannot tell which."""
-    v = version_tuple(engine.behaviour.version)
-    return engine.behaviour.engine == "v1" and engine.model_runner != "v2" and v < (0, 11, 1)
+    """V1 before 0.11.1: ``TopKTopPSampler`` uses FlashInfer only when the package imports, and flashinfer-python
+    is no dependency of the wheel there (``V1_SAMPLER_PATHS``): a plain pip install sorts, an image with
+    flashinfer does not. kvplan states the sort (the pip default) and half the gap as error."""
+    return engine.model_runner != "v2" and v1_sampler_path(engine) == "sort_unless_flashinfer_installed"
+
+
+def in_place_sampler_bytes(engine: EngineConfig) -> int:
+    """Bytes per logits element of the FlashInfer and Triton paths: the model-dtype logits, their fp32 copy
+    (none for an fp32 model) and two fp32 buffers (``SAMPLER_FP32_BUFFERS``)."""
+    dtype = _model_dtype_bytes(engine)
+    return dtype + (0 if dtype == 4 else 4) + 4 * SAMPLER_FP32_BUFFERS
 
 
 def sampler_bytes_per_element(engine: EngineConfig) -> float:
-    """Sampler peak per logits element: V0 and V1 0.32+ run PyTorch's sort-based top-k/top-p (0.32+ warms
-    ``forward_native`` after the FlashInfer pass); V1 0.11.1-0.31 FlashInfer only; V1 before 0.11.1 either
-    (``flashinfer_sampler_unknown``): the midpoint, half the range going into the error."""
-    behaviour = engine.behaviour
-    if behaviour.engine == "v0" or release(behaviour.version) >= (0, 32):
+    """Sampler peak per logits element on the path ``v1_sampler_path`` names: the calibrated sort figure, or
+    the in-place paths' read one."""
+    if v1_sampler_path(engine) in ("sort", "sort_unless_flashinfer_installed"):
         return CAL_SAMPLER_SORT_BYTES
-    if flashinfer_sampler_unknown(engine):
-        return (CAL_SAMPLER_SORT_BYTES + CAL_SAMPLER_FLASHINFER_BYTES) / 2
-    return CAL_SAMPLER_FLASHINFER_BYTES
+    return in_place_sampler_bytes(engine)
+
+
+def _triton_buffer_bytes(engine: EngineConfig, rows: int, vocab: int) -> int:
+    """apply_top_k_top_p_triton's cached per-program fp32 rows (``TRITON_TOPK_PROGRAMS``)."""
+    if v1_sampler_path(engine) not in ("triton", "flashinfer_then_triton"):
+        return 0
+    programs = min(rows, TRITON_TOPK_PROGRAMS)
+    return min(1 << (programs - 1).bit_length(), TRITON_TOPK_PROGRAMS) * vocab * 4
 
 
 def _sampler_bytes(model: ModelSpec, engine: EngineConfig, rows: int) -> int:
     """The dummy sampler run's peak over [rows, padded vocab] logits.
 
-    V1: the calibrated per-element cost of its top-k/top-p path plus the gathered hidden states. Model
-    Runner V2 samples in place (Gumbel-max in Triton, no top-k/top-p in the profile): one fp32 copy.
+    V1: the per-element cost of its top-k/top-p path (``sampler_bytes_per_element``), the Triton kernel's
+    buffer and the gathered hidden states. Model Runner V2 samples in place (Gumbel-max in Triton, no
+    top-k/top-p in the profile): one fp32 copy.
     """
-    elements = rows * round_up(model.vocab_size, VOCAB_PADDING)
+    vocab = round_up(model.vocab_size, VOCAB_PADDING)
+    elements = rows * vocab
     if engine.model_runner == "v2":
         return elements * (V2_SAMPLER_WARMUP_BYTES if release(engine.behaviour.version) >= (0, 33) else 4)
     tokens = engine.max_num_batched_tokens
-    return int(elements * sampler_bytes_per_element(engine)) + tokens * model.hidden_size * _model_dtype_bytes(engine)
+    return (int(elements * sampler_bytes_per_element(engine)) + _triton_buffer_bytes(engine, rows, vocab)
+            + tokens * model.hidden_size * _model_dtype_bytes(engine))
+
+
+# The fused-MoE modular kernel's scratch comes from the worker's WorkspaceManager (v1/worker/workspace.py, from
+# 0.13): grown on the profile's forward and kept, so it is still held when the dummy sampler runs.
+MOE_WORKSPACE_FROM = (0, 13, 0)
+# 0.13-0.17 chunk the experts' tokens (FusedMoEModularKernel._chunk_info: VLLM_FUSED_MOE_CHUNK_SIZE, 16,384); 0.18+
+# size the scratch for all of them (M_chunk = M_full).
+MOE_CHUNK_TOKENS_BEFORE_0_18 = 16 * 1024
+
+
+def _moe_workspace_bytes(model: ModelSpec, engine: EngineConfig) -> int:
+    """TritonExperts' workspace (the unquantized MoE path on CUDA; fused_moe.py 0.13-0.19, experts/triton_moe.py
+    0.22-0.32): ``_allocate_buffers`` takes ``get_simultaneous`` of max(M x top_k x max(I, K), M x K) and
+    M x top_k x max(2I, K) elements in the activation dtype (M tokens, I the experts' width per TP rank, K hidden).
+    Quantized checkpoints take other expert kernels (OAI Triton for mxfp4, CUTLASS / DeepGEMM for fp8, Marlin...)
+    whose workspaces kvplan has not read: 0 there."""
+    top_k = _int_attr(model, "num_experts_per_tok")
+    if (not top_k or not _int_attr(model, "num_experts") or model.quantization or engine.settings.quantization
+            or engine.behaviour.engine == "v0" or not engine_platform_is_cuda(engine)
+            or version_tuple(engine.behaviour.version) < MOE_WORKSPACE_FROM):
+        return 0
+    tp = engine.tensor_parallel_size
+    width = (_int_attr(model, "moe_intermediate_size") or _int_attr(model, "intermediate_size") or 0) // tp
+    hidden = model.hidden_size
+    tokens = engine.max_num_batched_tokens
+    if version_tuple(engine.behaviour.version) < (0, 18, 0):
+        tokens = min(tokens, MOE_CHUNK_TOKENS_BEFORE_0_18)
+    common = max(tokens * top_k * max(width, hidden), tokens * hidden)
+    return (common + tokens * top_k * max(2 * width, hidden)) * _model_dtype_bytes(engine)
+
+
+def _pp_intermediate_bytes(model: ModelSpec, engine: EngineConfig) -> int:
+    """V1 runner, PP ranks after the first: ``_dummy_run`` allocates ``self.intermediate_tensors``
+    (``make_empty_intermediate_tensors``: hidden states and residual, [max_num_tokens, hidden] each, model dtype)
+    on the profile's first forward (gpu_model_runner.py, read in 0.11.0 and 0.19.0), so the peak counts them."""
+    if engine.pipeline_parallel_size < 2 or engine.model_runner == "v2" or engine.behaviour.engine == "v0":
+        return 0
+    return 2 * engine.max_num_batched_tokens * model.hidden_size * _model_dtype_bytes(engine)
 
 
 def _compiled_embedding_bytes(model: ModelSpec, engine: EngineConfig) -> int:
@@ -392,6 +497,8 @@ def estimate_activation(model: ModelSpec, engine: EngineConfig, *, last_stage: b
     forward = tokens * forward_bytes_per_token(model, engine)
     rows = min(tokens, engine.max_num_seqs)
     sampler = _sampler_bytes(model, engine, rows) if last_stage and model.vocab_size else 0
+    if sampler:
+        sampler += _moe_workspace_bytes(model, engine)
     embedding = _compiled_embedding_bytes(model, engine)
     value = max(forward, sampler, embedding)
     widen = 1.0 if _int_attr(model, "intermediate_size") or sampler >= forward else 2.0
@@ -399,16 +506,25 @@ def estimate_activation(model: ModelSpec, engine: EngineConfig, *, last_stage: b
     error = max(int(value * ERR_ACTIVATION_FRACTION * widen), floor)
     if sampler >= forward and sampler and flashinfer_sampler_unknown(engine):
         elements = rows * round_up(model.vocab_size, VOCAB_PADDING)
-        spread = int(elements * (CAL_SAMPLER_SORT_BYTES - CAL_SAMPLER_FLASHINFER_BYTES) / 2)
+        spread = int(elements * (CAL_SAMPLER_SORT_BYTES - in_place_sampler_bytes(engine)) / 2)
         error = int((error**2 + spread**2) ** 0.5)
     if embedding > max(forward, sampler):
         which = f"embedding table ({model.vocab_size} x {model.hidden_size}) and 2 x {tokens} hidden states"
     elif sampler >= forward:
         which = f"sampler over {rows} x {model.vocab_size} logits"
+        path = v1_sampler_path(engine) if engine.model_runner != "v2" else ""
         if flashinfer_sampler_unknown(engine):
-            which += " (FlashInfer or PyTorch top-k/top-p: flashinfer is an optional extra before 0.11.1)"
+            which += (" (PyTorch sort top-k/top-p: flashinfer is no dependency of vLLM before 0.11.1; with it "
+                      "installed, FlashInfer's in-place path takes less)")
+        elif path in ("triton", "flashinfer_then_triton"):
+            which += " (in-place FlashInfer / Triton top-k/top-p)"
+        if workspace := _moe_workspace_bytes(model, engine):
+            which += f" + the fused-MoE workspace kept from the forward ({workspace / GiB:.2f} GiB)"
     else:
         which = f"dummy forward of {tokens} tokens"
+    if last_stage and (intermediate := _pp_intermediate_bytes(model, engine)):
+        value += intermediate
+        which += f" + PP intermediate-tensor buffers ({intermediate / GiB:.2f} GiB)"
     runner = ", Model Runner V2" if engine.model_runner == "v2" else ""
     # Multimodal: the encoder's dummy batch runs first and its outputs stay cached through the text forward
     # (kvplan.core.mm_profile); encoders kvplan does not model keep a flat ERR_MM_ENCODER_PROFILE.
