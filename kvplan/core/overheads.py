@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from kvplan.core import non_torch
 from kvplan.core.engine import EngineConfig, mamba_state_bytes, pp_stage_ranges
 from kvplan.core.estimate import Estimate
 from kvplan.core.lora_offload import cpu_offload_bytes, estimate_lora, lora_capture_cases
@@ -416,24 +417,35 @@ def _v2_measured_accounting(engine: EngineConfig) -> bool:
     return engine.model_runner == "v2" and release(engine.behaviour.version) <= (0, 26)
 
 
-def estimate_non_torch(engine: EngineConfig) -> Estimate:
+def estimate_non_torch(engine: EngineConfig, model: ModelSpec | None = None, *,
+                       enforce_eager: bool = False) -> Estimate:
     """Memory that appears after vLLM's snapshot outside the activation peak (measured or calibrated), with the
-    NCCL NVLS buffers where vLLM counts them (``estimate_nvls``)."""
-    return _with_nvls(_with_nvls(_non_torch_base(engine), estimate_nvls(engine)), estimate_nccl_other(engine))
+    NCCL NVLS buffers where vLLM counts them (``estimate_nvls``). From 0.11 per release and parallelism
+    (kvplan.core.non_torch); ``model`` sizes the FlashInfer all-reduce fusion workspace of 0.27+."""
+    base = _non_torch_base(engine, model, enforce_eager=enforce_eager)
+    return _with_nvls(_with_nvls(base, estimate_nvls(engine)), estimate_nccl_other(engine))
 
 
-def _non_torch_base(engine: EngineConfig) -> Estimate:
+def _non_torch_base(engine: EngineConfig, model: ModelSpec | None = None, *, enforce_eager: bool = False) -> Estimate:
     extra = (engine.tensor_parallel_size * engine.pipeline_parallel_size - 1) * CAL_NON_TORCH_PER_EXTRA_RANK
     if engine.behaviour.engine == "v0":
         return Estimate(value_bytes=int(CAL_NON_TORCH_V0 + extra), error_bytes=ERR_NON_TORCH_V0,
                         source="estimate: V0 non-torch growth (calibrated on GPU logs)")
     if engine.model_runner == "v2" and release(engine.behaviour.version) <= (0, 26):
-        return Estimate(value_bytes=int(MEASURED_NON_TORCH_V2 + extra), error_bytes=ERR_NON_TORCH_V2,
-                        source="estimate: Model Runner V2 non-torch (measured: H100, vLLM 0.26)")
+        measured = Estimate(value_bytes=int(MEASURED_NON_TORCH_V2), error_bytes=ERR_NON_TORCH_V2,
+                            source="Model Runner V2 non-torch at TP 1 (measured: H100, vLLM 0.26)")
+        return non_torch.with_parallelism(measured, engine, model, enforce_eager=enforce_eager)
     if engine.model_runner == "v2":
-        return Estimate(value_bytes=int(CAL_NON_TORCH_V2_TOTAL + extra), error_bytes=ERR_NON_TORCH_V2_TOTAL,
-                        source="estimate: Model Runner V2 memory since start-up beyond weights and peak "
-                               "(calibrated on vLLM 0.28 logs)")
+        # The calibrated total holds the TP / PP lines it was set on (L40S, no fusion workspace): only the
+        # workspace is added, on the GPUs where vLLM creates it.
+        total = Estimate(value_bytes=int(CAL_NON_TORCH_V2_TOTAL + extra), error_bytes=ERR_NON_TORCH_V2_TOTAL,
+                         source="Model Runner V2 memory since start-up beyond weights and peak "
+                                "(calibrated on vLLM 0.28 logs)")
+        return non_torch.with_parallelism(total, engine, model, enforce_eager=enforce_eager, stages=False,
+                                          tp_group=False)
+    if non_torch.applies(engine):
+        return non_torch.with_parallelism(non_torch.single_gpu_growth(engine), engine, model,
+                                          enforce_eager=enforce_eager)
     return Estimate(value_bytes=int(CAL_NON_TORCH_V1 + extra), error_bytes=ERR_NON_TORCH_V1,
                     source="estimate: V1 non-torch and persistent buffers after the snapshot (calibrated)")
 
@@ -661,7 +673,7 @@ def estimate_overheads(model: ModelSpec, engine: EngineConfig, weights: Estimate
     return Overheads(
         weights=weights,
         activation=estimate_activation(model, engine),
-        non_torch=estimate_non_torch(engine),
+        non_torch=estimate_non_torch(engine, model, enforce_eager=enforce_eager),
         cudagraph=estimate_cudagraph(model, engine, enforce_eager),
         mamba_cache=estimate_mamba_cache(model, engine, enforce_eager),
     )
