@@ -32,8 +32,11 @@ environment (pynccl, custom all-reduce, torch symmetric memory: ``CudaCommunicat
    in 2 MiB granules. The granularity is not in the sources: the 0.19 H100 logs give it as 512 MiB. Their TP 2
    workspaces (exact 362-514 MiB for hidden 2,880-4,096) and TP 4 ones (8-24 MiB) all sit in the same 2.06-2.17
    GiB, i.e. the size does not follow the exact one; three 512 MiB granules (1.5 GiB) + TP 1's 0.25 + the
-   communicator's 0.31-0.42 give it. Without multicast (no NVSwitch) the query fails and vLLM goes on without
-   the workspace ("expected on GPUs without NVSwitch", flashinfer_all_reduce.py).
+   communicator's 0.31-0.42 give it (a third-party note, mojoccl's README, also gives 512 MiB "on H100"). Without
+   multicast (no NVSwitch) the query fails and vLLM goes on without the workspace ("expected on GPUs without
+   NVSwitch", flashinfer_all_reduce.py). From 0.25 ``auto`` picks FlashInfer's mnnvl backend instead (0.26-0.34
+   ``_resolve_fi_ar_backend``), trtllm only as the fallback without multicast: ``MNNVLAllReduceFusionWorkspace``,
+   3 Lamport buffers in torch symmetric memory (``_mnnvl_bytes``), its rounding not read.
 
 NCCL NVLS from 0.11: the 0.19 H100 logs show no NVLS at TP 4 on NCCL 2.27.5 (before the snapshot: 1.53-1.55 GiB
 used at TP 4 vs 1.51-1.53 at TP 2; after it, TP 4 - TP 2 = 0.06-0.10 GiB, inside item 3's error): nothing is added
@@ -78,6 +81,13 @@ FI_AR_ALIGN_BYTES = 2 * MiB
 ERR_FI_AR_HOPPER = int(0.05 * GiB)
 ERR_FI_AR_FRACTION_UNMEASURED = 0.5  # Blackwell: the multicast granularity was not measured
 FI_AR_WORLD_SIZES = (2, 4, 8)
+# From 0.25 (the release that pinned FlashInfer 0.6.13, as 0.26's flashinfer_all_reduce.py ``_resolve_fi_ar_backend``
+# says; 0.24 still picks trtllm on one node, 0.26 mnnvl; 0.25 not read) ``auto`` picks the mnnvl backend, the trtllm
+# one only as a fallback without multicast. Its workspace lives in torch symmetric memory, whose rounding was not
+# read: the exact size + half a multicast granule, +- half of one.
+FI_AR_MNNVL_FROM = (0, 25)
+MNNVL_ONE_SHOT_THRESHOLD_BYTES = 64 * 1024 * 8 * 2  # flashinfer trtllm_mnnvl_ar.py MNNVL_ONE_SHOT_THRESHOLD
+MNNVL_ROUNDING_BYTES = 512 * MiB
 # FI_ALLREDUCE_FUSION_MAX_SIZE_MB (allreduce_rms_fusion.py, 0.16-0.34): capability -> TP -> MiB.
 FI_AR_MAX_SIZE_MIB: dict[int, dict[int, float]] = {
     90: {2: 64, 4: 2, 8: 0.5},
@@ -142,29 +152,35 @@ def fi_allreduce_workspace(engine: EngineConfig, model: ModelSpec | None, *, enf
     tp = engine.tensor_parallel_size
     capability = engine.compute_capability
     if (minor < FI_AR_FUSION_FROM or engine.platform != "cuda" or enforce_eager or tp not in FI_AR_WORLD_SIZES
-            or (minor <= FI_AR_FUSION_PP1_UNTIL and engine.pipeline_parallel_size > 1)):
+            or (minor <= FI_AR_FUSION_PP1_UNTIL and engine.pipeline_parallel_size > 1)
+            or (capability is not None and not _fusion_gpu(capability, minor))):
         return none
-    size = _workspace_bytes(engine, model, capability)
-    if capability is not None and not _fusion_gpu(capability, minor):
-        return none
+    tokens, hidden, element = _workspace_tokens(engine, model, capability)
+    trtllm = _trtllm_bytes(tp, tokens, hidden, element, rounded=minor <= FI_AR_ROUNDED_UNTIL)
     if capability is None or engine.nvswitch is None:
-        return Estimate(value_bytes=0, error_bytes=size,
+        return Estimate(value_bytes=0, error_bytes=trtllm,
                         source=f"FlashInfer all-reduce fusion workspace: GPU or fabric not known, 0 +- "
-                               f"{size / GiB:.2f} GiB")
-    if not engine.nvswitch:
-        if minor <= FI_AR_ROUNDED_UNTIL:  # the multicast query fails: vLLM goes on without the workspace
+                               f"{trtllm / GiB:.2f} GiB")
+    if not engine.nvswitch:  # mnnvl needs multicast; trtllm (the fallback from 0.25) queries it up to 0.26
+        if minor <= FI_AR_ROUNDED_UNTIL:
             return none
-        return Estimate(value_bytes=0, error_bytes=size,
+        return Estimate(value_bytes=0, error_bytes=trtllm,
                         source=f"FlashInfer all-reduce fusion workspace without NVSwitch: not read, 0 +- "
-                               f"{size / GiB:.2f} GiB")
-    rounded = minor <= FI_AR_ROUNDED_UNTIL
-    measured = rounded and capability == (9, 0)
-    error = ERR_FI_AR_HOPPER if measured or not rounded else int(size * ERR_FI_AR_FRACTION_UNMEASURED)
-    how = (f"{FI_AR_BUFFERS} buffers rounded to the {MEASURED_MULTICAST_GRANULE_BYTES // MiB} MiB multicast "
-           "granularity (FlashInfer <= 0.6.14; measured on H100)" if rounded
-           else f"{FI_AR_BUFFERS} buffers of their exact size (FlashInfer 0.6.16+)")
-    return Estimate(value_bytes=size, error_bytes=error,
-                    source=f"FlashInfer all-reduce fusion workspace at TP {tp}, {how}: {size / GiB:.2f} GiB")
+                               f"{trtllm / GiB:.2f} GiB")
+    if minor >= FI_AR_MNNVL_FROM:
+        exact = _mnnvl_bytes(tp, tokens, hidden, element)
+        return Estimate(value_bytes=exact + MNNVL_ROUNDING_BYTES // 2, error_bytes=MNNVL_ROUNDING_BYTES // 2,
+                        source=f"FlashInfer mnnvl all-reduce fusion workspace at TP {tp}: 3 Lamport buffers of "
+                               f"{exact / 3 / MiB:.0f} MiB in torch symmetric memory (its rounding not read: up to "
+                               f"{MNNVL_ROUNDING_BYTES // MiB} MiB more)")
+    if minor <= FI_AR_ROUNDED_UNTIL:
+        error = ERR_FI_AR_HOPPER if capability == (9, 0) else int(trtllm * ERR_FI_AR_FRACTION_UNMEASURED)
+        how = (f"{FI_AR_BUFFERS} buffers rounded to the {MEASURED_MULTICAST_GRANULE_BYTES // MiB} MiB multicast "
+               "granularity (FlashInfer <= 0.6.14; measured on H100)")
+    else:
+        error, how = ERR_FI_AR_HOPPER, f"{FI_AR_BUFFERS} buffers of their exact size (FlashInfer 0.6.16+)"
+    return Estimate(value_bytes=trtllm, error_bytes=error,
+                    source=f"FlashInfer all-reduce fusion workspace at TP {tp}, {how}: {trtllm / GiB:.2f} GiB")
 
 
 def _fusion_gpu(capability: tuple[int, int], minor: tuple[int, int]) -> bool:
@@ -174,23 +190,36 @@ def _fusion_gpu(capability: tuple[int, int], minor: tuple[int, int]) -> bool:
     return capability == (10, 0) if minor < (0, 19) else capability[0] == 10
 
 
-def _workspace_bytes(engine: EngineConfig, model: ModelSpec | None, capability: tuple[int, int] | None) -> int:
-    """The three buffers of ``trtllm_create_ipc_workspace_for_all_reduce_fusion`` on one rank."""
+def _workspace_tokens(engine: EngineConfig, model: ModelSpec | None,
+                      capability: tuple[int, int] | None) -> tuple[int, int, int]:
+    """``AllReduceFusionPass.__init__``: max_token_num = min(max size // (hidden x dtype), max_num_batched_tokens);
+    (tokens, hidden, element bytes). Without the model the token cap is taken as not binding (hidden 1)."""
     tp = engine.tensor_parallel_size
     key = 90 if capability is None else capability[0] * 10 + capability[1]
     table = FI_AR_MAX_SIZE_MIB.get(key, FI_AR_MAX_SIZE_MIB[100])
     max_size = int(table[tp] * MiB)
     if key == 103 and tp == 8 and release(engine.behaviour.version) >= (0, 29):
         max_size = 4 * MiB
-    fp32 = engine.model_dtype == "float32"
-    element = 4 if fp32 else 2
-    if model is not None:
-        tokens = min(max_size // (model.hidden_size * element), engine.max_num_batched_tokens)
-        elements = tokens * model.hidden_size
-    else:  # hidden size not known: the token cap does not bind
-        elements = max_size // element
-    buffers = (tp * elements * 2, tp * FI_AR_BARRIER_FLAGS * 4, 3 * tp * elements * element)
-    if release(engine.behaviour.version) <= FI_AR_ROUNDED_UNTIL:
-        granule = MEASURED_MULTICAST_GRANULE_BYTES
-        return sum(round_up(b, granule) for b in buffers)
-    return sum(round_up(b, FI_AR_ALIGN_BYTES) for b in buffers)
+    element = 4 if engine.model_dtype == "float32" else 2
+    if model is None:
+        return max_size // element, 1, element
+    hidden = model.hidden_size
+    return min(max_size // (hidden * element), engine.max_num_batched_tokens), hidden, element
+
+
+def _trtllm_bytes(tp: int, tokens: int, hidden: int, element: int, *, rounded: bool) -> int:
+    """``trtllm_create_ipc_workspace_for_all_reduce_fusion`` (flashinfer/comm/trtllm_ar.py): buffer (half), flags,
+    3 Lamport buffers (fp32 for an fp32 model), each to the multicast granule (``rounded``) or 2 MiB."""
+    buffers = (tp * tokens * hidden * 2, tp * FI_AR_BARRIER_FLAGS * 4, 3 * tp * tokens * hidden * element)
+    granule = MEASURED_MULTICAST_GRANULE_BYTES if rounded else FI_AR_ALIGN_BYTES
+    return sum(round_up(b, granule) for b in buffers)
+
+
+def _mnnvl_bytes(tp: int, tokens: int, hidden: int, element: int) -> int:
+    """``MNNVLAllReduceFusionWorkspace.__init__`` (flashinfer/comm/trtllm_mnnvl_ar.py, 0.6.14-0.6.18): 3 Lamport
+    buffers of max(one-shot at min(MNNVL_ONE_SHOT_THRESHOLD // (tp x dtype x hidden), tokens) tokens x hidden x tp,
+    two-shot 2 x ceil(tokens / tp) x tp x hidden) elements."""
+    one_shot_tokens = min(MNNVL_ONE_SHOT_THRESHOLD_BYTES // (tp * element * hidden), tokens)
+    one_shot = one_shot_tokens * hidden * tp * element
+    two_shot = 2 * -(-tokens // tp) * tp * hidden * element
+    return 3 * max(one_shot, two_shot)

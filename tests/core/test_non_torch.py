@@ -120,26 +120,39 @@ def test_fusion_workspace_with_pipeline_stages_from_0_21() -> None:
     assert non_torch.fi_allreduce_workspace(_engine("0.19.0", tp=2), _model(), enforce_eager=True).value_bytes == 0
 
 
-def test_fusion_workspace_exact_from_0_27() -> None:
-    """FlashInfer 0.6.16.post3 (vLLM 0.27-0.28) rounds to the multicast granularity only with multicast on, which
-    the trtllm workspace never asks for (mnnvl.py ``_get_allocation_prop``): ``trtllm_create_ipc_workspace_for_
-    all_reduce_fusion`` sizes, 2 MiB aligned. Llama-3.1-8B, H100 TP 2: tokens min(64 MiB / (4,096 x 2), 8,192)
-    = 8,192: 128 MiB + 2 MiB of flags + 384 MiB of Lamport buffers."""
+def test_fusion_workspace_mnnvl_from_0_25() -> None:
+    """From 0.25 ``_resolve_fi_ar_backend`` (flashinfer_all_reduce.py, read in 0.26-0.34) picks mnnvl:
+    ``MNNVLAllReduceFusionWorkspace`` (flashinfer/comm/trtllm_mnnvl_ar.py 0.6.14-0.6.18), 3 Lamport buffers of
+    max(one-shot, two-shot 2 x ceil(tokens / tp) x tp x hidden x 2 B) in torch symmetric memory. Llama-3.1-8B, H100
+    TP 2, 8,192 tokens: 3 x 128 MiB, + half a 512 MiB granule +- half (the rounding not read)."""
     model = _model()
     engine = _engine("0.28.0", tp=2, max_num_batched_tokens=8192)
     workspace = non_torch.fi_allreduce_workspace(engine, model, enforce_eager=False)
-    assert workspace.value_bytes == (128 + 2 + 384) * MiB
+    assert (workspace.value_bytes, workspace.error_bytes) == ((384 + 256) * MiB, 256 * MiB)
     # Model Runner V2's calibrated total (L40S lines: no workspace there) gets only the workspace on top
-    assert estimate_non_torch(engine, model).value_bytes == int(1.30 * GiB + 0.02 * GiB) + (128 + 2 + 384) * MiB
-    tp4 = non_torch.fi_allreduce_workspace(_engine("0.28.0", tp=4), model, enforce_eager=False)
-    assert tp4.value_bytes == (8 + 2 + 24) * MiB  # 2 MiB at TP 4: 256 tokens
+    assert estimate_non_torch(engine, model).value_bytes == int(1.30 * GiB + 0.02 * GiB) + (384 + 256) * MiB
+    # 0.24 still picks trtllm on one node: 3 granules
+    assert non_torch.fi_allreduce_workspace(_engine("0.24.0", tp=2), model,
+                                            enforce_eager=False).value_bytes == 3 * 512 * MiB
+
+
+def test_trtllm_fallback_without_nvswitch_from_0_27() -> None:
+    """Without multicast mnnvl is unavailable and 0.26+ falls back to trtllm on one node; FlashInfer 0.6.16.post3+
+    (vLLM 0.27+) no longer queries the multicast granularity for it (mnnvl.py ``_get_allocation_prop``), so it may
+    be created: not read, 0 +- its exact size (``trtllm_create_ipc_workspace_for_all_reduce_fusion``, 2 MiB
+    aligned: 128 MiB + 2 MiB of flags + 384 MiB of Lamport buffers)."""
+    workspace = non_torch.fi_allreduce_workspace(_engine("0.28.0", tp=2, gpu="h100-pcie",
+                                                         max_num_batched_tokens=8192), _model(), enforce_eager=False)
+    assert (workspace.value_bytes, workspace.error_bytes) == (0, (128 + 2 + 384) * MiB)
+    tp4 = non_torch.fi_allreduce_workspace(_engine("0.28.0", tp=4, gpu="h100-pcie"), _model(), enforce_eager=False)
+    assert tp4.error_bytes == (8 + 2 + 24) * MiB  # 2 MiB at TP 4: 256 tokens
 
 
 def test_model_runner_v2_up_to_0_26_gets_the_tp_terms() -> None:
     """The V2 runner profiles through the same ``Worker.determine_available_memory``: TP 1 keeps its measured
-    0.22 GiB (h100-vllm-0.26.0.jsonl); TP 2 adds the communicator and the workspace."""
+    0.22 GiB (h100-vllm-0.26.0.jsonl); TP 2 adds the communicator and the (mnnvl, 0.26) workspace."""
     assert _gib(_term("0.26.0")) == 0.22
-    assert _gib(_term("0.26.0", tp=2)) == round((0.22 * GiB + 0.37 * GiB + 1.5 * GiB) / GiB, 2)
+    assert _term("0.26.0", tp=2).value_bytes == int(0.22 * GiB) + int(0.37 * GiB) + (384 + 256) * MiB
 
 
 def _public_lines() -> list[dict[str, object]]:
