@@ -63,6 +63,17 @@ CALIBRATION_LINES: dict[str, dict[str, tuple[int, ...]]] = {
         "CAL_NON_TORCH_V2_TOTAL": (15, 16, 17, 18, 19, 20, 21),  # the seven 0.28 lines
         "ERR_NON_TORCH_V2_TOTAL": (15, 16, 17, 18, 19, 20, 21),  # their largest residual (line 21)
     },
+    # kvplan.core.non_torch: the V1 non-torch terms from 0.11 that reading vLLM could not give, measured on the
+    # H100 lines of 0.11.0 (llm-d-benchmark) and 0.19.0 (llm-d-planner sweep).
+    "public-issues.jsonl": {
+        "MEASURED_NON_TORCH_V1_TP1": (0, 1, 2, 3, 7, 8, 12, 13, 14, 15, 16, 17, 18, 19, 25, 28, 29, 32, 33),
+        "MEASURED_PP_OFFSET": (20, 21),  # PP 2 and 4 on 0.19: 0.07 GiB
+        "MEASURED_TP_GROUP_NCCL": (4, 22, 23, 24, 26, 27, 30, 31),  # TP 2 on 0.11; TP 2 / 4 on 0.19
+        "MEASURED_MULTICAST_GRANULE_BYTES": (22, 23, 24, 26, 27, 30, 31),  # the fusion workspace on 0.19
+    },
+    "h100-vllm-0.26.0.jsonl": {
+        "ERR_CUDAGRAPH_HYBRID_MIN": (5,),  # Nemotron-Nano-9B-v2: vLLM's graph estimate 0.56 GiB vs 0.17
+    },
 }
 # Quantized variants published beside a base model: same architecture, the quant config the publisher uses.
 _QUANT_SUFFIX = {"awq": {"quant_method": "awq", "bits": 4, "group_size": 128, "zero_point": True,

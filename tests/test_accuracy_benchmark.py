@@ -184,9 +184,11 @@ def test_h100_file_plans_the_quantization_flag_as_check_does(capsys: pytest.Capt
     fp8 = next(case for case in report["cases"] if case["line"] == index)
     assert abs(fp8["end_to_end"]["pred_weights_gib"] - 8.54) < 0.1
     assert report["modes"]["end_to_end"]["verdict_agreement"] == 1.0
-    # 0.43 % when written; 0.90 % since the V1 sampler takes the 14 B read from 0.26 (Nemotron-Nano-9B-v2, whose
-    # 2.45 GiB peak is its Mamba2 mixers' forward, which kvplan's forward term does not model)
-    assert report["modes"]["end_to_end"]["kv_tokens_max_abs_err_pct"] < 1.0
+    # 0.43 % when written; 1.28 % since the V1 sampler takes the 14 B read from 0.26 and the V1 non-torch the
+    # 0.25 GiB measured (Nemotron-Nano-9B-v2: its Mamba-2 forward, read at 2.16 GiB, logged a 2.45 GiB peak, and
+    # vLLM's CUDA-graph estimate for it, 0.56 GiB, is above kvplan's 0.17); every line stays inside its stated error
+    assert report["modes"]["end_to_end"]["kv_tokens_max_abs_err_pct"] < 1.5
+    assert report["kv_memory_coverage"] == 1.0
 
 
 def test_assume_version_moves_only_lines_without_a_release(capsys: pytest.CaptureFixture[str]) -> None:
@@ -256,4 +258,6 @@ def test_several_files_are_summarised_together(capsys: pytest.CaptureFixture[str
     fitted = {i for lines in fixture["calibration_lines"].values() for i in lines}
     assert 21 in fitted and held["cases_used"] == fixture["cases_used"] - len(
         {c["line"] for c in fixture["cases"] if "end_to_end" in c} & fitted)
-    assert runs["end_to_end_held_out"] is None  # nothing in the H100 file is fitted line by line
+    # the H100 file's line 5 (Nemotron-Nano-9B-v2) sets ERR_CUDAGRAPH_HYBRID_MIN: its held-out summary leaves it out
+    assert runs["calibration_lines"] == {"ERR_CUDAGRAPH_HYBRID_MIN": [5]}
+    assert runs["end_to_end_held_out"]["cases_used"] == runs["cases_used"] - 1

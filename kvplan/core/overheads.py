@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from kvplan.core import non_torch
 from kvplan.core.engine import EngineConfig, mamba_state_bytes, pp_stage_ranges
 from kvplan.core.estimate import Estimate
 from kvplan.core.lora_offload import cpu_offload_bytes, estimate_lora, lora_capture_cases
@@ -120,6 +121,10 @@ V2_SAMPLER_WARMUP_BYTES = 14
 # Error bars (1 sigma-ish, from the spread of the residuals of the whole file; see the report).
 ERR_ACTIVATION_FRACTION = 0.15
 ERR_ACTIVATION_MIN = 64 * MiB
+# A Mamba-2 mixer's profile-run peak is read from mamba_mixer2.py, not measured on its own (the gated norm's and
+# the SSD warm-up's temporaries are not counted): +- 25 %. Nemotron-Nano-9B-v2 on an H100 (0.26): 2.16 read, 2.45
+# logged.
+ERR_MAMBA2_FORWARD_FRACTION = 0.25
 # Model Runner V2: the H100 runs peaked up to 0.08 GiB above the estimate at 16,384 tokens; Llama-3.2-1B at
 # 2,048 tokens peaked at 0.51 GiB, which the compiled-embedding term (0.50) now explains. The floor stays: one
 # release measured.
@@ -135,6 +140,10 @@ ERR_NON_TORCH_V2 = int(0.10 * GiB)
 # estimate in place, so the total already holds the activation's misfit: no V2 activation floor on top.
 ERR_NON_TORCH_V2_TOTAL = int(0.92 * GiB)
 ERR_CUDAGRAPH_FRACTION = 0.5
+# The V1 runner's CUDA-graph estimate for a Mamba hybrid: vLLM 0.26 estimated 0.56 GiB for Nemotron-Nano-9B-v2 on
+# an H100 where the formula gives 0.17 (benchmarks/gpu-runs/h100-vllm-0.26.0.jsonl line 5, which sets this: no
+# test of it). Hybrids carry at least the 0.39 GiB gap, rounded up.
+ERR_CUDAGRAPH_HYBRID_MIN = int(0.4 * GiB)
 
 
 NO_MAMBA_CACHE = Estimate.zero("no V0 Mamba state cache")
@@ -347,7 +356,32 @@ def forward_bytes_per_token(model: ModelSpec, engine: EngineConfig) -> int:
     moe_inter = _int_attr(model, "moe_intermediate_size") or (inter if _int_attr(model, "num_experts") else None)
     if top_k and moe_inter:
         dense = max(dense, 2 * hidden + top_k * (3 * moe_inter // tp + hidden))
-    return dense * dtype
+    return max(dense, mamba2_profile_values_per_token(model, engine)) * dtype
+
+
+def mamba2_profile_values_per_token(model: ModelSpec, engine: EngineConfig) -> int:
+    """Values per token live at a Mamba-2 mixer's peak in the V1 profile run [read, not measured].
+
+    ``MambaMixer2.forward`` / ``conv_ssm_forward`` with no attention metadata (mamba_mixer2.py, 0.11.0, 0.19.0,
+    0.26.0, 0.33.0): ``in_proj`` gives ``[T, I + C + heads]`` (z, xBC, dt per rank; C = I + 2 x groups x
+    d_state), ``ssm_output`` ``[T, I]`` is allocated, and the profile branch copies xBC twice
+    (``transpose(0, 1).clone().transpose(0, 1)`` then ``.contiguous()``), beside the layer's hidden, residual and
+    input rows (3 x hidden). Nemotron-Nano-9B-v2 (I 10,240, 8 x 128 state, 128 heads, hidden 4,480): 70,912
+    values a token, 2.16 GiB at 16,384 tokens in bf16, where vLLM 0.26 logged a 2.45 GiB peak on an H100
+    (benchmarks/gpu-runs, not fitted). V0's profile runs the mixer with its own cache (not modelled here)."""
+    if engine.behaviour.engine == "v0":
+        return 0
+    tp = engine.tensor_parallel_size
+    best = 0
+    for layer in model.mamba_layers:
+        if layer.kind != "mamba2" or not layer.intermediate_size:
+            continue
+        inner = layer.intermediate_size // tp
+        groups = layer.n_groups // tp if layer.n_groups % tp == 0 else layer.n_groups  # replicated otherwise
+        conv = inner + 2 * groups * layer.state_size
+        heads = max(1, layer.num_heads // tp)
+        best = max(best, 3 * model.hidden_size + (inner + conv + heads) + inner + 2 * conv)
+    return best
 
 
 # V1 GPUModelRunner's dummy sampler run on CUDA (``_dummy_sampler_run``, v1/worker/gpu_model_runner.py: rows x
@@ -502,6 +536,9 @@ def estimate_activation(model: ModelSpec, engine: EngineConfig, *, last_stage: b
     embedding = _compiled_embedding_bytes(model, engine)
     value = max(forward, sampler, embedding)
     widen = 1.0 if _int_attr(model, "intermediate_size") or sampler >= forward else 2.0
+    if forward > sampler and mamba2_profile_values_per_token(model, engine) * _model_dtype_bytes(engine) \
+            >= forward_bytes_per_token(model, engine):
+        widen = ERR_MAMBA2_FORWARD_FRACTION / ERR_ACTIVATION_FRACTION  # read from the mixer, never measured alone
     floor = ERR_ACTIVATION_MIN_V2 if _v2_measured_accounting(engine) else ERR_ACTIVATION_MIN
     error = max(int(value * ERR_ACTIVATION_FRACTION * widen), floor)
     if sampler >= forward and sampler and flashinfer_sampler_unknown(engine):
@@ -543,24 +580,35 @@ def _v2_measured_accounting(engine: EngineConfig) -> bool:
     return engine.model_runner == "v2" and release(engine.behaviour.version) <= (0, 26)
 
 
-def estimate_non_torch(engine: EngineConfig) -> Estimate:
+def estimate_non_torch(engine: EngineConfig, model: ModelSpec | None = None, *,
+                       enforce_eager: bool = False) -> Estimate:
     """Memory that appears after vLLM's snapshot outside the activation peak (measured or calibrated), with the
-    NCCL NVLS buffers where vLLM counts them (``estimate_nvls``)."""
-    return _with_nvls(_with_nvls(_non_torch_base(engine), estimate_nvls(engine)), estimate_nccl_other(engine))
+    NCCL NVLS buffers where vLLM counts them (``estimate_nvls``). From 0.11 per release and parallelism
+    (kvplan.core.non_torch); ``model`` sizes the FlashInfer all-reduce fusion workspace of 0.27+."""
+    base = _non_torch_base(engine, model, enforce_eager=enforce_eager)
+    return _with_nvls(_with_nvls(base, estimate_nvls(engine)), estimate_nccl_other(engine))
 
 
-def _non_torch_base(engine: EngineConfig) -> Estimate:
+def _non_torch_base(engine: EngineConfig, model: ModelSpec | None = None, *, enforce_eager: bool = False) -> Estimate:
     extra = (engine.tensor_parallel_size * engine.pipeline_parallel_size - 1) * CAL_NON_TORCH_PER_EXTRA_RANK
     if engine.behaviour.engine == "v0":
         return Estimate(value_bytes=int(CAL_NON_TORCH_V0 + extra), error_bytes=ERR_NON_TORCH_V0,
                         source="estimate: V0 non-torch growth (calibrated on GPU logs)")
     if engine.model_runner == "v2" and release(engine.behaviour.version) <= (0, 26):
-        return Estimate(value_bytes=int(MEASURED_NON_TORCH_V2 + extra), error_bytes=ERR_NON_TORCH_V2,
-                        source="estimate: Model Runner V2 non-torch (measured: H100, vLLM 0.26)")
+        measured = Estimate(value_bytes=int(MEASURED_NON_TORCH_V2), error_bytes=ERR_NON_TORCH_V2,
+                            source="Model Runner V2 non-torch at TP 1 (measured: H100, vLLM 0.26)")
+        return non_torch.with_parallelism(measured, engine, model, enforce_eager=enforce_eager)
     if engine.model_runner == "v2":
-        return Estimate(value_bytes=int(CAL_NON_TORCH_V2_TOTAL + extra), error_bytes=ERR_NON_TORCH_V2_TOTAL,
-                        source="estimate: Model Runner V2 memory since start-up beyond weights and peak "
-                               "(calibrated on vLLM 0.28 logs)")
+        # The calibrated total holds the TP / PP lines it was set on (L40S, no fusion workspace): only the
+        # workspace is added, on the GPUs where vLLM creates it.
+        total = Estimate(value_bytes=int(CAL_NON_TORCH_V2_TOTAL + extra), error_bytes=ERR_NON_TORCH_V2_TOTAL,
+                         source="Model Runner V2 memory since start-up beyond weights and peak "
+                                "(calibrated on vLLM 0.28 logs)")
+        return non_torch.with_parallelism(total, engine, model, enforce_eager=enforce_eager, stages=False,
+                                          tp_group=False)
+    if non_torch.applies(engine):
+        return non_torch.with_parallelism(non_torch.single_gpu_growth(engine), engine, model,
+                                          enforce_eager=enforce_eager)
     return Estimate(value_bytes=int(CAL_NON_TORCH_V1 + extra), error_bytes=ERR_NON_TORCH_V1,
                     source="estimate: V1 non-torch and persistent buffers after the snapshot (calibrated)")
 
@@ -720,9 +768,16 @@ def estimate_cudagraph(model: ModelSpec, engine: EngineConfig, enforce_eager: bo
     # FULL_AND_PIECEWISE (profile_cudagraph_memory, 0.20-0.33): the largest first capture of the two modes
     # (they share the pool) + (n - 1) x max(second, 1 MiB) for each mode.
     value = first + 2 * (len(sizes) * cases - 1) * MiB
-    return Estimate(value_bytes=value, error_bytes=int(value * ERR_CUDAGRAPH_FRACTION) + 32 * MiB,
+    error = int(value * ERR_CUDAGRAPH_FRACTION) + 32 * MiB
+    hybrid = ""
+    if model.mamba_layers:
+        # vLLM's own estimate for a hybrid's graphs is well above this formula (its FULL decode graphs of the
+        # Mamba layers are not modelled): ERR_CUDAGRAPH_HYBRID_MIN
+        error = max(error, ERR_CUDAGRAPH_HYBRID_MIN)
+        hybrid = f"; a hybrid's Mamba graphs not modelled: at least +- {ERR_CUDAGRAPH_HYBRID_MIN / GiB:.2f} GiB"
+    return Estimate(value_bytes=value, error_bytes=error,
                     source=f"estimate: CUDA graphs, {len(sizes)} sizes x 2 modes{_cases_note(cases)} (vLLM's "
-                           "profile formula)")
+                           f"profile formula){hybrid}")
 
 
 def _cases_note(cases: int) -> str:
@@ -794,7 +849,7 @@ def estimate_overheads(model: ModelSpec, engine: EngineConfig, weights: Estimate
     return Overheads(
         weights=weights,
         activation=estimate_activation(model, engine),
-        non_torch=estimate_non_torch(engine),
+        non_torch=estimate_non_torch(engine, model, enforce_eager=enforce_eager),
         cudagraph=estimate_cudagraph(model, engine, enforce_eager),
         mamba_cache=estimate_mamba_cache(model, engine, enforce_eager),
     )

@@ -81,6 +81,7 @@ class Verdict:
     reasons: tuple[str, ...]
     vllm_errors: tuple[str, ...] = ()
     remedies: tuple[Remedy, ...] = ()
+    may_start: bool = False  # "fail" at the centre of the estimates, a start at the high end of their error
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -383,6 +384,7 @@ def plan(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None = None,
         reasons.append("free GPU memory at start-up is below total x gpu_memory_utilization")
 
     status: Status = "fail" if errors else "ok"
+    may_start = False
     if (status == "ok" and memory.free_check == "ok" and gpu is not None and gpu.source == "nvml"
             and memory.free_bytes is not None and memory.budget_bytes is not None
             and memory.free_bytes - CUDA_CONTEXT_ERROR_BYTES < memory.budget_bytes):
@@ -392,6 +394,7 @@ def plan(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None = None,
     if errors and not fits_now and memory.kv_cache_error_bytes and memory.free_check != "fail":
         high = available + memory.kv_cache_error_bytes
         if high > 0 and cap.fits(layout, high, length):
+            may_start = True
             reasons.append(
                 f"the shortfall is inside the estimate's error (available KV {format_gib(available)} GiB "
                 f"± {format_gib(memory.kv_cache_error_bytes)}): it may start; confirm with `kvplan probe`"
@@ -437,7 +440,8 @@ def plan(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None = None,
     )
     result = PlanResult(model=model, settings=settings, engine=engine, gpu=gpu, weights=weights, layout=layout,
                         memory=memory, kv_cache=kv,
-                        verdict=Verdict(status=status, reasons=tuple(reasons), vllm_errors=tuple(errors)),
+                        verdict=Verdict(status=status, reasons=tuple(reasons), vllm_errors=tuple(errors),
+                                        may_start=may_start),
                         notes=tuple(notes) + model.notes)
     if with_remedies and status != "ok":
         from kvplan.core.recommend import remedies

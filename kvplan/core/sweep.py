@@ -27,6 +27,7 @@ class LengthRow:
     tokens: int
     max_concurrency: float
     refused: str | None = None  # vLLM refuses this length outright (a scheduler check): the reason
+    may_start: bool = False  # fails at the centre of the estimate, starts at its high end (inside the error)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,7 +99,8 @@ def sweep(model: ModelSpec, settings: DeploySettings, gpu: GpuSpec | None, weigh
                                   refused=result.one_line()))
             continue
         rows.append(LengthRow(max_model_len=length, fits=result.kv_cache.fits, status=result.verdict.status,
-                              tokens=result.kv_cache.tokens, max_concurrency=result.kv_cache.max_concurrency))
+                              tokens=result.kv_cache.tokens, max_concurrency=result.kv_cache.max_concurrency,
+                              may_start=result.verdict.status == "fail" and result.verdict.may_start))
     # A full plan per length, searched: on V0 (and wherever the profile grows with max_model_len) a shorter
     # context also lowers what vLLM keeps beside the KV cache, so the fit at the limit is only a lower bound;
     # and V0's chunked prefill above 32K makes the search one per side of that line.

@@ -115,7 +115,8 @@ def recommend_object(source: ResolvedModel, sweep: Sweep) -> dict[str, Any]:
         "target_concurrency": sweep.target_concurrency,
         "max_model_len_for_concurrency": sweep.length_for_concurrency,
         "lengths": [{"max_model_len": r.max_model_len, "fits": r.fits, "status": r.status, "tokens": r.tokens,
-                     "max_concurrency": r.max_concurrency, "refused": r.refused} for r in sweep.rows],
+                     "max_concurrency": r.max_concurrency, "refused": r.refused, "may_start": r.may_start}
+                    for r in sweep.rows],
         "recommended": None if recommended <= 0 else {
             "max_model_len": recommended,
             "vllm_serve": _launch_line(source.ref, sweep, recommended),
@@ -144,6 +145,8 @@ def print_recommend(data: dict[str, Any], console: Console) -> None:
     refused = [row for row in data["lengths"] if row["refused"]]
     for row in data["lengths"]:
         mark = "refused" if row["refused"] else {"ok": "yes", "warn": "yes (inside error)", "fail": "no"}[row["status"]]
+        if row.get("may_start"):
+            mark = "no (may, inside error)"
         table.add_row(f"{row['max_model_len']:,}", mark, f"{row['tokens']:,}", f"{row['max_concurrency']:.2f}x")
     console.print(table)
     if refused:  # one reason is enough: the lengths are refused by the same check

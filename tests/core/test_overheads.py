@@ -342,9 +342,12 @@ def test_v1_runner_graph_estimate_takes_the_larger_first_capture_once() -> None:
     engine = resolve_engine(model, DeploySettings(vllm_version="0.26.0", entrypoint="llm"), GPU)
     assert engine.model_runner == "v1" and len(capture_sizes(engine)) == 51
     graphs = estimate_cudagraph(model, engine, enforce_eager=False)
-    # first capture: 512 tokens x (3 x 4,480 hidden + 3 x 15,680 intermediate) x 2 B; then 2 x 50 graphs x 1 MiB
-    assert forward_bytes_per_token(model, engine) == (3 * 4480 + 3 * 15680) * 2
-    assert graphs.value_bytes == 512 * 120_960 + 2 * 50 * MiB == 166_789_120
+    # first capture: 512 tokens x the wider of the MLP (3 x 4,480 hidden + 3 x 15,680 intermediate) and the Mamba-2
+    # mixer's profile-run values (3 x 4,480 + in_proj 10,240 + 12,288 + 128 + ssm_output 10,240 + 2 x 12,288 xBC
+    # copies = 70,912) x 2 B; then 2 x 50 graphs x 1 MiB
+    assert forward_bytes_per_token(model, engine) == max(3 * 4480 + 3 * 15680, 70_912) * 2 == 141_824
+    assert graphs.value_bytes == 512 * 141_824 + 2 * 50 * MiB == 177_471_488
+    assert graphs.error_bytes == int(0.4 * GiB)  # a hybrid's graphs: ERR_CUDAGRAPH_HYBRID_MIN
 
 
 @pytest.mark.parametrize("name", ["google/gemma-3-4b-it", "google/gemma-3-27b-it"])
