@@ -657,12 +657,24 @@ def estimate_nvls(engine: EngineConfig) -> Estimate:
 
 
 def nvls_before_snapshot(engine: EngineConfig) -> Estimate:
-    """The NCCL buffers V1 from 0.11 creates before its memory snapshot (PR #25359), NVLS and the others
-    (``estimate_nccl_other``): not in the profiled non-KV memory, but gone from the free memory its start check
-    reads and 0.34's extensible cache is sized from."""
+    """The NCCL buffers V1 from 0.11 creates before its memory snapshot (PR #25359): not in the profiled non-KV
+    memory, but gone from the free memory its start check reads and 0.34's extensible cache is sized from.
+
+    How much of the NVLS size is there then is not known: PR #25359 saw ~4.5 GiB go at TP 8 (0.11-era NCCL
+    2.27), while the vLLM 0.19 sweep on H100s (benchmarks/gpu-runs/public-issues.jsonl, NCCL 2.27.5) used 1.53-1.55
+    GiB at its snapshot at TP 4 against 1.51-1.53 at TP 2, which holds no NVLS: NCCL 2.22+ connects lazily
+    (NCCL_RUNTIME_CONNECT), so the buffers may come only with a collective that picks NVLS. Between none and all
+    of it: half the NVLS size +- half. The other NCCL buffers' bound (``estimate_nccl_other``) was measured where
+    V0 counted them, and is inside this range at TP 8."""
     if nvls_after_snapshot(engine):
         return Estimate.zero(NO_NVLS)
-    return _with_nvls(_nvls_buffers(engine), _nccl_other_buffers(engine))
+    nvls = _nvls_buffers(engine)
+    if nvls.source == NO_NVLS or not nvls.value_bytes:
+        return nvls
+    half = nvls.value_bytes // 2
+    return Estimate(value_bytes=half, error_bytes=int((half**2 + nvls.error_bytes**2 / 4) ** 0.5),
+                    source=f"NCCL NVLS buffers at the snapshot ({nvls.value_bytes / GiB:.2f} GiB in full at these "
+                           "ranks; NCCL 2.22+ may connect them only when a collective picks NVLS: half +- half)")
 
 
 def estimate_nccl_other(engine: EngineConfig) -> Estimate:
