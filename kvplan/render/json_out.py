@@ -132,6 +132,7 @@ def check_object(report: CheckReport) -> dict[str, Any]:
         },
         "verdict": {
             "status": result.verdict.status,
+            "may_start": result.verdict.may_start,
             "reasons": list(result.verdict.reasons),
             "vllm_errors": list(result.verdict.vllm_errors),
             "remedies": [
