@@ -409,7 +409,8 @@ def encoder_peak_spread_bytes(tower: VisionTower, item: EncoderItem, items: int,
 @dataclass(frozen=True, kw_only=True)
 class EncoderProfile:
     """What the multimodal profile adds to the activation term: ``peak_bytes`` replaces the text peak when
-    larger, ``cached_bytes`` sits on top of the text peak; ``error_bytes`` joins the activation's error."""
+    larger, ``cached_bytes`` sits on top of the text peak; ``error_bytes`` joins the activation's error where the
+    peak is read and as far as peak + error passes the text side (``estimate_activation``), whole where not read."""
 
     peak_bytes: int
     cached_bytes: int
@@ -520,12 +521,13 @@ def _qwen3_vit_peak_0_11_0(model: ModelSpec, tower: VisionTower, item: EncoderIt
     fused qkv output (3D, still bound to ``x``), q/k/v made contiguous (3D), their concatenation ``qk_concat``
     (2D), its float32 copy ``t.float()`` (2D x 4 B, none for an fp32 model), the flash-attn rotary's out-of-place
     float32 output (``apply_rotary_emb(inplace=False)``, 2D x 4 B) and ``.type_as`` back (2D x a, none for
-    fp32): 12 D a + 16 D B, against the MLP's (2D + 2I) a. Beside either: ``pos_embeds`` (``fast_pos_embed_interpolate``,
-    D, a local of forward), ``rotary_pos_emb`` and the rotary's cos / sin (3 x head_dim / 2 float32), the pixels
-    (model dtype) and, in the blocks after the last deepstack index, every deepstack level
-    ([S / merge^2, out_hidden_size] each). The ViT attention itself is xformers' memory-efficient kernel on
-    A100 / H100 (head_dim 72 is not in FlashAttention's list, cuda.py ``get_vit_attn_backend``) or flash-attn
-    varlen: no [heads, S, S] matrix. None (the generic count) for another release, TP-split heads (the qkv
+    fp32): 12 D a + 16 D B, against the MLP's (2D + 2I) a. Beside either: ``pos_embeds``
+    (``fast_pos_embed_interpolate``, D, a local of forward), ``rotary_pos_emb`` and the rotary's cos / sin
+    (3 x head_dim / 2 float32), the pixels (model dtype) and, in the blocks after the last deepstack index,
+    every deepstack level ([S / merge^2, out_hidden_size] each). The ViT attention itself is xformers'
+    memory-efficient kernel on A100 / H100 (head_dim 72 is not in FlashAttention's list, cuda.py
+    ``get_vit_attn_backend``; upstream flash-attn, no dependency of the wheel, where installed): no [heads, S, S]
+    matrix. None (the generic count) for another release, TP-split heads (the qkv
     all-gather) or a vision_config without num_heads."""
     if tower.family not in QWEN3_VL_DEEPSTACK or version_tuple(engine.behaviour.version) != QWEN3_VIT_FP32_ROTARY:
         return None

@@ -574,8 +574,13 @@ def estimate_activation(model: ModelSpec, engine: EngineConfig, *, last_stage: b
     profile = encoder_profile(model, engine)
     if profile.peak_bytes > value + profile.cached_bytes:
         which = "multimodal encoder's dummy batch"
-    value = max(value + profile.cached_bytes, profile.peak_bytes)
-    error = int((error**2 + profile.error_bytes**2) ** 0.5)
+    text_side = value + profile.cached_bytes
+    encoder_error = profile.error_bytes
+    if profile.peak_bytes:
+        # a read encoder peak moves the max only as far as its upper end passes the text side
+        encoder_error = min(encoder_error, max(0, profile.peak_bytes + encoder_error - text_side))
+    value = max(text_side, profile.peak_bytes)
+    error = int((error**2 + encoder_error**2) ** 0.5)
     encoder = profile.note
     return Estimate(value_bytes=value, error_bytes=error,
                     source=f"estimate: profile-run peak = {which}{runner}{encoder}")

@@ -69,3 +69,37 @@ def test_other_releases_and_tp_split_heads_keep_the_generic_vit_count() -> None:
     split = encoder_profile(vl, _engine(vl, tensor_parallel_size=2))
     whole = encoder_profile(vl, _engine(vl, tensor_parallel_size=2, mm_encoder_tp_mode="data"))
     assert split.peak_bytes < whole.peak_bytes == S * (40 * D + 2 * D + 3 * 36 * 4 + 1536 * 2) + 3 * 12288 * 2048 * 2
+
+
+def test_an_encoder_peak_below_the_text_side_adds_none_of_its_error() -> None:
+    """estimate_activation takes max(text peak + cached outputs, encoder peak); the encoder's +- 50 % moves that
+    max only as far as peak + error passes the text side. Line 36's deployment: 2.52 + 1.26 GiB < 1.41 + 2.67, so
+    the activation carries the text side's error alone (the same as with --skip-mm-profiling)."""
+    from kvplan.core.overheads import estimate_activation
+
+    vl = _vl()
+    profile = encoder_profile(vl, _engine(vl))
+    activation = estimate_activation(vl, _engine(vl))
+    assert profile.peak_bytes + profile.error_bytes < activation.value_bytes
+    assert activation.error_bytes == estimate_activation(vl, _engine(vl, skip_mm_profiling=True)).error_bytes
+
+
+def test_a_binding_or_reaching_encoder_peak_keeps_its_error() -> None:
+    """Qwen2.5-VL-7B on 0.33: at 2,048 batched tokens the encoder (3.42 GiB) sets the peak and keeps its whole
+    +- 1.71 GiB; at 32,768 the text side (4.63) is higher but the encoder's upper end (5.13) passes it by 0.50,
+    which joins the text side's error in quadrature."""
+    from kvplan.core.overheads import estimate_activation
+    from tests.core.test_mm_lora_offload import QWEN25_VL_7B
+
+    vl = model_spec_from_config(QWEN25_VL_7B)
+    binding = _engine(vl, max_model_len=32768, vllm_version="0.33.0")
+    profile = encoder_profile(vl, binding)
+    assert estimate_activation(vl, binding).error_bytes >= profile.error_bytes
+    reaching = _engine(vl, max_model_len=32768, max_num_batched_tokens=32768, vllm_version="0.33.0")
+    profile = encoder_profile(vl, reaching)
+    activation = estimate_activation(vl, reaching)
+    text_error = estimate_activation(vl, _engine(vl, max_model_len=32768, max_num_batched_tokens=32768,
+                                                 vllm_version="0.33.0", skip_mm_profiling=True)).error_bytes
+    reach = profile.peak_bytes + profile.error_bytes - activation.value_bytes
+    assert 0 < reach < profile.error_bytes
+    assert abs(activation.error_bytes - int((text_error**2 + reach**2) ** 0.5)) <= 1
