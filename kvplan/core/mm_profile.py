@@ -27,7 +27,7 @@ from functools import lru_cache
 
 from kvplan.core.engine import EngineConfig
 from kvplan.core.model import ModelSpec
-from kvplan.core.settings import release
+from kvplan.core.settings import release, version_tuple
 from kvplan.core.units import GiB, MiB, cdiv
 from kvplan.core.vision import (
     BLIP2_FAMILY,
@@ -409,7 +409,8 @@ def encoder_peak_spread_bytes(tower: VisionTower, item: EncoderItem, items: int,
 @dataclass(frozen=True, kw_only=True)
 class EncoderProfile:
     """What the multimodal profile adds to the activation term: ``peak_bytes`` replaces the text peak when
-    larger, ``cached_bytes`` sits on top of the text peak; ``error_bytes`` joins the activation's error."""
+    larger, ``cached_bytes`` sits on top of the text peak; ``error_bytes`` joins the activation's error where the
+    peak is read and as far as peak + error passes the text side (``estimate_activation``), whole where not read."""
 
     peak_bytes: int
     cached_bytes: int
@@ -485,6 +486,67 @@ def largest_item_0_11(tower: VisionTower, engine: EngineConfig) -> EncoderItem |
     return video if video.tokens > image.tokens else image
 
 
+# The Qwen3-VL model types whose vLLM class (Qwen3VLForConditionalGeneration / Qwen3VLMoeForConditionalGeneration)
+# keeps deepstack input buffers; Qwen3.5's class reads deepstack_visual_indexes but allocates none (qwen3_5.py 0.33).
+QWEN3_VL_DEEPSTACK = frozenset({"qwen3_vl", "qwen3_vl_moe"})
+QWEN3_VL_FIRST_RELEASE = (0, 11)  # 0.10.2 has no qwen3_vl.py
+# The release whose ViT attention kvplan counts tensor by tensor (``_qwen3_vit_peak_0_11_0``): 0.11.2 reshapes
+# q/k before the rotary and 0.12.0 drops the float32 copy, so only 0.11.0 (0.11.1 unread).
+QWEN3_VIT_FP32_ROTARY = (0, 11, 0)
+
+
+def deepstack_buffer_bytes(model: ModelSpec, engine: EngineConfig) -> int:
+    """Qwen3-VL's deepstack input buffers: ``__init__`` of Qwen3VLForConditionalGeneration (qwen3_vl.py) and
+    Qwen3VLMoeForConditionalGeneration (qwen3_vl_moe.py) allocates ``deepstack_num_level`` zero tensors of
+    [max_num_batched_tokens, text hidden_size] in the model dtype on the GPU (read in 0.11.0, 0.11.2, 0.12.0,
+    0.13.0, 0.22.0, 0.33.0), inside ``load_model``, so ``Model loading took`` counts them. Not sharded by TP. Not
+    built where the tower is not (0.11-0.13: ``self.visual is not None``; 0.22: inside ``_mark_tower_model``;
+    0.33: not a StageMissingLayer), i.e. when every modality limit is 0."""
+    tower = model.vision
+    if tower is None or tower.family not in QWEN3_VL_DEEPSTACK or not tower.deepstack_layers:
+        return 0
+    if engine.behaviour.engine == "v0" or release(engine.behaviour.version) < QWEN3_VL_FIRST_RELEASE \
+            or text_only(model, engine):
+        return 0
+    a = 2 if engine.model_dtype not in ("float32", "float") else 4
+    return tower.deepstack_layers * engine.max_num_batched_tokens * model.hidden_size * a
+
+
+def _qwen3_vit_peak_0_11_0(model: ModelSpec, tower: VisionTower, item: EncoderItem, items: int,
+                           engine: EngineConfig) -> int | None:
+    """Qwen3-VL's ViT peak in vLLM 0.11.0, tensor by tensor (``Qwen3_VisionTransformer.forward``, qwen3_vl.py;
+    ``Qwen2_5_VisionAttention.forward``, qwen2_5_vl.py; ``apply_rotary_pos_emb_vision``, qwen2_vl.py), S patches
+    of width D, model dtype a, one rank holding every head (TP 1 or --mm-encoder-tp-mode data). The attention
+    block at the rotary holds: the block input and ``norm1``'s output (an argument, alive through the call), the
+    fused qkv output (3D, still bound to ``x``), q/k/v made contiguous (3D), their concatenation ``qk_concat``
+    (2D), its float32 copy ``t.float()`` (2D x 4 B, none for an fp32 model), the flash-attn rotary's out-of-place
+    float32 output (``apply_rotary_emb(inplace=False)``, 2D x 4 B) and ``.type_as`` back (2D x a, none for
+    fp32): 12 D a + 16 D B, against the MLP's (2D + 2I) a. Beside either: ``pos_embeds``
+    (``fast_pos_embed_interpolate``, D, a local of forward), ``rotary_pos_emb`` and the rotary's cos / sin
+    (3 x head_dim / 2 float32), the pixels (model dtype) and, in the blocks after the last deepstack index,
+    every deepstack level ([S / merge^2, out_hidden_size] each). The ViT attention itself is xformers'
+    memory-efficient kernel on A100 / H100 (head_dim 72 is not in FlashAttention's list, cuda.py
+    ``get_vit_attn_backend``; upstream flash-attn, no dependency of the wheel, where installed): no [heads, S, S]
+    matrix. None (the generic count) for another release, TP-split heads (the qkv
+    all-gather) or a vision_config without num_heads."""
+    if tower.family not in QWEN3_VL_DEEPSTACK or version_tuple(engine.behaviour.version) != QWEN3_VIT_FP32_ROTARY:
+        return None
+    heads = int((tower.raw or {}).get("num_heads") or 0)
+    if not heads or (engine.tensor_parallel_size > 1 and engine.settings.mm_encoder_tp_mode != "data"):
+        return None
+    a = 2 if engine.model_dtype not in ("float32", "float") else 4
+    d, inter = tower.hidden_size, tower.intermediate_size
+    fp32_copy = 0 if a == 4 else 2 * d * 4
+    cast_back = 0 if a == 4 else 2 * d * a
+    attention = 10 * d * a + fp32_copy + 2 * d * 4 + cast_back
+    mlp = (2 * d + 2 * inter) * a
+    rotary = 3 * (d // heads // 2) * 4
+    pixels = tower.in_channels * tower.temporal_patch_size * tower.patch_size ** 2 * a
+    patches = items * item.patches
+    deepstack = tower.deepstack_layers * (patches // tower.spatial_merge_size ** 2) * tower.out_hidden_size * a
+    return patches * (max(attention, mlp) + d * a + rotary + pixels) + deepstack
+
+
 def _profile_0_11(model: ModelSpec, tower: VisionTower, item: EncoderItem, engine: EngineConfig) -> EncoderProfile:
     """``profile_run`` of vLLM 0.11.0-0.12.0 (v1/worker/gpu_model_runner.py): ``max_items_per_batch`` items of
     the dummy modality (``MultiModalBudget.get_max_items``, v1/worker/utils.py: ``items_per_batch``), encoded
@@ -504,7 +566,8 @@ def _profile_0_11(model: ModelSpec, tower: VisionTower, item: EncoderItem, engin
     copies = items * padded_to * width * a if rows < padded_to else 0
     pixels = items * item.patches * tower.in_channels * tower.temporal_patch_size * tower.patch_size**2 * a
     cached = copies + outputs + pixels
-    peak = encoder_peak_bytes(tower, item, items, engine, model_dtype_pixels=True)
+    peak = _qwen3_vit_peak_0_11_0(model, tower, item, items, engine) or \
+        encoder_peak_bytes(tower, item, items, engine, model_dtype_pixels=True)
     error = max(int(peak * ERR_MM_ENCODER_FRACTION), ERR_MM_ENCODER_MIN)
     padded = f", outputs padded to {padded_to} rows" if copies else ""
     return EncoderProfile(peak_bytes=peak, cached_bytes=cached, error_bytes=error,

@@ -36,7 +36,13 @@ from kvplan.core import non_torch
 from kvplan.core.engine import EngineConfig, mamba_state_bytes, pp_stage_ranges
 from kvplan.core.estimate import Estimate
 from kvplan.core.lora_offload import cpu_offload_bytes, estimate_lora, lora_capture_cases
-from kvplan.core.mm_profile import ERR_MM_ENCODER_FLAT, encoder_profile, text_only, tower_weight_bytes
+from kvplan.core.mm_profile import (
+    ERR_MM_ENCODER_FLAT,
+    deepstack_buffer_bytes,
+    encoder_profile,
+    text_only,
+    tower_weight_bytes,
+)
 from kvplan.core.model import AttentionLayer, LayerSpec, MambaLayer, ModelSpec, ParallelLayer
 from kvplan.core.mxfp4_backend import Mxfp4MoeBuffers, mxfp4_moe_buffers
 from kvplan.core.settings import release, version_tuple
@@ -568,8 +574,13 @@ def estimate_activation(model: ModelSpec, engine: EngineConfig, *, last_stage: b
     profile = encoder_profile(model, engine)
     if profile.peak_bytes > value + profile.cached_bytes:
         which = "multimodal encoder's dummy batch"
-    value = max(value + profile.cached_bytes, profile.peak_bytes)
-    error = int((error**2 + profile.error_bytes**2) ** 0.5)
+    text_side = value + profile.cached_bytes
+    encoder_error = profile.error_bytes
+    if profile.peak_bytes:
+        # a read encoder peak moves the max only as far as its upper end passes the text side
+        encoder_error = min(encoder_error, max(0, profile.peak_bytes + encoder_error - text_side))
+    value = max(text_side, profile.peak_bytes)
+    error = int((error**2 + encoder_error**2) ** 0.5)
     encoder = profile.note
     return Estimate(value_bytes=value, error_bytes=error,
                     source=f"estimate: profile-run peak = {which}{runner}{encoder}")
@@ -880,6 +891,9 @@ def _weights_with_extras(model: ModelSpec, engine: EngineConfig, weights: Estima
         # the weight shard split the tower over TP; data mode keeps all of it on every rank
         value += tower - tower // tp
         notes.append(f"+ vision tower replicated on every rank (--mm-encoder-tp-mode data, {tower / GiB:.2f} GiB)")
+    if deepstack := deepstack_buffer_bytes(model, engine):  # Qwen3-VL's buffers, allocated in load_model
+        value += deepstack
+        notes.append(f"+ deepstack input buffers ({deepstack / MiB:.0f} MiB)")
     lora = estimate_lora(model, engine)
     if lora.value_bytes:
         value += lora.value_bytes

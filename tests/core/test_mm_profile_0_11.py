@@ -51,8 +51,11 @@ def test_qwen3_vl_0_11_video_of_24576_frames_padded_to_the_encoder_budget() -> N
     profile = encoder_profile(vl, engine)
     assert profile.cached_bytes == 153600 * WIDTH * 2 + 12288 * WIDTH * 2 + 49152 * PIXEL_VALUES * 2
     assert profile.cached_bytes == 2_868_903_936  # 2.67 GiB
-    # the ViT's peak: bf16 pixels (one copy: _postprocess_output cast them) + the MLP stage 2 x 1152 + 2 x 4304
-    assert profile.peak_bytes == 49152 * (PIXEL_VALUES * 2 + (2 * 1152 + 2 * 4304) * 2)
+    # the ViT's peak (0.11.0, tests/core/test_mm_vit_0_11_0.py): bf16 pixels (one copy: _postprocess_output cast
+    # them) + the attention block at its float32 rotary (12 x 1152 bf16 + 2 x 2 x 1152 fp32) + pos_embeds (1152)
+    # + rotary tables (3 x 36 fp32), and the three deepstack levels of 12,288 x 2048
+    assert profile.peak_bytes == 49152 * (PIXEL_VALUES * 2 + (12 * 1152 * 2 + 16 * 1152) + 1152 * 2 + 3 * 36 * 4) \
+        + 3 * 12288 * 2048 * 2
     assert profile.error_bytes == profile.peak_bytes // 2 < ERR_MM_ENCODER_FLAT
     assert "153600 budget tokens" in profile.note
     activation = estimate_activation(vl, engine)
