@@ -264,20 +264,21 @@ GPUS: tuple[CatalogGpu, ...] = (
     ),
     _entry(
         "rtx5070ti", "NVIDIA GeForce RTX 5070 Ti", 16303 * MiB, (12, 0),
-        "nvidia-smi `NVIDIA GeForce RTX 5070 Ti, 16303 MiB` (public files); on GeForce cards CUDA's total equals "
-        "NVML's (RTX 5090: 31.84 GiB both, gpu-memory.md)",
-        evidence="derived", nvml_total_bytes=16303 * MiB, aliases=("5070ti", "5070-ti"),
+        "nvidia-smi `NVIDIA GeForce RTX 5070 Ti, 16303 MiB` (public files); CUDA's total on a GeForce Blackwell "
+        "card is NVML's or up to 0.47 GiB less (RTX 5090: 31.84 in one report, 31.37 in others)",
+        evidence="derived", nvml_total_bytes=16303 * MiB, aliases=("5070ti", "5070-ti"), error_bytes=_gib(0.47),
     ),
     _entry(
         "rtx5080", "NVIDIA GeForce RTX 5080", 16303 * MiB, (12, 0),
-        "nvidia-smi `NVIDIA GeForce RTX 5080 ... / 16303MiB` (public files); on GeForce cards CUDA's total "
-        "equals NVML's (RTX 5090: 31.84 GiB both, gpu-memory.md)",
-        evidence="derived", nvml_total_bytes=16303 * MiB, aliases=("5080",),
+        "nvidia-smi `NVIDIA GeForce RTX 5080 ... / 16303MiB` (public files); CUDA's total on a GeForce Blackwell "
+        "card is NVML's or up to 0.47 GiB less (RTX 5090: 31.84 in one report, 31.37 in others)",
+        evidence="derived", nvml_total_bytes=16303 * MiB, aliases=("5080",), error_bytes=_gib(0.47),
     ),
     _entry(
-        "rtx5090", "NVIDIA GeForce RTX 5090", _gib(31.84), (12, 0),
-        "`31.84` GiB, NIM footprint report; nvidia-smi 32607 MiB (gpu-memory.md)",
-        evidence="seen", nvml_total_bytes=32607 * MiB, aliases=("5090",),
+        "rtx5090", "NVIDIA GeForce RTX 5090", _gib(31.37), (12, 0),
+        "torch `total capacity of 31.37 GiB` (Wan-Video/Wan2.1#465) and 31.36 (TrajectoryCrafter#20) on Linux; "
+        "`31.84` in the NIM footprint report (gpu-memory.md), NVML's 32607 MiB: +- 0.47 GiB covers both",
+        evidence="seen", nvml_total_bytes=32607 * MiB, aliases=("5090",), error_bytes=_gib(0.47),
     ),
     _entry(
         "rtx-pro-6000", "NVIDIA RTX PRO 6000 Blackwell Workstation Edition", _gib(94.97), (12, 0),

@@ -112,7 +112,7 @@ def test_keys_are_unique_and_listed_in_table_order() -> None:
         ("l40s", 45486),  # 44.42 GiB
         ("a100-80g", 81050),  # 79.15 GiB
         ("h200", 143165),  # 139.81 GiB
-        ("rtx5090", 32604),  # 31.84 GiB (nvidia-smi 32607 MiB: the same, to the printed 2 decimals)
+        ("rtx5090", 32123),  # 31.37 GiB (torch's total on Linux hosts; the NIM report's 31.84 is inside the error)
         ("h100", 81079),  # measured: 85,017,493,504 B = NVML 81559 MiB less a 480 MiB driver reserve (79.18 GiB)
     ],
 )
@@ -136,8 +136,11 @@ def test_every_entry_cites_a_source_and_says_how_it_was_had() -> None:
     for gpu in list_gpus():
         assert gpu.source.strip()
         assert gpu.cuda_total_bytes % MiB == 0
-        # a figure printed by CUDA/HIP is good to its spread across hosts; a derived one carries more
-        assert 0 < gpu.total_error_bytes <= (300 * MiB if gpu.evidence == "seen" else 640 * MiB), gpu.key
+        # a figure printed by CUDA/HIP is good to its spread across hosts; a derived one carries more; the RTX 5090's
+        # hosts print 31.36-31.37 and 31.84 GiB, and the 16 GB GeForce Blackwell cards derive from it
+        wide = {"rtx5090", "rtx5080", "rtx5070ti"}
+        limit = 482 * MiB if gpu.key in wide else (300 * MiB if gpu.evidence == "seen" else 640 * MiB)
+        assert 0 < gpu.total_error_bytes <= limit, gpu.key
         major, minor = gpu.compute_capability
         assert 7 <= major <= 12 and 0 <= minor <= 9, gpu.key
 
