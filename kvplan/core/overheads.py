@@ -123,8 +123,10 @@ ERR_ACTIVATION_FRACTION = 0.15
 ERR_ACTIVATION_MIN = 64 * MiB
 # A Mamba-2 mixer's profile-run peak is read from mamba_mixer2.py, not measured on its own (the gated norm's and
 # the SSD warm-up's temporaries are not counted): +- 25 %. Nemotron-Nano-9B-v2 on an H100 (0.26): 2.16 read, 2.45
-# logged.
-ERR_MAMBA2_FORWARD_FRACTION = 0.25
+# logged. Qwen's gated delta net (gdn_profile_values_per_token) is read the same way, never measured: the same
+# +- 25 % (torch.compile's fusions and the quantized projections' input copies are not counted).
+ERR_MIXER_FORWARD_FRACTION = 0.25
+ERR_MAMBA2_FORWARD_FRACTION = ERR_MIXER_FORWARD_FRACTION
 # Model Runner V2: the H100 runs peaked up to 0.08 GiB above the estimate at 16,384 tokens; Llama-3.2-1B at
 # 2,048 tokens peaked at 0.51 GiB, which the compiled-embedding term (0.50) now explains. The floor stays: one
 # release measured.
@@ -356,7 +358,13 @@ def forward_bytes_per_token(model: ModelSpec, engine: EngineConfig) -> int:
     moe_inter = _int_attr(model, "moe_intermediate_size") or (inter if _int_attr(model, "num_experts") else None)
     if top_k and moe_inter:
         dense = max(dense, 2 * hidden + top_k * (3 * moe_inter // tp + hidden))
-    return max(dense, mamba2_profile_values_per_token(model, engine)) * dtype
+    return max(dense, mixer_profile_values_per_token(model, engine)) * dtype
+
+
+def mixer_profile_values_per_token(model: ModelSpec, engine: EngineConfig) -> int:
+    """The widest state-space / linear-attention mixer's profile-run values per token (Mamba-2, Qwen's gated
+    delta net); 0 for models without one. Read from vLLM, not measured alone: ERR_MIXER_FORWARD_FRACTION."""
+    return max(mamba2_profile_values_per_token(model, engine), gdn_profile_values_per_token(model, engine))
 
 
 def mamba2_profile_values_per_token(model: ModelSpec, engine: EngineConfig) -> int:
@@ -381,6 +389,55 @@ def mamba2_profile_values_per_token(model: ModelSpec, engine: EngineConfig) -> i
         conv = inner + 2 * groups * layer.state_size
         heads = max(1, layer.num_heads // tp)
         best = max(best, 3 * model.hidden_size + (inner + conv + heads) + inner + 2 * conv)
+    return best
+
+
+# Qwen's gated delta net (Qwen3-Next, Qwen3.5 / 3.6) runs its input projections outside the attention custom op
+# from 0.11.1 (qwen3_next.py ``Qwen3NextGatedDeltaNet.forward``, 0.11.1-0.21; layers/mamba/gdn/qwen_gdn_linear_attn.py
+# ``QwenGatedDeltaNetAttention.forward_cuda``, 0.22-0.34); up to 0.11.0 the whole mixer sat inside
+# ``torch.ops.vllm.gdn_attention``, whose ``_forward`` returns at once in the profile run ("V1 profile run").
+GDN_PROJECTIONS_OUTSIDE_OP_FROM = (0, 11, 1)
+# The decoder layer preallocates the mixer's output (``self_attention_output = torch.empty_like(hidden_states)``,
+# Qwen3NextDecoderLayer.forward, 0.10.2-0.24); from 0.26 the mixer returns ``out_proj``'s output instead (0.25 not
+# read: taken as 0.24).
+GDN_OUTPUT_BUFFER_BEFORE = (0, 26, 0)
+
+
+def gdn_profile_values_per_token(model: ModelSpec, engine: EngineConfig) -> int:
+    """Values per token live at a Qwen gated-delta-net mixer's peak in the V1 profile run [read, not measured].
+
+    ``QwenGatedDeltaNetAttention.forward_cuda`` (layers/mamba/gdn/qwen_gdn_linear_attn.py, 0.22, 0.24.0, 0.33.0;
+    ``Qwen3NextGatedDeltaNet.forward`` in qwen3_next.py, 0.11.1-0.18): with no attention metadata the core op
+    (conv1d + the chunked delta rule, ``_forward_core``) returns at once (from 0.2x after a T = 64 kernel warm-up
+    whose tensors it frees and ``empty_cache``s), so none of the FLA kernels' fp32 per-chunk intermediates
+    ([chunks, heads, 64, 64] A, [chunks, heads, K, V] states) is alive in the profile. What is: the layer's input
+    and residual (2 x hidden) and, up to 0.24, the preallocated output (hidden); ``in_proj_qkvz``'s
+    ``[T, 2 key_dim + 2 value_dim]`` (per rank) and ``in_proj_ba``'s ``[T, 2 v_heads]`` with the contiguous b, a
+    copies; ``core_attn_out`` zeros ``[T, v_heads, v_dim]``; the gated norm's z copy (``z.reshape(-1, head_v_dim)``
+    of a strided view) and its output; and ``out_proj``'s output (hidden) at the peak. Qwen3-Next's interleaved
+    layout (``gqa_interleaved_layout``) also builds ``mixed_qkv`` by ``torch.cat`` ([T, 2 key_dim + value_dim]);
+    counted as torch.compile (the default) materialises it, not eager's extra per-tensor copies.
+
+    Qwen3.6-35B-A3B (hidden 2,048; 16 x 128 keys, 32 x 128 values) on 0.24: 4 x 2,048 + 2 x 2,048 + 5 x 4,096 +
+    4 x 32 = 32,896 values a token, level with its MoE layer's 32,768. OLMo's and Kimi's GDN (no
+    ``flashinfer_gdn``), KDA and linear attention: 0 (not read)."""
+    if engine.behaviour.engine == "v0" or version_tuple(engine.behaviour.version) < GDN_PROJECTIONS_OUTSIDE_OP_FROM:
+        return 0
+    tp = engine.tensor_parallel_size
+    hidden = model.hidden_size
+    rows = 3 if version_tuple(engine.behaviour.version) < GDN_OUTPUT_BUFFER_BEFORE else 2
+    interleaved = model.model_type == "qwen3_next"
+    best = 0
+    for layer in model.mamba_layers:
+        if layer.kind != "gdn" or not layer.flashinfer_gdn:
+            continue
+        key = layer.num_k_heads * layer.head_k_dim // tp
+        value = layer.num_v_heads * layer.head_v_dim // tp
+        heads = max(1, layer.num_v_heads // tp)
+        values = (rows + 1) * hidden + (2 * key + 2 * value) + 4 * heads + 3 * value
+        if interleaved:
+            values += 2 * key + value
+        best = max(best, values)
     return best
 
 
@@ -536,9 +593,9 @@ def estimate_activation(model: ModelSpec, engine: EngineConfig, *, last_stage: b
     embedding = _compiled_embedding_bytes(model, engine)
     value = max(forward, sampler, embedding)
     widen = 1.0 if _int_attr(model, "intermediate_size") or sampler >= forward else 2.0
-    if forward > sampler and mamba2_profile_values_per_token(model, engine) * _model_dtype_bytes(engine) \
+    if forward > sampler and mixer_profile_values_per_token(model, engine) * _model_dtype_bytes(engine) \
             >= forward_bytes_per_token(model, engine):
-        widen = ERR_MAMBA2_FORWARD_FRACTION / ERR_ACTIVATION_FRACTION  # read from the mixer, never measured alone
+        widen = ERR_MIXER_FORWARD_FRACTION / ERR_ACTIVATION_FRACTION  # read from the mixer, never measured alone
     floor = ERR_ACTIVATION_MIN_V2 if _v2_measured_accounting(engine) else ERR_ACTIVATION_MIN
     error = max(int(value * ERR_ACTIVATION_FRACTION * widen), floor)
     if sampler >= forward and sampler and flashinfer_sampler_unknown(engine):
