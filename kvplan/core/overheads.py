@@ -358,7 +358,50 @@ def forward_bytes_per_token(model: ModelSpec, engine: EngineConfig) -> int:
     moe_inter = _int_attr(model, "moe_intermediate_size") or (inter if _int_attr(model, "num_experts") else None)
     if top_k and moe_inter:
         dense = max(dense, 2 * hidden + top_k * (3 * moe_inter // tp + hidden))
-    return max(dense, mixer_profile_values_per_token(model, engine)) * dtype
+    return max(max(dense, mixer_profile_values_per_token(model, engine)) * dtype,
+               flashinfer_nvfp4_moe_bytes_per_token(model, engine))
+
+
+# W4A4 NVFP4 experts (ModelOpt quant_algo "NVFP4") on SM12x GPUs (RTX 50xx, RTX PRO 6000 Blackwell, DGX Spark's
+# SM121): ``select_nvfp4_moe_backend`` (fused_moe/oracle/nvfp4.py, 0.24.0, 0.26.0, 0.33.0) tries FlashInfer TRT-LLM
+# and the two CuteDSL kernels (SM100 family only), then FlashInferExperts (FlashInfer CUTLASS: SM90, SM100, SM120
+# families; NVFP4 needs capability >= 10.0), whose flashinfer-python is a dependency of these wheels. Read from 0.24.
+NVFP4_FLASHINFER_CUTLASS_FROM = (0, 24, 0)
+NVFP4_FLASHINFER_CUTLASS_MAJOR = 12
+# FlashInfer CUTLASS stores the permuted fp4 activations' block scales one byte per 16 values.
+NVFP4_SCALE_BLOCK = 16
+
+
+def flashinfer_nvfp4_moe_bytes_per_token(model: ModelSpec, engine: EngineConfig) -> int:
+    """Bytes per token live in a MoE layer whose NVFP4 experts run on FlashInfer's CUTLASS MoE [read, not measured].
+
+    ``FusedMoeRunner.getWorkspaceInfo`` (flashinfer-python 0.6.12, the pin of vLLM 0.24.0,
+    csrc/fused_moe/cutlass_backend/flashinfer_cutlass_fused_moe_binding.cu) allocates on every call, through
+    tvm-ffi's environment allocator (PyTorch's caching allocator when called from torch: assumed, not read), the
+    TRT-LLM MoE workspace ``getWorkspaceDeviceBufferSizes`` sizes (cutlass_fused_moe_kernels.cuh) for M tokens,
+    top-k k, hidden H, the experts' width I per rank and E local experts: the overlapped GEMM inputs max(fp4
+    permuted rows k H / 2, bf16 fc2 result 2 k H) = 2 k H; the overlapped outputs max(bf16 gated fc1 result 4 k I,
+    2 k H); the fp4 activation scales k H / 16; ``blocked_row_to_unpermuted_row`` 4 E and four 4-byte maps of k.
+    Beside it: the layer's input, residual and the experts' output rows (3 H in the model dtype) and the quantized
+    input (H / 2 + H / 16). The per-expert padding of the scales (128 rows an expert) and the router logits are
+    left out. Qwen3.5-122B-A10B-NVFP4 (H 3,072, k 8, I 1,024, E 256) in bf16: 121,152 B a token, where the
+    Triton-shaped MoE figure gives 110,592."""
+    if (model.moe_experts_quant_algo != "NVFP4" or not engine_platform_is_cuda(engine)
+            or engine.behaviour.engine == "v0" or engine.compute_capability is None
+            or engine.compute_capability[0] != NVFP4_FLASHINFER_CUTLASS_MAJOR
+            or version_tuple(engine.behaviour.version) < NVFP4_FLASHINFER_CUTLASS_FROM):
+        return 0
+    top_k = _int_attr(model, "num_experts_per_tok")
+    width = _int_attr(model, "moe_intermediate_size") or _int_attr(model, "intermediate_size")
+    experts = _int_attr(model, "num_experts")
+    if not top_k or not width or not experts:
+        return 0
+    hidden = model.hidden_size
+    width //= engine.tensor_parallel_size
+    bf16 = 2
+    workspace = (top_k * hidden * bf16 + max(2 * top_k * width * bf16, top_k * hidden * bf16)
+                 + top_k * hidden // NVFP4_SCALE_BLOCK + 4 * experts + 4 * 4 * top_k)
+    return workspace + 3 * hidden * _model_dtype_bytes(engine) + hidden // 2 + hidden // NVFP4_SCALE_BLOCK
 
 
 def mixer_profile_values_per_token(model: ModelSpec, engine: EngineConfig) -> int:
@@ -535,15 +578,38 @@ MOE_WORKSPACE_FROM = (0, 13, 0)
 MOE_CHUNK_TOKENS_BEFORE_0_18 = 16 * 1024
 
 
+# ModelOpt W4A16_NVFP4 experts (fp4 weights, bf16 activations; nvidia/Qwen3.6-35B-A3B-NVFP4): from 0.22
+# ``ModelOptNvFp4FusedMoE`` asks for activation key None, which every W4A4 backend refuses: MarlinExperts
+# (quantization/modelopt.py, 0.22, 0.24.0, 0.26.0, 0.33.0). From 0.32 ``prioritize_humming`` puts the Humming kernel
+# ahead of Marlin on SM90 (quantization/utils/humming/priority.py, 0.33.0: Humming's workspace not read, not counted).
+MARLIN_W4A16_NVFP4_FROM = (0, 22, 0)
+HUMMING_AHEAD_ON_SM90_FROM = (0, 32, 0)
+
+
+def marlin_w4a16_nvfp4_experts(model: ModelSpec, engine: EngineConfig) -> bool:
+    """W4A16 NVFP4 experts on MarlinExperts, whose ``workspace_shapes`` (experts/marlin_moe.py, 0.22-0.34:
+    (M x top_k, max(I, K)), (M x top_k x max(2I, K),), output (M, K), I = ``marlin_moe_intermediate_size``, the
+    experts' width per rank) hold the same elements as TritonExperts'."""
+    if model.moe_experts_quant_algo != "W4A16_NVFP4":
+        return False
+    version = version_tuple(engine.behaviour.version)
+    if version < MARLIN_W4A16_NVFP4_FROM:
+        return False
+    return version < HUMMING_AHEAD_ON_SM90_FROM or engine.compute_capability not in (None, (9, 0))
+
+
 def _moe_workspace_bytes(model: ModelSpec, engine: EngineConfig) -> int:
     """TritonExperts' workspace (the unquantized MoE path on CUDA; fused_moe.py 0.13-0.19, experts/triton_moe.py
     0.22-0.32): ``_allocate_buffers`` takes ``get_simultaneous`` of max(M x top_k x max(I, K), M x K) and
     M x top_k x max(2I, K) elements in the activation dtype (M tokens, I the experts' width per TP rank, K hidden).
-    Quantized checkpoints take other expert kernels (OAI Triton for mxfp4, CUTLASS / DeepGEMM for fp8, Marlin...)
-    whose workspaces kvplan has not read: 0 there."""
+    MarlinExperts for W4A16 NVFP4 experts takes the same (``marlin_w4a16_nvfp4_experts``). Other quantized
+    checkpoints take other expert kernels (OAI Triton for mxfp4, CUTLASS / DeepGEMM for fp8, FlashInfer for W4A4
+    NVFP4...) whose persistent workspaces kvplan has not read: 0 there."""
     top_k = _int_attr(model, "num_experts_per_tok")
-    if (not top_k or not _int_attr(model, "num_experts") or model.quantization or engine.settings.quantization
-            or engine.behaviour.engine == "v0" or not engine_platform_is_cuda(engine)
+    quantized = bool(model.quantization or engine.settings.quantization)
+    if (not top_k or not _int_attr(model, "num_experts")
+            or (quantized and not marlin_w4a16_nvfp4_experts(model, engine)) or engine.behaviour.engine == "v0"
+            or not engine_platform_is_cuda(engine)
             or version_tuple(engine.behaviour.version) < MOE_WORKSPACE_FROM):
         return 0
     tp = engine.tensor_parallel_size

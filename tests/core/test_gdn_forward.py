@@ -1,5 +1,6 @@
 """Qwen's gated delta net in the V1 profile run (overheads.gdn_profile_values_per_token), read from
-layers/mamba/gdn/qwen_gdn_linear_attn.py (0.22, 0.24.0, 0.33.0) and models/qwen3_next.py (0.11.0-0.18)."""
+layers/mamba/gdn/qwen_gdn_linear_attn.py (0.22, 0.24.0, 0.33.0) and models/qwen3_next.py (0.11.0-0.18), and the
+NVFP4 experts' kernels those checkpoints run on (Marlin for W4A16, FlashInfer CUTLASS for W4A4 on SM120)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from kvplan.core.engine import resolve_engine
 from kvplan.core.hardware import GpuSpec
 from kvplan.core.overheads import (
     ERR_MIXER_FORWARD_FRACTION,
+    _moe_workspace_bytes,
     estimate_activation,
+    flashinfer_nvfp4_moe_bytes_per_token,
     forward_bytes_per_token,
     gdn_profile_values_per_token,
     mixer_profile_values_per_token,
@@ -89,3 +92,52 @@ def test_qwen3_next_interleaved_layout_adds_the_concatenated_qkv() -> None:
     assert fp8.max_num_batched_tokens == 16_384  # the LLM class default on 0.24 (H100-class GPU)
     assert activation.value_bytes == 16_384 * 41_088 * 2
     assert activation.error_bytes == int(activation.value_bytes * ERR_MIXER_FORWARD_FRACTION)
+
+
+def _gpu(capability: tuple[int, int] | None) -> GpuSpec:
+    return GpuSpec(name="test 96 GiB", total_bytes=96 * GiB, compute_capability=capability)
+
+
+def test_the_routed_experts_quant_algo_is_read_from_modelopt_configs() -> None:
+    """MIXED_PRECISION: the ``quantized_layers`` entry of ``mlp.experts`` (not the shared expert's)."""
+    assert model_spec_from_config(_config("nvidia/Qwen3.6-35B-A3B-NVFP4")).moe_experts_quant_algo == "W4A16_NVFP4"
+    assert model_spec_from_config(_config("nvidia/Qwen3.5-122B-A10B-NVFP4")).moe_experts_quant_algo == "NVFP4"
+    assert model_spec_from_config(_config("Qwen/Qwen3.6-35B-A3B")).moe_experts_quant_algo is None
+
+
+def test_w4a16_nvfp4_experts_keep_marlins_workspace() -> None:
+    """MarlinExperts (0.22+) holds TritonExperts' elements: 8,192 x 8 x 2,048 + 8,192 x 8 x max(1,024, 2,048)
+    bf16 = 0.5 GiB, kept through the dummy sampler; 0.19 had no W4A16 NVFP4 MoE path, and from 0.32 Humming goes
+    first on SM90."""
+    model = model_spec_from_config(_config("nvidia/Qwen3.6-35B-A3B-NVFP4"))
+
+    def engine(version: str, capability: tuple[int, int] | None) -> Any:
+        settings = DeploySettings(vllm_version=version, entrypoint="llm", max_num_seqs=1,
+                                  max_num_batched_tokens=8192, quantization="modelopt")
+        return resolve_engine(model, settings, _gpu(capability))
+
+    assert _moe_workspace_bytes(model, engine("0.24.0", (12, 0))) == 2 * 8192 * 8 * 2048 * 2 == GiB // 2
+    assert _moe_workspace_bytes(model, engine("0.24.0", (9, 0))) == GiB // 2
+    assert _moe_workspace_bytes(model, engine("0.33.0", (12, 0))) == GiB // 2
+    assert _moe_workspace_bytes(model, engine("0.33.0", (9, 0))) == 0
+    assert _moe_workspace_bytes(model, engine("0.19.0", (12, 0))) == 0
+
+
+def test_nvfp4_experts_on_sm120_take_flashinfer_cutlass_workspace() -> None:
+    """Qwen3.5-122B-A10B-NVFP4 (H 3,072, top-8 of 256 experts 1,024 wide) on an SM120 GPU, 0.24: 2 x 8 x 3,072
+    (fc2 result) + 2 x 8 x 3,072 (the wider of fc1's 4 x 8 x 1,024 and fc2) + 8 x 3,072 / 16 scales + 4 x 256
+    + 16 x 8 maps, beside 3 x 3,072 bf16 rows and the fp4 input (1,536 + 192) = 121,152 B a token; SM100 runs
+    FlashInfer TRT-LLM first (not read), SM90 cannot run W4A4 NVFP4 on it: the GDN mixer's 57,600 values there."""
+    model = model_spec_from_config(_config("nvidia/Qwen3.5-122B-A10B-NVFP4"))
+
+    def engine(capability: tuple[int, int] | None) -> Any:
+        settings = DeploySettings(vllm_version="0.24.0", entrypoint="llm", max_num_seqs=1,
+                                  max_num_batched_tokens=8192)
+        return resolve_engine(model, settings, _gpu(capability))
+
+    workspace = 2 * 8 * 3072 * 2 + 8 * 3072 // 16 + 4 * 256 + 16 * 8
+    assert flashinfer_nvfp4_moe_bytes_per_token(model, engine((12, 0))) == workspace + 3 * 3072 * 2 + 1536 + 192
+    assert forward_bytes_per_token(model, engine((12, 0))) == 121_152
+    for capability in ((10, 0), (9, 0), None):
+        assert flashinfer_nvfp4_moe_bytes_per_token(model, engine(capability)) == 0
+        assert forward_bytes_per_token(model, engine(capability)) == 57_600 * 2
