@@ -14,6 +14,9 @@ allocates them (VLLM-MEMORY.md §2.3-2.5, §8), with a few global constants cali
   the last PP rank, whichever is larger. The sampler's top-k/top-p path follows the release
   (``V1_SAMPLER_PATHS``: PyTorch's sort, FlashInfer or Triton); from 0.13 the fused-MoE workspace the forward
   grew is still held while it runs; PP ranks after the first also hold the intermediate-tensor buffers.
+  State-space and linear-attention mixers (Mamba-2, Qwen's gated delta net) and NVFP4 experts on FlashInfer's
+  CUTLASS MoE (SM12x) are read from vLLM per token and join the forward's max (``mixer_profile_values_per_token``,
+  ``flashinfer_nvfp4_moe_bytes_per_token``); W4A16 NVFP4 experts keep Marlin's workspace like TritonExperts'.
 * non-torch: allocator, workspaces and kernels loaded after vLLM's memory snapshot (a calibrated constant).
 * CUDA graphs: vLLM's estimate, the larger first capture of the two modes (they share a pool) plus
   ``(n - 1) * max(second, 1 MiB)`` per mode; 0 with enforce_eager or when the version does not count graphs
