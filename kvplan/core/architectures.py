@@ -448,6 +448,32 @@ def _quantization(config: Mapping[str, Any], text: Mapping[str, Any],
     return method, kv_dtype
 
 
+def _moe_experts_quant_algo(config: Mapping[str, Any], text: Mapping[str, Any],
+                            extra: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """The routed experts' ModelOpt quant_algo, as ``ModelOptMixedPrecisionConfig.get_quant_method`` resolves it
+    for a RoutedExperts layer (``_resolve_quant_algo(prefix)``, quantization/modelopt.py 0.24.0): the entry of
+    ``quantized_layers`` naming ``mlp.experts`` (not the shared expert) under MIXED_PRECISION, else the top-level
+    ``quant_algo``. None for other quant methods and unquantized checkpoints."""
+    quant = config.get("quantization_config") or text.get("quantization_config")
+    sections: list[Mapping[str, Any]] = []
+    if isinstance(quant, Mapping) and str(quant.get("quant_method") or "") == "modelopt":
+        sections.append(quant)
+    modelopt = extra.get("hf_quant_config.json")
+    if isinstance(modelopt, Mapping):
+        section = modelopt.get("quantization", modelopt)
+        if isinstance(section, Mapping):
+            sections.append(section)
+    for section in sections:
+        algo = str(section.get("quant_algo") or "").upper()
+        if algo != "MIXED_PRECISION":
+            return algo or None
+        layers = section.get("quantized_layers")
+        for name, recipe in (layers.items() if isinstance(layers, Mapping) else ()):
+            if "experts" in str(name) and "shared_expert" not in str(name) and isinstance(recipe, Mapping):
+                return str(recipe.get("quant_algo") or "").upper() or None
+    return None
+
+
 @config_values_checked
 def model_spec_from_config(config: Mapping[str, Any],
                            extra_configs: Mapping[str, Mapping[str, Any]] | None = None) -> ModelSpec:
@@ -543,6 +569,7 @@ def model_spec_from_config(config: Mapping[str, Any],
         num_attention_heads=num_heads,
         vocab_size=vocab,
         quantization=method,
+        moe_experts_quant_algo=_moe_experts_quant_algo(config, text, extra_configs or {}) if experts else None,
         checkpoint_kv_cache_dtype=kv_dtype,
         mla=_mla_projections(cfg, config, extra_configs or {}) if uses_mla else None,
         is_multimodal=multimodal,

@@ -116,6 +116,9 @@ class ModelSpec:
     num_attention_heads: int
     vocab_size: int
     quantization: str | None = None  # quant_method from the checkpoint, if any
+    # ModelOpt's quant_algo for the routed experts ("NVFP4", "W4A16_NVFP4", "FP8" ...; the top-level algo, or the
+    # experts' entry of a MIXED_PRECISION ``quantized_layers``): vLLM picks the experts' kernel by it
+    moe_experts_quant_algo: str | None = None
     checkpoint_kv_cache_dtype: str | None = None  # a KV scheme in the checkpoint's quant config
     mla: MlaProjections | None = None  # set when vLLM runs the attention as MLA (``uses_mla``)
     is_multimodal: bool = False

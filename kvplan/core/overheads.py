@@ -14,6 +14,9 @@ allocates them (VLLM-MEMORY.md §2.3-2.5, §8), with a few global constants cali
   the last PP rank, whichever is larger. The sampler's top-k/top-p path follows the release
   (``V1_SAMPLER_PATHS``: PyTorch's sort, FlashInfer or Triton); from 0.13 the fused-MoE workspace the forward
   grew is still held while it runs; PP ranks after the first also hold the intermediate-tensor buffers.
+  State-space and linear-attention mixers (Mamba-2, Qwen's gated delta net) and NVFP4 experts on FlashInfer's
+  CUTLASS MoE (SM12x) are read from vLLM per token and join the forward's max (``mixer_profile_values_per_token``,
+  ``flashinfer_nvfp4_moe_bytes_per_token``); W4A16 NVFP4 experts keep Marlin's workspace like TritonExperts'.
 * non-torch: allocator, workspaces and kernels loaded after vLLM's memory snapshot (a calibrated constant).
 * CUDA graphs: vLLM's estimate, the larger first capture of the two modes (they share a pool) plus
   ``(n - 1) * max(second, 1 MiB)`` per mode; 0 with enforce_eager or when the version does not count graphs
@@ -129,8 +132,10 @@ ERR_ACTIVATION_FRACTION = 0.15
 ERR_ACTIVATION_MIN = 64 * MiB
 # A Mamba-2 mixer's profile-run peak is read from mamba_mixer2.py, not measured on its own (the gated norm's and
 # the SSD warm-up's temporaries are not counted): +- 25 %. Nemotron-Nano-9B-v2 on an H100 (0.26): 2.16 read, 2.45
-# logged.
-ERR_MAMBA2_FORWARD_FRACTION = 0.25
+# logged. Qwen's gated delta net (gdn_profile_values_per_token) is read the same way, never measured: the same
+# +- 25 % (torch.compile's fusions and the quantized projections' input copies are not counted).
+ERR_MIXER_FORWARD_FRACTION = 0.25
+ERR_MAMBA2_FORWARD_FRACTION = ERR_MIXER_FORWARD_FRACTION
 # Model Runner V2: the H100 runs peaked up to 0.08 GiB above the estimate at 16,384 tokens; Llama-3.2-1B at
 # 2,048 tokens peaked at 0.51 GiB, which the compiled-embedding term (0.50) now explains. The floor stays: one
 # release measured.
@@ -362,7 +367,56 @@ def forward_bytes_per_token(model: ModelSpec, engine: EngineConfig) -> int:
     moe_inter = _int_attr(model, "moe_intermediate_size") or (inter if _int_attr(model, "num_experts") else None)
     if top_k and moe_inter:
         dense = max(dense, 2 * hidden + top_k * (3 * moe_inter // tp + hidden))
-    return max(dense, mamba2_profile_values_per_token(model, engine)) * dtype
+    return max(max(dense, mixer_profile_values_per_token(model, engine)) * dtype,
+               flashinfer_nvfp4_moe_bytes_per_token(model, engine))
+
+
+# W4A4 NVFP4 experts (ModelOpt quant_algo "NVFP4") on SM12x GPUs (RTX 50xx, RTX PRO 6000 Blackwell, DGX Spark's
+# SM121): ``select_nvfp4_moe_backend`` (fused_moe/oracle/nvfp4.py, 0.24.0, 0.26.0, 0.33.0) tries FlashInfer TRT-LLM
+# and the two CuteDSL kernels (SM100 family only), then FlashInferExperts (FlashInfer CUTLASS: SM90, SM100, SM120
+# families; NVFP4 needs capability >= 10.0), whose flashinfer-python is a dependency of these wheels. Read from 0.24.
+NVFP4_FLASHINFER_CUTLASS_FROM = (0, 24, 0)
+NVFP4_FLASHINFER_CUTLASS_MAJOR = 12
+# FlashInfer CUTLASS stores the permuted fp4 activations' block scales one byte per 16 values.
+NVFP4_SCALE_BLOCK = 16
+
+
+def flashinfer_nvfp4_moe_bytes_per_token(model: ModelSpec, engine: EngineConfig) -> int:
+    """Bytes per token live in a MoE layer whose NVFP4 experts run on FlashInfer's CUTLASS MoE [read, not measured].
+
+    ``FusedMoeRunner.getWorkspaceInfo`` (flashinfer-python 0.6.12, the pin of vLLM 0.24.0,
+    csrc/fused_moe/cutlass_backend/flashinfer_cutlass_fused_moe_binding.cu) allocates on every call, through
+    tvm-ffi's environment allocator (PyTorch's caching allocator when called from torch: assumed, not read), the
+    TRT-LLM MoE workspace ``getWorkspaceDeviceBufferSizes`` sizes (cutlass_fused_moe_kernels.cuh) for M tokens,
+    top-k k, hidden H, the experts' width I per rank and E local experts: the overlapped GEMM inputs max(fp4
+    permuted rows k H / 2, bf16 fc2 result 2 k H) = 2 k H; the overlapped outputs max(bf16 gated fc1 result 4 k I,
+    2 k H); the fp4 activation scales k H / 16; ``blocked_row_to_unpermuted_row`` 4 E and four 4-byte maps of k.
+    Beside it: the layer's input, residual and the experts' output rows (3 H in the model dtype) and the quantized
+    input (H / 2 + H / 16). The per-expert padding of the scales (128 rows an expert) and the router logits are
+    left out. Qwen3.5-122B-A10B-NVFP4 (H 3,072, k 8, I 1,024, E 256) in bf16: 121,152 B a token, where the
+    Triton-shaped MoE figure gives 110,592."""
+    if (model.moe_experts_quant_algo != "NVFP4" or not engine_platform_is_cuda(engine)
+            or engine.behaviour.engine == "v0" or engine.compute_capability is None
+            or engine.compute_capability[0] != NVFP4_FLASHINFER_CUTLASS_MAJOR
+            or version_tuple(engine.behaviour.version) < NVFP4_FLASHINFER_CUTLASS_FROM):
+        return 0
+    top_k = _int_attr(model, "num_experts_per_tok")
+    width = _int_attr(model, "moe_intermediate_size") or _int_attr(model, "intermediate_size")
+    experts = _int_attr(model, "num_experts")
+    if not top_k or not width or not experts:
+        return 0
+    hidden = model.hidden_size
+    width //= engine.tensor_parallel_size
+    bf16 = 2
+    workspace = (top_k * hidden * bf16 + max(2 * top_k * width * bf16, top_k * hidden * bf16)
+                 + top_k * hidden // NVFP4_SCALE_BLOCK + 4 * experts + 4 * 4 * top_k)
+    return workspace + 3 * hidden * _model_dtype_bytes(engine) + hidden // 2 + hidden // NVFP4_SCALE_BLOCK
+
+
+def mixer_profile_values_per_token(model: ModelSpec, engine: EngineConfig) -> int:
+    """The widest state-space / linear-attention mixer's profile-run values per token (Mamba-2, Qwen's gated
+    delta net); 0 for models without one. Read from vLLM, not measured alone: ERR_MIXER_FORWARD_FRACTION."""
+    return max(mamba2_profile_values_per_token(model, engine), gdn_profile_values_per_token(model, engine))
 
 
 def mamba2_profile_values_per_token(model: ModelSpec, engine: EngineConfig) -> int:
@@ -387,6 +441,55 @@ def mamba2_profile_values_per_token(model: ModelSpec, engine: EngineConfig) -> i
         conv = inner + 2 * groups * layer.state_size
         heads = max(1, layer.num_heads // tp)
         best = max(best, 3 * model.hidden_size + (inner + conv + heads) + inner + 2 * conv)
+    return best
+
+
+# Qwen's gated delta net (Qwen3-Next, Qwen3.5 / 3.6) runs its input projections outside the attention custom op
+# from 0.11.1 (qwen3_next.py ``Qwen3NextGatedDeltaNet.forward``, 0.11.1-0.21; layers/mamba/gdn/qwen_gdn_linear_attn.py
+# ``QwenGatedDeltaNetAttention.forward_cuda``, 0.22-0.34); up to 0.11.0 the whole mixer sat inside
+# ``torch.ops.vllm.gdn_attention``, whose ``_forward`` returns at once in the profile run ("V1 profile run").
+GDN_PROJECTIONS_OUTSIDE_OP_FROM = (0, 11, 1)
+# The decoder layer preallocates the mixer's output (``self_attention_output = torch.empty_like(hidden_states)``,
+# Qwen3NextDecoderLayer.forward, 0.10.2-0.24); from 0.26 the mixer returns ``out_proj``'s output instead (0.25 not
+# read: taken as 0.24).
+GDN_OUTPUT_BUFFER_BEFORE = (0, 26, 0)
+
+
+def gdn_profile_values_per_token(model: ModelSpec, engine: EngineConfig) -> int:
+    """Values per token live at a Qwen gated-delta-net mixer's peak in the V1 profile run [read, not measured].
+
+    ``QwenGatedDeltaNetAttention.forward_cuda`` (layers/mamba/gdn/qwen_gdn_linear_attn.py, 0.22, 0.24.0, 0.33.0;
+    ``Qwen3NextGatedDeltaNet.forward`` in qwen3_next.py, 0.11.1-0.18): with no attention metadata the core op
+    (conv1d + the chunked delta rule, ``_forward_core``) returns at once (from 0.2x after a T = 64 kernel warm-up
+    whose tensors it frees and ``empty_cache``s), so none of the FLA kernels' fp32 per-chunk intermediates
+    ([chunks, heads, 64, 64] A, [chunks, heads, K, V] states) is alive in the profile. What is: the layer's input
+    and residual (2 x hidden) and, up to 0.24, the preallocated output (hidden); ``in_proj_qkvz``'s
+    ``[T, 2 key_dim + 2 value_dim]`` (per rank) and ``in_proj_ba``'s ``[T, 2 v_heads]`` with the contiguous b, a
+    copies; ``core_attn_out`` zeros ``[T, v_heads, v_dim]``; the gated norm's z copy (``z.reshape(-1, head_v_dim)``
+    of a strided view) and its output; and ``out_proj``'s output (hidden) at the peak. Qwen3-Next's interleaved
+    layout (``gqa_interleaved_layout``) also builds ``mixed_qkv`` by ``torch.cat`` ([T, 2 key_dim + value_dim]);
+    counted as torch.compile (the default) materialises it, not eager's extra per-tensor copies.
+
+    Qwen3.6-35B-A3B (hidden 2,048; 16 x 128 keys, 32 x 128 values) on 0.24: 4 x 2,048 + 2 x 2,048 + 5 x 4,096 +
+    4 x 32 = 32,896 values a token, level with its MoE layer's 32,768. OLMo's and Kimi's GDN (no
+    ``flashinfer_gdn``), KDA and linear attention: 0 (not read)."""
+    if engine.behaviour.engine == "v0" or version_tuple(engine.behaviour.version) < GDN_PROJECTIONS_OUTSIDE_OP_FROM:
+        return 0
+    tp = engine.tensor_parallel_size
+    hidden = model.hidden_size
+    rows = 3 if version_tuple(engine.behaviour.version) < GDN_OUTPUT_BUFFER_BEFORE else 2
+    interleaved = model.model_type == "qwen3_next"
+    best = 0
+    for layer in model.mamba_layers:
+        if layer.kind != "gdn" or not layer.flashinfer_gdn:
+            continue
+        key = layer.num_k_heads * layer.head_k_dim // tp
+        value = layer.num_v_heads * layer.head_v_dim // tp
+        heads = max(1, layer.num_v_heads // tp)
+        values = (rows + 1) * hidden + (2 * key + 2 * value) + 4 * heads + 3 * value
+        if interleaved:
+            values += 2 * key + value
+        best = max(best, values)
     return best
 
 
@@ -484,15 +587,38 @@ MOE_WORKSPACE_FROM = (0, 13, 0)
 MOE_CHUNK_TOKENS_BEFORE_0_18 = 16 * 1024
 
 
+# ModelOpt W4A16_NVFP4 experts (fp4 weights, bf16 activations; nvidia/Qwen3.6-35B-A3B-NVFP4): from 0.22
+# ``ModelOptNvFp4FusedMoE`` asks for activation key None, which every W4A4 backend refuses: MarlinExperts
+# (quantization/modelopt.py, 0.22, 0.24.0, 0.26.0, 0.33.0). From 0.32 ``prioritize_humming`` puts the Humming kernel
+# ahead of Marlin on SM90 (quantization/utils/humming/priority.py, 0.33.0: Humming's workspace not read, not counted).
+MARLIN_W4A16_NVFP4_FROM = (0, 22, 0)
+HUMMING_AHEAD_ON_SM90_FROM = (0, 32, 0)
+
+
+def marlin_w4a16_nvfp4_experts(model: ModelSpec, engine: EngineConfig) -> bool:
+    """W4A16 NVFP4 experts on MarlinExperts, whose ``workspace_shapes`` (experts/marlin_moe.py, 0.22-0.34:
+    (M x top_k, max(I, K)), (M x top_k x max(2I, K),), output (M, K), I = ``marlin_moe_intermediate_size``, the
+    experts' width per rank) hold the same elements as TritonExperts'."""
+    if model.moe_experts_quant_algo != "W4A16_NVFP4":
+        return False
+    version = version_tuple(engine.behaviour.version)
+    if version < MARLIN_W4A16_NVFP4_FROM:
+        return False
+    return version < HUMMING_AHEAD_ON_SM90_FROM or engine.compute_capability not in (None, (9, 0))
+
+
 def _moe_workspace_bytes(model: ModelSpec, engine: EngineConfig) -> int:
     """TritonExperts' workspace (the unquantized MoE path on CUDA; fused_moe.py 0.13-0.19, experts/triton_moe.py
     0.22-0.32): ``_allocate_buffers`` takes ``get_simultaneous`` of max(M x top_k x max(I, K), M x K) and
     M x top_k x max(2I, K) elements in the activation dtype (M tokens, I the experts' width per TP rank, K hidden).
-    Quantized checkpoints take other expert kernels (OAI Triton for mxfp4, CUTLASS / DeepGEMM for fp8, Marlin...)
-    whose workspaces kvplan has not read: 0 there."""
+    MarlinExperts for W4A16 NVFP4 experts takes the same (``marlin_w4a16_nvfp4_experts``). Other quantized
+    checkpoints take other expert kernels (OAI Triton for mxfp4, CUTLASS / DeepGEMM for fp8, FlashInfer for W4A4
+    NVFP4...) whose persistent workspaces kvplan has not read: 0 there."""
     top_k = _int_attr(model, "num_experts_per_tok")
-    if (not top_k or not _int_attr(model, "num_experts") or model.quantization or engine.settings.quantization
-            or engine.behaviour.engine == "v0" or not engine_platform_is_cuda(engine)
+    quantized = bool(model.quantization or engine.settings.quantization)
+    if (not top_k or not _int_attr(model, "num_experts")
+            or (quantized and not marlin_w4a16_nvfp4_experts(model, engine)) or engine.behaviour.engine == "v0"
+            or not engine_platform_is_cuda(engine)
             or version_tuple(engine.behaviour.version) < MOE_WORKSPACE_FROM):
         return 0
     tp = engine.tensor_parallel_size
@@ -542,9 +668,9 @@ def estimate_activation(model: ModelSpec, engine: EngineConfig, *, last_stage: b
     embedding = _compiled_embedding_bytes(model, engine)
     value = max(forward, sampler, embedding)
     widen = 1.0 if _int_attr(model, "intermediate_size") or sampler >= forward else 2.0
-    if forward > sampler and mamba2_profile_values_per_token(model, engine) * _model_dtype_bytes(engine) \
+    if forward > sampler and mixer_profile_values_per_token(model, engine) * _model_dtype_bytes(engine) \
             >= forward_bytes_per_token(model, engine):
-        widen = ERR_MAMBA2_FORWARD_FRACTION / ERR_ACTIVATION_FRACTION  # read from the mixer, never measured alone
+        widen = ERR_MIXER_FORWARD_FRACTION / ERR_ACTIVATION_FRACTION  # read from the mixer, never measured alone
     floor = ERR_ACTIVATION_MIN_V2 if _v2_measured_accounting(engine) else ERR_ACTIVATION_MIN
     error = max(int(value * ERR_ACTIVATION_FRACTION * widen), floor)
     if sampler >= forward and sampler and flashinfer_sampler_unknown(engine):
