@@ -1322,6 +1322,8 @@ _FAMILIES: dict[str, Callable[[_Cfg, str], _Parts]] = {
     "qwen3_5_moe_text": lambda c, mt: _qwen3_next(c),
     "qwen3_vl_text": lambda c, mt: _llama_like(c, "qwen3"),
     "qwen3_vl_moe_text": _qwen_moe,
+    "qwen2_vl_text": _llama_like,
+    "qwen2_5_vl_text": _llama_like,
 }
 _TEXT_OF = {
     "gemma3": "gemma3_text",
@@ -1334,7 +1336,40 @@ _TEXT_OF = {
     "qwen3_vl_moe": "qwen3_vl_moe_text",
     "qwen3_5": "qwen3_5_text",
     "qwen3_5_moe": "qwen3_5_moe_text",
+    "qwen2_vl": "qwen2_vl_text",
+    "qwen2_5_vl": "qwen2_5_vl_text",
 }
+
+
+def _qwen2_vl_vision(config: Mapping[str, Any]) -> int:
+    """Qwen2-VL / Qwen2.5-VL ViT and merger, as kvplan.core.mm_profile.qwen2_vision_params counts them."""
+    from kvplan.core.mm_profile import qwen2_vision_params
+    from kvplan.core.vision import vision_tower
+
+    tower = vision_tower(config)
+    if tower is None:
+        raise UnsupportedModelError("no vision_config to count the Qwen2-VL tower from")
+    return qwen2_vision_params(tower)
+
+
+def _internvl_parts(config: Mapping[str, Any]) -> _Parts:
+    """InternVLChatModel: the llm_config's model (its own model_type) plus InternViT and mlp1 (``_internvl_vision``,
+    the layers vLLM builds up to select_layer; merge = 1 / downsample_ratio^2 patches a token)."""
+    from kvplan.core.vision import vision_tower
+
+    llm = config.get("llm_config")
+    if not isinstance(llm, dict):
+        raise UnsupportedModelError("internvl_chat without an llm_config")
+    parts = _model_parts(llm)
+    tower = vision_tower(config)
+    vision = config.get("vision_config")
+    if tower is None or not isinstance(vision, dict) or not tower.tokens_per_tile:
+        parts.notes.append("vision tower not counted")
+        return parts
+    merge = (tower.tile_patches - 1) // tower.tokens_per_tile
+    parts.vision = _internvl_vision(_Cfg(dict(vision)), tower.built_layers, merge, _Cfg(dict(llm)).hidden)
+    parts.plain += parts.vision
+    return parts
 
 
 def _model_parts(config: Mapping[str, Any]) -> _Parts:
@@ -1368,9 +1403,20 @@ def _model_parts(config: Mapping[str, Any]) -> _Parts:
         elif mt in _QWEN3_VISION_TYPES and isinstance(vision, dict):
             parts.vision = _qwen3_vision(_Cfg(vision))
             parts.plain += parts.vision
+        elif mt in ("qwen2_vl", "qwen2_5_vl") and isinstance(vision, dict):
+            parts.vision = _qwen2_vl_vision(config)
+            parts.plain += parts.vision
         elif isinstance(vision, dict):
             parts.notes.append("vision tower not counted")
         return parts
+    if mt in ("qwen2_vl", "qwen2_5_vl"):
+        # the transformers 4.x spelling: the text model's fields at the top level beside vision_config
+        parts = _llama_like(_Cfg({k: v for k, v in config.items() if k != "vision_config"}), f"{mt}_text")
+        parts.vision = _qwen2_vl_vision(config)
+        parts.plain += parts.vision
+        return parts
+    if mt == "internvl_chat":
+        return _internvl_parts(config)
     if mt == "gemma3_text":
         config = {**_GEMMA3_TEXT_DEFAULTS, **config}
     builder = _FAMILIES.get(mt)
