@@ -74,6 +74,11 @@ MODELLED_FROM = (0, 22)
 # budget counts the placeholder's tokenized length (start / end of image and newlines), not read here.
 MODELLED_0_11 = ((0, 11), (0, 12))
 V2_NO_ENCODER_UNTIL = (0, 26)
+# The releases before MODELLED_FROM that leave a vision tower out when its modalities' limits are all 0 (read in
+# the 0.11.0-0.21.0 wheels: qwen2_vl / qwen2_5_vl / qwen3_vl / qwen3_vl_moe ``self.visual = None`` up to 0.14,
+# ``_mark_tower_model`` from 0.15; gemma3_mm ``_mark_tower_model(vllm_config, "image")`` from 0.15).
+TOWER_SKIPPED_FROM_QWEN = (0, 11)
+TOWER_SKIPPED_FROM_GEMMA3 = (0, 15)
 V2_ENCODER_FROM = (0, 27)
 # The flat term for encoders kvplan does not model: the two multimodal lines of vllm-gpu-logs.jsonl left
 # 1.17 GiB (line 14) and 3.81 GiB (line 36, since modelled by _profile_0_11: +0.80 GiB left) unexplained.
@@ -636,13 +641,16 @@ def tower_weight_bytes(model: ModelSpec, engine: EngineConfig) -> int:
     last two as ``kvplan.core.params`` counts them): vLLM 0.32+ does not build them when every modality limit is
     0. With --mm-encoder-tp-mode data every rank holds the whole tower. vLLM 0.11.0-0.12.0 already leaves the
     Qwen towers out (qwen2_vl.py, qwen2_5_vl.py, qwen3_vl.py, qwen3_vl_moe.py: ``self.visual = None`` when the
-    image and video limits are both 0; ``use_data_parallel`` replicates them), not Gemma 3's (gemma3_mm.py
-    builds it whatever the limits)."""
+    image and video limits are both 0; ``use_data_parallel`` replicates them), and so do 0.13-0.14 (the same
+    ``self.visual = None``) and 0.15-0.21 (``_mark_tower_model(vllm_config, {"image", "video"})``, as 0.22); Gemma
+    3's tower is skipped from 0.15 (gemma3_mm.py ``_mark_tower_model(vllm_config, "image")``, read in the 0.15-0.21
+    wheels), built whatever the limits before."""
     tower = model.vision
     version = release(engine.behaviour.version)
-    qwen_0_11 = tower is not None and tower.family in QWEN2_FAMILY | QWEN3_FAMILY and \
-        MODELLED_0_11[0] <= version <= MODELLED_0_11[1]
-    if tower is None or tower.raw is None or (version < MODELLED_FROM and not qwen_0_11):
+    early = tower is not None and version < MODELLED_FROM and (
+        (tower.family in QWEN2_FAMILY | QWEN3_FAMILY and version >= TOWER_SKIPPED_FROM_QWEN)
+        or (tower.family in GEMMA3_FAMILY and version >= TOWER_SKIPPED_FROM_GEMMA3))
+    if tower is None or tower.raw is None or (version < MODELLED_FROM and not early):
         return 0
     from kvplan.core.errors import UnsupportedModelError
     from kvplan.core.params import _SIGLIP_DEFAULTS, _Cfg, _qwen3_vision, _siglip  # the weight count's formulas
