@@ -36,6 +36,7 @@ SETTING_KEYS = {
     "quantization", "platform", "entrypoint", "vllm_version", "disable_hybrid_kv_cache_manager",
     "mamba_ssm_cache_dtype", "speculative_config", "vllm_use_v1", "enable_prefix_caching",
     "mamba_cache_dtype", "enable_chunked_prefill", "num_gpu_blocks_override", "enable_extensible_kv_cache",
+    "nccl_nvls_enable",  # NCCL_NVLS_ENABLE in the deployment's environment (engine_args.ENV_SETTINGS)
 }
 OTHER_KEYS = {"name", "model", "revision", "gpu", "gpu_memory", "min_concurrency", "fail_on_warn"}
 TOP_LEVEL_KEYS = {"defaults", "deployment", "deployments"}
@@ -96,6 +97,8 @@ def _value_problem(key: str, value: object) -> str | None:
         return f"speculative_config must be a table/object or vLLM's JSON string, got {value!r}"
     if key == "vllm_use_v1" and not (isinstance(value, (bool, str)) or _is_whole(value)):
         return f"vllm_use_v1 must be 0 or 1, got {value!r}"
+    if key == "nccl_nvls_enable" and not (isinstance(value, (bool, str)) or _is_whole(value)):
+        return f"nccl_nvls_enable must be 0 or 1, got {value!r}"
     return None
 
 
