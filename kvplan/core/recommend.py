@@ -158,11 +158,18 @@ def _alternative(result: PlanResult, kind: str, summary: str, measured_overhead:
             else "still inside the estimates' error"
     elif other.kv_cache.max_model_len_fit < other.engine.max_model_len or not other.verdict.reasons:
         longest = other.kv_cache.max_model_len_fit
-        if other.engine.behaviour.engine == "v0" and "max_model_len" not in changes:
-            # V0's profile shrinks with the context: the fit at this length's overhead understates it
-            longest = max(longest, largest_where_by_segment(
+        v0 = other.engine.behaviour.engine == "v0"
+        if (v0 or result.model.is_multimodal) and "max_model_len" not in changes:
+            # V0's profile shrinks with the context, and so does a multimodal encoder's dummy item (Qwen-VL's
+            # video grows with max_model_len): the fit at this length's overhead understates it. V1 searches
+            # from where vLLM keeps the token budget (shortest_searched_length), as recommend's sweep does.
+            from kvplan.core.plan import shortest_searched_length
+
+            low = 1 if v0 else shortest_searched_length(other)
+            found = largest_where_by_segment(
                 lambda n: _starts(result, measured_overhead, **changes, max_model_len=n),
-                1, other.engine.max_model_len - 1, (V0_LONG_CONTEXT_TOKENS,)))
+                low, other.engine.max_model_len - 1, (V0_LONG_CONTEXT_TOKENS,) if v0 else ())
+            longest = max(longest, found if found >= low else 0)
         detail = f"still does not fit (largest max_model_len {longest})"
     else:  # the length fits; another start-up check fails
         detail = f"still does not start ({other.verdict.reasons[0]})"

@@ -1,0 +1,34 @@
+"""A remedy that does not fit at the model's length reports the longest length it starts at, searched where the
+profile shrinks with the context: V0, and multimodal models (Qwen2.5-VL's dummy video grows with max_model_len).
+Qwen2.5-VL-7B with --enable-lora on an RTX 4090, vLLM 0.34, at its 128,000 tokens: tensor parallel 2 used to read
+'largest max_model_len 0' (the fit at 128K's 11.96 GiB encoder profile) while `check -tp 2` starts at 8K."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from kvplan.cli.app import app
+
+runner = CliRunner()
+FLAGS = ["Qwen/Qwen2.5-VL-7B-Instruct", "--gpu", "rtx4090", "--vllm-version", "0.34.0", "--enable-lora", "--json"]
+
+
+def _check(*extra: str) -> dict:  # type: ignore[type-arg]
+    result = runner.invoke(app, ["check", *FLAGS, *extra])
+    assert result.exit_code in (0, 1), result.output
+    return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+
+def test_tensor_parallel_remedy_names_the_length_check_starts_at() -> None:
+    result = runner.invoke(app, ["recommend", *FLAGS])
+    assert result.exit_code == 1, result.output
+    data = json.loads(result.stdout)
+    assert data["longest_max_model_len"] == 0
+    (tp,) = [r for r in data["remedies"] if r["kind"] == "tensor_parallel"]
+    assert tp["summary"] == "tensor parallel 2: still does not fit (largest max_model_len 75008)"
+    # the same figure as check's own plans at TP 2: 75,008 starts (inside the error), 75,072 does not
+    assert _check("-tp", "2", "--max-model-len", "75008")["verdict"]["status"] == "warn"
+    assert _check("-tp", "2", "--max-model-len", "75072")["verdict"]["status"] == "fail"
+    assert _check("-tp", "2", "--max-model-len", "8192")["kv_cache"]["tokens"] == 287_872
