@@ -27,6 +27,8 @@ def _extensible(sizing: ExtensibleSizing | None) -> dict[str, Any] | None:
         return None
     return {
         "init_free_bytes": sizing.init_free_bytes,
+        # how that free memory was found (NVML or the total), less what: NCCL NVLS buffers made before the snapshot
+        "init_free_source": sizing.init_free_source,
         "requested_bytes": sizing.requested_bytes,
         "non_kv_bytes": sizing.non_kv_bytes,
         "transient_peak_bytes": sizing.transient_peak_bytes,
