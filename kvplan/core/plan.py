@@ -550,7 +550,8 @@ def mamba_seqs_limit(result: PlanResult, at_seqs: Callable[[int], PlanResult],
                      margin: Callable[[PlanResult], int]) -> int | None:
     """The largest max_num_seqs whose own plan keeps that many blocks (``mamba_seqs_cap`` is None there), or None
     when the given max_num_seqs passes. Fewer sequences shrink the profile peak (the sampler's rows), so the
-    blocks at ``result``'s sequences are only a lower bound: search upwards from them."""
+    blocks at ``result``'s sequences are only a lower bound: search upwards from them. They can cost more too
+    (from 0.31 max_num_seqs itself is a CUDA-graph size): where that many sequences do not hold, search below."""
     first = mamba_seqs_cap(result, margin(result))
     if first is None:
         return None
@@ -560,7 +561,13 @@ def mamba_seqs_limit(result: PlanResult, at_seqs: Callable[[int], PlanResult],
         return mamba_seqs_cap(other, margin(other)) is None
 
     best = largest_where(holds, first, result.engine.max_num_seqs - 1)
-    return max(best, first)
+    low = result.memory.kv_cache_bytes - margin(result)
+    if best >= first or low <= 0 or cap.num_blocks(result.layout, low) <= 0:
+        # (where the error bar reaches zero the cap is the centre's blocks, by design: mamba_seqs_cap)
+        return max(best, first)
+    # Nemotron-H-56B, fp8 KV, MI300X, 0.34: 444 blocks at 1,024 sequences, 443 at 444 (one graph more)
+    below = largest_where(holds, 1, first - 1)
+    return below if below >= 1 else first
 
 
 def shortest_searched_length(result: PlanResult) -> int:

@@ -180,8 +180,11 @@ def _max_num_seqs_remedy(result: PlanResult, measured_overhead: Estimate | None)
     """A hybrid Mamba model under full CUDA graphs needs a block per sequence: cap max_num_seqs at the blocks."""
     from kvplan.core.plan import mamba_seqs_limit, replan
 
+    # the margin is the failing (or warning) plan's aim, not each trial's: a trial that only warns must not
+    # raise the bar for a remedy that aims at vLLM's own check
+    warn = result.verdict.status == "warn"
     blocks = mamba_seqs_limit(result, lambda seqs: replan(result, measured_overhead, max_num_seqs=seqs),
-                              _margin_bytes)
+                              lambda trial: trial.memory.kv_cache_error_bytes if warn else 0)
     if blocks is None:
         return _v0_mamba_seqs_remedy(result, measured_overhead)
     return _alternative(result, "max_num_seqs", f"lower max_num_seqs to {blocks}", measured_overhead,
