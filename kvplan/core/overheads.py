@@ -685,8 +685,12 @@ def estimate_activation(model: ModelSpec, engine: EngineConfig, *, last_stage: b
         if flashinfer_sampler_unknown(engine):
             which += (" (PyTorch sort top-k/top-p: flashinfer is no dependency of vLLM before 0.11.1; with it "
                       "installed, FlashInfer's in-place path takes less)")
-        elif path in ("triton", "flashinfer_then_triton"):
-            which += " (in-place FlashInfer / Triton top-k/top-p)"
+        elif path == "triton":  # 0.17-0.20: FlashInfer's sampler is opt-in (V1_SAMPLER_PATHS)
+            which += " (in-place Triton top-k/top-p; FlashInfer's sampler opt-in)"
+        elif path == "flashinfer_then_triton":
+            which += " (in-place FlashInfer, then Triton top-k/top-p)"
+        elif path == "sort" and engine.behaviour.engine != "v0":
+            which += " (PyTorch sort top-k/top-p: FlashInfer's sampler opt-in)"
         if workspace := _moe_workspace_bytes(model, engine):
             which += f" + the fused-MoE workspace kept from the forward ({workspace / GiB:.2f} GiB)"
     else:
