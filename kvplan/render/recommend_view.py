@@ -136,9 +136,13 @@ def print_recommend(data: dict[str, Any], console: Console) -> None:
     for key in ("engine_note", "prefix_caching_note"):
         if data.get(key):
             console.print(f"note: {data[key]}", markup=False)
-    err = data["kv_cache_error_bytes"]
-    console.print(f"KV cache memory {data['kv_cache_bytes'] / 2**30:.2f} GiB" +
-                  (f" ± {err / 2**30:.2f} (estimate)" if err else " (exact)"))
+    err, kv = data["kv_cache_error_bytes"], data["kv_cache_bytes"]
+    if kv < 0:  # the shortfall kept with its error (vLLM 0.34's extensible plan): no memory is negative
+        console.print(f"KV cache memory: none, {-kv / 2**30:.2f} GiB short" +
+                      (f" ± {err / 2**30:.2f} (estimate)" if err else ""))
+    else:
+        console.print(f"KV cache memory {kv / 2**30:.2f} GiB" +
+                      (f" ± {err / 2**30:.2f} (estimate)" if err else " (exact)"))
     table = Table(show_edge=False)
     for column in ("max_model_len", "starts", "KV cache size (tokens)", "max concurrency"):
         table.add_column(column, justify="right")
