@@ -148,6 +148,18 @@ def validate_settings(model: ModelSpec, settings: DeploySettings) -> None:
     if requested == AUTO_MAX_MODEL_LEN and v < (0, 14, 0):
         raise UsageError(f"--max-model-len auto: vLLM {settings.vllm_version} has no auto-fit (it came in 0.14.0)",
                          hint="Give a length, or plan with --vllm-version 0.14.0 or later")
+    # Multimodal flags of later releases: an older vLLM refuses them as unrecognized arguments (EngineArgs read in
+    # the 0.9.2, 0.10.1.1, 0.10.2, 0.16.0 and 0.17.0 wheels)
+    for given, flag, first, instead in (
+            (settings.language_model_only, "--language-model-only", (0, 17, 0),
+             "--limit-mm-per-prompt with every modality 0"),
+            (settings.skip_mm_profiling, "--skip-mm-profiling", (0, 10, 0), None),  # not in 0.9.2, in 0.10.1
+            (settings.mm_encoder_tp_mode == "data", "--mm-encoder-tp-mode data", (0, 10, 2), None)):
+        if given and v < first:
+            since = ".".join(map(str, first))
+            start = f"Use {instead}, or plan" if instead else "Drop it, or plan"
+            raise UsageError(f"{flag}: vLLM {settings.vllm_version} has no such flag (it came in {since})",
+                             hint=f"{start} with --vllm-version {since} or later")
     # `vllm serve --block-size`: argparse choices up to 0.17 (the LLM class skips that validation)
     if settings.block_size is not None and settings.platform == "cuda" and settings.entrypoint == "serve" \
             and v < (0, 18, 0):
