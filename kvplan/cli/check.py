@@ -157,7 +157,11 @@ def register(app: typer.Typer) -> None:
                     "platform": platform, "entrypoint": entrypoint, "vllm_version": vllm_version,
                     "disable_hybrid_kv_cache_manager": disable_hybrid_kv_cache_manager,
                     "mamba_ssm_cache_dtype": mamba_ssm_cache_dtype, "speculative_config": speculative_config,
-                    "vllm_use_v1": vllm_use_v1, "enable_prefix_caching": enable_prefix_caching}
+                    "vllm_use_v1": vllm_use_v1, "enable_prefix_caching": enable_prefix_caching,
+                    "limit_mm_per_prompt": limit_mm_per_prompt, "mm_processor_kwargs": mm_processor_kwargs,
+                    "mm_encoder_tp_mode": mm_encoder_tp_mode, "language_model_only": language_model_only,
+                    "skip_mm_profiling": skip_mm_profiling, "enable_lora": enable_lora, "max_loras": max_loras,
+                    "max_lora_rank": max_lora_rank, "max_cpu_loras": max_cpu_loras, "cpu_offload_gb": cpu_offload_gb}
 
         code = guarded(run)
         raise typer.Exit(code)

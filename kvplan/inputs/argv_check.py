@@ -13,7 +13,8 @@ from kvplan.core.settings import DeploySettings
 _CHECK_DEFAULTS: dict[str, object] = {
     "tensor_parallel_size": 1, "pipeline_parallel_size": 1, "dtype": "auto", "kv_cache_dtype": "auto",
     "enforce_eager": False, "platform": "cuda", "entrypoint": "serve", "disable_hybrid_kv_cache_manager": False,
-    "mamba_ssm_cache_dtype": "auto",
+    "mamba_ssm_cache_dtype": "auto", "mm_encoder_tp_mode": "weights", "language_model_only": False,
+    "skip_mm_profiling": False, "enable_lora": False, "max_loras": 1, "max_lora_rank": 16, "cpu_offload_gb": 0.0,
 }
 
 

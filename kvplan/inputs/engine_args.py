@@ -55,6 +55,17 @@ ENGINE_ARG_SETTINGS: dict[str, Rule] = {
     "enable_extensible_kv_cache": Rule(key="enable_extensible_kv_cache", kind="bool"),  # 0.34: the sizing path
     "enable_chunked_prefill": Rule(key="enable_chunked_prefill", kind="bool"),
     "num_gpu_blocks_override": Rule(key="num_gpu_blocks_override", kind="int"),
+    # multimodal, LoRA and offload (check's flags of the same names, DeploySettings via deploy_extras)
+    "limit_mm_per_prompt": Rule(key="limit_mm_per_prompt", kind="json"),
+    "mm_processor_kwargs": Rule(key="mm_processor_kwargs", kind="json"),
+    "mm_encoder_tp_mode": Rule(key="mm_encoder_tp_mode", kind="text"),
+    "language_model_only": Rule(key="language_model_only", kind="bool"),
+    "skip_mm_profiling": Rule(key="skip_mm_profiling", kind="bool"),
+    "enable_lora": Rule(key="enable_lora", kind="bool"),
+    "max_loras": Rule(key="max_loras", kind="int"),
+    "max_lora_rank": Rule(key="max_lora_rank", kind="int"),
+    "max_cpu_loras": Rule(key="max_cpu_loras", kind="int"),
+    "cpu_offload_gb": Rule(key="cpu_offload_gb", kind="float"),
 }
 # Environment variables vLLM reads that change what kvplan plans.
 ENV_SETTINGS: dict[str, Rule] = {"VLLM_USE_V1": Rule(key="vllm_use_v1", kind="text"),

@@ -37,6 +37,8 @@ SETTING_KEYS = {
     "mamba_ssm_cache_dtype", "speculative_config", "vllm_use_v1", "enable_prefix_caching",
     "mamba_cache_dtype", "enable_chunked_prefill", "num_gpu_blocks_override", "enable_extensible_kv_cache",
     "nccl_nvls_enable",  # NCCL_NVLS_ENABLE in the deployment's environment (engine_args.ENV_SETTINGS)
+    "limit_mm_per_prompt", "mm_processor_kwargs", "mm_encoder_tp_mode", "language_model_only", "skip_mm_profiling",
+    "enable_lora", "max_loras", "max_lora_rank", "max_cpu_loras", "cpu_offload_gb",
 }
 OTHER_KEYS = {"name", "model", "revision", "gpu", "gpu_memory", "min_concurrency", "fail_on_warn"}
 TOP_LEVEL_KEYS = {"defaults", "deployment", "deployments"}
@@ -44,12 +46,14 @@ TOP_LEVEL_KEYS = {"defaults", "deployment", "deployments"}
 # The type each value must have. A value of another type is an error, never coerced: bool("false") is True,
 # int(1.7) is 1, and a policy that silently reads as something else would let a deploy through.
 _WHOLE_NUMBER_KEYS = {"tensor_parallel_size", "pipeline_parallel_size", "block_size", "max_num_seqs",
-                      "max_num_batched_tokens", "num_gpu_blocks_override"}
-_NUMBER_KEYS = {"gpu_memory_utilization", "min_concurrency"}
+                      "max_num_batched_tokens", "num_gpu_blocks_override", "max_loras", "max_lora_rank",
+                      "max_cpu_loras"}
+_NUMBER_KEYS = {"gpu_memory_utilization", "min_concurrency", "cpu_offload_gb"}
 _BOOL_KEYS = {"enforce_eager", "disable_hybrid_kv_cache_manager", "enable_prefix_caching", "fail_on_warn",
-              "enable_chunked_prefill", "enable_extensible_kv_cache"}
+              "enable_chunked_prefill", "enable_extensible_kv_cache", "language_model_only", "skip_mm_profiling",
+              "enable_lora"}
 _TEXT_KEYS = {"name", "model", "revision", "gpu", "dtype", "kv_cache_dtype", "quantization", "platform",
-              "entrypoint", "vllm_version", "mamba_ssm_cache_dtype", "mamba_cache_dtype"}
+              "entrypoint", "vllm_version", "mamba_ssm_cache_dtype", "mamba_cache_dtype", "mm_encoder_tp_mode"}
 _TEMPLATE = re.compile(r"\{\{.*?\}\}|\$\{[A-Za-z_][A-Za-z0-9_]*[^}]*\}|\{%.*?%\}")  # Helm/Jinja, ${VAR}
 _TEXT_OR_WHOLE_KEYS = {"max_model_len", "kv_cache_memory", "gpu_memory"}  # "32K" / 32768, "24GiB" / bytes
 
@@ -95,6 +99,8 @@ def _value_problem(key: str, value: object) -> str | None:
         return f"{key} must be a string or a whole number, got {value!r}"
     if key == "speculative_config" and not isinstance(value, (str, Mapping)):
         return f"speculative_config must be a table/object or vLLM's JSON string, got {value!r}"
+    if key in ("limit_mm_per_prompt", "mm_processor_kwargs") and not isinstance(value, (str, Mapping)):
+        return f"{key} must be a table/object or vLLM's JSON string, got {value!r}"
     if key == "vllm_use_v1" and not (isinstance(value, (bool, str)) or _is_whole(value)):
         return f"vllm_use_v1 must be 0 or 1, got {value!r}"
     if key == "nccl_nvls_enable" and not (isinstance(value, (bool, str)) or _is_whole(value)):

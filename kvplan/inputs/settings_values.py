@@ -12,9 +12,12 @@ from typing import Any
 
 from kvplan.core.settings import DeploySettings
 
+_EXTRA_KEYS = ("limit_mm_per_prompt", "mm_processor_kwargs", "mm_encoder_tp_mode", "language_model_only",
+               "skip_mm_profiling", "enable_lora", "max_loras", "max_lora_rank", "max_cpu_loras", "cpu_offload_gb")
+
 
 def settings_from_values(values: Mapping[str, Any]) -> DeploySettings:
-    from kvplan.cli.settings_from_flags import build_settings
+    from kvplan.cli.settings_from_flags import build_settings, deploy_extras
 
     v = values
     settings = build_settings(
@@ -34,6 +37,8 @@ def settings_from_values(values: Mapping[str, Any]) -> DeploySettings:
         vllm_use_v1=v.get("vllm_use_v1"),
         enable_prefix_caching=v.get("enable_prefix_caching"),
         enable_extensible_kv_cache=v.get("enable_extensible_kv_cache"),
+        # the multimodal, LoRA and offload flags, read as check's flags of the same names
+        extras=deploy_extras(**{k: v[k] for k in _EXTRA_KEYS if v.get(k) is not None}),
     )
     # Settings vLLM takes that check has no flag for: carried as given.
     extra: dict[str, Any] = {k: v[k] for k in ("num_gpu_blocks_override", "enable_chunked_prefill") if k in v}

@@ -46,7 +46,7 @@ __all__ = [  # the parser's names, and the table's and the shell reader's that c
 ENTRY_MODULES = ("vllm.entrypoints.openai.api_server", "vllm.entrypoints.api_server")
 # Flags of releases before 0.32 (not in the generated table) that still appear in deploy files.
 _OLD_SWITCHES = {"use_v2_block_manager", "disable_log_requests", "enable_chunked_prefill", "worker_use_ray",
-                 "engine_use_ray", "disable_custom_all_reduce", "disable_sliding_window", "enable_lora",
+                 "engine_use_ray", "disable_custom_all_reduce", "disable_sliding_window",
                  "trust_remote_code", "disable_log_stats", "enable_auto_tool_choice", "enable_reasoning",
                  "disable_frontend_multiprocessing", "disable_async_output_proc"}
 _OLD_VALUED = {"swap_space", "max_context_len_to_capture", "max_seq_len_to_capture", "speculative_model",
@@ -62,7 +62,6 @@ _SPEC_FLAGS = {"spec_method": "method", "spec_model": "model", "spec_tokens": "n
 # Flags that change the memory vLLM gives the KV cache, which kvplan does not model: said, never read past in
 # silence (EngineArgs fields, engine/arg_utils.py 0.34). Their default values say nothing.
 _UNPLANNED = {
-    "cpu_offload_gb": "weights offloaded to the CPU leave GPU memory to the KV cache",
     "kv_cache_dtype_skip_layers": "the layers it names keep the model dtype in the KV cache",
     "decode_context_parallel_size": "decode context parallelism shards the KV cache across ranks",
     "prefill_context_parallel_size": "prefill context parallelism shards the KV cache across ranks",

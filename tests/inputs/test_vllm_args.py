@@ -125,8 +125,12 @@ def test_memory_flags_kvplan_does_not_model_are_said_not_read_past() -> None:
     c = parse_command_line("vllm serve M --cpu-offload-gb 10 --cpu-offload-gb=0 -dcp 2 -cc '{\"cudagraph_mode\": 0}'")
     assert [n.split(" ", 1)[0] for n in c.notes] == ["--decode-context-parallel-size", "--compilation-config"]
     result = runner.invoke(app, ["check", "--gpu", "h100", "--", "vllm", "serve", "Qwen/Qwen2.5-7B-Instruct",
-                                 "--cpu-offload-gb", "8"], env={"HF_HUB_OFFLINE": "1"})
-    assert result.exit_code == 0 and "--cpu-offload-gb is not planned" in result.stderr
+                                 "--kv-offloading-size", "8"], env={"HF_HUB_OFFLINE": "1"})
+    assert result.exit_code == 0 and "--kv-offloading-size is not planned" in result.stderr
+    # --cpu-offload-gb is planned now (check's flag of the same name): read, not said
+    planned = runner.invoke(app, ["check", "--gpu", "h100", "--", "vllm", "serve", "Qwen/Qwen2.5-7B-Instruct",
+                                  "--cpu-offload-gb", "8"], env={"HF_HUB_OFFLINE": "1"})
+    assert planned.exit_code == 0 and "not planned" not in planned.stderr
 
 
 def test_a_scripts_own_arguments_take_their_defaults_or_are_named(tmp_path: Path) -> None:
