@@ -13,7 +13,10 @@ from dataclasses import dataclass
 
 from kvplan.core.engine import EngineConfig, pp_stage_ranges
 from kvplan.core.groups import KVCacheGroup, blocks_per_request, bytes_per_block
+from kvplan.core.settings import version_tuple
 from kvplan.core.units import cdiv, largest_where
+
+LOGGED_TOKENS_FROM_CONCURRENCY = (0, 21, 0)  # "KV cache size" = max_concurrency x max_model_len from 0.21
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,6 +72,13 @@ def capacity(layout: KvLayout, blocks: int, max_model_len: int) -> Capacity:
                         blocks_per_request=layout.blocks_per_request(max_model_len))
     bpr = layout.blocks_per_request(max_model_len)
     concurrency = blocks / bpr
+    if version_tuple(layout.engine.behaviour.version) < LOGGED_TOKENS_FROM_CONCURRENCY and layout.groups:
+        # V1 up to 0.20 logs "GPU KV cache size" as num_blocks // groups x the smallest block size
+        # (_report_kv_cache_config, kv_cache_utils.py 0.11.0-0.20.0; 0.10.2: num_blocks x block_size with one
+        # group, the same); from 0.21 it is the group-aware capacity, max_concurrency x max_model_len
+        # (get_kv_cache_capacity; 0.21.0, 0.22.0, 0.32.0). The two differ for hybrids and windows.
+        tokens = blocks // len(layout.groups) * min(group.spec.block_size for group in layout.groups)
+        return Capacity(num_blocks=blocks, tokens=tokens, max_concurrency=concurrency, blocks_per_request=bpr)
     return Capacity(num_blocks=blocks, tokens=int(concurrency * max_model_len), max_concurrency=concurrency,
                     blocks_per_request=bpr)
 
