@@ -358,6 +358,10 @@ def _predicted_tokens(result: PlanResult, line: dict[str, Any]) -> int:
     attention block size instead, which for a hybrid is not the logged count (that one divides by the groups)."""
     if _METRICS_TOKENS.search(str(line.get("notes") or "")):
         return result.kv_cache.num_blocks * result.kv_cache.block_size
+    if not line.get("kv_cache_tokens") and not line.get("gpu_blocks") and line.get("max_concurrency"):
+        # the line's figure is Maximum concurrency x its length (_measured_tokens), which up to vLLM 0.20 is not
+        # the "KV cache size" it logs (num_blocks // groups x the smallest block): compare like with like
+        return round(result.kv_cache.max_concurrency * int(line.get("max_concurrency_len") or 0))
     return result.kv_cache.tokens
 
 
