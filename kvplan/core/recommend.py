@@ -217,10 +217,42 @@ def _tp_allowed(result: PlanResult, tp: int) -> bool:
     return True
 
 
+def _multimodal_remedies(result: PlanResult, measured_overhead: Estimate | None) -> list[Remedy | None]:
+    """A multimodal model whose encoder profile takes memory: serve without the modality vLLM profiles with (its
+    largest dummy item, often a video that grows with max_model_len), and text only. vLLM runs no encoder
+    profile for modalities limited to 0 (kvplan.core.mm_profile)."""
+    import json
+
+    from kvplan.core.mm_profile import encoder_profile, largest_item, modalities
+
+    model, engine = result.model, result.engine
+    profile = encoder_profile(model, engine)
+    if not model.is_multimodal or not (profile.peak_bytes or profile.cached_bytes or profile.error_bytes):
+        return []
+    tower = model.vision
+    names = (modalities(tower) if tower else None) or ("image", "video", "audio")
+    given = dict(engine.settings.limit_mm_per_prompt or ())
+    found: list[Remedy | None] = []
+    item = largest_item(tower, engine) if tower else None
+    if item is not None and len([n for n in names if given.get(n, 1) != 0]) > 1:
+        limits = {**given, item.modality: 0}
+        found.append(_alternative(result, "limit_mm_per_prompt", f"no {item.modality} (vLLM profiles the encoder "
+                                  f"with a {item.tokens:,}-token {item.modality})", measured_overhead,
+                                  flags={"--limit-mm-per-prompt": json.dumps(limits, separators=(",", ":"))},
+                                  limit_mm_per_prompt=tuple(sorted(limits.items()))))
+    text = {**given, **dict.fromkeys(names, 0)}
+    found.append(_alternative(result, "limit_mm_per_prompt", "serve text only (no encoder profile)",
+                              measured_overhead,
+                              flags={"--limit-mm-per-prompt": json.dumps(text, separators=(",", ":"))},
+                              limit_mm_per_prompt=tuple(sorted(text.items()))))
+    return found
+
+
 def remedies(result: PlanResult, *, measured_overhead: Estimate | None = None) -> tuple[Remedy, ...]:
     found: list[Remedy | None] = [_max_num_seqs_remedy(result, measured_overhead),
                                   _max_model_len_remedy(result, measured_overhead),
                                   _utilization_remedy(result, measured_overhead)]
+    found.extend(_multimodal_remedies(result, measured_overhead))
     if result.engine.mamba_align_mode:  # set only for models with Mamba layers
         # Mamba "align" mode keeps 2 (+1 prefill checkpoint from 0.32) state blocks a request; without prefix
         # caching, 1: the cheapest lever for a hybrid whose max_model_len narrowly misses.
