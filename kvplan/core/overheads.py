@@ -292,36 +292,6 @@ def engine_platform_is_cuda(engine: EngineConfig) -> bool:
     return engine.platform == "cuda"
 
 
-OCP_MX_BLOCK = 32  # MXFP4: one e8m0 scale byte per 32 fp4 values
-
-
-def mxfp4_moe_padding_bytes(*, num_experts: int, moe_layers: int, hidden_size: int, intermediate_size: int,
-                            tp: int = 1, hidden_align: int = 256, intermediate_align: int = 128,
-                            with_bias: bool = True) -> int:
-    """Extra bytes of the expert padding alone (Marlin's alignment by default). The plan uses
-    ``mxfp4_backend.mxfp4_moe_buffers``, which picks the backend per release and GPU and adds the float32
-    biases and swizzled copies; this stays as the padding arithmetic that fixture line 32 checks.
-
-    ``mxfp4_round_up_hidden_size_and_intermediate_size`` (vllm/model_executor/layers/fused_moe/oracle/
-    mxfp4.py, 0.33; same in 0.10's mxfp4.py) rounds the per-rank intermediate size up to 128 and the hidden
-    size up to 256 for the Marlin (GPUs without native FP4: Ampere, Ada, Hopper when Marlin is picked) and the
-    FlashInfer TRT-LLM (Blackwell) backends; the Triton backend rounds the intermediate size to 64 only
-    (``intermediate_align=64, hidden_align=1``). The padded w13 ``[E, 2I, H]`` and w2 ``[E, H, I]`` are
-    created at that size: 0.5 B per fp4 value + 1/32 B of scale, plus bf16 biases ``[E, 2I]`` and ``[E, H]``
-    (gpt-oss). gpt-oss-120b on an H100 with Marlin (36 layers, 128 experts, H = I = 2880 -> 3072 / 2944):
-    5.13 GiB, i.e. 60.78 GiB of checkpoint -> 65.91 GiB, as against 65.97 GiB logged.
-    """
-
-    def expert_bytes(hidden: int, inter: int) -> int:
-        values = 3 * inter * hidden  # w13 (2I x H) + w2 (H x I)
-        bias = (2 * inter + hidden) * 2 if with_bias else 0
-        return values // 2 + values // OCP_MX_BLOCK + bias
-
-    inter = intermediate_size // tp
-    padded = expert_bytes(round_up(hidden_size, hidden_align), round_up(inter, intermediate_align))
-    return max(0, padded - expert_bytes(hidden_size, inter)) * num_experts * moe_layers
-
-
 def weights_per_gpu(total_weights_bytes: int, engine: EngineConfig, model: ModelSpec | None = None) -> int:
     """The largest rank's checkpoint shard (buffers not included; see ``runtime_buffers_bytes``).
 

@@ -114,14 +114,17 @@ def test_capture_sizes() -> None:
 
 def test_mxfp4_moe_padding_gpt_oss_120b_marlin() -> None:
     """gpt-oss-120b on an H100 (Marlin): 60.78 GiB counted + padding ~= 65.97 GiB logged (fixture line 32)."""
-    from kvplan.core.overheads import mxfp4_moe_padding_bytes
+    from kvplan.core.mxfp4_backend import MARLIN, Mxfp4MoeAllocation, checkpoint_expert_bytes
 
-    pad = mxfp4_moe_padding_bytes(num_experts=128, moe_layers=36, hidden_size=2880, intermediate_size=2880)
+    def padding(allocation: Mxfp4MoeAllocation) -> int:
+        return (allocation.expert_bytes(2880, 2880) - checkpoint_expert_bytes(2880, 2880)) * 128 * 36
+
+    pad = padding(MARLIN)
     assert pad == 5_507_776_512
     assert abs(60.7833 * GiB + pad - 65.9651 * GiB) < 0.1 * GiB
-    # Triton backend: intermediate to 64 only, hidden unpadded -> nothing for 2880.
-    assert mxfp4_moe_padding_bytes(num_experts=128, moe_layers=36, hidden_size=2880, intermediate_size=2880,
-                                   hidden_align=1, intermediate_align=64) == 0
+    # Triton's alignment: intermediate to 64 only, hidden unpadded -> no padding for 2880.
+    assert padding(Mxfp4MoeAllocation(backend="padding only", hidden_align=1, intermediate_align=64,
+                                      bias_bytes=2)) == 0
 
 
 H100 = GpuSpec(name="NVIDIA H100 80GB HBM3", total_bytes=85_017_493_504)
