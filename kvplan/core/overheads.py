@@ -742,6 +742,15 @@ def nvls_group_sizes(engine: EngineConfig) -> tuple[int, ...]:
                  if size >= NVLS_MIN_RANKS)
 
 
+def _nvls_capable_groups(engine: EngineConfig) -> tuple[int, ...]:
+    """``nvls_group_sizes`` where the GPU could set NVLS up at all (CUDA, Hopper or later, or a generation not
+    known); the NVSwitch fabric itself is each caller's to check."""
+    capability = engine.compute_capability
+    if engine.platform != "cuda" or (capability is not None and capability < (9, 0)):
+        return ()
+    return nvls_group_sizes(engine)
+
+
 def nvls_bytes(ranks: int) -> int:
     """Device memory one rank binds for the NVLS buffers of all the communicators of a ``ranks``-GPU group (NCCL
     2.19-2.2x sizes, 24 channels: 2 x 288 MiB x ranks; 4.5 GiB at 8)."""
@@ -799,10 +808,8 @@ def estimate_nccl_other(engine: EngineConfig) -> Estimate:
 def _nccl_other_buffers(engine: EngineConfig) -> Estimate:
     """On an NVSwitch GPU of Hopper or later, groups of more than 2 ranks (the NVLS conditions, whatever
     NCCL_NVLS_ENABLE says): half of NCCL_OTHER_BOUND_BYTES_8_RANKS x ranks / 8, +- half."""
-    groups = nvls_group_sizes(engine)
-    capability = engine.compute_capability
-    if not groups or engine.platform != "cuda" or not engine.nvswitch or (capability is not None
-                                                                          and capability < (9, 0)):
+    groups = _nvls_capable_groups(engine)
+    if not groups or not engine.nvswitch:
         return Estimate.zero(NO_NVLS)
     bound = sum(NCCL_OTHER_BOUND_BYTES_8_RANKS * ranks // 8 for ranks in groups)
     return Estimate(value_bytes=bound // 2, error_bytes=bound // 2,
@@ -811,16 +818,12 @@ def _nccl_other_buffers(engine: EngineConfig) -> Estimate:
 
 
 def _nvls_buffers(engine: EngineConfig) -> Estimate:
-    groups = nvls_group_sizes(engine)
-    none = Estimate.zero(NO_NVLS)
-    if not groups or engine.platform != "cuda" or engine.nvswitch is False:
-        return none
+    groups = _nvls_capable_groups(engine)
+    if not groups or engine.nvswitch is False:
+        return Estimate.zero(NO_NVLS)
     if getattr(engine.settings, "nccl_nvls_enable", None) is False:
         return Estimate.zero(f"no NCCL NVLS buffers (NCCL_NVLS_ENABLE=0; {sum(map(nvls_bytes, groups)) / GiB:.2f} "
                              "GiB with it on an NVSwitch GPU)")
-    capability = engine.compute_capability
-    if capability is not None and capability < (9, 0):
-        return none
     size = sum(nvls_bytes(ranks) for ranks in groups)
     ranks = " and ".join(str(r) for r in groups)
     if engine.nvswitch is None:
