@@ -124,29 +124,32 @@ def margin_bytes(transient_peak_bytes: int, *, rocm: bool = False) -> int:
     return max(floor, int(transient_peak_bytes * KV_CACHE_MARGIN_FRACTION))
 
 
-def measure_kv_cache_bytes(*, init_free_memory: int, free_memory: int, committed_bytes: int, requested_memory: int,
-                           transient_peak_bytes: int = 0, torch_reserve_growth_bytes: int = 0,
-                           margin_floor_bytes: int = KV_CACHE_MARGIN_FLOOR_BYTES,
-                           margin_fraction: float = KV_CACHE_MARGIN_FRACTION) -> int:
-    """vLLM 0.34's ``measure_kv_cache_bytes`` (v1/worker/extensible_kv_cache.py), term for term: the KV cache
-    gets the budget less what the engine holds, capped by the headroom (free + committed KV) less the margin,
-    less the larger of the transient peak and torch's reservation growth."""
+def unclamped_kv_cache_bytes(*, init_free_memory: int, free_memory: int, committed_bytes: int,
+                             requested_memory: int, transient_peak_bytes: int = 0, torch_reserve_growth_bytes: int = 0,
+                             margin_floor_bytes: int = KV_CACHE_MARGIN_FLOOR_BYTES,
+                             margin_fraction: float = KV_CACHE_MARGIN_FRACTION) -> int:
+    """vLLM 0.34's ``measure_kv_cache_bytes`` (v1/worker/extensible_kv_cache.py), term for term, before its clamp
+    at 0: the KV cache gets the budget less what the engine holds, capped by the headroom (free + committed KV)
+    less the margin, less the larger of the transient peak and torch's reservation growth. Negative by the bytes
+    the engine is short: vLLM clamps, an estimate must not, or a plan 0.1 GiB short and one 10 GiB short would
+    read the same and the first would lose the error bar that says it may well start."""
     non_kv_used = init_free_memory - free_memory - committed_bytes
     headroom = free_memory + committed_bytes
     margin = max(margin_floor_bytes, int(transient_peak_bytes * margin_fraction))
     available = min(requested_memory - non_kv_used, headroom - margin)
-    available -= max(transient_peak_bytes, torch_reserve_growth_bytes)
-    return max(available, 0)
+    return available - max(transient_peak_bytes, torch_reserve_growth_bytes)
 
 
-def shortfall_bytes(*, init_free_memory: int, free_memory: int, requested_memory: int, transient_peak_bytes: int,
-                    margin_floor_bytes: int = KV_CACHE_MARGIN_FLOOR_BYTES) -> int:
-    """``measure_kv_cache_bytes`` before its clamp at 0 (nothing committed): negative by the bytes the engine is
-    short. vLLM clamps; an estimate must not, or a plan 0.1 GiB short and one 10 GiB short would read the same
-    and the first would lose the error bar that says it may well start."""
-    margin = max(margin_floor_bytes, int(transient_peak_bytes * KV_CACHE_MARGIN_FRACTION))
-    non_kv_used = init_free_memory - free_memory
-    return min(requested_memory - non_kv_used, free_memory - margin) - transient_peak_bytes
+def measure_kv_cache_bytes(*, init_free_memory: int, free_memory: int, committed_bytes: int, requested_memory: int,
+                           transient_peak_bytes: int = 0, torch_reserve_growth_bytes: int = 0,
+                           margin_floor_bytes: int = KV_CACHE_MARGIN_FLOOR_BYTES,
+                           margin_fraction: float = KV_CACHE_MARGIN_FRACTION) -> int:
+    """vLLM 0.34's ``measure_kv_cache_bytes``: ``unclamped_kv_cache_bytes``, never below 0."""
+    return max(unclamped_kv_cache_bytes(
+        init_free_memory=init_free_memory, free_memory=free_memory, committed_bytes=committed_bytes,
+        requested_memory=requested_memory, transient_peak_bytes=transient_peak_bytes,
+        torch_reserve_growth_bytes=torch_reserve_growth_bytes, margin_floor_bytes=margin_floor_bytes,
+        margin_fraction=margin_fraction), 0)
 
 
 def utilization_warning(utilization: float, requested_bytes: int, withheld_bytes: int) -> str | None:
@@ -207,20 +210,20 @@ def estimate_extensible(*, total_bytes: int, utilization: float, init_free: Esti
     transient = activation.value_bytes + cudagraph.value_bytes
     floor = KV_CACHE_MARGIN_FLOOR_BYTES_ROCM if rocm else KV_CACHE_MARGIN_FLOOR_BYTES
 
-    def kv_at(init_free_bytes: int, requested_bytes: int) -> int:
+    def unclamped_at(init_free_bytes: int, requested_bytes: int) -> int:
         # after warm-up: free = init_free - resident, with nothing committed (vLLM shrinks to the null block)
-        return measure_kv_cache_bytes(init_free_memory=init_free_bytes,
-                                      free_memory=init_free_bytes - resident.value_bytes, committed_bytes=0,
-                                      requested_memory=requested_bytes, transient_peak_bytes=transient,
-                                      margin_floor_bytes=floor)
+        return unclamped_kv_cache_bytes(init_free_memory=init_free_bytes,
+                                        free_memory=init_free_bytes - resident.value_bytes, committed_bytes=0,
+                                        requested_memory=requested_bytes, transient_peak_bytes=transient,
+                                        margin_floor_bytes=floor)
 
-    measured = kv_at(init_free.value_bytes, requested)
-    kv = min(measured, profiled_capacity_bytes) - mm_ipc_reserve_bytes
-    if kv <= 0:  # short of memory: keep by how much (the profiled path's plan does the same)
-        kv = min(shortfall_bytes(init_free_memory=init_free.value_bytes,
-                                 free_memory=init_free.value_bytes - resident.value_bytes,
-                                 requested_memory=requested, transient_peak_bytes=transient,
-                                 margin_floor_bytes=floor), profiled_capacity_bytes) - mm_ipc_reserve_bytes
+    def kv_at(init_free_bytes: int, requested_bytes: int) -> int:
+        return max(unclamped_at(init_free_bytes, requested_bytes), 0)  # what vLLM measures
+
+    raw = unclamped_at(init_free.value_bytes, requested)
+    measured = max(raw, 0)
+    # short of memory, the plan keeps by how much (the profiled path's plan does the same)
+    kv = min(raw, profiled_capacity_bytes) - mm_ipc_reserve_bytes
     withheld = kv_at(init_free.value_bytes, init_free.value_bytes) - measured
     warning = utilization_warning(utilization, requested, withheld)
     empty = max(min(kv_at(empty_init_free_bytes, requested), profiled_capacity_bytes) - mm_ipc_reserve_bytes, 0)
