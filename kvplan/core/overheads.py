@@ -135,7 +135,6 @@ ERR_ACTIVATION_MIN = 64 * MiB
 # logged. Qwen's gated delta net (gdn_profile_values_per_token) is read the same way, never measured: the same
 # +- 25 % (torch.compile's fusions and the quantized projections' input copies are not counted).
 ERR_MIXER_FORWARD_FRACTION = 0.25
-ERR_MAMBA2_FORWARD_FRACTION = ERR_MIXER_FORWARD_FRACTION
 # Model Runner V2: the H100 runs peaked up to 0.08 GiB above the estimate at 16,384 tokens; Llama-3.2-1B at
 # 2,048 tokens peaked at 0.51 GiB, which the compiled-embedding term (0.50) now explains. The floor stays: one
 # release measured.
@@ -630,7 +629,8 @@ def estimate_activation(model: ModelSpec, engine: EngineConfig, *, last_stage: b
     """Profile-run peak: the largest of the dummy forward of max_num_batched_tokens, the sampler over [rows,
     padded vocab] and, for Model Runner V2 under torch.compile up to 0.26, ``_compiled_embedding_bytes``."""
     tokens = engine.max_num_batched_tokens
-    forward = tokens * forward_bytes_per_token(model, engine)
+    per_token = forward_bytes_per_token(model, engine)
+    forward = tokens * per_token
     rows = min(tokens, engine.max_num_seqs)
     sampler = _sampler_bytes(model, engine, rows) if last_stage and model.vocab_size else 0
     if sampler:
@@ -638,8 +638,7 @@ def estimate_activation(model: ModelSpec, engine: EngineConfig, *, last_stage: b
     embedding = _compiled_embedding_bytes(model, engine)
     value = max(forward, sampler, embedding)
     widen = 1.0 if _int_attr(model, "intermediate_size") or sampler >= forward else 2.0
-    if forward > sampler and mixer_profile_values_per_token(model, engine) * _model_dtype_bytes(engine) \
-            >= forward_bytes_per_token(model, engine):
+    if forward > sampler and mixer_profile_values_per_token(model, engine) * _model_dtype_bytes(engine) >= per_token:
         widen = ERR_MIXER_FORWARD_FRACTION / ERR_ACTIVATION_FRACTION  # read from the mixer, never measured alone
     floor = ERR_ACTIVATION_MIN_V2 if _v2_measured_accounting(engine) else ERR_ACTIVATION_MIN
     error = max(int(value * ERR_ACTIVATION_FRACTION * widen), floor)
