@@ -53,18 +53,9 @@ def _inferred_method(model: str) -> str:
 
 def parse_speculative_config(text: str | dict[str, Any] | None) -> SpeculativeSettings | None:
     """vLLM's ``--speculative-config`` JSON (or the same object from a deploy file)."""
-    if text is None or text == "":
+    data = _json_object(text, "--speculative-config", hint=_SPEC_HINT)
+    if data is None:
         return None
-    data: Any = text
-    if isinstance(text, str):
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise UsageError(f"--speculative-config: not JSON ({exc})", hint=_SPEC_HINT) from None
-        except RecursionError:
-            raise UsageError("--speculative-config: not JSON (nested too deeply)", hint=_SPEC_HINT) from None
-    if not isinstance(data, dict):
-        raise UsageError("--speculative-config: give a JSON object")
     model = data.get("model")
     method = str(data.get("method") or _inferred_method(str(model or "")))
     if method.endswith("_mtp"):  # deepseek_mtp, qwen3_next_mtp ...: vLLM maps these to "mtp"
@@ -144,7 +135,9 @@ def parse_use_v1(value: str | int | bool | None) -> bool | None:
     raise UsageError(f"--vllm-use-v1 must be 0 or 1, got '{value}'")
 
 
-def _json_object(text: str | dict[str, Any] | None, flag: str) -> dict[str, Any] | None:
+def _json_object(text: str | dict[str, Any] | None, flag: str, *, hint: str | None = None) -> dict[str, Any] | None:
+    """A flag's JSON object (or the same object from a deploy file); None when not given. ``hint`` goes with a
+    text that is not JSON."""
     if text is None or text == "":
         return None
     data: Any = text
@@ -152,7 +145,9 @@ def _json_object(text: str | dict[str, Any] | None, flag: str) -> dict[str, Any]
         try:
             data = json.loads(text)
         except ValueError as exc:
-            raise UsageError(f"{flag}: not JSON ({exc})") from None
+            raise UsageError(f"{flag}: not JSON ({exc})", hint=hint) from None
+        except RecursionError:
+            raise UsageError(f"{flag}: not JSON (nested too deeply)", hint=hint) from None
     if not isinstance(data, dict):
         raise UsageError(f"{flag}: give a JSON object")
     return data
