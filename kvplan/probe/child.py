@@ -195,8 +195,12 @@ def _device_name() -> str:
 def _groups(engine_core: Any) -> list[dict[str, Any]] | None:
     scheduler = getattr(engine_core, "scheduler", None)
     config = getattr(scheduler, "kv_cache_config", None)
-    if config is None:
-        return None
+    return None if config is None else kv_cache_group_rows(config)
+
+
+def kv_cache_group_rows(config: Any) -> list[dict[str, Any]]:
+    """One row per group of a vLLM ``KVCacheConfig``: spec class, layers, block, page bytes and the spec's
+    shape fields (also read by the peer suite's sizing child)."""
     out = []
     for group in config.kv_cache_groups:
         spec = group.kv_cache_spec

@@ -32,25 +32,9 @@ import time
 import traceback
 from typing import Any
 
+from kvplan.probe.child import kv_cache_group_rows  # standard library only at import
+
 PREFIX = "KVPLAN_SIZING "
-
-
-def _groups(config: Any) -> list[dict[str, Any]]:
-    out = []
-    for group in config.kv_cache_groups:
-        spec = group.kv_cache_spec
-        item: dict[str, Any] = {
-            "spec": type(spec).__name__,
-            "num_layers": len(group.layer_names),
-            "block_size": int(spec.block_size),
-            "page_size_bytes": int(spec.page_size_bytes),
-        }
-        for attr in ("sliding_window", "attention_chunk_size", "num_kv_heads", "head_size", "dtype"):
-            value = getattr(spec, attr, None)
-            if value is not None:
-                item[attr] = value if isinstance(value, int) else str(value)
-        out.append(item)
-    return out
 
 
 def size_one(engine_args: dict[str, Any]) -> dict[str, Any]:
@@ -107,7 +91,7 @@ def size_one(engine_args: dict[str, Any]) -> dict[str, Any]:
             "mamba_block_size": getattr(cache, "mamba_block_size", None),
             "enable_prefix_caching": cache.enable_prefix_caching,
             "available_kv_cache_bytes": int(available[0]) if available else None,
-            "groups": _groups(scheduler_config),
+            "groups": kv_cache_group_rows(scheduler_config),
         }
     finally:
         # Also after a model that failed half-built: its process groups would otherwise stay, and the next model
