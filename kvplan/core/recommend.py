@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from math import ceil
 from typing import TYPE_CHECKING
 
@@ -221,8 +222,6 @@ def _multimodal_remedies(result: PlanResult, measured_overhead: Estimate | None)
     """A multimodal model whose encoder profile takes memory: serve without the modality vLLM profiles with (its
     largest dummy item, often a video that grows with max_model_len), and text only. vLLM runs no encoder
     profile for modalities limited to 0 (kvplan.core.mm_profile)."""
-    import json
-
     from kvplan.core.mm_profile import encoder_profile, largest_item, modalities
 
     model, engine = result.model, result.engine
