@@ -137,12 +137,12 @@ class EncoderItem:
     modality: str
     tokens: int  # placeholder tokens the item takes in the prompt (and the encoder cache)
     patches: int  # ViT sequence length for one item
-    rows: int = 0  # encoder output rows when not ``tokens`` (Qwen3-VL's video in 0.11-0.12: tokens x 12.5)
-
     # the model's own cap on items a prompt (ProcessingInfo.get_supported_mm_limits; allowed_mm_limits takes the
     # smaller of it and --limit-mm-per-prompt, multimodal/processing/context.py 0.32); None: no cap
     max_per_prompt: int | None = None
-    outputs: int = 0  # encoder output rows the profiled dummy leaves in the cache, where not tokens (0: tokens)
+    # encoder output rows the profiled dummy leaves in the cache, where not ``tokens`` (0: tokens); Qwen3-VL's
+    # 0.11-0.12 video budgets 12.5 tokens an output row
+    outputs: int = 0
 
 
 def _qwen_image(tower: VisionTower, max_pixels: int) -> EncoderItem:
@@ -486,7 +486,7 @@ def largest_item_0_11(tower: VisionTower, engine: EngineConfig) -> EncoderItem |
     budget, soft, patches = _qwen3_video_0_11(tower.patch_size, tower.spatial_merge_size,
                                               tower.temporal_patch_size, QWEN3_VL_MAX_PIXELS,
                                               QWEN3_VL_VIDEO_MAX_PIXELS, engine.max_model_len)
-    video = EncoderItem(modality="video", tokens=budget, patches=patches, rows=soft)
+    video = EncoderItem(modality="video", tokens=budget, patches=patches, outputs=soft)
     # MultiModalBudget.get_modality_with_max_tokens: max() over {image, video}, the first wins a tie
     return video if video.tokens > image.tokens else image
 
@@ -563,7 +563,7 @@ def _profile_0_11(model: ModelSpec, tower: VisionTower, item: EncoderItem, engin
     (multimodal/processing.py ``_postprocess_output`` casts the processor's float32)."""
     a = 2 if engine.model_dtype not in ("float32", "float") else 4
     items = items_per_batch(item, engine)
-    rows = item.rows or item.tokens
+    rows = item.outputs or item.tokens
     budget = max(engine.max_num_batched_tokens, item.tokens)
     padded_to = budget if release(engine.behaviour.version) < (0, 12) else item.tokens
     width = model.hidden_size * (1 + tower.deepstack_layers)

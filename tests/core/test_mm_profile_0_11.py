@@ -45,7 +45,7 @@ def test_qwen3_vl_0_11_video_of_24576_frames_padded_to_the_encoder_budget() -> N
     engine = _engine(vl, max_model_len=262144, max_num_batched_tokens=2048, max_num_seqs=256,
                      vllm_version="0.11.0")
     item = largest_item_0_11(vl.vision, engine)  # type: ignore[arg-type]
-    assert item is not None and (item.modality, item.tokens, item.rows, item.patches) == \
+    assert item is not None and (item.modality, item.tokens, item.outputs, item.patches) == \
         ("video", 153600, 12288, 49152)
     assert items_per_batch(item, engine) == 1
     profile = encoder_profile(vl, engine)
@@ -69,7 +69,7 @@ def test_qwen3_vl_0_11_short_context_still_budgets_a_two_frame_video() -> None:
     vl = _model("Qwen/Qwen3-VL-30B-A3B-Instruct")
     engine = _engine(vl, max_model_len=4096, max_num_batched_tokens=2048, vllm_version="0.11.0")
     item = largest_item_0_11(vl.vision, engine)  # type: ignore[arg-type]
-    assert item is not None and (item.tokens, item.rows, item.patches) == (151250, 12100, 48400)
+    assert item is not None and (item.tokens, item.outputs, item.patches) == (151250, 12100, 48400)
 
 
 def test_0_12_pads_to_the_items_budget_tokens_not_the_encoder_budget() -> None:
