@@ -49,7 +49,7 @@ from kvplan.core.engine import EngineConfig
 from kvplan.core.estimate import Estimate
 from kvplan.core.model import ModelSpec
 from kvplan.core.settings import release
-from kvplan.core.units import GiB, MiB, round_up
+from kvplan.core.units import GiB, MiB, cdiv, round_up
 
 # Releases whose V1 worker creates its communicators before the memory snapshot (vllm PR #25359).
 DIST_BEFORE_SNAPSHOT_FROM = (0, 11)
@@ -221,5 +221,5 @@ def _mnnvl_bytes(tp: int, tokens: int, hidden: int, element: int) -> int:
     two-shot 2 x ceil(tokens / tp) x tp x hidden) elements."""
     one_shot_tokens = min(MNNVL_ONE_SHOT_THRESHOLD_BYTES // (tp * element * hidden), tokens)
     one_shot = one_shot_tokens * hidden * tp * element
-    two_shot = 2 * -(-tokens // tp) * tp * hidden * element
+    two_shot = 2 * cdiv(tokens, tp) * tp * hidden * element
     return 3 * max(one_shot, two_shot)
