@@ -111,11 +111,17 @@ NCCL_OTHER_BOUND_BYTES_8_RANKS = (27_309 - 22_700) * 1_032_192  # blocks x bytes
 # Model Runner V2, vLLM 0.22-0.26 accounting (weights + torch peak increase + non-torch increase): "0.22 GiB for
 # non-torch memory" in all five H100 runs (three set it; the two held-out runs gave the same).
 MEASURED_NON_TORCH_V2 = 0.22 * GiB
-# Model Runner V2 from 0.27, whose profile counts all memory taken since start-up (``total_consumed``): the
-# persistent runner buffers and allocator state join the non-torch term. Calibrated on the seven 0.28 lines
-# of vllm-gpu-logs.jsonl (Qwen3-14B on L40S / L4, lines 15-21: 0.22 GiB + the median residual 1.08 GiB,
-# residuals 0.17-1.46 GiB). No run of 0.27+ was possible here (its wheels need torch 2.13).
-CAL_NON_TORCH_V2_TOTAL = 1.30 * GiB
+# From 0.27 vLLM's profile counts all memory taken since start-up (``total_consumed``, utils/mem_utils.py
+# memory_profiling in the 0.27-0.34 wheels: free memory at the snapshot less free memory after the profile, plus
+# the transient peak): besides the weights and the peak, the torch buffers the runner allocates before the
+# profile, and the allocator's state after it, now count. Model Runner V2's one buffer that grows with the
+# vocabulary and max_num_seqs is read (``v2_request_state_bytes``); the rest is calibrated on the seven 0.28 lines
+# of vllm-gpu-logs.jsonl (Qwen3-14B on L40S / L4, lines 15-21), which are no test of it: 0.22 GiB (non-torch,
+# measured on 0.26) + their median residual 1.08 GiB, less the read buffer at their 256 sequences (0.15 GiB).
+# Held out: the three 0.27.1 lines of benchmarks/gpu-runs/public-issues-recent.jsonl (Qwen3-32B, RTX PRO 6000,
+# 1,024 sequences, TP 1 / TP 2 / PP 2): residuals -1.15 / +0.41 / -0.31 GiB with a flat total, -0.71 / +0.86 /
+# +0.13 with the buffer read. No run of 0.27+ was possible here (its wheels need torch 2.13).
+CAL_NON_TORCH_V2_TOTAL = 1.15 * GiB
 # Model Runner V2 CUDA graph capture, "Graph capturing finished ..., took N GiB" for 51 sizes in
 # FULL_AND_PIECEWISE (102 captures) on an H100 with vLLM 0.26: 0.98 GiB (Llama-3.1-8B, 32 layers), 1.01 GiB
 # (Qwen3-8B, 36), 0.89 GiB (Qwen2.5-7B, 28), 0.37 GiB (Llama-3.2-1B, 16): 0.29 MiB per layer and capture.
@@ -146,7 +152,8 @@ ERR_NON_TORCH_V0 = int(0.15 * GiB)
 ERR_NON_TORCH_V2 = int(0.10 * GiB)
 # Model Runner V2 from 0.27: the calibrated total's error is the largest residual of the seven 0.28 lines that
 # set CAL_NON_TORCH_V2_TOTAL (lines 15-21; line 21, 0.91 GiB, logged 10.33 GiB where the same deployment on
-# line 18 logged 9.10): those lines are no test of it. Their residuals were taken with kvplan's activation
+# line 18 logged 9.10): those lines are no test of it. The held-out 0.27.1 lines (above) fall inside it, up to
+# 0.86 GiB off, so the spread is not line 21's alone. Their residuals were taken with kvplan's activation
 # estimate in place, so the total already holds the activation's misfit: no V2 activation floor on top.
 ERR_NON_TORCH_V2_TOTAL = int(0.92 * GiB)
 ERR_CUDAGRAPH_FRACTION = 0.5
@@ -711,9 +718,12 @@ def _non_torch_base(engine: EngineConfig, model: ModelSpec | None = None, *, enf
     if engine.model_runner == "v2":
         # The calibrated total holds the TP / PP lines it was set on (L40S, no fusion workspace): only the
         # workspace is added, on the GPUs where vLLM creates it.
-        total = Estimate(value_bytes=int(CAL_NON_TORCH_V2_TOTAL + extra), error_bytes=ERR_NON_TORCH_V2_TOTAL,
+        buffers = v2_request_state_bytes(engine, model)
+        read = f" + {buffers / GiB:.2f} GiB of per-request token counts (read)" if buffers else ""
+        total = Estimate(value_bytes=int(CAL_NON_TORCH_V2_TOTAL + extra) + buffers,
+                         error_bytes=ERR_NON_TORCH_V2_TOTAL,
                          source="Model Runner V2 memory since start-up beyond weights and peak "
-                                "(calibrated on vLLM 0.28 logs)")
+                                f"(calibrated on vLLM 0.28 logs){read}")
         return non_torch.with_parallelism(total, engine, model, enforce_eager=enforce_eager, stages=False,
                                           tp_group=False)
     if non_torch.applies(engine):
@@ -721,6 +731,18 @@ def _non_torch_base(engine: EngineConfig, model: ModelSpec | None = None, *, enf
                                           enforce_eager=enforce_eager)
     return Estimate(value_bytes=int(CAL_NON_TORCH_V1 + extra), error_bytes=ERR_NON_TORCH_V1,
                     source="estimate: V1 non-torch and persistent buffers after the snapshot (calibrated)")
+
+
+def v2_request_state_bytes(engine: EngineConfig, model: ModelSpec | None) -> int:
+    """Model Runner V2's penalty state, allocated with the sampler in ``load_model`` (after the weights are
+    measured, before the profile) and counted by vLLM 0.27+'s ``total_consumed``: ``output_bin_counts``
+    [max_num_reqs, vocab] and ``prompt_bin_mask`` [max_num_reqs, cdiv(vocab, 32)], both int32
+    (v1/worker/gpu/sample/penalties.py PenaltiesState, the same in the 0.26-0.34 wheels). The vocabulary is the
+    config's (``model_config.get_vocab_size()``), unpadded. Only the last pipeline stage samples."""
+    if model is None or not model.vocab_size or engine.model_runner != "v2":
+        return 0
+    rows = engine.max_num_seqs
+    return rows * model.vocab_size * 4 + rows * cdiv(model.vocab_size, 32) * 4
 
 
 NO_NVLS = "no NCCL NVLS buffers"

@@ -171,10 +171,28 @@ def test_model_runner_v2_sampler_per_release() -> None:
 def test_model_runner_v2_non_torch_by_accounting() -> None:
     model, weights = _llama8b()
     w = Estimate.exact_value(weights, "t")
-    for version, gib in (("0.26.0", 0.22), ("0.28.0", 1.30), ("0.33.0", 1.30)):
+    # 0.27+: the calibrated rest + Model Runner V2's penalty state, 1,024 sequences (an H100's default) x
+    # Llama-3.1-8B's 128,256 tokens x int32, and the prompt mask (cdiv(128,256, 32) = 4,008 int32 a row)
+    penalties = 1024 * 128256 * 4 + 1024 * 4008 * 4
+    for version, value in (("0.26.0", int(0.22 * GiB)), ("0.28.0", int(1.15 * GiB) + penalties),
+                           ("0.33.0", int(1.15 * GiB) + penalties)):
         engine = resolve_engine(model, DeploySettings(vllm_version=version), H100)
-        value = estimate_overheads(model, engine, w, enforce_eager=False).non_torch.value_bytes
-        assert value == int(gib * GiB)
+        assert engine.max_num_seqs == 1024
+        assert estimate_overheads(model, engine, w, enforce_eager=False).non_torch.value_bytes == value
+
+
+def test_v2_request_state_counts_from_0_27_on_sampling_ranks() -> None:
+    """``PenaltiesState`` (v1/worker/gpu/sample/penalties.py, 0.26-0.34): output_bin_counts [max_num_seqs, vocab]
+    and prompt_bin_mask [max_num_seqs, cdiv(vocab, 32)], int32, allocated with the sampler after the weights are
+    measured. Qwen3-14B (151,936 tokens) at 256 and 8 sequences: 0.149 and 0.005 GiB."""
+    from kvplan.core.overheads import v2_request_state_bytes
+
+    model, _ = _llama8b()
+    qwen = replace(model, vocab_size=151936)
+    for seqs, expected in ((256, 256 * (151936 + 4748) * 4), (8, 8 * (151936 + 4748) * 4)):
+        engine = resolve_engine(qwen, DeploySettings(vllm_version="0.28.0", max_num_seqs=seqs), H100)
+        assert v2_request_state_bytes(engine, qwen) == expected
+    assert v2_request_state_bytes(resolve_engine(qwen, DeploySettings(vllm_version="0.28.0"), H100), None) == 0
 
 
 def test_capture_sizes_match_the_h100_log() -> None:
