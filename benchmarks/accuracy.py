@@ -62,6 +62,10 @@ CALIBRATION_LINES: dict[str, dict[str, tuple[int, ...]]] = {
         "CAL_SAMPLER_SORT_BYTES": (27, 29, 33, 43),  # Qwen3-30B-A3B, Qwen2.5-Math-1.5B, Phi-4
         "CAL_NON_TORCH_V2_TOTAL": (15, 16, 17, 18, 19, 20, 21),  # the seven 0.28 lines
         "ERR_NON_TORCH_V2_TOTAL": (15, 16, 17, 18, 19, 20, 21),  # their largest residual (line 21)
+        # V0's printed non-torch growth: at TP 1 (lines 37 and 38, printed too, are skipped), beyond TP 1
+        "CAL_NON_TORCH_V0": (28, 29, 43),
+        "CAL_NON_TORCH_V0_MULTI_GPU": (27, 33),
+        # MEASURED_NON_TORCH_0_6_4 is set on six public logs of 0.6.4 outside these files: lines 39 and 40 test it
     },
     # kvplan.core.non_torch: the V1 non-torch terms from 0.11 that reading vLLM could not give, measured on the
     # H100 lines of 0.11.0 (llm-d-benchmark) and 0.19.0 (llm-d-planner sweep).
@@ -70,6 +74,8 @@ CALIBRATION_LINES: dict[str, dict[str, tuple[int, ...]]] = {
         "MEASURED_PP_OFFSET": (20, 21),  # PP 2 and 4 on 0.19: 0.07 GiB
         "MEASURED_TP_GROUP_NCCL": (4, 22, 23, 24, 26, 27, 30, 31),  # TP 2 on 0.11; TP 2 / 4 on 0.19
         "MEASURED_MULTICAST_GRANULE_BYTES": (22, 23, 24, 26, 27, 30, 31),  # the fusion workspace on 0.19
+        "CAL_NON_TORCH_V0": (9, 10),  # V0 at TP 1 (T4, V100)
+        "CAL_NON_TORCH_V0_MULTI_GPU": (11,),  # V0 at TP 2 (L40S)
     },
     "h100-vllm-0.26.0.jsonl": {
         "ERR_CUDAGRAPH_HYBRID_MIN": (5,),  # Nemotron-Nano-9B-v2: vLLM's graph estimate 0.56 GiB vs 0.17
@@ -259,6 +265,9 @@ def _version(line: dict[str, Any], engine: str, assumed: str | None = None) -> t
     if engine == "v0":
         if match and tuple(int(x) for x in match.group(1).split(".")[:2]) < (0, 11):
             return match.group(1), None  # 0.8-0.10.x: V0 as the log shows (VLLM_USE_V1=0 or vLLM's fallback)
+        worded = parse_log(str(line.get("quote") or "")).releases_worded
+        if worded:
+            return worded[-1], f"vLLM version read from the log's wording, printed only by {' or '.join(worded)}"
         return "0.6.6", "V0 engine: planned with 0.6.6 arithmetic"
     if match and not re.search(r"NIM", text):
         return match.group(1), None

@@ -131,6 +131,9 @@ def planning_version(reading: LogReading, override: str | None, cited: tuple[str
     if version is None and cited:
         version = cited[-1]
         notes.append(f"vLLM version read from where the log's KV lines were printed: {' or '.join(cited)}")
+    if version is None and (worded := reading.releases_worded):
+        version = worded[-1]
+        notes.append(f"vLLM version read from the log's wording, printed only by {' or '.join(worded)}")
     if version is None:
         version = "0.6.6" if reading.engine == "v0" else DEFAULT_VLLM_VERSION
         notes.append(f"vLLM version not in the log: assumed {version} (pass --vllm-version)")

@@ -33,6 +33,7 @@ up to 0.26 it counts neither its persistent buffers nor CUDA graphs before sizin
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 from kvplan.core import non_torch
@@ -73,7 +74,22 @@ TRITON_TOPK_PROGRAMS = 132
 # The Triton path takes 8 rows or more (apply_top_k_top_p, 0.17-0.31); below, the PyTorch sort (in place).
 TRITON_TOPK_MIN_ROWS = 8
 CAL_NON_TORCH_V1 = 0.67 * GiB  # V1: allocator slack, runner buffers, kernel modules, workspaces
-CAL_NON_TORCH_V0 = 0.15 * GiB  # V0 profiles printed 0.01-0.35 GiB at TP 1 (non_torch_memory takes ...)
+# V0's non-torch growth as its profile printed it ("non_torch_memory takes ..."): 0.01-0.09 GiB at TP 1 in the seven
+# logs of 0.7.1-0.9.3 (vllm-gpu-logs.jsonl lines 28, 29, 37, 38, 43; public-issues.jsonl lines 9, 10), so
+# 0.05 +- 0.05; with more than one GPU 0.2 (TP 4: lines 27, 33) and 0.3 GiB (TP 2: public-issues line 11), where
+# NCCL's communicators and the custom all-reduce buffers join: 0.10 more beside the 0.02 per extra rank (0.17 at
+# TP 2, 0.21 at TP 4, as before this split), +- 0.15.
+CAL_NON_TORCH_V0 = 0.05 * GiB
+CAL_NON_TORCH_V0_MULTI_GPU = 0.10 * GiB
+# vLLM 0.6.4 (worker.py determine_num_available_blocks in the 0.6.4 and 0.6.4.post1 wheels; not 0.6.3, 0.6.5 or
+# later) takes ``non_torch_allocations = (total - free) - torch allocated`` after the profile: all the memory
+# outside torch on the GPU, its CUDA context included, counts against the KV cache, where other releases count
+# what grew since vLLM's own snapshot. Measured as its profile line printed it in six public logs of 0.6.4.post1
+# (and one 0.6.4.post2 dev build), at TP 1: 0.47, 0.44, 0.43 and 0.15 GiB on a GTX 1080 (search index ids
+# 19400629813, 19513493048, 19719842090), 0.73 on an H200 (54021851790), 0.44 on a Radeon PRO W7900 (43538788302):
+# 0.44 +- 0.29 GiB in place of the growth above. vllm-gpu-logs.jsonl lines 39 and 40 (RTX 3090, 0.35) set nothing.
+ABSOLUTE_NON_TORCH_RELEASES = ((0, 6, 4), (0, 6, 4))
+MEASURED_NON_TORCH_0_6_4 = 0.44 * GiB
 CAL_NON_TORCH_PER_EXTRA_RANK = 0.02 * GiB  # NCCL / custom all-reduce buffers grow with the group
 # NCCL NVLink SHARP (NVLS) buffers. On NVSwitch systems of Hopper and later (GpuSpec.nvswitch) NCCL sets up NVLS for
 # a communicator of more than 2 GPUs (NCCL_NVLS_ENABLE unset or 1; "NVLS is only enabled for n > 2 GPUs, in H100
@@ -148,7 +164,9 @@ ERR_ACTIVATION_MIN_V2 = int(0.4 * GiB)
 # Multimodal encoders kvplan does not model (kvplan.core.mm_profile names the rest) keep a flat ± 2 GiB.
 ERR_MM_ENCODER_PROFILE = ERR_MM_ENCODER_FLAT
 ERR_NON_TORCH_V1 = int(0.30 * GiB)
-ERR_NON_TORCH_V0 = int(0.15 * GiB)
+ERR_NON_TORCH_V0 = int(0.05 * GiB)
+ERR_NON_TORCH_V0_MULTI_GPU = int(0.15 * GiB)
+ERR_NON_TORCH_0_6_4 = int(0.29 * GiB)
 ERR_NON_TORCH_V2 = int(0.10 * GiB)
 # Model Runner V2 from 0.27: the calibrated total's error is the largest residual of the seven 0.28 lines that
 # set CAL_NON_TORCH_V2_TOTAL (lines 15-21; line 21, 0.91 GiB, logged 10.33 GiB where the same deployment on
@@ -709,8 +727,7 @@ def estimate_non_torch(engine: EngineConfig, model: ModelSpec | None = None, *,
 def _non_torch_base(engine: EngineConfig, model: ModelSpec | None = None, *, enforce_eager: bool = False) -> Estimate:
     extra = (engine.tensor_parallel_size * engine.pipeline_parallel_size - 1) * CAL_NON_TORCH_PER_EXTRA_RANK
     if engine.behaviour.engine == "v0":
-        return Estimate(value_bytes=int(CAL_NON_TORCH_V0 + extra), error_bytes=ERR_NON_TORCH_V0,
-                        source="estimate: V0 non-torch growth (calibrated on GPU logs)")
+        return _non_torch_v0(engine, extra)
     if engine.model_runner == "v2" and release(engine.behaviour.version) <= (0, 26):
         measured = Estimate(value_bytes=int(MEASURED_NON_TORCH_V2), error_bytes=ERR_NON_TORCH_V2,
                             source="Model Runner V2 non-torch at TP 1 (measured: H100, vLLM 0.26)")
@@ -743,6 +760,27 @@ def v2_request_state_bytes(engine: EngineConfig, model: ModelSpec | None) -> int
         return 0
     rows = engine.max_num_seqs
     return rows * model.vocab_size * 4 + rows * cdiv(model.vocab_size, 32) * 4
+
+
+def _non_torch_v0(engine: EngineConfig, extra: float) -> Estimate:
+    """V0: the growth its profile printed (CAL_NON_TORCH_V0, more with several GPUs) or, in 0.6.4, all the
+    non-torch memory on the GPU (MEASURED_NON_TORCH_0_6_4)."""
+    first, last = ABSOLUTE_NON_TORCH_RELEASES
+    absolute = first <= version_tuple(engine.behaviour.version) <= last
+    multi_gpu = engine.tensor_parallel_size * engine.pipeline_parallel_size > 1
+    if absolute:
+        value, error = MEASURED_NON_TORCH_0_6_4 + extra, float(ERR_NON_TORCH_0_6_4)
+        source = (f"measured: all non-torch memory, the CUDA context included, which vLLM "
+                  f"{engine.behaviour.version} counts against the KV cache (public 0.6.4 logs)")
+    else:
+        value, error = CAL_NON_TORCH_V0 + extra, float(ERR_NON_TORCH_V0)
+        source = "estimate: V0 non-torch growth (calibrated on GPU logs)"
+    if multi_gpu:
+        value += CAL_NON_TORCH_V0_MULTI_GPU
+        # the TP 1 spread is inside the multi-GPU one; 0.6.4's context spread is not
+        error = math.hypot(error, ERR_NON_TORCH_V0_MULTI_GPU) if absolute else float(ERR_NON_TORCH_V0_MULTI_GPU)
+        source += " with NCCL and the custom all-reduce across GPUs"
+    return Estimate(value_bytes=int(value), error_bytes=int(error), source=source)
 
 
 NO_NVLS = "no NCCL NVLS buffers"

@@ -14,7 +14,7 @@ Lines read (any order, any prefix such as ``INFO 06-23 14:21:48 [gpu_worker.py:2
 * ``Model loading took 14.9888 GiB`` / ``Loading model weights took 14.9888 GB`` (GiB in the code)
 * the profile: V0 0.7+ / V1 ``total_gpu_memory (22.07GiB) x gpu_memory_utilization (0.90)``, ``model weights
   take``, ``non_torch_memory takes``, ``activation peak memory takes``, ``the rest of the memory reserved for KV
-  Cache is``; V0 0.6.4-0.6.6 ``Memory profiling results: total_gpu_memory=... kv_cache_size=...``; V1 0.2x
+  Cache is``; V0 0.6.4 ``Memory profiling results: total_gpu_memory=... kv_cache_size=...``; V1 0.2x
   ``Free memory on device (78.66/79.18 GiB) on startup. Desired GPU memory utilization is (0.9, 71.26 GiB).
   Actual usage is 15.0 GiB for weight, 1.77 GiB for peak activation, 0.22 GiB for non-torch memory, and 0.98
   GiB for CUDAGraph memory``; ``Graph capturing finished in 2 secs, took 0.11 GiB``
@@ -127,6 +127,7 @@ class LogReading:
     errors: tuple[LogError, ...] = field(default_factory=tuple)
     found: tuple[str, ...] = ()  # the kinds of line read, in the order first seen
     releases_cited: tuple[str, ...] = ()  # releases_from_source_lines of the log's [file:line] prefixes
+    releases_worded: tuple[str, ...] = ()  # the releases that print a line the log holds (WORDING_0_6_4)
 
     @property
     def failed(self) -> bool:
@@ -153,6 +154,7 @@ class _State:
         self.v0_wording = False
         self.v1_wording = False
         self.cited: list[tuple[str, int]] = []  # ("gpu_worker", 560): where the KV-cache lines were printed
+        self.worded: tuple[str, ...] = ()
 
     def before(self, size: int) -> str:
         """Up to ``size`` bytes of the log before the current segment (an error's traceback), normalised."""
@@ -227,6 +229,10 @@ _NON_TORCH = re.compile(r"non_torch_memory(?: takes |=)" + _NUM + r" ?GiB")
 _PEAK = re.compile(r"activation peak memory takes " + _NUM + r" ?GiB")
 _PEAK_TORCH = re.compile(r"peak_torch_memory=" + _NUM + r" ?GiB")
 _INITIAL = re.compile(r"initial_memory_usage=" + _NUM + r" ?GiB")
+# Only 0.6.4 and 0.6.4.post1 print "Memory profiling results: ... initial_memory_usage=... peak_torch_memory=..."
+# (worker.py; read in the 0.6.3.post1, 0.6.4, 0.6.4.post1, 0.6.5 and 0.6.6.post1 wheels): the release that counts
+# all non-torch memory, its CUDA context included, against the KV cache (kvplan.core.overheads).
+WORDING_0_6_4 = ("0.6.4", "0.6.4.post1")
 
 
 def _profile(seg: str, st: _State) -> None:
@@ -242,8 +248,15 @@ def _profile(seg: str, st: _State) -> None:
     if m := _last(_PEAK, seg):
         st.put("memory profile", activation_peak_gib=_num(m.group(1)))
     if (m := _last(_PEAK_TORCH, seg)) and (i := _last(_INITIAL, seg)):
-        # 0.6.4-0.6.6: peak_torch_memory counts the weights (initial usage) too; the activation is the rest
-        st.put("memory profile", activation_peak_gib=round(_num(m.group(1)) - _num(i.group(1)), 2))
+        # 0.6.4 (worker.py determine_num_available_blocks): peak_torch_memory is torch's allocated peak, weights
+        # included; initial_memory_usage is all the memory in use before the profile (weights and the non-torch
+        # memory, its CUDA context too). The activation is the peak less the torch memory before it: the initial
+        # usage less the non-torch memory (printed after the profile; it barely moves at TP 1).
+        non_torch = _last(_NON_TORCH, seg)
+        before = _num(i.group(1)) - (_num(non_torch.group(1)) if non_torch else 0.0)
+        st.put("memory profile", activation_peak_gib=round(_num(m.group(1)) - before, 2))
+    if _last(_INITIAL, seg):
+        st.worded = WORDING_0_6_4
 
 
 _CAPACITY = re.compile(r"KV cache size: " + _NUM + r" tokens")
@@ -756,6 +769,7 @@ def _reading(text: str, st: _State) -> LogReading:
         errors=tuple(dict.fromkeys(st.errors)),  # each worker of a TP group prints the same error
         found=tuple(st.found),
         releases_cited=_releases(st.cited),
+        releases_worded=st.worded,
     )
 
 

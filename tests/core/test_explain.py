@@ -55,6 +55,9 @@ def test_planning_version() -> None:
     assert planning_version(v0, "0.6.3", ())[0] == "0.6.3"
     v1 = parse_log("[gpu_worker.py:298] Available KV cache memory: 57.18 GiB")
     assert planning_version(v1, None, ("0.10.2", "0.11.0"))[0] == "0.11.0"
+    worded = parse_log("Memory profiling results: total_gpu_memory=23.58GiB initial_memory_usage=15.34GiB")
+    version, notes = planning_version(worded, None, ())
+    assert version == "0.6.4.post1" and "printed only by 0.6.4 or 0.6.4.post1" in notes[0]
 
 
 def test_log_only_explanation_of_the_v0_error() -> None:

@@ -376,3 +376,21 @@ def test_multimodal_gemma3_gets_the_local_rope_cache_from_the_class_defaults(nam
     """Their nested text configs leave rope_theta and rope_local_base_freq out: Gemma3TextConfig's 1e6 and 1e4."""
     model = model_spec_from_config(catalog_config(name))
     assert (model.rope_cache_positions, model.local_rope_cache_positions) == (1_048_576, 131_072)
+
+
+def test_v0_non_torch_by_release_and_gpu_count() -> None:
+    """V0 counts what grew since its snapshot (0.05 GiB at TP 1, +0.10 and 0.02 a rank beyond), except 0.6.4,
+    whose worker.py counts all non-torch memory on the GPU, the CUDA context too: 0.44 +- 0.29 GiB, measured in
+    public 0.6.4 logs (0.15-0.73)."""
+    from kvplan.core.overheads import estimate_non_torch
+
+    model, _ = _llama8b()
+    for version, tp, value, error in (("0.6.6", 1, 0.05, 0.05), ("0.6.3", 1, 0.05, 0.05),
+                                      ("0.6.4", 1, 0.44, 0.29), ("0.6.4.post1", 1, 0.44, 0.29),
+                                      ("0.6.6", 2, 0.05 + 0.02 + 0.10, 0.15)):
+        engine = resolve_engine(model, DeploySettings(vllm_version=version, tensor_parallel_size=tp), H100)
+        estimate = estimate_non_torch(engine, model)
+        assert estimate.value_bytes == int(value * GiB), version
+        assert estimate.error_bytes == int(error * GiB), version
+    assert "CUDA context" in estimate_non_torch(
+        resolve_engine(model, DeploySettings(vllm_version="0.6.4"), H100), model).source

@@ -44,6 +44,18 @@ def test_v0_6_4_profiling_format_and_lowercase_cuda_blocks() -> None:
                   "# cuda blocks: 3671, # CPU blocks: 2730 | Graph capturing finished in 2 secs, took 0.11 GiB")
     assert (r.total_gpu_memory_gib, r.non_torch_gib, r.available_kv_cache_gib) == (23.58, 0.35, 3.81)
     assert r.gpu_blocks == 3671 and r.cuda_graph_gib == 0.11
+    assert r.releases_worded == ("0.6.4", "0.6.4.post1")  # only they print initial_memory_usage (worker.py)
+
+
+def test_v0_6_4_activation_is_the_torch_peak_above_the_torch_memory_before_it() -> None:
+    """0.6.4's worker.py: peak_torch_memory = torch's allocated peak (weights included); initial_memory_usage =
+    total - free before the profile, the non-torch memory (CUDA context) included. Fixture line 39: 17.06 -
+    (15.34 - 0.35) = 2.07 GiB, the weights being 14.99 ('Loading model weights took 14.9888 GB')."""
+    r = parse_log("Memory profiling results: total_gpu_memory=23.58GiB initial_memory_usage=15.34GiB "
+                  "peak_torch_memory=17.06GiB memory_usage_post_profile=15.35GiB non_torch_memory=0.35GiB "
+                  "kv_cache_size=3.81GiB gpu_memory_utilization=0.90")
+    assert r.activation_peak_gib == 2.07 and r.releases_worded == ("0.6.4", "0.6.4.post1")
+    assert parse_log("Memory profiling takes 2.1 seconds").releases_worded == ()
 
 
 def test_v1_error_with_old_models_spelling() -> None:
