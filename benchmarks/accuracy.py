@@ -60,8 +60,6 @@ MODES = ("end_to_end", "overhead_only", "kv_given")
 CALIBRATION_LINES: dict[str, dict[str, tuple[int, ...]]] = {
     "vllm-gpu-logs.jsonl": {
         "CAL_SAMPLER_SORT_BYTES": (27, 29, 33, 43),  # Qwen3-30B-A3B, Qwen2.5-Math-1.5B, Phi-4
-        "CAL_NON_TORCH_V2_TOTAL": (15, 16, 17, 18, 19, 20, 21),  # the seven 0.28 lines
-        "ERR_NON_TORCH_V2_TOTAL": (15, 16, 17, 18, 19, 20, 21),  # their largest residual (line 21)
         # V0's printed non-torch growth: at TP 1 (lines 37 and 38, printed too, are skipped), beyond TP 1
         "CAL_NON_TORCH_V0": (28, 29, 43),
         "CAL_NON_TORCH_V0_MULTI_GPU": (27, 33),
@@ -76,6 +74,10 @@ CALIBRATION_LINES: dict[str, dict[str, tuple[int, ...]]] = {
         "MEASURED_MULTICAST_GRANULE_BYTES": (22, 23, 24, 26, 27, 30, 31),  # the fusion workspace on 0.19
         "CAL_NON_TORCH_V0": (9, 10),  # V0 at TP 1 (T4, V100)
         "CAL_NON_TORCH_V0_MULTI_GPU": (11,),  # V0 at TP 2 (L40S)
+    },
+    # Model Runner V2 from 0.27 off the GPUs its terms were measured / tested on: the largest residual
+    "public-issues-recent.jsonl": {
+        "ERR_NON_TORCH_V2_UNMEASURED_GPU": (0, 1, 2),
     },
     "h100-vllm-0.26.0.jsonl": {
         "ERR_CUDAGRAPH_HYBRID_MIN": (5,),  # Nemotron-Nano-9B-v2: vLLM's graph estimate 0.56 GiB vs 0.17

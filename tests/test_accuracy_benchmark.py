@@ -256,7 +256,7 @@ def test_several_files_are_summarised_together(capsys: pytest.CaptureFixture[str
     assert set(together) >= KEYS
     held = fixture["end_to_end_held_out"]
     fitted = {i for lines in fixture["calibration_lines"].values() for i in lines}
-    assert 21 in fitted and held["cases_used"] == fixture["cases_used"] - len(
+    assert 28 in fitted and held["cases_used"] == fixture["cases_used"] - len(
         {c["line"] for c in fixture["cases"] if "end_to_end" in c} & fitted)
     # the H100 file's line 5 (Nemotron-Nano-9B-v2) sets ERR_CUDAGRAPH_HYBRID_MIN: its held-out summary leaves it out
     assert runs["calibration_lines"] == {"ERR_CUDAGRAPH_HYBRID_MIN": [5]}

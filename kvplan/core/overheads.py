@@ -130,14 +130,19 @@ MEASURED_NON_TORCH_V2 = 0.22 * GiB
 # From 0.27 vLLM's profile counts all memory taken since start-up (``total_consumed``, utils/mem_utils.py
 # memory_profiling in the 0.27-0.34 wheels: free memory at the snapshot less free memory after the profile, plus
 # the transient peak): besides the weights and the peak, the torch buffers the runner allocates before the
-# profile, and the allocator's state after it, now count. Model Runner V2's one buffer that grows with the
-# vocabulary and max_num_seqs is read (``v2_request_state_bytes``); the rest is calibrated on the seven 0.28 lines
-# of vllm-gpu-logs.jsonl (Qwen3-14B on L40S / L4, lines 15-21), which are no test of it: 0.22 GiB (non-torch,
-# measured on 0.26) + their median residual 1.08 GiB, less the read buffer at their 256 sequences (0.15 GiB).
-# Held out: the three 0.27.1 lines of benchmarks/gpu-runs/public-issues-recent.jsonl (Qwen3-32B, RTX PRO 6000,
-# 1,024 sequences, TP 1 / TP 2 / PP 2): residuals -1.15 / +0.41 / -0.31 GiB with a flat total, -0.71 / +0.86 /
-# +0.13 with the buffer read. No run of 0.27+ was possible here (its wheels need torch 2.13).
-CAL_NON_TORCH_V2_TOTAL = 1.15 * GiB
+# profile, and the allocator's state after it, now count. Model Runner V2's one such buffer that matters is read
+# (``v2_request_state_bytes``: its penalty state, max_num_seqs x vocab); the rest is 0.26's measured non-torch
+# memory, and the profile peak keeps the compiled-embedding floor measured on 0.26 (``_compiled_embedding_bytes``).
+# Nothing is fitted on a 0.27+ log. Tested on the seven 0.28 lines of vllm-gpu-logs.jsonl (Qwen3-14B on an L40S /
+# L4, lines 15-21): logged less planned -0.09 to +0.08 GiB on lines 15-19, +0.29 on line 20 (PP 2), +1.21 on
+# line 21, which logged 10.33 GiB where the same deployment on line 18 logged 9.10 (-0.02 here). A calibrated
+# total (1.15 GiB +- 0.92) stood in its place before the floor was seen to carry over. No run of 0.27+ was possible
+# here (its wheels need torch 2.13).
+# The GPUs where those terms were measured (0.26: H100) or tested at 0.27+ (0.28: L40S, L4). Elsewhere the three
+# 0.27.1 lines of benchmarks/gpu-runs/public-issues-recent.jsonl (Qwen3-32B, RTX PRO 6000 Blackwell, 1,024
+# sequences, 8,192 tokens) logged -1.44 (TP 1), -0.01 (TP 2) and -0.60 GiB (PP 2) against the plan: they set
+# ERR_NON_TORCH_V2_UNMEASURED_GPU below, and are no test of it.
+V2_SINCE_START_UP_MEASURED_GPUS = ((8, 9), (9, 0))
 # Model Runner V2 CUDA graph capture, "Graph capturing finished ..., took N GiB" for 51 sizes in
 # FULL_AND_PIECEWISE (102 captures) on an H100 with vLLM 0.26: 0.98 GiB (Llama-3.1-8B, 32 layers), 1.01 GiB
 # (Qwen3-8B, 36), 0.89 GiB (Qwen2.5-7B, 28), 0.37 GiB (Llama-3.2-1B, 16): 0.29 MiB per layer and capture.
@@ -168,12 +173,9 @@ ERR_NON_TORCH_V0 = int(0.05 * GiB)
 ERR_NON_TORCH_V0_MULTI_GPU = int(0.15 * GiB)
 ERR_NON_TORCH_0_6_4 = int(0.29 * GiB)
 ERR_NON_TORCH_V2 = int(0.10 * GiB)
-# Model Runner V2 from 0.27: the calibrated total's error is the largest residual of the seven 0.28 lines that
-# set CAL_NON_TORCH_V2_TOTAL (lines 15-21; line 21, 0.91 GiB, logged 10.33 GiB where the same deployment on
-# line 18 logged 9.10): those lines are no test of it. The held-out 0.27.1 lines (above) fall inside it, up to
-# 0.86 GiB off, so the spread is not line 21's alone. Their residuals were taken with kvplan's activation
-# estimate in place, so the total already holds the activation's misfit: no V2 activation floor on top.
-ERR_NON_TORCH_V2_TOTAL = int(0.92 * GiB)
+# Model Runner V2 from 0.27 on a GPU other than V2_SINCE_START_UP_MEASURED_GPUS: the largest residual of the
+# 0.27.1 RTX PRO 6000 lines, rounded up.
+ERR_NON_TORCH_V2_UNMEASURED_GPU = int(1.45 * GiB)
 ERR_CUDAGRAPH_FRACTION = 0.5
 # The V1 runner's CUDA-graph estimate for a Mamba hybrid: vLLM 0.26 estimated 0.56 GiB for Nemotron-Nano-9B-v2 on
 # an H100 where the formula gives 0.17 (benchmarks/gpu-runs/h100-vllm-0.26.0.jsonl line 5, which sets this: no
@@ -640,10 +642,9 @@ def _compiled_embedding_bytes(model: ModelSpec, engine: EngineConfig) -> int:
     16,384, this term giving 1.93 and 2.11; Llama-3.2-1B 0.51 at 2,048, giving 0.50). Likely Inductor
     benchmarking the embedding kernel on fresh copies of its inputs during compilation, which runs inside the
     profile; not found in vLLM's code, hence measured, not derived. Not seen with enforce_eager (no compile).
-    Applied up to 0.26, as measured: the 0.28 V2 logs (L4, L40S) fit a calibrated total that already holds
-    whatever that release adds, and this term on top would take them 3-10 % low."""
-    if (engine.model_runner != "v2" or release(engine.behaviour.version) > (0, 26) or engine.settings.enforce_eager
-            or not model.vocab_size):
+    It carries over: on 0.28 (L40S, L4; vllm-gpu-logs.jsonl lines 15-19) the plan with it and 0.26's
+    non-torch memory is within 0.09 GiB of the logged KV memory, where the forward alone leaves 0.6-1.2 GiB."""
+    if engine.model_runner != "v2" or engine.settings.enforce_eager or not model.vocab_size:
         return 0
     dtype = _model_dtype_bytes(engine)
     table = round_up(model.vocab_size, VOCAB_PADDING) // engine.tensor_parallel_size * model.hidden_size * dtype
@@ -665,7 +666,7 @@ def estimate_activation(model: ModelSpec, engine: EngineConfig, *, last_stage: b
     widen = 1.0 if _int_attr(model, "intermediate_size") or sampler >= forward else 2.0
     if forward > sampler and mixer_profile_values_per_token(model, engine) * _model_dtype_bytes(engine) >= per_token:
         widen = ERR_MIXER_FORWARD_FRACTION / ERR_ACTIVATION_FRACTION  # read from the mixer, never measured alone
-    floor = ERR_ACTIVATION_MIN_V2 if _v2_measured_accounting(engine) else ERR_ACTIVATION_MIN
+    floor = ERR_ACTIVATION_MIN_V2 if engine.model_runner == "v2" else ERR_ACTIVATION_MIN
     error = max(int(value * ERR_ACTIVATION_FRACTION * widen), floor)
     if sampler >= forward and sampler and flashinfer_sampler_unknown(engine):
         elements = rows * round_up(model.vocab_size, VOCAB_PADDING)
@@ -710,11 +711,6 @@ def estimate_activation(model: ModelSpec, engine: EngineConfig, *, last_stage: b
                     source=f"estimate: profile-run peak = {which}{runner}{encoder}")
 
 
-def _v2_measured_accounting(engine: EngineConfig) -> bool:
-    """Model Runner V2 up to 0.26 (measured on the H100); 0.27+ counts a calibrated total instead."""
-    return engine.model_runner == "v2" and release(engine.behaviour.version) <= (0, 26)
-
-
 def estimate_non_torch(engine: EngineConfig, model: ModelSpec | None = None, *,
                        enforce_eager: bool = False) -> Estimate:
     """Memory that appears after vLLM's snapshot outside the activation peak (measured or calibrated), with the
@@ -733,14 +729,18 @@ def _non_torch_base(engine: EngineConfig, model: ModelSpec | None = None, *, enf
                             source="Model Runner V2 non-torch at TP 1 (measured: H100, vLLM 0.26)")
         return non_torch.with_parallelism(measured, engine, model, enforce_eager=enforce_eager)
     if engine.model_runner == "v2":
-        # The calibrated total holds the TP / PP lines it was set on (L40S, no fusion workspace): only the
-        # workspace is added, on the GPUs where vLLM creates it.
+        # Counted since start-up: 0.26's measured growth and the penalty state. The 0.28 TP 2 / PP 2 lines (L4)
+        # and the 0.27.1 TP 2 line fit without the TP group's communicator or the PP offset of the V1 runner's
+        # measurements (kvplan.core.non_torch), so only the fusion workspace is added, where vLLM creates it.
         buffers = v2_request_state_bytes(engine, model)
         read = f" + {buffers / GiB:.2f} GiB of per-request token counts (read)" if buffers else ""
-        total = Estimate(value_bytes=int(CAL_NON_TORCH_V2_TOTAL + extra) + buffers,
-                         error_bytes=ERR_NON_TORCH_V2_TOTAL,
-                         source="Model Runner V2 memory since start-up beyond weights and peak "
-                                f"(calibrated on vLLM 0.28 logs){read}")
+        measured_gpu = engine.compute_capability in V2_SINCE_START_UP_MEASURED_GPUS
+        error = ERR_NON_TORCH_V2 if measured_gpu else ERR_NON_TORCH_V2_UNMEASURED_GPU
+        where = "" if measured_gpu else ("; not measured on this GPU: 0.27.1 on an RTX PRO 6000 was off by up to "
+                                         "1.44 GiB")
+        total = Estimate(value_bytes=int(MEASURED_NON_TORCH_V2 + extra) + buffers, error_bytes=error,
+                         source=f"Model Runner V2 non-torch memory since start-up (measured: H100, vLLM 0.26; "
+                                f"tested on L40S / L4, 0.28){read}{where}")
         return non_torch.with_parallelism(total, engine, model, enforce_eager=enforce_eager, stages=False,
                                           tp_group=False)
     if non_torch.applies(engine):

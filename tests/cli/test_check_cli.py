@@ -538,10 +538,11 @@ def test_034_states_its_sizing_path_and_033_sits_beside_it() -> None:
     rows = [line.split() for line in out.splitlines() if line.strip().startswith(("0.33.0", "0.34.0"))]
     assert [row[:3] for row in rows] == [["0.33.0", "│", "profiled"], ["0.34.0", "│", "extensible"]]
     assert "vLLM 0.34.0 gives the KV cache 3.04 GiB more than 0.33.0" in " ".join(out.split())
-    # QA: a smaller cache read "gives the KV cache -1.15 GiB against 0.32.0" (Qwen3-8B on an L4)
+    # QA: a smaller cache read "gives the KV cache -1.15 GiB against 0.32.0" (Qwen3-8B on an L4; 1.34 since the
+    # compiled-embedding floor carried over to 0.27+ and 0.34 keeps that larger transient peak free)
     less = runner.invoke(app, ["check", "Qwen/Qwen3-8B", "--gpu", "l4", "--max-model-len", "8k",
                                "--vllm-version", "0.32.0"])
-    assert "vLLM 0.34.0 gives the KV cache 1.15 GiB less than 0.32.0" in " ".join(less.output.split())
+    assert "vLLM 0.34.0 gives the KV cache 1.34 GiB less than 0.32.0" in " ".join(less.output.split())
     code, out, _ = _run("check", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100", "--vllm-version", "0.34.0")
     assert "KV cache by release" not in out and "KV sizing extensible (measured after warm-up)" in " ".join(out.split())
 

@@ -1,9 +1,8 @@
 """The multimodal, LoRA and offload flags plan the same wherever they are written: check's own flags, a vLLM
 command after `--`, a deploy script and a gate manifest. Qwen2.5-VL-7B on an H100, vLLM 0.34, text only (image and
-video 0), one LoRA slot, 4 GiB offloaded: 1,099,840 KV tokens (1,108,224 before Model Runner V2's penalty state
-was read). The command and the deploy files used to drop all
+video 0), one LoRA slot, 4 GiB offloaded: 1,117,248 KV tokens. The command and the deploy files used to drop all
 three in silence (--enable-lora read as an old switch, --limit-mm-per-prompt accepted and unused) or call
---cpu-offload-gb 'not planned': 719,168 tokens, the plain plan's."""
+--cpu-offload-gb 'not planned': 736,576 tokens, the plain plan's."""
 
 from __future__ import annotations
 
@@ -16,8 +15,8 @@ from typer.testing import CliRunner
 from kvplan.cli.app import app
 
 runner = CliRunner()
-TEXT_LORA_OFFLOAD_TOKENS = 1_099_840
-PLAIN_TOKENS = 719_168
+TEXT_LORA_OFFLOAD_TOKENS = 1_117_248
+PLAIN_TOKENS = 736_576
 FLAGS = ["--gpu", "h100", "--vllm-version", "0.34.0", "--json"]
 MODEL = "Qwen/Qwen2.5-VL-7B-Instruct"
 VLLM_FLAGS = ["--limit-mm-per-prompt", '{"image":0,"video":0}', "--enable-lora", "--cpu-offload-gb", "4"]

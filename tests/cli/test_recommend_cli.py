@@ -98,23 +98,24 @@ def test_recommend_says_when_vllm_turns_prefix_caching_off() -> None:
 
 
 def test_hybrid_cap_holds_where_the_error_bar_reaches_zero() -> None:
-    """Nemotron-Nano-9B-v2 on an L4 at 0.9 (vLLM 0.33): at 1,024 sequences the low end of the KV estimate has no
-    blocks. The sequences are capped (the centre's 30 blocks, then the largest count whose own, smaller profile
-    peak keeps as many blocks: 30) rather than left at a value vLLM 0.19+ refuses. No row fails; every one starts
-    only inside the estimates' error, so nothing is recommended (exit 1). At 0.95 lengths surely start and the
-    serve line carries its cap (74; 71 before the V2 sampler's 14 B and non-torch terms moved, 69 before Model
-    Runner V2's penalty state, which shrinks with the sequences, was read)."""
-    code, data = _json("nvidia/NVIDIA-Nemotron-Nano-9B-v2", "--gpu", "l4", "--gpu-util", "0.9", "--lengths", "2K,8K")
+    """Nemotron-Nano-9B-v2 on an L4 at 0.866 (vLLM 0.33): at 1,024 sequences the low end of the KV estimate has no
+    blocks. The sequences are capped (the centre's blocks, then the largest count whose own, smaller profile peak
+    keeps as many blocks: 20) rather than left at a value vLLM 0.19+ refuses. No row fails; every one starts only
+    inside the estimates' error, so nothing is recommended (exit 1). At 0.95 lengths surely start and the serve
+    line carries its cap (93). The scenario sat at 0.9 until 0.27+'s non-torch memory came from 0.26's measured
+    terms instead of a calibrated 1.15 GiB total (kvplan.core.overheads)."""
+    code, data = _json("nvidia/NVIDIA-Nemotron-Nano-9B-v2", "--gpu", "l4", "--gpu-util", "0.866", "--lengths",
+                       "2K,8K")
     assert code == 1 and data["recommended"] is None
-    assert data["max_num_seqs_cap"] == 31  # 30 before the penalty state was read (0.02 GiB less at 256 sequences)
+    assert data["max_num_seqs_cap"] == 20
     assert all(r["status"] != "fail" and not r["may_start"] for r in data["lengths"])
     code, data = _json("nvidia/NVIDIA-Nemotron-Nano-9B-v2", "--gpu", "l4", "--gpu-util", "0.95", "--lengths", "2K,8K")
-    assert code == 0 and data["max_num_seqs_cap"] == 74
-    assert data["recommended"]["vllm_serve"].endswith("--max-num-seqs 74")
+    assert code == 0 and data["max_num_seqs_cap"] == 93
+    assert data["recommended"]["vllm_serve"].endswith("--max-num-seqs 93")
 
 
 def test_a_length_short_at_the_centre_may_start_inside_the_error() -> None:
-    """vLLM 0.34 (extensible) at 0.9 of an L4: the centre of the estimate is short (-0.26 +- 1.27 GiB: 0.34 keeps
+    """vLLM 0.34 (extensible) at 0.9 of an L4: the centre of the estimate is short (-0.02 +- 0.97 GiB: 0.34 keeps
     the CUDA-graph estimate free on top of the graphs it holds), so every length fails at the centre, but its high
     end starts: "no (may, inside error)", no cap, nothing recommended (exit 1)."""
     code, data = _json("nvidia/NVIDIA-Nemotron-Nano-9B-v2", "--gpu", "l4", "--gpu-util", "0.9", "--lengths", "2K,8K",
@@ -128,23 +129,23 @@ def test_a_length_short_at_the_centre_may_start_inside_the_error() -> None:
 
 
 def test_hybrid_cap_is_the_largest_sequence_count_that_keeps_its_blocks() -> None:
-    """vLLM 0.33, 0.92 of an L4: at the default 256 sequences KV is 1.08 +/- 1.10 GiB, so the low end has no blocks
-    and the cap is the central estimate's 53 blocks (as where the error bar reaches zero above). Fewer sequences
-    shrink the sampler's profile peak and the penalty state: 48 sequences keep 48 blocks at their own low end; 49
-    do not (43 / 44 before the penalty state was read)."""
+    """vLLM 0.33, 0.866 of an L4: at the default 256 sequences KV is 0.13 +/- 0.72 GiB, so the low end has no
+    blocks and the cap is the largest count that keeps its blocks (as where the error bar reaches zero above).
+    Fewer sequences shrink the sampler's profile peak and the penalty state: 20 sequences keep 20 blocks at their
+    own low end; 21 do not."""
     from dataclasses import replace
 
     from kvplan import api
     from kvplan.core.plan import mamba_seqs_cap, plan
     from kvplan.core.settings import DeploySettings
 
-    code, data = _json("nvidia/NVIDIA-Nemotron-Nano-9B-v2", "--gpu", "l4", "--vllm-version", "0.33.0",
-                       "--lengths", "4K")
-    # capped (52 before the penalty state was read); nothing surely starts at 0.92 of an L4
-    assert code == 1 and data["max_num_seqs_cap"] == 53
-    base = api.check("nvidia/NVIDIA-Nemotron-Nano-9B-v2", DeploySettings(vllm_version="0.33.0"), gpu="l4",
+    code, data = _json("nvidia/NVIDIA-Nemotron-Nano-9B-v2", "--gpu", "l4", "--gpu-util", "0.866", "--vllm-version",
+                       "0.33.0", "--lengths", "4K")
+    assert code == 1 and data["max_num_seqs_cap"] == 20  # capped; nothing surely starts at 0.866 of an L4
+    base = api.check("nvidia/NVIDIA-Nemotron-Nano-9B-v2",
+                     DeploySettings(vllm_version="0.33.0", gpu_memory_utilization=0.866), gpu="l4",
                      environ={"HF_HUB_OFFLINE": "1"}).result
-    for seqs, passes in ((48, True), (49, False)):
+    for seqs, passes in ((20, True), (21, False)):
         other = plan(base.model, replace(base.settings, max_num_seqs=seqs), base.gpu, base.weights)
         assert (mamba_seqs_cap(other, other.memory.kv_cache_error_bytes) is None) is passes
 
@@ -293,9 +294,10 @@ def test_every_model_on_one_l4_agrees_with_check_row_by_row() -> None:
     rows = data["rows"]
     fits = [r for r in rows if r["fits"]]
     misses = [r for r in rows if not r["fits"] and r["plannable"]]
-    # 0.34 (the default), explicit 0.9: 17 fit (InternVL3-8B and Qwen2.5-VL-3B among them), 119 do not, the rest are
-    # not plannable (no vLLM release registers the architecture, or a model vLLM dropped)
-    assert len(fits) == 17 and len(misses) == 119 and len(rows) == 141
+    # 0.34 (the default), explicit 0.9: 22 fit (InternVL3-8B, Qwen2.5-VL-3B and gpt-oss-20b among them; 17 while
+    # 0.27+'s non-torch memory was a calibrated 1.15 +- 0.92 GiB), 114 do not, the rest are not plannable (no vLLM
+    # release registers the architecture, or a model vLLM dropped)
+    assert len(fits) == 22 and len(misses) == 114 and len(rows) == 141
     for row in fits:
         flags = _row_flags(row, "l4", "0.9")
         at = _check(row["model"], *flags, "--max-model-len", str(row["max_model_len"]))
@@ -453,16 +455,13 @@ def test_fleet_rows_are_what_check_prints() -> None:
                                        and target["kv_cache"]["max_concurrency"] >= 16)
     # the smallest configuration per GPU kind that meets 16 requests of 32K
     assert data["smallest"] == {
-        # 26.76 before the NCCL NVLS buffers at the snapshot (half of 2.25 GiB a rank at TP 4 on the SXM H100,
-        # +- half) left 0.34's free memory and the FlashInfer mnnvl all-reduce fusion workspace (12 MiB at TP 4 +
-        # half a 512 MiB granule for torch symmetric memory's rounding, kvplan.core.non_torch) joined non-torch
-        # half) left 0.34's free memory and the FlashInfer mnnvl all-reduce fusion workspace (12 MiB at TP 4 +
-        # half a 512 MiB granule for torch symmetric memory's rounding, kvplan.core.non_torch) joined non-torch;
-        # 26.07 before Model Runner V2's penalty state was read (1,024 sequences x 151,936 tokens x int32)
-        "h100": {"tensor_parallel_size": 4, "pipeline_parallel_size": 1, "gpus": 4, "max_concurrency": 25.85},
-        "l40s": {"tensor_parallel_size": 8, "pipeline_parallel_size": 1, "gpus": 8, "max_concurrency": 28.98},
-        # 37.64 before the ROCm margin floor of 3 GiB (vLLM 0.34) reached the plan, 37.62 before the penalty state
-        "mi300x": {"tensor_parallel_size": 2, "pipeline_parallel_size": 1, "gpus": 2, "max_concurrency": 37.51},
+        # 0.34 (the default). Figures moved with the NCCL NVLS buffers at the snapshot, the FlashInfer mnnvl
+        # fusion workspace (kvplan.core.non_torch), the ROCm margin floor of 3 GiB, Model Runner V2's penalty
+        # state (1,024 sequences x 151,936 tokens x int32) and, last, 0.27+'s non-torch memory taken from 0.26's
+        # measured terms with the compiled-embedding floor instead of a calibrated 1.15 GiB (25.85, 28.98, 37.51)
+        "h100": {"tensor_parallel_size": 4, "pipeline_parallel_size": 1, "gpus": 4, "max_concurrency": 26.31},
+        "l40s": {"tensor_parallel_size": 8, "pipeline_parallel_size": 1, "gpus": 8, "max_concurrency": 29.91},
+        "mi300x": {"tensor_parallel_size": 2, "pipeline_parallel_size": 1, "gpus": 2, "max_concurrency": 37.74},
     }
     assert "mi300x" in data["gpu_notes"] and "e4m3fnuz" in data["gpu_notes"]["mi300x"]
 
@@ -514,13 +513,15 @@ def test_include_cache_adds_the_models_in_the_hf_cache(tmp_path: Path, monkeypat
 
 
 def test_a_context_of_a_few_tokens_is_no_recommendation() -> None:
-    # QA: Qwen3-8B on an L4 (0.34) starts only inside the estimates' error at 9,664 tokens; below 8 tokens
+    # QA: Qwen3-8B on an L4 (0.34) starts only inside the estimates' error at 7,680 tokens; below 8 tokens
     # vLLM caps the token budget at max_num_seqs x max_model_len (256 x 1), which shrinks the profile and the
     # CUDA graphs, and the searches landed there: `--max-model-len 1` was recommended (exit 0), the fleet row
     # said "longest context 1" and check's remedy "lower max_model_len to 1".
     code, data = _json("Qwen/Qwen3-8B", "--gpu", "l4", "--vllm-version", "0.34.0")
     assert code == 1
-    assert data["longest_max_model_len"] == 9664 and data["longest_max_model_len_sure"] == 0
+    # 9,664 before the compiled-embedding floor carried over to 0.27+ (a larger transient peak, which 0.34 keeps
+    # free and takes its margin from)
+    assert data["longest_max_model_len"] == 7680 and data["longest_max_model_len_sure"] == 0
     assert data["recommended"] is None or not data["recommended"].get("max_model_len")
     fleet = runner.invoke(app, ["recommend", "Qwen/Qwen3-8B", "--gpus", "l4", "--json"])
     rows = {r["tensor_parallel_size"]: r for r in json.loads(fleet.stdout)["rows"]}

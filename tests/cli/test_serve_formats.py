@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -22,13 +23,18 @@ def test_recommended_file_gates_back_to_the_same_settings(tmp_path: Path, kind: 
     result = runner.invoke(app, ["recommend", "Qwen/Qwen2.5-7B-Instruct", "--gpu", "l4", *flags, "--format", kind],
                            env=OFFLINE)
     assert result.exit_code == 0, result.output
+    planned = runner.invoke(app, ["recommend", "Qwen/Qwen2.5-7B-Instruct", "--gpu", "l4", *flags, "--json"],
+                            env=OFFLINE)
+    length = json.loads(planned.stdout)["recommended"]["max_model_len"]
     path = tmp_path / NAMES[kind]
     path.write_text(result.stdout)
     (deployment,) = load_deploy_file(path)
     assert deployment.model == "Qwen/Qwen2.5-7B-Instruct" and not deployment.notes
     values = deployment.settings
-    # the default release's utilisation: 1.0 with 0.34's extensible KV cache
-    assert values["max_model_len"] == "32768" and values["gpu_memory_utilization"] == 1.0
+    # the length recommend plans (32,768 at TP 2; less at TP 1 on an L4), and the default release's
+    # utilisation: 1.0 with 0.34's extensible KV cache
+    assert values["max_model_len"] == str(length) and values["gpu_memory_utilization"] == 1.0
+    assert length == 32768 if flags else length < 32768
     assert values.get("tensor_parallel_size", 1) == (2 if flags else 1)
     assert values.get("dtype", "auto") == ("float16" if flags else "auto")
     if flags:

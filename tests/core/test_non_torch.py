@@ -129,11 +129,11 @@ def test_fusion_workspace_mnnvl_from_0_25() -> None:
     engine = _engine("0.28.0", tp=2, max_num_batched_tokens=8192)
     workspace = non_torch.fi_allreduce_workspace(engine, model, enforce_eager=False)
     assert (workspace.value_bytes, workspace.error_bytes) == ((384 + 256) * MiB, 256 * MiB)
-    # Model Runner V2's calibrated total (L40S lines: no workspace there) gets only the workspace on top
-    # (and the penalty state of every sampling rank: 1,024 sequences x (128,256 + 4,008) x int32)
+    # Model Runner V2 (0.27+: L4 TP 2 lines fit without the TP group's communicator) gets only the workspace on
+    # top of its growth and the penalty state of every sampling rank: 1,024 sequences x (128,256 + 4,008) x int32
     penalties = 1024 * (128256 + 4008) * 4
     assert engine.max_num_seqs == 1024
-    assert estimate_non_torch(engine, model).value_bytes == (int(1.15 * GiB + 0.02 * GiB) + penalties
+    assert estimate_non_torch(engine, model).value_bytes == (int(0.22 * GiB + 0.02 * GiB) + penalties
                                                              + (384 + 256) * MiB)
     # 0.24 still picks trtllm on one node: 3 granules
     assert non_torch.fi_allreduce_workspace(_engine("0.24.0", tp=2), model,

@@ -156,12 +156,13 @@ def test_model_runner_v2_graphs_count_the_layers_that_split_the_piecewise_graph(
 
 
 def test_model_runner_v2_sampler_per_release() -> None:
-    """1,024 rows of 128,256 logits: one fp32 copy up to 0.32; 0.33's warm-up pass ~14 B per element."""
+    """1,024 rows of 128,256 logits: one fp32 copy up to 0.32; 0.33's warm-up pass ~14 B per element. Eager,
+    so that the compiled-embedding floor (1.0 GiB here) does not hide the sampler."""
     model, weights = _llama8b()
     w = Estimate.exact_value(weights, "t")
     for version, per_element in (("0.32.0", 4), ("0.33.0", 14)):
         settings = DeploySettings(vllm_version=version, entrypoint="llm", max_num_batched_tokens=1024,
-                                  max_num_seqs=1024)
+                                  max_num_seqs=1024, enforce_eager=True)
         engine = resolve_engine(model, settings, H100)
         over = estimate_overheads(model, engine, w, enforce_eager=False)
         assert over.activation.value_bytes == 1024 * 128256 * per_element  # above the 1,024-token forward
@@ -171,11 +172,11 @@ def test_model_runner_v2_sampler_per_release() -> None:
 def test_model_runner_v2_non_torch_by_accounting() -> None:
     model, weights = _llama8b()
     w = Estimate.exact_value(weights, "t")
-    # 0.27+: the calibrated rest + Model Runner V2's penalty state, 1,024 sequences (an H100's default) x
-    # Llama-3.1-8B's 128,256 tokens x int32, and the prompt mask (cdiv(128,256, 32) = 4,008 int32 a row)
+    # 0.27+ counts since start-up: 0.26's measured growth + Model Runner V2's penalty state, 1,024 sequences (an
+    # H100's default) x Llama-3.1-8B's 128,256 tokens x int32, and the prompt mask (cdiv(128,256, 32) = 4,008 int32)
     penalties = 1024 * 128256 * 4 + 1024 * 4008 * 4
-    for version, value in (("0.26.0", int(0.22 * GiB)), ("0.28.0", int(1.15 * GiB) + penalties),
-                           ("0.33.0", int(1.15 * GiB) + penalties)):
+    for version, value in (("0.26.0", int(0.22 * GiB)), ("0.28.0", int(0.22 * GiB) + penalties),
+                           ("0.33.0", int(0.22 * GiB) + penalties)):
         engine = resolve_engine(model, DeploySettings(vllm_version=version), H100)
         assert engine.max_num_seqs == 1024
         assert estimate_overheads(model, engine, w, enforce_eager=False).non_torch.value_bytes == value
@@ -353,7 +354,8 @@ def test_v2_profile_peak_holds_the_embedding_table_under_compile() -> None:
     eager = resolve_engine(model, replace(settings, enforce_eager=True), GPU)
     newer = resolve_engine(model, replace(settings, vllm_version="0.28.0"), GPU)
     assert estimate_activation(model, eager).value_bytes < peak.value_bytes // 2
-    assert estimate_activation(model, newer).value_bytes < peak.value_bytes // 2
+    # it carries over to 0.27+ (vllm-gpu-logs.jsonl lines 15-19: 0.28 within 0.09 GiB with it)
+    assert estimate_activation(model, newer).value_bytes == peak.value_bytes
 
 
 def test_v1_runner_graph_estimate_takes_the_larger_first_capture_once() -> None:
