@@ -134,15 +134,16 @@ MEASURED_NON_TORCH_V2 = 0.22 * GiB
 # (``v2_request_state_bytes``: its penalty state, max_num_seqs x vocab); the rest is 0.26's measured non-torch
 # memory, and the profile peak keeps the compiled-embedding floor measured on 0.26 (``_compiled_embedding_bytes``).
 # Nothing is fitted on a 0.27+ log. Tested on the seven 0.28 lines of vllm-gpu-logs.jsonl (Qwen3-14B on an L40S /
-# L4, lines 15-21): logged less planned -0.09 to +0.08 GiB on lines 15-19, +0.29 on line 20 (PP 2), +1.21 on
+# L4, lines 15-21): logged less planned -0.09 to +0.08 GiB on lines 15-19, +0.15 on line 20 (PP 2), +1.21 on
 # line 21, which logged 10.33 GiB where the same deployment on line 18 logged 9.10 (-0.02 here). A calibrated
 # total (1.15 GiB +- 0.92) stood in its place before the floor was seen to carry over. No run of 0.27+ was possible
 # here (its wheels need torch 2.13).
 # The GPUs where those terms were measured (0.26: H100) or tested at 0.27+ (0.28: L40S, L4). Elsewhere the three
 # 0.27.1 lines of benchmarks/gpu-runs/public-issues-recent.jsonl (Qwen3-32B, RTX PRO 6000 Blackwell, 1,024
-# sequences, 8,192 tokens) logged -1.44 (TP 1), -0.01 (TP 2) and -0.60 GiB (PP 2) against the plan: they set
+# sequences, 8,192 tokens) logged -1.44 (TP 1), -0.01 (TP 2) and -0.79 GiB (PP 2) against the plan: they set
 # ERR_NON_TORCH_V2_UNMEASURED_GPU below, and are no test of it.
 V2_SINCE_START_UP_MEASURED_GPUS = ((8, 9), (9, 0))
+PRE_PROFILE_COUNTED_FROM = (0, 27)  # total_consumed: what the runner allocated before the profile counts
 # Model Runner V2 CUDA graph capture, "Graph capturing finished ..., took N GiB" for 51 sizes in
 # FULL_AND_PIECEWISE (102 captures) on an H100 with vLLM 0.26: 0.98 GiB (Llama-3.1-8B, 32 layers), 1.01 GiB
 # (Qwen3-8B, 36), 0.89 GiB (Qwen2.5-7B, 28), 0.37 GiB (Llama-3.2-1B, 16): 0.29 MiB per layer and capture.
@@ -662,6 +663,11 @@ def estimate_activation(model: ModelSpec, engine: EngineConfig, *, last_stage: b
     if sampler:
         sampler += _moe_workspace_bytes(model, engine)
     embedding = _compiled_embedding_bytes(model, engine)
+    if engine.pipeline_parallel_size > 1 and embedding:
+        # The first stage compiles the embedding, the last samples and keeps the penalty state, which non-torch
+        # counts for every stage: the first stage's floor is taken less it, so that the binding stage's total is
+        # max(first, last) and not both at once.
+        embedding = max(0, embedding - v2_request_state_bytes(engine, model))
     value = max(forward, sampler, embedding)
     widen = 1.0 if _int_attr(model, "intermediate_size") or sampler >= forward else 2.0
     if forward > sampler and mixer_profile_values_per_token(model, engine) * _model_dtype_bytes(engine) >= per_token:
@@ -755,8 +761,10 @@ def v2_request_state_bytes(engine: EngineConfig, model: ModelSpec | None) -> int
     measured, before the profile) and counted by vLLM 0.27+'s ``total_consumed``: ``output_bin_counts``
     [max_num_reqs, vocab] and ``prompt_bin_mask`` [max_num_reqs, cdiv(vocab, 32)], both int32
     (v1/worker/gpu/sample/penalties.py PenaltiesState, the same in the 0.26-0.34 wheels). The vocabulary is the
-    config's (``model_config.get_vocab_size()``), unpadded. Only the last pipeline stage samples."""
-    if model is None or not model.vocab_size or engine.model_runner != "v2":
+    config's (``model_config.get_vocab_size()``), unpadded. Up to 0.26 the profile did not count memory taken
+    before it (0). Only the last pipeline stage samples (see ``estimate_activation``)."""
+    if (model is None or not model.vocab_size or engine.model_runner != "v2"
+            or release(engine.behaviour.version) < PRE_PROFILE_COUNTED_FROM):
         return 0
     rows = engine.max_num_seqs
     return rows * model.vocab_size * 4 + rows * cdiv(model.vocab_size, 32) * 4

@@ -396,3 +396,18 @@ def test_v0_non_torch_by_release_and_gpu_count() -> None:
         assert estimate.error_bytes == int(error * GiB), version
     assert "CUDA context" in estimate_non_torch(
         resolve_engine(model, DeploySettings(vllm_version="0.6.4"), H100), model).source
+
+
+def test_v2_pipeline_stages_take_the_embedding_floor_or_the_penalty_state_not_both() -> None:
+    """PP 2, vLLM 0.28: the first stage compiles the embedding (the floor), the last samples and keeps the penalty
+    state (non-torch, 256 x (151,936 + 4,748) x 4 B for Qwen3-14B): the activation takes the floor less that state,
+    so the binding stage's total is the larger of the two stages, not their sum. At PP 1 both sit on one rank."""
+    from tests.conftest import load_config
+
+    model = model_spec_from_config(load_config("Qwen__Qwen3-14B"))
+    penalties = 256 * (151936 + 4748) * 4
+    floor = 151936 * 5120 * 2 + 2 * 2048 * 5120 * 2
+    for pp, expected in ((1, floor), (2, floor - penalties)):
+        engine = resolve_engine(model, DeploySettings(vllm_version="0.28.0", pipeline_parallel_size=pp,
+                                                      max_num_seqs=256, max_num_batched_tokens=2048), GPU)
+        assert estimate_activation(model, engine).value_bytes == expected
