@@ -48,6 +48,7 @@ from kvplan.core.units import GiB
 from kvplan.core.vllm_logs import parse_log, releases_from_source_lines
 from kvplan.core.weights import WeightsInfo
 from kvplan.sources import catalog
+from kvplan.sources.resolve import catalog_weights
 from kvplan.sources.types import ResolvedModel
 
 REPO = Path(__file__).resolve().parent.parent
@@ -128,7 +129,7 @@ def _fixture_configs() -> dict[str, tuple[str, dict[str, Any]]]:
     return out
 
 
-def _local_or_cached(name: str) -> tuple[str, dict[str, Any], int | None, list[str]] | None:
+def _local_or_cached(name: str) -> tuple[str, dict[str, Any], WeightsInfo | None, list[str]] | None:
     """The model as `kvplan check` finds it before the catalog: a local directory, then the huggingface_hub
     cache (HF_HOME / HF_HUB_CACHE honoured). The Hub itself is not asked: the benchmark runs offline."""
     from kvplan.sources.hf_cache import read_hf_cache
@@ -141,7 +142,7 @@ def _local_or_cached(name: str) -> tuple[str, dict[str, Any], int | None, list[s
         found = read_hf_cache(name)
     if found is None:
         return None
-    weights = found.weights.total_bytes if found.weights is not None else None
+    weights = found.weights
     config = dict(found.config)
     extra = (found.extra_configs or {}).get("hf_quant_config.json")
     if extra is not None:
@@ -169,8 +170,9 @@ def _parenthesised_names(raw: str) -> list[str]:
     return [item for item in items if re.search(r"\d", item) and re.fullmatch(r"[\w./-]+", item)]
 
 
-def resolve_model(raw: str, quant_hint: str = "") -> tuple[str, dict[str, Any], int | None, list[str]]:
-    """(Hub id, config, checkpoint bytes or None, notes) for a model as a log names it."""
+def resolve_model(raw: str, quant_hint: str = "") -> tuple[str, dict[str, Any], WeightsInfo | None, list[str]]:
+    """(Hub id, config, the weights `check` would take or None, notes) for a model as a log names it: a catalog
+    size counted from the config stays an estimate (kvplan.sources.resolve.catalog_weights), as in `check`."""
     notes: list[str] = []
     name = _clean_name(raw)
     base = name.split("/")[-1]
@@ -187,7 +189,7 @@ def resolve_model(raw: str, quant_hint: str = "") -> tuple[str, dict[str, Any], 
     entries = {_norm(n.split("/")[-1]): n for n in catalog.names()}
     ref: str | None = None
     config: dict[str, Any] | None = None
-    weights: int | None = None
+    weights: WeightsInfo | None = None
     entry = catalog.find(name)
     if entry is not None:
         quant = None  # published as such: its own config and weights
@@ -202,7 +204,7 @@ def resolve_model(raw: str, quant_hint: str = "") -> tuple[str, dict[str, Any], 
                 notes.append(f"'{candidate}' matched to {match} (the only catalog name holding all its words)")
                 break
     if entry is not None:
-        ref, config, weights = entry.name, entry.config, entry.weights_bytes
+        ref, config, weights = entry.name, entry.config, catalog_weights(entry)
         extra = (entry.extra_configs or {}).get("hf_quant_config.json")
         if extra is not None:
             # ModelOpt keeps its quantization (and any FP8 KV cache) beside config.json; `kvplan check`
@@ -479,7 +481,7 @@ def run_line(index: int, line: dict[str, Any], assumed_version: str | None = Non
         raise Skip("no measured KV figure")
     engine_kind = _engine_kind(line)
     hint = re.match(r"[a-z0-9]+", str(line.get("quantization") or "").lower())
-    ref, config, weights_bytes, notes = resolve_model(str(raw_model), hint.group(0) if hint else "")
+    ref, config, checkpoint, notes = resolve_model(str(raw_model), hint.group(0) if hint else "")
     available = line.get("available_kv_cache_gib")
     given_bytes = round(float(available) * GiB) if available and float(available) > 0 else None
     try:
@@ -539,8 +541,6 @@ def run_line(index: int, line: dict[str, Any], assumed_version: str | None = Non
             return case
         # The weights `kvplan check` takes (api.weights_for): the catalog's checkpoint bytes, else counted from
         # the config; less the layers vLLM skips; then what --quantization makes of them.
-        checkpoint = (WeightsInfo(total_bytes=weights_bytes, source="catalog", exact=True)
-                      if weights_bytes is not None else None)
         source = ResolvedModel(ref=ref, config=config, config_source="catalog", location="catalog",
                                weights=checkpoint, extra_configs={"hf_quant_config.json": extra} if extra else None)
         info = weights_for(source, model, settings.quantization)

@@ -95,17 +95,22 @@ def _fallback_note(ref: str, hub_error: KvplanError | None, *, offline: bool, ha
     return None
 
 
+def catalog_weights(entry: catalog.CatalogEntry) -> WeightsInfo | None:
+    """A catalog entry's weights as `check` takes them: a size counted from the config is an estimate and says
+    so; a stored index size is exact."""
+    if entry.weights_bytes is None:
+        return None
+    counted = entry.weights_source.startswith("counted from config")
+    return WeightsInfo(
+        total_bytes=entry.weights_bytes,
+        source="counted from config" if counted else "catalog",
+        exact=not counted,
+        param_count=entry.param_count,
+    )
+
+
 def _from_catalog(ref: str, entry: catalog.CatalogEntry, note: str) -> ResolvedModel:
-    weights = None
-    if entry.weights_bytes is not None:
-        # A size counted from the config is an estimate and says so; a stored index size is exact.
-        counted = entry.weights_source.startswith("counted from config")
-        weights = WeightsInfo(
-            total_bytes=entry.weights_bytes,
-            source="counted from config" if counted else "catalog",
-            exact=not counted,
-            param_count=entry.param_count,
-        )
+    weights = catalog_weights(entry)
     return ResolvedModel(
         ref=ref,
         config=dict(entry.config),
