@@ -36,12 +36,12 @@ def test_tensor_parallel_remedy_names_the_length_check_starts_at() -> None:
 
 
 def test_recommend_prints_a_shortfall_not_a_negative_memory() -> None:
-    """Nemotron-Nano-9B-v2 at 0.9 of an L4, vLLM 0.34: the centre is 0.02 GiB short (+- 0.97); the header used to
+    """Nemotron-Nano-9B-v2 at 0.9 of an L4, vLLM 0.34: the centre is 0.02 GiB short (+- 0.92); the header used to
     read 'KV cache memory -0.28 GiB'. JSON keeps the signed figure."""
     flags = ["nvidia/NVIDIA-Nemotron-Nano-9B-v2", "--gpu", "l4", "--gpu-util", "0.9", "--lengths", "2K",
              "--vllm-version", "0.34.0"]
     human = runner.invoke(app, ["recommend", *flags])
-    assert "KV cache memory: none, 0.02 GiB short ± 0.97 (estimate)" in human.stdout
+    assert "KV cache memory: none, 0.02 GiB short ± 0.92 (estimate)" in human.stdout
     assert "KV cache memory -" not in human.stdout
     data = json.loads(runner.invoke(app, ["recommend", *flags, "--json"]).stdout)
     assert round(data["kv_cache_bytes"] / 2**30, 2) == -0.02

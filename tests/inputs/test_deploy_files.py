@@ -63,7 +63,8 @@ REAL_FILES: dict[tuple[str, str], dict[str, tuple[str, str | None, int, int]]] =
     # 0.23.0): just fits an A10G at the model's 8K (a warning; it failed while kvplan gave 0.23's in-place
     # FlashInfer/Triton sampler 20 B a logits element instead of the 14 B read, and the V1 runner's non-torch the
     # calibrated 0.67 GiB instead of 0.19's measured 0.25, kvplan.core.non_torch), starts on a 3090
-    ("api-for-open-llm/.env.vllm.example", "a10g"): {".env.vllm.example": ("pass", "warn", 6, 6)},
+    # (ok since a weight size counted from an unquantized config carries +- 1 %, kvplan.core.plan)
+    ("api-for-open-llm/.env.vllm.example", "a10g"): {".env.vllm.example": ("pass", "ok", 6, 6)},
     ("api-for-open-llm/.env.vllm.example", "rtx3090"): {".env.vllm.example": ("pass", "ok", 6, 6)},
     ("api-for-open-llm-minicpm/.env", "a10g"): {".env": ("error", None, 6, 6)},
     # llm-d modelservice values (modelCommand vllmServe): decode and prefill, the model named on line 11
