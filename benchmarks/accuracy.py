@@ -56,8 +56,9 @@ DEFAULT_FILE = REPO.parent / "shared" / "fixtures" / "vllm-gpu-logs.jsonl"
 FIXTURE_CONFIGS = REPO.parent / "shared" / "fixtures" / "configs"
 MODES = ("end_to_end", "overhead_only", "kv_given")
 # The lines of the default file that set a constant of kvplan/core/overheads.py for themselves (besides the
-# whole-file CAL_NON_TORCH_* and ERR_* spreads): a term fitted on a line is no test of it, so the summary
-# repeats the end-to-end figures over the other lines ("held out").
+# whole-file ERR_* spreads, and kvplan.core.plan's COUNTED_WEIGHTS_ERROR_FRACTION, the largest weights error of
+# the unquantized lines of all four files): a term fitted on a line is no test of it, so the summary repeats the
+# end-to-end figures over the other lines ("held out").
 CALIBRATION_LINES: dict[str, dict[str, tuple[int, ...]]] = {
     "vllm-gpu-logs.jsonl": {
         "CAL_SAMPLER_SORT_BYTES": (27, 29, 33, 43),  # Qwen3-30B-A3B, Qwen2.5-Math-1.5B, Phi-4
