@@ -88,7 +88,7 @@ CAL_NON_TORCH_V0_MULTI_GPU = 0.10 * GiB
 # (and one 0.6.4.post2 dev build), at TP 1: 0.47, 0.44, 0.43 and 0.15 GiB on a GTX 1080 (search index ids
 # 19400629813, 19513493048, 19719842090), 0.73 on an H200 (54021851790), 0.44 on a Radeon PRO W7900 (43538788302):
 # 0.44 +- 0.29 GiB in place of the growth above. vllm-gpu-logs.jsonl lines 39 and 40 (RTX 3090, 0.35) set nothing.
-ABSOLUTE_NON_TORCH_RELEASES = ((0, 6, 4), (0, 6, 4))
+ABSOLUTE_NON_TORCH_RELEASE = (0, 6, 4)  # 0.6.4 and 0.6.4.post1 (version_tuple drops the post)
 MEASURED_NON_TORCH_0_6_4 = 0.44 * GiB
 CAL_NON_TORCH_PER_EXTRA_RANK = 0.02 * GiB  # NCCL / custom all-reduce buffers grow with the group
 # NCCL NVLink SHARP (NVLS) buffers. On NVSwitch systems of Hopper and later (GpuSpec.nvswitch) NCCL sets up NVLS for
@@ -730,7 +730,7 @@ def _non_torch_base(engine: EngineConfig, model: ModelSpec | None = None, *, enf
     extra = (engine.tensor_parallel_size * engine.pipeline_parallel_size - 1) * CAL_NON_TORCH_PER_EXTRA_RANK
     if engine.behaviour.engine == "v0":
         return _non_torch_v0(engine, extra)
-    if engine.model_runner == "v2" and release(engine.behaviour.version) <= (0, 26):
+    if engine.model_runner == "v2" and release(engine.behaviour.version) < PRE_PROFILE_COUNTED_FROM:
         measured = Estimate(value_bytes=int(MEASURED_NON_TORCH_V2), error_bytes=ERR_NON_TORCH_V2,
                             source="Model Runner V2 non-torch at TP 1 (measured: H100, vLLM 0.26)")
         return non_torch.with_parallelism(measured, engine, model, enforce_eager=enforce_eager)
@@ -773,8 +773,7 @@ def v2_request_state_bytes(engine: EngineConfig, model: ModelSpec | None) -> int
 def _non_torch_v0(engine: EngineConfig, extra: float) -> Estimate:
     """V0: the growth its profile printed (CAL_NON_TORCH_V0, more with several GPUs) or, in 0.6.4, all the
     non-torch memory on the GPU (MEASURED_NON_TORCH_0_6_4)."""
-    first, last = ABSOLUTE_NON_TORCH_RELEASES
-    absolute = first <= version_tuple(engine.behaviour.version) <= last
+    absolute = version_tuple(engine.behaviour.version) == ABSOLUTE_NON_TORCH_RELEASE
     multi_gpu = engine.tensor_parallel_size * engine.pipeline_parallel_size > 1
     if absolute:
         value, error = MEASURED_NON_TORCH_0_6_4 + extra, float(ERR_NON_TORCH_0_6_4)
