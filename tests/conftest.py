@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -37,3 +40,15 @@ def load_config(name: str) -> dict[str, Any]:
     path = CATALOG_SOURCES / name / "config.json"
     data: dict[str, Any] = json.loads(path.read_text())
     return data
+
+
+def load_benchmark(name: str) -> ModuleType:
+    """A script of benchmarks/ as a module (executed afresh on each call), for the tests that drive it."""
+    module_name = f"kvplan_benchmark_{name}"
+    spec = importlib.util.spec_from_file_location(module_name, Path(__file__).resolve().parent.parent / "benchmarks"
+                                                  / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module  # dataclasses resolve their module's annotations through sys.modules
+    spec.loader.exec_module(module)
+    return module

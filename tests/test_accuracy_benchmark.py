@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+
+from tests.conftest import load_benchmark
 
 ROOT = Path(__file__).resolve().parent.parent
 KEYS = {"cases_used", "cases_skipped", "kv_tokens_median_abs_err_pct", "kv_tokens_max_abs_err_pct",
@@ -17,12 +17,7 @@ KEYS = {"cases_used", "cases_skipped", "kv_tokens_median_abs_err_pct", "kv_token
 
 
 def _module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("kvplan_accuracy", ROOT / "benchmarks" / "accuracy.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["kvplan_accuracy"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("accuracy")
 
 
 def _module_and_fixture() -> ModuleType:

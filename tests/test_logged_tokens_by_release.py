@@ -7,25 +7,20 @@ sliding-window and hybrid models, which is where these lines are.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+
+from tests.conftest import load_benchmark
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = ROOT / "benchmarks" / "gpu-runs"
 
 
 def _accuracy() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("kvplan_accuracy_tokens", ROOT / "benchmarks" / "accuracy.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["kvplan_accuracy_tokens"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("accuracy")
 
 
 @pytest.mark.parametrize(("file", "line", "logged"), [
